@@ -1,0 +1,69 @@
+"""The normalised events table: core columns every reader fills, plus one column per field.
+
+Every reader (EVTX, JSON exports, archives) produces Arrow record batches with this shape,
+so the engines and rules never care where an event came from. Core columns are typed;
+every event field (EventData, UserData, flattened JSON keys) becomes a nullable string
+column under its Windows name. A field that a file lacks is simply absent from that
+file's batches and NULL in the table, which is exactly Sigma's "field missing, no match".
+
+Field names are compared without regard to case (exporters disagree on `Security` vs
+`security`, `CommandLine` vs `commandline`); the first spelling seen is kept.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+#: UTC time the event was written (EVTX TimeCreated, JSON @timestamp / EventTime).
+TIMESTAMP = "timestamp"
+#: Computer name as the event records it.
+HOST = "host"
+#: Event log channel, e.g. ``Security`` or ``Microsoft-Windows-Sysmon/Operational``.
+CHANNEL = "channel"
+#: Provider (event source) name, e.g. ``Microsoft-Windows-Security-Auditing``.
+PROVIDER = "provider"
+#: Numeric event id.
+EVENT_ID = "event_id"
+#: EventRecordID inside its log (not unique across files).
+RECORD_ID = "record_id"
+#: Where the event was read: the file path, plus ``!member`` for archive members.
+SOURCE = "source"
+#: Position inside the source: record index for EVTX, line number for JSON lines.
+POSITION = "position"
+
+CORE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")),
+    pa.field(HOST, pa.string()),
+    pa.field(CHANNEL, pa.string()),
+    pa.field(PROVIDER, pa.string()),
+    pa.field(EVENT_ID, pa.int32()),
+    pa.field(RECORD_ID, pa.int64()),
+    pa.field(SOURCE, pa.string()),
+    pa.field(POSITION, pa.int64()),
+)
+CORE_SCHEMA = pa.schema(list(CORE_FIELDS))
+CORE_COLUMNS: tuple[str, ...] = tuple(f.name for f in CORE_FIELDS)
+_CORE_LOWER = frozenset(c.lower() for c in CORE_COLUMNS)
+
+#: Prefix given to an event field whose name collides with a core column (for example the
+#: ``host`` key that Logstash adds to every Mordor event names the collector, not the host).
+COLLISION_PREFIX = "field_"
+
+FIELD_TYPE = pa.string()
+
+
+def field_column(name: str) -> str:
+    """The column name that stores event field ``name``.
+
+    Core column names are reserved; a field that collides with one case-insensitively is
+    stored under ``field_<name>`` so the event keeps it without corrupting the core column.
+    """
+    if name.lower() in _CORE_LOWER:
+        return COLLISION_PREFIX + name
+    return name
+
+
+def is_core(name: str) -> bool:
+    return name.lower() in _CORE_LOWER
