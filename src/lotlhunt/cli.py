@@ -1,0 +1,147 @@
+"""The ``lotlhunt`` command: a thin shell over the library.
+
+Exit codes scripts can rely on: 0 the hunt ran (findings or not), 1 it failed or, with
+``--strict``, an input or rule could not be read, 2 the command line was wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from .errors import LotlhuntError, UsageError
+from .hunt import HuntConfig, run_hunt
+from .reports import write_csv, write_jsonl, write_stats
+from .reports.console import print_summary
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class RichProgress:
+    """Adapts :class:`lotlhunt.hunt.Progress` to a rich progress bar on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[records]:>12,} records"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal,
+        )
+        self.task: int | None = None
+        self.records = 0
+
+    def __enter__(self) -> RichProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def start(self, phase: str, total: int | None) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[self.task].total)
+        self.task = self.bar.add_task(phase, total=total, records=self.records)
+
+    def advance(self, n: int = 1, records: int = 0) -> None:
+        self.records += records
+        if self.task is not None:
+            self.bar.update(self.task, advance=n, records=self.records)
+
+    def note(self, message: str) -> None:
+        if not self.console.is_terminal:
+            return
+        self.console.print(f"[dim]{message}[/]")
+
+
+@click.group()
+@click.version_option(package_name="lotlhunt")
+def cli() -> None:
+    """Hunt living-off-the-land intrusions in Windows event logs."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Sigma rule file or folder (repeatable).",
+)
+@click.option("--no-default-rules", is_flag=True, help="Do not load the bundled rule pack.")
+@click.option("--jsonl", type=click.Path(path_type=Path), help="Write detections as JSON lines.")
+@click.option(
+    "--csv", "csv_path", type=click.Path(path_type=Path), help="Write a CSV timeline of detections."
+)
+@click.option("--stats", type=click.Path(path_type=Path), help="Write counts as JSON.")
+@click.option(
+    "--case",
+    type=click.Path(path_type=Path),
+    help="DuckDB case file: logs are stored there; without PATHs, re-hunt it.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
+@click.option("--strict", is_flag=True, help="Exit 1 if any input or rule had a problem.")
+def hunt(
+    paths: tuple[Path, ...],
+    rules: tuple[Path, ...],
+    no_default_rules: bool,
+    jsonl: Path | None,
+    csv_path: Path | None,
+    stats: Path | None,
+    case: Path | None,
+    workers: int | None,
+    strict: bool,
+) -> None:
+    """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
+    console = Console(stderr=False)
+    err = Console(stderr=True)
+    config = HuntConfig(
+        paths=paths,
+        rules=rules,
+        default_rules=not no_default_rules,
+        case=case,
+        workers=workers,
+    )
+    try:
+        with RichProgress(err) as progress:
+            result = run_hunt(config, progress)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except LotlhuntError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(EXIT_FAILURE)
+    if jsonl:
+        write_jsonl(result, jsonl)
+    if csv_path:
+        write_csv(result, csv_path)
+    if stats:
+        write_stats(result, stats)
+    print_summary(result, console)
+    if strict and result.issues:
+        sys.exit(EXIT_FAILURE)
+
+
+def main() -> None:
+    """Entry point; click turns usage errors into exit 2."""
+    cli(prog_name="lotlhunt")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

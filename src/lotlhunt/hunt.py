@@ -1,0 +1,267 @@
+"""Orchestration of a hunt: read logs into the engine, load rules, evaluate, collect.
+
+No printing here: progress goes through a :class:`Progress` the caller passes (the CLI
+passes a rich progress bar, notebooks pass nothing) and the result is a
+:class:`~lotlhunt.model.HuntResult` that reports format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from . import schema
+from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
+from .errors import InputIssue, UsageError
+from .model import Detection, HuntResult, HuntStats
+from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
+from .sigma_sql import ALL_TEXT_FIELD, Dialect
+
+META_TABLE = "lotlhunt_inputs"
+
+
+class Progress(Protocol):
+    """What a hunt tells its caller while it works."""
+
+    def start(self, phase: str, total: int | None) -> None: ...
+    def advance(self, n: int = 1, records: int = 0) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class _Silent:
+    def start(self, phase: str, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int = 1, records: int = 0) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+@dataclass
+class HuntConfig:
+    """What to hunt and with which rules; the CLI and the Python API both build one."""
+
+    paths: Sequence[str | Path] = ()
+    rules: Sequence[str | Path] = ()
+    default_rules: bool = True
+    case: str | Path | None = None
+    workers: int | None = None
+    extra_rule_dicts: list[dict[str, object]] = field(default_factory=list)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def ingest(
+    engine: DuckDBEngine,
+    paths: Sequence[str | Path],
+    workers: int,
+    progress: Progress,
+    stats: HuntStats,
+    issues: list[InputIssue],
+    skipped: list[tuple[str, str]],
+) -> None:
+    """Read every input into the engine, counting every record and every failure."""
+    from .sources import UnitReport, discover, read_all
+
+    found = discover(paths)
+    skipped.extend(found.skipped)
+    issues.extend(found.issues)
+    stats.files_skipped += len(found.skipped)
+    stats.files_failed += sum(1 for i in found.issues if i.kind == "file")
+    progress.start("reading", len(found.units))
+    reports: list[UnitReport] = []
+    for item in read_all(found.units, workers=workers):
+        if isinstance(item, pa.RecordBatch):
+            engine.ingest(item)
+            progress.advance(0, records=item.num_rows)
+        else:
+            reports.append(item)
+            stats.files += 1
+            stats.records += item.records
+            stats.records_failed += item.records_failed
+            issues.extend(item.issues)
+            if any(i.kind == "file" for i in item.issues):
+                stats.files_failed += 1
+            progress.advance(1)
+    _record_inputs(engine, reports)
+
+
+def _record_inputs(engine: DuckDBEngine, reports: Sequence[object]) -> None:
+    """Keep per-input counts in the case, so a re-hunt reports what the case holds."""
+    engine.con.execute(
+        f"CREATE TABLE IF NOT EXISTS {META_TABLE} "
+        "(label VARCHAR, records BIGINT, records_failed BIGINT, issues VARCHAR)"
+    )
+    rows = [
+        (
+            r.unit.label,  # type: ignore[attr-defined]
+            r.records,  # type: ignore[attr-defined]
+            r.records_failed,  # type: ignore[attr-defined]
+            json.dumps([str(i) for i in r.issues]),  # type: ignore[attr-defined]
+        )
+        for r in reports
+    ]
+    if rows:
+        engine.con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?, ?, ?)", rows)
+
+
+def _case_inputs(engine: DuckDBEngine, stats: HuntStats) -> None:
+    try:
+        rows = engine.con.execute(
+            f"SELECT count(*), sum(records), sum(records_failed) FROM {META_TABLE}"
+        ).fetchall()
+    except Exception:  # noqa: BLE001 - a case made by hand may lack the table
+        return
+    files, records, failed = rows[0]
+    stats.files = int(files or 0)
+    stats.records = int(records or 0)
+    stats.records_failed = int(failed or 0)
+
+
+def load_hunt_rules(config: HuntConfig) -> RuleSet:
+    paths: list[str | Path] = list(config.rules)
+    extra = list(config.extra_rule_dicts)
+    if config.default_rules:
+        paths.insert(0, bundled_rules_dir())
+        try:
+            from .indicators import indicator_rules
+        except ImportError:  # pragma: no cover - indicators ship with the package
+            pass
+        else:
+            extra.extend(indicator_rules())
+    for p in paths:
+        if not Path(p).exists():
+            raise UsageError(f"rule path does not exist: {p}")
+    return load_rules(paths, extra_dicts=extra)
+
+
+def collect_detections(
+    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
+) -> list[Detection]:
+    """Join matches back to their events: identity, time, and the fields each rule read."""
+    if matches.num_rows == 0:
+        return []
+    engine.con.register("__matches", matches)
+    try:
+        table = engine.con.sql(
+            f"SELECT m.rule, e.{ROW_ID}, {', '.join('e.' + c for c in schema.CORE_COLUMNS)} "
+            f"FROM __matches m JOIN {EVENTS} e ON e.{ROW_ID} = m.rid "
+            f"ORDER BY e.{schema.TIMESTAMP}, m.rule, e.{ROW_ID}"
+        ).to_arrow_table()
+        field_values = _rule_fields(engine, rules, matches)
+    finally:
+        engine.con.unregister("__matches")
+    out: list[Detection] = []
+    cols = table.to_pydict()
+    for i in range(table.num_rows):
+        rule = rules[cols["rule"][i]]
+        rid = cols[ROW_ID][i]
+        out.append(
+            Detection(
+                rule_id=rule.id,
+                rule_title=rule.title,
+                level=rule.level,
+                tags=rule.tags,
+                timestamp=cols[schema.TIMESTAMP][i],
+                host=cols[schema.HOST][i],
+                channel=cols[schema.CHANNEL][i],
+                event_id=cols[schema.EVENT_ID][i],
+                record_id=cols[schema.RECORD_ID][i],
+                source=cols[schema.SOURCE][i],
+                position=cols[schema.POSITION][i],
+                fields=field_values.get((cols["rule"][i], rid), {}),
+            )
+        )
+    return out
+
+
+def _rule_fields(
+    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
+) -> dict[tuple[int, int], dict[str, str | None]]:
+    """Values of the fields each matching rule refers to, as its slice names them."""
+    out: dict[tuple[int, int], dict[str, str | None]] = {}
+    fired = sorted(set(matches.column("rule").to_pylist()))
+    for idx in fired:
+        rule = rules[idx]
+        names = sorted(f for f in rule.fields if f != ALL_TEXT_FIELD)
+        if not names:
+            continue
+        for variant in rule.variants:
+            exprs = ", ".join(
+                f"{engine.field_expression(n, variant)} AS {Dialect.ident(n)}" for n in names
+            )
+            rows = engine.con.sql(
+                f"SELECT {ROW_ID}, {exprs} FROM {EVENTS} WHERE {engine.slice_filter(variant)} "
+                f"AND {ROW_ID} IN (SELECT rid FROM __matches WHERE rule = {idx})"
+            ).fetchall()
+            for row in rows:
+                out[(idx, row[0])] = {
+                    n: v for n, v in zip(names, row[1:], strict=True) if v is not None
+                }
+    return out
+
+
+def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult:
+    """Read, hunt, collect. The same result the CLI prints, for notebooks and scripts."""
+    progress = progress or _Silent()
+    started = time.perf_counter()
+    if not config.paths and config.case is None:
+        raise UsageError("give log paths to read, or --case with a case file to re-hunt")
+    for p in config.paths:
+        if not Path(p).exists():
+            raise UsageError(f"input path does not exist: {p}")
+    stats = HuntStats()
+    input_issues: list[InputIssue] = []
+    skipped: list[tuple[str, str]] = []
+    progress.note("loading rules")
+    ruleset = load_hunt_rules(config)
+    engine = DuckDBEngine(str(config.case) if config.case else None)
+    try:
+        if not config.paths:
+            _case_inputs(engine, stats)
+        else:
+            ingest(
+                engine,
+                config.paths,
+                config.workers or default_workers(),
+                progress,
+                stats,
+                input_issues,
+                skipped,
+            )
+            if config.case:
+                _case_inputs(engine, stats)
+        progress.start("hunting", len(ruleset.rules))
+        evaluation = engine.evaluate(ruleset.rules, progress=lambda n: progress.advance(n))
+        rule_issues = list(ruleset.failed)
+        for idx, reason in evaluation.failed:
+            rule = ruleset.rules[idx]
+            rule_issues.append(
+                InputIssue(rule.path, None, f"{rule.title} ({rule.id}): {reason}", "rule")
+            )
+        detections = collect_detections(engine, ruleset.rules, evaluation.matches)
+    finally:
+        engine.close()
+    stats.rules_loaded = len(ruleset.rules) - len(evaluation.failed)
+    stats.rules_failed = len(rule_issues)
+    stats.rules_not_applicable = len(ruleset.not_applicable)
+    stats.detections = len(detections)
+    stats.seconds = time.perf_counter() - started
+    return HuntResult(
+        stats=stats,
+        detections=detections,
+        input_issues=input_issues,
+        rule_issues=rule_issues,
+        skipped=skipped,
+    )

@@ -1,0 +1,97 @@
+"""Sigma logsources as conditions on the events table.
+
+A rule never runs against events of the wrong source: its logsource resolves to one or
+more :class:`Variant` slices (channels, event ids, field renames), read from
+``data/logsources.yaml``. ``process_creation`` resolves to Sysmon event 1 *and* Security
+4688 with the renames 4688 needs, so one rule covers both without being copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+from sigma.rule import SigmaLogSource
+
+WINDOWS = "windows"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One slice of the events table a logsource covers."""
+
+    name: str
+    channels: tuple[str, ...]
+    event_ids: tuple[int, ...] = ()
+    #: Sigma field name -> SQL expression over the slice's own columns.
+    renames: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Identity of the slice: variants with equal keys scan the same rows."""
+        return (tuple(sorted(c.lower() for c in self.channels)), self.event_ids, self.renames)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a logsource means here: variants to scan, or why the rule cannot run."""
+
+    variants: tuple[Variant, ...] = ()
+    #: Not for Windows event logs at all (linux, cloud, proxy...): skipped, not failed.
+    not_applicable: str | None = None
+    #: A Windows logsource with no mapping: the rule is reported as failed with this reason.
+    unsupported: str | None = None
+
+
+@cache
+def _mapping() -> dict[str, dict[str, object]]:
+    text = resources.files("lotlhunt").joinpath("data/logsources.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _variant(entry: dict[str, object]) -> Variant:
+    renames = entry.get("renames") or {}
+    assert isinstance(renames, dict)
+    return Variant(
+        name=str(entry["name"]),
+        channels=tuple(entry["channels"]),  # type: ignore[arg-type]
+        event_ids=tuple(int(i) for i in entry.get("event_ids") or ()),  # type: ignore[attr-defined]
+        renames=tuple((str(k), str(v)) for k, v in renames.items()),
+    )
+
+
+def resolve(logsource: SigmaLogSource) -> Resolution:
+    """Map a rule's logsource to slices of Windows event logs."""
+    product = (logsource.product or "").lower() or None
+    category = (logsource.category or "").lower() or None
+    service = (logsource.service or "").lower() or None
+    mapping = _mapping()
+    categories: dict[str, list[dict[str, object]]] = mapping["categories"]  # type: ignore[assignment]
+    services: dict[str, list[str]] = mapping["services"]  # type: ignore[assignment]
+    if product not in (None, WINDOWS):
+        return Resolution(not_applicable=f"product {product!r} is not Windows")
+    if product is None and category not in categories and service not in services:
+        return Resolution(not_applicable=f"logsource {category or service!r} is not Windows")
+    if category is not None and service is None:
+        if category not in categories:
+            return Resolution(unsupported=f"no mapping for category {category!r}")
+        return Resolution(variants=tuple(_variant(e) for e in categories[category]))
+    if service is not None:
+        if service not in services:
+            return Resolution(unsupported=f"no mapping for service {service!r}")
+        channels = tuple(services[service])
+        if category is not None and category in categories:
+            # Both given: the category's event ids, restricted to the service's channels.
+            wanted = {c.lower() for c in channels}
+            variants = tuple(
+                v
+                for v in (_variant(e) for e in categories[category])
+                if wanted & {c.lower() for c in v.channels}
+            )
+            if variants:
+                return Resolution(variants=variants)
+        return Resolution(variants=(Variant(name=service, channels=channels),))
+    # product: windows alone: every Windows event.
+    return Resolution(variants=(Variant(name="windows", channels=()),))

@@ -1,0 +1,501 @@
+"""Sigma detection logic compiled to SQL boolean expressions, exactly as Sigma defines it.
+
+Built on pySigma's :class:`~sigma.conversion.base.Backend`: pySigma parses rules, applies
+modifiers (windash, base64offset, utf16, all, ...) and hands us the condition tree; this
+module turns each node into SQL for a :class:`Dialect`. The dialect is data (function
+names and literal quoting), so DuckDB and Spark SQL share every line of rule logic.
+
+Semantics kept to the letter:
+
+- string values match case-insensitively (``lower()`` on both sides, evaluated by the
+  engine itself so Unicode folding is the engine's, not Python's), ``*`` and ``?`` are
+  wildcards, ``\\*`` ``\\?`` ``\\\\`` are literals; ``|cased`` compares as written;
+- a field the data lacks is NULL, and NULL never matches; ``not`` of a NULL comparison is
+  true (``not selection`` where the selection's field is missing matches), which SQL's
+  three-valued logic would get wrong without the explicit ``coalesce`` we add under NOT;
+- ``|re`` is a search (unanchored) with the rule's i/m/s flags inline;
+- ``|cidr`` is address arithmetic on normalised addresses, IPv4 and IPv6 alike;
+- ``|gt`` and friends compare numerically; keywords (values without a field) search the
+  text of the whole event.
+
+Field references are emitted through :meth:`SqlBackend.field` and
+:meth:`SqlBackend.lfield`; the engine provides, for each referenced field ``F``, a column
+``F`` and a lower-cased twin ``F__lc`` in the slice it evaluates the rule on, so lowering
+happens once per slice and not once per rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.conversion.base import Backend
+from sigma.conversion.state import ConversionState
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaFieldReference,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+#: Suffix of the lower-cased twin of a field column in an evaluation slice.
+LOWER_SUFFIX = "__lc"
+#: Pseudo-field holding the text of every field of an event, for keyword rules.
+ALL_TEXT_FIELD = "__text"
+#: Name of the SQL function (a UDF the engine registers) that normalises an IP address
+#: string to 32 hex digits (IPv4 as IPv4-mapped IPv6), or NULL when it is no address.
+IP_HEX_FUNCTION = "lotl_ip_hex"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few things that differ between SQL engines."""
+
+    name: str
+    contains: str  # format with {col} {lit}
+    startswith: str
+    endswith: str
+    regex: str  # unanchored search
+    like_escape: str  # LIKE with escape character '\'
+    quote_backslash: bool  # whether string literals treat backslash as an escape
+
+    def literal(self, s: str) -> str:
+        """A string literal. Logs and rules are hostile: every quote is escaped."""
+        if self.quote_backslash:
+            s = s.replace("\\", "\\\\")
+        return "'" + s.replace("'", "''") + "'"
+
+    @staticmethod
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+
+DUCKDB = Dialect(
+    name="duckdb",
+    contains="contains({col}, {lit})",
+    startswith="starts_with({col}, {lit})",
+    endswith="ends_with({col}, {lit})",
+    regex="regexp_matches({col}, {lit})",
+    like_escape="{col} LIKE {lit} ESCAPE '\\'",
+    quote_backslash=False,
+)
+
+SPARK = Dialect(
+    name="spark",
+    contains="contains({col}, {lit})",
+    startswith="startswith({col}, {lit})",
+    endswith="endswith({col}, {lit})",
+    regex="{col} RLIKE {lit}",
+    like_escape="{col} LIKE {lit} ESCAPE '\\\\'",
+    quote_backslash=True,
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
+
+# Regular-expression constructs RE2 (DuckDB) does not implement; rules using them are
+# reported as unsupported instead of silently mismatching.
+_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?>|\\[GZ]|\(\?P=|[*+?}]\+")
+
+
+@dataclass
+class CompiledCondition:
+    """What converting one condition produced: SQL text plus the fields it reads."""
+
+    sql: str
+    fields: set[str] = field(default_factory=set)
+    keywords: bool = False
+    cidr: bool = False
+
+
+class SqlBackend(Backend):
+    """pySigma backend producing one SQL boolean expression per rule condition.
+
+    The backend keeps per-conversion state (fields read, keyword use) in
+    ``ConversionState.processing_state``-like attributes on the state object, never on
+    the backend, so one backend converts any number of rules.
+    """
+
+    name: ClassVar[str] = "lotlhunt SQL"
+    formats: ClassVar[dict[str, str]] = {"default": "SQL boolean expression"}
+    requires_pipeline: ClassVar[bool] = False
+
+    def __init__(self, dialect: Dialect = DUCKDB, collect_errors: bool = False) -> None:
+        super().__init__(processing_pipeline=ProcessingPipeline(), collect_errors=collect_errors)
+        self.dialect = dialect
+
+    # -- field references -------------------------------------------------------------
+
+    def _use(self, state: ConversionState, name: str) -> None:
+        state.processing_state.setdefault("_fields", set()).add(name)
+
+    def field(self, name: str, state: ConversionState) -> str:
+        self._use(state, name)
+        return self.dialect.ident(name)
+
+    def lfield(self, name: str, state: ConversionState) -> str:
+        self._use(state, name)
+        return self.dialect.ident(name + LOWER_SUFFIX)
+
+    # -- boolean structure -------------------------------------------------------------
+
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> str:
+        parts = self._merge_in_lists(cond, state)
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> str:
+        parts = [self.convert_condition(a, state) for a in cond.args]
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
+        # NULL (field missing) must make the inner selection false, so its negation true.
+        return f"(NOT coalesce({self.convert_condition(cond.args[0], state)}, false))"
+
+    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> str:
+        raise NotImplementedError  # never chosen: decide_... below returns False
+
+    def decide_convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> bool:
+        return False
+
+    def _merge_in_lists(self, cond: ConditionOR, state: ConversionState) -> list[str]:
+        """OR of plain equalities on one field becomes one ``IN`` list (same meaning, faster)."""
+        plain: dict[str, list[str]] = {}
+        out: list[str] = []
+        for arg in cond.args:
+            if (
+                isinstance(arg, ConditionFieldEqualsValueExpression)
+                and type(arg.value) is SigmaString
+                and not arg.value.contains_special()
+                and not arg.value.contains_placeholder()
+                and arg.field is not None
+            ):
+                plain.setdefault(arg.field, []).append(arg.value.to_plain())
+            else:
+                out.append(self.convert_condition(arg, state))
+        for name, values in plain.items():
+            if len(values) == 1:
+                out.insert(0, self._str_eq(name, values[0], state))
+            else:
+                lits = ", ".join(f"lower({self.dialect.literal(v)})" for v in values)
+                out.insert(0, f"{self.lfield(name, state)} IN ({lits})")
+        return out
+
+    # -- strings -----------------------------------------------------------------------
+
+    def _str_eq(self, name: str, value: str, state: ConversionState) -> str:
+        return f"{self.lfield(name, state)} = lower({self.dialect.literal(value)})"
+
+    def _string_match(self, col: str, s: SigmaString, lower: bool) -> str:
+        """SQL for ``col`` matching Sigma string ``s`` (wildcards, escapes) exactly."""
+        if s.contains_placeholder():
+            raise SigmaFeatureNotSupportedByBackendError(
+                "value has a placeholder that no placeholder file resolved"
+            )
+        parts = list(s.s)
+        d = self.dialect
+
+        def lit(text: str) -> str:
+            return f"lower({d.literal(text)})" if lower else d.literal(text)
+
+        if not s.contains_special():
+            return f"{col} = {lit(s.to_plain())}"
+        literal_parts = [p for p in parts if isinstance(p, str)]
+        specials = [p for p in parts if not isinstance(p, str)]
+        multi = SpecialChars.WILDCARD_MULTI
+        if all(p is multi for p in specials) and len(literal_parts) <= 1:
+            text = literal_parts[0] if literal_parts else ""
+            starts = parts[0] is multi
+            ends = parts[-1] is multi
+            if not text:
+                return f"{col} IS NOT NULL"
+            if starts and ends and len(parts) == 3:
+                return d.contains.format(col=col, lit=lit(text))
+            if ends and len(parts) == 2:
+                return d.startswith.format(col=col, lit=lit(text))
+            if starts and len(parts) == 2:
+                return d.endswith.format(col=col, lit=lit(text))
+        if SpecialChars.WILDCARD_SINGLE in specials:
+            # '?' is one character; RE2 '.' (with s) is one code point, LIKE '_' may be a byte.
+            rx = "".join(
+                re.escape(p.lower() if lower else p)
+                if isinstance(p, str)
+                else (".*" if p is multi else ".")
+                for p in parts
+            )
+            return d.regex.format(col=col, lit=d.literal("(?s)^" + rx + "$"))
+        pattern = "".join(
+            p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            if isinstance(p, str)
+            else "%"
+            for p in parts
+        )
+        return d.like_escape.format(col=col, lit=lit(pattern))
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self._string_match(self.lfield(cond.field, state), cond.value, lower=True)
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value: SigmaCasedString = cond.value
+        return self._string_match(self.field(cond.field, state), value, lower=False)
+
+    def convert_condition_val_str(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> str:
+        state.processing_state["_keywords"] = True
+        value: SigmaString = cond.value
+        # A keyword is searched anywhere in the event's text.
+        if not value.startswith(SpecialChars.WILDCARD_MULTI):
+            value = SpecialChars.WILDCARD_MULTI + value
+        if not value.endswith(SpecialChars.WILDCARD_MULTI):
+            value = value + SpecialChars.WILDCARD_MULTI
+        cased = isinstance(cond.value, SigmaCasedString)
+        col = self.field(ALL_TEXT_FIELD, state) if cased else self.lfield(ALL_TEXT_FIELD, state)
+        return self._string_match(col, value, lower=not cased)
+
+    def convert_condition_val_num(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> str:
+        state.processing_state["_keywords"] = True
+        text = self.dialect.literal(str(cond.value.number))
+        return self.dialect.contains.format(col=self.lfield(ALL_TEXT_FIELD, state), lit=text)
+
+    # -- numbers, booleans, null, exists ------------------------------------------------
+
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        number: SigmaNumber = cond.value
+        col = self.lfield(cond.field, state)
+        # Fields are text; a number matches its decimal spelling or, numerically, any
+        # other spelling of the same value ("0x10" excluded: Sigma numbers are decimal).
+        text = self.dialect.literal(str(number.number))
+        return f"({col} = {text} OR try_cast({col} AS DOUBLE) = {float(number.number)!r})"
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value: SigmaBool = cond.value
+        return (
+            f"{self.lfield(cond.field, state)} = {self.dialect.literal(str(value.boolean).lower())}"
+        )
+
+    def convert_condition_field_eq_val_null(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return f"{self.field(cond.field, state)} IS NULL"
+
+    def convert_condition_field_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return f"{self.field(cond.field, state)} IS NOT NULL"
+
+    def convert_condition_field_not_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return f"{self.field(cond.field, state)} IS NULL"
+
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value: SigmaCompareExpression = cond.value
+        ops = {
+            CompareOperators.LT: "<",
+            CompareOperators.LTE: "<=",
+            CompareOperators.GT: ">",
+            CompareOperators.GTE: ">=",
+        }
+        neq = getattr(CompareOperators, "NEQ", None)
+        if neq is not None:
+            ops[neq] = "<>"
+        col = f"try_cast({self.field(cond.field, state)} AS DOUBLE)"
+        return f"{col} {ops[value.op]} {float(value.number.number)!r}"
+
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        ref: SigmaFieldReference = cond.value
+        a = self.lfield(cond.field, state)
+        b = self.lfield(ref.field, state)
+        if ref.starts_with and ref.ends_with:
+            return self.dialect.contains.format(col=a, lit=b)
+        if ref.starts_with:
+            return self.dialect.startswith.format(col=a, lit=b)
+        if ref.ends_with:
+            return self.dialect.endswith.format(col=a, lit=b)
+        return f"{a} = {b}"
+
+    # -- regular expressions and CIDR ---------------------------------------------------
+
+    def _regex(self, col: str, rx: SigmaRegularExpression) -> str:
+        pattern = rx.regexp.original if hasattr(rx.regexp, "original") else str(rx.regexp)
+        if _RE2_UNSUPPORTED.search(pattern):
+            raise SigmaFeatureNotSupportedByBackendError(
+                "regular expression uses a construct RE2 lacks (look-around, "
+                f"back-reference, atomic group or possessive quantifier): {pattern!r}"
+            )
+        flags = "".join(
+            sorted(
+                {
+                    SigmaRegularExpressionFlag.IGNORECASE: "i",
+                    SigmaRegularExpressionFlag.MULTILINE: "m",
+                    SigmaRegularExpressionFlag.DOTALL: "s",
+                }[f]
+                for f in rx.flags
+            )
+        )
+        if flags:
+            pattern = f"(?{flags})" + pattern
+        return self.dialect.regex.format(col=col, lit=self.dialect.literal(pattern))
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self._regex(self.field(cond.field, state), cond.value)
+
+    def convert_condition_val_re(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> str:
+        state.processing_state["_keywords"] = True
+        return self._regex(self.field(ALL_TEXT_FIELD, state), cond.value)
+
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        state.processing_state["_cidr"] = True
+        cidr: SigmaCIDRExpression = cond.value
+        lo, hi = cidr_hex_range(cidr.network)
+        col = f"{IP_HEX_FUNCTION}({self.field(cond.field, state)})"
+        d = self.dialect
+        return f"({col} BETWEEN {d.literal(lo)} AND {d.literal(hi)})"
+
+    # -- unsupported ---------------------------------------------------------------------
+
+    def convert_condition_field_eq_val_timestamp_part(
+        self, cond: Any, state: ConversionState
+    ) -> str:
+        raise SigmaFeatureNotSupportedByBackendError("timestamp part modifiers are not supported")
+
+    def convert_condition_field_eq_query_expr(self, cond: Any, state: ConversionState) -> str:
+        raise SigmaFeatureNotSupportedByBackendError("query expressions are not supported")
+
+    def convert_condition_query_expr(self, cond: Any, state: ConversionState) -> str:
+        raise SigmaFeatureNotSupportedByBackendError("query expressions are not supported")
+
+    # -- rule level ---------------------------------------------------------------------
+
+    def finish_query(self, rule: SigmaRule, query: Any, state: ConversionState) -> Any:
+        return query
+
+    def finalize_query(
+        self, rule: SigmaRule, query: Any, index: int, state: ConversionState, output_format: str
+    ) -> Any:
+        return CompiledCondition(
+            sql=query,
+            fields=set(state.processing_state.get("_fields", set())),
+            keywords=bool(state.processing_state.get("_keywords")),
+            cidr=bool(state.processing_state.get("_cidr")),
+        )
+
+    def finalize_output_default(self, queries: list[Any]) -> Any:
+        return queries
+
+    def compile_rule(self, rule: SigmaRule) -> CompiledCondition:
+        """Compile a whole rule: its conditions OR-ed, the fields they read united."""
+        parts: list[CompiledCondition] = self.convert_rule(rule)
+        if not parts:
+            raise SigmaFeatureNotSupportedByBackendError("rule produced no query")
+        if len(parts) == 1:
+            return parts[0]
+        return CompiledCondition(
+            sql="(" + " OR ".join(f"coalesce({p.sql}, false)" for p in parts) + ")",
+            fields=set().union(*(p.fields for p in parts)),
+            keywords=any(p.keywords for p in parts),
+            cidr=any(p.cidr for p in parts),
+        )
+
+
+def _correlation_elsewhere(self: SqlBackend, *args: Any, **kwargs: Any) -> Any:
+    raise SigmaFeatureNotSupportedByBackendError(
+        "correlation rules are evaluated over detections, not compiled to one condition"
+    )
+
+
+for _kind in (
+    "event_count",
+    "value_count",
+    "temporal",
+    "temporal_ordered",
+    "extended_temporal",
+    "extended_temporal_ordered",
+    "value_sum",
+    "value_avg",
+    "value_percentile",
+    "value_median",
+):
+    setattr(SqlBackend, f"convert_correlation_{_kind}_rule", _correlation_elsewhere)
+SqlBackend.__abstractmethods__ = frozenset()
+
+
+def ip_hex(value: str | None) -> str | None:
+    """Normalise an address to 32 lowercase hex digits; IPv4 as IPv4-mapped IPv6.
+
+    Accepts the spellings logs use: plain, IPv6 shorthand, bracketed, with zone index
+    (``fe80::1%eth0``) or IPv4-mapped (``::ffff:10.0.0.1``). Anything else is None.
+    """
+    if value is None:
+        return None
+    text = value.strip().strip("[]")
+    if "%" in text:
+        text = text.split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        return f"{0xFFFF00000000 | int(addr):032x}"
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return f"{0xFFFF00000000 | int(mapped):032x}"
+    return f"{int(addr):032x}"
+
+
+def cidr_hex_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[str, str]:
+    """First and last address of a network in :func:`ip_hex` form (compare as text)."""
+    lo = ip_hex(str(network.network_address))
+    hi = ip_hex(str(network.broadcast_address))
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
+def ip_hex_vectorised(values: Any) -> Any:
+    """Arrow-vectorised :func:`ip_hex` for registration as an engine UDF."""
+    import pyarrow as pa
+
+    return pa.array([ip_hex(v) for v in values.to_pylist()], type=pa.string())
+
+
+PlaceholderResolver = Callable[[Placeholder], list[str]]
