@@ -34,7 +34,8 @@ _HASH_LOGSOURCES = (
     ("file_executable_detected", "Executable File Write"),
 )
 
-_DRIVE_OR_PARENT = re.compile(r"^(?:[A-Za-z]:|(?:\.\.\\)+\.\.|\.\.)(?=\\)")
+#: A leading drive letter or run of "..\\" parents, which published paths carry but logs vary on.
+_DRIVE_OR_PARENT = re.compile(r"^(?:[A-Za-z]:|(?:\.\.\\)*\.\.)(?=\\)")
 
 
 def indicator_rules(path: Path | None = None) -> list[dict[str, Any]]:
