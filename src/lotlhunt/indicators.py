@@ -34,7 +34,7 @@ _HASH_LOGSOURCES = (
     ("file_executable_detected", "Executable File Write"),
 )
 
-#: A leading drive letter or run of "..\\" parents, which published paths carry but logs vary on.
+#: A leading drive letter or run of ..\ parents: published paths carry them, logs vary.
 _DRIVE_OR_PARENT = re.compile(r"^(?:[A-Za-z]:|(?:\.\.\\)*\.\.)(?=\\)")
 
 
