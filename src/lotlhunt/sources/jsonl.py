@@ -1,0 +1,376 @@
+"""JSON exports: JSON lines, JSON arrays, and (concatenated) pretty-printed documents.
+
+The framing is decided once per unit from its first lines: one object per line is JSON
+lines (the fast path: split, ``orjson.loads``, append); anything else goes through a
+streaming document scanner that cuts top-level objects (and the elements of a top-level
+array) out of the byte stream without holding the file in memory. The *flavour* (EVTX
+dump, Winlogbeat, flattened NXLog/Logstash) is sniffed per document, since one export can
+mix them.
+
+Positions: the 1-based line number for JSON lines, the 0-based element index otherwise.
+A line or element that is not a JSON object is a failed record, never a stop.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+
+from lotlhunt.sources.discover import InputUnit, open_unit, stream_error
+from lotlhunt.sources.evtx import map_evtx_event
+from lotlhunt.sources.normalise import (
+    CHANNEL,
+    EVENT_ID,
+    HOST,
+    PROVIDER,
+    RECORD_ID,
+    TS,
+    BatchBuilder,
+    UnitReport,
+    flatten_into,
+    leaves_into,
+)
+
+_READ = 1 << 22
+#: Longest line or document accepted; longer ones are failed records, not memory.
+MAX_RECORD_BYTES = 64 << 20
+_STRUCT = re.compile(rb'[{}\[\]"]')
+_STRING_TAIL = re.compile(rb'(?:[^"\\]|\\.)*"', re.S)
+
+
+def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[pa.RecordBatch]:
+    """Yield record batches of one JSON unit, filling ``report`` with failures."""
+    builder = BatchBuilder(unit.label)
+    try:
+        with open_unit(unit) as stream:
+            chunks = _utf8_chunks(stream)
+            first = next(chunks, b"")
+            reader = _documents if _is_document(first) else _lines
+            yield from reader(_prepend(first, chunks), builder, report, batch_rows)
+            error = stream_error(stream)
+    except OSError as e:
+        report.note(None, f"cannot read: {e}", "file")
+        error = None
+    if error:
+        report.note(None, error, "file")
+    batch = builder.flush()
+    if batch is not None:
+        yield batch
+
+
+def _utf8_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream as UTF-8 chunks without BOM (UTF-16 exports are re-encoded)."""
+    first = stream.read(_READ)
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        decoder = codecs.getincrementaldecoder("utf-16")("replace")
+        chunk = first
+        while chunk:
+            yield decoder.decode(chunk).encode("utf-8", "surrogatepass")
+            chunk = stream.read(_READ)
+        yield decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
+        return
+    chunk = first.removeprefix(b"\xef\xbb\xbf")
+    while chunk:
+        yield chunk
+        chunk = stream.read(_READ)
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _is_document(head: bytes) -> bool:
+    """True unless the data is one JSON object per line (checked on its first lines)."""
+    stripped = head.lstrip()
+    if stripped[:1] == b"[":
+        return True
+    if stripped[:1] != b"{":
+        return False
+    candidates = [line for line in stripped.split(b"\n", 3)[:3] if line.strip()]
+    for line in candidates[:2]:
+        try:
+            orjson.loads(line)
+            return False
+        except orjson.JSONDecodeError:
+            continue
+    return len(candidates) > 1 or len(head) < _READ
+
+
+def _lines(
+    chunks: Iterator[bytes], builder: BatchBuilder, report: UnitReport, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    rows, positions = builder.rows, builder.positions
+    lineno = 0
+    rest = b""
+    skipping = False  # inside a line that was too long
+    for chunk in chunks:
+        if skipping:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            chunk, skipping, lineno = chunk[cut + 1 :], False, lineno + 1
+        lines = (rest + chunk if rest else chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            lineno += 1
+            try:
+                doc = loads(line)
+            except decode_error as e:
+                if not line.strip():
+                    continue
+                doc = _salvage(line, e, lineno, report)
+                if doc is None:
+                    continue
+            if type(doc) is dict:
+                if "Event" in doc or "winlog" in doc or "event_data" in doc or "log_name" in doc:
+                    doc = map_document(doc)
+                rows.append(doc)
+                positions.append(lineno)
+                if len(rows) >= batch_rows:
+                    yield builder.flush()  # type: ignore[misc]
+                    rows, positions = builder.rows, builder.positions
+            else:
+                report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
+        if len(rest) > MAX_RECORD_BYTES:
+            report.fail(lineno + 1, f"line longer than {MAX_RECORD_BYTES} bytes")
+            rest, skipping = b"", True
+    if rest.strip():
+        lineno += 1
+        try:
+            doc = loads(rest)
+        except decode_error as e:
+            doc = _salvage(rest, e, lineno, report)
+        if type(doc) is dict:
+            builder.add(map_document(doc), lineno)
+        elif doc is not None:
+            report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
+
+
+def _salvage(line: bytes, error: Exception, position: int, report: UnitReport) -> Any:
+    """Retry a line whose only fault is bad UTF-8 (exporters writing a legacy code page);
+    anything else is a failed record. Returns the parsed value or None."""
+    if "UTF-8" in str(error):
+        try:
+            doc = orjson.loads(line.decode("utf-8", "replace"))
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            report.note(position, "invalid UTF-8 replaced by U+FFFD")
+            return doc
+    report.fail(position, f"not JSON: {error}")
+    return None
+
+
+class _Scanner:
+    """Cuts top-level JSON values out of a byte stream, chunk by chunk.
+
+    Tracks only nesting depth and string boundaries; each complete top-level object (or
+    element of a top-level array) is handed to orjson. Stray text at the top level is one
+    failed element per run; a document that never closes fails once, and scanning resumes
+    at the next line that starts the way it did.
+    """
+
+    def __init__(self, builder: BatchBuilder, report: UnitReport, batch_rows: int) -> None:
+        self.builder, self.report, self.batch_rows = builder, report, batch_rows
+        self.ready: list[pa.RecordBatch] = []
+        self.buf = b""
+        self.pos = 0  # scan position in buf
+        self.depth = 0
+        self.base = 0  # 1 inside a top-level array
+        self.start = -1  # start of the current element in buf, or -1
+        self.index = 0  # element counter (the position column)
+        self.lines_before = 0  # newlines in data already dropped from buf
+
+    def feed(self, chunk: bytes) -> None:
+        keep = self.start if self.start >= 0 else self.pos
+        self.lines_before += self.buf.count(b"\n", 0, keep)
+        self.buf = self.buf[keep:] + chunk
+        self.pos -= keep
+        if self.start >= 0:
+            self.start = 0
+        self._scan(final=False)
+        if self.start >= 0 and len(self.buf) - self.start > MAX_RECORD_BYTES:
+            self._abandon(f"document larger than {MAX_RECORD_BYTES} bytes or never closed")
+
+    def finish(self) -> None:
+        self._scan(final=True)
+        while self.start >= 0:
+            self._abandon("truncated JSON document (no closing bracket)")
+            self._scan(final=True)
+        self._stray(len(self.buf))
+
+    def _line(self, offset: int) -> int:
+        return self.lines_before + self.buf.count(b"\n", 0, offset) + 1
+
+    def _stray(self, end: int) -> None:
+        if self.buf[self.pos : end].strip(b" \t\r\n,"):
+            self.report.fail(self.index, f"not a JSON object (line {self._line(self.pos)})")
+            self.index += 1
+
+    def _scan(self, final: bool) -> None:
+        buf, search, tail = self.buf, _STRUCT.search, _STRING_TAIL.match
+        while True:
+            m = search(buf, self.pos)
+            if m is None:
+                if self.start < 0 and final:
+                    self._stray(len(buf))
+                    self.pos = len(buf)
+                return
+            at, c = m.start(), buf[m.start()]
+            if c == 0x22:  # '"'
+                end = tail(buf, at + 1)
+                if end is None:
+                    if final and self.start < 0:
+                        self._stray(len(buf))
+                        self.pos = len(buf)
+                    return
+                if self.depth == self.base:  # a bare string at top level
+                    self._stray(end.end())
+                    self.pos = end.end()
+                else:
+                    self.pos = end.end()
+                continue
+            if self.depth == self.base:
+                self._stray(at)
+                self.pos = at + 1
+                if c == 0x5B and self.depth == 0:  # '[' opens the top-level array
+                    self.depth = self.base = 1
+                elif c in (0x7B, 0x5B):  # '{' or a nested '[' starts an element
+                    self.start, self.depth = at, self.depth + 1
+                elif c == 0x5D and self.base == 1:  # ']' closes the top-level array
+                    self.depth = self.base = 0
+                else:
+                    self.report.fail(self.index, f"stray {chr(c)!r} (line {self._line(at)})")
+                    self.index += 1
+                continue
+            self.pos = at + 1
+            if c in (0x7B, 0x5B):
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth == self.base:
+                    self._element(buf[self.start : at + 1])
+                    self.start = -1
+
+    def _element(self, data: bytes) -> None:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            doc = _salvage(data, e, self.index, self.report)
+            if doc is None:
+                self.index += 1
+                return
+        if type(doc) is dict:
+            self.builder.add(map_document(doc), self.index)
+            if len(self.builder) >= self.batch_rows:
+                self.ready.append(self.builder.flush())  # type: ignore[arg-type]
+        else:
+            self.report.fail(self.index, f"JSON value is not an object ({type(doc).__name__})")
+        self.index += 1
+
+    def _abandon(self, why: str) -> None:
+        """Fail the open element; resume at the next line indented like its first line."""
+        start = self.start
+        line_start = self.buf.rfind(b"\n", 0, start) + 1
+        indent = self.buf[line_start:start]
+        resume = self.buf.find(b"\n" + indent + b"{", start + 1) if not indent.strip() else -1
+        self.report.fail(self.index, f"{why} (line {self._line(start)})")
+        self.index += 1
+        self.depth, self.start = self.base, -1
+        self.pos = len(self.buf) if resume < 0 else resume + 1
+
+
+def _documents(
+    chunks: Iterator[bytes], builder: BatchBuilder, report: UnitReport, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    scanner = _Scanner(builder, report, batch_rows)
+    for chunk in chunks:
+        scanner.feed(chunk)
+        yield from scanner.ready
+        scanner.ready.clear()
+    scanner.finish()
+    yield from scanner.ready
+
+
+# Winlogbeat keys that are System values, renamed to the EVTX field names Sigma uses.
+_WINLOG_SYSTEM = {
+    "provider_guid": "Provider_Guid",
+    "provider_name": "Provider_Name",
+    "task": "Task",
+    "opcode": "Opcode",
+    "keywords": "Keywords",
+    "version": "Version",
+    "activity_id": "Correlation_ActivityID",
+    "level": "Level",
+    "process_id": "Execution_ProcessID",
+    "thread_id": "Execution_ThreadID",
+}
+_WINLOG_CORE = {
+    "channel": CHANNEL,
+    "log_name": CHANNEL,
+    "provider_name": PROVIDER,
+    "source_name": PROVIDER,
+    "event_id": EVENT_ID,
+    "record_id": RECORD_ID,
+    "record_number": RECORD_ID,
+    "computer_name": HOST,
+}
+
+
+def map_winlogbeat(doc: dict[str, Any]) -> dict[Any, Any]:
+    """Winlogbeat 7+/ECS (``winlog.*``) or legacy 6.x (top-level ``event_data``) as a row."""
+    winlog = doc.get("winlog")
+    legacy = type(winlog) is not dict
+    wl: dict[str, Any] = doc if legacy else winlog  # type: ignore[assignment]
+    row: dict[Any, Any] = {}
+    for section in ("event_data", "user_data"):
+        if section in wl:
+            leaves_into(row, wl[section], section)
+    for key, role in _WINLOG_CORE.items():
+        if key in wl and row.get(role) is None:
+            row[role] = wl[key]
+    for key, name in _WINLOG_SYSTEM.items():
+        if key in wl and name not in row:
+            row[name] = wl[key]
+    process = wl.get("process") if not legacy else None
+    if type(process) is dict:
+        row.setdefault("Execution_ProcessID", process.get("pid"))
+        thread = process.get("thread")
+        row.setdefault("Execution_ThreadID", thread.get("id") if type(thread) is dict else None)
+    user = wl.get("user")
+    if type(user) is dict and "identifier" in user:
+        row.setdefault("Security_UserID", user["identifier"])
+    host = doc.get("host")
+    if row.get(HOST) is None and type(host) is dict:
+        row[HOST] = host.get("name") or host.get("hostname")
+    if row.get(EVENT_ID) is None and type(doc.get("event")) is dict:
+        row[EVENT_ID] = doc["event"].get("code")
+    row[TS] = doc.get("@timestamp")
+    skip = {"event_data", "user_data", "@timestamp", *_WINLOG_CORE, *_WINLOG_SYSTEM}
+    for key, value in wl.items():
+        if key not in skip and key != "winlog":
+            flatten_into(row, key if legacy else f"winlog.{key}", value)
+    if not legacy:
+        for key, value in doc.items():
+            if key not in ("winlog", "@timestamp"):
+                flatten_into(row, key, value)
+    return row
+
+
+def map_document(doc: dict[str, Any]) -> dict[Any, Any]:
+    """Sniff one JSON document's flavour and return its row (the doc itself when flat)."""
+    if "Event" in doc:
+        row = map_evtx_event(doc)
+        if row is not None:
+            return row
+    if "winlog" in doc or "event_data" in doc or ("log_name" in doc and "event_id" in doc):
+        return map_winlogbeat(doc)
+    return doc

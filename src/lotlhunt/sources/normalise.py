@@ -1,0 +1,448 @@
+"""Raw event records to rows of the events table (see :mod:`lotlhunt.schema`).
+
+Every reader turns one record into a flat ``row`` dict: string keys are event fields under
+their Windows names, and the small-int keys :data:`TS` .. :data:`RID` carry the core values
+that a flavour mapping already found (ints can never collide with JSON keys). Flattened
+exports (NXLog, Logstash) need no mapping at all: the parsed dict *is* the row, and its core
+values are found by key alias when the batch is built.
+
+Why columnar: the per-record hot loop only appends dicts. :class:`BatchBuilder` groups the
+rows of a batch by key order ("shape": an exporter writes the same keys in the same order
+for the same kind of event, so a batch of 8192 rows has a few dozen to a few hundred
+shapes), transposes each group with ``zip`` and converts whole columns at once. Python
+does per-key work once per shape, not once per record, and never visits empty cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import chain, islice, repeat
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lotlhunt import schema
+from lotlhunt.errors import InputIssue
+
+if TYPE_CHECKING:
+    from lotlhunt.sources.discover import InputUnit
+
+#: Internal row keys for core values found by a flavour mapping.
+TS, HOST, CHANNEL, PROVIDER, EVENT_ID, RECORD_ID = range(6)
+
+#: Issues kept per unit; a 10 GB file of garbage must not become 10 GB of issues.
+MAX_ISSUES = 1000
+
+_NONE = type(None)
+_STR_OR_NONE = frozenset((str, _NONE))
+_INT = frozenset((int,))
+_INT_OR_NONE = frozenset((int, _NONE))
+_TS_TYPE = schema.CORE_FIELDS[0].type
+_NAIVE_TS = pa.timestamp("us")
+_SHAPE_CACHE_LIMIT = 4096
+
+# Flattened-export keys that carry a core value, lower-cased: key -> (role, rank, consumed).
+# The lowest rank present in a row wins; a consumed key is not also stored as a field.
+# Secondary times (Sysmon UtcTime, NXLog EventTime) stay fields: they mean something there.
+_ALIASES: dict[str, tuple[int, int, bool]] = {}
+for _role, _names in (
+    (TS, ("@timestamp", "timestamp", "timecreated", "utctime", "eventtime")),
+    (HOST, ("hostname", "computer", "computername", "computer_name")),
+    (CHANNEL, ("channel", "logname", "log_name")),
+    (PROVIDER, ("sourcename", "providername", "provider_name", "source_name")),
+    (EVENT_ID, ("eventid", "event_id", "eventcode")),
+    (RECORD_ID, ("recordnumber", "eventrecordid", "recordid", "record_number", "record_id")),
+):
+    for _rank, _name in enumerate(_names, start=1):
+        _ALIASES[_name] = (_role, _rank, _name not in ("utctime", "eventtime"))
+
+
+@dataclass
+class UnitReport:
+    """What reading one input unit produced: rows, failures and why. Always the last item."""
+
+    unit: InputUnit
+    records: int = 0
+    records_failed: int = 0
+    issues: list[InputIssue] = field(default_factory=list)
+    seconds: float = 0.0
+    issues_dropped: int = 0
+
+    def fail(self, position: int | None, message: str) -> None:
+        """Count one record that could not become a row, and say where and why."""
+        self.records_failed += 1
+        self.note(position, message)
+
+    def note(self, position: int | None, message: str, kind: str = "record") -> None:
+        """Record an issue without counting a failed record (a file problem, a repair)."""
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(InputIssue(self.unit.label, position, message, kind))
+        else:
+            self.issues_dropped += 1
+
+
+def to_text(value: Any) -> str | None:
+    """One field value as the events table stores it (strings; see module docstring)."""
+    t = type(value)
+    if t is str:
+        return value
+    if value is None:
+        return None
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return str(value)
+    if t is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if t is dict:
+        if "#text" in value:
+            return to_text(value["#text"])
+        rest = {k: v for k, v in value.items() if k != "#attributes"}
+        return orjson.dumps(rest).decode() if rest else None
+    if t is list:
+        try:
+            return "\n".join(value)  # the usual list: strings (EVTX unnamed <Data>, tags)
+        except TypeError:
+            pass
+        if all(type(v) not in (dict, list) for v in value):
+            return "\n".join("" if v is None else to_text(v) for v in value)  # type: ignore[misc]
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _texts(values: Sequence[Any], types: set[type] | None = None) -> Sequence[str | None]:
+    """Convert a whole column; the common all-string column is returned untouched."""
+    if types is None:
+        types = set(map(type, values))
+    if types <= _STR_OR_NONE:
+        return values
+    if types == _INT:
+        return list(map(str, values))
+    if types <= _INT_OR_NONE:
+        return [None if v is None else str(v) for v in values]
+    return [v if v.__class__ is str else to_text(v) for v in values]
+
+
+def _needs_expansion(values: Sequence[Any]) -> bool:
+    for v in values:
+        if type(v) is dict and "#text" not in v and any(k != "#attributes" for k in v):
+            return True
+    return False
+
+
+def flatten_into(row: dict[Any, Any], prefix: str, value: Any) -> None:
+    """Nested objects become dotted keys (``process.command_line``); first key wins."""
+    if type(value) is dict and value and "#text" not in value:
+        for k, v in value.items():
+            if k != "#attributes":
+                flatten_into(row, f"{prefix}.{k}" if prefix else k, v)
+    elif prefix not in row:
+        row[prefix] = value
+
+
+def leaves_into(row: dict[Any, Any], value: Any, name: str = "") -> None:
+    """Nested objects become their LEAF names (UserData/<Wrapper>/<Field> -> Field)."""
+    if type(value) is dict and "#text" not in value:
+        for k, v in value.items():
+            if k != "#attributes":
+                leaves_into(row, v, k)
+    elif name and name not in row:
+        row[name] = value
+
+
+def _ints(values: Sequence[Any], typ: pa.DataType, lo: int, hi: int) -> pa.Array:
+    """Core integer column; anything unparseable or out of range is NULL, not an error."""
+    if set(map(type, values)) <= {int, _NONE}:
+        try:
+            arr = pa.array(values, pa.int64())
+            mm = pc.min_max(arr).as_py()
+            if mm["min"] is None or (mm["min"] >= lo and mm["max"] <= hi):
+                return arr.cast(typ)
+        except (OverflowError, pa.ArrowInvalid):
+            pass
+    return pa.array([_int(v, lo, hi) for v in values], typ)
+
+
+def _int(v: Any, lo: int, hi: int) -> int | None:
+    if type(v) is dict:
+        v = v.get("#text")
+    if type(v) is str:
+        s = v.strip()
+        try:
+            v = int(s, 16) if s[:2].lower() == "0x" else int(s)
+        except ValueError:
+            return None
+    if type(v) is float and v.is_integer():
+        v = int(v)
+    return v if type(v) is int and lo <= v <= hi else None
+
+
+def _timestamps(values: Sequence[Any]) -> pa.Array:
+    """Core timestamp column: vectorised ISO parse, per-value fallback for odd formats."""
+    if not set(map(type, values)) <= _STR_OR_NONE:
+        values = [_ts_text(v) for v in values]
+    arr = pa.array(values, pa.string())
+    try:
+        return pc.cast(arr, _TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:  # "YYYY-MM-DD HH:MM:SS[.fff]" without zone: exporters write UTC
+        return pc.cast(pc.cast(arr, _NAIVE_TS), _TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    return pa.array([parse_time(v) for v in values], _TS_TYPE)
+
+
+def _ts_text(v: Any) -> str | None:
+    if type(v) is dict:  # {"SystemTime": ..} or {"#attributes": {"SystemTime": ..}}
+        v = v.get("SystemTime") or (v.get("#attributes") or {}).get("SystemTime")
+    if type(v) in (int, float):  # epoch seconds or milliseconds
+        try:
+            secs = v / 1000 if abs(v) > 1e11 else v
+            return datetime.fromtimestamp(secs, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return None
+    return v if type(v) is str else None
+
+
+def parse_time(v: str | None) -> datetime | None:
+    """One timestamp string to an aware UTC datetime, or None when it is not a time."""
+    if not v:
+        return None
+    s = v.strip()
+    if s.endswith(" UTC"):
+        s = s[:-4]
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class _Plan:
+    """How one shape (tuple of row keys) maps to core roles and field columns."""
+
+    __slots__ = ("core", "single", "multi")
+
+    def __init__(self) -> None:
+        self.core = [-1] * 6  # per role: index in the shape, or -1
+        self.single: list[tuple[int, str]] = []  # (index, column key)
+        self.multi: list[tuple[tuple[int, ...], str]] = []  # keys differing only by case
+
+
+class _Column:
+    """The values a batch has for one field, and the rows they belong to (sparse)."""
+
+    __slots__ = ("raw", "values", "rows")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw  # first key spelling in this batch, to name nested expansions
+        self.values: list[Any] = []
+        self.rows: list[int] = []
+
+
+class BatchBuilder:
+    """Collects rows of one unit and turns them into record batches of the events table.
+
+    Column spelling is decided per unit (first spelling seen wins), so all batches of a
+    unit agree; two keys of one row that differ only by case share a column and the first
+    non-null value is kept. Rows come out in the order they were added.
+
+    Columns are kept sparse (values present + their row numbers) and placed with Arrow's
+    ``scatter``: exports have hundreds of distinct fields of which a row uses a few dozen,
+    so Python never touches the empty cells.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.rows: list[dict[Any, Any]] = []
+        self.positions: list[int] = []
+        self._names: dict[str, str] = {}  # column key (lower) -> column name
+        self._keys: dict[str, tuple[str, tuple[int, int, bool] | None]] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+
+    def add(self, row: dict[Any, Any], position: int) -> None:
+        self.rows.append(row)
+        self.positions.append(position)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _key(self, name: str) -> tuple[str, tuple[int, int, bool] | None]:
+        """(column key, core alias) of a raw field name, computed once per unit."""
+        info = self._keys.get(name)
+        if info is None:
+            column = schema.field_column(name) if name else schema.COLLISION_PREFIX
+            key = column.lower()
+            self._names.setdefault(key, column)
+            info = self._keys[name] = (key, _ALIASES.get(name.lower()))
+        return info
+
+    def _plan(self, shape: tuple[Any, ...]) -> _Plan:
+        plan = self._plans.get(shape)
+        if plan is not None:
+            return plan
+        plan = _Plan()
+        core, rank = plan.core, [99] * 6
+        known = self._keys
+        infos = [None if type(k) is int else known.get(k) or self._key(k) for k in shape]
+        for i, info in enumerate(infos):
+            if info is None:
+                core[shape[i]], rank[shape[i]] = i, 0
+            elif info[1] is not None and info[1][1] < rank[info[1][0]]:
+                core[info[1][0]], rank[info[1][0]] = i, info[1][1]
+        consumed = {i for i in core if i >= 0 and (infos[i] is None or infos[i][1][2])}  # type: ignore[index]
+        by_key: dict[str, list[int]] = {}
+        for i, info in enumerate(infos):
+            if i not in consumed and info is not None:
+                by_key.setdefault(info[0], []).append(i)
+        for key, ix in by_key.items():
+            if len(ix) == 1:
+                plan.single.append((ix[0], key))
+            else:
+                plan.multi.append((tuple(ix), key))
+        if len(self._plans) >= _SHAPE_CACHE_LIMIT:
+            self._plans.clear()
+        self._plans[shape] = plan
+        return plan
+
+    def flush(self) -> pa.RecordBatch | None:
+        """Build one record batch from the rows collected so far (None when empty)."""
+        rows, positions = self.rows, self.positions
+        n = len(rows)
+        if not n:
+            return None
+        self.rows, self.positions = [], []
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, row in enumerate(rows):
+            shape = tuple(row)
+            g = groups.get(shape)
+            if g is None:
+                groups[shape] = [i]
+            else:
+                g.append(i)
+
+        core: list[list[Any]] = [[] for _ in range(6)]  # dense, in grouped order
+        cols: dict[str, _Column] = {}
+        order: list[int] = []
+        for shape, idx in groups.items():
+            plan = self._plan(shape)
+            order.extend(idx)
+            members = rows if len(idx) == n else map(rows.__getitem__, idx)
+            columns = list(zip(*map(dict.values, members))) if shape else []  # noqa: B905
+            for role, i in enumerate(plan.core):
+                core[role].extend(columns[i] if i >= 0 else repeat(None, len(idx)))
+            for i, key in plan.single:
+                col = cols.get(key)
+                if col is None:
+                    col = cols[key] = _Column(shape[i])
+                col.values.extend(columns[i])
+                col.rows.extend(idx)
+            for ix, key in plan.multi:  # same column in other case: first non-null wins
+                values: Sequence[Any] = columns[ix[0]]
+                for j in ix[1:]:
+                    values = _first_non_null(values, columns[j])
+                col = cols.get(key)
+                if col is None:
+                    col = cols[key] = _Column(shape[ix[0]])
+                col.values.extend(values)
+                col.rows.extend(idx)
+        return self._assemble(n, core, cols, order, positions)
+
+    def _expand(self, cols: dict[str, _Column], key: str) -> None:
+        """Move the nested objects of column ``key`` to dotted columns (``raw.sub``)."""
+        col = cols.pop(key)
+        fresh: dict[str, dict[int, Any]] = {}
+        for value, row in zip(col.values, col.rows):  # noqa: B905
+            sub: dict[Any, Any] = {}
+            flatten_into(sub, col.raw, value)
+            for name, v in sub.items():
+                cells = fresh.setdefault(self._key(name)[0], {})
+                if cells.get(row) is None:
+                    cells[row] = v
+        for sub_key, cells in fresh.items():
+            known = cols.get(sub_key)
+            if known is not None:  # a real dotted key met an expansion: first non-null wins
+                for value, row in zip(known.values, known.rows):  # noqa: B905
+                    if value is not None or row not in cells:
+                        cells[row] = value
+            merged = cols[sub_key] = _Column(sub_key)
+            merged.rows = sorted(cells)
+            merged.values = [cells[r] for r in merged.rows]
+
+    def _assemble(
+        self,
+        n: int,
+        core: list[list[Any]],
+        cols: dict[str, _Column],
+        order: list[int],
+        positions: list[int],
+    ) -> pa.RecordBatch:
+        types: dict[str, set[type]] = {}
+        for key in list(cols):
+            values = cols[key].values
+            types[key] = seen = set(map(type, values))
+            if dict in seen and _needs_expansion(values):
+                self._expand(cols, key)
+                types.clear()  # expansions may have changed other columns
+        provider = _texts(core[PROVIDER])
+        if "provider_name" not in cols and any(p is not None for p in provider):
+            mirror = cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it
+            mirror.values, mirror.rows = list(provider), order
+            self._names.setdefault("provider_name", "Provider_Name")
+
+        texts = [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
+        texts += [_texts(c.values, types.get(k)) for k, c in cols.items()]
+        arrays = _string_arrays(texts)
+        in_order = all(a < b for a, b in zip(order, islice(order, 1, None)))  # noqa: B905
+        order_arr = None if in_order else pa.array(order, pa.int32())
+
+        def place(arr: pa.Array, rows: list[int]) -> pa.Array:
+            if len(rows) == n:  # every row has it: rows is the grouped order
+                return arr if order_arr is None else pc.scatter(arr, order_arr)
+            return pc.scatter(arr, pa.array(rows, pa.int32()), max_index=n - 1)
+
+        return pa.RecordBatch.from_arrays(
+            [
+                place(_timestamps(core[TS]), order),
+                *(place(a, order) for a in arrays[:3]),
+                place(_ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1), order),
+                place(_ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1), order),
+                pa.array(repeat(self.label, n), pa.string(), size=n),
+                pa.array(positions, pa.int64()),
+                *(place(a, c.rows) for a, c in zip(arrays[3:], cols.values())),  # noqa: B905
+            ],
+            names=[*schema.CORE_COLUMNS, *(self._names[key] for key in cols)],
+        )
+
+
+def _first_non_null(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+    return [a if a is not None else b for a, b in zip(first, second)]  # noqa: B905
+
+
+def _string_arrays(columns: list[Sequence[str | None]]) -> list[pa.Array]:
+    """String arrays of the columns; many small columns share one conversion call."""
+    total = sum(map(len, columns))
+    if total >= 50_000 or len(columns) < 4:
+        return [pa.array(c, pa.string()) for c in columns]
+    flat = pa.array(list(chain.from_iterable(columns)), pa.string())
+    out, start = [], 0
+    for c in columns:
+        out.append(flat.slice(start, len(c)))
+        start += len(c)
+    return out
+
+
+def batch_rows_of(rows: Iterable[tuple[dict[Any, Any], int]], label: str) -> pa.RecordBatch:
+    """Convenience for tests and small callers: one batch from (row, position) pairs."""
+    builder = BatchBuilder(label)
+    for row, position in rows:
+        builder.add(row, position)
+    batch = builder.flush()
+    if batch is None:
+        return pa.RecordBatch.from_pylist([], schema=schema.CORE_SCHEMA)
+    return batch
