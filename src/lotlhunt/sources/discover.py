@@ -224,7 +224,7 @@ def _members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
                 yield info.filename, b"", info.file_size, "encrypted member, not read"
                 continue
             try:
-                with zf.open(info) as fh:
+                with _zip_member(zf, info.filename) as fh:
                     head = fh.read(_SNIFF)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
                 yield info.filename, b"", info.file_size, f"unreadable member: {e}"
@@ -439,9 +439,16 @@ def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
         else:
             raise NotImplementedError(f"zip compression method {entry.method}")
         return
-    with zf, zf.open(unit.member) as member:
+    with zf, _zip_member(zf, unit.member or "") as member:
+        yield member
+
+
+@contextmanager
+def _zip_member(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    """A member stream that keeps the data read before a CRC mismatch or damage."""
+    with zf.open(name) as member:
         expected = member._expected_crc  # noqa: SLF001 - checked by _CheckedMember instead
-        member._expected_crc = None  # noqa: SLF001 - keep data read before a CRC mismatch
+        member._expected_crc = None  # noqa: SLF001
         yield io.BufferedReader(_CheckedMember(member, expected), 1 << 20)  # type: ignore[arg-type]
 
 

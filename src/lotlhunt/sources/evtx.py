@@ -44,6 +44,7 @@ from lotlhunt.sources.normalise import (
 _HEADER = 4096
 _CHUNK = 65536
 _CHUNK_MAGIC = b"ElfChnk\x00"
+_RECORD_MAGIC = b"\x2a\x2a\x00\x00"
 #: The Rust parser's own threads; parallelism comes from reading many files at once.
 PARSER_THREADS = 1
 #: Consecutive errors after which a file is given up (guards against a parser that
@@ -141,7 +142,8 @@ def _recover_partial_chunk(
     if not tail.startswith(_CHUNK_MAGIC) or partial < 512:
         report.note(None, f"file ends {partial} bytes into an unreadable chunk", "file")
         return
-    mini = io.BytesIO(header + tail + b"\x00" * (_CHUNK - partial))
+    complete = _complete_records(tail)
+    mini = io.BytesIO(header + complete + b"\x00" * (_CHUNK - len(complete)))
     try:
         records = evtx.PyEvtxParser(mini, number_of_threads=1, indent=False).records_json()
     except (RuntimeError, OSError, ValueError) as e:
@@ -156,6 +158,21 @@ def _recover_partial_chunk(
         f" from it ({report.records_failed - failed} failed)",
         "file",
     )
+
+
+def _complete_records(chunk: bytes) -> bytes:
+    """The chunk up to the end of its last record that is wholly present.
+
+    Records follow the 512-byte chunk header, each starting with magic ``**\\0\\0`` and
+    its size; a record cut by the truncation would parse as a bogus, zero-filled event.
+    """
+    end = 512
+    while end + 24 <= len(chunk) and chunk[end : end + 4] == _RECORD_MAGIC:
+        size = int.from_bytes(chunk[end + 4 : end + 8], "little")
+        if size < 28 or end + size > len(chunk):
+            break
+        end += size
+    return chunk[:end]
 
 
 @contextmanager

@@ -49,9 +49,9 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     try:
         with open_unit(unit) as stream:
             chunks = _utf8_chunks(stream)
-            first = next(chunks, b"")
-            reader = _documents if _is_document(first) else _lines
-            yield from reader(_prepend(first, chunks), builder, report, batch_rows)
+            head, ended = _head(chunks)
+            reader = _documents if _is_document(head, ended) else _lines
+            yield from reader(_prepend(head, chunks), builder, report, batch_rows)
             error = stream_error(stream)
     except OSError as e:
         report.note(None, f"cannot read: {e}", "file")
@@ -86,7 +86,20 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _is_document(head: bytes) -> bool:
+def _head(chunks: Iterator[bytes]) -> tuple[bytes, bool]:
+    """Enough leading data to judge the framing: a few lines, 64 KiB, or all there is."""
+    parts: list[bytes] = []
+    size = lines = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        if lines >= 4 or size >= 1 << 16:
+            return b"".join(parts), False
+    return b"".join(parts), True
+
+
+def _is_document(head: bytes, ended: bool) -> bool:
     """True unless the data is one JSON object per line (checked on its first lines)."""
     stripped = head.lstrip()
     if stripped[:1] == b"[":
@@ -100,7 +113,7 @@ def _is_document(head: bytes) -> bool:
             return False
         except orjson.JSONDecodeError:
             continue
-    return len(candidates) > 1 or len(head) < _READ
+    return len(candidates) > 1 or ended
 
 
 def _lines(

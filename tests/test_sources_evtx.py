@@ -1,0 +1,163 @@
+"""EVTX reading on files the project's writer makes, sound and deliberately damaged.
+
+Every damaged-file test checks the accounting rule: rows + failed records equal what an
+independent loop over the ``evtx`` package yields (records plus raised errors).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import evtx
+import pyarrow as pa
+import pytest
+
+from lotlhunt.simulate.evtx_writer import write_evtx
+from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
+
+T0 = datetime(2024, 5, 14, 9, 30, 12, 345678, tzinfo=UTC)
+SYSMON = "Microsoft-Windows-Sysmon"
+CHUNK = 65536
+
+
+def record(i: int) -> EvtxRecord:
+    return EvtxRecord(
+        provider=SYSMON,
+        event_id=1,
+        channel="Microsoft-Windows-Sysmon/Operational",
+        computer="WS01.corp.example.com",
+        timestamp=T0 + timedelta(seconds=i),
+        record_id=1000 + i,
+        event_data={
+            "Image": "C:\\Windows\\System32\\cmd.exe",
+            "CommandLine": f"cmd.exe /c echo {i} " + "x" * 150,
+            "User": "CORP\\alice",
+        },
+        provider_guid="{5770385F-C22A-43E0-BF4C-06F5698FFBD9}",
+        process_id=1912,
+        thread_id=996,
+        user_sid="S-1-5-18",
+    )
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About four chunks of Sysmon process creations."""
+    path = tmp_path_factory.mktemp("evtx") / "sample.evtx"
+    write_evtx(path, [record(i) for i in range(900)])
+    assert (path.stat().st_size - 4096) // CHUNK >= 3
+    return path
+
+
+def independent_count(path: Path) -> int:
+    """Records plus raised errors, the plain way."""
+    count = 0
+    try:
+        records = evtx.PyEvtxParser(str(path)).records_json()
+    except (RuntimeError, OSError):
+        return 0
+    while True:
+        try:
+            next(records)
+        except StopIteration:
+            return count
+        except RuntimeError:
+            pass
+        count += 1
+
+
+def read(path: Path, member: str | None = None) -> tuple[list[dict[str, Any]], UnitReport]:
+    items = list(read_unit(InputUnit(str(path), member, "evtx")))
+    report = items[-1]
+    assert isinstance(report, UnitReport)
+    rows = [r for b in items[:-1] if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
+    assert report.records == len(rows)
+    return rows, report
+
+
+def damaged(sample: Path, tmp_path: Path, name: str, at: int, data: bytes) -> Path:
+    raw = bytearray(sample.read_bytes())
+    raw[at : at + len(data)] = data
+    path = tmp_path / name
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_sound_file(sample: Path) -> None:
+    rows, report = read(sample)
+    assert report.records == 900 and report.records_failed == 0 and report.issues == []
+    first = rows[0]
+    assert first["timestamp"] == T0
+    assert (first["event_id"], first["record_id"], first["position"]) == (1, 1000, 0)
+    assert first["host"] == "WS01.corp.example.com"
+    assert first["channel"] == "Microsoft-Windows-Sysmon/Operational"
+    assert first["provider"] == SYSMON and first["Provider_Name"] == SYSMON
+    assert first["CommandLine"].startswith("cmd.exe /c echo 0 ")
+    assert first["Execution_ProcessID"] == "1912" and first["Security_UserID"] == "S-1-5-18"
+    assert [r["position"] for r in rows] == list(range(900))
+
+
+def test_garbage_inside_a_record(sample: Path, tmp_path: Path) -> None:
+    path = damaged(sample, tmp_path, "rec.evtx", 4096 + CHUNK + 4000, b"\x44" * 600)
+    rows, report = read(path)
+    assert report.records_failed >= 1
+    assert report.records + report.records_failed == independent_count(path)
+    assert rows[-1]["record_id"] == 1899  # reading went on to the end
+    assert all(i.position is not None and i.kind == "record" for i in report.issues)
+
+
+def test_bad_chunk_header(sample: Path, tmp_path: Path) -> None:
+    path = damaged(sample, tmp_path, "chunk.evtx", 4096 + CHUNK, b"XXXXXXXX")
+    rows, report = read(path)
+    assert report.records_failed == 1  # one error stands for the whole chunk
+    assert report.records + report.records_failed == independent_count(path)
+    assert rows[-1]["record_id"] == 1899
+
+
+def test_bad_file_header(sample: Path, tmp_path: Path) -> None:
+    path = damaged(sample, tmp_path, "header.evtx", 0, b"garbage!")
+    rows, report = read(path)
+    assert rows == [] and report.records_failed == 0
+    assert [i.kind for i in report.issues] == ["file"]
+
+
+def test_truncated_inside_a_chunk_recovers_complete_records(sample: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cut.evtx"
+    path.write_bytes(sample.read_bytes()[: 4096 + CHUNK + 30000])
+    plain = independent_count(path)  # the evtx package skips the partial chunk silently
+    rows, report = read(path)
+    ids = [r["record_id"] for r in rows]
+    assert len(ids) > plain and ids == sorted(set(ids))
+    assert ids[:plain] == list(range(1000, 1000 + plain))
+    assert any("truncated" in i.message and i.kind == "file" for i in report.issues)
+    assert [r["position"] for r in rows] == list(range(len(rows)))
+
+
+def test_evtx_inside_zip(sample: Path, tmp_path: Path) -> None:
+    path = tmp_path / "case.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(sample, "logs/Sysmon.evtx")
+    found = discover([path])
+    assert [(u.member, u.fmt) for u in found.units] == [("logs/Sysmon.evtx", "evtx")]
+    rows, report = read(path, "logs/Sysmon.evtx")
+    assert report.records == 900 and rows[0]["source"] == f"{path}!logs/Sysmon.evtx"
+
+
+def test_json_dump_reads_like_the_evtx(sample: Path, tmp_path: Path) -> None:
+    """An EVTX dump (pretty, concatenated documents) gives the same rows as the file."""
+    dump = tmp_path / "sample.json"
+    parser = evtx.PyEvtxParser(str(sample))
+    docs = (json.loads(r["data"]) for r in parser.records_json())
+    dump.write_text("\n".join(json.dumps(doc, indent=2) for doc in docs))
+    from_evtx, _ = read(sample)
+    items = list(read_unit(InputUnit(str(dump), None, "json")))
+    from_json = [r for b in items[:-1] if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
+    assert len(from_json) == len(from_evtx)
+    for a, b in zip(from_evtx, from_json, strict=True):
+        del a["source"], b["source"]
+        assert a == b

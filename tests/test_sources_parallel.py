@@ -1,0 +1,114 @@
+"""Reading in worker processes: same rows as in-process, streaming, crash and stop safety."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lotlhunt.simulate.evtx_writer import write_evtx
+from lotlhunt.sources import UnitReport, discover, read_all
+from lotlhunt.sources import parallel as parallel_module
+from test_sources_evtx import record
+
+
+def write_lines(path: Path, count: int, bad_every: int = 0) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            if bad_every and i % bad_every == bad_every - 1:
+                out.write("{not json\n")
+            else:
+                out.write(json.dumps({"EventID": 4688, "RecordNumber": i, "Image": f"i{i}"}) + "\n")
+
+
+def collect(items: object) -> tuple[dict[str, list[int]], dict[str, UnitReport], list[str]]:
+    rows: dict[str, list[int]] = defaultdict(list)
+    reports: dict[str, UnitReport] = {}
+    order: list[str] = []
+    for item in items:  # type: ignore[attr-defined]
+        if isinstance(item, UnitReport):
+            assert item.unit.label not in reports
+            reports[item.unit.label] = item
+            order.append(item.unit.label)
+        else:
+            assert isinstance(item, pa.RecordBatch)
+            label = item["source"][0].as_py()
+            assert label not in reports, "a batch arrived after its unit's report"
+            rows[label].extend(item["position"].to_pylist())
+    return rows, reports, order
+
+
+def test_workers_give_the_same_rows(tmp_path: Path) -> None:
+    for i in range(4):
+        write_lines(tmp_path / f"part{i}.jsonl", 3000 + 500 * i, bad_every=97)
+    write_evtx(tmp_path / "sysmon.evtx", [record(i) for i in range(300)])
+    units = discover([tmp_path]).units
+    serial = collect(read_all(units, workers=1, batch_rows=1000))
+    parallel = collect(read_all(units, workers=2, batch_rows=1000))
+    assert {k: sorted(v) for k, v in parallel[0].items()} == serial[0]
+    for label, report in serial[1].items():
+        other = parallel[1][label]
+        assert (other.records, other.records_failed) == (report.records, report.records_failed)
+        assert [str(i) for i in other.issues] == [str(i) for i in report.issues]
+    assert multiprocessing.active_children() == []
+
+
+def test_a_dying_worker_is_reported_and_the_rest_is_read(tmp_path: Path) -> None:
+    write_lines(tmp_path / "big.jsonl", 300_000)
+    for i in range(6):
+        write_lines(tmp_path / f"small{i}.jsonl", 2000)
+    units = discover([tmp_path]).units
+    big = next(u.label for u in units if u.label.endswith("big.jsonl"))
+    rows: dict[str, int] = defaultdict(int)
+    reports: dict[str, UnitReport] = {}
+    killed = False
+    for item in read_all(units, workers=2, batch_rows=1000):
+        if isinstance(item, UnitReport):
+            reports[item.unit.label] = item
+            continue
+        label = item["source"][0].as_py()
+        rows[label] += item.num_rows
+        if label == big and not killed:
+            for child in multiprocessing.active_children():  # the pool's workers
+                os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            killed = True
+    assert set(reports) == {u.label for u in units}
+    died = [r for r in reports.values() if any("died" in i.message for i in r.issues)]
+    assert big in {r.unit.label for r in died}
+    for label, report in reports.items():
+        assert report.records == rows[label]
+        if report not in died:
+            assert report.records == 2000
+    assert multiprocessing.active_children() == []
+
+
+def test_stopping_early_ends_the_workers(tmp_path: Path) -> None:
+    for i in range(3):
+        write_lines(tmp_path / f"p{i}.jsonl", 50_000)
+    items = read_all(discover([tmp_path]).units, workers=2, batch_rows=500)
+    first = next(items)
+    assert isinstance(first, pa.RecordBatch)
+    items.close()  # type: ignore[attr-defined]
+    assert multiprocessing.active_children() == []
+
+
+def _exit_at_once(conn: object, batch_rows: int) -> None:
+    os._exit(3)
+
+
+def test_workers_that_cannot_start_fall_back_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        write_lines(tmp_path / f"p{i}.jsonl", 100)
+    monkeypatch.setattr(parallel_module, "_worker_main", _exit_at_once)
+    with pytest.warns(RuntimeWarning, match="failed to start"):
+        rows, reports, _ = collect(read_all(discover([tmp_path]).units, workers=2))
+    assert len(reports) == 3 and all(r.records == 100 for r in reports.values())
+    assert all(len(v) == 100 for v in rows.values())
