@@ -189,7 +189,7 @@ class SqlBackend(Backend):
                 and not arg.value.contains_placeholder()
                 and arg.field is not None
             ):
-                plain.setdefault(arg.field, []).append(arg.value.to_plain())
+                plain.setdefault(arg.field, []).append(_plain(arg.value))
             else:
                 out.append(self.convert_condition(arg, state))
         for name, values in plain.items():
@@ -218,7 +218,7 @@ class SqlBackend(Backend):
             return f"lower({d.literal(text)})" if lower else d.literal(text)
 
         if not s.contains_special():
-            return f"{col} = {lit(s.to_plain())}"
+            return f"{col} = {lit(_plain(s))}"
         literal_parts = [p for p in parts if isinstance(p, str)]
         specials = [p for p in parts if not isinstance(p, str)]
         multi = SpecialChars.WILDCARD_MULTI
@@ -458,6 +458,11 @@ for _kind in (
 ):
     setattr(SqlBackend, f"convert_correlation_{_kind}_rule", _correlation_elsewhere)
 SqlBackend.__abstractmethods__ = frozenset()
+
+
+def _plain(s: SigmaString) -> str:
+    """The literal text of a string without wildcards (``to_plain`` would re-escape it)."""
+    return "".join(p for p in s.s if isinstance(p, str))
 
 
 def ip_hex(value: str | None) -> str | None:

@@ -67,7 +67,13 @@ class DuckDBEngine:
             self._one(f"SET threads = {int(threads)}")
         self._one("SET preserve_insertion_order = false")
         self.con.create_function(
-            IP_HEX_FUNCTION, ip_hex_vectorised, ["VARCHAR"], "VARCHAR", type="arrow"
+            IP_HEX_FUNCTION,
+            ip_hex_vectorised,
+            ["VARCHAR"],
+            "VARCHAR",
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
         )
         self._columns: dict[str, str] = {}
         self._next_rid = 0

@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make demo  - create .venv, install, simulate a small network with an intruder, hunt it
+#   make test  - create .venv, install with test extras, run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo-out
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO)
+	$(BIN)/lotlhunt simulate volt-typhoon --out $(DEMO)/logs --hosts 20 --days 3 --seed 7
+	$(BIN)/lotlhunt hunt $(DEMO)/logs --jsonl $(DEMO)/detections.jsonl --csv $(DEMO)/timeline.csv --stats $(DEMO)/stats.json
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

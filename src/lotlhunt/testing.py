@@ -1,0 +1,71 @@
+"""Helpers for testing rules: run a Sigma rule over a few events, end to end.
+
+Events are flat dicts in the flattened-export form (``Channel``, ``EventID``,
+``SourceName``, ``Hostname`` plus any fields), written to a JSON-lines file and read back
+through the real reader, so a rule test exercises the same path a hunt does.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+
+from .engines.duckdb import DuckDBEngine
+from .rules import RuleSet, load_collection
+from .sigma_sql import SqlBackend
+
+
+def compile_rules(rule: Mapping[str, Any] | str) -> RuleSet:
+    """Compile one rule (dict or YAML text, possibly several documents)."""
+    if isinstance(rule, str):
+        collection = SigmaCollection.from_yaml(rule, collect_errors=True)
+    else:
+        collection = SigmaCollection.from_dicts([dict(rule)], collect_errors=True)
+    return load_collection(collection, Path("<test>"), SqlBackend())
+
+
+def load_events(engine: DuckDBEngine, events: Sequence[Mapping[str, Any]], folder: Path) -> None:
+    from .sources import discover, read_all
+
+    path = folder / "events.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for event in events:
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
+    found = discover([path])
+    for item in read_all(found.units, workers=1):
+        if not hasattr(item, "unit"):
+            engine.ingest(item)  # type: ignore[arg-type]
+
+
+def rule_matches(rule: Mapping[str, Any] | str, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Whether ``rule`` fires on each of ``events`` (one bool per event, in order)."""
+    ruleset = compile_rules(rule)
+    if ruleset.failed or not ruleset.rules:
+        reasons = [str(i) for i in ruleset.failed] or ["no rule compiled"]
+        raise ValueError("rule does not compile: " + "; ".join(reasons))
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = DuckDBEngine()
+        try:
+            load_events(engine, events, Path(tmp))
+            evaluation = engine.evaluate(ruleset.rules)
+            if evaluation.failed:
+                raise ValueError(f"rule failed to run: {evaluation.failed}")
+            rids = set(evaluation.matches.column("rid").to_pylist())
+            rows = engine.con.execute("SELECT __rid, position FROM events").fetchall()
+        finally:
+            engine.close()
+    hit_lines = {pos for rid, pos in rows if rid in rids}
+    return [(i + 1) in hit_lines for i in range(len(events))]
+
+
+def rule_yaml(**parts: Any) -> str:
+    """A small rule document from keyword parts, for inline tests."""
+    doc = {"title": "test rule", "id": "00000000-0000-4000-8000-000000000000", "level": "high"}
+    doc.update(parts)
+    return yaml.safe_dump(doc, sort_keys=False)
