@@ -443,3 +443,14 @@ def test_unsupported_constructs_are_reported(detection: dict[str, Any], reason: 
 def test_unknown_modifier_is_reported_not_dropped() -> None:
     ruleset = compile_rules(rule(sel(**{"CommandLine|nosuchmodifier": "x"})))
     assert not ruleset.rules and ruleset.failed
+
+
+def test_field_names_with_spaces_match_their_spaceless_sigma_spelling() -> None:
+    detection = sel(ThreatName="Virus:DOS/EICAR_Test_File")
+    logsource = {"product": "windows", "service": "windefend"}
+    channel = "Microsoft-Windows-Windows Defender/Operational"
+    events = [
+        {"Channel": channel, "EventID": 1116, "Threat Name": "Virus:DOS/EICAR_Test_File"},
+        {"Channel": channel, "EventID": 1116, "Threat Name": "Other"},
+    ]
+    assert rule_matches(rule(detection, logsource), events) == [True, False]

@@ -76,6 +76,7 @@ class DuckDBEngine:
             side_effects=False,
         )
         self._columns: dict[str, str] = {}
+        self._spaceless: dict[str, str] = {}
         self._next_rid = 0
         self._ensure_table()
 
@@ -92,6 +93,7 @@ class DuckDBEngine:
             self._one(f"CREATE TABLE {EVENTS} ({ROW_ID} BIGINT, {cols})")
         rows = self.con.execute(f"DESCRIBE {EVENTS}").fetchall()
         self._columns = {r[0].lower(): r[0] for r in rows}
+        self._spaceless = {k.replace(" ", ""): c for k, c in reversed(self._columns.items())}
         last = self._one(f"SELECT max({ROW_ID}) FROM {EVENTS}")
         self._next_rid = (last[0] + 1) if last and last[0] is not None else 0
 
@@ -112,6 +114,7 @@ class DuckDBEngine:
             if name.lower() not in self._columns:
                 self._one(f"ALTER TABLE {EVENTS} ADD COLUMN {Dialect.ident(name)} VARCHAR")
                 self._columns[name.lower()] = name
+                self._spaceless.setdefault(name.lower().replace(" ", ""), name)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
         table = pa.Table.from_batches([batch]).append_column(ROW_ID, rids)
@@ -139,7 +142,16 @@ class DuckDBEngine:
     # -- slices -------------------------------------------------------------------------
 
     def _column(self, name: str) -> str | None:
-        return self._columns.get(schema.field_column(name).lower())
+        """The column holding field ``name``, ignoring case and, as a fallback, spaces.
+
+        Some providers name EventData items with spaces (Defender's ``Threat Name``);
+        Sigma rules spell them without (``ThreatName``).
+        """
+        key = schema.field_column(name).lower()
+        col = self._columns.get(key)
+        if col is None:
+            col = self._spaceless.get(key.replace(" ", ""))
+        return col
 
     def _resolve_refs(self, expr: str) -> str:
         def sub(m: re.Match[str]) -> str:
