@@ -54,12 +54,15 @@ class RuleSet:
     rules: list[CompiledRule] = field(default_factory=list)
     failed: list[InputIssue] = field(default_factory=list)
     not_applicable: list[tuple[str, str]] = field(default_factory=list)  # (rule, reason)
+    #: Correlation rules with the file they came from; evaluated over detections.
+    correlations: list[tuple[SigmaCorrelationRule, str]] = field(default_factory=list)
     files: int = 0
 
     def extend(self, other: RuleSet) -> None:
         self.rules.extend(other.rules)
         self.failed.extend(other.failed)
         self.not_applicable.extend(other.not_applicable)
+        self.correlations.extend(other.correlations)
         self.files += other.files
 
 
@@ -117,9 +120,7 @@ def load_collection(collection: SigmaCollection, path: Path, backend: SqlBackend
     out = RuleSet()
     for rule in collection.rules:
         if isinstance(rule, SigmaCorrelationRule):
-            out.failed.append(
-                InputIssue(str(path), None, f"{_label(rule, path)}: correlation rule", "rule")
-            )
+            out.correlations.append((rule, str(path)))
             continue
         if rule.errors:
             reason = "; ".join(str(e) for e in rule.errors)
