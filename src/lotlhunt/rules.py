@@ -45,6 +45,8 @@ class CompiledRule:
     references: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
     author: str = ""
+    #: The rule's ``name`` (Sigma 2), by which correlation rules may refer to it.
+    name: str | None = None
 
 
 @dataclass
@@ -113,6 +115,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         references=tuple(rule.references or ()),
         falsepositives=tuple(rule.falsepositives or ()),
         author=rule.author or "",
+        name=getattr(rule, "name", None),
     )
 
 

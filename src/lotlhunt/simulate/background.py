@@ -361,7 +361,8 @@ class Noise:
                      "-ExecutionPolicy Bypass "
                      f'-File "{script}"', cwd="C:\\Windows\\CCM\\SystemTemp\\")
         ctx = st.ps_open(ts + 400_000, p, "Default Host")
-        st.ps_command(ts + 700_000, ctx, st.rng.choice(_SCCM_SCRIPTS), path=script)
+        text = st.rng.choice(_SCCM_SCRIPTS)
+        st.ps_command(ts + 700_000, ctx, text, cmdlets(text), path=script)
         st.ps_close(ts + 2 * SEC, ctx)
 
     def monitored(self, ts: int) -> None:

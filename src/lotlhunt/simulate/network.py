@@ -227,7 +227,7 @@ def build_network(seed: int, n_hosts: int, days: int) -> Network:
                  guid_prefix=f"{rng.getrandbits(32):08X}",
                  web_stack=web_stack if role == WEB else None,
                  software=() if role == WS else ("7zip", "prtg") if role == MON else ("7zip",),
-                 noise_per_day=NOISE_PER_DAY[role])
+                 noise_per_day=int(NOISE_PER_DAY[role] * rng.uniform(0.75, 1.3)))
         )  # fmt: skip
 
     firsts, lasts = _FIRST[:], _LAST[:]

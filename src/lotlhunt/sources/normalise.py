@@ -43,7 +43,9 @@ _INT = frozenset((int,))
 _INT_OR_NONE = frozenset((int, _NONE))
 _TS_TYPE = schema.CORE_FIELDS[0].type
 _NAIVE_TS = pa.timestamp("us")
-_SHAPE_CACHE_LIMIT = 4096
+_SHAPE_CACHE_LIMIT = 8192
+_KEY_CACHE_LIMIT = 1 << 16
+_SMALL_BATCH = 512
 
 # Flattened-export keys that carry a core value, lower-cased: key -> (role, rank, consumed).
 # The lowest rank present in a row wins; a consumed key is not also stored as a field.
@@ -156,12 +158,9 @@ def leaves_into(row: dict[Any, Any], value: Any, name: str = "") -> None:
 
 def _ints(values: Sequence[Any], typ: pa.DataType, lo: int, hi: int) -> pa.Array:
     """Core integer column; anything unparseable or out of range is NULL, not an error."""
-    if set(map(type, values)) <= {int, _NONE}:
+    if set(map(type, values)) <= _INT_OR_NONE:  # (bool is not int here: it stays out)
         try:
-            arr = pa.array(values, pa.int64())
-            mm = pc.min_max(arr).as_py()
-            if mm["min"] is None or (mm["min"] >= lo and mm["max"] <= hi):
-                return arr.cast(typ)
+            return pa.array(values, typ)  # range-checked by Arrow
         except (OverflowError, pa.ArrowInvalid):
             pass
     return pa.array([_int(v, lo, hi) for v in values], typ)
@@ -245,6 +244,48 @@ class _Column:
         self.rows: list[int] = []
 
 
+# Per-process caches: key names and shapes repeat across the units a process reads.
+_KEYS: dict[str, tuple[str, tuple[int, int, bool] | None]] = {}
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _column_name(raw: str) -> str:
+    return schema.field_column(raw) if raw else schema.COLLISION_PREFIX
+
+
+def _key_info(name: str) -> tuple[str, tuple[int, int, bool] | None]:
+    """(column key, core alias) of a raw field name."""
+    if len(_KEYS) >= _KEY_CACHE_LIMIT:
+        _KEYS.clear()
+    info = _KEYS[name] = (_column_name(name).lower(), _ALIASES.get(name.lower()))
+    return info
+
+
+def _new_plan(shape: tuple[Any, ...]) -> _Plan:
+    plan = _Plan()
+    core, rank = plan.core, [99] * 6
+    infos = [None if type(k) is int else _KEYS.get(k) or _key_info(k) for k in shape]
+    for i, info in enumerate(infos):
+        if info is None:
+            core[shape[i]], rank[shape[i]] = i, 0
+        elif info[1] is not None and info[1][1] < rank[info[1][0]]:
+            core[info[1][0]], rank[info[1][0]] = i, info[1][1]
+    consumed = {i for i in core if i >= 0 and (infos[i] is None or infos[i][1][2])}  # type: ignore[index]
+    by_key: dict[str, list[int]] = {}
+    for i, info in enumerate(infos):
+        if i not in consumed and info is not None:
+            by_key.setdefault(info[0], []).append(i)
+    for key, ix in by_key.items():
+        if len(ix) == 1:
+            plan.single.append((ix[0], key))
+        else:
+            plan.multi.append((tuple(ix), key))
+    if len(_PLANS) >= _SHAPE_CACHE_LIMIT:
+        _PLANS.clear()
+    _PLANS[shape] = plan
+    return plan
+
+
 class BatchBuilder:
     """Collects rows of one unit and turns them into record batches of the events table.
 
@@ -261,9 +302,7 @@ class BatchBuilder:
         self.label = label
         self.rows: list[dict[Any, Any]] = []
         self.positions: list[int] = []
-        self._names: dict[str, str] = {}  # column key (lower) -> column name
-        self._keys: dict[str, tuple[str, tuple[int, int, bool] | None]] = {}
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._names: dict[str, str] = {}  # column key (lower) -> column name in this unit
 
     def add(self, row: dict[Any, Any], position: int) -> None:
         self.rows.append(row)
@@ -271,44 +310,6 @@ class BatchBuilder:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def _key(self, name: str) -> tuple[str, tuple[int, int, bool] | None]:
-        """(column key, core alias) of a raw field name, computed once per unit."""
-        info = self._keys.get(name)
-        if info is None:
-            column = schema.field_column(name) if name else schema.COLLISION_PREFIX
-            key = column.lower()
-            self._names.setdefault(key, column)
-            info = self._keys[name] = (key, _ALIASES.get(name.lower()))
-        return info
-
-    def _plan(self, shape: tuple[Any, ...]) -> _Plan:
-        plan = self._plans.get(shape)
-        if plan is not None:
-            return plan
-        plan = _Plan()
-        core, rank = plan.core, [99] * 6
-        known = self._keys
-        infos = [None if type(k) is int else known.get(k) or self._key(k) for k in shape]
-        for i, info in enumerate(infos):
-            if info is None:
-                core[shape[i]], rank[shape[i]] = i, 0
-            elif info[1] is not None and info[1][1] < rank[info[1][0]]:
-                core[info[1][0]], rank[info[1][0]] = i, info[1][1]
-        consumed = {i for i in core if i >= 0 and (infos[i] is None or infos[i][1][2])}  # type: ignore[index]
-        by_key: dict[str, list[int]] = {}
-        for i, info in enumerate(infos):
-            if i not in consumed and info is not None:
-                by_key.setdefault(info[0], []).append(i)
-        for key, ix in by_key.items():
-            if len(ix) == 1:
-                plan.single.append((ix[0], key))
-            else:
-                plan.multi.append((tuple(ix), key))
-        if len(self._plans) >= _SHAPE_CACHE_LIMIT:
-            self._plans.clear()
-        self._plans[shape] = plan
-        return plan
 
     def flush(self) -> pa.RecordBatch | None:
         """Build one record batch from the rows collected so far (None when empty)."""
@@ -330,7 +331,7 @@ class BatchBuilder:
         cols: dict[str, _Column] = {}
         order: list[int] = []
         for shape, idx in groups.items():
-            plan = self._plan(shape)
+            plan = _PLANS.get(shape) or _new_plan(shape)
             order.extend(idx)
             members = rows if len(idx) == n else map(rows.__getitem__, idx)
             columns = list(zip(*map(dict.values, members))) if shape else []  # noqa: B905
@@ -357,11 +358,14 @@ class BatchBuilder:
         """Move the nested objects of column ``key`` to dotted columns (``raw.sub``)."""
         col = cols.pop(key)
         fresh: dict[str, dict[int, Any]] = {}
+        raw_names: dict[str, str] = {}
         for value, row in zip(col.values, col.rows):  # noqa: B905
             sub: dict[Any, Any] = {}
             flatten_into(sub, col.raw, value)
             for name, v in sub.items():
-                cells = fresh.setdefault(self._key(name)[0], {})
+                sub_key = (_KEYS.get(name) or _key_info(name))[0]
+                raw_names.setdefault(sub_key, name)
+                cells = fresh.setdefault(sub_key, {})
                 if cells.get(row) is None:
                     cells[row] = v
         for sub_key, cells in fresh.items():
@@ -370,7 +374,7 @@ class BatchBuilder:
                 for value, row in zip(known.values, known.rows):  # noqa: B905
                     if value is not None or row not in cells:
                         cells[row] = value
-            merged = cols[sub_key] = _Column(sub_key)
+            merged = cols[sub_key] = _Column(known.raw if known else raw_names[sub_key])
             merged.rows = sorted(cells)
             merged.values = [cells[r] for r in merged.rows]
 
@@ -393,12 +397,23 @@ class BatchBuilder:
         if "provider_name" not in cols and any(p is not None for p in provider):
             mirror = cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it
             mirror.values, mirror.rows = list(provider), order
-            self._names.setdefault("provider_name", "Provider_Name")
+        names = self._names
+        for key, col in cols.items():
+            if key not in names:
+                names[key] = _column_name(col.raw)
 
         texts = [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
         texts += [_texts(c.values, types.get(k)) for k, c in cols.items()]
-        arrays = _string_arrays(texts)
+        rows_of = [order, order, order, *(c.rows for c in cols.values())]
         in_order = all(a < b for a, b in zip(order, islice(order, 1, None)))  # noqa: B905
+        if n <= _SMALL_BATCH:  # placing in Python beats one Arrow call per column
+            texts = [_spread(t, r, n) for t, r in zip(texts, rows_of)]  # noqa: B905
+            core = [_spread(c, order, n) for c in core]
+            arrays = _string_arrays(texts)
+            order, in_order = list(range(n)), True
+            rows_of = [order] * len(rows_of)
+        else:
+            arrays = _string_arrays(texts)
         order_arr = None if in_order else pa.array(order, pa.int32())
 
         def place(arr: pa.Array, rows: list[int]) -> pa.Array:
@@ -414,10 +429,18 @@ class BatchBuilder:
                 place(_ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1), order),
                 pa.array(repeat(self.label, n), pa.string(), size=n),
                 pa.array(positions, pa.int64()),
-                *(place(a, c.rows) for a, c in zip(arrays[3:], cols.values())),  # noqa: B905
+                *(place(a, r) for a, r in zip(arrays[3:], rows_of[3:])),  # noqa: B905
             ],
             names=[*schema.CORE_COLUMNS, *(self._names[key] for key in cols)],
         )
+
+
+def _spread(values: Sequence[Any], rows: list[int], n: int) -> list[Any]:
+    """Values placed at their rows in a list of ``n`` (None elsewhere)."""
+    out: list[Any] = [None] * n
+    for value, row in zip(values, rows):  # noqa: B905
+        out[row] = value
+    return out
 
 
 def _first_non_null(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:

@@ -1,29 +1,32 @@
 """Reading units, one at a time or many at once in worker processes.
 
-Why processes and pipes: parsing is CPU-bound Python (the GIL), so parallelism needs
-processes. Each worker owns one pipe that only it writes to, so a worker that dies (a
-parser crash on hostile input) cannot leave a shared lock held; the parent notices the
-death, reports the unit it was reading, and starts a replacement for the remaining units.
-Batches cross the pipe as Arrow IPC streams; a pipe write blocks until the parent reads,
-and each worker buffers at most a few batches, so memory stays bounded however large
-the input is.
+Why processes: parsing is CPU-bound Python (the GIL), so parallelism needs processes.
+Why plain subprocesses (``python -c "...parallel._worker_main..."``) rather than
+``multiprocessing``: a worker imports only the readers, not the caller's main module,
+so it starts in a fraction of the time, and scripts need no ``__main__`` guard. Each
+worker has its own stdin/stdout pipes, so a worker that dies (a parser crash on hostile
+input) cannot leave a shared lock held; the parent notices, reports the unit it was
+reading, and starts a replacement for the units left. Batches cross the pipe as Arrow IPC
+streams in length-prefixed frames; a pipe write blocks until the parent reads, and each
+worker buffers at most a few batches, so memory stays bounded however large the input.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
 import os
 import pickle
 import queue
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from multiprocessing.connection import wait
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -36,8 +39,11 @@ from lotlhunt.sources.normalise import UnitReport
 _READERS = {"evtx": read_evtx, "json": read_json}
 #: Batches a worker may have parsed ahead of the parent, per worker.
 WORKER_BUFFER = 4
-_CONTROL_TAG = b"\x00"  # Arrow IPC streams start with 0xFFFFFFFF, never with this
+_BATCH, _CONTROL = b"B", b"C"  # frame tags: Arrow IPC stream, or a pickled message
 _READY = "ready"
+_WORKER_CODE = (
+    "import sys; from lotlhunt.sources.parallel import _worker_main; _worker_main(int(sys.argv[1]))"
+)
 
 
 def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatch | UnitReport]:
@@ -100,15 +106,63 @@ def _size(unit: InputUnit) -> int:
         return 0
 
 
+def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
+    """n bytes from an unbuffered pipe, or None at end of stream."""
+    parts: list[bytes] = []
+    while n:
+        part = stream.read(n)
+        if not part:
+            return None
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
+def _write_frame(stream: IO[bytes], *parts: Any) -> None:
+    size = sum(len(memoryview(p)) for p in parts)
+    stream.write(size.to_bytes(4, "little"))
+    for part in parts:
+        stream.write(part)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = _read_exactly(stream, 4)
+    return None if header is None else _read_exactly(stream, int.from_bytes(header, "little"))
+
+
 class _Worker:
-    def __init__(self, ctx: Any, batch_rows: int) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, batch_rows), daemon=True)
-        self.proc.start()
-        child.close()
+    def __init__(self, batch_rows: int) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # same imports as here
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE, str(batch_rows)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # no hidden buffer: wait() must see every byte that is pending
+            env=env,
+        )
+        self.out: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
         self.unit: InputUnit | None = None
         self.rows = 0
-        self.ready = False  # the worker process started and imported lotlhunt
+        self.ready = False  # the worker started and imported the readers
+
+    def send(self, unit: InputUnit | None) -> bool:
+        try:
+            _write_frame(self.proc.stdin, pickle.dumps(unit))  # type: ignore[arg-type]
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=1)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.out.close()
 
 
 class _Pool:
@@ -116,14 +170,17 @@ class _Pool:
         self.pending = deque(units)
         self.n = workers
         self.batch_rows = batch_rows
-        self.ctx = mp.get_context("spawn")  # no fork: pyarrow and the parser hold threads
         self.started: list[_Worker] = []
         self.active: list[_Worker] = []
         self.failed_starts = 0
         self.any_ready = False
 
     def _spawn(self) -> None:
-        worker = _Worker(self.ctx, self.batch_rows)
+        try:
+            worker = _Worker(self.batch_rows)
+        except OSError:
+            self.failed_starts += 1
+            return
         self.started.append(worker)
         if self._assign(worker):
             self.active.append(worker)
@@ -133,15 +190,10 @@ class _Pool:
             for _ in range(self.n):
                 self._spawn()
             while self.active:
-                by_handle: dict[Any, _Worker] = {}
-                for w in self.active:
-                    by_handle[w.conn] = w
-                    by_handle[w.proc.sentinel] = w
-                for handle in wait(list(by_handle)):
-                    worker = by_handle[handle]
-                    if worker in self.active:
-                        yield from self._service(worker, handle is worker.conn)
-            if self.pending:  # workers could not start (e.g. a script without a main guard)
+                by_pipe = {w.out: w for w in self.active}
+                for pipe in wait(list(by_pipe)):
+                    yield from self._service(by_pipe[pipe])  # type: ignore[index]
+            if self.pending:  # workers could not start: read here rather than not at all
                 warnings.warn(
                     "lotlhunt reader processes failed to start; reading in this process",
                     RuntimeWarning,
@@ -150,38 +202,24 @@ class _Pool:
                 while self.pending:
                     yield from read_unit(self.pending.popleft(), self.batch_rows)
         finally:
-            for w in self.started:
-                if w.proc.is_alive():
-                    try:
-                        w.conn.send(None)
-                    except OSError:
-                        pass
-                    w.proc.join(timeout=1)
-                if w.proc.is_alive():
-                    w.proc.terminate()
-                    w.proc.join(timeout=5)
-                w.conn.close()
+            for worker in self.started:
+                worker.stop()
 
-    def _service(self, worker: _Worker, readable: bool) -> Iterator[pa.RecordBatch | UnitReport]:
-        """Handle one wake-up of ``worker``: a message, or its process having exited."""
-        if readable:
-            try:
-                data = worker.conn.recv_bytes()
-            except (EOFError, OSError):
-                readable = False
-            else:
-                item = self._decode(worker, data)
-                if item is not None:
-                    yield item
-                if worker.unit is None and not self._assign(worker):
-                    self.active.remove(worker)
-                return
-        for data in self._drain(worker):
-            item = self._decode(worker, data)
+    def _service(self, worker: _Worker) -> Iterator[pa.RecordBatch | UnitReport]:
+        """Handle one message from ``worker``, or its end."""
+        frame = _read_frame(worker.out)
+        if frame is not None:
+            item = self._decode(worker, frame)
             if item is not None:
                 yield item
+            if worker.unit is None and not self._assign(worker):
+                self.active.remove(worker)
+            return
         self.active.remove(worker)
-        worker.proc.join(timeout=5)
+        try:
+            worker.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.proc.kill()
         if not worker.ready:
             self.failed_starts += 1
             if worker.unit is not None:
@@ -197,35 +235,23 @@ class _Pool:
         """Give the worker its next unit; False when there is none (the worker then exits)."""
         unit = self.pending.popleft() if self.pending else None
         worker.unit, worker.rows = unit, 0
-        try:
-            worker.conn.send(unit)
-        except OSError:
+        if not worker.send(unit):
             if unit is not None:
                 self.pending.appendleft(unit)
             worker.unit = None
             return False
         return unit is not None
 
-    @staticmethod
-    def _drain(worker: _Worker) -> list[bytes]:
-        """Messages a worker sent before it exited."""
-        out: list[bytes] = []
-        try:
-            while worker.conn.poll():
-                out.append(worker.conn.recv_bytes())
-        except (EOFError, OSError):
-            pass
-        return out
-
-    def _decode(self, worker: _Worker, data: bytes) -> pa.RecordBatch | UnitReport | None:
-        if data[:1] == _CONTROL_TAG:
-            message = pickle.loads(data[1:])
+    def _decode(self, worker: _Worker, frame: bytes) -> pa.RecordBatch | UnitReport | None:
+        tag, payload = frame[:1], memoryview(frame)[1:]
+        if tag == _CONTROL:
+            message = pickle.loads(payload)
             if message == _READY:
                 worker.ready = self.any_ready = True
                 return None
             worker.unit = None
             return message  # type: ignore[no-any-return]
-        batch = pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
+        batch = pa.ipc.open_stream(pa.py_buffer(payload)).read_next_batch()
         worker.rows += batch.num_rows
         return batch
 
@@ -235,26 +261,27 @@ class _Pool:
         report = UnitReport(worker.unit, records=worker.rows)
         report.note(
             None,
-            f"reader process died (exit code {worker.proc.exitcode}) after {worker.rows} rows;"
-            " the rest of this input was not read",
+            f"reader process died (exit code {worker.proc.returncode}) after {worker.rows}"
+            " rows; the rest of this input was not read",
             "file",
         )
         worker.unit = None
         return report
 
 
-def _worker_main(conn: Connection, batch_rows: int) -> None:
-    """Worker loop: receive a unit, send its batches and report, until told to stop."""
+def _worker_main(batch_rows: int) -> None:
+    """Worker loop: read a unit from stdin, write its batches and report to stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the frames
+    inp = sys.stdin.buffer
     outbox: queue.Queue[Any] = queue.Queue(WORKER_BUFFER)
-    sender = threading.Thread(target=_send_loop, args=(conn, outbox), daemon=True)
+    sender = threading.Thread(target=_send_loop, args=(out, outbox), daemon=True)
     sender.start()
-    outbox.put(_CONTROL_TAG + pickle.dumps(_READY))
+    outbox.put((_CONTROL, pickle.dumps(_READY)))
     while True:
-        try:
-            unit = conn.recv()
-        except (EOFError, OSError):
-            break
+        frame = _read_frame(inp)
+        unit = pickle.loads(frame) if frame is not None else None
         if unit is None:
             break
         for item in read_unit(unit, batch_rows):
@@ -262,23 +289,19 @@ def _worker_main(conn: Connection, batch_rows: int) -> None:
                 sink = pa.BufferOutputStream()
                 with pa.ipc.new_stream(sink, item.schema) as writer:
                     writer.write_batch(item)
-                outbox.put(sink.getvalue())
+                outbox.put((_BATCH, sink.getvalue()))
             else:
-                outbox.put(_CONTROL_TAG + pickle.dumps(item))
-        outbox.join()  # the report is out before the next unit is asked for
+                outbox.put((_CONTROL, pickle.dumps(item)))
     outbox.put(None)
     sender.join()
-    conn.close()
 
 
-def _send_loop(conn: Connection, outbox: queue.Queue[Any]) -> None:
+def _send_loop(out: IO[bytes], outbox: queue.Queue[Any]) -> None:
     while True:
-        data = outbox.get()
-        try:
-            if data is None:
-                return
-            conn.send_bytes(data)
-        except OSError:
+        item = outbox.get()
+        if item is None:
             return
-        finally:
-            outbox.task_done()
+        try:
+            _write_frame(out, *item)
+        except OSError:  # the parent went away
+            os._exit(0)
