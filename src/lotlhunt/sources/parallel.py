@@ -25,7 +25,6 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
-from multiprocessing.connection import wait
 from typing import IO, Any
 
 import pyarrow as pa
@@ -139,7 +138,7 @@ class _Worker:
             [sys.executable, "-c", _WORKER_CODE, str(batch_rows)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            bufsize=0,  # no hidden buffer: wait() must see every byte that is pending
+            bufsize=0,
             env=env,
         )
         self.out: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
@@ -166,12 +165,21 @@ class _Worker:
 
 
 class _Pool:
+    """Workers, the units they have not read yet, and one inbox for all their messages.
+
+    A thread per worker reads its frames into the bounded inbox (portable, unlike waiting
+    on pipe handles); the inbox filling up stops the threads, then the pipes, then the
+    workers, which is what bounds memory.
+    """
+
     def __init__(self, units: list[InputUnit], workers: int, batch_rows: int) -> None:
         self.pending = deque(units)
         self.n = workers
         self.batch_rows = batch_rows
         self.started: list[_Worker] = []
         self.active: list[_Worker] = []
+        self.inbox: queue.Queue[tuple[_Worker, bytes | None]] = queue.Queue(2 * workers)
+        self.closed = threading.Event()
         self.failed_starts = 0
         self.any_ready = False
 
@@ -182,17 +190,34 @@ class _Pool:
             self.failed_starts += 1
             return
         self.started.append(worker)
+        threading.Thread(target=self._listen, args=(worker,), daemon=True).start()
         if self._assign(worker):
             self.active.append(worker)
+
+    def _listen(self, worker: _Worker) -> None:
+        while True:
+            try:
+                frame = _read_frame(worker.out)
+            except (OSError, ValueError):  # closed under us at shutdown
+                frame = None
+            while True:
+                try:
+                    self.inbox.put((worker, frame), timeout=0.2)
+                    break
+                except queue.Full:
+                    if self.closed.is_set():
+                        return
+            if frame is None:
+                return
 
     def run(self) -> Iterator[pa.RecordBatch | UnitReport]:
         try:
             for _ in range(self.n):
                 self._spawn()
             while self.active:
-                by_pipe = {w.out: w for w in self.active}
-                for pipe in wait(list(by_pipe)):
-                    yield from self._service(by_pipe[pipe])  # type: ignore[index]
+                worker, frame = self.inbox.get()
+                if worker in self.active:
+                    yield from self._service(worker, frame)
             if self.pending:  # workers could not start: read here rather than not at all
                 warnings.warn(
                     "lotlhunt reader processes failed to start; reading in this process",
@@ -202,12 +227,14 @@ class _Pool:
                 while self.pending:
                     yield from read_unit(self.pending.popleft(), self.batch_rows)
         finally:
+            self.closed.set()
             for worker in self.started:
                 worker.stop()
 
-    def _service(self, worker: _Worker) -> Iterator[pa.RecordBatch | UnitReport]:
-        """Handle one message from ``worker``, or its end."""
-        frame = _read_frame(worker.out)
+    def _service(
+        self, worker: _Worker, frame: bytes | None
+    ) -> Iterator[pa.RecordBatch | UnitReport]:
+        """Handle one message from ``worker``, or its end (``frame`` None)."""
         if frame is not None:
             item = self._decode(worker, frame)
             if item is not None:
