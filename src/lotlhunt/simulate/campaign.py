@@ -125,16 +125,16 @@ def _shell(st: HostState, ts: int, cmd: str) -> None:
                 st.conn(ts + 400_000, c, "208.95.112.1", 80, dst_host="ip-api.com")
 
 
-def a_shell(st, ts, ctx, cmd: str) -> None:
+def a_shell(st: HostState, ts: int, ctx: dict, cmd: str) -> None:
     _shell(st, ts, cmd)
 
 
-def a_file(st, ts, ctx, paths: list[str]) -> None:
+def a_file(st: HostState, ts: int, ctx: dict, paths: list[str]) -> None:
     for i, p in enumerate(paths):
         st.file(ts + i * 700_000, st.web, p)
 
 
-def a_compile(st, ts, ctx) -> None:
+def a_compile(st: HostState, ts: int, ctx: dict) -> None:
     """IIS compiles the new .aspx: w3wp -> csc.exe, an App_Web dll written."""
     net = "C:\\Windows\\Microsoft.NET\\Framework64\\v4.0.30319\\"
     bits = st.rng.getrandbits(64)
@@ -145,8 +145,8 @@ def a_compile(st, ts, ctx) -> None:
     st.file(ts + 900_000, csc, f"{d}\\App_Web_{name}.dll")
 
 
-def a_frp(st, ts, ctx, image: str, c2: str, port: int, bat: str | None, beacons: list[int],
-          sha: str) -> None:
+def a_frp(st: HostState, ts: int, ctx: dict, image: str, c2: str, port: int, bat: str | None,
+          beacons: list[int], sha: str) -> None:
     """Drop an FRP client, start it hidden from PowerShell, let it call back (rows 9, 32, 34)."""
     st.hash_override[image.lower()] = sha
     st.file(ts, st.web, image)
@@ -169,21 +169,21 @@ def a_frp(st, ts, ctx, image: str, c2: str, port: int, bat: str | None, beacons:
         st.conn(b, st.frp, c2, port)
 
 
-def a_net(st, ts, ctx, dst: str, port: int) -> None:
+def a_net(st: HostState, ts: int, ctx: dict, dst: str, port: int) -> None:
     """Traffic the actor pushes through the FRP tunnel on the edge server."""
     st.conn(ts, st.frp or st.web, dst, port)
 
 
-def a_rdp_open(st, ts, ctx, acct: Account, ip: str, client: str) -> None:
+def a_rdp_open(st: HostState, ts: int, ctx: dict, acct: Account, ip: str, client: str) -> None:
     ctx["sess"] = open_session(st, ts, acct, 10, ip, client, admin=True)
 
 
-def a_rdp_close(st, ts, ctx) -> None:
+def a_rdp_close(st: HostState, ts: int, ctx: dict) -> None:
     close_session(st, ts, ctx["sess"])
 
 
-def a_cmd(st, ts, ctx, cmd: str, inner: list[str] = (), pe_as: str | None = None,
-          files: list[str] = ()) -> None:
+def a_cmd(st: HostState, ts: int, ctx: dict, cmd: str, inner: list[str] = (),
+          pe_as: str | None = None, files: list[str] = ()) -> None:
     """A command typed into the RDP console; ``inner`` = tools a ``cmd /c`` wrapper starts."""
     shell = console(st, ts - 4 * SEC, ctx["sess"])
     if cmd.split(" ", 1)[0].lower() in _BUILTINS:
@@ -195,7 +195,7 @@ def a_cmd(st, ts, ctx, cmd: str, inner: list[str] = (), pe_as: str | None = None
         run_and_effect(st, ts + 50_000 * (i + 1), p, c)
 
 
-def a_ps(st, ts, ctx, text: str, out_file: str | None = None) -> None:
+def a_ps(st: HostState, ts: int, ctx: dict, text: str, out_file: str | None = None) -> None:
     ps = pwsh(st, ts - 3 * SEC, ctx["sess"])
     st.ps_command(ts, ps, text, cmdlets(text))
     if out_file:
@@ -222,7 +222,7 @@ def _wmiprvse_runs(st: HostState, ts: int, inner: str, logon=None) -> None:
             run_and_effect(st, ts + 60_000 * (i + 1), p, part.split(" >", 1)[0].strip())
 
 
-def a_wmic_chain(st, ts, ctx, console_cmd: str) -> None:
+def a_wmic_chain(st: HostState, ts: int, ctx: dict, console_cmd: str) -> None:
     """wmic process call create run locally: WmiPrvSE starts the inner command (rows 6, 11)."""
     sess: Session = ctx["sess"]
     p = run_and_effect(st, ts, console(st, ts - 4 * SEC, sess), console_cmd)
@@ -231,7 +231,7 @@ def a_wmic_chain(st, ts, ctx, console_cmd: str) -> None:
     _wmiprvse_runs(st, ts + 800_000, wmic_inner(console_cmd), logon=sess.logon)
 
 
-def a_vss_copy(st, ts, ctx, tmp: str) -> None:
+def a_vss_copy(st: HostState, ts: int, ctx: dict, tmp: str) -> None:
     """Copy ntds.dit and SYSTEM out of the shadow copy just made (row 12)."""
     n = st.shadow_n - 1
     for i, (src, name) in enumerate((("Windows\\NTDS\\ntds.dit", "ntds.dit"),
@@ -241,7 +241,7 @@ def a_vss_copy(st, ts, ctx, tmp: str) -> None:
         a_cmd(st, ts + i * 25 * SEC, ctx, cmd, files=["C:\\Windows\\Temp\\" + name])
 
 
-def a_pcwrun(st, ts, ctx, c2: str, port: int, sha: str) -> None:
+def a_pcwrun(st: HostState, ts: int, ctx: dict, c2: str, port: int, sha: str) -> None:
     """Program Compatibility Wizard starts a dropped FRP client (rows 10, 32)."""
     sess, path = ctx["sess"], "C:\\Users\\Administrator\\Desktop\\Win.exe"
     st.hash_override[path.lower()] = sha
@@ -252,7 +252,7 @@ def a_pcwrun(st, ts, ctx, c2: str, port: int, sha: str) -> None:
     st.conn(ts + 2 * SEC, st.spawn(ts + SEC, p, path, f'"{path}"'), c2, port)
 
 
-def a_relay(st, ts, ctx, dst: str, port: int, count: int) -> None:
+def a_relay(st: HostState, ts: int, ctx: dict, dst: str, port: int, count: int) -> None:
     """Traffic through a port proxy: the IP Helper service connects onward (derived)."""
     iphlp = st.proc_at(ts, SYS32 + "svchost.exe",
                        "C:\\Windows\\system32\\svchost.exe -k NetSvcs -p -s iphlpsvc")
@@ -260,8 +260,8 @@ def a_relay(st, ts, ctx, dst: str, port: int, count: int) -> None:
         st.conn(ts + i * st.ri(60, 900) * SEC, iphlp, dst, port)
 
 
-def a_wmic_remote_src(st, ts, ctx, cmd: str, target: str, target_ip: str, acct: Account,
-                      via: str) -> None:
+def a_wmic_remote_src(st: HostState, ts: int, ctx: dict, cmd: str, target: str, target_ip: str,
+                      acct: Account, via: str) -> None:
     """Source of ``wmic /node: /user: /password:``: the process, 4648, RPC to the target."""
     if via == "web":
         me = st.host.web_stack == "manageengine"
@@ -274,14 +274,16 @@ def a_wmic_remote_src(st, ts, ctx, cmd: str, target: str, target_ip: str, acct: 
     st.conn(ts + 350_000, w, target_ip, 135, dst_host=target)
 
 
-def a_remote_target(st, ts, ctx, acct: Account, src_ip: str, inner: str) -> None:
+def a_remote_target(st: HostState, ts: int, ctx: dict, acct: Account, src_ip: str,
+                    inner: str) -> None:
     """Target of remote WMI: network logon, WmiPrvSE -> the command, logoff."""
     lg = st.logon(ts, acct, 3, ip=src_ip, admin=True)
     _wmiprvse_runs(st, ts + 600_000, inner, logon=lg)
     st.logoff(ts + 25 * SEC, lg, 3)
 
 
-def a_wmiexec(st, ts, ctx, acct: Account, src_ip: str, commands: list[str], epoch: str) -> None:
+def a_wmiexec(st: HostState, ts: int, ctx: dict, acct: Account, src_ip: str, commands: list[str],
+              epoch: str) -> None:
     """Impacket wmiexec on the target (row 7): output to ``\\\\127.0.0.1\\ADMIN$\\__<epoch>``."""
     lg = st.logon(ts, acct, 3, ip=src_ip, auth="NTLM", admin=True)
     st.share(ts + 200_000, lg, src_ip, "ADMIN$", "\\??\\C:\\Windows")
@@ -304,8 +306,8 @@ def a_wmiexec(st, ts, ctx, acct: Account, src_ip: str, commands: list[str], epoc
     st.logoff(t + 6 * SEC, lg, 3)
 
 
-def a_smb(st, ts, ctx, acct: Account, src_ip: str, share: str, local: str, files: list[str],
-          write: bool = False) -> None:
+def a_smb(st: HostState, ts: int, ctx: dict, acct: Account, src_ip: str, share: str, local: str,
+          files: list[str], write: bool = False) -> None:
     lg = st.logon(ts, acct, 3, ip=src_ip, admin=True)
     st.share(ts + 100_000, lg, src_ip, share, local)
     for i, f in enumerate(files):
@@ -313,13 +315,13 @@ def a_smb(st, ts, ctx, acct: Account, src_ip: str, share: str, local: str, files
     st.logoff(ts + (len(files) + 5) * SEC, lg, 3)
 
 
-def a_psexec_src(st, ts, ctx, cmd: str, target_ip: str) -> None:
+def a_psexec_src(st: HostState, ts: int, ctx: dict, cmd: str, target_ip: str) -> None:
     p = st.run(ts, console(st, ts - 4 * SEC, ctx["sess"]), cmd)
     st.conn(ts + 200_000, p, target_ip, 445)
 
 
-def a_psexec_target(st, ts, ctx, acct: Account, src_ip: str, src_name: str, inner: str,
-                    tools: list[str]) -> None:
+def a_psexec_target(st: HostState, ts: int, ctx: dict, acct: Account, src_ip: str, src_name: str,
+                    inner: str, tools: list[str]) -> None:
     """PsExec's footprint on the target (row 27): shares, PSEXESVC service, its children."""
     lg = st.logon(ts, acct, 3, ip=src_ip, admin=True)
     st.share(ts + 100_000, lg, src_ip, "ADMIN$", "\\??\\C:\\Windows")
@@ -340,7 +342,7 @@ def a_psexec_target(st, ts, ctx, acct: Account, src_ip: str, src_name: str, inne
     st.logoff(ts + 5 * SEC, lg, 3)
 
 
-def a_clear(st, ts, ctx, logs: list[tuple[str, int]], via: str) -> None:
+def a_clear(st: HostState, ts: int, ctx: dict, logs: list[tuple[str, int]], via: str) -> None:
     """Clear logs (row 31). The sheet gives no command (UNCONFIRMED): wevtutil/Clear-EventLog."""
     sess = ctx.get("sess")
     lg = sess.logon if sess else st.web.logon
