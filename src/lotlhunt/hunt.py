@@ -94,6 +94,7 @@ def ingest(
             if any(i.kind == "file" for i in item.issues):
                 stats.files_failed += 1
             progress.advance(1)
+    engine.flush()
     _record_inputs(engine, reports)
 
 

@@ -47,6 +47,8 @@ class CompiledRule:
     author: str = ""
     #: The rule's ``name`` (Sigma 2), by which correlation rules may refer to it.
     name: str | None = None
+    #: Literals the rule cannot match without (see ``sigma_sql.required_literals``).
+    needs: frozenset[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -116,6 +118,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         falsepositives=tuple(rule.falsepositives or ()),
         author=rule.author or "",
         name=getattr(rule, "name", None),
+        needs=compiled.needs,
     )
 
 

@@ -51,6 +51,7 @@ from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaExpansion,
     SigmaFieldReference,
     SigmaNumber,
     SigmaRegularExpression,
@@ -126,6 +127,9 @@ class CompiledCondition:
     fields: set[str] = field(default_factory=set)
     keywords: bool = False
     cidr: bool = False
+    #: (field, lower-case literal) pairs of which at least one must occur inside the
+    #: field's value for the condition to match; None when no such set is known.
+    needs: frozenset[tuple[str, str]] | None = None
 
 
 class SqlBackend(Backend):
@@ -418,6 +422,7 @@ class SqlBackend(Backend):
             fields=set(state.processing_state.get("_fields", set())),
             keywords=bool(state.processing_state.get("_keywords")),
             cidr=bool(state.processing_state.get("_cidr")),
+            needs=required_literals(rule.detection.parsed_condition[index].parsed),
         )
 
     def finalize_output_default(self, queries: list[Any]) -> Any:
@@ -435,6 +440,7 @@ class SqlBackend(Backend):
             fields=set().union(*(p.fields for p in parts)),
             keywords=any(p.keywords for p in parts),
             cidr=any(p.cidr for p in parts),
+            needs=_union_needs([p.needs for p in parts]),
         )
 
 
@@ -458,6 +464,45 @@ for _kind in (
 ):
     setattr(SqlBackend, f"convert_correlation_{_kind}_rule", _correlation_elsewhere)
 SqlBackend.__abstractmethods__ = frozenset()
+
+
+Needs = frozenset[tuple[str, str]] | None
+
+
+def _union_needs(parts: list[Needs]) -> Needs:
+    if any(p is None for p in parts):
+        return None
+    return frozenset().union(*parts)  # type: ignore[arg-type]
+
+
+def required_literals(node: Any) -> Needs:
+    """Literals a condition cannot match without: the key of the engine's prefilter.
+
+    For an OR every branch must contribute (any branch may be the one that matches); for
+    an AND one branch suffices, and the one with the fewest alternatives is kept; NOT,
+    regular expressions, numbers and keywords give no literal. Only ASCII literals are
+    used, so Python's lower-casing agrees with the engine's.
+    """
+    if isinstance(node, ConditionOR):
+        return _union_needs([required_literals(a) for a in node.args])
+    if isinstance(node, ConditionAND):
+        known = [n for n in (required_literals(a) for a in node.args) if n is not None]
+        return min(known, key=len) if known else None
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field:
+        value = node.value
+        if isinstance(value, SigmaExpansion):
+            return _union_needs(
+                [
+                    required_literals(ConditionFieldEqualsValueExpression(node.field, v))
+                    for v in value.values
+                ]
+            )
+        if isinstance(value, SigmaString) and not value.contains_placeholder():
+            parts = [p for p in value.s if isinstance(p, str)]
+            longest = max(parts, key=len, default="")
+            if longest and longest.isascii():
+                return frozenset({(node.field, longest.lower())})
+    return None
 
 
 def _plain(s: SigmaString) -> str:

@@ -35,6 +35,9 @@ EVENTS = "events"
 #: Rules evaluated per query. Larger batches pay less fixed cost per rule but plan slower;
 #: measured on SigmaHQ process_creation rules (see bench/).
 RULE_BATCH = 48
+#: Rows buffered before one INSERT: large enough to amortise the insert's fixed cost on a
+#: wide table, small enough to keep memory bounded.
+INSERT_ROWS = 65_536
 
 #: Sigma field names that refer to core columns, as the event's own System values.
 _CORE_ALIASES: dict[str, str] = {
@@ -77,6 +80,9 @@ class DuckDBEngine:
         )
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._pending_columns: list[str] = []
         self._next_rid = 0
         self._ensure_table()
 
@@ -107,17 +113,41 @@ class DuckDBEngine:
         return [c for k, c in self._columns.items() if k not in core]
 
     def ingest(self, batch: pa.RecordBatch) -> None:
-        """Append one batch; field columns the table lacks are added first."""
+        """Append one batch. Batches are buffered and inserted in large groups.
+
+        Each INSERT into a wide table has a fixed cost, and readers hand over many small
+        batches (one per file at least), so inserting per batch would cost more than
+        reading. Field names take the spelling the table already has, whatever their case.
+        """
         if batch.num_rows == 0:
             return
+        names = []
         for name in batch.schema.names:
-            if name.lower() not in self._columns:
-                self._one(f"ALTER TABLE {EVENTS} ADD COLUMN {Dialect.ident(name)} VARCHAR")
+            known = self._columns.get(name.lower())
+            if known is None:
+                self._pending_columns.append(name)
                 self._columns[name.lower()] = name
                 self._spaceless.setdefault(name.lower().replace(" ", ""), name)
+                known = name
+            names.append(known)
+        if names != batch.schema.names:
+            batch = batch.rename_columns(names)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
-        table = pa.Table.from_batches([batch]).append_column(ROW_ID, rids)
+        self._buffer.append(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        self._buffered += batch.num_rows
+        if self._buffered >= INSERT_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert whatever is buffered; called before every query on the events table."""
+        for name in self._pending_columns:
+            self._one(f"ALTER TABLE {EVENTS} ADD COLUMN {Dialect.ident(name)} VARCHAR")
+        self._pending_columns = []
+        if not self._buffer:
+            return
+        table = pa.concat_tables(self._buffer, promote_options="default")
+        self._buffer, self._buffered = [], 0
         self.con.register("__batch", table)
         try:
             self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
@@ -130,13 +160,16 @@ class DuckDBEngine:
         return rows[0] if rows else None
 
     def count(self) -> int:
+        self.flush()
         row = self._one(f"SELECT count(*) FROM {EVENTS}")
         return int(row[0]) if row else 0
 
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        self.flush()
         return self.con.sql(query, params=list(params) or None).to_arrow_table()
 
     def close(self) -> None:
+        self.flush()
         self.con.close()
 
     # -- slices -------------------------------------------------------------------------
@@ -215,6 +248,7 @@ class DuckDBEngine:
         progress: Callable[[int], None] | None = None,
     ) -> Evaluation:
         """Run every rule on the slices its logsource covers; return all matches."""
+        self.flush()
         groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
         for idx, rule in enumerate(rules):
             for v in rule.variants:
