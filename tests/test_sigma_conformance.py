@@ -454,3 +454,16 @@ def test_field_names_with_spaces_match_their_spaceless_sigma_spelling() -> None:
         {"Channel": channel, "EventID": 1116, "Threat Name": "Other"},
     ]
     assert rule_matches(rule(detection, logsource), events) == [True, False]
+
+
+def test_long_contains_lists_keep_their_meaning() -> None:
+    # Many values on one field are folded into one alternation: metacharacters stay literal.
+    values = [f"v{i}.(x)|[y]*" for i in range(12)] + ["C:\\Temp\\Evil"]
+    detection = sel(**{"CommandLine|contains": values})
+    events = [
+        proc(CommandLine="run V3.(X)|[Y]* now"),
+        proc(CommandLine="run v3x(x)|[y]* now"),
+        proc(CommandLine="copy c:\\temp\\evil.exe"),
+        proc(CommandLine="nothing"),
+    ]
+    assert rule_matches(rule(detection), events) == [True, False, True, False]

@@ -48,7 +48,7 @@ class CompiledRule:
     #: The rule's ``name`` (Sigma 2), by which correlation rules may refer to it.
     name: str | None = None
     #: Literals the rule cannot match without (see ``sigma_sql.required_literals``).
-    needs: frozenset[tuple[str, str]] | None = None
+    needs: tuple[frozenset[tuple[str, str]], ...] | None = None
 
 
 @dataclass

@@ -127,9 +127,8 @@ class CompiledCondition:
     fields: set[str] = field(default_factory=set)
     keywords: bool = False
     cidr: bool = False
-    #: (field, lower-case literal) pairs of which at least one must occur inside the
-    #: field's value for the condition to match; None when no such set is known.
-    needs: frozenset[tuple[str, str]] | None = None
+    #: Required literals (see :func:`required_literals`); None when none are known.
+    needs: tuple[frozenset[tuple[str, str]], ...] | None = None
 
 
 class SqlBackend(Backend):
@@ -182,20 +181,39 @@ class SqlBackend(Backend):
         return False
 
     def _merge_in_lists(self, cond: ConditionOR, state: ConversionState) -> list[str]:
-        """OR of plain equalities on one field becomes one ``IN`` list (same meaning, faster)."""
+        """Fold long ORs on one field into one expression (same meaning, far less planning).
+
+        Plain equalities become an ``IN`` list; many plain ``contains`` values (SigmaHQ's
+        hash and driver lists hold thousands) become one RE2 alternation, which the engine
+        compiles once into an automaton instead of planning thousands of comparisons.
+        """
         plain: dict[str, list[str]] = {}
+        contains: dict[str, list[str]] = {}
         out: list[str] = []
         for arg in cond.args:
-            if (
-                isinstance(arg, ConditionFieldEqualsValueExpression)
-                and type(arg.value) is SigmaString
-                and not arg.value.contains_special()
-                and not arg.value.contains_placeholder()
-                and arg.field is not None
-            ):
+            kind = _simple_kind(arg)
+            if kind == "eq":
                 plain.setdefault(arg.field, []).append(_plain(arg.value))
+            elif kind == "contains":
+                contains.setdefault(arg.field, []).append(_plain(arg.value))
             else:
                 out.append(self.convert_condition(arg, state))
+        for name, values in contains.items():
+            if len(values) < ALTERNATION_MIN or not all(_caseless_safe(v) for v in values):
+                out.extend(
+                    self.dialect.contains.format(
+                        col=self.lfield(name, state), lit=f"lower({self.dialect.literal(v)})"
+                    )
+                    for v in values
+                )
+                continue
+            pattern = "|".join(sorted({_re2_escape(v.lower()) for v in values}))
+            out.insert(
+                0,
+                self.dialect.regex.format(
+                    col=self.lfield(name, state), lit=self.dialect.literal("(?s)" + pattern)
+                ),
+            )
         for name, values in plain.items():
             if len(values) == 1:
                 out.insert(0, self._str_eq(name, values[0], state))
@@ -466,28 +484,37 @@ for _kind in (
 SqlBackend.__abstractmethods__ = frozenset()
 
 
-Needs = frozenset[tuple[str, str]] | None
+Clause = frozenset[tuple[str, str]]
+#: Required literals in conjunctive form: every clause needs one of its (field, literal)
+#: pairs present; None when nothing is known.
+Needs = tuple[Clause, ...] | None
 
 
 def _union_needs(parts: list[Needs]) -> Needs:
-    if any(p is None for p in parts):
+    """Needs of an OR: one clause made of the smallest clause of each branch."""
+    if not parts or any(not p for p in parts):
         return None
-    return frozenset().union(*parts)  # type: ignore[arg-type]
+    clause: set[tuple[str, str]] = set()
+    for p in parts:
+        assert p is not None
+        clause |= min(p, key=len)
+    return (frozenset(clause),)
 
 
 def required_literals(node: Any) -> Needs:
     """Literals a condition cannot match without: the key of the engine's prefilter.
 
-    For an OR every branch must contribute (any branch may be the one that matches); for
-    an AND one branch suffices, and the one with the fewest alternatives is kept; NOT,
-    regular expressions, numbers and keywords give no literal. Only ASCII literals are
-    used, so Python's lower-casing agrees with the engine's.
+    The result is a conjunction of clauses. An AND keeps the clauses of all its branches
+    (each must match); an OR must allow any branch, so it yields one clause uniting the
+    smallest clause of every branch; NOT, regular expressions, numbers and keywords give
+    nothing. Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
+    so Python's lower-casing agrees with the engine's.
     """
     if isinstance(node, ConditionOR):
         return _union_needs([required_literals(a) for a in node.args])
     if isinstance(node, ConditionAND):
-        known = [n for n in (required_literals(a) for a in node.args) if n is not None]
-        return min(known, key=len) if known else None
+        clauses = [c for a in node.args for c in (required_literals(a) or ())]
+        return tuple(dict.fromkeys(clauses)) or None
     if isinstance(node, ConditionFieldEqualsValueExpression) and node.field:
         value = node.value
         if isinstance(value, SigmaExpansion):
@@ -500,8 +527,41 @@ def required_literals(node: Any) -> Needs:
         if isinstance(value, SigmaString) and not value.contains_placeholder():
             parts = [p for p in value.s if isinstance(p, str)]
             longest = max(parts, key=len, default="")
-            if longest and longest.isascii():
-                return frozenset({(node.field, longest.lower())})
+            if longest and _caseless_safe(longest):
+                return (frozenset({(node.field, longest.lower())}),)
+    return None
+
+
+#: Number of ``contains`` values on one field from which an OR becomes one alternation.
+ALTERNATION_MIN = 8
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def _re2_escape(text: str) -> str:
+    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
+
+
+def _caseless_safe(text: str) -> bool:
+    """Whether Python's lower-casing of ``text`` is certainly the engine's."""
+    return all(c.isascii() or c.lower() == c.upper() for c in text)
+
+
+def _simple_kind(arg: Any) -> str | None:
+    """ "eq" or "contains" for plain string items on a field, else None."""
+    if not (
+        isinstance(arg, ConditionFieldEqualsValueExpression)
+        and arg.field is not None
+        and type(arg.value) is SigmaString
+        and not arg.value.contains_placeholder()
+    ):
+        return None
+    value: SigmaString = arg.value
+    if not value.contains_special():
+        return "eq"
+    parts = value.s
+    multi = SpecialChars.WILDCARD_MULTI
+    if len(parts) == 3 and parts[0] is multi and parts[2] is multi and isinstance(parts[1], str):
+        return "contains"
     return None
 
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from .. import schema
 from ..logsources import Variant
 from ..rules import CompiledRule
+from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
 from ..sigma_sql import (
     ALL_TEXT_FIELD,
     DUCKDB,
@@ -56,6 +57,8 @@ class Evaluation:
     matches: pa.Table  # columns: rule (int32), rid (int64)
     failed: list[tuple[int, str]] = field(default_factory=list)
     slices: int = 0
+    #: Rule runs the literal prefilter proved unnecessary (no required literal present).
+    skipped: int = 0
 
 
 class DuckDBEngine:
@@ -255,6 +258,7 @@ class DuckDBEngine:
                 groups.setdefault(v.key, (v, []))[1].append(idx)
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
+        skipped = 0
         for variant, idxs in groups.values():
             fields: set[str] = set()
             for i in idxs:
@@ -263,6 +267,11 @@ class DuckDBEngine:
                 if progress:
                     progress(len(idxs))
                 continue
+            runnable = self._prefilter(rules, idxs)
+            skipped += len(idxs) - len(runnable)
+            if progress:
+                progress(len(idxs) - len(runnable))
+            idxs = runnable
             for start in range(0, len(idxs), RULE_BATCH):
                 chunk = idxs[start : start + RULE_BATCH]
                 parts.extend(self._run_batch(rules, chunk, failed))
@@ -275,7 +284,23 @@ class DuckDBEngine:
             matches = matches.group_by(["rule", "rid"]).aggregate([])
         else:
             matches = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
-        return Evaluation(matches=matches, failed=sorted(failed.items()), slices=len(groups))
+        return Evaluation(
+            matches=matches, failed=sorted(failed.items()), slices=len(groups), skipped=skipped
+        )
+
+    def _prefilter(self, rules: Sequence[CompiledRule], idxs: list[int]) -> list[int]:
+        """The rules among ``idxs`` whose required literals occur in the current slice."""
+        by_field = literal_index(rules, idxs)
+        if not by_field:
+            return idxs
+
+        def distinct_values(name: str) -> Iterable[pa.Array]:
+            reader = self.con.sql(distinct_query(name, "__slice")).to_arrow_reader(SCAN_ROWS)
+            for batch in reader:
+                yield batch.column(0)
+
+        found = present_literals(by_field, distinct_values)
+        return [i for i in idxs if may_match(rules[i], found)]
 
     def _run_batch(
         self, rules: Sequence[CompiledRule], idxs: list[int], failed: dict[int, str]
