@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 from .. import schema
 from ..logsources import Variant
 from ..rules import CompiledRule
-from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
 from ..sigma_sql import (
     ALL_TEXT_FIELD,
     DUCKDB,
@@ -30,6 +29,7 @@ from ..sigma_sql import (
     Dialect,
     ip_hex_vectorised,
 )
+from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
 
 ROW_ID = "__rid"
 EVENTS = "events"
