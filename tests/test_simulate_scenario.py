@@ -15,7 +15,7 @@ from lotlhunt.simulate.scenario import SimulationSummary, simulate_volt_typhoon
 def _read(out: Path) -> dict[tuple[str, str], list[dict]]:
     """host/channel -> events of the JSONL files, in file order."""
     logs: dict[tuple[str, str], list[dict]] = {}
-    for f in sorted(out.glob("*/*.jsonl")):
+    for f in sorted(out.glob("logs/*/*.jsonl")):
         events = [json.loads(line)["Event"] for line in f.read_text(encoding="utf-8").splitlines()]
         channel = events[0]["System"]["Channel"] if events else f.stem.replace("%4", "/")
         logs[(f.parent.name, channel)] = events

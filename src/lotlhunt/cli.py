@@ -138,6 +138,74 @@ def hunt(
         sys.exit(EXIT_FAILURE)
 
 
+@cli.group()
+def simulate() -> None:
+    """Write a simulated network's logs with an intruder inside, and the ground truth."""
+
+
+@simulate.command("volt-typhoon")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder (must be empty or absent).",
+)
+@click.option("--hosts", default=20, show_default=True, type=click.IntRange(min=4))
+@click.option("--days", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--format",
+    "fmt",
+    default="evtx",
+    show_default=True,
+    type=click.Choice(["evtx", "jsonl", "both"]),
+)
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    help="Approximate total events (scales the background activity).",
+)
+def simulate_volt_typhoon_cmd(
+    out: Path, hosts: int, days: int, seed: int, fmt: str, events: int | None
+) -> None:
+    """Volt Typhoon inside a critical-infrastructure Windows network (see truth.jsonl)."""
+    from .simulate import LOGS_DIR, estimate_events, simulate_volt_typhoon
+
+    if out.exists() and any(out.iterdir()):
+        raise click.UsageError(f"--out {out} is not empty; choose a new folder")
+    err = Console(stderr=True)
+    bar = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    with bar:
+        task = bar.add_task("simulating", total=estimate_events(hosts, days, events))
+        try:
+            summary = simulate_volt_typhoon(
+                out,
+                hosts=hosts,
+                days=days,
+                seed=seed,
+                fmt=fmt,
+                events=events,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    console = Console()
+    console.print(
+        f"Wrote {summary.events:,} events ({summary.malicious_events:,} malicious) for "
+        f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to {out / LOGS_DIR}.\n"
+        f"Attacked hosts: {', '.join(summary.attacked_hosts)}\n"
+        f"Ground truth: {out / 'truth.jsonl'}; scenario: {out / 'scenario.json'}\n"
+        f"Hunt it: lotlhunt hunt {out / LOGS_DIR}"
+    )
+
+
 def main() -> None:
     """Entry point; click turns usage errors into exit 2."""
     cli(prog_name="lotlhunt")

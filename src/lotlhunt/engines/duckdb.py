@@ -279,9 +279,9 @@ class DuckDBEngine:
                     progress(len(chunk))
         self._one("DROP TABLE IF EXISTS __slice")
         if parts:
-            matches = pa.concat_tables(parts)
+            combined = pa.concat_tables(parts)
             # A rule whose variants overlap (never in the shipped mapping) matches once.
-            matches = matches.group_by(["rule", "rid"]).aggregate([])
+            matches = self.con.sql("SELECT DISTINCT rule, rid FROM combined").to_arrow_table()
         else:
             matches = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
         return Evaluation(

@@ -2,12 +2,15 @@
 
 Output, as a triage collection copied off each machine would look::
 
-    OUT/<host>/Security.evtx, System.evtx, Application.evtx,
+    OUT/logs/<host>/Security.evtx, System.evtx, Application.evtx,
         Microsoft-Windows-Sysmon%4Operational.evtx (hosts with Sysmon),
         Microsoft-Windows-PowerShell%4Operational.evtx, Windows PowerShell.evtx
         (and/or the same names with .jsonl: one evtx-parser JSON object per line)
     OUT/truth.jsonl     one line per malicious event, ``recorded`` false if a log clear wiped it
     OUT/scenario.json   network, people, attacked hosts, campaign variants, benign look-alikes
+
+The logs sit in their own folder so that ``lotlhunt hunt OUT/logs`` reads only logs: the
+truth lines have host, channel and timestamp keys and would otherwise read as events.
 
 Generation streams host by host and hour by hour: each host's planned activities and noise
 are merged in time order, record ids assigned per channel, and records written at once, so
@@ -156,6 +159,9 @@ def _open_writer(path: Path):
     return EvtxWriter(path)
 
 
+#: Folder under the output root that holds the logs (and nothing else).
+LOGS_DIR = "logs"
+
 _Result = tuple[str, int, list[Path], list[dict]]  # host, records written, files, truth lines
 
 
@@ -166,7 +172,7 @@ def _generate_host(
     net, host = job.net, job.net.host(name)
     st = HostState(net, host, job.seed)
     noise = Noise(st, net, job.seed)
-    hdir = job.out_dir / host.name
+    hdir = job.out_dir / LOGS_DIR / host.name
     hdir.mkdir(parents=True, exist_ok=True)
     sinks: dict[int, _Sink] = {}
     files: list[Path] = []
