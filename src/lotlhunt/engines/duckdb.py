@@ -279,9 +279,12 @@ class DuckDBEngine:
                     progress(len(chunk))
         self._one("DROP TABLE IF EXISTS __slice")
         if parts:
-            combined = pa.concat_tables(parts)
             # A rule whose variants overlap (never in the shipped mapping) matches once.
-            matches = self.con.sql("SELECT DISTINCT rule, rid FROM combined").to_arrow_table()
+            self.con.register("__parts", pa.concat_tables(parts))
+            try:
+                matches = self.con.sql("SELECT DISTINCT rule, rid FROM __parts").to_arrow_table()
+            finally:
+                self.con.unregister("__parts")
         else:
             matches = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
         return Evaluation(
