@@ -153,3 +153,14 @@ def test_read_all_in_process_keeps_unit_order(tmp_path: Path) -> None:
     found = discover([tmp_path])
     labels = [i.unit.label for i in read_all(found.units, workers=1) if isinstance(i, UnitReport)]
     assert labels == [u.label for u in found.units]
+
+
+def test_special_files_are_skipped_not_opened(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    (tmp_path / "a.json").write_text(LINES)
+    found = discover([tmp_path])
+    assert [Path(u.path).name for u in found.units] == ["a.json"]
+    assert (str(fifo), "not a regular file") in found.skipped

@@ -181,3 +181,24 @@ def test_framing_survives_any_chunking(
     assert report.records_failed == 0
     assert [r["record_id"] for r in rows] == [d["RecordNumber"] for d in docs]
     assert [r.get("Note") for r in rows] == [d.get("Note") for d in docs]
+
+
+def test_hostile_nesting_and_key_floods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lotlhunt.sources import normalise
+
+    monkeypatch.setattr(normalise, "MAX_FIELD_COLUMNS", 50)
+    deep: Any = "bottom"
+    for _ in range(900):  # within orjson's depth limit, beyond Python's recursion limit
+        deep = {"a": deep}
+    path = tmp_path / "hostile.jsonl"
+    lines = [json.dumps(event(1, nested=deep))]
+    lines += [json.dumps(event(i, **{f"k{i}_{j}": "v" for j in range(10)})) for i in range(2, 12)]
+    lines.append("[" * 5000 + "]" * 5000)  # beyond orjson's depth limit: a failed line
+    path.write_text("\n".join(lines) + "\n")
+    rows, report = read(path)
+    assert [r["record_id"] for r in rows] == list(range(1, 12))
+    deep_column = next(k for k in rows[0] if k.startswith("nested.a.a"))
+    assert rows[0][deep_column].startswith('{"a":')  # the rest kept as JSON text
+    assert len(rows[0]) <= 8 + 50
+    assert report.records_failed == 1
+    assert any("dropped" in i.message for i in report.issues)

@@ -279,3 +279,11 @@ def _expected_event_id(value: Any) -> int | None:
         except ValueError:
             return None
     return value if type(value) is int and -(2**31) <= value < 2**31 else None
+
+
+def test_deep_values_never_raise() -> None:
+    deep: Any = 1
+    for _ in range(600):
+        deep = [deep]
+    assert to_text({"x": deep}).startswith('{"x":[[')
+    assert to_text([{"a": deep}]).startswith('[{"a":[[')

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import tarfile
 import zipfile
@@ -152,9 +153,13 @@ def _walk_error(found: Discovery, error: OSError) -> None:
 
 def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) -> None:
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            found.skipped.append((path, "not a regular file"))
+            return
         with open(path, "rb") as fh:
             head = fh.read(_SNIFF)
-        size = os.path.getsize(path)
+        size = info.st_size
     except OSError as e:
         found.issues.append(InputIssue(path, None, f"cannot read: {e.strerror or e}", "file"))
         return

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +49,8 @@ PARSER_THREADS = 1
 #: Consecutive errors after which a file is given up (guards against a parser that
 #: keeps raising without making progress).
 MAX_CONSECUTIVE_ERRORS = 100_000
+#: Largest EVTX archive member copied out to be parsed.
+MAX_SPOOL_BYTES = 16 << 30
 
 
 def read_evtx(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[pa.RecordBatch]:
@@ -70,6 +71,7 @@ def read_evtx(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
         batch = builder.flush()
         if batch is not None:
             yield batch
+        builder.report_dropped(report)
 
 
 class _Progress:
@@ -103,9 +105,9 @@ def _drain(
         errors_in_a_row = 0
         try:
             row = map_evtx_event(loads(record["data"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - one odd record, not the file
             row = None
-            report.fail(state.position, f"EVTX record not renderable: {e}")
+            report.fail(state.position, f"EVTX record not renderable: {e!r}")
         else:
             if row is None:
                 report.fail(state.position, "EVTX record without Event/System")
@@ -185,8 +187,7 @@ def _local_path(unit: InputUnit, report: UnitReport) -> Iterator[str | None]:
     with tempfile.NamedTemporaryFile(prefix="lotlhunt-", suffix=".evtx") as tmp:
         try:
             with open_unit(unit) as src:
-                shutil.copyfileobj(src, tmp, 1 << 20)
-                error = stream_error(src)
+                error = _copy(src, tmp, MAX_SPOOL_BYTES) or stream_error(src)
         except (OSError, NotImplementedError) as e:
             report.note(None, f"cannot extract member: {e}", "file")
             yield None
@@ -195,6 +196,18 @@ def _local_path(unit: InputUnit, report: UnitReport) -> Iterator[str | None]:
             report.note(None, error, "file")
         tmp.flush()
         yield tmp.name
+
+
+def _copy(src: Any, dst: Any, limit: int) -> str | None:
+    """Copy at most ``limit`` bytes (an archive bomb must not fill the disk)."""
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if copied > limit:
+            dst.write(chunk[: len(chunk) - (copied - limit)])
+            return f"member larger than {limit} bytes; only the first {limit} were read"
+        dst.write(chunk)
+    return None
 
 
 def map_evtx_event(doc: dict[str, Any]) -> dict[Any, Any] | None:

@@ -61,6 +61,7 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     batch = builder.flush()
     if batch is not None:
         yield batch
+    builder.report_dropped(report)
 
 
 def _utf8_chunks(stream: IO[bytes]) -> Iterator[bytes]:
@@ -144,7 +145,11 @@ def _lines(
                     continue
             if type(doc) is dict:
                 if "Event" in doc or "winlog" in doc or "event_data" in doc or "log_name" in doc:
-                    doc = map_document(doc)
+                    try:
+                        doc = map_document(doc)
+                    except Exception as e:  # noqa: BLE001 - one odd document, not the file
+                        report.fail(lineno, f"unexpected document shape: {e!r}")
+                        continue
                 rows.append(doc)
                 positions.append(lineno)
                 if len(rows) >= batch_rows:
@@ -162,7 +167,10 @@ def _lines(
         except decode_error as e:
             doc = _salvage(rest, e, lineno, report)
         if type(doc) is dict:
-            builder.add(map_document(doc), lineno)
+            try:
+                builder.add(map_document(doc), lineno)
+            except Exception as e:  # noqa: BLE001 - one odd document, not the file
+                report.fail(lineno, f"unexpected document shape: {e!r}")
         elif doc is not None:
             report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
 
@@ -282,7 +290,13 @@ class _Scanner:
                 self.index += 1
                 return
         if type(doc) is dict:
-            self.builder.add(map_document(doc), self.index)
+            try:
+                row = map_document(doc)
+            except Exception as e:  # noqa: BLE001 - one odd document, not the file
+                self.report.fail(self.index, f"unexpected document shape: {e!r}")
+                self.index += 1
+                return
+            self.builder.add(row, self.index)
             if len(self.builder) >= self.batch_rows:
                 self.ready.append(self.builder.flush())  # type: ignore[arg-type]
         else:

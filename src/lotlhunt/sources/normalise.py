@@ -15,6 +15,7 @@ does per-key work once per shape, not once per record, and never visits empty ce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,11 @@ TS, HOST, CHANNEL, PROVIDER, EVENT_ID, RECORD_ID = range(6)
 
 #: Issues kept per unit; a 10 GB file of garbage must not become 10 GB of issues.
 MAX_ISSUES = 1000
+#: Field columns per batch; keys beyond these are dropped (and reported) so that a file
+#: with a new key on every line cannot blow up memory and every table downstream.
+MAX_FIELD_COLUMNS = 2048
+#: Nesting levels flattened into dotted / leaf names; deeper parts stay JSON text.
+MAX_DEPTH = 32
 
 _NONE = type(None)
 _STR_OR_NONE = frozenset((str, _NONE))
@@ -104,7 +110,7 @@ def to_text(value: Any) -> str | None:
         if "#text" in value:
             return to_text(value["#text"])
         rest = {k: v for k, v in value.items() if k != "#attributes"}
-        return orjson.dumps(rest).decode() if rest else None
+        return _deep_text(rest) if rest else None
     if t is list:
         try:
             return "\n".join(value)  # the usual list: strings (EVTX unnamed <Data>, tags)
@@ -112,7 +118,7 @@ def to_text(value: Any) -> str | None:
             pass
         if all(type(v) not in (dict, list) for v in value):
             return "\n".join("" if v is None else to_text(v) for v in value)  # type: ignore[misc]
-        return orjson.dumps(value).decode()
+        return _deep_text(value)  # type: ignore[no-any-return]
     return str(value)
 
 
@@ -136,24 +142,39 @@ def _needs_expansion(values: Sequence[Any]) -> bool:
     return False
 
 
-def flatten_into(row: dict[Any, Any], prefix: str, value: Any) -> None:
-    """Nested objects become dotted keys (``process.command_line``); first key wins."""
-    if type(value) is dict and value and "#text" not in value:
+def flatten_into(row: dict[Any, Any], prefix: str, value: Any, depth: int = 0) -> None:
+    """Nested objects become dotted keys (``process.command_line``); first key wins.
+
+    Below :data:`MAX_DEPTH` levels the rest stays one JSON text (hostile nesting must not
+    exhaust the stack)."""
+    if type(value) is dict and value and "#text" not in value and depth < MAX_DEPTH:
         for k, v in value.items():
             if k != "#attributes":
-                flatten_into(row, f"{prefix}.{k}" if prefix else k, v)
+                flatten_into(row, f"{prefix}.{k}" if prefix else k, v, depth + 1)
     elif prefix not in row:
-        row[prefix] = value
+        row[prefix] = _deep_text(value) if depth >= MAX_DEPTH else value
 
 
-def leaves_into(row: dict[Any, Any], value: Any, name: str = "") -> None:
+def leaves_into(row: dict[Any, Any], value: Any, name: str = "", depth: int = 0) -> None:
     """Nested objects become their LEAF names (UserData/<Wrapper>/<Field> -> Field)."""
-    if type(value) is dict and "#text" not in value:
+    if type(value) is dict and "#text" not in value and depth < MAX_DEPTH:
         for k, v in value.items():
             if k != "#attributes":
-                leaves_into(row, v, k)
+                leaves_into(row, v, k, depth + 1)
     elif name and name not in row:
-        row[name] = value
+        row[name] = _deep_text(value) if depth >= MAX_DEPTH else value
+
+
+def _deep_text(value: Any) -> Any:
+    if type(value) not in (dict, list):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # deeper than orjson writes: the stdlib may manage
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        except (RecursionError, ValueError):
+            return "[nested too deep to keep]"
 
 
 def _ints(values: Sequence[Any], typ: pa.DataType, lo: int, hi: int) -> pa.Array:
@@ -303,10 +324,23 @@ class BatchBuilder:
         self.rows: list[dict[Any, Any]] = []
         self.positions: list[int] = []
         self._names: dict[str, str] = {}  # column key (lower) -> column name in this unit
+        #: Field columns dropped by the :data:`MAX_FIELD_COLUMNS` cap, and a few of them.
+        self.dropped_columns = 0
+        self.dropped_examples: list[str] = []
 
     def add(self, row: dict[Any, Any], position: int) -> None:
         self.rows.append(row)
         self.positions.append(position)
+
+    def report_dropped(self, report: UnitReport) -> None:
+        """Say in ``report`` which fields the column cap dropped, if any."""
+        if self.dropped_columns:
+            report.note(
+                None,
+                f"{self.dropped_columns} field columns beyond {MAX_FIELD_COLUMNS} per batch"
+                f" were dropped, e.g. {', '.join(map(repr, self.dropped_examples))}",
+                "file",
+            )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -354,30 +388,6 @@ class BatchBuilder:
                 col.rows.extend(idx)
         return self._assemble(n, core, cols, order, positions)
 
-    def _expand(self, cols: dict[str, _Column], key: str) -> None:
-        """Move the nested objects of column ``key`` to dotted columns (``raw.sub``)."""
-        col = cols.pop(key)
-        fresh: dict[str, dict[int, Any]] = {}
-        raw_names: dict[str, str] = {}
-        for value, row in zip(col.values, col.rows):  # noqa: B905
-            sub: dict[Any, Any] = {}
-            flatten_into(sub, col.raw, value)
-            for name, v in sub.items():
-                sub_key = (_KEYS.get(name) or _key_info(name))[0]
-                raw_names.setdefault(sub_key, name)
-                cells = fresh.setdefault(sub_key, {})
-                if cells.get(row) is None:
-                    cells[row] = v
-        for sub_key, cells in fresh.items():
-            known = cols.get(sub_key)
-            if known is not None:  # a real dotted key met an expansion: first non-null wins
-                for value, row in zip(known.values, known.rows):  # noqa: B905
-                    if value is not None or row not in cells:
-                        cells[row] = value
-            merged = cols[sub_key] = _Column(known.raw if known else raw_names[sub_key])
-            merged.rows = sorted(cells)
-            merged.values = [cells[r] for r in merged.rows]
-
     def _assemble(
         self,
         n: int,
@@ -386,13 +396,16 @@ class BatchBuilder:
         order: list[int],
         positions: list[int],
     ) -> pa.RecordBatch:
-        types: dict[str, set[type]] = {}
-        for key in list(cols):
-            values = cols[key].values
-            types[key] = seen = set(map(type, values))
-            if dict in seen and _needs_expansion(values):
-                self._expand(cols, key)
-                types.clear()  # expansions may have changed other columns
+        types = {key: set(map(type, col.values)) for key, col in cols.items()}
+        if any(dict in seen for seen in types.values()):
+            cols = _expand_nested(cols, types)
+        if len(cols) > MAX_FIELD_COLUMNS:
+            extra = list(cols)[MAX_FIELD_COLUMNS:]
+            self.dropped_columns += len(extra)
+            room = max(0, 5 - len(self.dropped_examples))
+            self.dropped_examples.extend(cols[k].raw for k in extra[:room])
+            for key in extra:
+                del cols[key]
         provider = _texts(core[PROVIDER])
         if "provider_name" not in cols and any(p is not None for p in provider):
             mirror = cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it
@@ -441,6 +454,57 @@ def _spread(values: Sequence[Any], rows: list[int], n: int) -> list[Any]:
     for value, row in zip(values, rows):  # noqa: B905
         out[row] = value
     return out
+
+
+def _expand_nested(cols: dict[str, _Column], types: dict[str, set[type]]) -> dict[str, _Column]:
+    """Columns with nested objects replaced, in place, by dotted columns (``raw.sub``).
+
+    A dotted key that also exists for real shares its column (first non-null wins).
+    ``types`` loses the entries of columns that changed.
+    """
+    out: dict[str, _Column] = {}
+    for key, col in cols.items():
+        if dict in types[key] and _needs_expansion(col.values):
+            del types[key]
+            parts = _flattened(col)
+        else:
+            parts = {key: col}
+        for part_key, part in parts.items():
+            if part_key in out:
+                types.pop(part_key, None)
+                part = _merged(out[part_key], part)
+            out[part_key] = part
+    return out
+
+
+def _flattened(col: _Column) -> dict[str, _Column]:
+    cells: dict[str, dict[int, Any]] = {}
+    raw_names: dict[str, str] = {}
+    for value, row in zip(col.values, col.rows):  # noqa: B905
+        sub: dict[Any, Any] = {}
+        flatten_into(sub, col.raw, value)
+        for name, v in sub.items():
+            key = (_KEYS.get(name) or _key_info(name))[0]
+            raw_names.setdefault(key, name)
+            column_cells = cells.setdefault(key, {})
+            if column_cells.get(row) is None:
+                column_cells[row] = v
+    return {key: _from_cells(raw_names[key], c) for key, c in cells.items()}
+
+
+def _merged(first: _Column, second: _Column) -> _Column:
+    cells = dict(zip(second.rows, second.values))  # noqa: B905
+    for row, value in zip(first.rows, first.values):  # noqa: B905
+        if value is not None or row not in cells:
+            cells[row] = value
+    return _from_cells(first.raw, cells)
+
+
+def _from_cells(raw: str, cells: dict[int, Any]) -> _Column:
+    col = _Column(raw)
+    col.rows = sorted(cells)
+    col.values = [cells[r] for r in col.rows]
+    return col
 
 
 def _first_non_null(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
