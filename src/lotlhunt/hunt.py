@@ -20,6 +20,7 @@ import pyarrow as pa
 from . import schema
 from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
+from .logsources import Variant
 from .model import Detection, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .sigma_sql import ALL_TEXT_FIELD, Dialect
@@ -190,26 +191,35 @@ def collect_detections(
 def _rule_fields(
     engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
 ) -> dict[tuple[int, int], dict[str, str | None]]:
-    """Values of the fields each matching rule refers to, as its slice names them."""
-    out: dict[tuple[int, int], dict[str, str | None]] = {}
+    """Values of the fields each matching rule refers to, as its slice names them.
+
+    One query per slice (not per rule): the union of the fields of every rule that fired
+    there, for the rows any of them matched; each detection then keeps its rule's fields.
+    """
     fired = sorted(set(matches.column("rule").to_pylist()))
+    by_slice: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
     for idx in fired:
-        rule = rules[idx]
-        names = sorted(f for f in rule.fields if f != ALL_TEXT_FIELD)
+        for variant in rules[idx].variants:
+            by_slice.setdefault(variant.key, (variant, []))[1].append(idx)
+    out: dict[tuple[int, int], dict[str, str | None]] = {}
+    for variant, idxs in by_slice.values():
+        names = sorted({f for i in idxs for f in rules[i].fields if f != ALL_TEXT_FIELD})
         if not names:
             continue
-        for variant in rule.variants:
-            exprs = ", ".join(
-                f"{engine.field_expression(n, variant)} AS {Dialect.ident(n)}" for n in names
-            )
-            rows = engine.con.sql(
-                f"SELECT {ROW_ID}, {exprs} FROM {EVENTS} WHERE {engine.slice_filter(variant)} "
-                f"AND {ROW_ID} IN (SELECT rid FROM __matches WHERE rule = {idx})"
-            ).fetchall()
-            for row in rows:
-                out[(idx, row[0])] = {
-                    n: v for n, v in zip(names, row[1:], strict=True) if v is not None
-                }
+        exprs = ", ".join(
+            f"{engine.field_expression(n, variant)} AS {Dialect.ident(f'f{k}')}"
+            for k, n in enumerate(names)
+        )
+        wanted = ", ".join(str(i) for i in idxs)
+        rows = engine.con.sql(
+            f"SELECT m.rule, e.{ROW_ID}, {exprs} FROM {EVENTS} e "
+            f"JOIN __matches m ON m.rid = e.{ROW_ID} AND m.rule IN ({wanted}) "
+            f"WHERE {engine.slice_filter(variant)}"
+        ).fetchall()
+        for row in rows:
+            values = dict(zip(names, row[2:], strict=True))
+            own = rules[row[0]].fields
+            out[(row[0], row[1])] = {n: v for n, v in values.items() if n in own and v is not None}
     return out
 
 
@@ -226,7 +236,10 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     input_issues: list[InputIssue] = []
     skipped: list[tuple[str, str]] = []
     progress.note("loading rules")
+    mark = time.perf_counter()
     ruleset = load_hunt_rules(config)
+    stats.phases["rules"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     engine = DuckDBEngine(str(config.case) if config.case else None)
     try:
         if not config.paths:
@@ -243,8 +256,12 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             )
             if config.case:
                 _case_inputs(engine, stats)
+        stats.phases["read"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         progress.start("hunting", len(ruleset.rules))
         evaluation = engine.evaluate(ruleset.rules, progress=lambda n: progress.advance(n))
+        stats.phases["hunt"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         rule_issues = list(ruleset.failed)
         for idx, reason in evaluation.failed:
             rule = ruleset.rules[idx]
@@ -252,6 +269,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
                 InputIssue(rule.path, None, f"{rule.title} ({rule.id}): {reason}", "rule")
             )
         detections = collect_detections(engine, ruleset.rules, evaluation.matches)
+        stats.phases["collect"] = time.perf_counter() - mark
     finally:
         engine.close()
     stats.rules_loaded = len(ruleset.rules) - len(evaluation.failed)

@@ -68,6 +68,8 @@ class HuntStats:
     rules_not_applicable: int = 0
     detections: int = 0
     seconds: float = 0.0
+    #: Wall time per phase (rules, read, hunt, collect), for benchmarks and the curious.
+    phases: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -81,6 +83,7 @@ class HuntStats:
             "rules_not_applicable": self.rules_not_applicable,
             "detections": self.detections,
             "seconds": round(self.seconds, 3),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
         }
 
 
