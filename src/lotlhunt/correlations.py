@@ -1,0 +1,491 @@
+"""Sigma correlation rules, evaluated in DuckDB over the detections of a hunt.
+
+A correlation refers to other rules (by id or name) and fires when their detections, taken
+per group (``group-by``) and within ``timespan``, satisfy its condition. Base rules run
+first (:meth:`DuckDBEngine.evaluate`); this module turns their matches into occurrences
+(time, group, value), evaluates each correlation with window functions over them, and
+reports one :class:`CorrelationHit` per group and *episode*.
+
+Semantics chosen (the specification leaves them open; see ``correlation_sql`` for SQL):
+
+* Windows slide and are closed: events exactly ``timespan`` apart fall in one window.
+  The condition is evaluated on the window ending at each occurrence.
+* Overlapping (or touching) firing windows of one group merge into one episode, reported
+  once with its first and last event, the events of every window that fired, and the
+  peak value (the maximum; the minimum for lt/lte conditions).
+* Group-by values and value_count values compare without regard to case, as Windows
+  names and Sigma matching do (``case_sensitive=True`` compares them exactly). Events
+  lacking a group-by field form a group of their own (value ``None``); events lacking
+  the value field are not counted as a value; events without a timestamp are left out.
+* temporal: every referenced rule (or the extended ``a and not b`` condition) within the
+  window; temporal_ordered: a chain in the listed order (equal times count as in order).
+* Chaining: a correlation may refer to another; each time the inner one fired counts as
+  an occurrence at that time, with the inner group values (so the outer group-by must be
+  among them) and the inner episode's events as its events.
+* ``generate: false`` (the default) keeps referenced rules quiet: base rules referenced
+  only by such correlations are returned in ``suppressed``, and hits of correlations
+  referenced only by such correlations are not reported. A correlation that cannot run
+  suppresses nothing, so no detection disappears because of a broken correlation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import duckdb
+import pyarrow as pa
+from sigma.correlations import (
+    SigmaCorrelationCondition,
+    SigmaCorrelationConditionOperator,
+    SigmaCorrelationRule,
+    SigmaExtendedCorrelationCondition,
+)
+
+from . import correlation_sql as cs
+from . import schema
+from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
+from .errors import InputIssue
+from .logsources import Variant
+from .model import LEVEL_RANK
+from .rules import RuleSet
+from .sigma_sql import Dialect
+
+#: Types whose value is a count (reported as int); the value_* aggregates are floats.
+INTEGER_VALUED = {"event_count", "value_count", "temporal", "temporal_ordered"}
+VALUE_TYPES = {"value_count", "value_sum", "value_avg", "value_median", "value_percentile"}
+_LOW = {SigmaCorrelationConditionOperator.LT, SigmaCorrelationConditionOperator.LTE}
+#: Episode ids of correlation ``i`` start at ``i << EID_SHIFT``, unique across a hunt.
+EID_SHIFT = 32
+
+
+@dataclass(frozen=True)
+class CorrelationHit:
+    """One correlation firing: one group, one episode of overlapping windows."""
+
+    rule_id: str
+    title: str
+    level: str
+    tags: tuple[str, ...]
+    kind: str
+    group: dict[str, str | None]
+    first: datetime
+    last: datetime
+    value: float | int
+    rids: tuple[int, ...]
+
+
+@dataclass
+class CorrelationResult:
+    """Hits, correlations that could not run (with why), and base rules to keep quiet."""
+
+    hits: list[CorrelationHit] = field(default_factory=list)
+    failed: list[InputIssue] = field(default_factory=list)
+    suppressed: set[int] = field(default_factory=set)
+
+
+class _CannotRun(Exception):
+    """A correlation rule this engine cannot evaluate; the message says why."""
+
+
+@dataclass
+class _Source:
+    """One rule a correlation refers to: a base rule or another correlation."""
+
+    ref: str
+    base: int | None = None
+    corr: int | None = None
+    group_fields: list[str] = field(default_factory=list)
+    value_fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    index: int
+    rule: SigmaCorrelationRule
+    path: str
+    rule_id: str
+    kind: str
+    sources: list[_Source]
+    group_by: list[str]
+    seconds: int
+    level: str = "informational"
+    tags: tuple[str, ...] = ()
+
+
+def _key(ref: str) -> str:
+    try:
+        return str(UUID(ref))
+    except ValueError:
+        return ref
+
+
+def _label(rule: SigmaCorrelationRule) -> str:
+    return f"{rule.title or '?'} ({rule.id or rule.name or 'no id'})"
+
+
+class _Resolver:
+    """Finds what a reference names: a compiled base rule, a correlation, or nothing."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.base: dict[str, int] = {}
+        self.corr: dict[str, int] = {}
+        for i, r in enumerate(ruleset.rules):
+            for k in (_key(r.id), r.name):
+                if k:
+                    self.base.setdefault(k, i)
+        for i, (c, _) in enumerate(ruleset.correlations):
+            for k in (str(c.id) if c.id else None, c.name):
+                if k:
+                    self.corr.setdefault(k, i)
+
+    def resolve(self, ref: str) -> tuple[int | None, int | None]:
+        key = _key(ref)
+        if key in self.base:
+            return self.base[key], None
+        if key in self.corr:
+            return None, self.corr[key]
+        for issue in self.ruleset.failed:
+            if ref in issue.message:
+                raise _CannotRun(f"referenced rule {ref!r} did not load: {issue.message}")
+        for label, reason in self.ruleset.not_applicable:
+            if ref in label:
+                raise _CannotRun(f"referenced rule {ref!r} does not apply here: {reason}")
+        raise _CannotRun(f"unknown rule reference {ref!r}")
+
+
+def _references(rule: SigmaCorrelationRule) -> list[str]:
+    if rule.rules is not None:
+        return [r.reference for r in rule.rules]
+    if isinstance(rule.condition, SigmaExtendedCorrelationCondition):
+        return rule.condition.get_referenced_rules()
+    return []
+
+
+def _field_for(rule: SigmaCorrelationRule, name: str, src: _Source, res: _Resolver) -> str:
+    """The event field ``name`` means for one referenced rule, after the rule's aliases."""
+    aliases = rule.aliases.aliases
+    alias = aliases.get(name) or next(
+        (a for n, a in aliases.items() if n.lower() == name.lower()), None
+    )
+    if alias is None:
+        return name
+    target = (src.base, src.corr)
+    for ref, fieldname in alias.mapping.items():
+        if ref.reference == src.ref:
+            return fieldname
+        try:
+            if res.resolve(ref.reference) == target:  # named by id where rules uses the name
+                return fieldname
+        except _CannotRun:
+            continue
+    raise _CannotRun(f"alias {name!r} names no field for rule {src.ref!r}")
+
+
+def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> _Plan:
+    if rule.errors:
+        raise _CannotRun("; ".join(str(e) for e in rule.errors))
+    kind = rule.type.name.lower()
+    refs = _references(rule)
+    if not refs:
+        raise _CannotRun("refers to no rules")
+    group_by = list(rule.group_by or [])
+    cond = rule.condition
+    value_names: list[str] = []
+    if kind in VALUE_TYPES:
+        assert isinstance(cond, SigmaCorrelationCondition)
+        ref = cond.fieldref
+        value_names = [ref] if isinstance(ref, str) else list(ref or [])
+        if len(value_names) != 1 and kind != "value_count":
+            raise _CannotRun(f"{kind} needs exactly one field, got {value_names}")
+        if kind == "value_percentile" and not 0 <= (cond.percentile or -1) <= 100:
+            raise _CannotRun("value_percentile needs a percentile between 0 and 100")
+    if kind == "temporal_ordered":
+        _check_ordered(cond, len(refs))
+    sources = []
+    for ref in refs:
+        base, corr = res.resolve(ref)
+        src = _Source(ref, base, corr)
+        src.group_fields = [_field_for(rule, g, src, res) for g in group_by]
+        src.value_fields = [_field_for(rule, v, src, res) for v in value_names]
+        sources.append(src)
+    return _Plan(
+        index=index,
+        rule=rule,
+        path=path,
+        rule_id=str(rule.id) if rule.id else f"{path}:{rule.title}",
+        kind=kind,
+        sources=sources,
+        group_by=group_by,
+        seconds=rule.timespan.seconds,
+    )
+
+
+def _check_ordered(cond: object, refs: int) -> None:
+    """temporal_ordered means the whole sequence; other conditions have no clear order."""
+    if isinstance(cond, SigmaExtendedCorrelationCondition):
+        if not cs.pure_conjunction(cond.parsed):
+            raise _CannotRun("temporal_ordered supports only 'and' of all its rules")
+        return
+    assert isinstance(cond, SigmaCorrelationCondition)
+    if not cs.holds(cond.op, cond.count, refs) or any(
+        cs.holds(cond.op, cond.count, k) for k in range(refs)
+    ):
+        raise _CannotRun(
+            f"temporal_ordered supports only the full sequence of its {refs} rules "
+            f"(condition {cond.to_dict()} would accept part of it)"
+        )
+
+
+def _order(plans: dict[int, _Plan], failed: dict[int, str]) -> list[int]:
+    """Correlations with the ones they refer to first; cycles and broken chains fail."""
+    out: list[int] = []
+    state: dict[int, int] = {}  # 1 visiting, 2 done
+
+    def visit(i: int, chain: tuple[int, ...]) -> None:
+        if state.get(i) == 2 or i in failed:
+            return
+        if state.get(i) == 1:
+            for j in chain[chain.index(i) :]:
+                failed.setdefault(j, "correlation rules refer to each other in a cycle")
+            return
+        state[i] = 1
+        for src in plans[i].sources:
+            if src.corr is not None:
+                visit(src.corr, (*chain, i))
+                if src.corr in failed:
+                    failed.setdefault(i, f"referenced correlation {src.ref!r} cannot run")
+        state[i] = 2
+        if i not in failed:
+            out.append(i)
+
+    for i in sorted(plans):
+        visit(i, ())
+    return [i for i in out if i not in failed]
+
+
+def _metadata(plan: _Plan, plans: dict[int, _Plan], ruleset: RuleSet) -> None:
+    """Level and tags: the correlation's own, else the strongest of what it refers to."""
+    levels: list[str] = []
+    tags: list[str] = []
+    for src in plan.sources:
+        if src.base is not None:
+            levels.append(ruleset.rules[src.base].level)
+            tags.extend(ruleset.rules[src.base].tags)
+        elif src.corr is not None and src.corr in plans:
+            levels.append(plans[src.corr].level)
+            tags.extend(plans[src.corr].tags)
+    own = plan.rule.level.name.lower() if plan.rule.level else None
+    plan.level = own or max(levels, key=lambda lv: LEVEL_RANK.get(lv, 0), default="informational")
+    own_tags = tuple(f"{t.namespace}.{t.name}" for t in plan.rule.tags)
+    plan.tags = own_tags or tuple(dict.fromkeys(tags))
+
+
+def _list(exprs: list[str]) -> str:
+    return f"[{', '.join(exprs)}]::VARCHAR[]" if exprs else "[]::VARCHAR[]"
+
+
+def _occurrences(
+    plan: _Plan, plans: dict[int, _Plan], engine: DuckDBEngine, ruleset: RuleSet, fold: str
+) -> str:
+    """The UNION ALL of every referenced rule's occurrences, in the ``__corr_occ`` shape.
+
+    Base rules that read the same slice of events with the same fields share one scan of
+    the events table (a join on row id carries each match's position), so a temporal
+    correlation over three Security rules reads the table once, not three times.
+    """
+    numeric = plan.kind in VALUE_TYPES and plan.kind != "value_count"
+    scans: dict[tuple[object, ...], tuple[Variant, _Source, list[tuple[int, int]]]] = {}
+    parts = []
+    for pos, src in enumerate(plan.sources):
+        if src.base is not None:
+            for variant in ruleset.rules[src.base].variants:
+                key = (variant.key, tuple(src.group_fields), tuple(src.value_fields))
+                scans.setdefault(key, (variant, src, []))[2].append((src.base, pos))
+            continue
+        assert src.corr is not None
+        inner = plans[src.corr]
+        slots = [_slot(inner, f, src.ref) for f in src.group_fields]
+        values = [f"gv[{_slot(inner, f, src.ref)}]" for f in src.value_fields]
+        parts.append(
+            f"SELECT {_list([f'gk[{j}]' for j in slots])} AS gk, "
+            f"{_list([f'gv[{j}]' for j in slots])} AS gv, ts, {pos} AS pos, "
+            f"NULL::BIGINT AS rid, eid AS sub, {_value(values, numeric, fold)} AS val "
+            f"FROM __corr_fire_{src.corr}"
+        )
+    ts = Dialect.ident(schema.TIMESTAMP)
+    for variant, src, pairs in scans.values():
+        gexprs = [
+            f"CAST({engine.field_expression(f, variant)} AS VARCHAR)" for f in src.group_fields
+        ]
+        vexprs = [
+            f"CAST({engine.field_expression(f, variant)} AS VARCHAR)" for f in src.value_fields
+        ]
+        wanted = ", ".join(f"({rule}, {pos})" for rule, pos in pairs)
+        parts.append(
+            f"SELECT {_list([fold.format(e) for e in gexprs])} AS gk, {_list(gexprs)} AS gv, "
+            f"{ts} AS ts, __mpos AS pos, {ROW_ID} AS rid, NULL::BIGINT AS sub, "
+            f"{_value(vexprs, numeric, fold)} AS val FROM {EVENTS} JOIN ("
+            "SELECT m.rid AS __mrid, p.pos AS __mpos FROM __corr_matches m JOIN "
+            f"(VALUES {wanted}) p(rule, pos) ON m.rule = p.rule) ON {ROW_ID} = __mrid "
+            f"WHERE {ts} IS NOT NULL AND {engine.slice_filter(variant)}"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _slot(inner: _Plan, name: str, ref: str) -> int:
+    """1-based position of field ``name`` among a referenced correlation's group-by."""
+    for j, g in enumerate(inner.group_by, start=1):
+        if g.lower() == name.lower():
+            return j
+    raise _CannotRun(
+        f"field {name!r} is not a group-by field of referenced correlation {ref!r}, "
+        "so its firings do not carry it"
+    )
+
+
+def _value(exprs: list[str], numeric: bool, fold: str) -> str:
+    if not exprs:
+        return "NULL"
+    if numeric:
+        return f"TRY_CAST({exprs[0]} AS DOUBLE)"
+    if len(exprs) == 1:
+        return fold.format(exprs[0])
+    folded = _list([fold.format(e) for e in exprs])
+    return f"CASE WHEN coalesce({', '.join(exprs)}) IS NULL THEN NULL ELSE {folded} END"
+
+
+def _firing(plan: _Plan) -> tuple[str, str]:
+    """The firing-rows query for a plan, and how its episodes take their peak value."""
+    cond = plan.rule.condition
+    n = len(plan.sources)
+    if plan.kind == "temporal_ordered":
+        return cs.ordered_firing(n, plan.seconds), "max"
+    if isinstance(cond, SigmaExtendedCorrelationCondition):
+        positions = {src.ref: k for k, src in enumerate(plan.sources)}
+        predicate = cs.extended_predicate(cond.parsed, positions)
+        return cs.temporal_firing(n, plan.seconds, predicate), "max"
+    peak = "min" if cond.op in _LOW else "max"
+    predicate = cs.compare("v", cond.op, cond.count)
+    if plan.kind == "temporal":
+        return cs.temporal_firing(n, plan.seconds, predicate), peak
+    return cs.aggregate_firing(plan.kind, plan.seconds, predicate, cond.percentile), peak
+
+
+def _run(
+    plan: _Plan,
+    plans: dict[int, _Plan],
+    engine: DuckDBEngine,
+    ruleset: RuleSet,
+    referenced: bool,
+    fold: str,
+) -> None:
+    firing, peak = _firing(plan)
+    statements = [
+        f"CREATE OR REPLACE TEMP TABLE {cs.OCC} AS "
+        + _occurrences(plan, plans, engine, ruleset, fold)
+    ]
+    statements += cs.episodes(firing, peak, plan.index << EID_SHIFT)
+    if referenced:
+        statements.append(cs.firing_table(f"__corr_fire_{plan.index}"))
+    statements += cs.members(plan.index)
+    for sql in statements:
+        engine.con.execute(sql)
+
+
+def evaluate_correlations(
+    engine: DuckDBEngine,
+    ruleset: RuleSet,
+    matches: pa.Table,
+    case_sensitive: bool = False,
+) -> CorrelationResult:
+    """Evaluate every correlation in ``ruleset`` over ``matches`` (from ``engine.evaluate``).
+
+    Never raises for a bad correlation: each one that cannot run is listed in ``failed``.
+    """
+    result = CorrelationResult()
+    if not ruleset.correlations:
+        return result
+    res = _Resolver(ruleset)
+    plans: dict[int, _Plan] = {}
+    failed: dict[int, str] = {}
+    for i, (rule, path) in enumerate(ruleset.correlations):
+        try:
+            plans[i] = _plan(i, rule, path, res)
+        except _CannotRun as exc:
+            failed[i] = str(exc)
+    order = _order(plans, failed)
+    for i in order:
+        _metadata(plans[i], plans, ruleset)
+    referenced = {s.corr for i in order for s in plans[i].sources if s.corr is not None}
+    fold = "{}" if case_sensitive else "lower({})"
+    engine.flush()
+    con = engine.con
+    ran: list[int] = []
+    try:
+        for sql in cs.setup():
+            con.execute(sql)
+        con.register("__corr_matches_arrow", matches.select(["rule", "rid"]))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __corr_matches AS SELECT * FROM __corr_matches_arrow"
+        )
+        con.unregister("__corr_matches_arrow")
+        for i in order:
+            plan = plans[i]
+            if any(s.corr is not None and s.corr in failed for s in plan.sources):
+                failed[i] = "a referenced correlation failed"
+                continue
+            try:
+                _run(plan, plans, engine, ruleset, i in referenced, fold)
+            except _CannotRun as exc:
+                failed[i] = str(exc)
+            except duckdb.Error as exc:
+                failed[i] = f"query failed: {exc}"
+            else:
+                ran.append(i)
+        reported = _settle(plans, ran, result)
+        rows = con.sql(cs.report(reported)).to_arrow_table().to_pylist()
+    finally:
+        for sql in cs.cleanup([f"__corr_fire_{i}" for i in referenced]):
+            con.execute(sql)
+    for i, reason in sorted(failed.items()):
+        rule, path = ruleset.correlations[i]
+        result.failed.append(InputIssue(path, None, f"{_label(rule)}: {reason}", "rule"))
+    for row in rows:
+        plan = plans[row["correlation"]]
+        gv = row["gv"] or []
+        value = row["v"]
+        result.hits.append(
+            CorrelationHit(
+                rule_id=plan.rule_id,
+                title=plan.rule.title or plan.rule_id,
+                level=plan.level,
+                tags=plan.tags,
+                kind=plan.kind,
+                group=dict(zip(plan.group_by, gv, strict=True)),
+                first=row["first"],
+                last=row["last"],
+                value=int(value) if plan.kind in INTEGER_VALUED else float(value),
+                rids=tuple(row["rids"]),
+            )
+        )
+    return result
+
+
+def _settle(plans: dict[int, _Plan], ran: list[int], result: CorrelationResult) -> list[int]:
+    """Apply ``generate``: which base rules go quiet, which correlations are reported.
+
+    Only correlations that ran count, so a broken correlation hides nothing.
+    """
+    generates: dict[tuple[str, int], list[bool]] = {}
+    for i in ran:
+        plan = plans[i]
+        for src in plan.sources:
+            target = ("base", src.base) if src.base is not None else ("corr", src.corr)
+            generates.setdefault(target, []).append(bool(plan.rule.generate))  # type: ignore[arg-type]
+    result.suppressed = {
+        idx for (kind, idx), gens in generates.items() if kind == "base" and not any(gens)
+    }
+    return [i for i in ran if any(generates.get(("corr", i), [True]))]
