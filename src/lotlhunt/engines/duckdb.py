@@ -149,7 +149,9 @@ class DuckDBEngine:
         self._pending_columns = []
         if not self._buffer:
             return
-        table = pa.concat_tables(self._buffer, promote_options="default")
+        # One contiguous, aligned copy: IPC-received buffers may be unaligned, which the
+        # Arrow scan DuckDB uses warns about and handles slowly.
+        table = pa.concat_tables(self._buffer, promote_options="default").combine_chunks()
         self._buffer, self._buffered = [], 0
         self.con.register("__batch", table)
         try:
