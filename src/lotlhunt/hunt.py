@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema
+from .correlations import CorrelationHit, evaluate_correlations
 from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
 from .logsources import Variant
-from .model import Detection, HuntResult, HuntStats
+from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .sigma_sql import ALL_TEXT_FIELD, Dialect
 
@@ -223,6 +225,34 @@ def _rule_fields(
     return out
 
 
+def correlation_detection(engine: DuckDBEngine, hit: CorrelationHit) -> CorrelationDetection:
+    """A correlation hit with the identity of every event that made it up."""
+    engine.con.register("__rids", pa.table({"rid": pa.array(sorted(hit.rids), pa.int64())}))
+    try:
+        rows = engine.con.sql(
+            f"SELECT {schema.TIMESTAMP}, {schema.HOST}, {schema.CHANNEL}, {schema.EVENT_ID}, "
+            f"{schema.RECORD_ID}, {schema.SOURCE} FROM {EVENTS} "
+            f"WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY 1, {ROW_ID}"
+        ).fetchall()
+    finally:
+        engine.con.unregister("__rids")
+    events = tuple(EventRef(*row) for row in rows)
+    hosts = sorted({e.host for e in events if e.host})
+    return CorrelationDetection(
+        rule_id=hit.rule_id,
+        rule_title=hit.title,
+        level=hit.level,
+        tags=hit.tags,
+        kind=hit.kind,
+        group=dict(hit.group),
+        first=hit.first,
+        last=hit.last,
+        value=hit.value,
+        host=hosts[0] if len(hosts) == 1 else None,
+        events=events,
+    )
+
+
 def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult:
     """Read, hunt, collect. The same result the CLI prints, for notebooks and scripts."""
     progress = progress or _Silent()
@@ -268,18 +298,39 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             rule_issues.append(
                 InputIssue(rule.path, None, f"{rule.title} ({rule.id}): {reason}", "rule")
             )
-        detections = collect_detections(engine, ruleset.rules, evaluation.matches)
+        correlated = evaluate_correlations(engine, ruleset, evaluation.matches)
+        rule_issues.extend(correlated.failed)
+        stats.phases["correlate"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        matches = evaluation.matches
+        if correlated.suppressed:
+            # Base rules that only feed correlations with generate: false stay quiet.
+            keep = pc.invert(
+                pc.is_in(
+                    matches.column("rule"), pa.array(sorted(correlated.suppressed), pa.int32())
+                )
+            )
+            matches = matches.filter(keep)
+        detections = collect_detections(engine, ruleset.rules, matches)
+        correlations = [correlation_detection(engine, hit) for hit in correlated.hits]
         stats.phases["collect"] = time.perf_counter() - mark
     finally:
         engine.close()
-    stats.rules_loaded = len(ruleset.rules) - len(evaluation.failed)
+    stats.rules_loaded = (
+        len(ruleset.rules)
+        - len(evaluation.failed)
+        + len(ruleset.correlations)
+        - len(correlated.failed)
+    )
     stats.rules_failed = len(rule_issues)
     stats.rules_not_applicable = len(ruleset.not_applicable)
     stats.detections = len(detections)
+    stats.correlations = len(correlations)
     stats.seconds = time.perf_counter() - started
     return HuntResult(
         stats=stats,
         detections=detections,
+        correlations=correlations,
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,

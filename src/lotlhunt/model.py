@@ -46,6 +46,64 @@ class Detection:
         }
 
 
+@dataclass(frozen=True)
+class EventRef:
+    """Where one event of a correlation is: enough to find it in the logs again."""
+
+    timestamp: datetime | None
+    host: str | None
+    channel: str | None
+    event_id: int | None
+    record_id: int | None
+    source: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "timestamp": iso(self.timestamp),
+            "host": self.host,
+            "channel": self.channel,
+            "event_id": self.event_id,
+            "record_id": self.record_id,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class CorrelationDetection:
+    """A Sigma correlation rule firing: its group, time span, value and the events."""
+
+    rule_id: str
+    rule_title: str
+    level: str
+    tags: tuple[str, ...]
+    kind: str
+    group: dict[str, str | None]
+    first: datetime
+    last: datetime
+    value: float | int
+    host: str | None
+    events: tuple[EventRef, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": "correlation",
+            "rule_id": self.rule_id,
+            "rule_title": self.rule_title,
+            "level": self.level,
+            "tags": list(self.tags),
+            "timestamp": iso(self.first),
+            "host": self.host,
+            "correlation": {
+                "kind": self.kind,
+                "group": self.group,
+                "first": iso(self.first),
+                "last": iso(self.last),
+                "value": self.value,
+                "events": [e.to_dict() for e in self.events],
+            },
+        }
+
+
 def iso(ts: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``, microseconds kept."""
     if ts is None:
@@ -67,6 +125,7 @@ class HuntStats:
     rules_failed: int = 0
     rules_not_applicable: int = 0
     detections: int = 0
+    correlations: int = 0
     seconds: float = 0.0
     #: Wall time per phase (rules, read, hunt, collect), for benchmarks and the curious.
     phases: dict[str, float] = field(default_factory=dict)
@@ -82,6 +141,7 @@ class HuntStats:
             "rules_failed": self.rules_failed,
             "rules_not_applicable": self.rules_not_applicable,
             "detections": self.detections,
+            "correlations": self.correlations,
             "seconds": round(self.seconds, 3),
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
         }
@@ -93,6 +153,7 @@ class HuntResult:
 
     stats: HuntStats
     detections: list[Detection] = field(default_factory=list)
+    correlations: list[CorrelationDetection] = field(default_factory=list)
     input_issues: list[InputIssue] = field(default_factory=list)
     rule_issues: list[InputIssue] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)

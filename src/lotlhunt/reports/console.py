@@ -27,8 +27,25 @@ def print_summary(result: HuntResult, console: Console, top: int = 10, issues: i
         f"{s.records:,} records ({s.records_failed:,} failed). "
         f"[bold]Rules[/] {s.rules_loaded:,} loaded, {s.rules_failed:,} failed, "
         f"{s.rules_not_applicable:,} not for Windows. "
-        f"[bold]{s.detections:,} detections[/] in {s.seconds:.1f} s."
+        f"[bold]{s.detections:,} detections[/], {s.correlations:,} correlation hits "
+        f"in {s.seconds:.1f} s."
     )
+    if result.correlations:
+        corr = Table(title="Correlation hits")
+        for col in ("first", "rule", "level", "group", "value", "events"):
+            corr.add_column(col)
+        ranked = sorted(result.correlations, key=lambda c: (-LEVEL_RANK.get(c.level, 0), c.first))
+        for c in ranked[:top]:
+            group = ", ".join(f"{k}={v}" for k, v in c.group.items())
+            corr.add_row(
+                c.first.isoformat(timespec="seconds"),
+                escape(c.rule_title),
+                f"[{LEVEL_STYLE.get(c.level, '')}]{c.level}[/]",
+                escape(group),
+                str(c.value),
+                str(len(c.events)),
+            )
+        console.print(corr)
     if result.detections:
         by_level = Counter(d.level for d in result.detections)
         levels = Table(title="Detections by level")

@@ -28,6 +28,8 @@ def write_jsonl(result: HuntResult, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as out:
         for det in result.detections:
             out.write(json.dumps(det.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+        for corr in result.correlations:
+            out.write(json.dumps(corr.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def write_csv(result: HuntResult, path: Path) -> None:
