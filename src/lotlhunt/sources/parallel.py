@@ -38,6 +38,8 @@ from lotlhunt.sources.normalise import UnitReport
 _READERS = {"evtx": read_evtx, "json": read_json}
 #: Batches a worker may have parsed ahead of the parent, per worker.
 WORKER_BUFFER = 4
+#: Units sent to a worker ahead of time (small files would otherwise wait on round trips).
+UNITS_IN_FLIGHT = 2
 _BATCH, _CONTROL = b"B", b"C"  # frame tags: Arrow IPC stream, or a pickled message
 _READY = "ready"
 _WORKER_CODE = (
@@ -154,8 +156,8 @@ class _Worker:
         )
         self.out: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
         _widen_pipe(self.out)
-        self.unit: InputUnit | None = None
-        self.rows = 0
+        self.units: deque[InputUnit] = deque()  # sent to it, in order; the first is read now
+        self.rows = 0  # rows received of the first unit
         self.ready = False  # the worker started and imported the readers
 
     def send(self, unit: InputUnit | None) -> bool:
@@ -203,7 +205,7 @@ class _Pool:
             return
         self.started.append(worker)
         threading.Thread(target=self._listen, args=(worker,), daemon=True).start()
-        if self._assign(worker):
+        if self._fill(worker):
             self.active.append(worker)
 
     def _listen(self, worker: _Worker) -> None:
@@ -251,7 +253,7 @@ class _Pool:
             item = self._decode(worker, frame)
             if item is not None:
                 yield item
-            if worker.unit is None and not self._assign(worker):
+            if isinstance(item, UnitReport) and not self._fill(worker):
                 self.active.remove(worker)
             return
         self.active.remove(worker)
@@ -259,27 +261,30 @@ class _Pool:
             worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             worker.proc.kill()
+        if worker.units and worker.ready:
+            yield self._crash_report(worker)
+        self.pending.extendleft(reversed(worker.units))  # sent but never started
+        worker.units.clear()
         if not worker.ready:
             self.failed_starts += 1
-            if worker.unit is not None:
-                self.pending.appendleft(worker.unit)
             if not self.any_ready and self.failed_starts >= 2:
                 return  # stop spawning; run() reads what is left in-process
-        elif worker.unit is not None:
-            yield self._crash_report(worker)
         if self.pending:
             self._spawn()
 
-    def _assign(self, worker: _Worker) -> bool:
-        """Give the worker its next unit; False when there is none (the worker then exits)."""
-        unit = self.pending.popleft() if self.pending else None
-        worker.unit, worker.rows = unit, 0
-        if not worker.send(unit):
-            if unit is not None:
+    def _fill(self, worker: _Worker) -> bool:
+        """Keep :data:`UNITS_IN_FLIGHT` units sent to the worker, so it never waits for the
+        parent between units; tell it to stop when there is nothing left. False then."""
+        while self.pending and len(worker.units) < UNITS_IN_FLIGHT:
+            unit = self.pending.popleft()
+            if not worker.send(unit):
                 self.pending.appendleft(unit)
-            worker.unit = None
-            return False
-        return unit is not None
+                break
+            worker.units.append(unit)
+        if worker.units:
+            return True
+        worker.send(None)
+        return False
 
     def _decode(self, worker: _Worker, frame: bytes) -> pa.RecordBatch | UnitReport | None:
         tag, payload = frame[:1], memoryview(frame)[1:]
@@ -288,7 +293,9 @@ class _Pool:
             if message == _READY:
                 worker.ready = self.any_ready = True
                 return None
-            worker.unit = None
+            if worker.units:
+                worker.units.popleft()
+            worker.rows = 0
             return message  # type: ignore[no-any-return]
         batch = pa.ipc.open_stream(pa.py_buffer(payload)).read_next_batch()
         worker.rows += batch.num_rows
@@ -296,15 +303,15 @@ class _Pool:
 
     @staticmethod
     def _crash_report(worker: _Worker) -> UnitReport:
-        assert worker.unit is not None
-        report = UnitReport(worker.unit, records=worker.rows)
+        unit = worker.units.popleft()
+        report = UnitReport(unit, records=worker.rows)
         report.note(
             None,
             f"reader process died (exit code {worker.proc.returncode}) after {worker.rows}"
             " rows; the rest of this input was not read",
             "file",
         )
-        worker.unit = None
+        worker.rows = 0
         return report
 
 
