@@ -274,8 +274,9 @@ def test_rows_round_trip_in_order(rows: list[dict[str, Any]]) -> None:
 
 def _expected_event_id(value: Any) -> int | None:
     if type(value) is str:
+        text = value.strip()
         try:
-            value = int(value.strip())
+            value = int(text, 16) if text[:2].lower() == "0x" else int(text)
         except ValueError:
             return None
     return value if type(value) is int and -(2**31) <= value < 2**31 else None

@@ -396,9 +396,7 @@ class BatchBuilder:
         order: list[int],
         positions: list[int],
     ) -> pa.RecordBatch:
-        types = {key: set(map(type, col.values)) for key, col in cols.items()}
-        if any(dict in seen for seen in types.values()):
-            cols = _expand_nested(cols, types)
+        arrays, cols = _field_arrays(cols) if n > _SMALL_BATCH else ({}, _expanded(cols))
         if len(cols) > MAX_FIELD_COLUMNS:
             extra = list(cols)[MAX_FIELD_COLUMNS:]
             self.dropped_columns += len(extra)
@@ -406,6 +404,7 @@ class BatchBuilder:
             self.dropped_examples.extend(cols[k].raw for k in extra[:room])
             for key in extra:
                 del cols[key]
+                arrays.pop(key, None)
         provider = _texts(core[PROVIDER])
         if "provider_name" not in cols and any(p is not None for p in provider):
             mirror = cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it
@@ -415,18 +414,22 @@ class BatchBuilder:
             if key not in names:
                 names[key] = _column_name(col.raw)
 
-        texts = [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
-        texts += [_texts(c.values, types.get(k)) for k, c in cols.items()]
+        strings = [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
         rows_of = [order, order, order, *(c.rows for c in cols.values())]
         in_order = all(a < b for a, b in zip(order, islice(order, 1, None)))  # noqa: B905
         if n <= _SMALL_BATCH:  # placing in Python beats one Arrow call per column
-            texts = [_spread(t, r, n) for t, r in zip(texts, rows_of)]  # noqa: B905
+            strings += [_texts(c.values) for c in cols.values()]
+            strings = [_spread(t, r, n) for t, r in zip(strings, rows_of)]  # noqa: B905
             core = [_spread(c, order, n) for c in core]
-            arrays = _string_arrays(texts)
+            string_arrays = _string_arrays(strings)
             order, in_order = list(range(n)), True
             rows_of = [order] * len(rows_of)
         else:
-            arrays = _string_arrays(texts)
+            string_arrays = _string_arrays(strings)
+            string_arrays += [
+                arrays[k] if k in arrays else pa.array(_texts(c.values), pa.string())
+                for k, c in cols.items()
+            ]
         order_arr = None if in_order else pa.array(order, pa.int32())
 
         def place(arr: pa.Array, rows: list[int]) -> pa.Array:
@@ -437,15 +440,36 @@ class BatchBuilder:
         return pa.RecordBatch.from_arrays(
             [
                 place(_timestamps(core[TS]), order),
-                *(place(a, order) for a in arrays[:3]),
+                *(place(a, order) for a in string_arrays[:3]),
                 place(_ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1), order),
                 place(_ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1), order),
                 pa.array(repeat(self.label, n), pa.string(), size=n),
                 pa.array(positions, pa.int64()),
-                *(place(a, r) for a, r in zip(arrays[3:], rows_of[3:])),  # noqa: B905
+                *(place(a, r) for a, r in zip(string_arrays[3:], rows_of[3:])),  # noqa: B905
             ],
             names=[*schema.CORE_COLUMNS, *(self._names[key] for key in cols)],
         )
+
+
+def _field_arrays(cols: dict[str, _Column]) -> tuple[dict[str, pa.Array], dict[str, _Column]]:
+    """String arrays of the field columns, converted optimistically: most columns hold
+    only strings and Arrow takes them as they are; the others are converted to text
+    first, and nested objects are expanded (then everything is done again)."""
+    arrays: dict[str, pa.Array] = {}
+    for key, col in cols.items():
+        try:
+            arrays[key] = pa.array(col.values, pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            types = set(map(type, col.values))
+            if dict in types and _needs_expansion(col.values):
+                return {}, _expanded(cols)
+            arrays[key] = pa.array(_texts(col.values, types), pa.string())
+    return arrays, cols
+
+
+def _expanded(cols: dict[str, _Column]) -> dict[str, _Column]:
+    types = {key: set(map(type, col.values)) for key, col in cols.items()}
+    return _expand_nested(cols, types) if any(dict in t for t in types.values()) else cols
 
 
 def _spread(values: Sequence[Any], rows: list[int], n: int) -> list[Any]:
