@@ -1,0 +1,219 @@
+"""Hunt throughput against the raw parse rate of the same files, measured in one run.
+
+For each corpus this prints: records, the raw rate (the `evtx` package iterating every
+record, or orjson parsing every JSON line, with all cores in use), the rate of a full
+`lotlhunt hunt` with the given rules, their ratio, the hunt's phase times and the peak
+resident memory of the hunt's whole process tree.
+
+    python bench/parse_vs_hunt.py                      # EVTX samples and Mordor
+    python bench/parse_vs_hunt.py --corpus evtx=DIR    # any folder, as EVTX
+    python bench/parse_vs_hunt.py --workers 1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import orjson
+from evtx import PyEvtxParser
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+DEFAULT_CORPORA = {
+    "evtx-attack-samples": ("evtx", DATA / "evtx-attack-samples"),
+    "mordor": ("json", DATA / "mordor"),
+}
+DEFAULT_RULES = DATA / "sigma" / "rules" / "windows"
+
+
+def _count_evtx(path: str) -> int:
+    n = 0
+    try:
+        for _ in PyEvtxParser(path).records_json():
+            n += 1
+    except (OSError, RuntimeError):
+        pass
+    return n
+
+
+def _count_json_zip(path: str) -> int:
+    n = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.lower().endswith((".json", ".jsonl")):
+                continue
+            with zf.open(info) as member:
+                for line in member:
+                    if line.strip():
+                        try:
+                            orjson.loads(line)
+                        except orjson.JSONDecodeError:
+                            pass
+                        n += 1
+    return n
+
+
+def _count_json_file(path: str) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                orjson.loads(line)
+                n += 1
+    return n
+
+
+def raw_rate(kind: str, folder: Path, workers: int) -> tuple[int, float]:
+    """Records and seconds to parse every record of the corpus with ``workers`` processes."""
+    if kind == "evtx":
+        files, fn = sorted(str(p) for p in folder.rglob("*.evtx")), _count_evtx
+        jobs = [(fn, f) for f in files]
+    else:
+        jobs = [(_count_json_zip, str(p)) for p in sorted(folder.rglob("*.zip"))]
+        jobs += [(_count_json_file, str(p)) for p in sorted(folder.rglob("*.jsonl"))]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(fn, f) for fn, f in jobs]
+        total = sum(f.result() for f in futures)
+    return total, time.perf_counter() - start
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -> dict:
+    """Run the CLI; return its stats plus wall seconds and peak tree RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stats_path = Path(tmp) / "stats.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "lotlhunt.cli",
+            "hunt",
+            *map(str, paths),
+            "--stats",
+            str(stats_path),
+            "--workers",
+            str(workers),
+            *extra,
+        ]
+        for r in rules:
+            cmd += ["--rules", str(r)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peak = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, _tree_rss(proc.pid))
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        code = proc.wait()
+        stop.set()
+        sampler.join()
+        wall = time.perf_counter() - start
+        if code != 0:
+            raise SystemExit(f"hunt failed with exit {code}: {' '.join(cmd)}")
+        stats = json.loads(stats_path.read_text())
+    stats["wall"] = wall
+    stats["peak_rss"] = peak
+    return stats
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        help="NAME=KIND:PATH or KIND=PATH (KIND evtx or json); default: shared corpora",
+    )
+    ap.add_argument("--rules", action="append", type=Path, default=[])
+    ap.add_argument("--workers", action="append", type=int, default=[])
+    ap.add_argument("--json", type=Path, help="Also write the results as JSON here.")
+    args = ap.parse_args()
+    corpora = {}
+    for spec in args.corpus:
+        name, _, rest = spec.partition("=")
+        kind, _, path = rest.partition(":") if ":" in rest else (name, "", rest)
+        corpora[name] = (kind, Path(path))
+    corpora = corpora or {k: v for k, v in DEFAULT_CORPORA.items() if v[1].exists()}
+    rules = args.rules or [DEFAULT_RULES]
+    workers_list = args.workers or [os.cpu_count() or 1]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"rules: {', '.join(map(str, rules))}")
+    header = (
+        f"{'corpus':<22} {'w':>2} {'records':>9} {'raw rec/s':>10} {'hunt rec/s':>10} "
+        f"{'ratio':>6} {'rules s':>7} {'read s':>7} {'hunt s':>7} {'wall s':>7} {'peak MB':>8}"
+    )
+    print(header)
+    results = []
+    for name, (kind, folder) in corpora.items():
+        for workers in workers_list:
+            n_raw, t_raw = raw_rate(kind, folder, workers)
+            st = hunt([folder], rules, workers, [])
+            records = st["records"] + st["records_failed"]
+            ph = st.get("phases", {})
+            # Rule compilation is a fixed start-up cost (cached on later runs); the rate
+            # compares reading + hunting with reading alone.
+            work = ph.get("read", 0) + ph.get("hunt", 0) + ph.get("collect", 0)
+            raw_rps, hunt_rps = n_raw / t_raw, records / work if work else 0.0
+            row = {
+                "corpus": name,
+                "workers": workers,
+                "records": records,
+                "raw_records": n_raw,
+                "raw_rps": raw_rps,
+                "hunt_rps": hunt_rps,
+                "ratio": hunt_rps / raw_rps,
+                "phases": ph,
+                "wall": st["wall"],
+                "peak_rss": st["peak_rss"],
+                "detections": st["detections"],
+            }
+            results.append(row)
+            print(
+                f"{name:<22} {workers:>2} {records:>9,} {raw_rps:>10,.0f} {hunt_rps:>10,.0f} "
+                f"{row['ratio']:>6.2f} {ph.get('rules', 0):>7.1f} {ph.get('read', 0):>7.1f} "
+                f"{ph.get('hunt', 0):>7.1f} {st['wall']:>7.1f} {st['peak_rss'] / 2**20:>8.0f}"
+            )
+            if n_raw != records:
+                print(f"  note: raw parse counted {n_raw:,} records, the hunt {records:,}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
