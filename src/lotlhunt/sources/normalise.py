@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -396,7 +397,21 @@ class BatchBuilder:
         order: list[int],
         positions: list[int],
     ) -> pa.RecordBatch:
-        arrays, cols = _field_arrays(cols) if n > _SMALL_BATCH else ({}, _expanded(cols))
+        restore = _restorer(order)
+
+        def place(values: Sequence[Any], rows: list[int]) -> Sequence[Any]:
+            """Values in grouped order -> a list in row order (None where absent)."""
+            if len(rows) == n:  # every row has it: rows is the grouped order
+                return values if restore is None else restore(values)  # type: ignore[no-any-return]
+            return _spread(values, rows, n)
+
+        core = [place(c, order) for c in core]  # type: ignore[misc]
+        fields: list[Any]
+        if n <= _SMALL_BATCH:  # many small columns: one Arrow conversion for all of them
+            cols = _expanded(cols)
+            fields = [_texts(place(c.values, c.rows)) for c in cols.values()]
+        else:
+            fields, cols = _field_arrays(cols, place)
         if len(cols) > MAX_FIELD_COLUMNS:
             extra = list(cols)[MAX_FIELD_COLUMNS:]
             self.dropped_columns += len(extra)
@@ -404,72 +419,66 @@ class BatchBuilder:
             self.dropped_examples.extend(cols[k].raw for k in extra[:room])
             for key in extra:
                 del cols[key]
-                arrays.pop(key, None)
+            fields = fields[:MAX_FIELD_COLUMNS]
         provider = _texts(core[PROVIDER])
         if "provider_name" not in cols and any(p is not None for p in provider):
-            mirror = cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it
-            mirror.values, mirror.rows = list(provider), order
+            cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it; as in EVTX
+            fields.append(provider)
         names = self._names
         for key, col in cols.items():
             if key not in names:
                 names[key] = _column_name(col.raw)
-
-        strings = [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
-        rows_of = [order, order, order, *(c.rows for c in cols.values())]
-        in_order = all(a < b for a, b in zip(order, islice(order, 1, None)))  # noqa: B905
-        if n <= _SMALL_BATCH:  # placing in Python beats one Arrow call per column
-            strings += [_texts(c.values) for c in cols.values()]
-            strings = [_spread(t, r, n) for t, r in zip(strings, rows_of)]  # noqa: B905
-            core = [_spread(c, order, n) for c in core]
-            string_arrays = _string_arrays(strings)
-            order, in_order = list(range(n)), True
-            rows_of = [order] * len(rows_of)
-        else:
-            string_arrays = _string_arrays(strings)
-            string_arrays += [
-                arrays[k] if k in arrays else pa.array(_texts(c.values), pa.string())
-                for k, c in cols.items()
-            ]
-        order_arr = None if in_order else pa.array(order, pa.int32())
-
-        def place(arr: pa.Array, rows: list[int]) -> pa.Array:
-            if len(rows) == n:  # every row has it: rows is the grouped order
-                return arr if order_arr is None else pc.scatter(arr, order_arr)
-            return pc.scatter(arr, pa.array(rows, pa.int32()), max_index=n - 1)
-
+        strings = _string_arrays(
+            [_texts(core[HOST]), _texts(core[CHANNEL]), provider]
+            + [f for f in fields if not isinstance(f, pa.Array)]
+        )
+        head, rest = strings[:3], iter(strings[3:])
         return pa.RecordBatch.from_arrays(
             [
-                place(_timestamps(core[TS]), order),
-                *(place(a, order) for a in string_arrays[:3]),
-                place(_ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1), order),
-                place(_ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1), order),
+                _timestamps(core[TS]),
+                *head,
+                _ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1),
+                _ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1),
                 pa.array(repeat(self.label, n), pa.string(), size=n),
                 pa.array(positions, pa.int64()),
-                *(place(a, r) for a, r in zip(string_arrays[3:], rows_of[3:])),  # noqa: B905
+                *(f if isinstance(f, pa.Array) else next(rest) for f in fields),
             ],
             names=[*schema.CORE_COLUMNS, *(self._names[key] for key in cols)],
         )
 
 
-def _field_arrays(cols: dict[str, _Column]) -> tuple[dict[str, pa.Array], dict[str, _Column]]:
+def _field_arrays(cols: dict[str, _Column], place: Any) -> tuple[list[Any], dict[str, _Column]]:
     """String arrays of the field columns, converted optimistically: most columns hold
     only strings and Arrow takes them as they are; the others are converted to text
     first, and nested objects are expanded (then everything is done again)."""
-    arrays: dict[str, pa.Array] = {}
-    for key, col in cols.items():
+    arrays: list[Any] = []
+    for col in cols.values():
+        values = place(col.values, col.rows)
         try:
-            arrays[key] = pa.array(col.values, pa.string())
+            arrays.append(pa.array(values, pa.string()))
         except (pa.ArrowTypeError, pa.ArrowInvalid):
-            types = set(map(type, col.values))
-            if dict in types and _needs_expansion(col.values):
-                return {}, _expanded(cols)
-            arrays[key] = pa.array(_texts(col.values, types), pa.string())
+            types = set(map(type, values))
+            if dict in types and _needs_expansion(values):
+                cols = _expanded(cols)
+                return [_texts(place(c.values, c.rows)) for c in cols.values()], cols
+            arrays.append(pa.array(_texts(values, types), pa.string()))
     return arrays, cols
 
 
 def _expanded(cols: dict[str, _Column]) -> dict[str, _Column]:
     types = {key: set(map(type, col.values)) for key, col in cols.items()}
     return _expand_nested(cols, types) if any(dict in t for t in types.values()) else cols
+
+
+def _restorer(order: list[int]) -> Any:
+    """A C-speed gather from grouped order back to row order (None when already so)."""
+    n = len(order)
+    if n < 2 or all(a < b for a, b in zip(order, islice(order, 1, None))):  # noqa: B905
+        return None
+    inverse = [0] * n
+    for j, i in enumerate(order):
+        inverse[i] = j
+    return itemgetter(*inverse)
 
 
 def _spread(values: Sequence[Any], rows: list[int], n: int) -> list[Any]:
