@@ -9,9 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lotlhunt.simulate.campaign import FRP_PORTS, IFM_DIRS, IFM_VARIANTS, plan_campaign, wmic_inner
-from lotlhunt.simulate.events import CHANNELS, EPOCH, fmt_second
+from lotlhunt.simulate.events import (
+    CHANNELS,
+    EPOCH,
+    SEC,
+    HostState,
+    fmt_second,
+    run_and_effect,
+    split_image,
+)
 from lotlhunt.simulate.jsonl_writer import JsonlWriter, encode_head, encode_tail, record_to_json
-from lotlhunt.simulate.network import DC, FILE, WEB, WS, build_network
+from lotlhunt.simulate.network import DC, FILE, TOOLS, WEB, WS, build_network
 from lotlhunt.simulate.records import EvtxRecord
 
 
@@ -83,6 +91,72 @@ def test_wmic_inner_unescapes_the_sheet_shapes():
     for key, cmd in IFM_VARIANTS.items():
         assert IFM_DIRS[key].lower() in cmd.lower()
         assert wmic_inner(cmd).count('"') % 2 == 0
+
+
+def test_campaign_marks_only_rdp_sessions_behaviour_only():
+    """A domain admin's RDP session on the DC has no sheet artefact; the FRP leg does."""
+    seen_vpn = seen_frp = False
+    for seed in range(12):
+        net = build_network(seed, 10, 3)
+        plan = plan_campaign(net, seed)
+        marked = {(s["step"], s["host"]) for s in plan.steps if s.get("detectable_by")}
+        dc = plan.variants["domain_controller"]
+        assert marked == {("lateral_rdp", dc)}
+        assert all(s["detectable_by"] == "behaviour" for s in plan.steps if "detectable_by" in s)
+        rdp_hosts = {s["host"] for s in plan.steps if s["step"] == "lateral_rdp"}
+        web = net.by_role(WEB)[0].name
+        if plan.variants["rdp_via"] == "frp":  # the FRP client's connection to 3389
+            seen_frp = True
+            assert rdp_hosts == {dc, web}
+        else:
+            seen_vpn = True
+            assert rdp_hosts == {dc}
+    assert seen_vpn and seen_frp
+
+
+def test_iis_web_shell_write_is_the_webshell_step():
+    for seed in range(12):
+        net = build_network(seed, 10, 3)
+        plan = plan_campaign(net, seed)
+        steps = {s["step"] for s in plan.steps}
+        assert "webshell" in steps
+        if plan.variants["web_stack"] == "iis":
+            assert "initial_access" not in steps  # the exploit is only in web-server logs
+            script = [op for op in plan.ops if op.host == net.by_role(WEB)[0].name][0]
+            first = script.kw["script"][0]
+            assert first[1] == ("webshell", "T1505.003")
+            assert first[3]["paths"] == ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
+
+
+def test_split_image_keeps_quoted_paths_with_spaces():
+    assert split_image('"C:\\Program Files\\7-Zip\\7z.exe" a -p1 x.7z y') == (
+        "C:\\Program Files\\7-Zip\\7z.exe",
+        "a -p1 x.7z y",
+    )
+    assert split_image("netsh interface portproxy show all") == (
+        "netsh",
+        "interface portproxy show all",
+    )
+    assert split_image('"cmd.exe" /c whoami') == ("cmd.exe", "/c whoami")
+
+
+def test_quoted_program_path_runs_that_program():
+    net = build_network(0, 6, 1)
+    dc = net.by_role(DC)[0]
+    st = HostState(net, dc, 0)
+    ts = (net.start - EPOCH) // timedelta(microseconds=1) + 3600 * SEC
+    shell = st.spawn(ts, st.services, TOOLS["cmd"], "cmd.exe")
+    cmd = f'"{TOOLS["7z"]}" a -pX -v100m c:\\windows\\temp\\a.7z C:\\Windows\\Temp\\Pro\\*'
+    run_and_effect(st, ts + SEC, shell, cmd)
+    proc = [d[3] for d in st.out if d[2].event_id == 1][-1]
+    assert proc["Image"] == TOOLS["7z"] and proc["OriginalFileName"] == "7z.exe"
+    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    assert written == ["c:\\windows\\temp\\a.7z.001"]  # multi-volume archive part
+    run_and_effect(st, ts + 9 * SEC, shell,
+                   "C:\\Windows\\Temp\\ronf.exe a -hpX c:\\Windows\\temp\\DMBC2C61.tmp "
+                   "C:\\Windows\\Temp\\Pro\\*", pe_as="rar.exe")  # fmt: skip
+    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    assert written[-1] == "c:\\Windows\\temp\\DMBC2C61.tmp"  # renamed rar still writes
 
 
 def _record(**kw) -> EvtxRecord:

@@ -109,6 +109,8 @@ class CampaignPlan:
     clears: dict[str, dict[int, int]]
     attacked: list[str]
     variants: dict[str, object]
+    #: One entry per (step, host): step, technique, host, first time, and
+    #: ``detectable_by: "behaviour"`` where all its events are only behaviour-detectable.
     steps: list[dict] = field(default_factory=list)
 
 
@@ -180,6 +182,14 @@ def a_rdp_open(st: HostState, ts: int, ctx: dict, acct: Account, ip: str, client
 
 def a_rdp_close(st: HostState, ts: int, ctx: dict) -> None:
     close_session(st, ts, ctx["sess"])
+
+
+#: Actions whose events the sheet gives no host-log artefact for: a valid domain-admin
+#: account opening and closing an RDP session on the DC (rows 2, 26: 4624 type 10, 4634,
+#: userinit/explorer/rdpclip) is told from admin work only by baselines (first-seen
+#: source, off-hours; sheet section 2 H10, H11, H18). Through the FRP tunnel the same
+#: step also leaves the FRP client's connection on the edge server, which a rule can see.
+BEHAVIOUR_ONLY = frozenset({a_rdp_open, a_rdp_close})
 
 
 def a_cmd(st: HostState, ts: int, ctx: dict, cmd: str, inner: list[str] = (),
@@ -487,8 +497,10 @@ def _edge(a: _Actor, W: _Windows, end: int) -> str:
             paths += ["C:\\users\\public\\tomcat-websocket.jar", "C:\\users\\public\\tmp.log"]
         W.now(web, "webshell", "T1505.003", a_file, 5, 40, paths=paths)
     else:
+        # The exploited IIS application leaves the exploit itself in web logs only (row 1);
+        # what the host logs is w3wp writing the shell (S5's iisstart.aspx), then compiling it.
         paths = ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
-        W.now(web, "initial_access", "T1190", a_file, paths=paths)
+        W.now(web, "webshell", "T1505.003", a_file, paths=paths)
         W.now(web, "webshell", "T1505.003", a_compile, 2, 10)
     for cmd, tech in rng.sample(EDGE_DISCOVERY, rng.randint(9, 15)):
         W.now(web, "discovery_edge", tech, a_shell, 8, 75, cmd=cmd.format(dc_ip=a.dc.ip))
@@ -708,13 +720,19 @@ def plan_campaign(net: Network, seed: int) -> CampaignPlan:
     clears = _cleanup(a, W)
 
     ops, steps = [], {}
+    behaviour: dict[tuple[str, str], bool] = {}
     for win in W.windows:
         for host, items in win.items():
             items.sort(key=lambda x: x[0])
             ops.append(Op(items[0][0], host, actor_script, {"script": items}))
-            for t, (step, tech), _, _ in items:
+            for t, (step, tech), action, _ in items:
                 steps.setdefault((step, host), {"step": step, "technique": tech, "host": host,
                                                 "first": t})
+                only = behaviour.get((step, host), True) and action in BEHAVIOUR_ONLY
+                behaviour[(step, host)] = only
+    for key, only in behaviour.items():
+        if only:  # every event of this step on this host is one only baselines can judge
+            steps[key]["detectable_by"] = "behaviour"
     order = [h.name for h in net.hosts]
     attacked = sorted({op.host for op in ops}, key=order.index)
     variants = {

@@ -316,7 +316,7 @@ class HostState:
 
     def run(self, ts: int, parent: Proc, cmd: str, **kw) -> Proc:
         """Run a typed command line: the first token names the tool (``net`` also starts net1)."""
-        tok = cmd.split(" ", 1)[0].strip('"')
+        tok = split_image(cmd)[0]
         name = tok.rsplit("\\", 1)[-1].lower().removesuffix(".exe")
         image = tok if "\\" in tok else TOOLS.get(name, SYS32 + name + ".exe")
         proc = self.spawn(ts, parent, image, cmd, **kw)
@@ -628,6 +628,15 @@ _PROXY = re.compile(r"(listenport|listenaddress|connectport|connectaddress)=([\d
 _REDIRECT = re.compile(r"(?<![12])>>? ?([A-Za-z]:\\[^ &\"]+)")
 
 
+def split_image(cmd: str) -> tuple[str, str]:
+    """(program, arguments) of a command line; a quoted program may contain spaces."""
+    if cmd.startswith('"') and '"' in cmd[1:]:
+        tok, _, rest = cmd[1:].partition('"')
+        return tok, rest.lstrip()
+    tok, _, rest = cmd.partition(" ")
+    return tok.strip('"'), rest
+
+
 def vss_snapshot(st: HostState, ts: int) -> str:
     """VSS starts for a snapshot; returns the shadow device path the snapshot gets."""
     st.service_state(ts, "Volume Shadow Copy", "VSS", True)
@@ -637,9 +646,12 @@ def vss_snapshot(st: HostState, ts: int) -> str:
     return f"\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy{n}"
 
 
-def effects(st: HostState, ts: int, proc: Proc, cmd: str) -> None:
-    """ESENT, registry, file, service events a command causes (IFM, portproxy, reg save...)."""
-    low, name = cmd.lower(), proc.image.rsplit("\\", 1)[-1].lower()
+def effects(st: HostState, ts: int, proc: Proc, cmd: str, pe_as: str | None = None) -> None:
+    """ESENT, registry, file, service events a command causes (IFM, portproxy, reg save...).
+
+    ``pe_as`` names the real program behind a renamed binary (``ronf.exe`` is ``rar.exe``).
+    """
+    low, name = cmd.lower(), (pe_as or proc.image.rsplit("\\", 1)[-1]).lower()
     if name == "ntdsutil.exe" and " ifm" in low:
         m = _IFM.search(cmd)
         out = m.group(1) if m else "C:\\IFM"
@@ -670,10 +682,14 @@ def effects(st: HostState, ts: int, proc: Proc, cmd: str) -> None:
         )
     elif name in ("7z.exe", "rar.exe", "makecab.exe"):
         parts = [
-            p for p in cmd.split() if "\\" in p and not p.endswith("*") and ".exe" not in p.lower()
+            p
+            for p in split_image(cmd)[1].split()
+            if "\\" in p and not p.endswith("*") and ".exe" not in p.lower()
         ]
         if parts:
             out = parts[-1] if name == "makecab.exe" else parts[0]
+            if name == "7z.exe" and " -v" in low:  # multi-volume: name.7z.001, .002 ...
+                out += ".001"
             st.file(
                 ts + 2 * SEC,
                 proc,
@@ -693,5 +709,5 @@ def effects(st: HostState, ts: int, proc: Proc, cmd: str) -> None:
 
 def run_and_effect(st: HostState, ts: int, parent: Proc, cmd: str, **kw) -> Proc:
     proc = st.run(ts, parent, cmd, **kw)
-    effects(st, ts, proc, cmd)
+    effects(st, ts, proc, cmd, kw.get("pe_as"))
     return proc
