@@ -44,6 +44,7 @@ def indicator_rules(path: Path | None = None) -> list[dict[str, Any]]:
     builder = _Builder(data)
     rules = [builder.hash_rule(category, label) for category, label in _HASH_LOGSOURCES]
     rules.append(builder.executed_names_rule())
+    rules.append(builder.connecting_names_rule())
     rules.append(builder.written_files_rule())
     rules.append(builder.comsvcs_rule())
     rules.append(builder.network_rule())
@@ -118,6 +119,25 @@ class _Builder:
 
     # -- rules ----------------------------------------------------------------------
 
+    def _image_names_detection(
+        self,
+    ) -> tuple[dict[str, Any], list[Mapping[str, Any]]] | None:
+        """Detection on ``Image`` for the tool names and masquerades outside their folders."""
+        tools = [f for f in self.files if f.get("kind") == "tool" and f.get("name")]
+        masquerades = [f for f in self.files if f.get("kind") == "masquerade"]
+        if not tools and not masquerades:
+            return None
+        detection: dict[str, Any] = {}
+        parts: list[str] = []
+        if tools:
+            detection["selection_tool"] = {
+                "Image|endswith": [sigma_literal("\\" + f["name"]) for f in tools]
+            }
+            parts.append("selection_tool")
+        parts += _add_masquerades(detection, masquerades, "Image")
+        detection["condition"] = " or ".join(parts)
+        return detection, tools + masquerades
+
     def hash_rule(self, category: str, label: str) -> dict[str, Any] | None:
         if not self.hashes:
             return None
@@ -153,20 +173,10 @@ class _Builder:
         )
 
     def executed_names_rule(self) -> dict[str, Any] | None:
-        tools = [f for f in self.files if f.get("kind") == "tool" and f.get("name")]
-        masquerades = [f for f in self.files if f.get("kind") == "masquerade"]
-        if not tools and not masquerades:
+        named = self._image_names_detection()
+        if named is None:
             return None
-        detection: dict[str, Any] = {}
-        parts: list[str] = []
-        if tools:
-            detection["selection_tool"] = {
-                "Image|endswith": [sigma_literal("\\" + f["name"]) for f in tools]
-            }
-            parts.append("selection_tool")
-        parts += _add_masquerades(detection, masquerades, "Image")
-        detection["condition"] = " or ".join(parts)
-        used = tools + masquerades
+        detection, used = named
         return self._rule(
             key="names:process_creation",
             values=[f["name"] for f in used],
@@ -186,6 +196,39 @@ class _Builder:
                 "attack.t1090",
             ],
             logsource={"category": "process_creation"},
+            detection=detection,
+            falsepositives=["Unrelated software that happens to use one of these file names"],
+            level="high",
+        )
+
+    def connecting_names_rule(self) -> dict[str, Any] | None:
+        named = self._image_names_detection()
+        if named is None:
+            return None
+        detection, used = named
+        return self._rule(
+            key="names:network_connection",
+            values=[f["name"] for f in used],
+            title=f"{self.actor} Tool Or Masquerading File Name Making Network Connection",
+            description=(
+                f"Detects a network connection, to any address and port, by a process whose image"
+                f" has one of the file names the sources give for {self.actor}'s FRP and"
+                f" Earthworm clients (cisco_up.exe, cl64.exe, SMSvcService.exe ...), or by a"
+                f" Windows / vendor name the actor reused (WmiPrvSE.exe, vm3dservice.exe) running"
+                f" outside its legitimate folder. Besides the callback to the relay, a proxy"
+                f" client opens the connections the actor tunnels into the network: RDP, SMB and"
+                f" RPC to internal servers."
+            ),
+            indicators=used,
+            section="§3.2, §1.6 row 34",
+            tags=[
+                "attack.command-and-control",
+                "attack.t1090",
+                "attack.t1090.001",
+                "attack.defense-evasion",
+                "attack.t1036.005",
+            ],
+            logsource={"category": "network_connection"},
             detection=detection,
             falsepositives=["Unrelated software that happens to use one of these file names"],
             level="high",
