@@ -315,9 +315,10 @@ class BatchBuilder:
     unit agree; two keys of one row that differ only by case share a column and the first
     non-null value is kept. Rows come out in the order they were added.
 
-    Columns are kept sparse (values present + their row numbers) and placed with Arrow's
-    ``scatter``: exports have hundreds of distinct fields of which a row uses a few dozen,
-    so Python never touches the empty cells.
+    Columns are collected sparse (values present + their row numbers): exports have
+    hundreds of distinct fields of which a row uses a few dozen. They are put back in row
+    order before the one conversion to Arrow: by a C-level gather for columns every row
+    has, by a loop over the values present for the others.
     """
 
     def __init__(self, label: str) -> None:

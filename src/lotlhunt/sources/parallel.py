@@ -121,7 +121,7 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
 
 def _write_frame(stream: IO[bytes], *parts: Any) -> None:
     views = [memoryview(p).cast("B") for p in parts]
-    for view in (memoryview(sum(map(len, views)).to_bytes(4, "little")), *views):
+    for view in (memoryview(sum(map(len, views)).to_bytes(8, "little")), *views):
         while view:  # an unbuffered pipe may take less than it is given
             written = stream.write(view)
             view = view[written or 0 :]
@@ -129,7 +129,7 @@ def _write_frame(stream: IO[bytes], *parts: Any) -> None:
 
 
 def _read_frame(stream: IO[bytes]) -> bytes | None:
-    header = _read_exactly(stream, 4)
+    header = _read_exactly(stream, 8)
     return None if header is None else _read_exactly(stream, int.from_bytes(header, "little"))
 
 
