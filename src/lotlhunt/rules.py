@@ -1,28 +1,65 @@
 """Load Sigma rules from files and folders, compile each one, account for every rule.
 
 Every rule file either yields compiled rules or is listed with the reason it could not
-(YAML error, invalid Sigma, unsupported feature, unmapped logsource). Rules for other
-platforms are listed as not applicable rather than failed. Nothing is dropped silently.
+(YAML error, invalid Sigma, unsupported feature, unmapped logsource, placeholder without
+a value). Rules for other platforms are listed as not applicable rather than failed.
+Nothing is dropped silently.
+
+On the way in, rules are tuned without being edited: placeholders get their values
+(:mod:`lotlhunt.placeholders`), Sigma filter documents found among the rule files and an
+analyst's exclusions file are compiled into the rules they name (:mod:`lotlhunt.filters`).
+Compiled rules are cached per file (:mod:`lotlhunt.rule_cache`), so a hunt whose rules
+did not change starts without parsing a single rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import dataclasses
+import functools
+import gc
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+import orjson
+import yaml
 
+from . import rule_cache
 from .errors import InputIssue
+from .filters import (
+    FILTER_DOC,
+    Exclusions,
+    LoadedFilter,
+    RuleRef,
+    apply_exclusions,
+    compile_exclusions,
+    filter_digest,
+    load_exclusions,
+    unknown_exclusion_references,
+    unknown_filter_references,
+)
 from .logsources import Variant, resolve
+from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
 from .sigma_sql import DUCKDB, Dialect, SqlBackend
 
+if TYPE_CHECKING:
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
 RULE_SUFFIXES = (".yml", ".yaml")
+#: The path given to rules passed as documents (``extra_dicts``).
+GENERATED = "<generated>"
+#: A top-level ``correlation:`` key: such files are parsed on every load (not cached),
+#: because correlation rules are kept as pySigma objects for their evaluation.
+CORRELATION_DOC = re.compile(rb"^correlation\s*:", re.MULTILINE)
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -49,6 +86,20 @@ class CompiledRule:
     name: str | None = None
     #: Literals the rule cannot match without (see ``sigma_sql.required_literals``).
     needs: tuple[frozenset[tuple[str, str]], ...] | None = None
+    #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say
+    #: the rule was tuned and why.
+    exclusions: tuple[str, ...] = ()
+    #: Sigma filter documents compiled into ``sql`` ("title (id)").
+    filters: tuple[str, ...] = ()
+    #: Placeholders whose values were substituted (see ``RuleSet.placeholders``).
+    placeholders: tuple[str, ...] = ()
+
+
+class LoadProgress(Protocol):
+    """What loading tells its caller while it compiles (the hunt's Progress fits)."""
+
+    def start(self, phase: str, total: int | None) -> None: ...
+    def advance(self, n: int = 1, records: int = 0) -> None: ...
 
 
 @dataclass
@@ -61,6 +112,21 @@ class RuleSet:
     #: Correlation rules with the file they came from; evaluated over detections.
     correlations: list[tuple[SigmaCorrelationRule, str]] = field(default_factory=list)
     files: int = 0
+    #: Rule files whose outcome came from the compile cache / was compiled in this load.
+    cache_hits: int = 0
+    compiled: int = 0
+    #: Placeholder name -> rules that did not compile for lack of its values (each of
+    #: those rules is also in ``failed`` with the reason and how to provide them).
+    unresolved_placeholders: dict[str, list[str]] = field(default_factory=dict)
+    #: Problems with tuning, not with rules: a Sigma filter or an exclusion naming a rule
+    #: that is not loaded, an exclusion entry that is invalid (and so not applied).
+    tuning_issues: list[InputIssue] = field(default_factory=list)
+    #: The placeholder values in effect (defaults overlaid by the user's file).
+    placeholders: Placeholders | None = None
+    #: Sigma filter documents loaded from the rule paths.
+    filters: int = 0
+    #: Identity of every rule seen (compiled or not): what references are checked on.
+    known: list[RuleRef] = field(default_factory=list)
 
     def extend(self, other: RuleSet) -> None:
         self.rules.extend(other.rules)
@@ -68,6 +134,13 @@ class RuleSet:
         self.not_applicable.extend(other.not_applicable)
         self.correlations.extend(other.correlations)
         self.files += other.files
+        self.cache_hits += other.cache_hits
+        self.compiled += other.compiled
+        for name, labels in other.unresolved_placeholders.items():
+            self.unresolved_placeholders.setdefault(name, []).extend(labels)
+        self.tuning_issues.extend(other.tuning_issues)
+        self.filters += other.filters
+        self.known.extend(other.known)
 
 
 def bundled_rules_dir() -> Path:
@@ -76,22 +149,74 @@ def bundled_rules_dir() -> Path:
 
 
 def iter_rule_files(paths: Iterable[str | Path]) -> Iterable[Path]:
+    """Rule files under ``paths``: ``.yml``/``.yaml`` files in folders (recursively,
+    sorted, hidden folders such as ``.github`` skipped), and every file named directly."""
+    return map(Path, _rule_file_names(paths))
+
+
+def _rule_file_names(paths: Iterable[str | Path]) -> Iterable[str]:
+    """:func:`iter_rule_files` as strings: thousands of Path objects cost a warm load."""
     for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            yield from sorted(
-                f for f in path.rglob("*") if f.suffix.lower() in RULE_SUFFIXES and f.is_file()
-            )
-        else:
-            yield path
+        name = os.fspath(p)
+        if not os.path.isdir(name):
+            yield name
+            continue
+        found: list[str] = []
+        for root, dirs, names in os.walk(name):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found.extend(os.path.join(root, n) for n in names if n.lower().endswith(RULE_SUFFIXES))
+        # Sorted by path components, as sorting Path objects would (but cheaper).
+        found.sort(key=lambda s: s.split(os.sep))
+        yield from found
+
+
+def _top_level(content: bytes, key: bytes, pattern: re.Pattern[bytes]) -> bool:
+    """Whether a document of the file has top-level ``key:`` (substring test first: the
+    regular expression alone costs more than reading the file)."""
+    return (content.startswith(key) or b"\n" + key in content) and bool(pattern.search(content))
 
 
 def _label(rule: SigmaRule | SigmaCorrelationRule, path: Path) -> str:
     return f"{rule.title or '?'} ({rule.id or 'no id'})"
 
 
+def _ref(rule: SigmaRule) -> RuleRef:
+    ls = rule.logsource
+    return RuleRef(
+        id=str(rule.id) if rule.id else None,
+        name=getattr(rule, "name", None),
+        logsource=(ls.product, ls.category, ls.service),
+    )
+
+
+# -- compiling --------------------------------------------------------------------------
+
+
+@dataclass
+class CompileContext:
+    """What compiling needs, built once per load: backends (a pipeline is not free to
+    initialise), the placeholder values, and the Sigma filters to apply."""
+
+    backend: SqlBackend
+    placeholders: Placeholders = field(default_factory=load_placeholders)
+    filters: Sequence[LoadedFilter] = ()
+    _placeholder_backend: SqlBackend | None = None
+
+    def backend_for(self, placeholders_used: bool) -> SqlBackend:
+        """Rules without placeholders skip the pipeline entirely."""
+        if not placeholders_used:
+            return self.backend
+        if self._placeholder_backend is None:
+            backend = SqlBackend(self.backend.dialect)
+            backend.processing_pipeline = placeholder_pipeline(self.placeholders)
+            self._placeholder_backend = backend
+        return self._placeholder_backend
+
+
 def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRule | str:
     """Compile one parsed rule; a string result is the reason it cannot run."""
+    from sigma.exceptions import SigmaError
+
     resolution = resolve(rule.logsource)
     if resolution.unsupported:
         return resolution.unsupported
@@ -122,61 +247,556 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
     )
 
 
-def load_collection(collection: SigmaCollection, path: Path, backend: SqlBackend) -> RuleSet:
+def load_collection(
+    collection: SigmaCollection,
+    path: Path,
+    backend: SqlBackend,
+    context: CompileContext | None = None,
+) -> RuleSet:
+    """Compile the rules of one parsed collection (one file), accounting for each.
+
+    Without a ``context`` the default placeholder values apply and no filters do.
+    """
+    from sigma.correlations import SigmaCorrelationRule
+
+    ctx = context or CompileContext(backend)
     out = RuleSet()
+    rule_errors = {id(e) for rule in collection.rules for e in rule.errors}
+    for err in collection.errors:
+        if id(err) not in rule_errors:  # a rule's own errors are reported with the rule
+            out.failed.append(InputIssue(str(path), None, f"invalid rule: {err}", "rule"))
     for rule in collection.rules:
         if isinstance(rule, SigmaCorrelationRule):
             out.correlations.append((rule, str(path)))
             continue
+        label = _label(rule, path)
+        ref = _ref(rule)
+        out.known.append(ref)
         if rule.errors:
             reason = "; ".join(str(e) for e in rule.errors)
-            out.failed.append(
-                InputIssue(str(path), None, f"{_label(rule, path)}: {reason}", "rule")
-            )
+            out.failed.append(InputIssue(str(path), None, f"{label}: {reason}", "rule"))
             continue
         resolution = resolve(rule.logsource)
         if resolution.not_applicable:
-            out.not_applicable.append((_label(rule, path), resolution.not_applicable))
+            out.not_applicable.append((label, resolution.not_applicable))
             continue
-        result = compile_rule(rule, path, backend)
+        applied = [f for f in ctx.filters if f.applies_to(ref)]
+        for f in applied:
+            f.filter.apply_on_rule(rule)
+        names = rule_placeholders(rule)
+        missing = [n for n in names if ctx.placeholders.resolved(n) is None]
+        if missing:
+            reason = "; ".join(ctx.placeholders.unresolved_reason(n) for n in missing)
+            out.failed.append(InputIssue(str(path), None, f"{label}: {reason}", "rule"))
+            for n in missing:
+                out.unresolved_placeholders.setdefault(n, []).append(label)
+            continue
+        result = compile_rule(rule, path, ctx.backend_for(bool(names)))
         if isinstance(result, str):
-            out.failed.append(
-                InputIssue(str(path), None, f"{_label(rule, path)}: {result}", "rule")
+            out.failed.append(InputIssue(str(path), None, f"{label}: {result}", "rule"))
+            continue
+        if applied or names:
+            result = dataclasses.replace(
+                result,
+                filters=tuple(f.label for f in applied),
+                placeholders=tuple(names),
             )
-        else:
-            out.rules.append(result)
+        out.rules.append(result)
     return out
+
+
+def parse_rule_text(text: bytes | str, collect_filters: bool = True) -> SigmaCollection:
+    """Parse a rule file the way ``SigmaCollection.from_yaml`` does, faster.
+
+    libyaml (``CSafeLoader``) parses YAML several times faster than PyYAML's Python
+    loader, which is most of pySigma's parse time; a file holding one plain rule (nearly
+    all of them) skips the collection machinery. Filters are collected, not applied:
+    the loader applies every filter of the load to every rule of every file.
+    """
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaCollectionError
+    from sigma.rule import SigmaRule
+    from sigma.rule.base import check_alias_expansion
+
+    docs = [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
+    if (
+        len(docs) == 1
+        and isinstance(docs[0], dict)
+        and not {"action", "correlation", "filter"} & docs[0].keys()
+    ):
+        doc = docs[0]
+        anchors = b"&" in text if isinstance(text, bytes) else "&" in text
+        if anchors:  # no anchor, no alias: the expansion guard has nothing to find
+            check_alias_expansion(doc, SigmaCollectionError, None)
+        rule = SigmaRule.from_dict(doc, collect_errors=True)
+        return SigmaCollection([rule], errors=list(rule.errors), resolve_references=False)
+    # References are not resolved: resolving makes pySigma disable the output of rules
+    # a ``generate: false`` correlation names (they would then not compile), and fails on
+    # a correlation naming a rule of another file. Correlations are evaluated over the
+    # detections of the rules they name, matched by id or name (lotlhunt.correlations).
+    return SigmaCollection.from_dicts(
+        docs, collect_errors=True, collect_filters=collect_filters, resolve_references=False
+    )
+
+
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    yaml.YAMLError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    RecursionError,
+)
+
+
+def _compile_file(path: Path, content: bytes, ctx: CompileContext) -> RuleSet:
+    """Parse and compile one rule file; every outcome is in the returned set."""
+    from sigma.exceptions import SigmaError
+
+    out = RuleSet(files=1, compiled=1)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.failed.append(InputIssue(str(path), None, f"cannot read rule file: {exc}", "rule"))
+        return out
+    try:
+        collection = parse_rule_text(text)
+    except (SigmaError, *_PARSE_ERRORS) as exc:
+        out.failed.append(InputIssue(str(path), None, f"invalid rule file: {exc}", "rule"))
+        return out
+    if collection.errors and not collection.rules and not collection.filters:
+        reason = "; ".join(str(e) for e in collection.errors)
+        out.failed.append(InputIssue(str(path), None, f"invalid rule file: {reason}", "rule"))
+        return out
+    try:
+        result = load_collection(collection, path, ctx.backend, ctx)
+    except (SigmaError, *_PARSE_ERRORS) as exc:
+        out.failed.append(InputIssue(str(path), None, f"invalid rule file: {exc}", "rule"))
+        return out
+    result.files = 1
+    result.compiled = 1
+    return result
+
+
+def _load_filters(
+    files: Sequence[tuple[str, bytes | None]], placeholders: Placeholders
+) -> tuple[list[LoadedFilter], list[InputIssue]]:
+    """Sigma filter documents from the rule files that may hold some."""
+    from sigma.exceptions import SigmaError
+    from sigma.filters import SigmaFilter
+
+    filters: list[LoadedFilter] = []
+    issues: list[InputIssue] = []
+    for path, content in files:
+        if content is None:
+            continue
+        try:
+            docs = [d for d in yaml.load_all(content, Loader=_YAML_LOADER) if d is not None]
+        except yaml.YAMLError:
+            continue  # reported when the file is loaded as rules
+        for doc in docs:
+            if (
+                not isinstance(doc, dict)
+                or "filter" not in doc
+                or {"action", "correlation"} & doc.keys()
+            ):
+                continue
+            raw = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)
+            if b"expand" in raw:  # its values may come from placeholders
+                raw += placeholders.digest().encode()
+            try:
+                parsed = SigmaFilter.from_dict(doc, collect_errors=True)
+            except (SigmaError, *_PARSE_ERRORS) as exc:
+                issues.append(InputIssue(str(path), None, f"invalid Sigma filter: {exc}", "filter"))
+                continue
+            if parsed.errors:
+                reason = "; ".join(str(e) for e in parsed.errors)
+                title = doc.get("title", "?")
+                issues.append(
+                    InputIssue(
+                        str(path), None, f"Sigma filter {title!r} ignored: {reason}", "filter"
+                    )
+                )
+                continue
+            filters.append(LoadedFilter(parsed, str(path), hashlib.sha256(raw).hexdigest()[:32]))
+    return filters, issues
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+#: How a cache entry's parts are rebuilt.
+_ENTRY_SCHEMA: dict[str, Any] = {
+    "rules": list[CompiledRule],
+    "failed": list[InputIssue],
+    "not_applicable": list[tuple[str, str]],
+    "unresolved": dict[str, list[str]],
+    "known": list[RuleRef],
+    "filters_key": str,
+}
+
+
+@functools.cache
+def _variants(logsource: tuple[str | None, str | None, str | None]) -> tuple[Variant, ...]:
+    """A compiled rule's slices: a function of its logsource (and logsources.yaml, part of
+    the cache key), so the cache derives them instead of storing them."""
+    from sigma.rule import SigmaLogSource
+
+    product, category, service = logsource
+    return resolve(SigmaLogSource(category=category, product=product, service=service)).variants
+
+
+rule_cache.DERIVED[CompiledRule] = {"variants": lambda v: _variants(tuple(v["logsource"]))}
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while reading the cache.
+
+    Reading builds a few hundred thousand small acyclic objects (tuples, strings); the
+    collector would scan the growing heap again and again for nothing, which costs more
+    than the reading itself once pySigma and the engine are in memory.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:
+    return {
+        "rules": [rule_cache.as_stored(r) for r in result.rules],
+        "failed": result.failed,
+        "not_applicable": result.not_applicable,
+        "unresolved": result.unresolved_placeholders,
+        "known": result.known,
+        "filters_key": filters_key,
+    }
+
+
+def _from_entry(entry: dict[str, Any]) -> RuleSet:
+    return RuleSet(
+        rules=list(entry["rules"]),
+        failed=list(entry["failed"]),
+        not_applicable=list(entry["not_applicable"]),
+        unresolved_placeholders=dict(entry["unresolved"]),
+        known=list(entry["known"]),
+        files=1,
+        cache_hits=1,
+    )
+
+
+def _applicable_key(known: Sequence[RuleRef], filters: Sequence[LoadedFilter]) -> str:
+    return filter_digest({f.digest: f for f in filters for r in known if f.applies_to(r)}.values())
+
+
+# -- loading -------------------------------------------------------------------------------
 
 
 def load_rules(
     paths: Sequence[str | Path],
     dialect: Dialect = DUCKDB,
     extra_dicts: Sequence[dict[str, Any]] = (),
+    placeholders: str | Path | None = None,
+    exclusions: str | Path | None = None,
+    *,
+    cache: bool | None = None,
+    cache_dir: str | Path | None = None,
+    progress: LoadProgress | None = None,
+    workers: int | None = None,
 ) -> RuleSet:
-    """Load and compile every rule under ``paths`` (files or folders, recursively)."""
-    backend = SqlBackend(dialect)
-    out = RuleSet()
-    for path in iter_rule_files(paths):
-        out.files += 1
+    """Load and compile every rule under ``paths`` (files or folders, recursively).
+
+    ``placeholders``: a YAML file ``name: [values]`` overlaying the shipped defaults
+    (``docs/placeholders.md``). ``exclusions``: an analyst exclusions file
+    (``docs/tuning.md``). Sigma filter documents among the rule files apply to the rules
+    they name. ``extra_dicts`` are rules given as parsed documents (indicator rules).
+
+    Compiled rules come from the per-file cache when nothing that shapes them changed;
+    ``cache`` (default: unless ``LOTLHUNT_NO_CACHE=1``) and ``cache_dir`` override the
+    environment. Many files to compile are shared among ``workers`` processes (default:
+    ``LOTLHUNT_RULE_WORKERS``, else one per idle CPU; 1 compiles in this process).
+    ``progress`` hears of compiling only (a warm load is silent). Bad placeholder or
+    exclusions files raise :class:`UsageError`.
+    """
+    ph = load_placeholders(placeholders)
+    excl: Exclusions | None = load_exclusions(exclusions) if exclusions is not None else None
+    use_cache = rule_cache.cache_enabled() if cache is None else cache
+    store = rule_cache.RuleCache(Path(cache_dir) if cache_dir else None) if use_cache else None
+    env = rule_cache.environment_digest(dialect)
+    ph_digest = ph.digest()
+
+    out = RuleSet(placeholders=ph)
+    files: list[tuple[str, bytes | None]] = []
+    seen: set[str] = set()
+    for name in _rule_file_names(paths):
+        key = os.path.abspath(name)
+        if key in seen:  # named twice (a folder and a file in it): load once
+            continue
+        seen.add(key)
         try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            out.failed.append(InputIssue(str(path), None, f"cannot read rule file: {exc}", "rule"))
-            continue
-        try:
-            collection = SigmaCollection.from_yaml(text, collect_errors=True)
-        except (SigmaError, ValueError, TypeError, AttributeError) as exc:
-            out.failed.append(InputIssue(str(path), None, f"invalid rule file: {exc}", "rule"))
-            continue
-        if collection.errors and not collection.rules:
-            reason = "; ".join(str(e) for e in collection.errors)
-            out.failed.append(InputIssue(str(path), None, f"invalid rule file: {reason}", "rule"))
-            continue
-        for err in collection.errors:
-            out.failed.append(InputIssue(str(path), None, f"invalid rule: {err}", "rule"))
-        out.extend(load_collection(collection, path, backend))
-        out.files -= 0
+            with open(name, "rb") as fh:
+                files.append((name, fh.read()))
+        except OSError as exc:
+            out.files += 1
+            out.failed.append(InputIssue(name, None, f"cannot read rule file: {exc}", "rule"))
     if extra_dicts:
-        collection = SigmaCollection.from_dicts(list(extra_dicts), collect_errors=True)
-        out.extend(load_collection(collection, Path("<generated>"), backend))
+        generated = orjson.dumps(list(extra_dicts), option=orjson.OPT_SORT_KEYS, default=str)
+        files.append((GENERATED, generated))
+
+    # Filters first: they change the rules of every file.
+    filter_files = [
+        (p, c) for p, c in files if c is not None and _top_level(c, b"filter", FILTER_DOC)
+    ]
+    filters: list[LoadedFilter] = []
+    if filter_files:
+        filters, issues = _load_filters(filter_files, ph)
+        out.tuning_issues.extend(issues)
+        out.filters = len(filters)
+
+    # Look every cacheable file up at once.
+    keys: dict[int, str] = {}
+    for i, (path, content) in enumerate(files):
+        if content is None or _top_level(content, b"correlation", CORRELATION_DOC):
+            continue
+        extra = ph_digest if b"expand" in content else ""
+        keys[i] = rule_cache.entry_key(env, path, content, extra)
+    stored = store.get_many(keys.values()) if store is not None and keys else {}
+
+    results: list[RuleSet | None] = [None] * len(files)
+    with _gc_paused():
+        for i, key in keys.items():
+            data = stored.get(key)
+            entry = rule_cache.loads(data, _ENTRY_SCHEMA) if data is not None else None
+            if entry is None:
+                continue
+            try:
+                cached = _from_entry(entry)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            if entry.get("filters_key") != _applicable_key(cached.known, filters):
+                continue
+            if files[i][0] == GENERATED:
+                cached.files = 0
+            results[i] = cached
+
+    todo = [i for i, r in enumerate(results) if r is None]
+    ctx: CompileContext | None = None
+    writes: list[tuple[str, str, bytes]] = []
+    if todo:
+        if progress is not None:
+            progress.start("compiling rules", len(todo))
+        # Plain rule files may go to worker processes; correlation files (kept as pySigma
+        # objects) and generated rules are compiled here.
+        remote = [i for i in todo if i in keys and files[i][0] != GENERATED]
+        n = _worker_count(workers, len(remote))
+        if n > 1:
+            jobs = [(i, files[i][0], files[i][1]) for i in remote]
+            for i, data in _compile_in_workers(jobs, (dialect, ph, filter_files), n):
+                entry = rule_cache.loads(data, _ENTRY_SCHEMA)
+                if entry is None:
+                    continue  # compiled here below, which reports what went wrong
+                result = _from_entry(entry)
+                result.cache_hits, result.compiled = 0, 1
+                results[i] = result
+                writes.append((keys[i], files[i][0], data))
+                if progress is not None:
+                    progress.advance(1)
+        for i in todo:
+            if results[i] is not None:
+                continue
+            if ctx is None:
+                ctx = CompileContext(SqlBackend(dialect), ph, filters)
+            name, content = files[i]
+            assert content is not None
+            if name == GENERATED:
+                result = _compile_generated(content, ctx)
+            else:
+                result = _compile_file(Path(name), content, ctx)
+            results[i] = result
+            if i in keys and not result.correlations:
+                try:
+                    data = rule_cache.dumps(_entry(result, _applicable_key(result.known, filters)))
+                except TypeError:
+                    continue
+                writes.append((keys[i], name, data))
+            if progress is not None:
+                progress.advance(1)
+    if store is not None:
+        store.put_many(env, writes)
+        store.close()
+
+    for result in results:
+        if result is not None:
+            out.extend(result)
+
+    # Checks that need every rule: references of filters and exclusions.
+    for f in filters:
+        f.applied = sum(1 for r in out.known if f.applies_to(r))
+    out.tuning_issues.extend(unknown_filter_references(filters, out.known))
+    if excl is not None:
+        if excl.entries:
+            backend = (ctx or CompileContext(SqlBackend(dialect), ph)).backend_for(True)
+            compile_exclusions(excl, backend)
+        out.tuning_issues.extend(excl.issues)
+        out.tuning_issues.extend(unknown_exclusion_references(excl, out.known, out.rules))
+        if excl.entries:
+            out.rules = [apply_exclusions(r, excl.entries) for r in out.rules]
     return out
+
+
+def _compile_generated(content: bytes, ctx: CompileContext) -> RuleSet:
+    """Rules given as documents (``extra_dicts``), compiled like a file of them."""
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError
+
+    out = RuleSet(files=0, compiled=1)
+    path = Path(GENERATED)
+    try:
+        collection = SigmaCollection.from_dicts(
+            orjson.loads(content), collect_errors=True, collect_filters=True
+        )
+        result = load_collection(collection, path, ctx.backend, ctx)
+    except (SigmaError, *_PARSE_ERRORS) as exc:
+        out.failed.append(InputIssue(str(path), None, f"invalid generated rules: {exc}", "rule"))
+        return out
+    result.files = 0
+    result.compiled = 1
+    return result
+
+
+# -- compiling in worker processes -------------------------------------------------------
+#
+# Compiling is CPU-bound Python (pySigma), so a cold load of thousands of rules is shared
+# among processes. Plain subprocesses (``python -c``), as the log readers use, not
+# multiprocessing: a worker imports lotlhunt only, never the caller's main module, so
+# scripts need no ``__main__`` guard. A worker gets its files in one pickled frame and
+# answers each with a cache entry (the same bytes the cache stores). Whatever a worker
+# does not answer (it failed to start, crashed) is compiled in this process.
+
+#: Below this many files to compile, starting workers costs more than it saves.
+MIN_FILES_PER_WORKER = 150
+MAX_WORKERS = 8
+_WORKER_CODE = "from lotlhunt.rules import _compile_worker_main; _compile_worker_main()"
+
+
+def _worker_count(requested: int | None, files: int) -> int:
+    """Processes to compile ``files`` with: as asked, else the CPUs other work leaves idle
+    (on a busy machine, processes fighting for the same cores only add start-up cost)."""
+    if requested is None:
+        env = os.environ.get("LOTLHUNT_RULE_WORKERS", "").strip()
+        requested = int(env) if env.isdigit() else None
+    if requested is None:
+        if hasattr(os, "sched_getaffinity"):
+            cpus = len(os.sched_getaffinity(0))
+        else:
+            cpus = os.cpu_count() or 1
+        try:
+            busy = int(os.getloadavg()[0])
+        except (AttributeError, OSError):
+            busy = 0
+        requested = min(cpus - busy, MAX_WORKERS)
+    return max(1, min(requested, files // MIN_FILES_PER_WORKER))
+
+
+def _write_frame(stream: Any, data: bytes) -> None:
+    stream.write(len(data).to_bytes(8, "little"))
+    stream.write(data)
+    stream.flush()
+
+
+def _read_frame(stream: Any) -> bytes | None:
+    header = stream.read(8)
+    if len(header) < 8:
+        return None
+    size = int.from_bytes(header, "little")
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def _compile_in_workers(
+    jobs: Sequence[tuple[int, str, bytes | None]], config: tuple[Any, ...], n: int
+) -> Iterable[tuple[int, bytes]]:
+    """(index, cache entry) for each job a worker compiled, as they complete."""
+    import pickle
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    inbox: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # same imports as here
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def feed(proc: subprocess.Popen[bytes], payload: bytes) -> None:
+        try:
+            _write_frame(proc.stdin, payload)
+            proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+
+    def listen(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            while (frame := _read_frame(proc.stdout)) is not None:
+                inbox.put((int.from_bytes(frame[:8], "little"), frame[8:]))
+        except (OSError, ValueError):
+            pass
+        finally:
+            inbox.put(None)
+
+    try:
+        for k in range(n):
+            share = list(jobs[k::n])  # interleaved: neighbouring files cost alike
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", _WORKER_CODE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            except OSError:
+                continue
+            procs.append(proc)
+            payload = pickle.dumps((*config, share), protocol=pickle.HIGHEST_PROTOCOL)
+            threading.Thread(target=feed, args=(proc, payload), daemon=True).start()
+            threading.Thread(target=listen, args=(proc,), daemon=True).start()
+        running = len(procs)
+        while running:
+            item = inbox.get()
+            if item is None:
+                running -= 1
+            else:
+                yield item
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None and not stream.closed:
+                    stream.close()
+
+
+def _compile_worker_main() -> None:
+    """Worker side: compile the files of one frame, answer each with its cache entry."""
+    import pickle
+    import sys
+
+    frame = _read_frame(sys.stdin.buffer)
+    if frame is None:
+        return
+    dialect, placeholders, filter_files, jobs = pickle.loads(frame)
+    filters, _ = _load_filters(filter_files, placeholders)
+    ctx = CompileContext(SqlBackend(dialect), placeholders, filters)
+    out = sys.stdout.buffer
+    for i, path, content in jobs:
+        result = _compile_file(Path(path), content, ctx)
+        try:
+            data = rule_cache.dumps(_entry(result, _applicable_key(result.known, filters)))
+        except TypeError:
+            continue  # not answered: the parent compiles it and reports
+        _write_frame(out, i.to_bytes(8, "little") + data)

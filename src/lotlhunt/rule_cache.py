@@ -1,0 +1,317 @@
+"""On-disk cache of compiled rules, one entry per rule file.
+
+Parsing the ~3,800 SigmaHQ rules with pySigma costs seconds even with libyaml; a hunt
+should start at once when nothing changed. Each rule file's outcome (compiled rules,
+failures, not-applicable rules, and the metadata filters and exclusions are matched on)
+is stored under a key made of:
+
+- the file's path and content hash (editing one rule recompiles that file only);
+- the *environment*: lotlhunt and pySigma versions, the source of every module that
+  shapes compiled SQL, ``logsources.yaml``, and the SQL dialect;
+- the placeholder values in effect, for files that use ``|expand`` only.
+
+Sigma filters are checked at lookup: an entry records which filters changed its rules,
+and is used only if the same filters apply now. Analyst exclusions are applied after the
+cache, so editing an exclusions file never invalidates it. Files holding a correlation
+rule bypass the cache (correlations are kept as pySigma objects, parsed on every load;
+SigmaHQ has none); filter documents are read on every load too, while the rules of their
+files are cached like any other.
+
+Entries are JSON (dataclasses as objects, read back by their annotations, with a format
+version) in one
+SQLite file, so a lookup of every file is one query and writes are atomic. A corrupt
+database or entry is ignored and rewritten; a cache that cannot be opened (read-only
+home, locked by another process) only makes the load slower, never fail.
+
+Location: ``$LOTLHUNT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lotlhunt``, else
+``~/.cache/lotlhunt``; ``LOTLHUNT_NO_CACHE=1`` disables it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sqlite3
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import orjson
+
+#: Bump when the entry layout changes (old entries are then misses, and get replaced).
+ENTRY_VERSION = 1
+DB_NAME = "compiled-rules.sqlite3"
+#: Environments (lotlhunt versions, dialects...) whose entries are kept: the ones most
+#: recently written to. Two installations sharing a cache both stay warm.
+KEEP_ENVIRONMENTS = 4
+#: Modules and data whose content shapes a compiled rule.
+_SOURCES = (
+    "rules.py",
+    "sigma_sql.py",
+    "logsources.py",
+    "placeholders.py",
+    "filters.py",
+    "rule_cache.py",
+    "errors.py",
+    "data/logsources.yaml",
+)
+
+
+def cache_enabled() -> bool:
+    return os.environ.get("LOTLHUNT_NO_CACHE", "").strip() not in ("1", "true", "yes")
+
+
+def cache_dir() -> Path:
+    """Where compiled rules are kept (see the module docstring for the order)."""
+    explicit = os.environ.get("LOTLHUNT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "lotlhunt"
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+@cache
+def _source_digest() -> str:
+    root = resources.files("lotlhunt")
+    h = hashlib.sha256()
+    for name in _SOURCES:
+        h.update(name.encode())
+        try:
+            h.update(root.joinpath(name).read_bytes())
+        except OSError:
+            h.update(b"<missing>")
+    return h.hexdigest()
+
+
+def environment_digest(dialect: Any) -> str:
+    """Everything besides the rule file that decides what it compiles to."""
+    import yaml
+
+    parts = (
+        f"entry={ENTRY_VERSION}",
+        f"lotlhunt={_version('lotlhunt')}",
+        f"pysigma={_version('pysigma')}",
+        f"pyyaml={yaml.__version__}/{getattr(yaml, '__with_libyaml__', False)}",
+        f"dialect={dialect!r}",
+        _source_digest(),
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def entry_key(env: str, path: str, content: bytes, extra: str = "") -> str:
+    h = hashlib.sha256()
+    for part in (env.encode(), path.encode("utf-8", "surrogateescape"), extra.encode()):
+        h.update(part)
+        h.update(b"\0")
+    h.update(content)
+    return h.hexdigest()
+
+
+# -- encoding ---------------------------------------------------------------------------
+#
+# orjson writes dataclasses, tuples and lists natively; reading back is driven by the type
+# annotations (built once per type), so a field someone adds to CompiledRule is cached
+# without touching this module, and a layout that no longer fits is a miss, not a crash.
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return list(value)
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def dumps(entry: Mapping[str, Any]) -> bytes:
+    return orjson.dumps({"version": ENTRY_VERSION, **entry}, default=_default)
+
+
+Converter = Callable[[Any], Any]
+#: Dataclass -> {field: function of the entry's other fields}: fields not stored but
+#: derived when read (cheaper than parsing them), e.g. a rule's slices from its logsource.
+DERIVED: dict[type, dict[str, Callable[[dict[str, Any]], Any]]] = {}
+
+
+def as_stored(value: Any) -> Any:
+    """A dataclass as the dict stored for it: its fields, minus the derived ones."""
+    derived = DERIVED.get(type(value), {})
+    return {
+        f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name not in derived
+    }
+
+
+@cache
+def converter(tp: Any) -> Converter | None:
+    """A function rebuilding a value of type ``tp`` from its JSON form (None: as is)."""
+    if tp in (str, int, float, bool, Any, type(None)):
+        return None
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"cannot cache a {tp}")
+        conv = converter(inner[0])
+        if conv is None:
+            return None
+        return lambda v: None if v is None else conv(v)
+    if origin in (tuple, frozenset, set, list):
+        build: Any = {tuple: tuple, frozenset: frozenset, set: set, list: list}[origin]
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            convs = [converter(a) for a in args]
+            if all(c is None for c in convs):
+                return tuple
+            return lambda v: tuple(x if c is None else c(x) for c, x in zip(convs, v, strict=True))
+        item = converter(args[0]) if args else None
+        if item is None:
+            return build
+        return lambda v: build(map(item, v))
+    if origin is dict:
+        kc, vc = converter(args[0]), converter(args[1])
+        return lambda v: {
+            (k if kc is None else kc(k)): (x if vc is None else vc(x)) for k, x in v.items()
+        }
+    if dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        derived = list(DERIVED.get(tp, {}).items())
+        skip = {n for n, _ in derived}
+        convs = [(f.name, converter(hints[f.name])) for f in dataclasses.fields(tp)]
+        needed = [(n, c) for n, c in convs if c is not None and n not in skip]
+
+        def build_dataclass(v: dict[str, Any]) -> Any:
+            # ``v`` is fresh from orjson: converted in place. A field missing (KeyError)
+            # or unknown (TypeError) means the entry predates the class: a miss.
+            for n, c in needed:
+                v[n] = c(v[n])
+            for n, derive in derived:
+                v[n] = derive(v)
+            return tp(**v)
+
+        return build_dataclass
+    raise TypeError(f"cannot cache a {tp}")
+
+
+def loads(data: bytes, schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The entry, its parts rebuilt as ``schema`` (part name -> type) says; None if it is
+    corrupt, of another format version, or does not fit the types any more."""
+    try:
+        raw = orjson.loads(data)
+        if not isinstance(raw, dict) or raw.get("version") != ENTRY_VERSION:
+            return None
+        out: dict[str, Any] = {}
+        for name, tp in schema.items():
+            conv = converter(tp)
+            out[name] = raw[name] if conv is None else conv(raw[name])
+        return out
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+# -- storage ----------------------------------------------------------------------------
+
+
+class RuleCache:
+    """The SQLite store. Every failure degrades to "no cache" for this run."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.path = (directory or cache_dir()) / DB_NAME
+        self._con: sqlite3.Connection | None = None
+        self.broken: str | None = None
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self._con is not None or self.broken:
+            return self._con
+        for attempt in range(2):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=5)
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, env TEXT, "
+                    "path TEXT, created REAL, data BLOB)"
+                )
+                con.execute("CREATE INDEX IF NOT EXISTS entries_path ON entries (path)")
+                con.commit()
+                self._con = con
+                return con
+            except sqlite3.DatabaseError as exc:
+                # Not a database (truncated, overwritten): start afresh, once.
+                if attempt == 0 and self._discard():
+                    continue
+                self.broken = str(exc)
+            except OSError as exc:
+                self.broken = str(exc)
+                break
+        return None
+
+    def _discard(self) -> bool:
+        try:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        con = self._open()
+        wanted = list(keys)
+        if con is None or not wanted:
+            return {}
+        out: dict[str, bytes] = {}
+        try:
+            for start in range(0, len(wanted), 900):
+                chunk = wanted[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                for key, data in con.execute(
+                    f"SELECT key, data FROM entries WHERE key IN ({marks})", chunk
+                ):
+                    out[key] = data
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            if self._discard():
+                self.broken = None  # rewritten on put
+            else:
+                self.broken = str(exc)
+            return {}
+        return out
+
+    def put_many(self, env: str, rows: Iterable[tuple[str, str, bytes]]) -> None:
+        """Store (key, path, data) rows; drop older versions of the same files."""
+        rows = list(rows)
+        con = self._open()
+        if con is None or not rows:
+            return
+        now = time.time()
+        try:
+            with con:
+                con.executemany(
+                    "DELETE FROM entries WHERE path = ? AND env = ? AND key <> ?",
+                    [(path, env, key) for key, path, _ in rows],
+                )
+                con.executemany(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+                    [(key, env, path, now, data) for key, path, data in rows],
+                )
+                con.execute(
+                    "DELETE FROM entries WHERE env NOT IN (SELECT env FROM entries "
+                    "GROUP BY env ORDER BY max(created) DESC LIMIT ?)",
+                    (KEEP_ENVIRONMENTS,),
+                )
+        except sqlite3.DatabaseError as exc:  # locked by another hunt, disk full...
+            self.broken = str(exc)
+
+    def close(self) -> None:
+        if self._con is not None:
+            try:
+                self._con.close()
+            finally:
+                self._con = None

@@ -1,0 +1,208 @@
+"""The compile cache: hits, invalidation by what shapes a rule, robustness, switches."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lotlhunt import rule_cache
+from lotlhunt.rules import _ENTRY_SCHEMA, CompiledRule, load_rules
+from lotlhunt.sigma_sql import SPARK
+
+
+def rule_doc(n: int, **extra: Any) -> dict[str, Any]:
+    doc = {
+        "title": f"rule {n}",
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "level": "medium",
+        "logsource": {"product": "windows", "category": "process_creation"},
+        "detection": {
+            "sel": {"Image|endswith": f"\\tool{n}.exe", "CommandLine|contains": ["-a", "-b"]},
+            "condition": "sel",
+        },
+    }
+    doc.update(extra)
+    return doc
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for n in range(3):
+        (rules / f"r{n}.yml").write_text(yaml.safe_dump(rule_doc(n)), "utf-8")
+    (rules / "linux.yml").write_text(
+        yaml.safe_dump(rule_doc(9, logsource={"product": "linux", "category": "process_creation"})),
+        "utf-8",
+    )
+    (rules / "broken.yml").write_text("title: [unclosed\n", "utf-8")
+    return rules
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cache"
+    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(path))
+    monkeypatch.delenv("LOTLHUNT_NO_CACHE", raising=False)
+    return path
+
+
+def test_second_load_is_served_from_the_cache(folder: Path, cache: Path) -> None:
+    cold = load_rules([folder])
+    assert (cold.compiled, cold.cache_hits, cold.files) == (5, 0, 5)
+    assert (cache / rule_cache.DB_NAME).exists()
+    warm = load_rules([folder])
+    assert (warm.compiled, warm.cache_hits, warm.files) == (0, 5, 5)
+    assert warm.rules == cold.rules
+    assert warm.failed == cold.failed and len(warm.failed) == 1
+    assert warm.not_applicable == cold.not_applicable and len(warm.not_applicable) == 1
+    assert warm.known == cold.known
+
+
+def test_editing_one_file_recompiles_that_file_only(folder: Path, cache: Path) -> None:
+    load_rules([folder])
+    doc = rule_doc(1)
+    doc["detection"]["sel"]["Image|endswith"] = "\\edited.exe"
+    (folder / "r1.yml").write_text(yaml.safe_dump(doc), "utf-8")
+    again = load_rules([folder])
+    assert (again.compiled, again.cache_hits) == (1, 4)
+    assert any("edited.exe" in r.sql for r in again.rules)
+    assert not any("tool1.exe" in r.sql for r in again.rules)
+
+
+def test_dialect_and_placeholders_are_part_of_the_key(
+    folder: Path, cache: Path, tmp_path: Path
+) -> None:
+    (folder / "ph.yml").write_text(
+        yaml.safe_dump(
+            rule_doc(5, detection={"sel": {"User|expand": "%Admins%"}, "condition": "sel"})
+        ),
+        "utf-8",
+    )
+    ph1, ph2 = tmp_path / "ph1.yml", tmp_path / "ph2.yml"
+    ph1.write_text("Admins: [alice]\n", "utf-8")
+    ph2.write_text("Admins: [bob]\n", "utf-8")
+    load_rules([folder], placeholders=ph1)
+    assert load_rules([folder], dialect=SPARK).cache_hits == 0
+    # Other placeholder values: only the file that uses a placeholder is recompiled.
+    second = load_rules([folder], placeholders=ph2)
+    assert (second.compiled, second.cache_hits) == (1, 5)
+    assert any("'bob'" in r.sql for r in second.rules)
+
+
+def test_corrupt_database_is_ignored_and_rewritten(folder: Path, cache: Path) -> None:
+    cold = load_rules([folder])
+    (cache / rule_cache.DB_NAME).write_bytes(b"this is not a database" * 100)
+    again = load_rules([folder])
+    assert again.rules == cold.rules and again.compiled == 5
+    assert load_rules([folder]).cache_hits == 5
+
+
+def test_corrupt_entry_is_ignored_and_rewritten(folder: Path, cache: Path) -> None:
+    cold = load_rules([folder])
+    con = sqlite3.connect(cache / rule_cache.DB_NAME)
+    with con:
+        con.execute("UPDATE entries SET data = ? WHERE path LIKE ?", (b"{not json", "%r0.yml"))
+        con.execute(
+            "UPDATE entries SET data = ? WHERE path LIKE ?",
+            (b'{"version": 1, "rules": [{"id": 1}]}', "%r1.yml"),
+        )
+    con.close()
+    again = load_rules([folder])
+    assert (again.compiled, again.cache_hits) == (2, 3)
+    assert again.rules == cold.rules
+    assert load_rules([folder]).cache_hits == 5
+
+
+def test_disabled_by_environment(
+    folder: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOTLHUNT_NO_CACHE", "1")
+    load_rules([folder])
+    again = load_rules([folder])
+    assert again.cache_hits == 0 and again.compiled == 5
+    assert not cache.exists()
+
+
+def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LOTLHUNT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert rule_cache.cache_dir() == tmp_path / "xdg" / "lotlhunt"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert rule_cache.cache_dir() == tmp_path / "home" / ".cache" / "lotlhunt"
+    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(tmp_path / "explicit"))
+    assert rule_cache.cache_dir() == tmp_path / "explicit"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_cache_only_slows_loading(folder: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        ruleset = load_rules([folder], cache_dir=locked / "sub")
+        assert len(ruleset.rules) == 3
+    finally:
+        locked.chmod(0o700)
+
+
+def test_cache_in_a_path_that_is_a_file_only_slows_loading(folder: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", "utf-8")
+    ruleset = load_rules([folder], cache_dir=blocker)
+    assert len(ruleset.rules) == 3 and ruleset.compiled == 5
+
+
+def test_entries_round_trip_every_field(folder: Path) -> None:
+    ruleset = load_rules([folder], cache=False)
+    rule = ruleset.rules[0]
+    rich = CompiledRule(
+        **{
+            **{f: getattr(rule, f) for f in rule.__dataclass_fields__},
+            "needs": (frozenset({("Image", "tool0.exe")}), frozenset({("A", "b"), ("C", "d")})),
+            "exclusions": ("x: y",),
+            "name": "nm",
+        }
+    )
+    entry = {
+        "rules": [rich],
+        "failed": ruleset.failed,
+        "not_applicable": ruleset.not_applicable,
+        "unresolved": {"Admins": ["r (id)"]},
+        "known": ruleset.known,
+        "filters_key": "",
+    }
+    back = rule_cache.loads(rule_cache.dumps(entry), _ENTRY_SCHEMA)
+    assert back == entry
+
+
+def test_other_format_versions_are_misses() -> None:
+    assert rule_cache.loads(b'{"version": 0}', _ENTRY_SCHEMA) is None
+    assert rule_cache.loads(b"[]", _ENTRY_SCHEMA) is None
+
+
+def _rows(cache: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(cache / rule_cache.DB_NAME)
+    try:
+        return con.execute("SELECT env, path FROM entries").fetchall()
+    finally:
+        con.close()
+
+
+def test_old_entries_are_pruned(folder: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_rules([folder])
+    (folder / "r1.yml").write_text(yaml.safe_dump(rule_doc(7)), "utf-8")
+    load_rules([folder])
+    assert len(_rows(cache)) == 5  # the old version of r1.yml was replaced
+    for n in range(rule_cache.KEEP_ENVIRONMENTS + 2):
+        monkeypatch.setattr(rule_cache, "environment_digest", lambda d, n=n: f"env{n}")
+        load_rules([folder])
+    envs = {env for env, _ in _rows(cache)}
+    assert len(envs) == rule_cache.KEEP_ENVIRONMENTS
+    assert f"env{rule_cache.KEEP_ENVIRONMENTS + 1}" in envs
