@@ -6,11 +6,13 @@ Exit codes scripts can rely on: 0 the hunt ran (findings or not), 1 it failed or
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,11 +20,14 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .reports import write_csv, write_jsonl, write_stats
-from .reports.console import print_summary
+from .reports.console import print_explanations, print_summary
+from .rule_report import RuleStatus
+from .rules import RuleSet
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -98,6 +103,11 @@ def cli() -> None:
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any input or rule had a problem.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Show which selections matched and the field values, per detection.",
+)
 def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
@@ -108,6 +118,7 @@ def hunt(
     case: Path | None,
     workers: int | None,
     strict: bool,
+    explain: bool,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
@@ -134,8 +145,113 @@ def hunt(
     if stats:
         write_stats(result, stats)
     print_summary(result, console)
+    if explain:
+        print_explanations(result, console)
     if strict and result.issues:
         sys.exit(EXIT_FAILURE)
+
+
+@cli.group()
+def rules() -> None:
+    """Inspect rules: which load, what they need, whether a case can feed them."""
+
+
+def _load_for_report(paths: tuple[Path, ...], default: bool) -> RuleSet:
+    from .hunt import load_hunt_rules
+
+    try:
+        return load_hunt_rules(HuntConfig(rules=paths, default_rules=default))
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--case",
+    type=click.Path(exists=True, path_type=Path),
+    help="Case file: also tell how many of its events each rule could see.",
+)
+@click.option("--no-default-rules", is_flag=True, help="Leave out the bundled rule pack.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+@click.option("--all", "show_all", is_flag=True, help="List rules that load fine too.")
+def rules_check(
+    paths: tuple[Path, ...],
+    case: Path | None,
+    no_default_rules: bool,
+    as_json: bool,
+    show_all: bool,
+) -> None:
+    """List every rule that cannot run (and why), and with --case every blind rule."""
+    from .rule_report import rule_statuses
+
+    statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
+    problems = [
+        s for s in statuses if s.state == "failed" or (s.state == "ok" and s.events_in_case == 0)
+    ]
+    shown = statuses if show_all or as_json else problems
+    _print_statuses(shown, as_json, with_case=case is not None)
+    if not as_json:
+        counts = {
+            k: sum(1 for s in statuses if s.state == k)
+            for k in ("ok", "failed", "not applicable", "correlation")
+        }
+        blind = sum(1 for s in statuses if s.state == "ok" and s.events_in_case == 0)
+        click.echo(
+            f"{counts['ok']} rules load, {counts['failed']} fail, "
+            f"{counts['not applicable']} are not for Windows, {counts['correlation']} "
+            "correlation rules"
+            + (f"; {blind} loaded rules see no event of the case" if case else "")
+        )
+
+
+@rules.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--level",
+    "levels",
+    multiple=True,
+    type=click.Choice(["critical", "high", "medium", "low", "informational"]),
+)
+@click.option("--status", "status", multiple=True)
+@click.option("--tag", "tags", multiple=True, help="Tag prefix, e.g. attack.t1003.")
+@click.option("--logsource", help="Part of the logsource, e.g. process_creation.")
+@click.option("--no-default-rules", is_flag=True, help="Leave out the bundled rule pack.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+def rules_list(
+    paths: tuple[Path, ...],
+    levels: tuple[str, ...],
+    status: tuple[str, ...],
+    tags: tuple[str, ...],
+    logsource: str | None,
+    no_default_rules: bool,
+    as_json: bool,
+) -> None:
+    """List the rules that load, filtered by level, status, tag and logsource."""
+    from .rule_report import rule_statuses, select
+
+    statuses = [
+        s for s in rule_statuses(_load_for_report(paths, not no_default_rules)) if s.state == "ok"
+    ]
+    _print_statuses(select(statuses, levels, status, tags, logsource), as_json, with_case=False)
+
+
+def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) -> None:
+    if as_json:
+        for s in statuses:
+            click.echo(json.dumps(s.to_dict(), sort_keys=True))
+        return
+    table = Table()
+    for col in ("rule", "state", "level", "logsource", "needs / reason"):
+        table.add_column(col, overflow="fold")
+    if with_case:
+        table.add_column("events in case", justify="right")
+    for s in statuses:
+        row = [escape(s.rule), s.state, s.level, s.logsource, escape(s.reason or s.needs)]
+        if with_case:
+            row.append("" if s.events_in_case is None else f"{s.events_in_case:,}")
+        table.add_row(*row)
+    Console(width=200).print(table)
 
 
 @cli.group()

@@ -25,7 +25,7 @@ from .errors import InputIssue, UsageError
 from .logsources import Variant
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
-from .sigma_sql import ALL_TEXT_FIELD, Dialect
+from .sigma_sql import ALL_TEXT_FIELD, LOWER_SUFFIX, Dialect
 
 META_TABLE = "lotlhunt_inputs"
 
@@ -184,7 +184,8 @@ def collect_detections(
                 record_id=cols[schema.RECORD_ID][i],
                 source=cols[schema.SOURCE][i],
                 position=cols[schema.POSITION][i],
-                fields=field_values.get((cols["rule"][i], rid), {}),
+                fields=field_values.get((cols["rule"][i], rid), ({}, ()))[0],
+                matched=field_values.get((cols["rule"][i], rid), ({}, ()))[1],
             )
         )
     return out
@@ -192,36 +193,49 @@ def collect_detections(
 
 def _rule_fields(
     engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
-) -> dict[tuple[int, int], dict[str, str | None]]:
-    """Values of the fields each matching rule refers to, as its slice names them.
+) -> dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]]:
+    """For each match: the values of the fields its rule refers to, and which of the
+    rule's selections hold on the event (the explanation of the match).
 
     One query per slice (not per rule): the union of the fields of every rule that fired
-    there, for the rows any of them matched; each detection then keeps its rule's fields.
+    there, for the rows any of them matched, with each selection evaluated on them.
     """
     fired = sorted(set(matches.column("rule").to_pylist()))
     by_slice: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
     for idx in fired:
         for variant in rules[idx].variants:
             by_slice.setdefault(variant.key, (variant, []))[1].append(idx)
-    out: dict[tuple[int, int], dict[str, str | None]] = {}
+    out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}
     for variant, idxs in by_slice.values():
-        names = sorted({f for i in idxs for f in rules[i].fields if f != ALL_TEXT_FIELD})
-        if not names:
-            continue
-        exprs = ", ".join(
-            f"{engine.field_expression(n, variant)} AS {Dialect.ident(f'f{k}')}"
-            for k, n in enumerate(names)
+        names = sorted({f for i in idxs for f in rules[i].fields})
+        inner = ", ".join(
+            f"{e} AS {Dialect.ident(n)}, lower({e}) AS {Dialect.ident(n + LOWER_SUFFIX)}"
+            for n in names
+            for e in (engine.field_expression(n, variant),)
         )
+        shown = [n for n in names if n != ALL_TEXT_FIELD]
+        selections = [(i, name, sql) for i in idxs for name, sql in rules[i].selections]
+        cols = [Dialect.ident(n) for n in shown] + [
+            f"(m.rule = {i} AND coalesce({sql}, false))" for i, _, sql in selections
+        ]
         wanted = ", ".join(str(i) for i in idxs)
         rows = engine.con.sql(
-            f"SELECT m.rule, e.{ROW_ID}, {exprs} FROM {EVENTS} e "
-            f"JOIN __matches m ON m.rid = e.{ROW_ID} AND m.rule IN ({wanted}) "
-            f"WHERE {engine.slice_filter(variant)}"
+            f"SELECT m.rule, s.{ROW_ID}{''.join(', ' + c for c in cols)} FROM "
+            f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
+            f"WHERE {engine.slice_filter(variant)}) s "
+            f"JOIN __matches m ON m.rid = s.{ROW_ID} AND m.rule IN ({wanted})"
         ).fetchall()
         for row in rows:
-            values = dict(zip(names, row[2:], strict=True))
-            own = rules[row[0]].fields
-            out[(row[0], row[1])] = {n: v for n, v in values.items() if n in own and v is not None}
+            rule, rid = row[0], row[1]
+            values = dict(zip(shown, row[2 : 2 + len(shown)], strict=True))
+            own = rules[rule].fields
+            held = tuple(
+                name
+                for (i, name, _), ok in zip(selections, row[2 + len(shown) :], strict=True)
+                if ok and i == rule
+            )
+            fields = {n: v for n, v in values.items() if n in own and v is not None}
+            out[(rule, rid)] = (fields, held)
     return out
 
 

@@ -27,6 +27,8 @@ class Detection:
     source: str | None
     position: int | None
     fields: dict[str, str | None]
+    #: Names of the rule's selections that hold on this event: why it matched.
+    matched: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""
@@ -43,6 +45,7 @@ class Detection:
             "source": self.source,
             "position": self.position,
             "fields": self.fields,
+            "matched": list(self.matched),
         }
 
 

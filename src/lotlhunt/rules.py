@@ -59,6 +59,8 @@ GENERATED = "<generated>"
 #: A top-level ``correlation:`` key: such files are parsed on every load (not cached),
 #: because correlation rules are kept as pySigma objects for their evaluation.
 CORRELATION_DOC = re.compile(rb"^correlation\s*:", re.MULTILINE)
+#: How pySigma renames the detections a Sigma filter adds to a rule.
+FILTER_PREFIX = "_filt_"
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -86,6 +88,8 @@ class CompiledRule:
     name: str | None = None
     #: Literals the rule cannot match without (see ``sigma_sql.required_literals``).
     needs: tuple[frozenset[tuple[str, str]], ...] | None = None
+    #: (selection name, SQL) of each named detection, to explain which ones matched.
+    selections: tuple[tuple[str, str], ...] = ()
     #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say
     #: the rule was tuned and why.
     exclusions: tuple[str, ...] = ()
@@ -244,6 +248,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         author=rule.author or "",
         name=getattr(rule, "name", None),
         needs=compiled.needs,
+        selections=backend.compile_selections(rule),
     )
 
 
@@ -300,6 +305,11 @@ def load_collection(
                 result,
                 filters=tuple(f.label for f in applied),
                 placeholders=tuple(names),
+                # A filter's detections (renamed by pySigma with a random prefix) are
+                # negated: they never explain a match.
+                selections=tuple(
+                    s for s in result.selections if not s[0].startswith(FILTER_PREFIX)
+                ),
             )
         out.rules.append(result)
     return out

@@ -461,6 +461,22 @@ class SqlBackend(Backend):
             needs=_union_needs([p.needs for p in parts]),
         )
 
+    def compile_selections(self, rule: SigmaRule) -> tuple[tuple[str, str], ...]:
+        """SQL of each named detection (selection) on its own, to explain a match.
+
+        Call after :meth:`compile_rule`, so the rule's detections carry the processing
+        the whole rule went through. A selection that cannot be compiled alone is left out.
+        """
+        out: list[tuple[str, str]] = []
+        for name, detection in rule.detection.detections.items():
+            try:
+                cond = detection.postprocess(rule.detection)
+                state = ConversionState(processing_state={})
+                out.append((name, self.convert_condition(cond, state)))
+            except Exception:  # noqa: BLE001 - explanation is best effort, never fatal
+                continue
+        return tuple(out)
+
 
 def _correlation_elsewhere(self: SqlBackend, *args: Any, **kwargs: Any) -> Any:
     raise SigmaFeatureNotSupportedByBackendError(

@@ -94,3 +94,29 @@ def print_summary(result: HuntResult, console: Console, top: int = 10, issues: i
                 console.print(f"  {escape(str(issue))}", soft_wrap=True)
             if len(items) > issues:
                 console.print(f"  ... and {len(items) - issues} more (see --stats / --issues)")
+
+
+def print_explanations(result: HuntResult, console: Console, limit: int = 50) -> None:
+    """Why each detection matched: the selections that held and the field values read."""
+    ranked = sorted(
+        result.detections,
+        key=lambda d: (-LEVEL_RANK.get(d.level, 0), d.timestamp is None, d.timestamp),
+    )
+    table = Table(title=f"Why they matched (top {min(limit, len(ranked))} of {len(ranked)})")
+    for col in ("time", "host", "rule", "selections", "fields"):
+        table.add_column(col, overflow="fold")
+    for d in ranked[:limit]:
+        fields = "\n".join(f"{k}: {_clip(v)}" for k, v in sorted(d.fields.items()))
+        table.add_row(
+            d.timestamp.isoformat(timespec="seconds") if d.timestamp else "",
+            escape(d.host or ""),
+            f"[{LEVEL_STYLE.get(d.level, '')}]{escape(d.rule_title)}[/]",
+            escape(", ".join(d.matched)),
+            escape(fields),
+        )
+    console.print(table)
+
+
+def _clip(value: str | None, width: int = 160) -> str:
+    text = value or ""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,140 @@
+"""What each rule needs and whether it can run: the data behind ``lotlhunt rules``.
+
+For every rule file under the given paths: whether each rule loads (and why not), the
+logsource, the channels and event ids it reads, and, given a case, whether the case holds
+any event the rule could ever see. A hunter learns before hunting which rules are blind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engines.duckdb import DuckDBEngine
+from .rules import CompiledRule, RuleSet
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """One line of the rule report."""
+
+    rule: str  # title (id)
+    path: str
+    state: str  # "ok", "failed", "not applicable", "correlation"
+    reason: str = ""
+    level: str = ""
+    status: str = ""
+    tags: tuple[str, ...] = ()
+    logsource: str = ""
+    needs: str = ""  # channels and event ids
+    #: With a case: rows of the case the rule could see (None: no case given).
+    events_in_case: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "path": self.path,
+            "state": self.state,
+            "reason": self.reason,
+            "level": self.level,
+            "status": self.status,
+            "tags": list(self.tags),
+            "logsource": self.logsource,
+            "needs": self.needs,
+            "events_in_case": self.events_in_case,
+        }
+
+
+def describe_logsource(logsource: tuple[str | None, str | None, str | None]) -> str:
+    return "/".join(part for part in logsource if part) or "any"
+
+
+def describe_needs(rule: CompiledRule) -> str:
+    parts = []
+    for v in rule.variants:
+        chans = ", ".join(v.channels) or "any channel"
+        ids = f" {', '.join(map(str, v.event_ids))}" if v.event_ids else ""
+        parts.append(f"{chans}{ids}")
+    return "; ".join(parts)
+
+
+def case_counts(engine: DuckDBEngine, rules: Sequence[CompiledRule]) -> dict[int, int]:
+    """For each rule: how many events of the case fall in its slices (one query per slice)."""
+    per_slice: dict[tuple[object, ...], int] = {}
+    out: dict[int, int] = {}
+    for i, rule in enumerate(rules):
+        total = 0
+        for v in rule.variants:
+            if v.key not in per_slice:
+                row = engine.con.execute(
+                    f"SELECT count(*) FROM events WHERE {engine.slice_filter(v)}"
+                ).fetchall()
+                per_slice[v.key] = int(row[0][0])
+            total += per_slice[v.key]
+        out[i] = total
+    return out
+
+
+def rule_statuses(ruleset: RuleSet, case: str | Path | None = None) -> list[RuleStatus]:
+    """Every rule of ``ruleset`` with its state, needs and (given a case) its food."""
+    counts: dict[int, int] = {}
+    if case is not None:
+        engine = DuckDBEngine(str(case))
+        try:
+            counts = case_counts(engine, ruleset.rules)
+        finally:
+            engine.close()
+    out = [
+        RuleStatus(
+            rule=f"{r.title} ({r.id})",
+            path=r.path,
+            state="ok",
+            level=r.level,
+            status=r.status,
+            tags=r.tags,
+            logsource=describe_logsource(r.logsource),
+            needs=describe_needs(r),
+            events_in_case=counts.get(i) if case is not None else None,
+        )
+        for i, r in enumerate(ruleset.rules)
+    ]
+    for issue in ruleset.failed:
+        label, _, reason = issue.message.partition(": ")
+        out.append(RuleStatus(rule=label, path=issue.path, state="failed", reason=reason))
+    for label, reason in ruleset.not_applicable:
+        out.append(RuleStatus(rule=label, path="", state="not applicable", reason=reason))
+    for corr, path in ruleset.correlations:
+        refs = ", ".join(str(r.reference) for r in corr.rules)
+        out.append(
+            RuleStatus(
+                rule=f"{corr.title} ({corr.id})",
+                path=path,
+                state="correlation",
+                level=corr.level.name.lower() if corr.level else "",
+                reason=f"{corr.type.name.lower()} over {refs}",
+            )
+        )
+    return out
+
+
+def select(
+    statuses: Iterable[RuleStatus],
+    levels: Sequence[str] = (),
+    status: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    logsource: str | None = None,
+) -> list[RuleStatus]:
+    """Filter for ``rules list``: any of the levels, statuses, tag prefixes; logsource part."""
+    out = []
+    for s in statuses:
+        if levels and s.level not in levels:
+            continue
+        if status and s.status not in status:
+            continue
+        if tags and not any(t.lower().startswith(p.lower()) for t in s.tags for p in tags):
+            continue
+        if logsource and logsource.lower() not in s.logsource.lower():
+            continue
+        out.append(s)
+    return out
