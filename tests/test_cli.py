@@ -214,3 +214,79 @@ def test_default_pack_runs(workspace: Path) -> None:
     result = run("hunt", str(workspace / "logs"), "--workers", "1")
     assert result.exit_code == 0
     assert "detections" in result.output
+
+
+def test_exclusions_tune_a_rule_without_editing_it(workspace: Path) -> None:
+    excl = workspace / "exclusions.yml"
+    excl.write_text(
+        "exclusions:\n"
+        "  - rule: 7f3f3a5e-1111-4c8e-9b57-0a0b0c0d0e01\n"
+        "    reason: lab relay\n"
+        "    match:\n"
+        "      CommandLine|contains: 'listenport=9999'\n",
+        "utf-8",
+    )
+    stats = workspace / "s.json"
+    result = run(
+        "hunt",
+        str(workspace / "logs"),
+        "--rules",
+        str(workspace / "rules"),
+        "--no-default-rules",
+        "--exclusions",
+        str(excl),
+        "--stats",
+        str(stats),
+        "--workers",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(stats.read_text())["detections"] == 0
+
+
+def test_explain_shows_matched_selections(workspace: Path) -> None:
+    result = run(
+        "hunt",
+        str(workspace / "logs"),
+        "--rules",
+        str(workspace / "rules"),
+        "--no-default-rules",
+        "--explain",
+        "--workers",
+        "1",
+    )
+    assert result.exit_code == 0
+    assert "selection" in result.output and "portproxy" in result.output
+
+
+def test_rules_check_lists_failures_and_blind_rules(workspace: Path) -> None:
+    (workspace / "rules" / "broken.yml").write_text("title: x\ndetection: [unclosed\n", "utf-8")
+    case = workspace / "case.duckdb"
+    assert (
+        run(
+            "hunt",
+            str(workspace / "logs"),
+            "--case",
+            str(case),
+            "--no-default-rules",
+            "--workers",
+            "1",
+        ).exit_code
+        == 0
+    )
+    result = run(
+        "rules",
+        "check",
+        str(workspace / "rules"),
+        "--no-default-rules",
+        "--case",
+        str(case),
+        "--json",
+        "--all",
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    states = {r["rule"].split(" (")[0]: r for r in rows}
+    assert any(r["state"] == "failed" and "broken.yml" in r["path"] for r in rows)
+    assert states["Netsh Portproxy Added"]["events_in_case"] == 3  # Sysmon 1 events
+    assert states["Logon Failure Burst"]["state"] == "correlation"

@@ -104,6 +104,16 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any input or rule had a problem.")
 @click.option(
+    "--placeholders",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML values for %placeholders% of |expand rules (docs/placeholders.md).",
+)
+@click.option(
+    "--exclusions",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML analyst exclusions per rule (docs/tuning.md).",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
@@ -118,6 +128,8 @@ def hunt(
     case: Path | None,
     workers: int | None,
     strict: bool,
+    placeholders: Path | None,
+    exclusions: Path | None,
     explain: bool,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
@@ -129,6 +141,8 @@ def hunt(
         default_rules=not no_default_rules,
         case=case,
         workers=workers,
+        placeholders=placeholders,
+        exclusions=exclusions,
     )
     try:
         with RichProgress(err) as progress:

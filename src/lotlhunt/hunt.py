@@ -59,6 +59,10 @@ class HuntConfig:
     case: str | Path | None = None
     workers: int | None = None
     extra_rule_dicts: list[dict[str, object]] = field(default_factory=list)
+    #: Placeholder values for ``|expand`` rules (docs/placeholders.md).
+    placeholders: str | Path | None = None
+    #: Analyst exclusions (docs/tuning.md).
+    exclusions: str | Path | None = None
 
 
 def default_workers() -> int:
@@ -133,7 +137,7 @@ def _case_inputs(engine: DuckDBEngine, stats: HuntStats) -> None:
     stats.records_failed = int(failed or 0)
 
 
-def load_hunt_rules(config: HuntConfig) -> RuleSet:
+def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> RuleSet:
     paths: list[str | Path] = list(config.rules)
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
@@ -147,7 +151,13 @@ def load_hunt_rules(config: HuntConfig) -> RuleSet:
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"rule path does not exist: {p}")
-    return load_rules(paths, extra_dicts=extra)
+    return load_rules(
+        paths,
+        extra_dicts=extra,
+        placeholders=config.placeholders,
+        exclusions=config.exclusions,
+        progress=progress,
+    )
 
 
 def collect_detections(
@@ -281,7 +291,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     skipped: list[tuple[str, str]] = []
     progress.note("loading rules")
     mark = time.perf_counter()
-    ruleset = load_hunt_rules(config)
+    ruleset = load_hunt_rules(config, progress)
     stats.phases["rules"] = time.perf_counter() - mark
     mark = time.perf_counter()
     engine = DuckDBEngine(str(config.case) if config.case else None)
@@ -306,7 +316,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         evaluation = engine.evaluate(ruleset.rules, progress=lambda n: progress.advance(n))
         stats.phases["hunt"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        rule_issues = list(ruleset.failed)
+        rule_issues = list(ruleset.failed) + list(ruleset.tuning_issues)
         for idx, reason in evaluation.failed:
             rule = ruleset.rules[idx]
             rule_issues.append(
