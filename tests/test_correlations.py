@@ -716,11 +716,6 @@ def test_range_condition_is_rejected_by_pysigma() -> None:
         )
 
 
-@pytest.mark.xfail(
-    reason="load_rules lets pySigma resolve references, which disables the output of rules a "
-    "generate: false correlation refers to, so they fail to compile ('rule produced no query')",
-    strict=False,
-)
 def test_load_rules_keeps_rules_referenced_by_correlations(tmp_path: Path) -> None:
     path = tmp_path / "brute.yml"
     path.write_text(BASE + "\n---\n" + BRUTE, "utf-8")
