@@ -307,6 +307,36 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[bool]]] = [
     ),
 ]
 
+CASES += [
+    (
+        "neq-compares-numerically",
+        sel(**{"Image|endswith": "\\a.exe", "TerminalSessionId|neq": 0}),
+        [
+            proc(Image="\\a.exe", TerminalSessionId="1"),
+            proc(Image="\\a.exe", TerminalSessionId="0"),
+        ],
+        [True, False],
+    ),
+    (
+        "utf16be-base64",
+        sel(**{"CommandLine|utf16be|base64offset|contains": "IEX"}),
+        [
+            proc(CommandLine=base64.b64encode("IEX x".encode("utf-16-be")).decode()),
+            proc(CommandLine=base64.b64encode("IEX x".encode("utf-16-le")).decode()),
+        ],
+        [True, False],
+    ),
+    (
+        "utf16-with-bom-base64",
+        sel(**{"CommandLine|utf16|base64offset|contains": "IEX"}),
+        [
+            proc(CommandLine=base64.b64encode("IEX x".encode("utf-16")).decode()),
+            proc(CommandLine=base64.b64encode(b"IEX x").decode()),
+        ],
+        [True, False],
+    ),
+]
+
 NETWORK = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 3, "Hostname": "ws1"}
 CIDR_CASES: list[tuple[str, str, list[str], list[bool]]] = [
     (
