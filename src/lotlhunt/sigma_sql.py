@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,7 +45,6 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
-    Placeholder,
     SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
@@ -623,5 +621,3 @@ def ip_hex_vectorised(values: Any) -> Any:
 
     return pa.array([ip_hex(v) for v in values.to_pylist()], type=pa.string())
 
-
-PlaceholderResolver = Callable[[Placeholder], list[str]]
