@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -584,11 +585,13 @@ def _plain(s: SigmaString) -> str:
     return "".join(p for p in s.s if isinstance(p, str))
 
 
+@lru_cache(maxsize=1 << 16)
 def ip_hex(value: str | None) -> str | None:
     """Normalise an address to 32 lowercase hex digits; IPv4 as IPv4-mapped IPv6.
 
     Accepts the spellings logs use: plain, IPv6 shorthand, bracketed, with zone index
     (``fe80::1%eth0``) or IPv4-mapped (``::ffff:10.0.0.1``). Anything else is None.
+    Cached: logs repeat few distinct addresses, and every CIDR rule asks again.
     """
     if value is None:
         return None
@@ -620,4 +623,3 @@ def ip_hex_vectorised(values: Any) -> Any:
     import pyarrow as pa
 
     return pa.array([ip_hex(v) for v in values.to_pylist()], type=pa.string())
-
