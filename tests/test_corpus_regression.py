@@ -15,6 +15,7 @@ import yaml
 
 from corpus import require_corpus as corpus
 from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.hunt import read_into
 from lotlhunt.rules import RuleSet, load_rules
 
 pytestmark = pytest.mark.corpus
@@ -57,13 +58,8 @@ def ruleset() -> RuleSet:
 
 def hunt_counts(files: list[Path], ruleset: RuleSet) -> Counter[tuple[str, str]]:
     """(source file, rule id) -> number of matching events, from one hunt over all files."""
-    from lotlhunt.sources import discover, read_all
-
     engine = DuckDBEngine()
-    found = discover(files)
-    for item in read_all(found.units, workers=2):
-        if not hasattr(item, "unit"):
-            engine.ingest(item)
+    read_into(engine, files, workers=2)
     evaluation = engine.evaluate(ruleset.rules)
     engine.con.register("m", evaluation.matches)
     rows = engine.con.execute(

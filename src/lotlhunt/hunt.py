@@ -105,6 +105,15 @@ def ingest(
     _record_inputs(engine, reports)
 
 
+def read_into(
+    engine: DuckDBEngine, paths: Sequence[str | Path], workers: int = 1
+) -> HuntStats:
+    """Read inputs into ``engine`` without a progress display; return what was read."""
+    stats = HuntStats()
+    ingest(engine, paths, workers, _Silent(), stats, [], [])
+    return stats
+
+
 def _record_inputs(engine: DuckDBEngine, reports: Sequence[object]) -> None:
     """Keep per-input counts in the case, so a re-hunt reports what the case holds."""
     engine.con.execute(

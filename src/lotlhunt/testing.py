@@ -31,16 +31,13 @@ def compile_rules(rule: Mapping[str, Any] | str) -> RuleSet:
 
 
 def load_events(engine: DuckDBEngine, events: Sequence[Mapping[str, Any]], folder: Path) -> None:
-    from .sources import discover, read_all
+    from .hunt import read_into
 
     path = folder / "events.jsonl"
     with path.open("w", encoding="utf-8") as out:
         for event in events:
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
-    found = discover([path])
-    for item in read_all(found.units, workers=1):
-        if not hasattr(item, "unit"):
-            engine.ingest(item)  # type: ignore[arg-type]
+    read_into(engine, [path])
 
 
 def rule_matches(rule: Mapping[str, Any] | str, events: Sequence[Mapping[str, Any]]) -> list[bool]:
