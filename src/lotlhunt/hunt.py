@@ -105,9 +105,7 @@ def ingest(
     _record_inputs(engine, reports)
 
 
-def read_into(
-    engine: DuckDBEngine, paths: Sequence[str | Path], workers: int = 1
-) -> HuntStats:
+def read_into(engine: DuckDBEngine, paths: Sequence[str | Path], workers: int = 1) -> HuntStats:
     """Read inputs into ``engine`` without a progress display; return what was read."""
     stats = HuntStats()
     ingest(engine, paths, workers, _Silent(), stats, [], [])
