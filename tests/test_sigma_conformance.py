@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 
+from lotlhunt.engines import duckdb as duckdb_engine
 from lotlhunt.testing import compile_rules, rule_matches
+
+
+@pytest.fixture(autouse=True, params=["event-rows", "distinct-rows"])
+def slice_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case runs on both kinds of slice: one row per event, and one row per
+    distinct combination of the fields the rules read (used for large rule groups)."""
+    minimum = 1 if request.param == "distinct-rows" else 10**9
+    monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", minimum)
+
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}
 
@@ -497,3 +507,18 @@ def test_long_contains_lists_keep_their_meaning() -> None:
         proc(CommandLine="nothing"),
     ]
     assert rule_matches(rule(detection), events) == [True, False, True, False]
+
+
+def test_long_contains_list_folds_around_a_value_with_case_forms() -> None:
+    # One value whose case forms Python and the engine might fold differently (circled
+    # M has a lower-case form) keeps its own comparison; the rest still fold.
+    values = [f"emoji{i}" for i in range(10)] + ["\u24c2x"]
+    compiled = compile_rules(rule(sel(**{"CommandLine|contains": values})))
+    sql = compiled.rules[0].sql
+    assert sql.count("regexp_matches") == 1 and "contains(" in sql
+    events = [proc(CommandLine="a EMOJI7 b"), proc(CommandLine="\u24c2X"), proc(CommandLine="z")]
+    assert rule_matches(rule(sel(**{"CommandLine|contains": values})), events) == [
+        True,
+        True,
+        False,
+    ]

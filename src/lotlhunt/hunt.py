@@ -20,14 +20,17 @@ import pyarrow.compute as pc
 
 from . import schema
 from .correlations import CorrelationHit, evaluate_correlations
-from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
+from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
 from .errors import InputIssue, UsageError
-from .logsources import Variant
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
-from .sigma_sql import ALL_TEXT_FIELD, LOWER_SUFFIX, Dialect
+from .sigma_sql import ALL_TEXT_FIELD, Dialect
 
 META_TABLE = "lotlhunt_inputs"
+#: Work table of matched events (one row per match), read to explain detections.
+HITS = f"{WORK_DB}.hits"
+#: Its column naming the rule that matched.
+HIT_RULE = "__rule"
 
 
 class Progress(Protocol):
@@ -170,24 +173,42 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
 def collect_detections(
     engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
 ) -> list[Detection]:
-    """Join matches back to their events: identity, time, and the fields each rule read."""
+    """Join matches back to their events: identity, time, and the fields each rule read.
+
+    The matched events are copied once into a work table; each rule that fired then reads
+    only its own fields and selections from its own rows (one narrow query per rule, not
+    one query as wide as every rule of a slice), and results are read column by column.
+    """
     if matches.num_rows == 0:
         return []
+    fired = sorted(set(matches.column("rule").to_pylist()))
+    needed = set(schema.CORE_COLUMNS)
+    for idx in fired:
+        for variant in rules[idx].variants:
+            needed |= engine.source_columns(variant, rules[idx].fields)
+    copied = ", ".join(f"e.{Dialect.ident(c)}" for c in sorted(needed))
     engine.con.register("__matches", matches)
     try:
-        table = engine.con.sql(
-            f"SELECT m.rule, e.{ROW_ID}, {', '.join('e.' + c for c in schema.CORE_COLUMNS)} "
-            f"FROM __matches m JOIN {EVENTS} e ON e.{ROW_ID} = m.rid "
-            f"ORDER BY e.{schema.TIMESTAMP}, m.rule, e.{ROW_ID}"
-        ).to_arrow_table()
-        field_values = _rule_fields(engine, rules, matches)
+        engine.con.execute(
+            f"CREATE OR REPLACE TABLE {HITS} AS SELECT m.rule AS {HIT_RULE}, e.{ROW_ID}, "
+            f"{copied} FROM __matches m JOIN {EVENTS} e ON e.{ROW_ID} = m.rid"
+        )
     finally:
         engine.con.unregister("__matches")
+    try:
+        table = engine.con.sql(
+            f"SELECT {HIT_RULE}, {ROW_ID}, {', '.join(schema.CORE_COLUMNS)} FROM {HITS} "
+            f"ORDER BY {schema.TIMESTAMP}, {HIT_RULE}, {ROW_ID}"
+        ).to_arrow_table()
+        explained = _rule_fields(engine, rules, fired)
+    finally:
+        engine.con.execute(f"DROP TABLE IF EXISTS {HITS}")
+    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    nothing: tuple[dict[str, str | None], tuple[str, ...]] = ({}, ())
     out: list[Detection] = []
-    cols = table.to_pydict()
-    for i in range(table.num_rows):
-        rule = rules[cols["rule"][i]]
-        rid = cols[ROW_ID][i]
+    for i, (idx, rid) in enumerate(zip(cols[HIT_RULE], cols[ROW_ID], strict=True)):
+        rule = rules[idx]
+        fields, held = explained.get((idx, rid), nothing)
         out.append(
             Detection(
                 rule_id=rule.id,
@@ -201,58 +222,44 @@ def collect_detections(
                 record_id=cols[schema.RECORD_ID][i],
                 source=cols[schema.SOURCE][i],
                 position=cols[schema.POSITION][i],
-                fields=field_values.get((cols["rule"][i], rid), ({}, ()))[0],
-                matched=field_values.get((cols["rule"][i], rid), ({}, ()))[1],
+                fields=fields,
+                matched=held,
             )
         )
     return out
 
 
 def _rule_fields(
-    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
+    engine: DuckDBEngine, rules: Sequence[CompiledRule], fired: Sequence[int]
 ) -> dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]]:
-    """For each match: the values of the fields its rule refers to, and which of the
-    rule's selections hold on the event (the explanation of the match).
-
-    One query per slice (not per rule): the union of the fields of every rule that fired
-    there, for the rows any of them matched, with each selection evaluated on them.
-    """
-    fired = sorted(set(matches.column("rule").to_pylist()))
-    by_slice: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
-    for idx in fired:
-        for variant in rules[idx].variants:
-            by_slice.setdefault(variant.key, (variant, []))[1].append(idx)
+    """For each match in the hits table: the values of the fields its rule refers to, and
+    which of the rule's selections hold on the event (the explanation of the match)."""
     out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}
-    for variant, idxs in by_slice.values():
-        names = sorted({f for i in idxs for f in rules[i].fields})
-        inner = ", ".join(
-            f"{e} AS {Dialect.ident(n)}, lower({e}) AS {Dialect.ident(n + LOWER_SUFFIX)}"
-            for n in names
-            for e in (engine.field_expression(n, variant),)
-        )
+    for idx in fired:
+        rule = rules[idx]
+        names = sorted(rule.fields)
         shown = [n for n in names if n != ALL_TEXT_FIELD]
-        selections = [(i, name, sql) for i in idxs for name, sql in rules[i].selections]
-        cols = [Dialect.ident(n) for n in shown] + [
-            f"(m.rule = {i} AND coalesce({sql}, false))" for i, _, sql in selections
-        ]
-        wanted = ", ".join(str(i) for i in idxs)
-        rows = engine.con.sql(
-            f"SELECT m.rule, s.{ROW_ID}{''.join(', ' + c for c in cols)} FROM "
-            f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
-            f"WHERE {engine.slice_filter(variant)}) s "
-            f"JOIN __matches m ON m.rid = s.{ROW_ID} AND m.rule IN ({wanted})"
-        ).fetchall()
-        for row in rows:
-            rule, rid = row[0], row[1]
-            values = dict(zip(shown, row[2 : 2 + len(shown)], strict=True))
-            own = rules[rule].fields
-            held = tuple(
-                name
-                for (i, name, _), ok in zip(selections, row[2 + len(shown) :], strict=True)
-                if ok and i == rule
-            )
-            fields = {n: v for n, v in values.items() if n in own and v is not None}
-            out[(rule, rid)] = (fields, held)
+        for variant in rule.variants:
+            inner = ", ".join(engine.slice_columns(variant, names, address_fields([rule])))
+            cols = [Dialect.ident(n) for n in shown] + [
+                f"coalesce({sql}, false)" for _, sql in rule.selections
+            ]
+            table = engine.con.sql(
+                f"SELECT {ROW_ID}{''.join(', ' + c for c in cols)} FROM "
+                f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {HITS} "
+                f"WHERE {HIT_RULE} = {idx} AND {engine.slice_filter(variant)})"
+            ).to_arrow_table()
+            columns = [c.to_pylist() for c in table.columns]
+            values = columns[1 : 1 + len(shown)]
+            held = columns[1 + len(shown) :]
+            for row, rid in enumerate(columns[0]):
+                fields = {
+                    n: v[row] for n, v in zip(shown, values, strict=True) if v[row] is not None
+                }
+                why = tuple(
+                    name for (name, _), ok in zip(rule.selections, held, strict=True) if ok[row]
+                )
+                out[(idx, rid)] = (fields, why)
     return out
 
 

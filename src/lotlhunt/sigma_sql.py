@@ -66,6 +66,10 @@ ALL_TEXT_FIELD = "__text"
 #: Name of the SQL function (a UDF the engine registers) that normalises an IP address
 #: string to 32 hex digits (IPv4 as IPv4-mapped IPv6), or NULL when it is no address.
 IP_HEX_FUNCTION = "lotl_ip_hex"
+#: Suffix of the address twin of a field column (the field through ``IP_HEX_FUNCTION``),
+#: projected once per slice row for fields that CIDR conditions read, so a rule with
+#: twenty networks compares text twenty times instead of parsing the address twenty times.
+IP_SUFFIX = "__ip"
 
 
 @dataclass(frozen=True)
@@ -198,15 +202,21 @@ class SqlBackend(Backend):
             else:
                 out.append(self.convert_condition(arg, state))
         for name, values in contains.items():
-            if len(values) < ALTERNATION_MIN or not all(_caseless_safe(v) for v in values):
-                out.extend(
-                    self.dialect.contains.format(
-                        col=self.lfield(name, state), lit=f"lower({self.dialect.literal(v)})"
-                    )
-                    for v in values
+            # Values whose lower-casing Python might not share with the engine keep their
+            # own comparison; the rest fold (one odd value must not unfold a long list).
+            safe = [v for v in values if _caseless_safe(v)]
+            if len(safe) < ALTERNATION_MIN:
+                safe = []
+            out.extend(
+                self.dialect.contains.format(
+                    col=self.lfield(name, state), lit=f"lower({self.dialect.literal(v)})"
                 )
+                for v in values
+                if not safe or not _caseless_safe(v)
+            )
+            if not safe:
                 continue
-            pattern = "|".join(sorted({_re2_escape(v.lower()) for v in values}))
+            pattern = "|".join(sorted({_re2_escape(v.lower()) for v in safe}))
             out.insert(
                 0,
                 self.dialect.regex.format(
@@ -409,7 +419,8 @@ class SqlBackend(Backend):
         state.processing_state["_cidr"] = True
         cidr: SigmaCIDRExpression = cond.value
         lo, hi = cidr_hex_range(cidr.network)
-        col = f"{IP_HEX_FUNCTION}({self.field(cond.field, state)})"
+        self._use(state, cond.field)
+        col = self.dialect.ident(cond.field + IP_SUFFIX)
         d = self.dialect
         return f"({col} BETWEEN {d.literal(lo)} AND {d.literal(hi)})"
 
