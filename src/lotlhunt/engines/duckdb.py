@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from .. import schema
@@ -45,6 +44,8 @@ EVENTS = "events"
 WORK_DB = "lotlhunt_work"
 #: The slice of events the current group of rules runs on.
 SLICE = f"{WORK_DB}.slice"
+#: Rules per evaluation query (see ``DuckDBEngine._run_rules``).
+RULES_PER_QUERY = 16
 #: Column of a distinct slice listing the events each of its rows stands for.
 GROUPED_IDS = "__rids"
 #: Rules in a group from which its slice is built distinct: grouping costs one hash pass
@@ -179,6 +180,19 @@ class DuckDBEngine:
 
     def flush(self) -> None:
         """Insert whatever is buffered; called before every query on the events table."""
+        if self._pending_columns and self._next_rid == self._buffered:
+            # Nothing inserted yet: make the table with all its columns in one statement
+            # (an export can bring hundreds of fields; one ALTER each costs more than
+            # reading them).
+            self._one(f"DROP TABLE {EVENTS}")
+            cols = [f"{ROW_ID} BIGINT"]
+            cols += [f"{Dialect.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS]
+            core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
+            cols += [
+                f"{Dialect.ident(c)} VARCHAR" for k, c in self._columns.items() if k not in core
+            ]
+            self._one(f"CREATE TABLE {EVENTS} ({', '.join(cols)})")
+            self._pending_columns = []
         for name in self._pending_columns:
             self._one(f"ALTER TABLE {EVENTS} ADD COLUMN {Dialect.ident(name)} VARCHAR")
         self._pending_columns = []
@@ -390,16 +404,19 @@ class DuckDBEngine:
                 skipped += len(idxs) - len(runnable)
                 if progress:
                     progress(len(idxs) - len(runnable))
-                futures = [pool.submit(self._run_rule, rules[i], i) for i in runnable]
+                batches = [
+                    runnable[k : k + RULES_PER_QUERY]
+                    for k in range(0, len(runnable), RULES_PER_QUERY)
+                ]
+                futures = [pool.submit(self._run_rules, rules, b) for b in batches]
                 found: list[pa.Table] = []
                 for future in as_completed(futures):
-                    idx, result = future.result()
-                    if isinstance(result, str):
-                        failed[idx] = result
-                    elif result.num_rows:
-                        found.append(result)
+                    table, errors, done = future.result()
+                    failed.update(errors)
+                    if table.num_rows:
+                        found.append(table)
                     if progress:
-                        progress(1)
+                        progress(done)
                 if distinct and found:
                     found = [self._expand(pa.concat_tables(found))]
                 parts.extend(found)
@@ -412,7 +429,7 @@ class DuckDBEngine:
             finally:
                 self.con.unregister("__parts")
         else:
-            matches = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
+            matches = _NO_MATCHES
         return Evaluation(
             matches=matches, failed=sorted(failed.items()), slices=len(groups), skipped=skipped
         )
@@ -467,24 +484,49 @@ class DuckDBEngine:
             self._cursors.append(cur)
         return cur
 
-    def _run_rule(self, rule: CompiledRule, idx: int) -> tuple[int, pa.Table | str]:
-        """Row ids of the slice that ``rule`` matches, or why its query failed.
+    def query_all(self, queries: Sequence[str]) -> list[pa.Table]:
+        """Results of independent queries, run several at once on the engine's threads
+        (many small queries are dominated by planning, which one thread does serially)."""
+        self.flush()
 
-        One query per rule, several at once on the engine's threads: a slice of a hundred
-        thousand rows is one row group, which DuckDB scans on one thread, so concurrency
-        between rules is what uses the cores. (One query evaluating many rules per row was
-        measured slower: every row then pays for a list of results.)
+        def run(query: str) -> pa.Table:
+            return self._cursor().sql(query).to_arrow_table()
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(run, queries))
+
+    def _run_rules(
+        self, rules: Sequence[CompiledRule], idxs: list[int]
+    ) -> tuple[pa.Table, dict[int, str], int]:
+        """Matches of rules ``idxs`` on the slice, the rules whose query failed, and how
+        many rules were run.
+
+        A few rules per query (a UNION ALL of one filter each), several queries at once on
+        the engine's threads: a slice of a hundred thousand rows is one row group, which
+        DuckDB scans on one thread, so concurrency between queries is what uses the
+        cores; and on small slices the fixed cost per query dominates, which the union
+        shares. (One pass evaluating many rules per row was measured slower: every row
+        then pays for a list of results.) A failing query is retried rule by rule so one
+        broken rule does not hide the others' matches.
         """
+        query = " UNION ALL ".join(
+            f"SELECT {i}::INTEGER AS rule, {ROW_ID} AS rid FROM {SLICE} WHERE {rules[i].sql}"
+            for i in idxs
+        )
         try:
-            rids = (
-                self._cursor()
-                .sql(f"SELECT {ROW_ID} FROM {SLICE} WHERE {rule.sql}")
-                .to_arrow_table()
-                .column(0)
-            )
+            return self._cursor().sql(query).to_arrow_table(), {}, len(idxs)
         except duckdb.Error as exc:
-            return idx, f"query failed: {exc}"
-        return idx, pa.table({"rule": pa.array(np.full(len(rids), idx, np.int32)), "rid": rids})
+            if len(idxs) == 1:
+                return _NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
+        parts, errors = [], {}
+        for i in idxs:
+            table, error, _ = self._run_rules(rules, [i])
+            parts.append(table)
+            errors.update(error)
+        return pa.concat_tables(parts), errors, len(idxs)
+
+
+_NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
 
 def address_fields(rules: Iterable[CompiledRule]) -> set[str]:
