@@ -18,6 +18,12 @@ from lotlhunt.sources import parallel as parallel_module
 from test_sources_evtx import record
 
 
+@pytest.fixture(autouse=True)
+def always_use_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These inputs are small; the pool must run anyway (it is what is tested here)."""
+    monkeypatch.setattr(parallel_module, "IN_PROCESS_BYTES", 0)
+
+
 def children() -> list[int]:
     """Pids of this process's live child processes (the pool's workers)."""
     pids = []
@@ -127,3 +133,14 @@ def test_workers_that_cannot_start_fall_back_to_this_process(
     assert len(reports) == 3 and all(r.records == 100 for r in reports.values())
     assert all(len(v) == 100 for v in rows.values())
     assert children() == []
+
+
+def test_small_inputs_are_read_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Starting workers costs more than reading a few megabytes: no child process.
+    monkeypatch.setattr(parallel_module, "IN_PROCESS_BYTES", 2**30)
+    path = tmp_path / "small.jsonl"
+    path.write_text(json.dumps({"Channel": "Security", "EventID": 4624}) + "\n", encoding="utf-8")
+    seen = []
+    for _ in read_all(discover([tmp_path]).units, workers=2):
+        seen.append(children())
+    assert seen and all(not pids for pids in seen)

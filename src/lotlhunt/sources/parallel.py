@@ -81,16 +81,24 @@ def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatc
     yield report
 
 
+#: Inputs smaller than this are read in-process whatever the worker count: a worker
+#: process takes about half a second to start and import its readers (measured on the
+#: 277 files, 25 MB, of evtx-attack-samples: 2.1 s with two workers, 1.5 s without).
+IN_PROCESS_BYTES = 32 * 2**20
+
+
 def read_all(
     units: Iterable[InputUnit], workers: int, batch_rows: int = 8192
 ) -> Iterator[pa.RecordBatch | UnitReport]:
     """Batches and reports of all units; each unit's report follows its last batch.
 
-    ``workers <= 1`` reads in this process, in order. Otherwise units are read by that
-    many worker processes, largest first, and batches of different units interleave.
+    ``workers <= 1`` reads in this process, in order, and so do inputs smaller than
+    ``IN_PROCESS_BYTES`` in all (starting worker processes costs more than reading them).
+    Otherwise units are read by that many worker processes, largest first, and batches
+    of different units interleave.
     """
     todo = list(units)
-    if workers <= 1:
+    if workers <= 1 or sum(map(_size, todo)) < IN_PROCESS_BYTES:
         for unit in todo:
             yield from read_unit(unit, batch_rows)
         return
