@@ -34,7 +34,12 @@ DEFAULT_CORPORA = {
     "evtx-attack-samples": ("evtx", DATA / "evtx-attack-samples"),
     "mordor": ("json", DATA / "mordor"),
 }
-DEFAULT_RULES = DATA / "sigma" / "rules" / "windows"
+#: Every SigmaHQ rule folder (the hunt also loads the bundled pack, as the CLI does);
+#: rules for other platforms are listed as not applicable and cost nothing.
+DEFAULT_RULES = [
+    DATA / "sigma" / name
+    for name in ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")
+]
 
 
 def _count_evtx(path: str) -> int:
@@ -126,7 +131,9 @@ def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -
         for r in rules:
             cmd += ["--rules", str(r)]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        err_path = Path(tmp) / "stderr.txt"
+        err_file = err_path.open("wb")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
         peak = 0
         stop = threading.Event()
 
@@ -142,8 +149,12 @@ def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -
         stop.set()
         sampler.join()
         wall = time.perf_counter() - start
+        err_file.close()
         if code != 0:
-            raise SystemExit(f"hunt failed with exit {code}: {' '.join(cmd)}")
+            tail = err_path.read_text(errors="replace").strip().splitlines()[-15:]
+            raise SystemExit(
+                f"hunt failed with exit {code}: {' '.join(cmd)}\n" + "\n".join(tail)
+            )
         stats = json.loads(stats_path.read_text())
     stats["wall"] = wall
     stats["peak_rss"] = peak
@@ -168,7 +179,7 @@ def main() -> None:
         kind, _, path = rest.partition(":") if ":" in rest else (name, "", rest)
         corpora[name] = (kind, Path(path))
     corpora = corpora or {k: v for k, v in DEFAULT_CORPORA.items() if v[1].exists()}
-    rules = args.rules or [DEFAULT_RULES]
+    rules = args.rules or [r for r in DEFAULT_RULES if r.exists()]
     workers_list = args.workers or [os.cpu_count() or 1]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

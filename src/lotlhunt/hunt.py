@@ -27,8 +27,8 @@ from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .sigma_sql import ALL_TEXT_FIELD, Dialect
 
 META_TABLE = "lotlhunt_inputs"
-#: Work table of matched events (one row per match), read to explain detections.
-HITS = f"{WORK_DB}.hits"
+#: Work table of matches (rule, event row id), read to explain detections.
+MATCHES = f"{WORK_DB}.matches"
 #: Its column naming the rule that matched.
 HIT_RULE = "__rule"
 
@@ -183,34 +183,32 @@ def collect_detections(
 ) -> list[Detection]:
     """Join matches back to their events: identity, time, and the fields each rule read.
 
-    The matched events are copied once into a work table; each rule that fired then reads
-    only its own fields and selections from its own rows (one narrow query per rule, not
-    one query as wide as every rule of a slice), and results are read column by column.
+    The matches go into a narrow work table; each rule that fired then reads only its own
+    fields and selections from its own events (one narrow query per rule and slice, run
+    concurrently), and results are read column by column. Nothing as wide as the events
+    table is copied: with hundreds of columns such a copy pins a block per column per
+    thread, which a bounded memory cannot always give.
     """
     if matches.num_rows == 0:
         return []
-    fired = sorted(set(matches.column("rule").to_pylist()))
-    needed = set(schema.CORE_COLUMNS)
-    for idx in fired:
-        for variant in rules[idx].variants:
-            needed |= engine.source_columns(variant, rules[idx].fields)
-    copied = ", ".join(f"e.{Dialect.ident(c)}" for c in sorted(needed))
     engine.con.register("__matches", matches)
     try:
         engine.con.execute(
-            f"CREATE OR REPLACE TABLE {HITS} AS SELECT m.rule AS {HIT_RULE}, e.{ROW_ID}, "
-            f"{copied} FROM __matches m JOIN {EVENTS} e ON e.{ROW_ID} = m.rid"
+            f"CREATE OR REPLACE TABLE {MATCHES} AS SELECT rule::INTEGER AS {HIT_RULE}, "
+            f"rid AS {ROW_ID} FROM __matches"
         )
     finally:
         engine.con.unregister("__matches")
     try:
         table = engine.con.sql(
-            f"SELECT {HIT_RULE}, {ROW_ID}, {', '.join(schema.CORE_COLUMNS)} FROM {HITS} "
-            f"ORDER BY {schema.TIMESTAMP}, {HIT_RULE}, {ROW_ID}"
+            f"SELECT m.{HIT_RULE}, e.{ROW_ID}, "
+            f"{', '.join('e.' + c for c in schema.CORE_COLUMNS)} FROM {MATCHES} m "
+            f"JOIN {EVENTS} e ON e.{ROW_ID} = m.{ROW_ID} "
+            f"ORDER BY e.{schema.TIMESTAMP}, m.{HIT_RULE}, e.{ROW_ID}"
         ).to_arrow_table()
-        explained = _rule_fields(engine, rules, fired)
+        explained = _rule_fields(engine, rules, matches)
     finally:
-        engine.con.execute(f"DROP TABLE IF EXISTS {HITS}")
+        engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     nothing: tuple[dict[str, str | None], tuple[str, ...]] = ({}, ())
     out: list[Detection] = []
@@ -238,12 +236,19 @@ def collect_detections(
 
 
 def _rule_fields(
-    engine: DuckDBEngine, rules: Sequence[CompiledRule], fired: Sequence[int]
+    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
 ) -> dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]]:
-    """For each match in the hits table: the values of the fields its rule refers to, and
-    which of the rule's selections hold on the event (the explanation of the match)."""
+    """For each match: the values of the fields its rule refers to, and which of the
+    rule's selections hold on the event (the explanation of the match)."""
+    spans = matches.group_by("rule").aggregate([("rid", "min"), ("rid", "max")])
     jobs: list[tuple[CompiledRule, int, list[str], str]] = []
-    for idx in fired:
+    by_rule = zip(
+        spans.column("rule").to_pylist(),
+        spans.column("rid_min").to_pylist(),
+        spans.column("rid_max").to_pylist(),
+        strict=True,
+    )
+    for idx, lo, hi in sorted(by_rule):
         rule = rules[idx]
         names = sorted(rule.fields)
         shown = [n for n in names if n != ALL_TEXT_FIELD]
@@ -252,10 +257,13 @@ def _rule_fields(
             cols = [Dialect.ident(n) for n in shown] + [
                 f"coalesce({sql}, false)" for _, sql in rule.selections
             ]
+            # The id range lets the scan skip row groups before the semi-join.
             query = (
                 f"SELECT {ROW_ID}{''.join(', ' + c for c in cols)} FROM "
-                f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {HITS} "
-                f"WHERE {HIT_RULE} = {idx} AND {engine.slice_filter(variant)})"
+                f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
+                f"WHERE {ROW_ID} BETWEEN {int(lo)} AND {int(hi)} AND {ROW_ID} IN "
+                f"(SELECT {ROW_ID} FROM {MATCHES} WHERE {HIT_RULE} = {int(idx)}) "
+                f"AND {engine.slice_filter(variant)})"
             )
             jobs.append((rule, idx, shown, query))
     out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}

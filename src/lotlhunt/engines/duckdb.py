@@ -39,6 +39,12 @@ from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, pres
 
 ROW_ID = "__rid"
 EVENTS = "events"
+#: The compressed in-memory database holding the events when there is no case file.
+EVENTS_DB = "lotlhunt_events"
+#: Whether an engine without a case file keeps its events compressed.
+COMPRESS_EVENTS = True
+#: Rows inserted into it between checkpoints (each compresses what came since the last).
+CHECKPOINT_ROWS = 262_144
 #: In-memory database for working tables (not temporary: every thread's connection sees
 #: it; not in the case file: a re-hunt leaves the case as it was).
 WORK_DB = "lotlhunt_work"
@@ -93,6 +99,17 @@ class DuckDBEngine:
     ) -> None:
         self.path = path
         self.con = duckdb.connect(path or ":memory:")
+        #: Rows inserted since the last checkpoint of an in-memory events database.
+        self._unchecked = 0
+        self._use: str | None = None
+        if path is None and COMPRESS_EVENTS:
+            # A compressed in-memory database: DuckDB keeps plain in-memory tables
+            # uncompressed, ten times the size of the same table checkpointed with
+            # dictionary/FSST compression (Mordor: 120 MB resident instead of 550 MB
+            # resident plus 1.3 GB spilled; without it wide scans ran out of memory).
+            self._one(f"ATTACH ':memory:' AS {EVENTS_DB} (COMPRESS)")
+            self._one(f"USE {EVENTS_DB}")
+            self._use = EVENTS_DB
         if threads:
             self._one(f"SET threads = {int(threads)}")
         # Bounded memory: past the limit DuckDB spills table data and operators to a
@@ -207,6 +224,17 @@ class DuckDBEngine:
             self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
         finally:
             self.con.unregister("__batch")
+        if self._use:
+            self._unchecked += table.num_rows
+            if self._unchecked >= CHECKPOINT_ROWS:
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Compress what was inserted into an in-memory events database since the last
+        checkpoint (a case file is checkpointed by DuckDB itself)."""
+        if self._use and self._unchecked:
+            self._one(f"CHECKPOINT {self._use}")
+            self._unchecked = 0
 
     def _one(self, query: str, params: Sequence[object] = ()) -> tuple[object, ...] | None:
         """First row of a query, with the result fully consumed (DuckDB requires it)."""
@@ -373,6 +401,7 @@ class DuckDBEngine:
     ) -> Evaluation:
         """Run every rule on the slices its logsource covers; return all matches."""
         self.flush()
+        self.checkpoint()
         groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
         for idx, rule in enumerate(rules):
             for v in rule.variants:
@@ -481,6 +510,8 @@ class DuckDBEngine:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self.con.cursor()
+            if self._use:
+                cur.execute(f"USE {self._use}")
             self._cursors.append(cur)
         return cur
 
