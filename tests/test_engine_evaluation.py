@@ -148,3 +148,32 @@ def test_cidr_detection_is_explained(tmp_path: Path) -> None:
     assert [(d.fields, d.matched) for d in result.detections] == [
         ({"DestinationIp": "10.1.2.3"}, ("inside",))
     ]
+
+
+def test_channels_match_whatever_their_case_also_after_more_input(tmp_path: Path) -> None:
+    # Channels are matched by the exact spellings present (so the scan can skip other
+    # channels); spellings that arrive later must be seen too.
+    rule = compile_rules(
+        {
+            "title": "logon",
+            "id": "00000000-0000-4000-8000-0000000000bb",
+            "level": "low",
+            "logsource": {"product": "windows", "service": "security"},
+            "detection": {"selection": {"EventID": 4624}, "condition": "selection"},
+        }
+    ).rules
+    engine = DuckDBEngine()
+    try:
+        (tmp_path / "a").mkdir()
+        load_events(engine, [{"Channel": "Security", "EventID": 4624}], tmp_path / "a")
+        first = engine.evaluate(rule).matches.num_rows
+        (tmp_path / "b").mkdir()
+        load_events(
+            engine,
+            [{"Channel": "SECURITY", "EventID": 4624}, {"Channel": "System", "EventID": 4624}],
+            tmp_path / "b",
+        )
+        second = engine.evaluate(rule).matches.num_rows
+    finally:
+        engine.close()
+    assert (first, second) == (1, 2)

@@ -134,6 +134,7 @@ class DuckDBEngine:
         self.threads = max(1, int(row[0])) if row else 1
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._spellings: dict[str, list[str]] | None = None
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
         self._buffer: list[pa.Table] = []
@@ -219,6 +220,7 @@ class DuckDBEngine:
         # Arrow scan DuckDB uses warns about and handles slowly.
         table = pa.concat_tables(self._buffer, promote_options="default").combine_chunks()
         self._buffer, self._buffered = [], 0
+        self._spellings = None
         self.con.register("__batch", table)
         try:
             self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
@@ -308,11 +310,30 @@ class DuckDBEngine:
             out.update(c for c in schema.CORE_COLUMNS if re.search(rf"\b{c}\b", expr))
         return out
 
+    def _channel_spellings(self) -> dict[str, list[str]]:
+        """Lower-cased channel -> the spellings the events table holds (cached until the
+        next insert)."""
+        if self._spellings is None:
+            rows = self.con.execute(f"SELECT DISTINCT {schema.CHANNEL} FROM {EVENTS}").fetchall()
+            spellings: dict[str, list[str]] = {}
+            for (name,) in rows:
+                if name is not None:
+                    spellings.setdefault(str(name).lower(), []).append(str(name))
+            self._spellings = spellings
+        return self._spellings
+
     def slice_filter(self, variant: Variant) -> str:
+        """SQL selecting the rows of ``variant``. Channels match whatever their case, by
+        the exact spellings present: an exact comparison is pushed into the scan, which
+        then reads no other column of rows on other channels (``lower(channel)`` cannot
+        be, and made every slice cost a read of every column it projects)."""
         conds = []
         if variant.channels:
-            chans = ", ".join(DUCKDB.literal(c.lower()) for c in variant.channels)
-            conds.append(f"lower({schema.CHANNEL}) IN ({chans})")
+            known = self._channel_spellings()
+            chans = [s for c in variant.channels for s in known.get(c.lower(), ())]
+            if not chans:
+                return "false"
+            conds.append(f"{schema.CHANNEL} IN ({', '.join(map(DUCKDB.literal, chans))})")
         if variant.event_ids:
             conds.append(f"{schema.EVENT_ID} IN ({', '.join(str(i) for i in variant.event_ids)})")
         return " AND ".join(conds) or "true"
@@ -372,6 +393,14 @@ class DuckDBEngine:
         """
         fields = list(dict.fromkeys(fields))
         where = f"FROM {EVENTS} WHERE {self.slice_filter(variant)}"
+        # Rows of one channel come in runs (one input file after another): bounding the
+        # row ids lets the scan skip the row groups outside them, reading only the
+        # channel and event id columns to find the bounds.
+        span = self._one(f"SELECT min({ROW_ID}), max({ROW_ID}) {where}")
+        if not span or span[0] is None:
+            self._one(f"CREATE OR REPLACE TABLE {name} AS SELECT NULL::BIGINT AS {ROW_ID} LIMIT 0")
+            return 0
+        where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
         if distinct:
             seen: dict[str, str] = {}
             for f in fields:
