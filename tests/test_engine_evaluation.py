@@ -177,3 +177,45 @@ def test_channels_match_whatever_their_case_also_after_more_input(tmp_path: Path
     finally:
         engine.close()
     assert (first, second) == (1, 2)
+
+
+def test_running_out_of_memory_raises_the_limit_and_says_so() -> None:
+    # Wide inputs can need more than the limit to append or scan; the engine retries
+    # with a higher limit instead of losing the hunt, and reports it.
+    import duckdb
+
+    engine = DuckDBEngine(memory_limit="64MB")
+    failures = iter([duckdb.OutOfMemoryException("could not allocate block")] * 2)
+
+    def flaky() -> int:
+        for exc in failures:
+            raise exc
+        return 42
+
+    try:
+        before = engine.memory_limit
+        assert engine.with_headroom(flaky) == 42
+        setting = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        engine.close()
+    assert engine.memory_limit > before * 2
+    assert len(engine.memory_notes) == 2 and "raised it to" in engine.memory_notes[-1]
+    assert setting is not None and str(setting[0]).endswith("MiB")
+
+
+def test_other_errors_are_not_retried() -> None:
+    import duckdb
+
+    engine = DuckDBEngine()
+    calls = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise duckdb.BinderException("no such column")
+
+    try:
+        with pytest.raises(duckdb.BinderException):
+            engine.with_headroom(broken)
+    finally:
+        engine.close()
+    assert calls == [1] and engine.memory_notes == []

@@ -132,6 +132,8 @@ class HuntStats:
     seconds: float = 0.0
     #: Wall time per phase (rules, read, hunt, collect), for benchmarks and the curious.
     phases: dict[str, float] = field(default_factory=dict)
+    #: What the engine had to do that the user should know (a raised memory limit).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -147,6 +149,7 @@ class HuntStats:
             "correlations": self.correlations,
             "seconds": round(self.seconds, 3),
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "notes": list(self.notes),
         }
 
 

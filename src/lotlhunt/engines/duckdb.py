@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -37,10 +38,14 @@ from ..sigma_sql import (
 )
 from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
 
+T = TypeVar("T")
+
 ROW_ID = "__rid"
 EVENTS = "events"
 #: The compressed in-memory database holding the events when there is no case file.
 EVENTS_DB = "lotlhunt_events"
+#: Times a query that ran out of memory is retried with a limit 1.5x higher.
+MEMORY_RETRIES = 3
 #: Whether an engine without a case file keeps its events compressed.
 COMPRESS_EVENTS = True
 #: Rows inserted into it between checkpoints (each compresses what came since the last).
@@ -118,6 +123,11 @@ class DuckDBEngine:
         limit = memory_limit or os.environ.get("LOTLHUNT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
         self._spill = tempfile.mkdtemp(prefix="lotlhunt-spill-")
         self._one(f"SET memory_limit = {DUCKDB.literal(limit)}")
+        row = self._one("SELECT current_setting('memory_limit')")
+        self.memory_limit = _bytes(str(row[0])) if row else 2**30
+        #: What the engine did about memory that the user should hear of.
+        self.memory_notes: list[str] = []
+        self._memory_lock = threading.Lock()
         self._one(f"SET temp_directory = {DUCKDB.literal(self._spill)}")
         self._one("SET preserve_insertion_order = false")
         self.con.create_function(
@@ -223,7 +233,9 @@ class DuckDBEngine:
         self._spellings = None
         self.con.register("__batch", table)
         try:
-            self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
+            self.with_headroom(
+                lambda: self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
+            )
         finally:
             self.con.unregister("__batch")
         if self._use:
@@ -237,6 +249,39 @@ class DuckDBEngine:
         if self._use and self._unchecked:
             self._one(f"CHECKPOINT {self._use}")
             self._unchecked = 0
+
+    def with_headroom(self, run: Callable[[], T]) -> T:
+        """``run()``, retried with a higher memory limit if DuckDB runs out of memory.
+
+        The limit bounds what the engine keeps, but appending to and scanning a table of
+        hundreds of columns pins a block per column per thread, which a wide export can
+        need beyond it (Mordor's 552 columns failed at 600 MB). Raising the limit and
+        saying so beats losing the hunt.
+        """
+        for attempt in range(MEMORY_RETRIES + 1):
+            seen = self.memory_limit
+            try:
+                return run()
+            except duckdb.Error as exc:
+                if attempt == MEMORY_RETRIES or not _out_of_memory(exc):
+                    raise
+                self._raise_memory_limit(seen, exc)
+        raise AssertionError("unreachable")
+
+    def _raise_memory_limit(self, seen: int, exc: duckdb.Error) -> None:
+        with self._memory_lock:
+            if self.memory_limit != seen:  # another thread raised it meanwhile
+                return
+            ceiling = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+            if self.memory_limit >= ceiling:
+                raise exc
+            new = min(ceiling, int(self.memory_limit * 1.5))
+            self.con.execute(f"SET memory_limit = '{new // 2**20}MiB'").fetchall()
+            self.memory_notes.append(
+                f"DuckDB needed more than its memory limit of {self.memory_limit // 2**20} MiB "
+                f"(wide input: {len(self._columns)} columns); raised it to {new // 2**20} MiB"
+            )
+            self.memory_limit = new
 
     def _one(self, query: str, params: Sequence[object] = ()) -> tuple[object, ...] | None:
         """First row of a query, with the result fully consumed (DuckDB requires it)."""
@@ -417,7 +462,7 @@ class DuckDBEngine:
         else:
             exprs = [ROW_ID, *self.slice_columns(variant, fields, ip_fields, used)]
             query = f"SELECT {', '.join(exprs)} {where}"
-        self._one(f"CREATE OR REPLACE TABLE {name} AS {query}")
+        self.with_headroom(lambda: self._one(f"CREATE OR REPLACE TABLE {name} AS {query}"))
         row = self._one(f"SELECT count(*) FROM {name}")
         return int(row[0]) if row else 0
 
@@ -550,7 +595,7 @@ class DuckDBEngine:
         self.flush()
 
         def run(query: str) -> pa.Table:
-            return self._cursor().sql(query).to_arrow_table()
+            return self.with_headroom(lambda: self._cursor().sql(query).to_arrow_table())
 
         with ThreadPoolExecutor(self.threads) as pool:
             return list(pool.map(run, queries))
@@ -574,8 +619,11 @@ class DuckDBEngine:
             for i in idxs
         )
         try:
-            return self._cursor().sql(query).to_arrow_table(), {}, len(idxs)
+            table = self.with_headroom(lambda: self._cursor().sql(query).to_arrow_table())
+            return table, {}, len(idxs)
         except duckdb.Error as exc:
+            if _out_of_memory(exc):
+                raise
             if len(idxs) == 1:
                 return _NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
         parts, errors = [], {}
@@ -584,6 +632,23 @@ class DuckDBEngine:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
+
+
+def _out_of_memory(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return isinstance(exc, duckdb.OutOfMemoryException) or (
+        "pin block" in text or "allocate block" in text
+    )
+
+
+def _bytes(setting: str) -> int:
+    """DuckDB's spelling of a memory setting ("953.6 MiB") in bytes."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)\s*", setting)
+    if not m:
+        return 2**30
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    scale |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    return int(float(m.group(1)) * scale.get(m.group(2), 1))
 
 
 _NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})

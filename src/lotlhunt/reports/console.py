@@ -30,6 +30,8 @@ def print_summary(result: HuntResult, console: Console, top: int = 10, issues: i
         f"[bold]{s.detections:,} detections[/], {s.correlations:,} correlation hits "
         f"in {s.seconds:.1f} s."
     )
+    for note in s.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if result.correlations:
         corr = Table(title="Correlation hits")
         for col in ("first", "rule", "level", "group", "value", "events"):
