@@ -152,9 +152,7 @@ def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -
         err_file.close()
         if code != 0:
             tail = err_path.read_text(errors="replace").strip().splitlines()[-15:]
-            raise SystemExit(
-                f"hunt failed with exit {code}: {' '.join(cmd)}\n" + "\n".join(tail)
-            )
+            raise SystemExit(f"hunt failed with exit {code}: {' '.join(cmd)}\n" + "\n".join(tail))
         stats = json.loads(stats_path.read_text())
     stats["wall"] = wall
     stats["peak_rss"] = peak
