@@ -31,6 +31,8 @@ META_TABLE = "lotlhunt_inputs"
 MATCHES = f"{WORK_DB}.matches"
 #: Its column naming the rule that matched.
 HIT_RULE = "__rule"
+#: Explanation queries (one per fired rule and slice) joined into one statement.
+EXPLAIN_PER_QUERY = 16
 
 
 class Progress(Protocol):
@@ -241,42 +243,47 @@ def _rule_fields(
     """For each match: the values of the fields its rule refers to, and which of the
     rule's selections hold on the event (the explanation of the match)."""
     spans = matches.group_by("rule").aggregate([("rid", "min"), ("rid", "max")])
-    jobs: list[tuple[CompiledRule, int, list[str], str]] = []
     by_rule = zip(
         spans.column("rule").to_pylist(),
         spans.column("rid_min").to_pylist(),
         spans.column("rid_max").to_pylist(),
         strict=True,
     )
+    parts: list[str] = []
     for idx, lo, hi in sorted(by_rule):
         rule = rules[idx]
         names = sorted(rule.fields)
-        shown = [n for n in names if n != ALL_TEXT_FIELD]
+        shown = [Dialect.ident(n) for n in names if n != ALL_TEXT_FIELD]
+        held = [f"coalesce({sql}, false)" for _, sql in rule.selections]
         for variant in rule.variants:
             inner = ", ".join(engine.slice_columns(variant, names, address_fields([rule])))
-            cols = [Dialect.ident(n) for n in shown] + [
-                f"coalesce({sql}, false)" for _, sql in rule.selections
-            ]
             # The id range lets the scan skip row groups before the semi-join.
-            query = (
-                f"SELECT {ROW_ID}{''.join(', ' + c for c in cols)} FROM "
+            parts.append(
+                f"SELECT {int(idx)}::INTEGER AS rule, {ROW_ID} AS rid, "
+                f"[{', '.join(shown)}]::VARCHAR[] AS vals, "
+                f"[{', '.join(held)}]::BOOLEAN[] AS held FROM "
                 f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
                 f"WHERE {ROW_ID} BETWEEN {int(lo)} AND {int(hi)} AND {ROW_ID} IN "
                 f"(SELECT {ROW_ID} FROM {MATCHES} WHERE {HIT_RULE} = {int(idx)}) "
                 f"AND {engine.slice_filter(variant)})"
             )
-            jobs.append((rule, idx, shown, query))
+    # A few rules per query, as in evaluation: on small inputs the fixed cost of a query
+    # is most of its cost.
+    queries = [
+        " UNION ALL ".join(parts[k : k + EXPLAIN_PER_QUERY])
+        for k in range(0, len(parts), EXPLAIN_PER_QUERY)
+    ]
     out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}
-    tables = engine.query_all([query for *_, query in jobs])
-    for (rule, idx, shown, _), table in zip(jobs, tables, strict=True):
-        columns = [c.to_pylist() for c in table.columns]
-        values = columns[1 : 1 + len(shown)]
-        held = columns[1 + len(shown) :]
-        for row, rid in enumerate(columns[0]):
-            fields = {n: v[row] for n, v in zip(shown, values, strict=True) if v[row] is not None}
-            why = tuple(
-                name for (name, _), ok in zip(rule.selections, held, strict=True) if ok[row]
-            )
+    shown_names: dict[int, list[str]] = {}
+    for table in engine.query_all(queries):
+        columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
+        for idx, rid, vals, oks in zip(*columns, strict=True):
+            rule = rules[idx]
+            names = shown_names.get(idx)
+            if names is None:
+                names = shown_names[idx] = [n for n in sorted(rule.fields) if n != ALL_TEXT_FIELD]
+            fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
+            why = tuple(name for (name, _), ok in zip(rule.selections, oks, strict=True) if ok)
             out[(idx, rid)] = (fields, why)
     return out
 
