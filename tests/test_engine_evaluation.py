@@ -219,3 +219,60 @@ def test_other_errors_are_not_retried() -> None:
     finally:
         engine.close()
     assert calls == [1] and engine.memory_notes == []
+
+
+KEYWORD_RULE = {
+    "title": "keyword",
+    "id": "00000000-0000-4000-8000-0000000000cc",
+    "level": "high",
+    "logsource": {"product": "windows", "service": "system"},
+    "detection": {"keywords": ["evil.exe"], "condition": "keywords"},
+}
+
+
+def _keyword_events() -> list[dict[str, Any]]:
+    """System events fill few columns; Security events many others (as in real exports)."""
+    out: list[dict[str, Any]] = [
+        {"Channel": "Security", "EventID": 4624, f"SecField{i}": f"v{i}"} for i in range(50)
+    ]
+    out.append({"Channel": "System", "EventID": 7045, "ImagePath": "C:\\Temp\\EVIL.exe"})
+    out.append({"Channel": "System", "EventID": 7036, "param1": "Spooler"})
+    out.append({"Channel": "Security", "EventID": 4688, "CommandLine": "evil.exe"})
+    return out
+
+
+def test_keyword_rules_read_the_columns_their_channels_fill(tmp_path: Path) -> None:
+    rules = compile_rules(KEYWORD_RULE).rules
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _keyword_events(), tmp_path)
+        text = engine.field_expression("__text", rules[0].variants[0])
+        hits = engine.evaluate(rules).matches.num_rows
+    finally:
+        engine.close()
+    assert hits == 1  # the System 7045 only; the Security event is another channel
+    assert "ImagePath" in text and "SecField1" not in text
+
+
+def test_case_keeps_column_presence_and_old_cases_fall_back(tmp_path: Path) -> None:
+    rules = compile_rules(KEYWORD_RULE).rules
+    case = str(tmp_path / "case.duckdb")
+    engine = DuckDBEngine(case)
+    try:
+        load_events(engine, _keyword_events(), tmp_path)
+    finally:
+        engine.close()
+    engine = DuckDBEngine(case)  # re-hunt: presence read back from the case
+    try:
+        narrow = engine.field_expression("__text", rules[0].variants[0])
+        assert engine.evaluate(rules).matches.num_rows == 1
+        engine.con.execute(f"DROP TABLE {duckdb_engine.PRESENCE}")
+    finally:
+        engine.close()
+    engine = DuckDBEngine(case)  # a case made before presence was recorded
+    try:
+        wide = engine.field_expression("__text", rules[0].variants[0])
+        assert engine.evaluate(rules).matches.num_rows == 1
+    finally:
+        engine.close()
+    assert "SecField1" not in narrow and "SecField1" in wide

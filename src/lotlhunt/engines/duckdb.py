@@ -46,6 +46,8 @@ EVENTS = "events"
 EVENTS_DB = "lotlhunt_events"
 #: Times a query that ran out of memory is retried with a limit 1.5x higher.
 MEMORY_RETRIES = 3
+#: Table of (channel, column) pairs: which columns each channel's events fill.
+PRESENCE = "lotlhunt_presence"
 #: Whether an engine without a case file keeps its events compressed.
 COMPRESS_EVENTS = True
 #: Rows inserted into it between checkpoints (each compresses what came since the last).
@@ -145,6 +147,10 @@ class DuckDBEngine:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._spellings: dict[str, list[str]] | None = None
+        #: Lower-cased channel -> lower-cased columns its events fill (None: unknown, a
+        #: case made before this was recorded). Keyword rules read only those.
+        self._presence: dict[str, set[str]] | None = {}
+        self._presence_dirty = False
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
         self._buffer: list[pa.Table] = []
@@ -169,6 +175,14 @@ class DuckDBEngine:
         self._spaceless = {k.replace(" ", ""): c for k, c in reversed(self._columns.items())}
         last = self._one(f"SELECT max({ROW_ID}) FROM {EVENTS}")
         self._next_rid = (last[0] + 1) if last and last[0] is not None else 0
+        if self._next_rid:
+            try:
+                pairs = self.con.execute(f"SELECT channel, col FROM {PRESENCE}").fetchall()
+            except duckdb.Error:  # a case from before presence was recorded
+                self._presence = None
+            else:
+                for channel, col in pairs:
+                    self._presence.setdefault(channel, set()).add(col)  # type: ignore[union-attr]
 
     @property
     def columns(self) -> dict[str, str]:
@@ -206,6 +220,41 @@ class DuckDBEngine:
         if self._buffered >= INSERT_ROWS:
             self.flush()
 
+    def _note_presence(self, table: pa.Table) -> None:
+        """Record which columns each channel's events in ``table`` fill (one grouped
+        count of non-null values per column, in Arrow; on the aligned copy flush makes,
+        which Arrow's grouping wants)."""
+        if self._presence is None or schema.CHANNEL not in table.schema.names:
+            return
+        names = [n for n in table.schema.names if n not in (schema.CHANNEL, ROW_ID)]
+        counts = table.group_by(schema.CHANNEL).aggregate([(n, "count") for n in names])
+        channels = counts.column(schema.CHANNEL).to_pylist()
+        for name in names:
+            filled = counts.column(f"{name}_count").to_pylist()
+            for channel, n in zip(channels, filled, strict=True):
+                if n:
+                    known = self._presence.setdefault(str(channel or "").lower(), set())
+                    if name.lower() not in known:
+                        known.add(name.lower())
+                        self._presence_dirty = True
+
+    def _save_presence(self) -> None:
+        """Keep the column presence in the database, so a re-hunt of a case has it."""
+        if self._presence is None or not self._presence_dirty:
+            return
+        pairs = [(ch, col) for ch, cols in self._presence.items() for col in sorted(cols)]
+        table = pa.table(
+            {"channel": [p[0] for p in pairs], "col": [p[1] for p in pairs]},
+            schema=pa.schema([("channel", pa.string()), ("col", pa.string())]),
+        )
+        self._one(f"CREATE OR REPLACE TABLE {PRESENCE} (channel VARCHAR, col VARCHAR)")
+        self.con.register("__presence", table)
+        try:
+            self._one(f"INSERT INTO {PRESENCE} SELECT * FROM __presence")
+        finally:
+            self.con.unregister("__presence")
+        self._presence_dirty = False
+
     def flush(self) -> None:
         """Insert whatever is buffered; called before every query on the events table."""
         if self._pending_columns and self._next_rid == self._buffered:
@@ -230,6 +279,8 @@ class DuckDBEngine:
         # Arrow scan DuckDB uses warns about and handles slowly.
         table = pa.concat_tables(self._buffer, promote_options="default").combine_chunks()
         self._buffer, self._buffered = [], 0
+        self._note_presence(table)
+        self._save_presence()
         self._spellings = None
         self.con.register("__batch", table)
         try:
@@ -334,7 +385,16 @@ class DuckDBEngine:
             if target.lower() == lower:
                 return self._resolve_refs(expr)
         if lower == ALL_TEXT_FIELD:
-            cols = [Dialect.ident(c) for c in self.field_columns()]
+            names = self.field_columns()
+            if self._presence is not None and variant.channels:
+                # Columns no event of these channels fills are NULL on every row of the
+                # slice, and concat_ws skips NULLs: leaving them out changes nothing but
+                # the cost (Mordor's 552 columns for a channel that fills 30).
+                filled: set[str] = set()
+                for channel in variant.channels:
+                    filled |= self._presence.get(channel.lower(), set())
+                names = [c for c in names if c.lower() in filled]
+            cols = [Dialect.ident(c) for c in names]
             return f"concat_ws(chr(10), {', '.join(cols)})" if cols else "''"
         if lower == "provider_name":
             col = self._column(name)
