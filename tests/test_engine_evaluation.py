@@ -15,6 +15,7 @@ import pytest
 
 from lotlhunt.engines import duckdb as duckdb_engine
 from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.presence import PRESENCE_TABLE
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
@@ -193,13 +194,13 @@ def test_running_out_of_memory_raises_the_limit_and_says_so() -> None:
         return 42
 
     try:
-        before = engine.memory_limit
-        assert engine.with_headroom(flaky) == 42
+        before = engine.memory.limit
+        assert engine.memory.run(flaky) == 42
         setting = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
     finally:
         engine.close()
-    assert engine.memory_limit > before * 2
-    assert len(engine.memory_notes) == 2 and "raised it to" in engine.memory_notes[-1]
+    assert engine.memory.limit > before * 2
+    assert len(engine.memory.notes) == 2 and "raised it to" in engine.memory.notes[-1]
     assert setting is not None and str(setting[0]).endswith("MiB")
 
 
@@ -215,10 +216,10 @@ def test_other_errors_are_not_retried() -> None:
 
     try:
         with pytest.raises(duckdb.BinderException):
-            engine.with_headroom(broken)
+            engine.memory.run(broken)
     finally:
         engine.close()
-    assert calls == [1] and engine.memory_notes == []
+    assert calls == [1] and engine.memory.notes == []
 
 
 KEYWORD_RULE = {
@@ -266,7 +267,7 @@ def test_case_keeps_column_presence_and_old_cases_fall_back(tmp_path: Path) -> N
     try:
         narrow = engine.field_expression("__text", rules[0].variants[0])
         assert engine.evaluate(rules).matches.num_rows == 1
-        engine.con.execute(f"DROP TABLE {duckdb_engine.PRESENCE}")
+        engine.con.execute(f"DROP TABLE {PRESENCE_TABLE}")
     finally:
         engine.close()
     engine = DuckDBEngine(case)  # a case made before presence was recorded

@@ -378,7 +378,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         correlations = [correlation_detection(engine, hit) for hit in correlated.hits]
         stats.phases["collect"] = time.perf_counter() - mark
     finally:
-        stats.notes.extend(engine.memory_notes)
+        stats.notes.extend(engine.memory.notes)
         engine.close()
     stats.rules_loaded = (
         len(ruleset.rules)

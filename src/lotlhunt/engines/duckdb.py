@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -36,18 +35,14 @@ from ..sigma_sql import (
     Dialect,
     ip_hex_vectorised,
 )
+from .memory import MemoryGuard, out_of_memory
 from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
-
-T = TypeVar("T")
+from .presence import ColumnPresence
 
 ROW_ID = "__rid"
 EVENTS = "events"
 #: The compressed in-memory database holding the events when there is no case file.
 EVENTS_DB = "lotlhunt_events"
-#: Times a query that ran out of memory is retried with a limit 1.5x higher.
-MEMORY_RETRIES = 3
-#: Table of (channel, column) pairs: which columns each channel's events fill.
-PRESENCE = "lotlhunt_presence"
 #: Whether an engine without a case file keeps its events compressed.
 COMPRESS_EVENTS = True
 #: Rows inserted into it between checkpoints (each compresses what came since the last).
@@ -79,7 +74,6 @@ _CORE_ALIASES: dict[str, str] = {
     "eventrecordid": f"CAST({schema.RECORD_ID} AS VARCHAR)",
 }
 _COLUMN_REF = re.compile(r"\{([^{}]+)\}")
-_QUOTED = re.compile(r'"((?:[^"]|"")+)"')
 
 
 @dataclass
@@ -124,12 +118,9 @@ class DuckDBEngine:
         # (measured on Mordor: 4.8 GB resident without a limit, 1.8 GB with 1 GB).
         limit = memory_limit or os.environ.get("LOTLHUNT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
         self._spill = tempfile.mkdtemp(prefix="lotlhunt-spill-")
-        self._one(f"SET memory_limit = {DUCKDB.literal(limit)}")
-        row = self._one("SELECT current_setting('memory_limit')")
-        self.memory_limit = _bytes(str(row[0])) if row else 2**30
-        #: What the engine did about memory that the user should hear of.
-        self.memory_notes: list[str] = []
-        self._memory_lock = threading.Lock()
+        self.memory = MemoryGuard(
+            self.con, limit, lambda: f"wide input: {len(self._columns)} columns"
+        )
         self._one(f"SET temp_directory = {DUCKDB.literal(self._spill)}")
         self._one("SET preserve_insertion_order = false")
         self.con.create_function(
@@ -147,10 +138,7 @@ class DuckDBEngine:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._spellings: dict[str, list[str]] | None = None
-        #: Lower-cased channel -> lower-cased columns its events fill (None: unknown, a
-        #: case made before this was recorded). Keyword rules read only those.
-        self._presence: dict[str, set[str]] | None = {}
-        self._presence_dirty = False
+        self._presence = ColumnPresence()
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
         self._buffer: list[pa.Table] = []
@@ -176,13 +164,7 @@ class DuckDBEngine:
         last = self._one(f"SELECT max({ROW_ID}) FROM {EVENTS}")
         self._next_rid = (last[0] + 1) if last and last[0] is not None else 0
         if self._next_rid:
-            try:
-                pairs = self.con.execute(f"SELECT channel, col FROM {PRESENCE}").fetchall()
-            except duckdb.Error:  # a case from before presence was recorded
-                self._presence = None
-            else:
-                for channel, col in pairs:
-                    self._presence.setdefault(channel, set()).add(col)  # type: ignore[union-attr]
+            self._presence.load(self.con)
 
     @property
     def columns(self) -> dict[str, str]:
@@ -220,41 +202,6 @@ class DuckDBEngine:
         if self._buffered >= INSERT_ROWS:
             self.flush()
 
-    def _note_presence(self, table: pa.Table) -> None:
-        """Record which columns each channel's events in ``table`` fill (one grouped
-        count of non-null values per column, in Arrow; on the aligned copy flush makes,
-        which Arrow's grouping wants)."""
-        if self._presence is None or schema.CHANNEL not in table.schema.names:
-            return
-        names = [n for n in table.schema.names if n not in (schema.CHANNEL, ROW_ID)]
-        counts = table.group_by(schema.CHANNEL).aggregate([(n, "count") for n in names])
-        channels = counts.column(schema.CHANNEL).to_pylist()
-        for name in names:
-            filled = counts.column(f"{name}_count").to_pylist()
-            for channel, n in zip(channels, filled, strict=True):
-                if n:
-                    known = self._presence.setdefault(str(channel or "").lower(), set())
-                    if name.lower() not in known:
-                        known.add(name.lower())
-                        self._presence_dirty = True
-
-    def _save_presence(self) -> None:
-        """Keep the column presence in the database, so a re-hunt of a case has it."""
-        if self._presence is None or not self._presence_dirty:
-            return
-        pairs = [(ch, col) for ch, cols in self._presence.items() for col in sorted(cols)]
-        table = pa.table(
-            {"channel": [p[0] for p in pairs], "col": [p[1] for p in pairs]},
-            schema=pa.schema([("channel", pa.string()), ("col", pa.string())]),
-        )
-        self._one(f"CREATE OR REPLACE TABLE {PRESENCE} (channel VARCHAR, col VARCHAR)")
-        self.con.register("__presence", table)
-        try:
-            self._one(f"INSERT INTO {PRESENCE} SELECT * FROM __presence")
-        finally:
-            self.con.unregister("__presence")
-        self._presence_dirty = False
-
     def flush(self) -> None:
         """Insert whatever is buffered; called before every query on the events table."""
         if self._pending_columns and self._next_rid == self._buffered:
@@ -279,12 +226,12 @@ class DuckDBEngine:
         # Arrow scan DuckDB uses warns about and handles slowly.
         table = pa.concat_tables(self._buffer, promote_options="default").combine_chunks()
         self._buffer, self._buffered = [], 0
-        self._note_presence(table)
-        self._save_presence()
+        self._presence.note(table, schema.CHANNEL, ignore=[ROW_ID])
+        self._presence.save(self.con)
         self._spellings = None
         self.con.register("__batch", table)
         try:
-            self.with_headroom(
+            self.memory.run(
                 lambda: self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
             )
         finally:
@@ -300,39 +247,6 @@ class DuckDBEngine:
         if self._use and self._unchecked:
             self._one(f"CHECKPOINT {self._use}")
             self._unchecked = 0
-
-    def with_headroom(self, run: Callable[[], T]) -> T:
-        """``run()``, retried with a higher memory limit if DuckDB runs out of memory.
-
-        The limit bounds what the engine keeps, but appending to and scanning a table of
-        hundreds of columns pins a block per column per thread, which a wide export can
-        need beyond it (Mordor's 552 columns failed at 600 MB). Raising the limit and
-        saying so beats losing the hunt.
-        """
-        for attempt in range(MEMORY_RETRIES + 1):
-            seen = self.memory_limit
-            try:
-                return run()
-            except duckdb.Error as exc:
-                if attempt == MEMORY_RETRIES or not _out_of_memory(exc):
-                    raise
-                self._raise_memory_limit(seen, exc)
-        raise AssertionError("unreachable")
-
-    def _raise_memory_limit(self, seen: int, exc: duckdb.Error) -> None:
-        with self._memory_lock:
-            if self.memory_limit != seen:  # another thread raised it meanwhile
-                return
-            ceiling = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
-            if self.memory_limit >= ceiling:
-                raise exc
-            new = min(ceiling, int(self.memory_limit * 1.5))
-            self.con.execute(f"SET memory_limit = '{new // 2**20}MiB'").fetchall()
-            self.memory_notes.append(
-                f"DuckDB needed more than its memory limit of {self.memory_limit // 2**20} MiB "
-                f"(wide input: {len(self._columns)} columns); raised it to {new // 2**20} MiB"
-            )
-            self.memory_limit = new
 
     def _one(self, query: str, params: Sequence[object] = ()) -> tuple[object, ...] | None:
         """First row of a query, with the result fully consumed (DuckDB requires it)."""
@@ -386,14 +300,11 @@ class DuckDBEngine:
                 return self._resolve_refs(expr)
         if lower == ALL_TEXT_FIELD:
             names = self.field_columns()
-            if self._presence is not None and variant.channels:
+            if variant.channels:
                 # Columns no event of these channels fills are NULL on every row of the
                 # slice, and concat_ws skips NULLs: leaving them out changes nothing but
                 # the cost (Mordor's 552 columns for a channel that fills 30).
-                filled: set[str] = set()
-                for channel in variant.channels:
-                    filled |= self._presence.get(channel.lower(), set())
-                names = [c for c in names if c.lower() in filled]
+                names = self._presence.filled(variant.channels, names)
             cols = [Dialect.ident(c) for c in names]
             return f"concat_ws(chr(10), {', '.join(cols)})" if cols else "''"
         if lower == "provider_name":
@@ -405,15 +316,6 @@ class DuckDBEngine:
         if lower in _CORE_ALIASES:
             return _CORE_ALIASES[lower]
         return "CAST(NULL AS VARCHAR)"
-
-    def source_columns(self, variant: Variant, fields: Iterable[str]) -> set[str]:
-        """Columns of the events table that ``fields`` read on rows of ``variant``."""
-        out: set[str] = set()
-        for f in fields:
-            expr = self.field_expression(f, variant)
-            out.update(n.replace('""', '"') for n in _QUOTED.findall(expr))
-            out.update(c for c in schema.CORE_COLUMNS if re.search(rf"\b{c}\b", expr))
-        return out
 
     def _channel_spellings(self) -> dict[str, list[str]]:
         """Lower-cased channel -> the spellings the events table holds (cached until the
@@ -522,7 +424,7 @@ class DuckDBEngine:
         else:
             exprs = [ROW_ID, *self.slice_columns(variant, fields, ip_fields, used)]
             query = f"SELECT {', '.join(exprs)} {where}"
-        self.with_headroom(lambda: self._one(f"CREATE OR REPLACE TABLE {name} AS {query}"))
+        self.memory.run(lambda: self._one(f"CREATE OR REPLACE TABLE {name} AS {query}"))
         row = self._one(f"SELECT count(*) FROM {name}")
         return int(row[0]) if row else 0
 
@@ -655,7 +557,7 @@ class DuckDBEngine:
         self.flush()
 
         def run(query: str) -> pa.Table:
-            return self.with_headroom(lambda: self._cursor().sql(query).to_arrow_table())
+            return self.memory.run(lambda: self._cursor().sql(query).to_arrow_table())
 
         with ThreadPoolExecutor(self.threads) as pool:
             return list(pool.map(run, queries))
@@ -679,10 +581,10 @@ class DuckDBEngine:
             for i in idxs
         )
         try:
-            table = self.with_headroom(lambda: self._cursor().sql(query).to_arrow_table())
+            table = self.memory.run(lambda: self._cursor().sql(query).to_arrow_table())
             return table, {}, len(idxs)
         except duckdb.Error as exc:
-            if _out_of_memory(exc):
+            if out_of_memory(exc):
                 raise
             if len(idxs) == 1:
                 return _NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
@@ -692,23 +594,6 @@ class DuckDBEngine:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
-
-
-def _out_of_memory(exc: duckdb.Error) -> bool:
-    text = str(exc)
-    return isinstance(exc, duckdb.OutOfMemoryException) or (
-        "pin block" in text or "allocate block" in text
-    )
-
-
-def _bytes(setting: str) -> int:
-    """DuckDB's spelling of a memory setting ("953.6 MiB") in bytes."""
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)\s*", setting)
-    if not m:
-        return 2**30
-    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-    scale |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-    return int(float(m.group(1)) * scale.get(m.group(2), 1))
 
 
 _NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})

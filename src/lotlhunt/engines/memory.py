@@ -1,0 +1,85 @@
+"""DuckDB's memory limit: set it, read it back, and raise it when a query needs more.
+
+The limit bounds what the engine keeps (past it DuckDB spills to a private folder), but
+appending to and scanning a table of hundreds of columns pins a block per column per
+thread, which a wide export can need beyond it (Mordor's 552 columns could not be
+appended under 600 MB). Raising the limit and saying so beats losing the hunt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+from ..sigma_sql import DUCKDB
+
+T = TypeVar("T")
+
+#: Times a query that ran out of memory is retried with a limit 1.5x higher.
+MEMORY_RETRIES = 3
+#: Share of physical memory the limit is never raised beyond.
+CEILING_SHARE = 0.8
+
+
+class MemoryGuard:
+    """The memory limit of one DuckDB database, and what was done about it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: str, describe: Callable[[], str]):
+        self.con = con
+        con.execute(f"SET memory_limit = {DUCKDB.literal(limit)}").fetchall()
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        self.limit = setting_bytes(str(row[0])) if row else 2**30
+        #: What the user should hear of (a raised limit, and why).
+        self.notes: list[str] = []
+        self._describe = describe
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()``, retried with a higher limit if DuckDB runs out of memory."""
+        for attempt in range(MEMORY_RETRIES + 1):
+            seen = self.limit
+            try:
+                return work()
+            except duckdb.Error as exc:
+                if attempt == MEMORY_RETRIES or not out_of_memory(exc):
+                    raise
+                self._raise(seen, exc)
+        raise AssertionError("unreachable")
+
+    def _raise(self, seen: int, exc: duckdb.Error) -> None:
+        with self._lock:
+            if self.limit != seen:  # another thread raised it meanwhile
+                return
+            ceiling = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * CEILING_SHARE)
+            if self.limit >= ceiling:
+                raise exc
+            new = min(ceiling, int(self.limit * 1.5))
+            self.con.execute(f"SET memory_limit = '{new // 2**20}MiB'").fetchall()
+            self.notes.append(
+                f"DuckDB needed more than its memory limit of {self.limit // 2**20} MiB "
+                f"({self._describe()}); raised it to {new // 2**20} MiB"
+            )
+            self.limit = new
+
+
+def out_of_memory(exc: duckdb.Error) -> bool:
+    """Whether ``exc`` is DuckDB running out of memory (some surface as commit errors)."""
+    text = str(exc)
+    return isinstance(exc, duckdb.OutOfMemoryException) or (
+        "pin block" in text or "allocate block" in text
+    )
+
+
+def setting_bytes(setting: str) -> int:
+    """DuckDB's spelling of a memory setting ("953.6 MiB") in bytes."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)\s*", setting)
+    if not m:
+        return 2**30
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    scale |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    return int(float(m.group(1)) * scale.get(m.group(2), 1))
