@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from .errors import InputIssue, UsageError
+from .yaml_files import read_yaml_file
 
 if TYPE_CHECKING:
     from sigma.filters import SigmaFilter
@@ -257,15 +256,7 @@ def load_exclusions(path: str | Path) -> Exclusions:
     """Read an exclusions file. A file that is not one is a usage error; a bad entry is
     reported and skipped, so the rule it meant to tune keeps firing (never the reverse)."""
     path = Path(path)
-    try:
-        data_bytes = path.read_bytes()
-        text = data_bytes.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read exclusions file {path}: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise UsageError(f"exclusions file {path} is not valid YAML: {exc}") from exc
+    data, data_bytes = read_yaml_file(path, "exclusions file")
     if isinstance(data, dict) and set(data) == {"exclusions"}:
         data = data["exclusions"]
     if data is None:

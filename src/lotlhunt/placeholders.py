@@ -22,9 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from .errors import UsageError
+from .yaml_files import read_yaml_file
 
 if TYPE_CHECKING:
     from sigma.processing.pipeline import ProcessingPipeline
@@ -129,14 +128,7 @@ def parse_placeholder_mapping(data: Any, origin: str) -> dict[str, tuple[str, ..
 
 
 def read_placeholder_file(path: Path) -> dict[str, tuple[str, ...] | None]:
-    try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read placeholder file {path}: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise UsageError(f"placeholder file {path} is not valid YAML: {exc}") from exc
+    data, _ = read_yaml_file(path, "placeholder file")
     return parse_placeholder_mapping(data, str(path))
 
 

@@ -47,6 +47,7 @@ from .filters import (
 from .logsources import Variant, resolve
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
 from .sigma_sql import DUCKDB, Dialect, SqlBackend
+from .yaml_files import YAML_LOADER
 
 if TYPE_CHECKING:
     from sigma.collection import SigmaCollection
@@ -61,7 +62,6 @@ GENERATED = "<generated>"
 CORRELATION_DOC = re.compile(rb"^correlation\s*:", re.MULTILINE)
 #: How pySigma renames the detections a Sigma filter adds to a rule.
 FILTER_PREFIX = "_filt_"
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -328,7 +328,7 @@ def parse_rule_text(text: bytes | str, collect_filters: bool = True) -> SigmaCol
     from sigma.rule import SigmaRule
     from sigma.rule.base import check_alias_expansion
 
-    docs = [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
+    docs = [d for d in yaml.load_all(text, Loader=YAML_LOADER) if d is not None]
     if (
         len(docs) == 1
         and isinstance(docs[0], dict)
@@ -401,7 +401,7 @@ def _load_filters(
         if content is None:
             continue
         try:
-            docs = [d for d in yaml.load_all(content, Loader=_YAML_LOADER) if d is not None]
+            docs = [d for d in yaml.load_all(content, Loader=YAML_LOADER) if d is not None]
         except yaml.YAMLError:
             continue  # reported when the file is loaded as rules
         for doc in docs:
