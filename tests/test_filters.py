@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from lotlhunt.engines.duckdb import DuckDBEngine
 from lotlhunt.errors import UsageError
 from lotlhunt.filters import load_exclusions
 from lotlhunt.rules import CompiledRule, load_rules
-from lotlhunt.testing import load_events
+from lotlhunt.testing import rules_fired, write_yaml
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}
 ID_A = "11111111-1111-4111-8111-111111111111"
@@ -39,30 +38,13 @@ def rule_doc(rid: str, name: str, detection: dict[str, Any], **extra: Any) -> di
     return doc
 
 
-def write(path: Path, *docs: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(list(docs), sort_keys=False), "utf-8")
-    return path
+write = write_yaml
 
 
-def fires(
-    rules: list[CompiledRule], events: list[dict[str, Any]], tmp: Path
-) -> dict[str, list[bool]]:
+def fires(rules: list[CompiledRule], events: list[dict[str, Any]]) -> dict[str, list[bool]]:
     """Rule name -> whether it fires on each event (real reader, real engine)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    engine = DuckDBEngine()
-    try:
-        load_events(engine, events, tmp)
-        evaluation = engine.evaluate(rules)
-        assert not evaluation.failed, evaluation.failed
-        pairs = evaluation.matches.to_pylist()
-        position = dict(engine.con.execute("SELECT __rid, position FROM events").fetchall())
-    finally:
-        engine.close()
-    out = {str(r.name): [False] * len(events) for r in rules}
-    for p in pairs:
-        out[str(rules[p["rule"]].name)][position[p["rid"]] - 1] = True
-    return out
+    fired = rules_fired(rules, events)
+    return {str(r.name): [i in hits for hits in fired] for i, r in enumerate(rules)}
 
 
 @pytest.fixture
@@ -133,7 +115,7 @@ def test_sigma_filter_applies_to_the_named_rule_only(rule_dir: Path, tmp_path: P
     by_name = {r.name: r for r in ruleset.rules}
     assert by_name["reg_use"].filters == ("backup job (44444444-4444-4444-8444-444444444444)",)
     assert by_name["reg_too"].filters == ()
-    hits = fires(ruleset.rules, EVENTS, tmp_path / "ev")
+    hits = fires(ruleset.rules, EVENTS)
     assert hits["reg_use"] == [False, True, True, True]
     assert hits["reg_too"] == [True, True, True, True]
 
@@ -148,7 +130,7 @@ def test_sigma_filter_by_rule_name_and_in_the_same_file(tmp_path: Path) -> None:
     assert ruleset.tuning_issues == []
     [rule] = ruleset.rules
     assert rule.filters
-    assert fires([rule], EVENTS, tmp_path / "ev")["reg_use"] == [False, False, True, True]
+    assert fires([rule], EVENTS)["reg_use"] == [False, False, True, True]
 
 
 def test_sigma_filter_any_rule_of_its_logsource(rule_dir: Path, tmp_path: Path) -> None:
@@ -238,7 +220,7 @@ def test_exclusion_silences_exactly_the_matching_events(rule_dir: Path, tmp_path
     assert by_name["reg_too"].exclusions == ()
     assert {"User", "ParentImage"} <= by_name["reg_use"].fields
     assert "AND NOT coalesce(" in by_name["reg_use"].sql
-    hits = fires(ruleset.rules, EVENTS, tmp_path / "ev")
+    hits = fires(ruleset.rules, EVENTS)
     # Both conditions must hold; an event without the fields is never excluded.
     assert hits["reg_use"] == [False, True, True, True]
     assert hits["reg_too"] == [True, True, True, True]
@@ -257,7 +239,7 @@ def test_exclusion_for_all_rules_by_name_and_alternatives(rule_dir: Path, tmp_pa
     assert ruleset.tuning_issues == []
     assert all(r.exclusions[0].startswith("exclusions.yml#1: lab host") for r in ruleset.rules)
     events = [*EVENTS, {**EVENTS[2], "Hostname": "lab-ws"}]
-    hits = fires(ruleset.rules, events, tmp_path / "ev")
+    hits = fires(ruleset.rules, events)
     assert hits["reg_use"] == [True, True, True, True, False]
     assert hits["reg_too"] == [False, False, False, True, False]
 
@@ -282,7 +264,7 @@ def test_exclusion_modifiers_and_placeholders(rule_dir: Path, tmp_path: Path) ->
     entries = [{"rule": ID_A, "reason": "backup", "match": {"User|expand": "%BackupAccounts%"}}]
     ruleset = load_rules([rule_dir], placeholders=ph, exclusions=exclusions_file(tmp_path, entries))
     assert ruleset.tuning_issues == []
-    hits = fires(ruleset.rules, EVENTS, tmp_path / "ev")
+    hits = fires(ruleset.rules, EVENTS)
     assert hits["reg_use"] == [False, False, True, True]
 
 

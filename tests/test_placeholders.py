@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from corpus import require_corpus
-from lotlhunt.engines.duckdb import DuckDBEngine
 from lotlhunt.errors import UsageError
 from lotlhunt.placeholders import load_placeholders
 from lotlhunt.rules import CompiledRule, RuleSet, load_rules
-from lotlhunt.testing import load_events, rule_matches
+from lotlhunt.testing import rule_matches, rules_fired, write_yaml
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}
 SECURITY = {"Channel": "Security", "Hostname": "dc1"}
@@ -37,26 +35,12 @@ def rule_doc(detection: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def write(path: Path, doc: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), "utf-8")
-    return path
+write = write_yaml
 
 
-def run(rules: list[CompiledRule], events: list[dict[str, Any]], tmp: Path) -> list[bool]:
+def run(rules: list[CompiledRule], events: list[dict[str, Any]]) -> list[bool]:
     """Whether any of ``rules`` fires on each event, through the real reader and engine."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    engine = DuckDBEngine()
-    try:
-        load_events(engine, events, tmp)
-        evaluation = engine.evaluate(rules)
-        assert not evaluation.failed, evaluation.failed
-        rids = set(evaluation.matches.column("rid").to_pylist())
-        rows = engine.con.execute("SELECT __rid, position FROM events").fetchall()
-    finally:
-        engine.close()
-    hit = {pos for rid, pos in rows if rid in rids}
-    return [(i + 1) in hit for i in range(len(events))]
+    return [bool(hits) for hits in rules_fired(rules, events)]
 
 
 def only_rule(ruleset: RuleSet) -> CompiledRule:
@@ -114,7 +98,7 @@ def test_default_machine_account_value_for_zerologon(tmp_path: Path) -> None:
             "TargetUserName": "bob",
         },
     ]
-    assert run([rule], events, tmp_path / "ev") == [True, False]
+    assert run([rule], events) == [True, False]
 
 
 def test_default_leaves_network_specific_placeholders_unresolved(tmp_path: Path) -> None:
@@ -165,7 +149,7 @@ def test_user_file_values_expand_with_the_fields_modifiers(tmp_path: Path) -> No
         {**SYSMON, "Image": "C:\\Windows\\reg.exe", "User": "CORP\\mallory"},
         {**SYSMON, "Image": "C:\\Windows\\reg.exe"},  # no User: the filter cannot match
     ]
-    assert run([rule], events, tmp_path / "ev") == [False, False, True, True]
+    assert run([rule], events) == [False, False, True, True]
 
 
 def test_user_file_resolves_a_default_unresolved_name_and_numbers(tmp_path: Path) -> None:
@@ -186,7 +170,7 @@ def test_user_file_resolves_a_default_unresolved_name_and_numbers(tmp_path: Path
         {**SECURITY, "EventID": 4769, "ServiceName": "dc01$", "Status": "0"},
         {**SECURITY, "EventID": 4769, "ServiceName": "ws01$", "Status": "0"},
     ]
-    assert run([rule], events, tmp_path / "ev") == [True, False]
+    assert run([rule], events) == [True, False]
 
 
 def test_user_null_overrides_a_default_value(tmp_path: Path) -> None:

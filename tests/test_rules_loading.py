@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from corpus import require_corpus
 from lotlhunt import rules as rules_module
 from lotlhunt.rules import iter_rule_files, load_rules
+from lotlhunt.testing import write_yaml
 
 SIGMAHQ_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")
 
@@ -34,10 +34,7 @@ def rule_doc(n: int, **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def write(path: Path, *docs: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(list(docs), sort_keys=False), "utf-8")
-    return path
+write = write_yaml
 
 
 def test_folders_yield_yaml_files_only_sorted_without_hidden_folders(tmp_path: Path) -> None:

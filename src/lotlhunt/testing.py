@@ -17,7 +17,7 @@ import yaml
 from sigma.collection import SigmaCollection
 
 from .engines.duckdb import DuckDBEngine
-from .rules import RuleSet, load_collection
+from .rules import CompiledRule, RuleSet, load_collection
 from .sigma_sql import SqlBackend
 
 
@@ -46,19 +46,35 @@ def rule_matches(rule: Mapping[str, Any] | str, events: Sequence[Mapping[str, An
     if ruleset.failed or not ruleset.rules:
         reasons = [str(i) for i in ruleset.failed] or ["no rule compiled"]
         raise ValueError("rule does not compile: " + "; ".join(reasons))
+    return [bool(fired) for fired in rules_fired(ruleset.rules, events)]
+
+
+def rules_fired(
+    rules: Sequence[CompiledRule], events: Sequence[Mapping[str, Any]]
+) -> list[set[int]]:
+    """For each of ``events``, the indexes of the ``rules`` that fire on it."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = DuckDBEngine()
         try:
             load_events(engine, events, Path(tmp))
-            evaluation = engine.evaluate(ruleset.rules)
+            evaluation = engine.evaluate(rules)
             if evaluation.failed:
                 raise ValueError(f"rule failed to run: {evaluation.failed}")
-            rids = set(evaluation.matches.column("rid").to_pylist())
-            rows = engine.con.execute("SELECT __rid, position FROM events").fetchall()
+            pairs = evaluation.matches.to_pylist()
+            position = dict(engine.con.execute("SELECT __rid, position FROM events").fetchall())
         finally:
             engine.close()
-    hit_lines = {pos for rid, pos in rows if rid in rids}
-    return [(i + 1) in hit_lines for i in range(len(events))]
+    out: list[set[int]] = [set() for _ in events]
+    for pair in pairs:
+        out[position[pair["rid"]] - 1].add(pair["rule"])
+    return out
+
+
+def write_yaml(path: Path, *docs: Any) -> Path:
+    """Write YAML documents (rules, filters, settings) to ``path``, making its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(list(docs), sort_keys=False), "utf-8")
+    return path
 
 
 def rule_yaml(**parts: Any) -> str:
