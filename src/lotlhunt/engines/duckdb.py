@@ -43,8 +43,6 @@ ROW_ID = "__rid"
 EVENTS = "events"
 #: The compressed in-memory database holding the events when there is no case file.
 EVENTS_DB = "lotlhunt_events"
-#: Whether an engine without a case file keeps its events compressed.
-COMPRESS_EVENTS = True
 #: Rows inserted into it between checkpoints (each compresses what came since the last).
 CHECKPOINT_ROWS = 262_144
 #: In-memory database for working tables (not temporary: every thread's connection sees
@@ -103,7 +101,7 @@ class DuckDBEngine:
         #: Rows inserted since the last checkpoint of an in-memory events database.
         self._unchecked = 0
         self._use: str | None = None
-        if path is None and COMPRESS_EVENTS:
+        if path is None:
             # A compressed in-memory database: DuckDB keeps plain in-memory tables
             # uncompressed, ten times the size of the same table checkpointed with
             # dictionary/FSST compression (Mordor: 120 MB resident instead of 550 MB
@@ -137,7 +135,7 @@ class DuckDBEngine:
         self.threads = max(1, int(row[0])) if row else 1
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._spellings: dict[str, list[str]] | None = None
+        self._pairs: list[tuple[str | None, int | None]] | None = None
         self._presence = ColumnPresence()
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
@@ -228,7 +226,7 @@ class DuckDBEngine:
         self._buffer, self._buffered = [], 0
         self._presence.note(table, schema.CHANNEL, ignore=[ROW_ID])
         self._presence.save(self.con)
-        self._spellings = None
+        self._pairs = None
         self.con.register("__batch", table)
         try:
             self.memory.run(
@@ -317,17 +315,23 @@ class DuckDBEngine:
             return _CORE_ALIASES[lower]
         return "CAST(NULL AS VARCHAR)"
 
+    def _inventory(self) -> list[tuple[str | None, int | None]]:
+        """The distinct (channel, event id) pairs of the events table, cached until the
+        next insert: they decide which slices exist and how channels are spelled."""
+        if self._pairs is None:
+            rows = self.con.execute(
+                f"SELECT DISTINCT {schema.CHANNEL}, {schema.EVENT_ID} FROM {EVENTS}"
+            ).fetchall()
+            self._pairs = [(c, e) for c, e in rows]
+        return self._pairs
+
     def _channel_spellings(self) -> dict[str, list[str]]:
-        """Lower-cased channel -> the spellings the events table holds (cached until the
-        next insert)."""
-        if self._spellings is None:
-            rows = self.con.execute(f"SELECT DISTINCT {schema.CHANNEL} FROM {EVENTS}").fetchall()
-            spellings: dict[str, list[str]] = {}
-            for (name,) in rows:
-                if name is not None:
-                    spellings.setdefault(str(name).lower(), []).append(str(name))
-            self._spellings = spellings
-        return self._spellings
+        """Lower-cased channel -> the spellings the events table holds."""
+        spellings: dict[str, list[str]] = {}
+        for name, _ in self._inventory():
+            if name is not None and name not in spellings.get(name.lower(), ()):
+                spellings.setdefault(name.lower(), []).append(name)
+        return spellings
 
     def slice_filter(self, variant: Variant) -> str:
         """SQL selecting the rows of ``variant``. Channels match whatever their case, by
@@ -512,10 +516,7 @@ class DuckDBEngine:
 
     def _present_slices(self) -> list[tuple[str, int]]:
         """(lower-cased channel, event id) pairs the events table holds."""
-        rows = self.con.execute(
-            f"SELECT DISTINCT lower({schema.CHANNEL}), {schema.EVENT_ID} FROM {EVENTS}"
-        ).fetchall()
-        return [(str(c or ""), int(e) if e is not None else -1) for c, e in rows]
+        return [(str(c or "").lower(), e if e is not None else -1) for c, e in self._inventory()]
 
     @staticmethod
     def _covers(variant: Variant, key: tuple[str, int]) -> bool:
