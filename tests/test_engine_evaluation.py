@@ -112,6 +112,57 @@ def test_distinct_slices_give_the_matches_of_event_slices(
     assert rows < 20  # 604 events, a handful of distinct (Image, CommandLine) pairs
 
 
+def test_rules_run_only_on_rows_holding_their_literals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a distinct slice each rule runs on the rows holding one literal of each of its
+    required clauses, in row chunks of any size, with the matches of the plain way."""
+    extra = [
+        {"selection": {"CommandLine|contains": "mimikatz"}, "condition": "selection"},
+        {"selection": {"CommandLine|re": "svchost\\s+-k"}, "condition": "selection"},
+        # A short literal occurs nearly everywhere: its clause holds on every row.
+        {"selection": {"CommandLine|contains": ["/1", "-k"]}, "condition": "selection"},
+    ]
+    rules = _rules() + [
+        r
+        for n, detection in enumerate(extra)
+        for r in compile_rules(
+            {
+                "title": f"extra {n}",
+                "id": f"00000000-0000-4000-8000-1000000000{n:02d}",
+                "logsource": {"product": "windows", "category": "process_creation"},
+                "detection": detection,
+            }
+        ).rules
+    ]
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _events(), tmp_path)
+        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
+        plain = _matches(engine, rules)
+        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1)
+        plans: list[Any] = []
+        original = engine._plan
+
+        def spy(*args: Any) -> Any:
+            plans.append(original(*args))
+            return plans[-1]
+
+        monkeypatch.setattr(engine, "_plan", spy)
+        for rows in (65_536, 2):  # one chunk, and a chunk boundary between every 2 rows
+            monkeypatch.setattr(duckdb_engine, "SCAN_ROWS", rows)
+            assert _matches(engine, rules) == plain
+    finally:
+        engine.close()
+    assert len({r for r, _ in plain}) == 6 + 2  # mimikatz is nowhere
+    plan = plans[0]
+    assert plan.skipped == [6]  # mimikatz
+    assert set(plan.plain) >= {7}  # a regular expression: nothing known, every row
+    assert {1, 4}.issubset(plan.masked)  # whoami /1, wmic + ntdsutil: on candidates only
+    assert plan.words is not None and plan.words.num_rows < 10
+    assert plans[-1].skipped == [6] and set(plans[-1].masked) == set(plan.masked)
+
+
 def test_slices_without_events_are_not_built(tmp_path: Path) -> None:
     engine = DuckDBEngine()
     built: list[object] = []

@@ -36,7 +36,16 @@ from ..sigma_sql import (
     ip_hex_vectorised,
 )
 from .memory import MemoryGuard, out_of_memory
-from .prefilter import SCAN_ROWS, distinct_query, literal_index, may_match, present_literals
+from .prefilter import (
+    BITS_KEY,
+    SCAN_ROWS,
+    RulePlan,
+    candidate_test,
+    distinct_query,
+    literal_index,
+    plan_by_presence,
+    plan_rules,
+)
 from .presence import ColumnPresence
 
 ROW_ID = "__rid"
@@ -50,6 +59,8 @@ CHECKPOINT_ROWS = 262_144
 WORK_DB = "lotlhunt_work"
 #: The slice of events the current group of rules runs on.
 SLICE = f"{WORK_DB}.slice"
+#: Candidate bits of the slice's rows, for the rules that run on their candidates only.
+SLICE_BITS = f"{WORK_DB}.slice_bits"
 #: Rules per evaluation query (see ``DuckDBEngine._run_rules``).
 RULES_PER_QUERY = 16
 #: Column of a distinct slice listing the events each of its rows stands for.
@@ -469,15 +480,16 @@ class DuckDBEngine:
                     if progress:
                         progress(len(idxs))
                     continue
-                runnable = self._prefilter(rules, idxs)
-                skipped += len(idxs) - len(runnable)
+                plan = self._plan(rules, idxs, distinct)
+                skipped += len(plan.skipped)
                 if progress:
-                    progress(len(idxs) - len(runnable))
+                    progress(len(plan.skipped))
+                runnable = plan.plain + list(plan.masked)
                 batches = [
                     runnable[k : k + RULES_PER_QUERY]
                     for k in range(0, len(runnable), RULES_PER_QUERY)
                 ]
-                futures = [pool.submit(self._run_rules, rules, b) for b in batches]
+                futures = [pool.submit(self._run_rules, rules, b, plan) for b in batches]
                 found: list[pa.Table] = []
                 for future in as_completed(futures):
                     table, errors, done = future.result()
@@ -490,6 +502,7 @@ class DuckDBEngine:
                     found = [self._expand(pa.concat_tables(found))]
                 parts.extend(found)
         self._one(f"DROP TABLE IF EXISTS {SLICE}")
+        self._one(f"DROP TABLE IF EXISTS {SLICE_BITS}")
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
             self.con.register("__parts", pa.concat_tables(parts))
@@ -527,19 +540,32 @@ class DuckDBEngine:
             return False
         return not variant.event_ids or event_id in variant.event_ids
 
-    def _prefilter(self, rules: Sequence[CompiledRule], idxs: list[int]) -> list[int]:
-        """The rules among ``idxs`` whose required literals occur in the current slice."""
-        by_field = literal_index(rules, idxs)
-        if not by_field:
-            return idxs
+    def _plan(self, rules: Sequence[CompiledRule], idxs: list[int], distinct: bool) -> RulePlan:
+        """Which rules among ``idxs`` can match the current slice (:mod:`.prefilter`);
+        on a distinct slice, also on which rows (their bits go to ``SLICE_BITS``)."""
+        if not distinct:
 
-        def distinct_values(name: str) -> Iterable[pa.Array]:
-            reader = self.con.sql(distinct_query(name, SLICE)).to_arrow_reader(SCAN_ROWS)
-            for batch in reader:
-                yield batch.column(0)
+            def distinct_values(name: str) -> Iterable[pa.Array]:
+                reader = self.con.sql(distinct_query(name, SLICE)).to_arrow_reader(SCAN_ROWS)
+                for batch in reader:
+                    yield batch.column(0)
 
-        found = present_literals(by_field, distinct_values)
-        return [i for i in idxs if may_match(rules[i], found)]
+            return plan_by_presence(rules, idxs, distinct_values)
+
+        def batches(names: list[str]) -> Iterable[pa.RecordBatch]:
+            cols = "".join(f", {Dialect.ident(n + LOWER_SUFFIX)}" for n in names)
+            yield from self.con.sql(f"SELECT {ROW_ID}{cols} FROM {SLICE}").to_arrow_reader(
+                SCAN_ROWS
+            )
+
+        plan = plan_rules(rules, idxs, batches)
+        if plan.words is not None:
+            self.con.register("__words", plan.words)
+            try:
+                self._one(f"CREATE OR REPLACE TABLE {SLICE_BITS} AS SELECT * FROM __words")
+            finally:
+                self.con.unregister("__words")
+        return plan
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database (a connection is not shared
@@ -564,7 +590,7 @@ class DuckDBEngine:
             return list(pool.map(run, queries))
 
     def _run_rules(
-        self, rules: Sequence[CompiledRule], idxs: list[int]
+        self, rules: Sequence[CompiledRule], idxs: list[int], plan: RulePlan | None = None
     ) -> tuple[pa.Table, dict[int, str], int]:
         """Matches of rules ``idxs`` on the slice, the rules whose query failed, and how
         many rules were run.
@@ -575,12 +601,26 @@ class DuckDBEngine:
         cores; and on small slices the fixed cost per query dominates, which the union
         shares. (One pass evaluating many rules per row was measured slower: every row
         then pays for a list of results.) A failing query is retried rule by rule so one
-        broken rule does not hide the others' matches.
+        broken rule does not hide the others' matches. A rule with candidate rows runs on
+        those only: the CASE tests its bit before the rule's own conditions (a plain AND
+        may be reordered to scan every row's strings first).
         """
-        query = " UNION ALL ".join(
-            f"SELECT {i}::INTEGER AS rule, {ROW_ID} AS rid FROM {SLICE} WHERE {rules[i].sql}"
-            for i in idxs
-        )
+        masked = plan.masked if plan else {}
+
+        def select(i: int) -> str:
+            head = f"SELECT {i}::INTEGER AS rule"
+            if i not in masked:
+                return f"{head}, {ROW_ID} AS rid FROM {SLICE} WHERE {rules[i].sql}"
+            test = candidate_test(*masked[i])
+            # The bit test alone is pushed into the scan of the (small) bits table; the
+            # CASE keeps the rule's conditions off every row that is not a candidate.
+            return (
+                f"{head}, s.{ROW_ID} AS rid FROM {SLICE} s "
+                f"JOIN {SLICE_BITS} b ON b.{BITS_KEY} = s.{ROW_ID} WHERE {test} "
+                f"AND CASE WHEN {test} THEN ({rules[i].sql}) ELSE false END"
+            )
+
+        query = " UNION ALL ".join(select(i) for i in idxs)
         try:
             table = self.memory.run(lambda: self._cursor().sql(query).to_arrow_table())
             return table, {}, len(idxs)
@@ -591,7 +631,7 @@ class DuckDBEngine:
                 return _NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
         parts, errors = [], {}
         for i in idxs:
-            table, error, _ = self._run_rules(rules, [i])
+            table, error, _ = self._run_rules(rules, [i], plan)
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
