@@ -122,6 +122,7 @@ def test_rules_run_only_on_rows_holding_their_literals(
         {"selection": {"CommandLine|re": "svchost\\s+-k"}, "condition": "selection"},
         # A short literal occurs nearly everywhere: its clause holds on every row.
         {"selection": {"CommandLine|contains": ["/1", "-k"]}, "condition": "selection"},
+        {"selection": {"CommandLine|re": "/\\d$"}, "condition": "selection"},
     ]
     rules = _rules() + [
         r
@@ -154,11 +155,12 @@ def test_rules_run_only_on_rows_holding_their_literals(
             assert _matches(engine, rules) == plain
     finally:
         engine.close()
-    assert len({r for r, _ in plain}) == 6 + 2  # mimikatz is nowhere
+    assert len({r for r, _ in plain}) == 6 + 3  # mimikatz is nowhere
     plan = plans[0]
     assert plan.skipped == [6]  # mimikatz
-    assert set(plan.plain) >= {7}  # a regular expression: nothing known, every row
-    assert {1, 4}.issubset(plan.masked)  # whoami /1, wmic + ntdsutil: on candidates only
+    assert {8, 9}.issubset(plan.plain)  # nothing long enough known: every row
+    # whoami /1, wmic + ntdsutil, svchost in the regular expression: on candidates only
+    assert {1, 4, 7}.issubset(plan.masked)
     assert plan.words is not None and plan.words.num_rows < 10
     assert plans[-1].skipped == [6] and set(plans[-1].masked) == set(plan.masked)
 

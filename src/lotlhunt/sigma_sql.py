@@ -59,6 +59,8 @@ from sigma.types import (
     SpecialChars,
 )
 
+from .regex_literals import regex_literals
+
 #: Suffix of the lower-cased twin of a field column in an evaluation slice.
 LOWER_SUFFIX = "__lc"
 #: Pseudo-field holding the text of every field of an event, for keyword rules.
@@ -382,7 +384,7 @@ class SqlBackend(Backend):
     # -- regular expressions and CIDR ---------------------------------------------------
 
     def _regex(self, col: str, rx: SigmaRegularExpression) -> str:
-        pattern = rx.regexp.original if hasattr(rx.regexp, "original") else str(rx.regexp)
+        pattern = _pattern(rx)
         if _RE2_UNSUPPORTED.search(pattern):
             raise SigmaFeatureNotSupportedByBackendError(
                 "regular expression uses a construct RE2 lacks (look-around, "
@@ -532,8 +534,9 @@ def required_literals(node: Any) -> Needs:
 
     The result is a conjunction of clauses. An AND keeps the clauses of all its branches
     (each must match); an OR must allow any branch, so it yields one clause uniting the
-    smallest clause of every branch; NOT, regular expressions, numbers and keywords give
-    nothing. Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
+    smallest clause of every branch; a regular expression gives the literals every match
+    holds (:mod:`lotlhunt.regex_literals`); NOT, numbers and keywords give nothing.
+    Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
     so Python's lower-casing agrees with the engine's.
     """
     if isinstance(node, ConditionOR):
@@ -550,6 +553,12 @@ def required_literals(node: Any) -> Needs:
                     for v in value.values
                 ]
             )
+        if isinstance(value, SigmaRegularExpression):
+            ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
+            found = regex_literals(_pattern(value), ignore_case)
+            if found:
+                return (frozenset((node.field, lit) for lit in found),)
+            return None
         if isinstance(value, SigmaString) and not value.contains_placeholder():
             parts = [p for p in value.s if isinstance(p, str)]
             longest = max(parts, key=len, default="")
@@ -565,6 +574,11 @@ _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 def _re2_escape(text: str) -> str:
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
+
+
+def _pattern(rx: SigmaRegularExpression) -> str:
+    """The pattern text of a Sigma regular expression, as the rule wrote it."""
+    return rx.regexp.original if hasattr(rx.regexp, "original") else str(rx.regexp)
 
 
 def _caseless_safe(text: str) -> bool:
