@@ -288,3 +288,17 @@ def test_deep_values_never_raise() -> None:
         deep = [deep]
     assert to_text({"x": deep}).startswith('{"x":[[')
     assert to_text([{"a": deep}]).startswith('[{"a":[[')
+
+
+def test_utc_datetimes_are_the_values_to_pylist_gives() -> None:
+    from datetime import datetime
+
+    values = [
+        datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC),
+        None,
+        datetime(1601, 1, 1, tzinfo=UTC),  # the FILETIME epoch
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+    ]
+    column = pa.chunked_array([pa.array(values[:2]), pa.array(values[2:])])
+    column = column.cast(pa.timestamp("us", tz="UTC"))
+    assert schema.utc_datetimes(column) == column.to_pylist() == values

@@ -211,7 +211,12 @@ def collect_detections(
         explained = _rule_fields(engine, rules, matches)
     finally:
         engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
-    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    cols = {
+        name: table.column(name).to_pylist()
+        for name in table.column_names
+        if name != schema.TIMESTAMP
+    }
+    cols[schema.TIMESTAMP] = schema.utc_datetimes(table.column(schema.TIMESTAMP))
     nothing: tuple[dict[str, str | None], tuple[str, ...]] = ({}, ())
     out: list[Detection] = []
     for i, (idx, rid) in enumerate(zip(cols[HIT_RULE], cols[ROW_ID], strict=True)):
