@@ -44,6 +44,7 @@ from .filters import (
     unknown_exclusion_references,
     unknown_filter_references,
 )
+from .literals import Needs
 from .logsources import Variant, resolve
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
 from .sigma_sql import DUCKDB, Dialect, SqlBackend
@@ -86,8 +87,8 @@ class CompiledRule:
     author: str = ""
     #: The rule's ``name`` (Sigma 2), by which correlation rules may refer to it.
     name: str | None = None
-    #: Literals the rule cannot match without (see ``sigma_sql.required_literals``).
-    needs: tuple[frozenset[tuple[str, str]], ...] | None = None
+    #: Literals the rule cannot match without (see ``literals.required_literals``).
+    needs: Needs = None
     #: (selection name, SQL) of each named detection, to explain which ones matched.
     selections: tuple[tuple[str, str], ...] = ()
     #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say

@@ -50,7 +50,6 @@ from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
-    SigmaExpansion,
     SigmaFieldReference,
     SigmaNumber,
     SigmaRegularExpression,
@@ -59,7 +58,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from .regex_literals import regex_literals
+from .literals import Needs, caseless_safe, regex_pattern, required_literals, union_needs
 
 #: Suffix of the lower-cased twin of a field column in an evaluation slice.
 LOWER_SUFFIX = "__lc"
@@ -133,7 +132,7 @@ class CompiledCondition:
     keywords: bool = False
     cidr: bool = False
     #: Required literals (see :func:`required_literals`); None when none are known.
-    needs: tuple[frozenset[tuple[str, str]], ...] | None = None
+    needs: Needs = None
 
 
 class SqlBackend(Backend):
@@ -206,7 +205,7 @@ class SqlBackend(Backend):
         for name, values in contains.items():
             # Values whose lower-casing Python might not share with the engine keep their
             # own comparison; the rest fold (one odd value must not unfold a long list).
-            safe = [v for v in values if _caseless_safe(v)]
+            safe = [v for v in values if caseless_safe(v)]
             if len(safe) < ALTERNATION_MIN:
                 safe = []
             out.extend(
@@ -214,7 +213,7 @@ class SqlBackend(Backend):
                     col=self.lfield(name, state), lit=f"lower({self.dialect.literal(v)})"
                 )
                 for v in values
-                if not safe or not _caseless_safe(v)
+                if not safe or not caseless_safe(v)
             )
             if not safe:
                 continue
@@ -384,7 +383,7 @@ class SqlBackend(Backend):
     # -- regular expressions and CIDR ---------------------------------------------------
 
     def _regex(self, col: str, rx: SigmaRegularExpression) -> str:
-        pattern = _pattern(rx)
+        pattern = regex_pattern(rx)
         if _RE2_UNSUPPORTED.search(pattern):
             raise SigmaFeatureNotSupportedByBackendError(
                 "regular expression uses a construct RE2 lacks (look-around, "
@@ -470,7 +469,7 @@ class SqlBackend(Backend):
             fields=set().union(*(p.fields for p in parts)),
             keywords=any(p.keywords for p in parts),
             cidr=any(p.cidr for p in parts),
-            needs=_union_needs([p.needs for p in parts]),
+            needs=union_needs([p.needs for p in parts]),
         )
 
     def compile_selections(self, rule: SigmaRule) -> tuple[tuple[str, str], ...]:
@@ -512,61 +511,6 @@ for _kind in (
 SqlBackend.__abstractmethods__ = frozenset()
 
 
-Clause = frozenset[tuple[str, str]]
-#: Required literals in conjunctive form: every clause needs one of its (field, literal)
-#: pairs present; None when nothing is known.
-Needs = tuple[Clause, ...] | None
-
-
-def _union_needs(parts: list[Needs]) -> Needs:
-    """Needs of an OR: one clause made of the smallest clause of each branch."""
-    if not parts or any(not p for p in parts):
-        return None
-    clause: set[tuple[str, str]] = set()
-    for p in parts:
-        assert p is not None
-        clause |= min(p, key=len)
-    return (frozenset(clause),)
-
-
-def required_literals(node: Any) -> Needs:
-    """Literals a condition cannot match without: the key of the engine's prefilter.
-
-    The result is a conjunction of clauses. An AND keeps the clauses of all its branches
-    (each must match); an OR must allow any branch, so it yields one clause uniting the
-    smallest clause of every branch; a regular expression gives the literals every match
-    holds (:mod:`lotlhunt.regex_literals`); NOT, numbers and keywords give nothing.
-    Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
-    so Python's lower-casing agrees with the engine's.
-    """
-    if isinstance(node, ConditionOR):
-        return _union_needs([required_literals(a) for a in node.args])
-    if isinstance(node, ConditionAND):
-        clauses = [c for a in node.args for c in (required_literals(a) or ())]
-        return tuple(dict.fromkeys(clauses)) or None
-    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field:
-        value = node.value
-        if isinstance(value, SigmaExpansion):
-            return _union_needs(
-                [
-                    required_literals(ConditionFieldEqualsValueExpression(node.field, v))
-                    for v in value.values
-                ]
-            )
-        if isinstance(value, SigmaRegularExpression):
-            ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
-            found = regex_literals(_pattern(value), ignore_case)
-            if found:
-                return (frozenset((node.field, lit) for lit in found),)
-            return None
-        if isinstance(value, SigmaString) and not value.contains_placeholder():
-            parts = [p for p in value.s if isinstance(p, str)]
-            longest = max(parts, key=len, default="")
-            if longest and _caseless_safe(longest):
-                return (frozenset({(node.field, longest.lower())}),)
-    return None
-
-
 #: Number of ``contains`` values on one field from which an OR becomes one alternation.
 ALTERNATION_MIN = 8
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
@@ -574,16 +518,6 @@ _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 def _re2_escape(text: str) -> str:
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
-
-
-def _pattern(rx: SigmaRegularExpression) -> str:
-    """The pattern text of a Sigma regular expression, as the rule wrote it."""
-    return rx.regexp.original if hasattr(rx.regexp, "original") else str(rx.regexp)
-
-
-def _caseless_safe(text: str) -> bool:
-    """Whether Python's lower-casing of ``text`` is certainly the engine's."""
-    return all(c.isascii() or c.lower() == c.upper() for c in text)
 
 
 def _simple_kind(arg: Any) -> str | None:

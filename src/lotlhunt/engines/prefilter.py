@@ -3,7 +3,7 @@
 Planning a rule's SQL costs DuckDB a few milliseconds whatever the data size, and running
 it costs a string scan of every row per value it compares; most rules match almost
 nothing. Most rules need some literal (``\\ntdsutil.exe``, ``portproxy``) in some field
-(:func:`lotlhunt.sigma_sql.required_literals`). One Aho-Corasick pass per field over the
+(:func:`lotlhunt.literals.required_literals`). One Aho-Corasick pass per field over the
 slice's distinct lower-cased values finds which of all the rules' literals occur:
 
 - :func:`plan_by_presence`: a rule none of whose required literals occurs is not run.
@@ -28,8 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..literals import Clause
 from ..rules import CompiledRule
-from ..sigma_sql import LOWER_SUFFIX, Clause, Dialect
+from ..sigma_sql import LOWER_SUFFIX, Dialect
 
 #: Rows of the slice handled at once; bounds memory on large slices.
 SCAN_ROWS = 65_536

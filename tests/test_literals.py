@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.regex_literals import regex_literals
+from lotlhunt.literals import regex_literals
 from lotlhunt.testing import rule_matches
 
 

@@ -1,0 +1,184 @@
+"""Literals a Sigma condition cannot match without: the key of the engine's prefilter.
+
+A rule that needs ``\\ntdsutil.exe`` in ``Image`` cannot match an event without it; the
+prefilter (:mod:`lotlhunt.engines.prefilter`) skips or narrows rules by finding such
+literals in a slice once for all rules. Strings give their longest literal part; regular
+expressions the literals every match holds (``ipconfig\\s+/all`` needs ``ipconfig``;
+``net\\s+(user|group)`` needs ``user`` or ``group``), read with Python's own parser (the
+syntax RE2 shares with it), where anything it reads differently or cannot read gives no
+literal. Knowing nothing is always safe: the rule then runs on every row.
+
+Literals are lower-cased and matched against lower-cased values, so only those whose
+lower-casing Python and the engine certainly share are used (:func:`caseless_safe`).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from re import _constants as sre_constants  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.types import (
+    SigmaExpansion,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+)
+
+_LITERAL = sre_constants.LITERAL
+_SUBPATTERN = sre_constants.SUBPATTERN
+_BRANCH = sre_constants.BRANCH
+_REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
+_IGNORECASE = re.IGNORECASE
+
+Clause = frozenset[tuple[str, str]]
+#: Required literals in conjunctive form: every clause needs one of its (field, literal)
+#: pairs present; None when nothing is known.
+Needs = tuple[Clause, ...] | None
+
+
+def union_needs(parts: list[Needs]) -> Needs:
+    """Needs of an OR: one clause made of the smallest clause of each branch."""
+    if not parts or any(not p for p in parts):
+        return None
+    clause: set[tuple[str, str]] = set()
+    for p in parts:
+        assert p is not None
+        clause |= min(p, key=len)
+    return (frozenset(clause),)
+
+
+def required_literals(node: Any) -> Needs:
+    """Literals a condition cannot match without: the key of the engine's prefilter.
+
+    The result is a conjunction of clauses. An AND keeps the clauses of all its branches
+    (each must match); an OR must allow any branch, so it yields one clause uniting the
+    smallest clause of every branch; a regular expression gives the literals every match
+    holds (:func:`regex_literals`); NOT, numbers and keywords give nothing.
+    Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
+    so Python's lower-casing agrees with the engine's.
+    """
+    if isinstance(node, ConditionOR):
+        return union_needs([required_literals(a) for a in node.args])
+    if isinstance(node, ConditionAND):
+        clauses = [c for a in node.args for c in (required_literals(a) or ())]
+        return tuple(dict.fromkeys(clauses)) or None
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field:
+        value = node.value
+        if isinstance(value, SigmaExpansion):
+            return union_needs(
+                [
+                    required_literals(ConditionFieldEqualsValueExpression(node.field, v))
+                    for v in value.values
+                ]
+            )
+        if isinstance(value, SigmaRegularExpression):
+            ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
+            found = regex_literals(regex_pattern(value), ignore_case)
+            if found:
+                return (frozenset((node.field, lit) for lit in found),)
+            return None
+        if isinstance(value, SigmaString) and not value.contains_placeholder():
+            parts = [p for p in value.s if isinstance(p, str)]
+            longest = max(parts, key=len, default="")
+            if longest and caseless_safe(longest):
+                return (frozenset({(node.field, longest.lower())}),)
+    return None
+
+
+#: Shortest literal worth requiring (shorter ones occur almost everywhere).
+MIN_LITERAL = 3
+
+
+def regex_literals(pattern: str, ignore_case: bool = False) -> frozenset[str] | None:
+    """Lower-cased literals one of which occurs in every text ``pattern`` matches, or
+    None when nothing is known.
+
+    The text is the lower-cased value the prefilter searches. Case-insensitive matching
+    folds ``s`` with ``ſ`` (U+017F), which lower-casing leaves as it is, so under
+    ``(?i)`` a literal stops at every ``s``.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Python warns where its reading may differ from other engines' (a nested
+            # set such as RE2's ``[[:alpha:]]``): no literal is known there.
+            warnings.simplefilter("error")
+            parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError, Warning):
+        return None
+    ignore_case = ignore_case or bool(parsed.state.flags & _IGNORECASE)
+    found = _sequence(list(parsed), ignore_case)
+    return frozenset(found) if found else None
+
+
+def _sequence(items: list[tuple[object, object]], ignore_case: bool) -> set[str] | None:
+    """The best clause of a sequence: its longest run of literal characters, or a group's
+    clause when that is better (one alternative per literal)."""
+    best: set[str] | None = None
+    run: list[str] = []
+
+    def consider(clause: set[str] | None) -> None:
+        nonlocal best
+        if clause and (best is None or _score(clause) > _score(best)):
+            best = clause
+
+    def flush() -> None:
+        if run:
+            consider(_literal("".join(run), ignore_case))
+            run.clear()
+
+    for op, av in items:
+        if op is _LITERAL:
+            run.append(chr(av))  # type: ignore[arg-type]
+            continue
+        flush()
+        if op is _SUBPATTERN:
+            _group, add_flags, del_flags, sub = av  # type: ignore[misc]
+            sub_case = (ignore_case or bool(add_flags & _IGNORECASE)) and not (
+                del_flags & _IGNORECASE
+            )
+            consider(_sequence(list(sub), sub_case))
+        elif op is _BRANCH:
+            _unused, alternatives = av  # type: ignore[misc]
+            union: set[str] = set()
+            for alt in alternatives:
+                clause = _sequence(list(alt), ignore_case)
+                if not clause:
+                    union = set()
+                    break
+                union |= clause
+            consider(union or None)
+        elif op in _REPEATS:
+            low, _high, sub = av  # type: ignore[misc]
+            if low >= 1:
+                consider(_sequence(list(sub), ignore_case))
+    flush()
+    return best
+
+
+def _literal(text: str, ignore_case: bool) -> set[str] | None:
+    """The usable part of a run of literal characters, lower-cased."""
+    parts = re.split("[sS]", text) if ignore_case else [text]
+    parts = [p for p in parts if len(p) >= MIN_LITERAL and caseless_safe(p)]
+    if not parts:
+        return None
+    return {max(parts, key=len).lower()}
+
+
+def _score(clause: set[str]) -> int:
+    """A clause filters as well as its weakest (shortest) literal, and worse the more
+    alternatives it has."""
+    return min(len(lit) for lit in clause) * 4 - len(clause)
+
+
+def regex_pattern(rx: SigmaRegularExpression) -> str:
+    """The pattern text of a Sigma regular expression, as the rule wrote it."""
+    return rx.regexp.original if hasattr(rx.regexp, "original") else str(rx.regexp)
+
+
+def caseless_safe(text: str) -> bool:
+    """Whether Python's lower-casing of ``text`` is certainly the engine's."""
+    return all(c.isascii() or c.lower() == c.upper() for c in text)
