@@ -10,8 +10,8 @@ slice's distinct lower-cased values finds which of all the rules' literals occur
 - :func:`plan_rules` goes further, for slices where many rules share many rows (the
   engine's distinct slices: process creation runs 1,200 rules): each rule gets the rows
   holding a literal of each of its required clauses, and runs on those only (candidate
-  bits, one per rule, 64 rules per UBIGINT column). On 31 k distinct process creations,
-  200 rules then evaluate 140 k candidate rows instead of 6 M rows.
+  bits, one per rule, 64 rules per UBIGINT column). On 31,678 distinct process
+  creations, 152 rules then evaluate 123,870 candidate rows instead of 4.8 M.
 
 Both are conservative: a rule without known literals runs on every row, and a candidate
 row is still evaluated by the rule's own SQL, so the answer is exactly the rule's.
@@ -53,11 +53,9 @@ class RulePlan:
     plain: list[int] = field(default_factory=list)
     #: rule -> (bit column index, bit) of the rules that run on their candidate rows.
     masked: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: ``BITS_KEY`` (row id) plus one UBIGINT column per 64 masked rules (:func:`word_column`), for
-    #: the rows of the slice with at least one candidate bit set.
+    #: ``BITS_KEY`` (row id) plus one UBIGINT column per 64 masked rules
+    #: (:func:`word_column`), for the rows with at least one candidate bit set.
     words: pa.Table | None = None
-    #: Candidate rows of the masked rules, summed (what the engine will evaluate).
-    candidates: int = 0
 
 
 def plan_by_presence(
@@ -85,10 +83,7 @@ def present_literals(
     """The (field, literal) pairs that occur in at least one value of the slice."""
     found: set[tuple[str, str]] = set()
     for name, literals in by_field.items():
-        automaton = ahocorasick.Automaton()
-        for lit in literals:
-            automaton.add_word(lit, lit)
-        automaton.make_automaton()
+        automaton = _automaton({lit: lit for lit in literals})
         remaining = set(literals)
         for chunk in distinct_values(name):
             text = SEPARATOR.join(v for v in chunk.to_pylist() if v is not None)
@@ -131,13 +126,21 @@ def literal_index(rules: Sequence[CompiledRule], idxs: Iterable[int]) -> dict[st
     return by_field
 
 
+def _automaton(words: dict[str, object]) -> ahocorasick.Automaton:
+    """An Aho-Corasick automaton reporting each word's value where the word occurs."""
+    automaton = ahocorasick.Automaton()
+    for word, value in words.items():
+        automaton.add_word(word, value)
+    automaton.make_automaton()
+    return automaton
+
+
 class _FieldHits:
     """For one field of one chunk: which distinct values hold which literal."""
 
     def __init__(self, column: pa.Array, literals: list[str]) -> None:
         encoded = pc.dictionary_encode(column)
-        self.dictionary = encoded.dictionary
-        self.distinct = len(self.dictionary)
+        self.distinct = len(encoded.dictionary)
         # Rows whose value is NULL point at one extra value that holds nothing.
         self.rows = encoded.indices.fill_null(self.distinct).to_numpy(zero_copy_only=False)
         self.ids = {lit: n for n, lit in enumerate(literals)}
@@ -145,11 +148,8 @@ class _FieldHits:
         self.bounds = np.zeros(len(literals) + 1, np.int64)
         if not self.distinct:
             return
-        automaton = ahocorasick.Automaton()
-        for lit, n in self.ids.items():
-            automaton.add_word(lit, n)
-        automaton.make_automaton()
-        values = self.dictionary.to_pylist()
+        automaton = _automaton(self.ids)
+        values = encoded.dictionary.to_pylist()
         lengths = np.fromiter((len(v) + 1 for v in values), np.int64, len(values))
         starts = np.cumsum(lengths) - lengths
         ends: list[int] = []
@@ -224,9 +224,7 @@ def plan_rules(
         elif counts[i] == total:
             plan.plain.append(i)  # every row is a candidate: the bit would be noise
         else:
-            slot = len(plan.masked)
-            plan.masked[i] = divmod(slot, WORD_BITS)
-            plan.candidates += counts[i]
+            plan.masked[i] = divmod(len(plan.masked), WORD_BITS)
     if plan.masked:
         plan.words = _words(plan.masked, hits, rid_chunks)
     return plan
@@ -262,11 +260,7 @@ def _clause_mask(clause: Clause, fields: dict[str, _FieldHits], rows: int) -> np
             by_field[name.lower()].append(lit)
     if not by_field:
         return None
-    masks = [fields[name].row_mask(lits) for name, lits in by_field.items()]
-    out = masks[0]
-    for m in masks[1:]:
-        out = out | m
-    return out
+    return np.logical_or.reduce([fields[name].row_mask(lits) for name, lits in by_field.items()])
 
 
 def _words(
