@@ -45,6 +45,7 @@ from sigma.correlations import (
 
 from . import correlation_sql as cs
 from . import schema
+from .engines.arrow_view import arrow_view
 from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue
 from .logsources import Variant
@@ -427,11 +428,10 @@ def evaluate_correlations(
     try:
         for sql in cs.setup():
             con.execute(sql)
-        con.register("__corr_matches_arrow", matches.select(["rule", "rid"]))
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE __corr_matches AS SELECT * FROM __corr_matches_arrow"
-        )
-        con.unregister("__corr_matches_arrow")
+        with arrow_view(con, "__corr_matches_arrow", matches.select(["rule", "rid"])):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE __corr_matches AS SELECT * FROM __corr_matches_arrow"
+            )
         for i in order:
             plan = plans[i]
             if any(s.corr is not None and s.corr in failed for s in plan.sources):

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from . import schema
 from .correlations import CorrelationHit, evaluate_correlations
+from .engines.arrow_view import arrow_view
 from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
 from .errors import InputIssue, UsageError
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
@@ -137,11 +138,8 @@ def _record_inputs(engine: DuckDBEngine, reports: Sequence[object]) -> None:
             "issues": [json.dumps([str(i) for i in r.issues]) for r in reports],  # type: ignore[attr-defined]
         }
     )
-    engine.con.register("__inputs", table)
-    try:
+    with arrow_view(engine.con, "__inputs", table):
         engine.con.execute(f"INSERT INTO {META_TABLE} BY NAME SELECT * FROM __inputs")
-    finally:
-        engine.con.unregister("__inputs")
 
 
 def _case_inputs(engine: DuckDBEngine, stats: HuntStats) -> None:
@@ -193,14 +191,11 @@ def collect_detections(
     """
     if matches.num_rows == 0:
         return []
-    engine.con.register("__matches", matches)
-    try:
+    with arrow_view(engine.con, "__matches", matches):
         engine.con.execute(
             f"CREATE OR REPLACE TABLE {MATCHES} AS SELECT rule::INTEGER AS {HIT_RULE}, "
             f"rid AS {ROW_ID} FROM __matches"
         )
-    finally:
-        engine.con.unregister("__matches")
     try:
         table = engine.con.sql(
             f"SELECT m.{HIT_RULE}, e.{ROW_ID}, "
@@ -295,15 +290,13 @@ def _rule_fields(
 
 def correlation_detection(engine: DuckDBEngine, hit: CorrelationHit) -> CorrelationDetection:
     """A correlation hit with the identity of every event that made it up."""
-    engine.con.register("__rids", pa.table({"rid": pa.array(sorted(hit.rids), pa.int64())}))
-    try:
+    rids = pa.table({"rid": pa.array(sorted(hit.rids), pa.int64())})
+    with arrow_view(engine.con, "__rids", rids):
         rows = engine.con.sql(
             f"SELECT {schema.TIMESTAMP}, {schema.HOST}, {schema.CHANNEL}, {schema.EVENT_ID}, "
             f"{schema.RECORD_ID}, {schema.SOURCE} FROM {EVENTS} "
             f"WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY 1, {ROW_ID}"
         ).fetchall()
-    finally:
-        engine.con.unregister("__rids")
     events = tuple(EventRef(*row) for row in rows)
     hosts = sorted({e.host for e in events if e.host})
     return CorrelationDetection(

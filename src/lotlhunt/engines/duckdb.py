@@ -35,6 +35,7 @@ from ..sigma_sql import (
     Dialect,
     ip_hex_vectorised,
 )
+from .arrow_view import arrow_view
 from .memory import MemoryGuard, out_of_memory
 from .prefilter import (
     BITS_KEY,
@@ -238,13 +239,10 @@ class DuckDBEngine:
         self._presence.note(table, schema.CHANNEL, ignore=[ROW_ID])
         self._presence.save(self.con)
         self._pairs = None
-        self.con.register("__batch", table)
-        try:
+        with arrow_view(self.con, "__batch", table):
             self.memory.run(
                 lambda: self._one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch")
             )
-        finally:
-            self.con.unregister("__batch")
         if self._use:
             self._unchecked += table.num_rows
             if self._unchecked >= CHECKPOINT_ROWS:
@@ -505,11 +503,8 @@ class DuckDBEngine:
         self._one(f"DROP TABLE IF EXISTS {SLICE_BITS}")
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
-            self.con.register("__parts", pa.concat_tables(parts))
-            try:
+            with arrow_view(self.con, "__parts", pa.concat_tables(parts)):
                 matches = self.con.sql("SELECT DISTINCT rule, rid FROM __parts").to_arrow_table()
-            finally:
-                self.con.unregister("__parts")
         else:
             matches = _NO_MATCHES
         return Evaluation(
@@ -518,14 +513,11 @@ class DuckDBEngine:
 
     def _expand(self, found: pa.Table) -> pa.Table:
         """Matches on the rows of a distinct slice, as matches on the events they stand for."""
-        self.con.register("__found", found)
-        try:
+        with arrow_view(self.con, "__found", found):
             return self.con.sql(
                 f"SELECT f.rule, unnest(s.{GROUPED_IDS}) AS rid FROM __found f "
                 f"JOIN {SLICE} s ON s.{ROW_ID} = f.rid"
             ).to_arrow_table()
-        finally:
-            self.con.unregister("__found")
 
     def _present_slices(self) -> list[tuple[str, int]]:
         """(lower-cased channel, event id) pairs the events table holds."""
@@ -560,11 +552,8 @@ class DuckDBEngine:
 
         plan = plan_rules(rules, idxs, batches)
         if plan.words is not None:
-            self.con.register("__words", plan.words)
-            try:
+            with arrow_view(self.con, "__words", plan.words):
                 self._one(f"CREATE OR REPLACE TABLE {SLICE_BITS} AS SELECT * FROM __words")
-            finally:
-                self.con.unregister("__words")
         return plan
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
+from .arrow_view import arrow_view
+
 #: Table of (channel, column) pairs, lower-cased, in the events' database.
 PRESENCE_TABLE = "lotlhunt_presence"
 
@@ -67,11 +69,8 @@ class ColumnPresence:
             schema=pa.schema([("channel", pa.string()), ("col", pa.string())]),
         )
         con.execute(f"CREATE OR REPLACE TABLE {PRESENCE_TABLE} (channel VARCHAR, col VARCHAR)")
-        con.register("__presence", table)
-        try:
+        with arrow_view(con, "__presence", table):
             con.execute(f"INSERT INTO {PRESENCE_TABLE} SELECT * FROM __presence")
-        finally:
-            con.unregister("__presence")
         self._dirty = False
 
     def filled(self, channels: Iterable[str], columns: list[str]) -> list[str]:
