@@ -250,10 +250,13 @@ def _rule_fields(
         strict=True,
     )
     parts: list[str] = []
+    # Per fired rule, the fields its explanation shows, in the order of ``vals``.
+    shown_names: dict[int, list[str]] = {}
     for idx, lo, hi in sorted(by_rule):
         rule = rules[idx]
         names = sorted(rule.fields)
-        shown = [Dialect.ident(n) for n in names if n != ALL_TEXT_FIELD]
+        shown_names[idx] = [n for n in names if n != ALL_TEXT_FIELD]
+        shown = [Dialect.ident(n) for n in shown_names[idx]]
         held = [f"coalesce({sql}, false)" for _, sql in rule.selections]
         for variant in rule.variants:
             inner = ", ".join(engine.slice_columns(variant, names, address_fields([rule])))
@@ -274,16 +277,13 @@ def _rule_fields(
         for k in range(0, len(parts), EXPLAIN_PER_QUERY)
     ]
     out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}
-    shown_names: dict[int, list[str]] = {}
     for table in engine.query_all(queries):
         columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
         for idx, rid, vals, oks in zip(*columns, strict=True):
-            rule = rules[idx]
-            names = shown_names.get(idx)
-            if names is None:
-                names = shown_names[idx] = [n for n in sorted(rule.fields) if n != ALL_TEXT_FIELD]
+            names = shown_names[idx]
             fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
-            why = tuple(name for (name, _), ok in zip(rule.selections, oks, strict=True) if ok)
+            selections = rules[idx].selections
+            why = tuple(name for (name, _), ok in zip(selections, oks, strict=True) if ok)
             out[(idx, rid)] = (fields, why)
     return out
 
