@@ -272,6 +272,27 @@ def test_rows_round_trip_in_order(rows: list[dict[str, Any]]) -> None:
         assert out["event_id"] == _expected_event_id(row.get("EventID"))
 
 
+_NESTED = st.one_of(_VALUES, st.dictionaries(st.sampled_from(["a", "b", "#text"]), _VALUES))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(_KEYS, _NESTED, max_size=6), min_size=1, max_size=40))
+def test_large_batches_hold_what_small_ones_hold(rows: list[dict[str, Any]]) -> None:
+    """Batches above the small-batch size are assembled from runs of grouped rows and
+    gathered back into order; each row must read the same as in a small batch."""
+    copies = 600 // len(rows) + 1
+    big = rows_of(batch_rows_of([(row, i) for i, row in enumerate(rows * copies)], "p"))
+    small = rows_of(batch_rows_of([(row, i) for i, row in enumerate(rows)], "p"))
+
+    def present(row: dict[str, Any]) -> dict[str, Any]:
+        return {k.lower(): v for k, v in row.items() if v is not None and k != "position"}
+
+    assert len(big) == len(rows) * copies > 512
+    assert [g["position"] for g in big] == list(range(len(big)))
+    for i, out in enumerate(big):
+        assert present(out) == present(small[i % len(rows)])
+
+
 def _expected_event_id(value: Any) -> int | None:
     if type(value) is str:
         text = value.strip()

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice, repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -256,14 +256,30 @@ class _Plan:
 
 
 class _Column:
-    """The values a batch has for one field, and the rows they belong to (sparse)."""
+    """The values a batch has for one field, in grouped order, and where they sit.
 
-    __slots__ = ("raw", "values", "rows")
+    Rows are grouped by shape before conversion, so the rows holding a field are a few
+    runs: ``segs`` lists them as (first grouped row, length), adjacent runs merged.
+    """
+
+    __slots__ = ("raw", "values", "segs")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw  # first key spelling in this batch, to name nested expansions
         self.values: list[Any] = []
-        self.rows: list[int] = []
+        self.segs: list[list[int]] = []
+
+    def add(self, values: Sequence[Any], start: int) -> None:
+        self.values.extend(values)
+        segs = self.segs
+        if segs and segs[-1][0] + segs[-1][1] == start:
+            segs[-1][1] += len(values)
+        else:
+            segs.append([start, len(values)])
+
+    def rows(self) -> list[int]:
+        """The grouped row of each value (for the rare per-value paths)."""
+        return [r for s, k in self.segs for r in range(s, s + k)]
 
 
 # Per-process caches: key names and shapes repeat across the units a process reads.
@@ -368,6 +384,7 @@ class BatchBuilder:
         order: list[int] = []
         for shape, idx in groups.items():
             plan = _PLANS.get(shape) or _new_plan(shape)
+            start = len(order)
             order.extend(idx)
             members = rows if len(idx) == n else map(rows.__getitem__, idx)
             columns = list(zip(*map(dict.values, members))) if shape else []  # noqa: B905
@@ -377,8 +394,7 @@ class BatchBuilder:
                 col = cols.get(key)
                 if col is None:
                     col = cols[key] = _Column(shape[i])
-                col.values.extend(columns[i])
-                col.rows.extend(idx)
+                col.add(columns[i], start)
             for ix, key in plan.multi:  # same column in other case: first non-null wins
                 values: Sequence[Any] = columns[ix[0]]
                 for j in ix[1:]:
@@ -386,8 +402,7 @@ class BatchBuilder:
                 col = cols.get(key)
                 if col is None:
                     col = cols[key] = _Column(shape[ix[0]])
-                col.values.extend(values)
-                col.rows.extend(idx)
+                col.add(values, start)
         return self._assemble(n, core, cols, order, positions)
 
     def _assemble(
@@ -398,21 +413,15 @@ class BatchBuilder:
         order: list[int],
         positions: list[int],
     ) -> pa.RecordBatch:
-        restore = _restorer(order)
-
-        def place(values: Sequence[Any], rows: list[int]) -> Sequence[Any]:
-            """Values in grouped order -> a list in row order (None where absent)."""
-            if len(rows) == n:  # every row has it: rows is the grouped order
-                return values if restore is None else restore(values)  # type: ignore[no-any-return]
-            return _spread(values, rows, n)
-
-        core = [place(c, order) for c in core]  # type: ignore[misc]
+        """Arrow columns in grouped order, then one gather back to the order rows came in:
+        a C-level pass instead of a Python one per cell, and absent cells are never
+        visited (runs of nulls are appended whole)."""
         fields: list[Any]
         if n <= _SMALL_BATCH:  # many small columns: one Arrow conversion for all of them
             cols = _expanded(cols)
-            fields = [_texts(place(c.values, c.rows)) for c in cols.values()]
+            fields = [_texts(_spread(c.values, c.rows(), n)) for c in cols.values()]
         else:
-            fields, cols = _field_arrays(cols, place)
+            fields, cols = _field_arrays(cols, n)
         if len(cols) > MAX_FIELD_COLUMNS:
             extra = list(cols)[MAX_FIELD_COLUMNS:]
             self.dropped_columns += len(extra)
@@ -434,52 +443,72 @@ class BatchBuilder:
             + [f for f in fields if not isinstance(f, pa.Array)]
         )
         head, rest = strings[:3], iter(strings[3:])
-        return pa.RecordBatch.from_arrays(
+        grouped = pa.RecordBatch.from_arrays(
             [
                 _timestamps(core[TS]),
                 *head,
                 _ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1),
                 _ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1),
-                pa.array(repeat(self.label, n), pa.string(), size=n),
-                pa.array(positions, pa.int64()),
                 *(f if isinstance(f, pa.Array) else next(rest) for f in fields),
             ],
-            names=[*schema.CORE_COLUMNS, *(self._names[key] for key in cols)],
+            names=[*schema.CORE_COLUMNS[:6], *(self._names[key] for key in cols)],
+        )
+        if any(a > b for a, b in zip(order, islice(order, 1, None))):  # noqa: B905
+            inverse = np.empty(n, np.int32)
+            inverse[np.asarray(order, np.int32)] = np.arange(n, dtype=np.int32)
+            grouped = grouped.take(pa.array(inverse))
+        arrays = grouped.columns
+        return pa.RecordBatch.from_arrays(
+            [
+                *arrays[:6],
+                pa.array(repeat(self.label, n), pa.string(), size=n),
+                pa.array(positions, pa.int64()),
+                *arrays[6:],
+            ],
+            names=[*schema.CORE_COLUMNS, *grouped.schema.names[6:]],
         )
 
 
-def _field_arrays(cols: dict[str, _Column], place: Any) -> tuple[list[Any], dict[str, _Column]]:
+def _field_arrays(cols: dict[str, _Column], n: int) -> tuple[list[Any], dict[str, _Column]]:
     """String arrays of the field columns, converted optimistically: most columns hold
     only strings and Arrow takes them as they are; the others are converted to text
     first, and nested objects are expanded (then everything is done again)."""
     arrays: list[Any] = []
     for col in cols.values():
-        values = place(col.values, col.rows)
+        values = col.values
         try:
-            arrays.append(pa.array(values, pa.string()))
+            dense = pa.array(values, pa.string())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             types = set(map(type, values))
             if dict in types and _needs_expansion(values):
                 cols = _expanded(cols)
-                return [_texts(place(c.values, c.rows)) for c in cols.values()], cols
-            arrays.append(pa.array(_texts(values, types), pa.string()))
+                return [
+                    _placed(pa.array(_texts(c.values), pa.string()), c, n) for c in cols.values()
+                ], cols
+            dense = pa.array(_texts(values, types), pa.string())
+        arrays.append(_placed(dense, col, n))
     return arrays, cols
+
+
+def _placed(dense: pa.Array, col: _Column, n: int) -> pa.Array:
+    """A column's present values (grouped order) as a full column of ``n`` rows."""
+    if len(dense) == n:
+        return dense
+    pieces, at, taken = [], 0, 0
+    for first, count in col.segs:
+        if first > at:
+            pieces.append(pa.nulls(first - at, pa.string()))
+        pieces.append(dense.slice(taken, count))
+        taken += count
+        at = first + count
+    if at < n:
+        pieces.append(pa.nulls(n - at, pa.string()))
+    return pa.concat_arrays(pieces)
 
 
 def _expanded(cols: dict[str, _Column]) -> dict[str, _Column]:
     types = {key: set(map(type, col.values)) for key, col in cols.items()}
     return _expand_nested(cols, types) if any(dict in t for t in types.values()) else cols
-
-
-def _restorer(order: list[int]) -> Any:
-    """A C-speed gather from grouped order back to row order (None when already so)."""
-    n = len(order)
-    if n < 2 or all(a < b for a, b in zip(order, islice(order, 1, None))):  # noqa: B905
-        return None
-    inverse = [0] * n
-    for j, i in enumerate(order):
-        inverse[i] = j
-    return itemgetter(*inverse)
 
 
 def _spread(values: Sequence[Any], rows: list[int], n: int) -> list[Any]:
@@ -514,7 +543,7 @@ def _expand_nested(cols: dict[str, _Column], types: dict[str, set[type]]) -> dic
 def _flattened(col: _Column) -> dict[str, _Column]:
     cells: dict[str, dict[int, Any]] = {}
     raw_names: dict[str, str] = {}
-    for value, row in zip(col.values, col.rows):  # noqa: B905
+    for value, row in zip(col.values, col.rows()):  # noqa: B905
         sub: dict[Any, Any] = {}
         flatten_into(sub, col.raw, value)
         for name, v in sub.items():
@@ -527,8 +556,8 @@ def _flattened(col: _Column) -> dict[str, _Column]:
 
 
 def _merged(first: _Column, second: _Column) -> _Column:
-    cells = dict(zip(second.rows, second.values))  # noqa: B905
-    for row, value in zip(first.rows, first.values):  # noqa: B905
+    cells = dict(zip(second.rows(), second.values))  # noqa: B905
+    for row, value in zip(first.rows(), first.values):  # noqa: B905
         if value is not None or row not in cells:
             cells[row] = value
     return _from_cells(first.raw, cells)
@@ -536,8 +565,8 @@ def _merged(first: _Column, second: _Column) -> _Column:
 
 def _from_cells(raw: str, cells: dict[int, Any]) -> _Column:
     col = _Column(raw)
-    col.rows = sorted(cells)
-    col.values = [cells[r] for r in col.rows]
+    for row in sorted(cells):
+        col.add((cells[row],), row)
     return col
 
 
