@@ -330,3 +330,44 @@ def test_case_keeps_column_presence_and_old_cases_fall_back(tmp_path: Path) -> N
     finally:
         engine.close()
     assert "SecField1" not in narrow and "SecField1" in wide
+
+
+def _plain_batch(first: int, rows: int, extra: str | None = None) -> Any:
+    import pyarrow as pa
+
+    from lotlhunt import schema
+
+    columns = {f.name: pa.nulls(rows, f.type) for f in schema.CORE_FIELDS}
+    columns[schema.CHANNEL] = pa.array(["Security"] * rows)
+    columns[schema.POSITION] = pa.array(range(first, first + rows), pa.int64())
+    columns["Image"] = pa.array([f"p{i}.exe" for i in range(first, first + rows)])
+    if extra:
+        columns[extra] = pa.array(["x"] * rows)
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def test_events_are_inserted_in_whole_row_groups() -> None:
+    # Appending to a partly filled row group of a wide table is several times slower
+    # than filling new ones; the engine buffers until it has whole groups.
+    group = duckdb_engine.ROW_GROUP_ROWS
+    engine = DuckDBEngine()
+    try:
+        sizes = [8192] * (2 * group // 8192 + 3)
+        first = 0
+        for i, size in enumerate(sizes):
+            engine.ingest(_plain_batch(first, size, "Late" if i == len(sizes) - 1 else None))
+            first += size
+        inserted = engine.con.execute("SELECT count(*) FROM events").fetchone()
+        engine.flush()
+        groups = engine.con.execute(
+            "SELECT row_group_id, max(count) FROM pragma_storage_info('events')"
+            " WHERE column_name = '__rid' GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        total, rids, late = engine.con.execute(
+            "SELECT count(*), count(DISTINCT __rid), count(Late) FROM events"
+        ).fetchone()
+    finally:
+        engine.close()
+    assert inserted is not None and inserted[0] == 2 * group  # whole groups, rest buffered
+    assert [count for _, count in groups[:2]] == [group, group]  # DuckDB's size is ours
+    assert (total, rids, late) == (first, first, 8192)
