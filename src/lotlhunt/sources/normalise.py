@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain, islice, repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -453,9 +453,10 @@ class BatchBuilder:
             ],
             names=[*schema.CORE_COLUMNS[:6], *(self._names[key] for key in cols)],
         )
-        if any(a > b for a, b in zip(order, islice(order, 1, None))):  # noqa: B905
+        grouped_rows = np.asarray(order, np.int32)
+        if n > 1 and bool((grouped_rows[1:] < grouped_rows[:-1]).any()):
             inverse = np.empty(n, np.int32)
-            inverse[np.asarray(order, np.int32)] = np.arange(n, dtype=np.int32)
+            inverse[grouped_rows] = np.arange(n, dtype=np.int32)
             grouped = grouped.take(pa.array(inverse))
         arrays = grouped.columns
         return pa.RecordBatch.from_arrays(
