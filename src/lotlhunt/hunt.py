@@ -21,19 +21,13 @@ import pyarrow.compute as pc
 from . import schema
 from .correlations import CorrelationHit, evaluate_correlations
 from .engines.arrow_view import arrow_view
-from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
+from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
+from .explain import HIT_RULE, MATCHES, explain_matches
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
-from .sigma_sql import ALL_TEXT_FIELD, Dialect
 
 META_TABLE = "lotlhunt_inputs"
-#: Work table of matches (rule, event row id), read to explain detections.
-MATCHES = f"{WORK_DB}.matches"
-#: Its column naming the rule that matched.
-HIT_RULE = "__rule"
-#: Explanation queries (one per fired rule and slice) joined into one statement.
-EXPLAIN_PER_QUERY = 16
 
 
 class Progress(Protocol):
@@ -183,11 +177,11 @@ def collect_detections(
 ) -> list[Detection]:
     """Join matches back to their events: identity, time, and the fields each rule read.
 
-    The matches go into a narrow work table; each rule that fired then reads only its own
-    fields and selections from its own events (one narrow query per rule and slice, run
-    concurrently), and results are read column by column. Nothing as wide as the events
-    table is copied: with hundreds of columns such a copy pins a block per column per
-    thread, which a bounded memory cannot always give.
+    The matches go into a narrow work table; the rules that fired on each slice then
+    read only their own fields and selections from their own events
+    (:mod:`.explain`), and results are read column by column. Nothing as wide as the
+    events table is copied: with hundreds of columns such a copy pins a block per column
+    per thread, which a bounded memory cannot always give.
     """
     if matches.num_rows == 0:
         return []
@@ -203,7 +197,7 @@ def collect_detections(
             f"JOIN {EVENTS} e ON e.{ROW_ID} = m.{ROW_ID} "
             f"ORDER BY e.{schema.TIMESTAMP}, m.{HIT_RULE}, e.{ROW_ID}"
         ).to_arrow_table()
-        explained = _rule_fields(engine, rules, matches)
+        explained = explain_matches(engine, rules, matches)
     finally:
         engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
     cols = {
@@ -234,57 +228,6 @@ def collect_detections(
                 matched=held,
             )
         )
-    return out
-
-
-def _rule_fields(
-    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
-) -> dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]]:
-    """For each match: the values of the fields its rule refers to, and which of the
-    rule's selections hold on the event (the explanation of the match)."""
-    spans = matches.group_by("rule").aggregate([("rid", "min"), ("rid", "max")])
-    by_rule = zip(
-        spans.column("rule").to_pylist(),
-        spans.column("rid_min").to_pylist(),
-        spans.column("rid_max").to_pylist(),
-        strict=True,
-    )
-    parts: list[str] = []
-    # Per fired rule, the fields its explanation shows, in the order of ``vals``.
-    shown_names: dict[int, list[str]] = {}
-    for idx, lo, hi in sorted(by_rule):
-        rule = rules[idx]
-        names = sorted(rule.fields)
-        shown_names[idx] = [n for n in names if n != ALL_TEXT_FIELD]
-        shown = [Dialect.ident(n) for n in shown_names[idx]]
-        held = [f"coalesce({sql}, false)" for _, sql in rule.selections]
-        for variant in rule.variants:
-            inner = ", ".join(engine.slice_columns(variant, names, address_fields([rule])))
-            # The id range lets the scan skip row groups before the semi-join.
-            parts.append(
-                f"SELECT {int(idx)}::INTEGER AS rule, {ROW_ID} AS rid, "
-                f"[{', '.join(shown)}]::VARCHAR[] AS vals, "
-                f"[{', '.join(held)}]::BOOLEAN[] AS held FROM "
-                f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
-                f"WHERE {ROW_ID} BETWEEN {int(lo)} AND {int(hi)} AND {ROW_ID} IN "
-                f"(SELECT {ROW_ID} FROM {MATCHES} WHERE {HIT_RULE} = {int(idx)}) "
-                f"AND {engine.slice_filter(variant)})"
-            )
-    # A few rules per query, as in evaluation: on small inputs the fixed cost of a query
-    # is most of its cost.
-    queries = [
-        " UNION ALL ".join(parts[k : k + EXPLAIN_PER_QUERY])
-        for k in range(0, len(parts), EXPLAIN_PER_QUERY)
-    ]
-    out: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]] = {}
-    for table in engine.query_all(queries):
-        columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
-        for idx, rid, vals, oks in zip(*columns, strict=True):
-            names = shown_names[idx]
-            fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
-            selections = rules[idx].selections
-            why = tuple(name for (name, _), ok in zip(selections, oks, strict=True) if ok)
-            out[(idx, rid)] = (fields, why)
     return out
 
 
