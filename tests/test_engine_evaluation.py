@@ -11,10 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lotlhunt.engines import duckdb as duckdb_engine
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb import DuckDBEngine, unified
 from lotlhunt.engines.presence import PRESENCE_TABLE
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules import CompiledRule
@@ -371,3 +374,39 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
     assert inserted is not None and inserted[0] == 2 * group  # whole groups, rest buffered
     assert [count for _, count in groups[:2]] == [group, group]  # DuckDB's size is ours
     assert (total, rids, late) == (first, first, 8192)
+
+
+_PIECE = st.tuples(
+    st.lists(st.sampled_from(["a", "b", "c", "ts"]), unique=True),  # columns it has
+    st.integers(0, 5),  # rows
+    st.integers(1, 3),  # chunks per column
+    st.booleans(),  # whether "b", when present, is all nulls of the null type
+)
+
+
+@given(st.lists(_PIECE, max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_buffered_tables_are_unified_as_arrow_would(pieces: list[Any]) -> None:
+    # Buffers of files with different fields become one table: the engine's own
+    # assembly must be exactly Arrow's promoting concatenation, made contiguous.
+    tables = []
+    for k, (names, rows, chunks, null_b) in enumerate(pieces):
+        columns = {}
+        for name in names:
+            if name == "ts":
+                values: pa.Array = pa.array([k * 10 + i for i in range(rows)], pa.int64())
+            elif name == "b" and null_b:
+                values = pa.nulls(rows)
+            else:
+                values = pa.array([f"{name}{k}.{i}" if i % 2 else None for i in range(rows)])
+            cut = [values.slice(j * rows // chunks, rows // chunks) for j in range(chunks - 1)]
+            cut.append(values.slice((chunks - 1) * (rows // chunks)))
+            columns[name] = pa.chunked_array(cut, values.type)
+        if columns:
+            tables.append(pa.table(columns))
+    if not tables:
+        return
+    expected = pa.concat_tables(tables, promote_options="default").combine_chunks()
+    got = unified(tables)
+    assert got.equals(expected)
+    assert all(column.num_chunks <= 1 for column in got.columns)
