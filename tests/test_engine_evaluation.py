@@ -115,6 +115,43 @@ def test_distinct_slices_give_the_matches_of_event_slices(
     assert rows < 20  # 604 events, a handful of distinct (Image, CommandLine) pairs
 
 
+def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole-event text is nearly unique per row; the other rules of the logsource
+    # must still run on distinct rows, the keyword rule on every event.
+    keyword = compile_rules(
+        {
+            "title": "keywords",
+            "id": "00000000-0000-4000-8000-2000000000aa",
+            "logsource": {"product": "windows", "category": "process_creation"},
+            "detection": {"keywords": ["ntdsutil"], "condition": "keywords"},
+        }
+    ).rules
+    rules = _rules() + keyword
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _events(), tmp_path)
+        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
+        plain = _matches(engine, rules)
+        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", len(_rules()))
+        built: list[tuple[int, bool]] = []
+        original = engine.build_slice
+
+        def spy(*args: Any, **kwargs: Any) -> int:
+            rows = original(*args, **kwargs)
+            built.append((rows, bool(args[5])))  # rows, distinct
+            return rows
+
+        monkeypatch.setattr(engine, "build_slice", spy)
+        distinct = _matches(engine, rules)
+    finally:
+        engine.close()
+    assert distinct == plain
+    assert {rid for r, rid in plain if r == len(rules) - 1} == {600}  # the wmic event
+    assert sorted(built) == [(8, True), (604, False)]
+
+
 def test_rules_run_only_on_rows_holding_their_literals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

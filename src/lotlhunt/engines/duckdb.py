@@ -465,10 +465,15 @@ class DuckDBEngine:
         """Run every rule on the slices its logsource covers; return all matches."""
         self.flush()
         self.checkpoint()
+        # Rules searching the whole event's text get a slice of their own: that column is
+        # nearly unique per row, so the other rules of their logsource would lose the
+        # distinct slice (one keyword rule among 1,459 process creation rules made those
+        # scan every event instead of their candidate rows).
         groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
         for idx, rule in enumerate(rules):
             for v in rule.variants:
-                groups.setdefault(v.key, (v, []))[1].append(idx)
+                key = (v.key, ALL_TEXT_FIELD in rule.fields)
+                groups.setdefault(key, (v, []))[1].append(idx)
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
