@@ -413,6 +413,42 @@ def test_keywords_search_the_whole_event() -> None:
     assert rule_matches(rule(detection, logsource), events) == [True, True, False, False]
 
 
+def test_long_keyword_lists_keep_their_meaning() -> None:
+    # Many keywords fold into one alternation over the event's text, like contains lists:
+    # metacharacters literal, case ignored, wildcards at the ends only; a keyword with a
+    # wildcard inside, or a case form Python and the engine might fold differently, keeps
+    # its own comparison.
+    keywords = [f"kw{i}.(x)|[y]" for i in range(9)] + [
+        "*sekurlsa::*",
+        "lsadump::",
+        "a*b",
+        "\u24c2z",
+    ]
+    detection = {"keywords": keywords, "condition": "keywords"}
+    logsource = {"product": "windows", "service": "system"}
+    sql = compile_rules(rule(detection, logsource)).rules[0].sql
+    assert sql.count("regexp_matches") == 1 and sql.count("contains(") == 1  # circled M
+    system = {"Channel": "System", "EventID": 7045}
+    events = [
+        {**system, "ImagePath": "run KW3.(X)|[Y] now"},
+        {**system, "ImagePath": "run kw3x(x)|[y]"},
+        {**system, "ServiceName": "SEKURLSA::logonpasswords"},
+        {**system, "ServiceName": "x lsadump::sam"},
+        {**system, "ServiceName": "aXXb"},
+        {**system, "ServiceName": "\u24c2Z"},
+        {**system, "ServiceName": "spooler", "ImagePath": "kw1.(x)"},
+    ]
+    assert rule_matches(rule(detection, logsource), events) == [
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
 def test_process_creation_runs_on_security_4688_with_renames() -> None:
     detection = sel(
         **{

@@ -188,13 +188,21 @@ class SqlBackend(Backend):
         """Fold long ORs on one field into one expression (same meaning, far less planning).
 
         Plain equalities become an ``IN`` list; many plain ``contains`` values (SigmaHQ's
-        hash and driver lists hold thousands) become one RE2 alternation, which the engine
-        compiles once into an automaton instead of planning thousands of comparisons.
+        hash and driver lists hold thousands) or keywords become one RE2 alternation, which
+        the engine compiles once into an automaton instead of planning thousands of
+        comparisons and scanning the text once per value.
         """
         plain: dict[str, list[str]] = {}
         contains: dict[str, list[str]] = {}
         out: list[str] = []
         for arg in cond.args:
+            keyword = _keyword_text(arg)
+            if keyword is not None:
+                # Keywords search the whole event's text: the same fold, on that column
+                # (Mimikatz's 20 keywords: one scan of every event's text instead of 20).
+                state.processing_state["_keywords"] = True
+                contains.setdefault(ALL_TEXT_FIELD, []).append(keyword)
+                continue
             kind = _simple_kind(arg)
             if kind == "eq":
                 plain.setdefault(arg.field, []).append(_plain(arg.value))
@@ -536,6 +544,26 @@ def _simple_kind(arg: Any) -> str | None:
     multi = SpecialChars.WILDCARD_MULTI
     if len(parts) == 3 and parts[0] is multi and parts[2] is multi and isinstance(parts[1], str):
         return "contains"
+    return None
+
+
+def _keyword_text(arg: Any) -> str | None:
+    """The text a plain, case-insensitive keyword searches for (``mimikatz``,
+    ``*mimikatz*``), else None."""
+    if not (
+        isinstance(arg, ConditionValueExpression)
+        and type(arg.value) is SigmaString
+        and not arg.value.contains_placeholder()
+    ):
+        return None
+    parts = list(arg.value.s)
+    multi = SpecialChars.WILDCARD_MULTI
+    while parts and parts[0] is multi:
+        parts.pop(0)
+    while parts and parts[-1] is multi:
+        parts.pop()
+    if len(parts) == 1 and isinstance(parts[0], str) and parts[0]:
+        return parts[0]
     return None
 
 
