@@ -225,7 +225,7 @@ class SqlBackend(Backend):
             )
             if not safe:
                 continue
-            pattern = "|".join(sorted({_re2_escape(v.lower()) for v in safe}))
+            pattern = "|".join(sorted({re2_escape(v.lower()) for v in safe}))
             out.insert(
                 0,
                 self.dialect.regex.format(
@@ -524,7 +524,8 @@ ALTERNATION_MIN = 8
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 
-def _re2_escape(text: str) -> str:
+def re2_escape(text: str) -> str:
+    """``text`` as an RE2 pattern matching exactly it."""
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
