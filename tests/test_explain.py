@@ -3,6 +3,7 @@ match decides them, and evaluated otherwise, with the same outcome either way.""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,16 @@ def test_many_fired_rules_of_one_slice_are_explained_in_chunks(
     whole = _explained(tmp_path)
     monkeypatch.setattr(explain, "EXPLAIN_PER_QUERY", 2)
     assert _explained(tmp_path) == whole
+
+
+def test_collecting_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    # Collection pauses the cyclic collector while it builds detections; it must come
+    # back on, and stay off for a caller who had turned it off.
+    assert _explained(tmp_path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert _explained(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

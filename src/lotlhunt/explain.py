@@ -70,13 +70,20 @@ def explain_matches(
         for k in range(0, len(idxs), EXPLAIN_PER_QUERY)
     ]
     out: dict[tuple[int, int], Explanation] = {}
+    # Which selections hold repeats itself (a rule's is mostly fixed): named once per
+    # distinct outcome, shared by every match with it.
+    reasons: dict[tuple[int, tuple[bool, ...]], tuple[str, ...]] = {}
     for table in engine.query_all(queries):
         columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
         for idx, rid, vals, oks in zip(*columns, strict=True):
             names = shown_names[idx]
             fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
-            selections = rules[idx].selections
-            why = tuple(name for (name, _), ok in zip(selections, oks, strict=True) if ok)
+            key = (idx, tuple(oks))
+            why = reasons.get(key)
+            if why is None:
+                selections = rules[idx].selections
+                why = tuple(name for (name, _), ok in zip(selections, oks, strict=True) if ok)
+                reasons[key] = why
             out[(idx, rid)] = (fields, why)
     return out
 

@@ -7,10 +7,12 @@ passes a rich progress bar, notebooks pass nothing) and the result is a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -197,33 +199,68 @@ def collect_detections(
             f"JOIN {EVENTS} e ON e.{ROW_ID} = m.{ROW_ID} "
             f"ORDER BY e.{schema.TIMESTAMP}, m.{HIT_RULE}, e.{ROW_ID}"
         ).to_arrow_table()
-        explained = explain_matches(engine, rules, matches)
+        with _gc_paused():
+            explained = explain_matches(engine, rules, matches)
     finally:
         engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
-    cols = {
-        name: table.column(name).to_pylist()
-        for name in table.column_names
-        if name != schema.TIMESTAMP
-    }
-    cols[schema.TIMESTAMP] = schema.utc_datetimes(table.column(schema.TIMESTAMP))
+    with _gc_paused():
+        return _detections(rules, table, explained)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many small acyclic objects are made: it
+    would scan them again and again for nothing (1.5 s of collecting 175 k detections)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _detections(
+    rules: Sequence[CompiledRule],
+    table: pa.Table,
+    explained: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]],
+) -> list[Detection]:
+    """Detections from the matched events' identities and their explanations."""
+    column = {name: table.column(name).to_pylist() for name in (HIT_RULE, ROW_ID)}
+    times = schema.utc_datetimes(table.column(schema.TIMESTAMP))
+    identity = [
+        table.column(name).to_pylist()
+        for name in (
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+        )
+    ]
     nothing: tuple[dict[str, str | None], tuple[str, ...]] = ({}, ())
     out: list[Detection] = []
-    for i, (idx, rid) in enumerate(zip(cols[HIT_RULE], cols[ROW_ID], strict=True)):
+    append = out.append
+    # One pass over the columns: 175 k detections are built in Python.
+    for idx, rid, timestamp, host, channel, event_id, record_id, source, position in zip(
+        column[HIT_RULE], column[ROW_ID], times, *identity, strict=True
+    ):
         rule = rules[idx]
         fields, held = explained.get((idx, rid), nothing)
-        out.append(
+        append(
             Detection(
                 rule_id=rule.id,
                 rule_title=rule.title,
                 level=rule.level,
                 tags=rule.tags,
-                timestamp=cols[schema.TIMESTAMP][i],
-                host=cols[schema.HOST][i],
-                channel=cols[schema.CHANNEL][i],
-                event_id=cols[schema.EVENT_ID][i],
-                record_id=cols[schema.RECORD_ID][i],
-                source=cols[schema.SOURCE][i],
-                position=cols[schema.POSITION][i],
+                timestamp=timestamp,
+                host=host,
+                channel=channel,
+                event_id=event_id,
+                record_id=record_id,
+                source=source,
+                position=position,
                 fields=fields,
                 matched=held,
             )
