@@ -130,20 +130,23 @@ def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
     ).rules
     rules = _rules() + keyword
     engine = DuckDBEngine()
+    built: list[tuple[int, bool]] = []
+    original = engine.build_slice
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        rows = original(*args, **kwargs)
+        built.append((rows, bool(args[5])))  # rows, distinct
+        return rows
+
+    monkeypatch.setattr(engine, "build_slice", spy)
     try:
         load_events(engine, _events(), tmp_path)
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
         plain = _matches(engine, rules)
+        # Too few rules for a distinct slice: one slice for all, the keyword rule's too.
+        assert built == [(604, False)]
+        built.clear()
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", len(_rules()))
-        built: list[tuple[int, bool]] = []
-        original = engine.build_slice
-
-        def spy(*args: Any, **kwargs: Any) -> int:
-            rows = original(*args, **kwargs)
-            built.append((rows, bool(args[5])))  # rows, distinct
-            return rows
-
-        monkeypatch.setattr(engine, "build_slice", spy)
         distinct = _matches(engine, rules)
     finally:
         engine.close()

@@ -470,21 +470,13 @@ class DuckDBEngine:
         """Run every rule on the slices its logsource covers; return all matches."""
         self.flush()
         self.checkpoint()
-        # Rules searching the whole event's text get a slice of their own: that column is
-        # nearly unique per row, so the other rules of their logsource would lose the
-        # distinct slice (one keyword rule among 1,459 process creation rules made those
-        # scan every event instead of their candidate rows).
-        groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
-        for idx, rule in enumerate(rules):
-            for v in rule.variants:
-                key = (v.key, ALL_TEXT_FIELD in rule.fields)
-                groups.setdefault(key, (v, []))[1].append(idx)
+        groups = _rule_groups(rules)
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
         present = self._present_slices()
         with ThreadPoolExecutor(self.threads) as pool:
-            for variant, idxs in groups.values():
+            for variant, idxs in groups:
                 if not any(self._covers(variant, key) for key in present):
                     if progress:
                         progress(len(idxs))
@@ -727,6 +719,28 @@ def unified(tables: Sequence[pa.Table]) -> pa.Table:
             pieces.append(pa.nulls(total - at, kind))
         columns.append(pa.concat_arrays(pieces) if pieces else pa.nulls(0, kind))
     return pa.table(columns, names=list(runs))
+
+
+def _rule_groups(rules: Sequence[CompiledRule]) -> list[tuple[Variant, list[int]]]:
+    """The rules of each slice: one group per variant (logsource), except that rules
+    searching the whole event's text get a group of their own where the others are many
+    enough for a distinct slice. That column is nearly unique per row: one keyword rule
+    among 1,459 process creation rules kept those scanning every event instead of their
+    candidate rows. Among fewer rules the slice is not distinct anyway, and one slice
+    costs less than two."""
+    by_variant: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
+    for idx, rule in enumerate(rules):
+        for v in rule.variants:
+            by_variant.setdefault(v.key, (v, []))[1].append(idx)
+    groups: list[tuple[Variant, list[int]]] = []
+    for variant, idxs in by_variant.values():
+        keyword = [i for i in idxs if ALL_TEXT_FIELD in rules[i].fields]
+        others = [i for i in idxs if ALL_TEXT_FIELD not in rules[i].fields]
+        if keyword and len(others) >= DISTINCT_MIN_RULES:
+            groups += [(variant, others), (variant, keyword)]
+        else:
+            groups.append((variant, idxs))
+    return groups
 
 
 _NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
