@@ -82,9 +82,11 @@ def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatc
 
 
 #: Inputs smaller than this are read in-process whatever the worker count: a worker
-#: process takes about half a second to start and import its readers (measured on the
-#: 277 files, 25 MB, of evtx-attack-samples: 2.1 s with two workers, 1.5 s without).
-IN_PROCESS_BYTES = 32 * 2**20
+#: process takes about half a second to start and import its readers. Measured reading
+#: into the engine, six runs each: the 277 files (36 MB) of evtx-attack-samples 1.2-1.5 s
+#: in-process, 1.5-2.0 s with two workers; 56 MB of simulated EVTX the same either way
+#: (3.6-4.4 s).
+IN_PROCESS_BYTES = 48 * 2**20
 
 
 def read_all(
