@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
 from .logsources import Variant
 from .rules import CompiledRule
-from .sigma_sql import ALL_TEXT_FIELD, Dialect
+from .sigma_sql import ALL_TEXT_FIELD, NEGATION, Dialect
 
 #: Work table of matches (rule, event row id), read to explain detections.
 MATCHES = f"{WORK_DB}.matches"
@@ -36,10 +37,21 @@ EXPLAIN_PER_QUERY = 32
 #: (doubled quotes inside), a parenthesis, a boolean operator, or an unclosed quote.
 _TOKEN = re.compile(r"""'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|[()]| AND | OR |['"]""")
 _OPEN_QUOTES = ("'", '"')
-_NOT_HEAD = "NOT coalesce("
-_NOT_TAIL = ", false)"
+#: A negation as the compiler writes it, without its enclosing parentheses.
+_NOT_HEAD, _NOT_TAIL = NEGATION[1:-1].split("{}")
 
 Explanation = tuple[dict[str, str | None], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Fired:
+    """A rule that fired: the span of its matched row ids, the fields its explanation
+    shows (in the order of the query's values) and the SQL of its selection tests."""
+
+    lo: int
+    hi: int
+    shown: list[str]
+    tests: list[str]
 
 
 def explain_matches(
@@ -54,18 +66,14 @@ def explain_matches(
         spans.column("rid_max").to_pylist(),
         strict=True,
     )
-    # Per fired rule, the fields its explanation shows, in the order of ``vals``.
-    shown_names: dict[int, list[str]] = {}
-    span: dict[int, tuple[int, int]] = {}
+    fired: dict[int, _Fired] = {}
     groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
     for idx, lo, hi in sorted(by_rule):
-        shown_names[idx] = _shown(rules[idx])
-        span[idx] = (int(lo), int(hi))
+        fired[idx] = _Fired(int(lo), int(hi), _shown(rules[idx]), _held_tests(rules[idx]))
         for variant in rules[idx].variants:
             groups.setdefault(variant.key, (variant, []))[1].append(idx)
-    tests = {idx: _held_tests(rules[idx]) for idx in span}
     queries = [
-        _explain_query(engine, rules, variant, idxs[k : k + EXPLAIN_PER_QUERY], span, tests)
+        _explain_query(engine, rules, variant, idxs[k : k + EXPLAIN_PER_QUERY], fired)
         for variant, idxs in groups.values()
         for k in range(0, len(idxs), EXPLAIN_PER_QUERY)
     ]
@@ -76,7 +84,7 @@ def explain_matches(
     for table in engine.query_all(queries):
         columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
         for idx, rid, vals, oks in zip(*columns, strict=True):
-            names = shown_names[idx]
+            names = fired[idx].shown
             fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
             key = (idx, tuple(oks))
             why = reasons.get(key)
@@ -98,8 +106,7 @@ def _explain_query(
     rules: Sequence[CompiledRule],
     variant: Variant,
     idxs: Sequence[int],
-    span: dict[int, tuple[int, int]],
-    tests: dict[int, list[str]],
+    fired: dict[int, _Fired],
 ) -> str:
     """One query explaining the matches of rules ``idxs`` on the slice of ``variant``:
     their matched events scanned once, a ``CASE`` on the rule picking its values."""
@@ -107,17 +114,16 @@ def _explain_query(
     held: list[str] = []
     fields: set[str] = set()
     for idx in idxs:
-        rule = rules[idx]
-        shown = [Dialect.ident(n) for n in _shown(rule)]
-        fields |= rule.fields  # ``used`` keeps only the columns the query reads
+        shown = [Dialect.ident(n) for n in fired[idx].shown]
+        fields |= rules[idx].fields  # ``used`` keeps only the columns the query reads
         vals.append(f"WHEN {int(idx)} THEN [{', '.join(shown)}]::VARCHAR[]")
-        held.append(f"WHEN {int(idx)} THEN [{', '.join(tests[idx])}]::BOOLEAN[]")
+        held.append(f"WHEN {int(idx)} THEN [{', '.join(fired[idx].tests)}]::BOOLEAN[]")
     used = "\n".join(vals + held)
     ips = address_fields(rules[i] for i in idxs)
     inner = ", ".join(engine.slice_columns(variant, sorted(fields), ips, used))
     ids = ", ".join(str(int(i)) for i in idxs)
-    lo = min(span[i][0] for i in idxs)
-    hi = max(span[i][1] for i in idxs)
+    lo = min(fired[i].lo for i in idxs)
+    hi = max(fired[i].hi for i in idxs)
     # The id range lets the scan skip row groups before the semi-join.
     return (
         f"SELECT m.{HIT_RULE} AS rule, s.{ROW_ID} AS rid, "
@@ -154,7 +160,7 @@ def implied_selections(rule: CompiledRule) -> tuple[bool | None, ...]:
     for term in _flat(rule.sql, " AND "):
         if term.startswith(_NOT_HEAD) and term.endswith(_NOT_TAIL):
             inner = term[len(_NOT_HEAD) : -len(_NOT_TAIL)]
-            if _scan(inner) is not None:  # not ``NOT coalesce(a, false) AND f(b, false)``
+            if _scan(inner) is not None:  # not ``NOT coalesce(a, false) OR f(b, false)``
                 failing.update(_flat(inner, " OR "))
                 continue
         holding.add(term)

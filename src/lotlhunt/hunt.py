@@ -25,7 +25,7 @@ from .correlations import CorrelationHit, evaluate_correlations
 from .engines.arrow_view import arrow_view
 from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
-from .explain import HIT_RULE, MATCHES, explain_matches
+from .explain import HIT_RULE, MATCHES, Explanation, explain_matches
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 
@@ -223,7 +223,7 @@ def _gc_paused() -> Iterator[None]:
 def _detections(
     rules: Sequence[CompiledRule],
     table: pa.Table,
-    explained: dict[tuple[int, int], tuple[dict[str, str | None], tuple[str, ...]]],
+    explained: dict[tuple[int, int], Explanation],
 ) -> list[Detection]:
     """Detections from the matched events' identities and their explanations."""
     column = {name: table.column(name).to_pylist() for name in (HIT_RULE, ROW_ID)}
@@ -239,7 +239,7 @@ def _detections(
             schema.POSITION,
         )
     ]
-    nothing: tuple[dict[str, str | None], tuple[str, ...]] = ({}, ())
+    nothing: Explanation = ({}, ())
     out: list[Detection] = []
     append = out.append
     # One pass over the columns: 175 k detections are built in Python.

@@ -60,6 +60,8 @@ from sigma.types import (
 
 from .literals import Needs, caseless_safe, regex_pattern, required_literals, union_needs
 
+#: How a negated condition is written: NULL (a missing field) counts as not matching.
+NEGATION = "(NOT coalesce({}, false))"
 #: Suffix of the lower-cased twin of a field column in an evaluation slice.
 LOWER_SUFFIX = "__lc"
 #: Pseudo-field holding the text of every field of an event, for keyword rules.
@@ -176,7 +178,7 @@ class SqlBackend(Backend):
 
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
         # NULL (field missing) must make the inner selection false, so its negation true.
-        return f"(NOT coalesce({self.convert_condition(cond.args[0], state)}, false))"
+        return NEGATION.format(self.convert_condition(cond.args[0], state))
 
     def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> str:
         raise NotImplementedError  # never chosen: decide_... below returns False
