@@ -14,14 +14,12 @@ did not change starts without parsing a single rule.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,6 +42,7 @@ from .filters import (
     unknown_exclusion_references,
     unknown_filter_references,
 )
+from .gc_pause import gc_paused
 from .literals import Needs
 from .logsources import Variant, resolve
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
@@ -459,23 +458,6 @@ def _variants(logsource: tuple[str | None, str | None, str | None]) -> tuple[Var
 rule_cache.DERIVED[CompiledRule] = {"variants": lambda v: _variants(tuple(v["logsource"]))}
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while reading the cache.
-
-    Reading builds a few hundred thousand small acyclic objects (tuples, strings); the
-    collector would scan the growing heap again and again for nothing, which costs more
-    than the reading itself once pySigma and the engine are in memory.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:
     return {
         "rules": [rule_cache.as_stored(r) for r in result.rules],
@@ -577,7 +559,7 @@ def load_rules(
     stored = store.get_many(keys.values()) if store is not None and keys else {}
 
     results: list[RuleSet | None] = [None] * len(files)
-    with _gc_paused():
+    with gc_paused():
         for i, key in keys.items():
             data = stored.get(key)
             entry = rule_cache.loads(data, _ENTRY_SCHEMA) if data is not None else None

@@ -13,7 +13,6 @@ worker buffers at most a few batches, so memory stays bounded however large the 
 
 from __future__ import annotations
 
-import gc
 import os
 import pickle
 import queue
@@ -30,6 +29,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from lotlhunt.errors import InputIssue
+from lotlhunt.gc_pause import gc_paused
 from lotlhunt.sources.discover import InputUnit
 from lotlhunt.sources.evtx import read_evtx
 from lotlhunt.sources.jsonl import read_json
@@ -57,20 +57,16 @@ def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatc
     else:
         batches = reader(unit, batch_rows, report)
         while True:
-            # The rows of a batch are many small acyclic objects: the cyclic GC would scan
-            # them again and again for nothing. Paused only while this reader runs.
-            collecting = gc.isenabled()
-            gc.disable()
+            # The rows of a batch are many small acyclic objects (see gc_pause). Paused
+            # only while this reader runs, not while the caller holds the batch.
             try:
-                batch = next(batches)
+                with gc_paused():
+                    batch = next(batches)
             except StopIteration:
                 break
             except Exception as e:  # noqa: BLE001 - a reader bug must not end a hunt
                 report.note(None, f"reader failed: {type(e).__name__}: {e}", "file")
                 break
-            finally:
-                if collecting:
-                    gc.enable()
             report.records += batch.num_rows
             yield batch
     if report.issues_dropped:
