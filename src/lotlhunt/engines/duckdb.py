@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -576,23 +576,39 @@ class DuckDBEngine:
         """
         found: set[tuple[str, str]] = set()
         for name, literals in by_field.items():
-            chunks: list[pa.Array] = []
-            size = 0
-            reader = self.con.sql(distinct_query(name, SLICE)).to_arrow_reader(SCAN_ROWS)
-            for batch in reader:
-                chunks.append(batch.column(0))
-                size += batch.nbytes
-                if size > SEARCH_BYTES:
-                    break
+            chunks = self._small_distinct_values(name)
+            if chunks is None:
+                found |= self._search_literals(name, literals)
             else:
                 found |= present_literals({name: literals}, lambda _name, held=chunks: held)
-                continue
-            reader.close()
-            found |= self._search_literals(name, literals)
         return found
 
+    def _small_distinct_values(self, name: str) -> list[pa.Array] | None:
+        """The distinct values of field ``name`` if they fit in ``SEARCH_BYTES``, else
+        None (the reading stops there)."""
+        chunks: list[pa.Array] = []
+        size = 0
+        values = self._distinct_values(name)
+        for chunk in values:
+            chunks.append(chunk)
+            size += chunk.nbytes
+            if size > SEARCH_BYTES:
+                values.close()  # the query's result, before the next query runs
+                return None
+        return chunks
+
+    def _distinct_values(self, name: str) -> Generator[pa.Array, None, None]:
+        """The slice's distinct lower-cased values of field ``name``, in chunks."""
+        reader = self.con.sql(distinct_query(name, SLICE)).to_arrow_reader(SCAN_ROWS)
+        try:
+            for batch in reader:
+                yield batch.column(0)
+        finally:
+            reader.close()
+
     def _search_literals(self, name: str, literals: set[str]) -> set[tuple[str, str]]:
-        """Which ``literals`` occur in field ``name`` of the slice, by DuckDB's search."""
+        """Which ``literals`` occur in field ``name`` of the slice, by DuckDB's search
+        (or Python's pass if DuckDB cannot compile the search)."""
 
         def search(field: str, ordered: list[str]) -> set[str]:
             pattern = DUCKDB.literal(alternation(ordered))
@@ -607,13 +623,7 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             if out_of_memory(exc):
                 raise
-
-        def distinct_values(field: str) -> Iterable[pa.Array]:
-            reader = self.con.sql(distinct_query(field, SLICE)).to_arrow_reader(SCAN_ROWS)
-            for batch in reader:
-                yield batch.column(0)
-
-        return present_literals({name: literals}, distinct_values)
+        return present_literals({name: literals}, self._distinct_values)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database (a connection is not shared
