@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from .. import schema
+from ..arrow_runs import with_null_gaps
 from ..logsources import Variant
 from ..rules import CompiledRule
 from ..sigma_sql import (
@@ -706,28 +707,20 @@ def unified(tables: Sequence[pa.Table]) -> pa.Table:
     copies them all; this visits only the columns a table has and adds one null run
     per gap.
     """
-    runs: dict[str, list[tuple[int, int, pa.ChunkedArray]]] = {}
+    runs: dict[str, list[tuple[int, pa.ChunkedArray]]] = {}
     types: dict[str, pa.DataType] = {}
     total = 0
     for table in tables:
         for f, column in zip(table.schema, table.columns, strict=True):
-            runs.setdefault(f.name, []).append((total, table.num_rows, column))
+            runs.setdefault(f.name, []).append((total, column))
             if pa.types.is_null(types.get(f.name, pa.null())):
                 types[f.name] = f.type
         total += table.num_rows
     columns = []
     for name, present in runs.items():
         kind = types[name]
-        pieces: list[pa.Array] = []
-        at = 0
-        for start, rows, column in present:
-            if start > at:
-                pieces.append(pa.nulls(start - at, kind))
-            pieces.extend((column if column.type == kind else column.cast(kind)).chunks)
-            at = start + rows
-        if total > at:
-            pieces.append(pa.nulls(total - at, kind))
-        columns.append(pa.concat_arrays(pieces) if pieces else pa.nulls(0, kind))
+        placed = [(start, (c if c.type == kind else c.cast(kind)).chunks) for start, c in present]
+        columns.append(with_null_gaps(placed, total, kind))
     return pa.table(columns, names=list(runs))
 
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotlhunt import schema
+from lotlhunt.arrow_runs import with_null_gaps
 from lotlhunt.errors import InputIssue
 
 if TYPE_CHECKING:
@@ -495,16 +496,12 @@ def _placed(dense: pa.Array, col: _Column, n: int) -> pa.Array:
     """A column's present values (grouped order) as a full column of ``n`` rows."""
     if len(dense) == n:
         return dense
-    pieces, at, taken = [], 0, 0
+    runs = []
+    taken = 0
     for first, count in col.segs:
-        if first > at:
-            pieces.append(pa.nulls(first - at, pa.string()))
-        pieces.append(dense.slice(taken, count))
+        runs.append((first, (dense.slice(taken, count),)))
         taken += count
-        at = first + count
-    if at < n:
-        pieces.append(pa.nulls(n - at, pa.string()))
-    return pa.concat_arrays(pieces)
+    return with_null_gaps(runs, n, pa.string())
 
 
 def _expanded(cols: dict[str, _Column]) -> dict[str, _Column]:
