@@ -12,7 +12,7 @@ import yaml
 
 from lotlhunt import rule_cache
 from lotlhunt.rules import _ENTRY_SCHEMA, CompiledRule, load_rules
-from lotlhunt.sigma_sql import SPARK
+from lotlhunt.sql_dialect import SPARK
 
 
 def rule_doc(n: int, **extra: Any) -> dict[str, Any]:
@@ -206,3 +206,28 @@ def test_old_entries_are_pruned(folder: Path, cache: Path, monkeypatch: pytest.M
     envs = {env for env, _ in _rows(cache)}
     assert len(envs) == rule_cache.KEEP_ENVIRONMENTS
     assert f"env{rule_cache.KEEP_ENVIRONMENTS + 1}" in envs
+
+
+def test_a_warm_hunt_never_imports_pysigma(folder: Path, cache: Path, tmp_path: Path) -> None:
+    # Importing pySigma is a third of a second of a warm start; cached rules are SQL.
+    import json
+    import subprocess
+    import sys
+
+    from lotlhunt.hunt import HuntConfig, run_hunt
+
+    logs = tmp_path / "events.jsonl"
+    event = {"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\x\\tool1.exe"}
+    logs.write_text(json.dumps(event) + "\n", "utf-8")
+    run_hunt(HuntConfig(paths=[logs], rules=[folder]))  # compiles, fills the cache
+    script = (
+        "import sys\n"
+        "from lotlhunt.hunt import HuntConfig, run_hunt\n"
+        f"result = run_hunt(HuntConfig(paths=[{str(logs)!r}], rules=[{str(folder)!r}]))\n"
+        "sigma = sorted(m for m in sys.modules if m.split('.')[0] == 'sigma')\n"
+        "print(result.stats.rules_loaded, sigma)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout.split(maxsplit=1)
+    assert int(out[0]) > 3 and out[1].strip() == "[]"

@@ -30,15 +30,14 @@ it held ...", which is what a streaming engine would evaluate as events arrive.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sigma.correlations import (
-    CorrelationConditionAND,
-    CorrelationConditionItem,
-    CorrelationConditionNOT,
-    CorrelationConditionOR,
-    SigmaCorrelationConditionOperator,
-    SigmaRuleReference,
-)
+if TYPE_CHECKING:  # pySigma is imported when a correlation is compiled, not before
+    from sigma.correlations import (
+        CorrelationConditionItem,
+        SigmaCorrelationConditionOperator,
+        SigmaRuleReference,
+    )
 
 OCC = "__corr_occ"
 FIRE = "__corr_fire"
@@ -46,14 +45,8 @@ EPISODES = "__corr_eps"
 MEMBERS = "__corr_members"
 HITS = "__corr_hits"
 
-OPERATORS: dict[SigmaCorrelationConditionOperator, str] = {
-    SigmaCorrelationConditionOperator.LT: "<",
-    SigmaCorrelationConditionOperator.LTE: "<=",
-    SigmaCorrelationConditionOperator.GT: ">",
-    SigmaCorrelationConditionOperator.GTE: ">=",
-    SigmaCorrelationConditionOperator.EQ: "=",
-    SigmaCorrelationConditionOperator.NEQ: "<>",
-}
+#: SQL of each condition operator, by the name of pySigma's operator.
+OPERATORS: dict[str, str] = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "EQ": "=", "NEQ": "<>"}
 #: Window aggregate per correlation type over ``val`` (or the rows, for event_count).
 #: Percentiles interpolate (``quantile_cont``), as the median of an even count does.
 AGGREGATES: dict[str, str] = {
@@ -73,19 +66,19 @@ def interval(seconds: int) -> str:
 
 def compare(expr: str, op: SigmaCorrelationConditionOperator, count: float) -> str:
     """``expr <op> count``; NULL aggregates (no numeric values) never satisfy it."""
-    return f"({expr} {OPERATORS[op]} {count!r})"
+    return f"({expr} {OPERATORS[op.name]} {count!r})"
 
 
 def holds(op: SigmaCorrelationConditionOperator, count: float, value: float) -> bool:
     """The condition evaluated in Python, to check which conditions a type supports."""
     return {
-        SigmaCorrelationConditionOperator.LT: value < count,
-        SigmaCorrelationConditionOperator.LTE: value <= count,
-        SigmaCorrelationConditionOperator.GT: value > count,
-        SigmaCorrelationConditionOperator.GTE: value >= count,
-        SigmaCorrelationConditionOperator.EQ: value == count,
-        SigmaCorrelationConditionOperator.NEQ: value != count,
-    }[op]
+        "LT": value < count,
+        "LTE": value <= count,
+        "GT": value > count,
+        "GTE": value >= count,
+        "EQ": value == count,
+        "NEQ": value != count,
+    }[op.name]
 
 
 def _trailing(seconds: int) -> str:
@@ -155,6 +148,13 @@ def extended_predicate(
     node: CorrelationConditionItem | SigmaRuleReference, positions: dict[str, int]
 ) -> str:
     """An extended temporal condition (``a and not b``) over the per-rule flags ``p*``."""
+    from sigma.correlations import (
+        CorrelationConditionAND,
+        CorrelationConditionNOT,
+        CorrelationConditionOR,
+        SigmaRuleReference,
+    )
+
     if isinstance(node, SigmaRuleReference):
         return f"p{positions[node.reference]}"
     parts = [extended_predicate(a, positions) for a in node.args]  # type: ignore[arg-type]
@@ -169,6 +169,8 @@ def extended_predicate(
 
 def pure_conjunction(node: CorrelationConditionItem | SigmaRuleReference) -> bool:
     """Whether an extended condition is just ``a and b and ...`` (the plain meaning)."""
+    from sigma.correlations import CorrelationConditionAND, SigmaRuleReference
+
     if isinstance(node, SigmaRuleReference):
         return True
     if isinstance(node, CorrelationConditionAND):

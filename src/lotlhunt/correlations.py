@@ -32,16 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import duckdb
 import pyarrow as pa
-from sigma.correlations import (
-    SigmaCorrelationCondition,
-    SigmaCorrelationConditionOperator,
-    SigmaCorrelationRule,
-    SigmaExtendedCorrelationCondition,
-)
 
 from . import correlation_sql as cs
 from . import schema
@@ -51,12 +46,16 @@ from .errors import InputIssue
 from .logsources import Variant
 from .model import LEVEL_RANK
 from .rules import RuleSet
-from .sigma_sql import Dialect
+from .sql_dialect import Dialect
+
+if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not before
+    from sigma.correlations import SigmaCorrelationRule
 
 #: Types whose value is a count (reported as int); the value_* aggregates are floats.
 INTEGER_VALUED = {"event_count", "value_count", "temporal", "temporal_ordered"}
 VALUE_TYPES = {"value_count", "value_sum", "value_avg", "value_median", "value_percentile"}
-_LOW = {SigmaCorrelationConditionOperator.LT, SigmaCorrelationConditionOperator.LTE}
+#: Condition operators (by name) under which a group's lowest value is the one reported.
+_LOW = {"LT", "LTE"}
 #: Episode ids of correlation ``i`` start at ``i << EID_SHIFT``, unique across a hunt.
 EID_SHIFT = 32
 
@@ -158,6 +157,8 @@ class _Resolver:
 
 
 def _references(rule: SigmaCorrelationRule) -> list[str]:
+    from sigma.correlations import SigmaExtendedCorrelationCondition
+
     if rule.rules is not None:
         return [r.reference for r in rule.rules]
     if isinstance(rule.condition, SigmaExtendedCorrelationCondition):
@@ -186,6 +187,8 @@ def _field_for(rule: SigmaCorrelationRule, name: str, src: _Source, res: _Resolv
 
 
 def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> _Plan:
+    from sigma.correlations import SigmaCorrelationCondition
+
     if rule.errors:
         raise _CannotRun("; ".join(str(e) for e in rule.errors))
     kind = rule.type.name.lower()
@@ -226,6 +229,8 @@ def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> 
 
 def _check_ordered(cond: object, refs: int) -> None:
     """temporal_ordered means the whole sequence; other conditions have no clear order."""
+    from sigma.correlations import SigmaCorrelationCondition, SigmaExtendedCorrelationCondition
+
     if isinstance(cond, SigmaExtendedCorrelationCondition):
         if not cs.pure_conjunction(cond.parsed):
             raise _CannotRun("temporal_ordered supports only 'and' of all its rules")
@@ -360,6 +365,8 @@ def _value(exprs: list[str], numeric: bool, fold: str) -> str:
 
 def _firing(plan: _Plan) -> tuple[str, str]:
     """The firing-rows query for a plan, and how its episodes take their peak value."""
+    from sigma.correlations import SigmaExtendedCorrelationCondition
+
     cond = plan.rule.condition
     n = len(plan.sources)
     if plan.kind == "temporal_ordered":
@@ -368,7 +375,7 @@ def _firing(plan: _Plan) -> tuple[str, str]:
         positions = {src.ref: k for k, src in enumerate(plan.sources)}
         predicate = cs.extended_predicate(cond.parsed, positions)
         return cs.temporal_firing(n, plan.seconds, predicate), "max"
-    peak = "min" if cond.op in _LOW else "max"
+    peak = "min" if cond.op.name in _LOW else "max"
     predicate = cs.compare("v", cond.op, cond.count)
     if plan.kind == "temporal":
         return cs.temporal_firing(n, plan.seconds, predicate), peak

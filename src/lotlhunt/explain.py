@@ -24,7 +24,7 @@ import pyarrow as pa
 from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
 from .logsources import Variant
 from .rules import CompiledRule
-from .sigma_sql import ALL_TEXT_FIELD, NEGATION, Dialect
+from .sql_dialect import ALL_TEXT_FIELD, NEGATION, Dialect
 
 #: Work table of matches (rule, event row id), read to explain detections.
 MATCHES = f"{WORK_DB}.matches"

@@ -18,15 +18,10 @@ import re
 import warnings
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
-from sigma.types import (
-    SigmaExpansion,
-    SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
-    SigmaString,
-)
+if TYPE_CHECKING:
+    from sigma.types import SigmaRegularExpression
 
 _LITERAL = sre_constants.LITERAL
 _SUBPATTERN = sre_constants.SUBPATTERN
@@ -61,6 +56,15 @@ def required_literals(node: Any) -> Needs:
     Only literals whose characters are ASCII or caseless (emoji, CJK) are used,
     so Python's lower-casing agrees with the engine's.
     """
+    # pySigma is imported when a rule is compiled, not when a cached one is loaded.
+    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+    from sigma.types import (
+        SigmaExpansion,
+        SigmaRegularExpression,
+        SigmaRegularExpressionFlag,
+        SigmaString,
+    )
+
     if isinstance(node, ConditionOR):
         return union_needs([required_literals(a) for a in node.args])
     if isinstance(node, ConditionAND):

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
-from sigma.rule import SigmaLogSource
+
+if TYPE_CHECKING:
+    from sigma.rule import SigmaLogSource
 
 WINDOWS = "windows"
 
@@ -64,9 +67,14 @@ def _variant(entry: dict[str, object]) -> Variant:
 
 def resolve(logsource: SigmaLogSource) -> Resolution:
     """Map a rule's logsource to slices of Windows event logs."""
-    product = (logsource.product or "").lower() or None
-    category = (logsource.category or "").lower() or None
-    service = (logsource.service or "").lower() or None
+    return resolve_names(logsource.product, logsource.category, logsource.service)
+
+
+def resolve_names(product: str | None, category: str | None, service: str | None) -> Resolution:
+    """:func:`resolve` of a logsource given by its names (a cached rule keeps only those)."""
+    product = (product or "").lower() or None
+    category = (category or "").lower() or None
+    service = (service or "").lower() or None
     mapping = _mapping()
     categories: dict[str, list[dict[str, object]]] = mapping["categories"]  # type: ignore[assignment]
     services: dict[str, list[str]] = mapping["services"]  # type: ignore[assignment]

@@ -53,6 +53,8 @@ KEEP_ENVIRONMENTS = 4
 _SOURCES = (
     "rules.py",
     "sigma_sql.py",
+    "sql_dialect.py",
+    "literals.py",
     "logsources.py",
     "placeholders.py",
     "filters.py",

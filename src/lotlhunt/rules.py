@@ -44,15 +44,17 @@ from .filters import (
 )
 from .gc_pause import gc_paused
 from .literals import Needs
-from .logsources import Variant, resolve
+from .logsources import Variant, resolve, resolve_names
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
-from .sigma_sql import DUCKDB, Dialect, SqlBackend
+from .sql_dialect import DUCKDB, Dialect
 from .yaml_files import YAML_LOADER
 
 if TYPE_CHECKING:
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.rule import SigmaRule
+
+    from .sigma_sql import SqlBackend
 
 RULE_SUFFIXES = (".yml", ".yaml")
 #: The path given to rules passed as documents (``extra_dicts``).
@@ -211,10 +213,18 @@ class CompileContext:
         if not placeholders_used:
             return self.backend
         if self._placeholder_backend is None:
-            backend = SqlBackend(self.backend.dialect)
+            backend = _new_backend(self.backend.dialect)
             backend.processing_pipeline = placeholder_pipeline(self.placeholders)
             self._placeholder_backend = backend
         return self._placeholder_backend
+
+
+def _new_backend(dialect: Dialect) -> SqlBackend:
+    """A compiler for ``dialect``. pySigma is imported here, when a rule must be compiled:
+    a hunt whose rules all come from the cache never needs it."""
+    from .sigma_sql import SqlBackend
+
+    return SqlBackend(dialect)
 
 
 def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRule | str:
@@ -449,10 +459,8 @@ _ENTRY_SCHEMA: dict[str, Any] = {
 def _variants(logsource: tuple[str | None, str | None, str | None]) -> tuple[Variant, ...]:
     """A compiled rule's slices: a function of its logsource (and logsources.yaml, part of
     the cache key), so the cache derives them instead of storing them."""
-    from sigma.rule import SigmaLogSource
-
     product, category, service = logsource
-    return resolve(SigmaLogSource(category=category, product=product, service=service)).variants
+    return resolve_names(product, category, service).variants
 
 
 rule_cache.DERIVED[CompiledRule] = {"variants": lambda v: _variants(tuple(v["logsource"]))}
@@ -601,7 +609,7 @@ def load_rules(
             if results[i] is not None:
                 continue
             if ctx is None:
-                ctx = CompileContext(SqlBackend(dialect), ph, filters)
+                ctx = CompileContext(_new_backend(dialect), ph, filters)
             name, content = files[i]
             assert content is not None
             if name == GENERATED:
@@ -631,7 +639,7 @@ def load_rules(
     out.tuning_issues.extend(unknown_filter_references(filters, out.known))
     if excl is not None:
         if excl.entries:
-            backend = (ctx or CompileContext(SqlBackend(dialect), ph)).backend_for(True)
+            backend = (ctx or CompileContext(_new_backend(dialect), ph)).backend_for(True)
             compile_exclusions(excl, backend)
         out.tuning_issues.extend(excl.issues)
         out.tuning_issues.extend(unknown_exclusion_references(excl, out.known, out.rules))
@@ -784,7 +792,7 @@ def _compile_worker_main() -> None:
         return
     dialect, placeholders, filter_files, jobs = pickle.loads(frame)
     filters, _ = _load_filters(filter_files, placeholders)
-    ctx = CompileContext(SqlBackend(dialect), placeholders, filters)
+    ctx = CompileContext(_new_backend(dialect), placeholders, filters)
     out = sys.stdout.buffer
     for i, path, content in jobs:
         result = _compile_file(Path(path), content, ctx)

@@ -26,10 +26,8 @@ happens once per slice and not once per rule.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -59,66 +57,16 @@ from sigma.types import (
 )
 
 from .literals import Needs, caseless_safe, regex_pattern, required_literals, union_needs
-
-#: How a negated condition is written: NULL (a missing field) counts as not matching.
-NEGATION = "(NOT coalesce({}, false))"
-#: Suffix of the lower-cased twin of a field column in an evaluation slice.
-LOWER_SUFFIX = "__lc"
-#: Pseudo-field holding the text of every field of an event, for keyword rules.
-ALL_TEXT_FIELD = "__text"
-#: Name of the SQL function (a UDF the engine registers) that normalises an IP address
-#: string to 32 hex digits (IPv4 as IPv4-mapped IPv6), or NULL when it is no address.
-IP_HEX_FUNCTION = "lotl_ip_hex"
-#: Suffix of the address twin of a field column (the field through ``IP_HEX_FUNCTION``),
-#: projected once per slice row for fields that CIDR conditions read, so a rule with
-#: twenty networks compares text twenty times instead of parsing the address twenty times.
-IP_SUFFIX = "__ip"
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """The few things that differ between SQL engines."""
-
-    name: str
-    contains: str  # format with {col} {lit}
-    startswith: str
-    endswith: str
-    regex: str  # unanchored search
-    like_escape: str  # LIKE with escape character '\'
-    quote_backslash: bool  # whether string literals treat backslash as an escape
-
-    def literal(self, s: str) -> str:
-        """A string literal. Logs and rules are hostile: every quote is escaped."""
-        if self.quote_backslash:
-            s = s.replace("\\", "\\\\")
-        return "'" + s.replace("'", "''") + "'"
-
-    @staticmethod
-    def ident(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-
-DUCKDB = Dialect(
-    name="duckdb",
-    contains="contains({col}, {lit})",
-    startswith="starts_with({col}, {lit})",
-    endswith="ends_with({col}, {lit})",
-    regex="regexp_matches({col}, {lit})",
-    like_escape="{col} LIKE {lit} ESCAPE '\\'",
-    quote_backslash=False,
+from .sql_dialect import (
+    ALL_TEXT_FIELD,
+    DUCKDB,
+    IP_SUFFIX,
+    LOWER_SUFFIX,
+    NEGATION,
+    Dialect,
+    cidr_hex_range,
+    re2_escape,
 )
-
-SPARK = Dialect(
-    name="spark",
-    contains="contains({col}, {lit})",
-    startswith="startswith({col}, {lit})",
-    endswith="endswith({col}, {lit})",
-    regex="{col} RLIKE {lit}",
-    like_escape="{col} LIKE {lit} ESCAPE '\\\\'",
-    quote_backslash=True,
-)
-
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
 
 # Regular-expression constructs RE2 (DuckDB) does not implement; rules using them are
 # reported as unsupported instead of silently mismatching.
@@ -523,12 +471,6 @@ SqlBackend.__abstractmethods__ = frozenset()
 
 #: Number of ``contains`` values on one field from which an OR becomes one alternation.
 ALTERNATION_MIN = 8
-_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
-
-
-def re2_escape(text: str) -> str:
-    """``text`` as an RE2 pattern matching exactly it."""
-    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
 def _simple_kind(arg: Any) -> str | None:
@@ -573,43 +515,3 @@ def _keyword_text(arg: Any) -> str | None:
 def _plain(s: SigmaString) -> str:
     """The literal text of a string without wildcards (``to_plain`` would re-escape it)."""
     return "".join(p for p in s.s if isinstance(p, str))
-
-
-@lru_cache(maxsize=1 << 16)
-def ip_hex(value: str | None) -> str | None:
-    """Normalise an address to 32 lowercase hex digits; IPv4 as IPv4-mapped IPv6.
-
-    Accepts the spellings logs use: plain, IPv6 shorthand, bracketed, with zone index
-    (``fe80::1%eth0``) or IPv4-mapped (``::ffff:10.0.0.1``). Anything else is None.
-    Cached: logs repeat few distinct addresses, and every CIDR rule asks again.
-    """
-    if value is None:
-        return None
-    text = value.strip().strip("[]")
-    if "%" in text:
-        text = text.split("%", 1)[0]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv4Address):
-        return f"{0xFFFF00000000 | int(addr):032x}"
-    mapped = addr.ipv4_mapped
-    if mapped is not None:
-        return f"{0xFFFF00000000 | int(mapped):032x}"
-    return f"{int(addr):032x}"
-
-
-def cidr_hex_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[str, str]:
-    """First and last address of a network in :func:`ip_hex` form (compare as text)."""
-    lo = ip_hex(str(network.network_address))
-    hi = ip_hex(str(network.broadcast_address))
-    assert lo is not None and hi is not None
-    return lo, hi
-
-
-def ip_hex_vectorised(values: Any) -> Any:
-    """Arrow-vectorised :func:`ip_hex` for registration as an engine UDF."""
-    import pyarrow as pa
-
-    return pa.array([ip_hex(v) for v in values.to_pylist()], type=pa.string())

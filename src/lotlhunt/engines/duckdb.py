@@ -27,7 +27,7 @@ from .. import schema
 from ..arrow_runs import with_null_gaps
 from ..logsources import Variant
 from ..rules import CompiledRule
-from ..sigma_sql import (
+from ..sql_dialect import (
     ALL_TEXT_FIELD,
     DUCKDB,
     IP_HEX_FUNCTION,

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import duckdb
 
-from ..sigma_sql import DUCKDB
+from ..sql_dialect import DUCKDB
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from ..literals import Clause
 from ..rules import CompiledRule
-from ..sigma_sql import LOWER_SUFFIX, Dialect, re2_escape
+from ..sql_dialect import LOWER_SUFFIX, Dialect, re2_escape
 
 #: Rows of the slice handled at once; bounds memory on large slices.
 SCAN_ROWS = 65_536

@@ -1,0 +1,122 @@
+"""The SQL vocabulary compiled rules and the engines share, without pySigma.
+
+Compiled rules are SQL text; running them needs only the names the compiler gives to
+twin columns, the dialect's quoting and the address normalisation the engine registers.
+Those live here so that a hunt whose rules all come from the cache never imports
+pySigma (a third of a second of a warm start); :mod:`.sigma_sql` compiles with them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+#: How a negated condition is written: NULL (a missing field) counts as not matching.
+NEGATION = "(NOT coalesce({}, false))"
+#: Suffix of the lower-cased twin of a field column in an evaluation slice.
+LOWER_SUFFIX = "__lc"
+#: Pseudo-field holding the text of every field of an event, for keyword rules.
+ALL_TEXT_FIELD = "__text"
+#: Name of the SQL function (a UDF the engine registers) that normalises an IP address
+#: string to 32 hex digits (IPv4 as IPv4-mapped IPv6), or NULL when it is no address.
+IP_HEX_FUNCTION = "lotl_ip_hex"
+#: Suffix of the address twin of a field column (the field through ``IP_HEX_FUNCTION``),
+#: projected once per slice row for fields that CIDR conditions read, so a rule with
+#: twenty networks compares text twenty times instead of parsing the address twenty times.
+IP_SUFFIX = "__ip"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few things that differ between SQL engines."""
+
+    name: str
+    contains: str  # format with {col} {lit}
+    startswith: str
+    endswith: str
+    regex: str  # unanchored search
+    like_escape: str  # LIKE with escape character '\'
+    quote_backslash: bool  # whether string literals treat backslash as an escape
+
+    def literal(self, s: str) -> str:
+        """A string literal. Logs and rules are hostile: every quote is escaped."""
+        if self.quote_backslash:
+            s = s.replace("\\", "\\\\")
+        return "'" + s.replace("'", "''") + "'"
+
+    @staticmethod
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+
+DUCKDB = Dialect(
+    name="duckdb",
+    contains="contains({col}, {lit})",
+    startswith="starts_with({col}, {lit})",
+    endswith="ends_with({col}, {lit})",
+    regex="regexp_matches({col}, {lit})",
+    like_escape="{col} LIKE {lit} ESCAPE '\\'",
+    quote_backslash=False,
+)
+
+SPARK = Dialect(
+    name="spark",
+    contains="contains({col}, {lit})",
+    startswith="startswith({col}, {lit})",
+    endswith="endswith({col}, {lit})",
+    regex="{col} RLIKE {lit}",
+    like_escape="{col} LIKE {lit} ESCAPE '\\\\'",
+    quote_backslash=True,
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
+
+
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def re2_escape(text: str) -> str:
+    """``text`` as an RE2 pattern matching exactly it."""
+    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
+
+
+@lru_cache(maxsize=1 << 16)
+def ip_hex(value: str | None) -> str | None:
+    """Normalise an address to 32 lowercase hex digits; IPv4 as IPv4-mapped IPv6.
+
+    Accepts the spellings logs use: plain, IPv6 shorthand, bracketed, with zone index
+    (``fe80::1%eth0``) or IPv4-mapped (``::ffff:10.0.0.1``). Anything else is None.
+    Cached: logs repeat few distinct addresses, and every CIDR rule asks again.
+    """
+    if value is None:
+        return None
+    text = value.strip().strip("[]")
+    if "%" in text:
+        text = text.split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        return f"{0xFFFF00000000 | int(addr):032x}"
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return f"{0xFFFF00000000 | int(mapped):032x}"
+    return f"{int(addr):032x}"
+
+
+def cidr_hex_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[str, str]:
+    """First and last address of a network in :func:`ip_hex` form (compare as text)."""
+    lo = ip_hex(str(network.network_address))
+    hi = ip_hex(str(network.broadcast_address))
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
+def ip_hex_vectorised(values: Any) -> Any:
+    """Arrow-vectorised :func:`ip_hex` for registration as an engine UDF."""
+    import pyarrow as pa
+
+    return pa.array([ip_hex(v) for v in values.to_pylist()], type=pa.string())
