@@ -71,9 +71,8 @@ SPARK = Dialect(
     quote_backslash=True,
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
 
-
+#: Characters RE2 reads as syntax, escaped to match themselves.
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 
