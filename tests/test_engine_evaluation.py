@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,7 +153,36 @@ def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
         engine.close()
     assert distinct == plain
     assert {rid for r, rid in plain if r == len(rules) - 1} == {600}  # the wmic event
-    assert sorted(built) == [(8, True), (604, False)]
+    # The keyword rule, alone in its group, is matched as its text is made: no slice.
+    assert sorted(built) == [(8, True)]
+
+
+def test_a_lone_keyword_rule_matches_as_it_would_on_a_slice(tmp_path: Path) -> None:
+    other = {
+        **KEYWORD_RULE,
+        "id": "00000000-0000-4000-8000-0000000000dd",
+        "detection": {"keywords": ["spooler", "evil"], "condition": "keywords"},
+    }
+    alone = compile_rules(KEYWORD_RULE).rules
+    both = compile_rules(yaml.safe_dump_all([KEYWORD_RULE, other])).rules
+    engine = DuckDBEngine()
+    built: list[int] = []
+    original = engine.build_slice
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    engine.build_slice = spy  # type: ignore[method-assign]
+    try:
+        load_events(engine, _keyword_events(), tmp_path)
+        inline = _matches(engine, alone)
+        sliced = _matches(engine, both)
+    finally:
+        engine.close()
+    assert built == [2]  # the System events, for the two rules together only
+    assert inline == {(0, rid) for r, rid in sliced if r == 0} and len(inline) == 1
+    assert {r for r, _ in sliced} == {0, 1}
 
 
 def test_rules_run_only_on_rows_holding_their_literals(
