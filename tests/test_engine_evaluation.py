@@ -106,12 +106,25 @@ def test_distinct_slices_give_the_matches_of_event_slices(
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
         plain = _matches(engine, rules)
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1)
+        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1)
         distinct = _matches(engine, rules)
+        # Fewer rules than make candidate rows pay: the presence prefilter alone.
+        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", len(rules) + 1)
+        plans: list[Any] = []
+        original = engine._plan
+
+        def spy(*args: Any) -> Any:
+            plans.append(original(*args))
+            return plans[-1]
+
+        monkeypatch.setattr(engine, "_plan", spy)
+        by_presence = _matches(engine, rules)
         variant = rules[0].variants[0]
         rows = engine.build_slice(variant, ["Image", "CommandLine"], distinct=True)
     finally:
         engine.close()
-    assert plain == distinct
+    assert plain == distinct == by_presence
+    assert plans and all(p.words is None and not p.masked for p in plans)
     assert len({r for r, _ in plain}) == 6  # every rule fired
     assert rows < 20  # 604 events, a handful of distinct (Image, CommandLine) pairs
 
@@ -215,6 +228,7 @@ def test_rules_run_only_on_rows_holding_their_literals(
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
         plain = _matches(engine, rules)
         monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1)
+        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1)
         plans: list[Any] = []
         original = engine._plan
 

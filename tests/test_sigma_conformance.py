@@ -15,12 +15,15 @@ from lotlhunt.engines import duckdb as duckdb_engine
 from lotlhunt.testing import compile_rules, rule_matches
 
 
-@pytest.fixture(autouse=True, params=["event-rows", "distinct-rows"])
+@pytest.fixture(autouse=True, params=["event-rows", "distinct-rows", "distinct-candidates"])
 def slice_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every case runs on both kinds of slice: one row per event, and one row per
-    distinct combination of the fields the rules read (used for large rule groups)."""
-    minimum = 1 if request.param == "distinct-rows" else 10**9
-    monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", minimum)
+    distinct combination of the fields the rules read (used for large rule groups),
+    the latter with and without candidate rows (used for the largest)."""
+    distinct = request.param != "event-rows"
+    candidates = request.param == "distinct-candidates"
+    monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1 if distinct else 10**9)
+    monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1 if candidates else 10**9)
 
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}
