@@ -84,7 +84,7 @@ DISTINCT_MIN_RULES = 64
 #: every distinct row's values: it saves time per rule and costs it per row, so it pays
 #: where very many rules share a slice (process creation, 1,458 SigmaHQ rules), not on
 #: slices of a few hundred (on 1 M events: 171 Security rules, 47 of them left by the
-#: presence prefilter, ran in less time than the pass took; evaluation 19.2-20.3 ->
+#: presence prefilter, ran in less time than the pass took; evaluation 19.8, 20.3 ->
 #: 16.8-18.6 s; unchanged on Mordor and the samples).
 CANDIDATE_MIN_RULES = 512
 #: Distinct values of a field past which DuckDB, not Python, finds which literals occur.
