@@ -161,3 +161,14 @@ def test_json_dump_reads_like_the_evtx(sample: Path, tmp_path: Path) -> None:
     for a, b in zip(from_evtx, from_json, strict=True):
         del a["source"], b["source"]
         assert a == b
+
+
+def test_batches_are_cut_by_source_bytes(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lotlhunt.sources import normalise
+
+    monkeypatch.setattr(normalise, "BATCH_BYTES", 64 * 1024)
+    items = list(read_unit(InputUnit(str(sample), None, "evtx"), 8192))
+    sizes = [b.num_rows for b in items if isinstance(b, pa.RecordBatch)]
+    assert sum(sizes) == 900 and len(sizes) > 1
+    rows = [r for b in items if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
+    assert [r["position"] for r in rows] == list(range(900))

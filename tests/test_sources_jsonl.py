@@ -202,3 +202,26 @@ def test_hostile_nesting_and_key_floods(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(rows[0]) <= 8 + 50
     assert report.records_failed == 1
     assert any("dropped" in i.message for i in report.issues)
+
+
+def test_batches_are_cut_by_source_bytes_as_well_as_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Event sizes vary a hundredfold (script blocks), so a row count alone does not bound
+    # a reader's memory: a batch also ends at BATCH_BYTES of source text.
+    from lotlhunt.sources import normalise
+
+    monkeypatch.setattr(normalise, "BATCH_BYTES", 4096)
+    small = [event(i) for i in range(40)]
+    big = [event(40 + i, ScriptBlockText="x" * 3000) for i in range(6)]
+    lines = tmp_path / "lines.json"
+    lines.write_text("\n".join(json.dumps(e) for e in small + big) + "\n")
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(small + big, indent=2))
+    for path in (lines, pretty):
+        items = list(read_unit(InputUnit(str(path), None, "json"), 1000))
+        sizes = [b.num_rows for b in items if isinstance(b, pa.RecordBatch)]
+        report = items[-1]
+        assert isinstance(report, UnitReport) and report.records == sum(sizes) == 46
+        assert len(sizes) >= 5  # 1,000 rows would have made one batch
+        assert all(size <= 2 for size in sizes[-3:])  # two big events are already 6 KB

@@ -120,9 +120,9 @@ def _drain(
                     state.position += 1
                     continue
                 state.max_record_id = max(state.max_record_id, rid)
-            builder.add(row, state.position)
+            builder.add(row, state.position, len(record["data"]))
             state.added += 1
-            if len(builder) >= batch_rows:
+            if builder.full(batch_rows):
                 batch = builder.flush()
                 if batch is not None:
                     yield batch

@@ -122,6 +122,7 @@ def _lines(
 ) -> Iterator[pa.RecordBatch]:
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     rows, positions = builder.rows, builder.positions
+    size, max_bytes = 0, builder.max_bytes  # source bytes of ``rows``, kept here: per line
     lineno = 0
     rest = b""
     skipping = False  # inside a line that was too long
@@ -152,9 +153,10 @@ def _lines(
                         continue
                 rows.append(doc)
                 positions.append(lineno)
-                if len(rows) >= batch_rows:
+                size += len(line)
+                if len(rows) >= batch_rows or size >= max_bytes:
                     yield builder.flush()  # type: ignore[misc]
-                    rows, positions = builder.rows, builder.positions
+                    rows, positions, size = builder.rows, builder.positions, 0
             else:
                 report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
         if len(rest) > MAX_RECORD_BYTES:
@@ -296,8 +298,8 @@ class _Scanner:
                 self.report.fail(self.index, f"unexpected document shape: {e!r}")
                 self.index += 1
                 return
-            self.builder.add(row, self.index)
-            if len(self.builder) >= self.batch_rows:
+            self.builder.add(row, self.index, len(data))
+            if self.builder.full(self.batch_rows):
                 self.ready.append(self.builder.flush())  # type: ignore[arg-type]
         else:
             self.report.fail(self.index, f"JSON value is not an object ({type(doc).__name__})")

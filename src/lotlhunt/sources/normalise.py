@@ -44,6 +44,11 @@ MAX_ISSUES = 1000
 MAX_FIELD_COLUMNS = 2048
 #: Nesting levels flattened into dotted / leaf names; deeper parts stay JSON text.
 MAX_DEPTH = 32
+#: Source text (JSON) per batch: a batch is cut at this many bytes even before its row
+#: count is reached. Event sizes vary a hundredfold (PowerShell script blocks, Winlogbeat
+#: messages): 8,192 of Mordor's rows reached 57 MB in Arrow, and a reader held about 4x
+#: its batch while building it, so rows alone did not bound a reader's memory.
+BATCH_BYTES = 4 << 20
 
 _NONE = type(None)
 _STR_OR_NONE = frozenset((str, _NONE))
@@ -342,14 +347,23 @@ class BatchBuilder:
         self.label = label
         self.rows: list[dict[Any, Any]] = []
         self.positions: list[int] = []
+        #: Source bytes of the rows collected, and how many make a batch.
+        self.size = 0
+        self.max_bytes = BATCH_BYTES
         self._names: dict[str, str] = {}  # column key (lower) -> column name in this unit
         #: Field columns dropped by the :data:`MAX_FIELD_COLUMNS` cap, and a few of them.
         self.dropped_columns = 0
         self.dropped_examples: list[str] = []
 
-    def add(self, row: dict[Any, Any], position: int) -> None:
+    def add(self, row: dict[Any, Any], position: int, size: int = 0) -> None:
         self.rows.append(row)
         self.positions.append(position)
+        self.size += size
+
+    def full(self, batch_rows: int) -> bool:
+        """True when the rows collected make a batch: ``batch_rows`` of them, or
+        ``max_bytes`` of source text."""
+        return len(self.rows) >= batch_rows or self.size >= self.max_bytes
 
     def report_dropped(self, report: UnitReport) -> None:
         """Say in ``report`` which fields the column cap dropped, if any."""
@@ -370,7 +384,7 @@ class BatchBuilder:
         n = len(rows)
         if not n:
             return None
-        self.rows, self.positions = [], []
+        self.rows, self.positions, self.size = [], [], 0
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, row in enumerate(rows):
             shape = tuple(row)

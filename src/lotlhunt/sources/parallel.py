@@ -36,8 +36,9 @@ from lotlhunt.sources.jsonl import read_json
 from lotlhunt.sources.normalise import UnitReport
 
 _READERS = {"evtx": read_evtx, "json": read_json}
-#: Batches a worker may have parsed ahead of the parent, per worker.
-WORKER_BUFFER = 4
+#: Batches a worker may have parsed ahead of the parent, per worker (batches are cut at
+#: ``normalise.BATCH_BYTES`` of source text, so this bounds a worker's memory too).
+WORKER_BUFFER = 2
 #: Units sent to a worker ahead of time (small files would otherwise wait on round trips).
 UNITS_IN_FLIGHT = 2
 _BATCH, _CONTROL = b"B", b"C"  # frame tags: Arrow IPC stream, or a pickled message
@@ -331,6 +332,7 @@ def _worker_main(batch_rows: int) -> None:
     sender = threading.Thread(target=_send_loop, args=(out, outbox), daemon=True)
     sender.start()
     outbox.put((_CONTROL, pickle.dumps(_READY)))
+    pool = pa.default_memory_pool()
     while True:
         frame = _read_frame(inp)
         unit = pickle.loads(frame) if frame is not None else None
@@ -339,6 +341,10 @@ def _worker_main(batch_rows: int) -> None:
         for item in read_unit(unit, batch_rows):
             if isinstance(item, pa.RecordBatch):
                 outbox.put((_BATCH, _ipc_bytes(item)))
+                del item
+                # Arrow's allocator keeps freed pages for reuse; batches of very different
+                # sizes leave them unused (a reader held 250 MB instead of 180 on Mordor).
+                pool.release_unused()
             else:
                 outbox.put((_CONTROL, pickle.dumps(item)))
     outbox.put(None)
