@@ -494,3 +494,72 @@ def test_buffered_tables_are_unified_as_arrow_would(pieces: list[Any]) -> None:
     got = unified(tables)
     assert got.equals(expected)
     assert all(column.num_chunks <= 1 for column in got.columns)
+
+
+def test_fields_null_on_every_row_are_not_buffered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A field null throughout a batch, or throughout the rows left over after a whole row
+    # group was inserted, would cost a null run in the copy that is inserted; INSERT BY
+    # NAME fills it instead. The column still exists and reads NULL there.
+    import pyarrow as pa
+
+    monkeypatch.setattr(duckdb_engine, "ROW_GROUP_ROWS", 1000)
+    engine = DuckDBEngine()
+    try:
+        with_a = _plain_batch(0, 600, "A")
+        without_a = _plain_batch(600, 600)
+        empty_b = _plain_batch(1200, 100)
+        empty_b = empty_b.append_column("B", pa.nulls(100, pa.string()))
+        engine.ingest(with_a)
+        engine.ingest(without_a)  # 1,200 rows: one group of 1,000 inserted, 200 kept
+        kept = [t.column_names for t in engine._buffer]
+        engine.ingest(empty_b)
+        buffered = [t.column_names for t in engine._buffer]
+        engine.flush()
+        row = engine.con.execute(
+            "SELECT count(*), count(A), count(B), count(DISTINCT __rid), count(Image) FROM events"
+        ).fetchone()
+    finally:
+        engine.close()
+    assert kept and all("A" not in names for names in kept)
+    assert all("B" not in names for names in buffered)
+    assert row == (1300, 600, 0, 1300, 1300)
+
+
+def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
+    # While whole row groups are buffered and inserted, the Arrow buffer and its copy sit
+    # beside DuckDB, so DuckDB's limit is lowered; queries after reading get all of it.
+    def limit(engine: DuckDBEngine) -> str:
+        row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        return str(row[0]) if row else ""
+
+    engine = DuckDBEngine(memory_limit="1GiB")
+    try:
+        before = limit(engine)
+        engine.ingest(_plain_batch(0, 100))
+        reading = limit(engine)
+        engine.flush()
+        after = limit(engine)
+        count = engine.count()
+    finally:
+        engine.close()
+    assert before == after == "1.0 GiB" and reading == "512.0 MiB" and count == 100
+
+
+def test_a_reservation_never_starves_duckdb() -> None:
+    from lotlhunt.engines.memory import MIN_LIMIT
+
+    engine = DuckDBEngine(memory_limit="1GiB")
+    small = DuckDBEngine(memory_limit="64MiB")
+    try:
+        engine.memory.reserve(600 * 2**20)
+        lowered = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        engine.memory.reserve(4 * 2**30)
+        floor = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        small.memory.reserve(32 * 2**20)
+        kept = small.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        engine.close()
+        small.close()
+    assert lowered == ("424.0 MiB",)
+    assert floor == (f"{MIN_LIMIT // 2**20}.0 MiB",)
+    assert kept == ("64.0 MiB",)  # below the floor already: never raised by a reservation

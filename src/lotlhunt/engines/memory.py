@@ -24,6 +24,8 @@ T = TypeVar("T")
 MEMORY_RETRIES = 3
 #: Share of physical memory the limit is never raised beyond.
 CEILING_SHARE = 0.8
+#: DuckDB's limit is never lowered below this by a reservation.
+MIN_LIMIT = 256 * 2**20
 
 
 class MemoryGuard:
@@ -34,10 +36,26 @@ class MemoryGuard:
         con.execute(f"SET memory_limit = {DUCKDB.literal(limit)}").fetchall()
         row = con.execute("SELECT current_setting('memory_limit')").fetchone()
         self.limit = setting_bytes(str(row[0])) if row else 2**30
+        #: Memory held beside DuckDB for a while; DuckDB's own limit is lowered by it.
+        self.reserved = 0
         #: What the user should hear of (a raised limit, and why).
         self.notes: list[str] = []
         self._describe = describe
         self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int) -> None:
+        """Lower DuckDB's limit by ``nbytes`` the process holds outside DuckDB for a while
+        (0 gives it back). The limit bounds DuckDB, not the process: what else the
+        process holds at the same time has to come out of it."""
+        with self._lock:
+            self.reserved = nbytes
+            self._apply()
+
+    def _effective(self) -> int:
+        return self.limit - min(self.reserved, max(self.limit - MIN_LIMIT, 0))
+
+    def _apply(self) -> None:
+        self.con.execute(f"SET memory_limit = '{self._effective() // 2**20}MiB'").fetchall()
 
     def run(self, work: Callable[[], T]) -> T:
         """``work()``, retried with a higher limit if DuckDB runs out of memory."""
@@ -58,13 +76,13 @@ class MemoryGuard:
             ceiling = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * CEILING_SHARE)
             if self.limit >= ceiling:
                 raise exc
-            new = min(ceiling, int(self.limit * 1.5))
-            self.con.execute(f"SET memory_limit = '{new // 2**20}MiB'").fetchall()
+            before = self._effective()
+            self.limit = min(ceiling, int(self.limit * 1.5))
+            self._apply()
             self.notes.append(
-                f"DuckDB needed more than its memory limit of {self.limit // 2**20} MiB "
-                f"({self._describe()}); raised it to {new // 2**20} MiB"
+                f"DuckDB needed more than its memory limit of {before // 2**20} MiB "
+                f"({self._describe()}); raised it to {self._effective() // 2**20} MiB"
             )
-            self.limit = new
 
 
 def out_of_memory(exc: duckdb.Error) -> bool:
