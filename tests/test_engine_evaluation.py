@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.engines import duckdb as duckdb_engine
-from lotlhunt.engines.duckdb import DuckDBEngine, unified
+from lotlhunt.engines.duckdb import DuckDBEngine, take_unified, unified
 from lotlhunt.engines.presence import PRESENCE_TABLE
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules import CompiledRule
@@ -494,6 +494,13 @@ def test_buffered_tables_are_unified_as_arrow_would(pieces: list[Any]) -> None:
     got = unified(tables)
     assert got.equals(expected)
     assert all(column.num_chunks <= 1 for column in got.columns)
+    # Made in parts (to let each piece go early): the same rows, at most that many chunks,
+    # and the pieces handed over are all used up.
+    for parts in (2, 3):
+        given_up = list(tables)
+        in_parts = take_unified(given_up, parts)
+        assert in_parts.equals(expected) and not given_up
+        assert all(column.num_chunks <= parts for column in in_parts.columns)
 
 
 def test_fields_null_on_every_row_are_not_buffered(monkeypatch: pytest.MonkeyPatch) -> None:
