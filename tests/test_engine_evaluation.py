@@ -552,6 +552,19 @@ def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
     assert before == after == "1.0 GiB" and reading == "512.0 MiB" and count == 100
 
 
+def test_freed_allocator_pages_are_returned_in_the_background() -> None:
+    # Without it, the pages of each inserted row group stayed resident until a later
+    # allocation purged them: a third more peak memory while reading Mordor.
+    engine = DuckDBEngine()
+    try:
+        row = engine.con.execute(
+            "SELECT current_setting('allocator_background_threads')"
+        ).fetchone()
+    finally:
+        engine.close()
+    assert row is not None and row[0] is True
+
+
 def test_a_reservation_never_starves_duckdb() -> None:
     from lotlhunt.engines.memory import MIN_LIMIT
 

@@ -159,6 +159,11 @@ class DuckDBEngine:
         )
         self._one(f"SET temp_directory = {DUCKDB.literal(self._spill)}")
         self._one("SET preserve_insertion_order = false")
+        # Freed allocator pages go back to the system from a background thread: without
+        # it the pages of each row group inserted linger until the next allocation that
+        # happens to purge them (Mordor, reading only: peak of the process tree 1.5 GB
+        # instead of 1.96 GB, reading as fast).
+        self._one("SET allocator_background_threads = true")
         self.con.create_function(
             IP_HEX_FUNCTION,
             ip_hex_vectorised,
