@@ -7,6 +7,7 @@ answers as the plain way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -583,3 +584,93 @@ def test_a_reservation_never_starves_duckdb() -> None:
     assert lowered == ("424.0 MiB",)
     assert floor == (f"{MIN_LIMIT // 2**20}.0 MiB",)
     assert kept == ("64.0 MiB",)  # below the floor already: never raised by a reservation
+
+
+def _security_rules() -> list[CompiledRule]:
+    security = {"product": "windows", "service": "security"}
+    details: list[tuple[dict[str, str], dict[str, Any]]] = [
+        (security, {"s": {"EventID": 4624, "LogonType": 3}, "condition": "s"}),
+        (security, {"s": {"EventID": [4624, 4625]}, "condition": "s"}),
+        (security, {"s": {"EventID": 4697}, "condition": "s"}),  # no such event held
+        (security, {"a": {"EventID": 4624}, "b": {"User": "bob"}, "condition": "a or b"}),
+        (security, {"k": ["bob"], "condition": "k"}),
+        (security, {"s": {"EventID": 5145, "ShareName|contains": "C$"}, "condition": "s"}),
+        (security, {"s": {"EventID": "04624"}, "condition": "s"}),  # matches no event
+        (
+            {"product": "windows", "category": "process_creation"},
+            {"s": {"EventID": 4688, "CommandLine|contains": "whoami"}, "condition": "s"},
+        ),
+    ]
+    rules: list[CompiledRule] = []
+    for n, (logsource, detection) in enumerate(details):
+        doc = {"title": f"r{n}", "logsource": logsource, "detection": detection}
+        rules.extend(compile_rules(doc).rules)
+    return rules
+
+
+def _security_events() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(120):
+        out.append(
+            {
+                "Channel": "Security",
+                "EventID": (4624, 4625, 4634, 5145, 4688)[i % 5],
+                "Hostname": f"h{i % 4}",
+                "LogonType": str(i % 4),
+                "User": ("bob", "alice", "svc")[i % 3],
+                "ShareName": ("\\\\*\\C$", "\\\\*\\IPC$")[i % 2],
+                "CommandLine": ("whoami /all", "ipconfig")[i % 2],
+            }
+        )
+    out.append({"Channel": SYSMON, "EventID": 1, "Hostname": "h1", "CommandLine": "whoami"})
+    return out
+
+
+def test_rules_run_only_on_the_event_ids_they_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _security_rules()
+    assert [r.event_ids for r in rules] == [
+        {4624},
+        {4624, 4625},
+        {4697},
+        None,
+        None,
+        {5145},
+        {4624},
+        {4688},
+    ]
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _security_events(), tmp_path)
+        unnarrowed = [dataclasses.replace(r, event_ids=None) for r in rules]
+        plain = _matches(engine, unnarrowed)
+        built: list[tuple[tuple[int, ...], int]] = []
+        original = engine.build_slice
+
+        def spy(variant: Any, *args: Any, **kwargs: Any) -> int:
+            built.append((variant.event_ids, original(variant, *args, **kwargs)))
+            return built[-1][1]
+
+        monkeypatch.setattr(engine, "build_slice", spy)
+        narrowed = _matches(engine, rules)
+    finally:
+        engine.close()
+    assert narrowed == plain and plain
+    assert {rule for rule, _ in plain} == {0, 1, 3, 4, 5, 7}
+    # One slice of the ids the naming rules need and the logs hold (4697: not held); the
+    # rules naming none keep the channel's whole slice (the keyword rule matches as its
+    # text is made, without one); the process creation rule only on Security 4688.
+    assert sorted(built) == [((), 120), ((4624, 4625, 5145), 72), ((4688,), 24)]
+
+
+def test_an_event_field_named_eventid_keeps_the_whole_slice() -> None:
+    rule = _security_rules()[0]
+    engine = DuckDBEngine()
+    try:
+        variant = rule.variants[0]
+        assert engine.rule_variant(variant, rule) != variant
+        engine._columns["eventid"] = "EventID"  # an event field spelled like the core id
+        assert engine.rule_variant(variant, rule) is variant
+    finally:
+        engine.close()

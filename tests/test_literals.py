@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.literals import regex_literals
-from lotlhunt.testing import rule_matches
+from lotlhunt.testing import compile_rules, rule_matches
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,64 @@ def test_regex_rule_skipped_where_its_literal_is_absent_still_matches_where_pres
         for c in ("IPCONFIG   /ALL", "ipconfig /release", "whoami")
     ]
     assert rule_matches(rule, events) == [True, False, False]
+
+
+def _event_ids(detection: dict[str, object]) -> frozenset[int] | None:
+    ruleset = compile_rules(
+        {
+            "title": "t",
+            "logsource": {"product": "windows", "service": "security"},
+            "detection": detection,
+        }
+    )
+    assert not ruleset.failed
+    return ruleset.rules[0].event_ids
+
+
+@pytest.mark.parametrize(
+    ("detection", "expected"),
+    [
+        ({"sel": {"EventID": 4624}, "condition": "sel"}, {4624}),
+        ({"sel": {"EventID": [4624, "4625"]}, "condition": "sel"}, {4624, 4625}),
+        ({"sel": {"eventid": 4624, "LogonType": 3}, "condition": "sel"}, {4624}),
+        ({"sel": {"EventID": 4624.0}, "condition": "sel"}, {4624}),  # pySigma's integer
+        # An AND holds what every branch naming ids allows.
+        (
+            {
+                "a": {"EventID": [4624, 4625]},
+                "b": {"EventID": [4625, 4648]},
+                "condition": "a and b",
+            },
+            {4625},
+        ),
+        ({"a": {"EventID": 4624}, "b": {"EventID": 4625}, "condition": "a and b"}, set()),
+        # An OR, when every branch names some.
+        ({"a": {"EventID": 4624}, "b": {"EventID": 5145}, "condition": "1 of *"}, {4624, 5145}),
+        # Several conditions: all their ids.
+        ({"a": {"EventID": 4624}, "b": {"EventID": 5145}, "condition": ["a", "b"]}, {4624, 5145}),
+        ({"sel": {"EventID": 4624}, "f": {"User": "x"}, "condition": "sel and not f"}, {4624}),
+    ],
+)
+def test_event_ids_a_rule_cannot_match_without(
+    detection: dict[str, object], expected: set[int]
+) -> None:
+    assert _event_ids(detection) == expected
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        {"a": {"EventID": 4624}, "b": {"User": "x"}, "condition": "a or b"},
+        {"sel": {"EventID": 4624}, "condition": "not sel"},
+        {"sel": {"EventID": "46*"}, "condition": "sel"},
+        {"sel": {"EventID|contains": "46"}, "condition": "sel"},
+        {"sel": {"EventID|re": "^4624$"}, "condition": "sel"},
+        {"sel": {"EventID|gt": 4000}, "condition": "sel"},
+        {"sel": {"EventID": 4624.5}, "condition": "sel"},
+        {"sel": {"EventID": "４６２４"}, "condition": "sel"},  # not ASCII digits
+        {"sel": {"EventIDs": 4624}, "condition": "sel"},
+        {"sel": ["4624"], "condition": "sel"},  # a keyword
+    ],
+)
+def test_unsure_event_ids_give_nothing(detection: dict[str, object]) -> None:
+    assert _event_ids(detection) is None

@@ -93,6 +93,59 @@ def required_literals(node: Any) -> Needs:
     return None
 
 
+EventIds = frozenset[int] | None
+
+
+def union_event_ids(parts: list[EventIds]) -> EventIds:
+    """Event ids of an OR: all of its branches' ids, when every branch has some."""
+    if not parts or any(p is None for p in parts):
+        return None
+    return frozenset().union(*parts)  # type: ignore[arg-type]
+
+
+def required_event_ids(node: Any) -> EventIds:
+    """The event ids a condition cannot match without (``EventID: 4624``), or None.
+
+    The engine builds a rule's slice of those events only: most rules of a whole
+    channel's logsource (``service: security``) name their events in the detection, so
+    they need not scan the channel's other events, and a rule whose events the logs do
+    not hold need not run. An AND holds the ids every branch that names some allows; an
+    OR the ids of all its branches, known only if each has some. Only exact integers
+    count (a number, or a string of ASCII digits: ``'04624'`` matches no event, so
+    reading it as 4624 only keeps rows that cannot match); NOT, wildcards, modifiers and
+    placeholders give nothing, which is always safe.
+    """
+    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+    from sigma.types import SigmaExpansion, SigmaNumber, SigmaString
+
+    if isinstance(node, ConditionOR):
+        return union_event_ids([required_event_ids(a) for a in node.args])
+    if isinstance(node, ConditionAND):
+        known = [ids for ids in map(required_event_ids, node.args) if ids is not None]
+        return frozenset.intersection(*known) if known else None
+    if not isinstance(node, ConditionFieldEqualsValueExpression) or not node.field:
+        return None
+    if node.field.lower() != "eventid":
+        return None
+    value = node.value
+    if isinstance(value, SigmaExpansion):
+        return union_event_ids(
+            [
+                required_event_ids(ConditionFieldEqualsValueExpression(node.field, v))
+                for v in value.values
+            ]
+        )
+    if isinstance(value, SigmaNumber) and type(value.number) is int:
+        return frozenset({value.number})
+    if isinstance(value, SigmaString) and not (
+        value.contains_special() or value.contains_placeholder()
+    ):
+        text = value.to_plain()
+        if text.isascii() and text.isdigit():
+            return frozenset({int(text)})
+    return None
+
+
 #: Shortest literal worth requiring (shorter ones occur almost everywhere).
 MIN_LITERAL = 3
 

@@ -8,7 +8,8 @@ more :class:`Variant` slices (channels, event ids, field renames), read from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -35,6 +36,22 @@ class Variant:
     def key(self) -> tuple[object, ...]:
         """Identity of the slice: variants with equal keys scan the same rows."""
         return (tuple(sorted(c.lower() for c in self.channels)), self.event_ids, self.renames)
+
+
+def narrowed(variant: Variant, event_ids: Iterable[int] | None) -> Variant | None:
+    """The part of ``variant`` a rule needing one of ``event_ids`` can match: the variant
+    with only those event ids, itself when they do not narrow it (or a rename gives
+    ``EventID`` another meaning there), None when it holds none of them."""
+    if event_ids is None or any(t.lower() == "eventid" for t, _ in variant.renames):
+        return variant
+    ids = set(event_ids)
+    if variant.event_ids:
+        ids &= set(variant.event_ids)
+        if ids == set(variant.event_ids):
+            return variant
+    if not ids:
+        return None
+    return replace(variant, event_ids=tuple(sorted(ids)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,12 @@ any event the rule could ever see. A hunter learns before hunting which rules ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .engines.duckdb import DuckDBEngine
+from .logsources import Variant, narrowed
 from .rules import CompiledRule, RuleSet
 
 
@@ -51,12 +52,14 @@ def describe_logsource(logsource: tuple[str | None, str | None, str | None]) -> 
 
 
 def describe_needs(rule: CompiledRule) -> str:
+    """The channels and event ids the rule reads: its logsource's, narrowed to the event
+    ids its detection names (``service: security`` with ``EventID: 4697``: Security 4697)."""
     parts = []
-    for v in rule.variants:
+    for v in _variants(rule, lambda v: narrowed(v, rule.event_ids)):
         chans = ", ".join(v.channels) or "any channel"
         ids = f" {', '.join(map(str, v.event_ids))}" if v.event_ids else ""
         parts.append(f"{chans}{ids}")
-    return "; ".join(parts)
+    return "; ".join(parts) or "no event: the event ids it names are outside its logsource"
 
 
 def case_counts(engine: DuckDBEngine, rules: Sequence[CompiledRule]) -> dict[int, int]:
@@ -65,7 +68,7 @@ def case_counts(engine: DuckDBEngine, rules: Sequence[CompiledRule]) -> dict[int
     out: dict[int, int] = {}
     for i, rule in enumerate(rules):
         total = 0
-        for v in rule.variants:
+        for v in _variants(rule, lambda v, r=rule: engine.rule_variant(v, r)):
             if v.key not in per_slice:
                 row = engine.con.execute(
                     f"SELECT count(*) FROM events WHERE {engine.slice_filter(v)}"
@@ -74,6 +77,11 @@ def case_counts(engine: DuckDBEngine, rules: Sequence[CompiledRule]) -> dict[int
             total += per_slice[v.key]
         out[i] = total
     return out
+
+
+def _variants(rule: CompiledRule, narrow: Callable[[Variant], Variant | None]) -> list[Variant]:
+    """The rule's variants as ``narrow`` makes them, without those it can never match."""
+    return [n for n in map(narrow, rule.variants) if n is not None]
 
 
 def rule_statuses(ruleset: RuleSet, case: str | Path | None = None) -> list[RuleStatus]:

@@ -90,6 +90,9 @@ class CompiledRule:
     name: str | None = None
     #: Literals the rule cannot match without (see ``literals.required_literals``).
     needs: Needs = None
+    #: Event ids it cannot match without (see ``literals.required_event_ids``): its
+    #: slices hold only those events (:func:`~lotlhunt.logsources.narrowed`).
+    event_ids: frozenset[int] | None = None
     #: (selection name, SQL) of each named detection, to explain which ones matched.
     selections: tuple[tuple[str, str], ...] = ()
     #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say
@@ -258,6 +261,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         author=rule.author or "",
         name=getattr(rule, "name", None),
         needs=compiled.needs,
+        event_ids=compiled.event_ids,
         selections=backend.compile_selections(rule),
     )
 

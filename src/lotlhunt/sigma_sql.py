@@ -56,7 +56,16 @@ from sigma.types import (
     SpecialChars,
 )
 
-from .literals import Needs, caseless_safe, regex_pattern, required_literals, union_needs
+from .literals import (
+    EventIds,
+    Needs,
+    caseless_safe,
+    regex_pattern,
+    required_event_ids,
+    required_literals,
+    union_event_ids,
+    union_needs,
+)
 from .sql_dialect import (
     ALL_TEXT_FIELD,
     DUCKDB,
@@ -83,6 +92,8 @@ class CompiledCondition:
     cidr: bool = False
     #: Required literals (see :func:`required_literals`); None when none are known.
     needs: Needs = None
+    #: Event ids it cannot match without (see :func:`required_event_ids`).
+    event_ids: EventIds = None
 
 
 class SqlBackend(Backend):
@@ -410,6 +421,7 @@ class SqlBackend(Backend):
             keywords=bool(state.processing_state.get("_keywords")),
             cidr=bool(state.processing_state.get("_cidr")),
             needs=required_literals(rule.detection.parsed_condition[index].parsed),
+            event_ids=required_event_ids(rule.detection.parsed_condition[index].parsed),
         )
 
     def finalize_output_default(self, queries: list[Any]) -> Any:
@@ -428,6 +440,7 @@ class SqlBackend(Backend):
             keywords=any(p.keywords for p in parts),
             cidr=any(p.cidr for p in parts),
             needs=union_needs([p.needs for p in parts]),
+            event_ids=union_event_ids([p.event_ids for p in parts]),
         )
 
     def compile_selections(self, rule: SigmaRule) -> tuple[tuple[str, str], ...]:

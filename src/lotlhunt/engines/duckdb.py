@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from .. import schema
 from ..arrow_runs import with_null_gaps
-from ..logsources import Variant
+from ..logsources import Variant, narrowed
 from ..rules import CompiledRule
 from ..sql_dialect import (
     ALL_TEXT_FIELD,
@@ -543,11 +543,13 @@ class DuckDBEngine:
         """Run every rule on the slices its logsource covers; return all matches."""
         self.flush()
         self.checkpoint()
-        groups = _rule_groups(rules)
+        present = self._present_slices()
+        groups, unheld = self._by_event_ids(_rule_groups(rules), rules, present)
+        if progress and unheld:
+            progress(unheld)
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
-        present = self._present_slices()
         with ThreadPoolExecutor(self.threads) as pool:
             for variant, idxs in groups:
                 if not any(self._covers(variant, key) for key in present):
@@ -613,6 +615,52 @@ class DuckDBEngine:
         return Evaluation(
             matches=matches, failed=sorted(failed.items()), slices=len(groups), skipped=skipped
         )
+
+    def rule_variant(self, variant: Variant, rule: CompiledRule) -> Variant | None:
+        """The part of ``variant`` the rule can match: only the events its detection names
+        (:func:`~lotlhunt.logsources.narrowed`), unless an event field of that name
+        stands for ``EventID`` here instead of the event's own id."""
+        if rule.event_ids is None or self._column("EventID") is not None:
+            return variant
+        return narrowed(variant, rule.event_ids)
+
+    def _by_event_ids(
+        self,
+        groups: list[tuple[Variant, list[int]]],
+        rules: Sequence[CompiledRule],
+        present: list[tuple[str, int]],
+    ) -> tuple[list[tuple[Variant, list[int]]], int]:
+        """Each group's rules on the events they name, and how many rule runs need events
+        the logs do not hold (not run at all).
+
+        The rules of a group whose detections name their event ids share one slice of
+        the ids among them the logs hold; the others keep the group's whole slice. Of
+        SigmaHQ's 171 rules on the Security channel as a whole, 170 name their events:
+        on a million simulated events their slice fell from 636 k events to the few
+        kinds they name, and evaluation from 15-16 s to 11-14 s (same matches). One
+        slice per set of ids was measured too: no faster there, slower on Mordor.
+        """
+        out: list[tuple[Variant, list[int]]] = []
+        unheld = 0
+        for variant, idxs in groups:
+            held = {key[1] for key in present if self._covers(variant, key)}
+            named: list[int] = []
+            ids: set[int] = set()
+            whole: list[int] = []
+            for i in idxs:
+                part = self.rule_variant(variant, rules[i])
+                if part is variant:
+                    whole.append(i)
+                elif part is None or not held.intersection(part.event_ids):
+                    unheld += 1
+                else:
+                    named.append(i)
+                    ids |= held.intersection(part.event_ids)
+            if named:
+                out.append((narrowed(variant, ids) or variant, named))
+            if whole:
+                out.append((variant, whole))
+        return out, unheld
 
     def _expand(self, found: pa.Table) -> pa.Table:
         """Matches on the rows of a distinct slice, as matches on the events they stand for."""
