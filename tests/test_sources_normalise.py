@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import patch
 
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt import schema
+from lotlhunt.sources import normalise
 from lotlhunt.sources.evtx import map_evtx_event
 from lotlhunt.sources.jsonl import map_document
 from lotlhunt.sources.normalise import (
@@ -291,6 +294,26 @@ def test_large_batches_hold_what_small_ones_hold(rows: list[dict[str, Any]]) -> 
     assert [g["position"] for g in big] == list(range(len(big)))
     for i, out in enumerate(big):
         assert present(out) == present(small[i % len(rows)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.dictionaries(_KEYS, _NESTED, max_size=6), min_size=1, max_size=40),
+    st.integers(0, 2**32 - 1),
+)
+def test_scattered_columns_are_built_as_runs_would_build_them(
+    rows: list[dict[str, Any]], seed: int
+) -> None:
+    """A column over many short runs is built from a list of all its rows instead of
+    its runs and gaps: both ways give the same batch."""
+    shuffled = rows * (600 // len(rows) + 1)
+    random.Random(seed).shuffle(shuffled)  # shapes interleaved: many runs per column
+    pairs = [(row, i) for i, row in enumerate(shuffled)]
+    with patch.object(normalise, "ROWS_PER_RUN", 0):
+        by_runs = batch_rows_of(pairs, "p")
+    with patch.object(normalise, "ROWS_PER_RUN", 10**9):
+        by_list = batch_rows_of(pairs, "p")
+    assert by_list.equals(by_runs)
 
 
 def _expected_event_id(value: Any) -> int | None:
