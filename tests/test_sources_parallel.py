@@ -144,3 +144,104 @@ def test_small_inputs_are_read_in_process(tmp_path: Path, monkeypatch: pytest.Mo
     for _ in read_all(discover([tmp_path]).units, workers=2):
         seen.append(children())
     assert seen and all(not pids for pids in seen)
+
+
+def _messy_lines(path: Path, count: int) -> None:
+    """JSON lines with a byte order mark, blank lines, broken lines, CRLF endings and no
+    final line end: what a large SIEM export may hold."""
+    with path.open("wb") as out:
+        out.write(b"\xef\xbb\xbf")
+        for i in range(count):
+            if i % 89 == 5:
+                out.write(b"{broken\n")
+            elif i % 61 == 7:
+                out.write(b"   \n")
+            else:
+                end = b"\r\n" if i % 2 else b"\n"
+                out.write(json.dumps({"EventID": 1, "Image": f"i{i}"}).encode() + end)
+        out.write(json.dumps({"EventID": 1, "Image": "last"}).encode())
+
+
+def test_line_spans_cut_at_line_ends_and_number_lines(tmp_path: Path) -> None:
+    from lotlhunt.sources.jsonl import line_spans
+
+    path = tmp_path / "big.jsonl"
+    _messy_lines(path, 5000)
+    data = path.read_bytes()
+    for parts in (2, 3, 7, 50):
+        spans = line_spans(str(path), len(data), parts)
+        assert spans is not None and 1 < len(spans) <= parts
+        assert spans[0][0] == 0 and spans[-1][1] == len(data)
+        for (start, end, first_line), following in zip(spans, spans[1:] + [None], strict=True):
+            assert start < end and data[end - 1 : end] == b"\n" or end == len(data)
+            assert first_line == data.count(b"\n", 0, start) + 1
+            if following:
+                assert following[0] == end
+
+
+def test_only_plain_json_lines_files_are_cut(tmp_path: Path) -> None:
+    from lotlhunt.sources.jsonl import line_spans
+
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([{"EventID": i} for i in range(2000)], indent=1), "utf-8")
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_text("\n".join(json.dumps({"EventID": i}) for i in range(2000)), "utf-16")
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"EventID": 1}\n', "utf-8")
+    for path in (array, utf16, small):
+        assert line_spans(str(path), path.stat().st_size, 4) is None
+
+
+def test_a_large_json_lines_file_is_read_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "export.jsonl"
+    _messy_lines(path, 6000)
+    write_lines(tmp_path / "small.jsonl", 300)
+    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", 100_000)
+    monkeypatch.setattr(parallel_module, "PART_BYTES", 1)
+    cut: list[int] = []
+    original = parallel_module._in_parts
+
+    def spy(*args: object) -> object:
+        units, counts = original(*args)  # type: ignore[arg-type]
+        cut.extend(counts.values())
+        return units, counts
+
+    monkeypatch.setattr(parallel_module, "_in_parts", spy)
+    units = discover([tmp_path]).units
+
+    def rows(workers: int) -> tuple[list[tuple[str, int, str]], dict[str, UnitReport]]:
+        out: list[tuple[str, int, str]] = []
+        reports: dict[str, UnitReport] = {}
+        for item in read_all(units, workers=workers, batch_rows=500):
+            if isinstance(item, UnitReport):
+                assert item.unit.label not in reports  # one report per file
+                reports[item.unit.label] = item
+            else:
+                for source, position, image in zip(
+                    item["source"].to_pylist(),
+                    item["position"].to_pylist(),
+                    item["Image"].to_pylist(),
+                    strict=True,
+                ):
+                    assert source not in reports, "a batch arrived after its file's report"
+                    out.append((source, position, image))
+        return sorted(out), reports
+
+    serial_rows, serial_reports = rows(1)
+    assert cut == []
+    parallel_rows, parallel_reports = rows(2)
+    assert cut == [4]  # two parts per worker
+    assert parallel_rows == serial_rows
+    assert serial_reports.keys() == parallel_reports.keys()
+    for label, report in serial_reports.items():
+        other = parallel_reports[label]
+        assert other.unit == report.unit and other.unit.span is None
+        assert (other.records, other.records_failed) == (report.records, report.records_failed)
+        assert [str(i) for i in other.issues] == [str(i) for i in report.issues]
+    export = serial_reports[str(path)]
+    blank = sum(1 for i in range(6000) if i % 89 != 5 and i % 61 == 7)
+    assert export.records + export.records_failed == 6000 - blank + 1  # every line counted
+    assert export.records_failed == sum(1 for i in range(6000) if i % 89 == 5) > 0
+    assert children() == []

@@ -48,10 +48,16 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     builder = BatchBuilder(unit.label)
     try:
         with open_unit(unit) as stream:
-            chunks = _utf8_chunks(stream)
-            head, ended = _head(chunks)
-            reader = _documents if _is_document(head, ended) else _lines
-            yield from reader(_prepend(head, chunks), builder, report, batch_rows)
+            if unit.span is not None:
+                start, end, first_line = unit.span
+                stream.seek(start)
+                chunks = _span_chunks(stream, end - start, start == 0)
+                yield from _lines(chunks, builder, report, batch_rows, first_line - 1)
+            else:
+                chunks = _utf8_chunks(stream)
+                head, ended = _head(chunks)
+                reader = _documents if _is_document(head, ended) else _lines
+                yield from reader(_prepend(head, chunks), builder, report, batch_rows)
             error = stream_error(stream)
     except OSError as e:
         report.note(None, f"cannot read: {e}", "file")
@@ -62,6 +68,72 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     if batch is not None:
         yield batch
     builder.report_dropped(report)
+
+
+#: JSON lines files at least this large are read in parts by several workers.
+SPLIT_BYTES = 64 << 20
+#: Smallest part worth a worker of its own.
+PART_BYTES = 32 << 20
+
+
+def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] | None:
+    """``parts`` byte ranges of a JSON lines file, each cut just after a line end, with
+    the number of its first line; None when the file is not plain UTF-8 JSON lines (a
+    document, an array, UTF-16), which is read whole.
+
+    A SIEM export often comes as one large file, which one worker would parse alone.
+    Finding the cuts reads the file up to the last cut to count line ends, so positions
+    stay line numbers (733 MB: 0.75 s from the page cache, against 19-25 s of reading).
+    """
+    try:
+        with open(path, "rb") as fh:
+            chunks = _utf8_chunks(fh)
+            head, ended = _head(chunks)
+            if ended or _is_document(head, ended):
+                return None
+            fh.seek(0)
+            if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: re-encoded whole
+                return None
+            targets = [size * k // parts for k in range(1, parts)]
+            spans: list[tuple[int, int, int]] = []
+            start, first_line, lines, at = 0, 1, 0, 0
+            fh.seek(0)
+            while targets:
+                chunk = fh.read(_READ)
+                if not chunk:
+                    break
+                while targets:
+                    cut = chunk.find(b"\n", max(targets[0] - at, 0))
+                    if cut < 0:
+                        break
+                    end = at + cut + 1
+                    targets.pop(0)
+                    if end <= start:
+                        continue
+                    line_count = lines + chunk.count(b"\n", 0, cut + 1)
+                    spans.append((start, end, first_line))
+                    start, first_line = end, line_count + 1
+                    lines, at, chunk = line_count, end, chunk[cut + 1 :]
+                lines += chunk.count(b"\n")
+                at += len(chunk)
+    except OSError:
+        return None
+    if start < size:
+        spans.append((start, size, first_line))
+    return spans if len(spans) > 1 else None
+
+
+def _span_chunks(stream: IO[bytes], length: int, first: bool) -> Iterator[bytes]:
+    """``length`` bytes of the stream from where it stands, in chunks (the file's first
+    part without its byte order mark, as a whole file is read)."""
+    while length > 0:
+        chunk = stream.read(min(_READ, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        if first:
+            chunk, first = chunk.removeprefix(b"\xef\xbb\xbf"), False
+        yield chunk
 
 
 def _utf8_chunks(stream: IO[bytes]) -> Iterator[bytes]:
@@ -118,12 +190,16 @@ def _is_document(head: bytes, ended: bool) -> bool:
 
 
 def _lines(
-    chunks: Iterator[bytes], builder: BatchBuilder, report: UnitReport, batch_rows: int
+    chunks: Iterator[bytes],
+    builder: BatchBuilder,
+    report: UnitReport,
+    batch_rows: int,
+    lineno: int = 0,
 ) -> Iterator[pa.RecordBatch]:
+    """JSON lines; ``lineno`` is the number of the line before the first."""
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     rows, positions = builder.rows, builder.positions
     size, max_bytes = 0, builder.max_bytes  # source bytes of ``rows``, kept here: per line
-    lineno = 0
     rest = b""
     skipping = False  # inside a line that was too long
     for chunk in chunks:

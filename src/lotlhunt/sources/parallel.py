@@ -24,6 +24,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 import pyarrow as pa
@@ -32,8 +33,8 @@ from lotlhunt.errors import InputIssue
 from lotlhunt.gc_pause import gc_paused
 from lotlhunt.sources.discover import InputUnit
 from lotlhunt.sources.evtx import read_evtx
-from lotlhunt.sources.jsonl import read_json
-from lotlhunt.sources.normalise import UnitReport
+from lotlhunt.sources.jsonl import PART_BYTES, SPLIT_BYTES, line_spans, read_json
+from lotlhunt.sources.normalise import MAX_ISSUES, UnitReport
 
 _READERS = {"evtx": read_evtx, "json": read_json}
 #: Batches a worker may have parsed ahead of the parent, per worker (batches are cut at
@@ -70,7 +71,7 @@ def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatc
                 break
             report.records += batch.num_rows
             yield batch
-    if report.issues_dropped:
+    if report.issues_dropped and unit.span is None:  # parts: said once, when merged
         report.issues.append(
             InputIssue(unit.label, None, f"{report.issues_dropped} more issues not listed")
         )
@@ -101,8 +102,73 @@ def read_all(
         for unit in todo:
             yield from read_unit(unit, batch_rows)
         return
-    todo.sort(key=_size, reverse=True)
-    yield from _Pool(todo, min(workers, len(todo)), batch_rows).run()
+    parts, counts = _in_parts(todo, workers)
+    parts.sort(key=_size, reverse=True)
+    items = _Pool(parts, min(workers, len(parts)), batch_rows).run()
+    yield from _merged_reports(items, counts)
+
+
+def _in_parts(units: list[InputUnit], workers: int) -> tuple[list[InputUnit], dict[InputUnit, int]]:
+    """The units, with each large plain JSON lines file replaced by parts several
+    workers read at once (one part per ``PART_BYTES``, up to two per worker), and how
+    many parts each such file became."""
+    out: list[InputUnit] = []
+    counts: dict[InputUnit, int] = {}
+    for unit in units:
+        size = _size(unit)
+        spans = None
+        if unit.fmt == "json" and unit.member is None and size >= SPLIT_BYTES:
+            spans = line_spans(unit.path, size, max(2, min(2 * workers, size // PART_BYTES)))
+        if spans is None:
+            out.append(unit)
+            continue
+        counts[unit] = len(spans)
+        out += [
+            replace(unit, size=end - start, span=(start, end, line)) for start, end, line in spans
+        ]
+    return out, counts
+
+
+def _merged_reports(
+    items: Iterator[pa.RecordBatch | UnitReport], counts: dict[InputUnit, int]
+) -> Iterator[pa.RecordBatch | UnitReport]:
+    """``items`` with the reports of a file read in parts merged into one, yielded when
+    its last part is done: a file is one input whatever the readers did with it."""
+    if not counts:
+        yield from items
+        return
+    waiting: dict[InputUnit, list[UnitReport]] = {}
+    for item in items:
+        if isinstance(item, pa.RecordBatch) or item.unit.span is None:
+            yield item
+            continue
+        whole = replace(item.unit, span=None)
+        got = waiting.setdefault(whole, [])
+        got.append(item)
+        if len(got) == counts[whole]:
+            del waiting[whole]
+            yield _merge(whole, got)
+    for whole, got in waiting.items():  # a part without a report: said by its crash report
+        yield _merge(whole, got)
+
+
+def _merge(unit: InputUnit, reports: list[UnitReport]) -> UnitReport:
+    """One report of a file from the reports of its parts, issues in file order."""
+    merged = UnitReport(replace(unit, size=sum(r.unit.size for r in reports)))
+    for r in sorted(reports, key=lambda r: r.unit.span or (0, 0, 0)):
+        merged.records += r.records
+        merged.records_failed += r.records_failed
+        merged.issues_dropped += r.issues_dropped
+        merged.seconds += r.seconds
+        merged.issues += r.issues
+    if len(merged.issues) > MAX_ISSUES:
+        merged.issues_dropped += len(merged.issues) - MAX_ISSUES
+        del merged.issues[MAX_ISSUES:]
+    if merged.issues_dropped:
+        merged.issues.append(
+            InputIssue(unit.label, None, f"{merged.issues_dropped} more issues not listed")
+        )
+    return merged
 
 
 def _size(unit: InputUnit) -> int:
