@@ -148,7 +148,7 @@ def _merged_reports(
         if len(got) == counts[whole]:
             del waiting[whole]
             yield _merge(whole, got)
-    for whole, got in waiting.items():  # a part without a report: said by its crash report
+    for whole, got in waiting.items():  # only if the pool stopped early: every part reports
         yield _merge(whole, got)
 
 
