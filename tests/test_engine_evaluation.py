@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.engines import duckdb as duckdb_engine
-from lotlhunt.engines.duckdb import DuckDBEngine, take_unified, unified
+from lotlhunt.engines.duckdb import DuckDBEngine, take_unified
 from lotlhunt.engines.presence import PRESENCE_TABLE
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules import CompiledRule
@@ -492,7 +492,7 @@ def test_buffered_tables_are_unified_as_arrow_would(pieces: list[Any]) -> None:
     if not tables:
         return
     expected = pa.concat_tables(tables, promote_options="default").combine_chunks()
-    got = unified(tables)
+    got = take_unified(list(tables), 1)
     assert got.equals(expected)
     assert all(column.num_chunks <= 1 for column in got.columns)
     # Made in parts (to let each piece go early): the same rows, at most that many chunks,

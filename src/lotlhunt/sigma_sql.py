@@ -415,13 +415,14 @@ class SqlBackend(Backend):
     def finalize_query(
         self, rule: SigmaRule, query: Any, index: int, state: ConversionState, output_format: str
     ) -> Any:
+        parsed = rule.detection.parsed_condition[index].parsed
         return CompiledCondition(
             sql=query,
             fields=set(state.processing_state.get("_fields", set())),
             keywords=bool(state.processing_state.get("_keywords")),
             cidr=bool(state.processing_state.get("_cidr")),
-            needs=required_literals(rule.detection.parsed_condition[index].parsed),
-            event_ids=required_event_ids(rule.detection.parsed_condition[index].parsed),
+            needs=required_literals(parsed),
+            event_ids=required_event_ids(parsed),
         )
 
     def finalize_output_default(self, queries: list[Any]) -> Any:

@@ -651,11 +651,13 @@ class DuckDBEngine:
                 part = self.rule_variant(variant, rules[i])
                 if part is variant:
                     whole.append(i)
-                elif part is None or not held.intersection(part.event_ids):
-                    unheld += 1
-                else:
+                    continue
+                here = held.intersection(part.event_ids) if part else set()
+                if here:
                     named.append(i)
-                    ids |= held.intersection(part.event_ids)
+                    ids |= here
+                else:
+                    unheld += 1
             if named:
                 out.append((narrowed(variant, ids) or variant, named))
             if whole:
@@ -846,25 +848,20 @@ def _without_empty_fields(table: pa.Table) -> pa.Table:
     return table.drop_columns(empty) if empty else table
 
 
-def unified(tables: Sequence[pa.Table]) -> pa.Table:
-    """``tables`` one after another as one table with every column any of them has
-    (nulls where a table lacks it), each column one contiguous array.
-
-    The same table as ``pa.concat_tables(tables, promote_options="default")
-    .combine_chunks()``, five times faster on the buffers of many small files of
-    different shapes (277 EVTX files, 401 columns: 0.1 s against 0.5 s): that first
-    makes every table as wide as all of them, a null array per missing column, then
-    copies them all; this visits only the columns a table has and adds one null run
-    per gap.
-    """
-    return take_unified(list(tables), 1)
-
-
 def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
-    """:func:`unified` made in ``parts`` chunks of about equal rows (cut between pieces),
-    emptying ``pieces`` as it goes: each piece is let go as soon as its chunk is made,
-    so the buffer and its copy are never both held whole (Mordor: 300-410 MB of pieces
-    and 380-500 MB of copy per row group)."""
+    """``pieces`` one after another as one table with every column any of them has
+    (nulls where a piece lacks it), made in ``parts`` chunks of about equal rows (cut
+    between pieces), each column one contiguous array per chunk.
+
+    The same table as ``pa.concat_tables(pieces, promote_options="default")``,
+    five times faster on the buffers of many small files of different shapes (277 EVTX
+    files, 401 columns: 0.1 s against 0.5 s): that first makes every table as wide as
+    all of them, a null array per missing column, then copies them all; this visits only
+    the columns a piece has and adds one null run per gap. ``pieces`` is emptied as it
+    goes: each piece is let go as soon as its chunk is made, so the buffer and its copy
+    are never both held whole (Mordor: 300-410 MB of pieces and 380-500 MB of copy per
+    row group).
+    """
     types: dict[str, pa.DataType] = {}
     total = 0
     for table in pieces:

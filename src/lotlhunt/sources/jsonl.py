@@ -87,12 +87,11 @@ def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] |
     """
     try:
         with open(path, "rb") as fh:
-            chunks = _utf8_chunks(fh)
-            head, ended = _head(chunks)
-            if ended or _is_document(head, ended):
+            if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: re-encoded whole
                 return None
             fh.seek(0)
-            if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: re-encoded whole
+            head, ended = _head(_utf8_chunks(fh))
+            if ended or _is_document(head, ended):
                 return None
             targets = [size * k // parts for k in range(1, parts)]
             spans: list[tuple[int, int, int]] = []
@@ -106,10 +105,8 @@ def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] |
                     cut = chunk.find(b"\n", max(targets[0] - at, 0))
                     if cut < 0:
                         break
-                    end = at + cut + 1
+                    end = at + cut + 1  # past ``start``: the chunk begins at or after it
                     targets.pop(0)
-                    if end <= start:
-                        continue
                     line_count = lines + chunk.count(b"\n", 0, cut + 1)
                     spans.append((start, end, first_line))
                     start, first_line = end, line_count + 1
