@@ -561,3 +561,20 @@ def test_long_contains_list_folds_around_a_value_with_case_forms() -> None:
         True,
         False,
     ]
+
+
+def test_values_are_lowered_at_compile_time_only_when_python_folds_as_the_engine() -> None:
+    # ASCII values reach the engine already lower-cased (no lower() to plan per value);
+    # a value with case forms outside ASCII keeps the engine's own lower().
+    detection = sel(
+        **{"Image|endswith": "\\WMIC.exe", "CommandLine|contains": ["ÄRGER", "Portproxy"]}
+    )
+    sql = compile_rules(rule(detection)).rules[0].sql
+    assert "'\\wmic.exe'" in sql and "'portproxy'" in sql
+    assert sql.count("lower(") == 1 and "lower('ÄRGER')" in sql
+    events = [
+        proc(Image="C:\\x\\wmic.EXE", CommandLine="echo ärger"),
+        proc(Image="C:\\x\\wmic.exe", CommandLine="netsh PORTPROXY"),
+        proc(Image="C:\\x\\wmic.exe", CommandLine="arger"),
+    ]
+    assert rule_matches(rule(detection), events) == [True, True, False]

@@ -7,8 +7,8 @@ names and literal quoting), so DuckDB and Spark SQL share every line of rule log
 
 Semantics kept to the letter:
 
-- string values match case-insensitively (``lower()`` on both sides, evaluated by the
-  engine itself so Unicode folding is the engine's, not Python's), ``*`` and ``?`` are
+- string values match case-insensitively (both sides lower-cased the engine's way: a
+  value Python could fold differently is left to the engine's ``lower()``), ``*`` and ``?`` are
   wildcards, ``\\*`` ``\\?`` ``\\\\`` are literals; ``|cased`` compares as written;
 - a field the data lacks is NULL, and NULL never matches; ``not`` of a NULL comparison is
   true (``not selection`` where the selection's field is missing matches), which SQL's
@@ -178,9 +178,7 @@ class SqlBackend(Backend):
             if len(safe) < ALTERNATION_MIN:
                 safe = []
             out.extend(
-                self.dialect.contains.format(
-                    col=self.lfield(name, state), lit=f"lower({self.dialect.literal(v)})"
-                )
+                self.dialect.contains.format(col=self.lfield(name, state), lit=self._lowered(v))
                 for v in values
                 if not safe or not caseless_safe(v)
             )
@@ -197,14 +195,23 @@ class SqlBackend(Backend):
             if len(values) == 1:
                 out.insert(0, self._str_eq(name, values[0], state))
             else:
-                lits = ", ".join(f"lower({self.dialect.literal(v)})" for v in values)
+                lits = ", ".join(self._lowered(v) for v in values)
                 out.insert(0, f"{self.lfield(name, state)} IN ({lits})")
         return out
 
     # -- strings -----------------------------------------------------------------------
 
     def _str_eq(self, name: str, value: str, state: ConversionState) -> str:
-        return f"{self.lfield(name, state)} = lower({self.dialect.literal(value)})"
+        return f"{self.lfield(name, state)} = {self._lowered(value)}"
+
+    def _lowered(self, text: str) -> str:
+        """``text`` lower-cased as the engine lower-cases: folded here when Python's
+        folding is surely the engine's (:func:`caseless_safe`), else by the engine's
+        ``lower()``. The engine binds and folds each ``lower()`` of a constant when it
+        plans the query: on 8 k events, a third of the planning of 16 rules."""
+        if caseless_safe(text):
+            return self.dialect.literal(text.lower())
+        return f"lower({self.dialect.literal(text)})"
 
     def _string_match(self, col: str, s: SigmaString, lower: bool) -> str:
         """SQL for ``col`` matching Sigma string ``s`` (wildcards, escapes) exactly."""
@@ -216,7 +223,7 @@ class SqlBackend(Backend):
         d = self.dialect
 
         def lit(text: str) -> str:
-            return f"lower({d.literal(text)})" if lower else d.literal(text)
+            return self._lowered(text) if lower else d.literal(text)
 
         if not s.contains_special():
             return f"{col} = {lit(_plain(s))}"
