@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from .yaml_files import YAML_LOADER
+
 #: Namespace of the uuid5 ids given to generated indicator rules.
 INDICATOR_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "lotlhunt:indicators")
 
@@ -40,7 +42,7 @@ _DRIVE_OR_PARENT = re.compile(r"^(?:[A-Za-z]:|(?:\.\.\\)*\.\.)(?=\\)")
 
 def indicator_rules(path: Path | None = None) -> list[dict[str, Any]]:
     """The Sigma rule dicts for the indicator list at ``path`` (default: the bundled one)."""
-    data = yaml.safe_load((path or DEFAULT_PATH).read_text(encoding="utf-8"))
+    data = yaml.load((path or DEFAULT_PATH).read_text(encoding="utf-8"), Loader=YAML_LOADER)
     builder = _Builder(data)
     rules = [builder.hash_rule(category, label) for category, label in _HASH_LOGSOURCES]
     rules.append(builder.executed_names_rule())

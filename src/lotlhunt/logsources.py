@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from .yaml_files import YAML_LOADER
+
 if TYPE_CHECKING:
     from sigma.rule import SigmaLogSource
 
@@ -68,7 +70,7 @@ class Resolution:
 @cache
 def _mapping() -> dict[str, dict[str, object]]:
     text = resources.files("lotlhunt").joinpath("data/logsources.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=YAML_LOADER)
 
 
 def _variant(entry: dict[str, object]) -> Variant:
