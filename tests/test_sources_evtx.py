@@ -19,6 +19,7 @@ import pytest
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
 from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
+from lotlhunt.sources.evtx import chunk_spans
 
 T0 = datetime(2024, 5, 14, 9, 30, 12, 345678, tzinfo=UTC)
 SYSMON = "Microsoft-Windows-Sysmon"
@@ -172,3 +173,62 @@ def test_batches_are_cut_by_source_bytes(sample: Path, monkeypatch: pytest.Monke
     assert sum(sizes) == 900 and len(sizes) > 1
     rows = [r for b in items if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
     assert [r["position"] for r in rows] == list(range(900))
+
+
+def read_spans(path: Path, parts: int) -> tuple[list[dict[str, Any]], list[UnitReport]]:
+    """Rows and reports of reading ``path`` as its chunk spans, one after another."""
+    size = path.stat().st_size
+    spans = chunk_spans(str(path), size, parts)
+    assert spans is not None
+    rows: list[dict[str, Any]] = []
+    reports: list[UnitReport] = []
+    for span in spans:
+        items = list(read_unit(InputUnit(str(path), None, "evtx", size, span)))
+        reports.append(items[-1])  # type: ignore[arg-type]
+        rows += [r for b in items[:-1] if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
+    return rows, reports
+
+
+def test_chunk_spans_cut_between_chunks_and_know_their_positions(sample: Path) -> None:
+    size = sample.stat().st_size
+    whole, _ = read(sample)
+    for parts in (2, 3, 50):
+        spans = chunk_spans(str(sample), size, parts)
+        assert spans is not None and 1 < len(spans) <= parts
+        assert spans[0][0] == 4096 and spans[-1][1] == size
+        for (start, end, first), following in zip(spans, spans[1:] + [None], strict=True):
+            assert (start - 4096) % CHUNK == 0 and start < end
+            assert first == sum(1 for r in whole if r["position"] < first)
+            if following:
+                assert following[0] == end
+        rows, reports = read_spans(sample, parts)
+        assert rows == whole  # positions, record ids, fields: as one reader reads it
+        assert sum(r.records for r in reports) == 900
+        assert all(r.records_failed == 0 and r.issues == [] for r in reports)
+
+
+def test_small_or_unsound_files_are_read_whole(sample: Path, tmp_path: Path) -> None:
+    one_chunk = tmp_path / "one.evtx"
+    write_evtx(one_chunk, [record(i) for i in range(20)])
+    magic = damaged(sample, tmp_path, "magic.evtx", 4096 + CHUNK, b"XXXXXXXX")
+    numbers = damaged(sample, tmp_path, "numbers.evtx", 4096 + 2 * CHUNK + 16, b"\x07")
+    for path in (one_chunk, magic, numbers):
+        assert chunk_spans(str(path), path.stat().st_size, 4) is None, path.name
+
+
+def test_unwritten_chunks_and_a_cut_last_chunk_in_parts(sample: Path, tmp_path: Path) -> None:
+    # Space the log has not written yet is zeros: such chunks hold no record.
+    padded = tmp_path / "padded.evtx"
+    padded.write_bytes(sample.read_bytes() + bytes(2 * CHUNK))
+    rows, _ = read_spans(padded, 3)
+    assert rows == read(padded)[0] and len(rows) == 900
+    # A file cut inside its last chunk: the last part recovers that chunk's records.
+    cut = tmp_path / "cut.evtx"
+    data = sample.read_bytes()
+    whole_chunks = (len(data) - 4096) // CHUNK
+    cut.write_bytes(data[: 4096 + (whole_chunks - 1) * CHUNK + 30000])
+    whole, report = read(cut)
+    rows, reports = read_spans(cut, 2)
+    assert rows == whole
+    assert any("truncated" in i.message for i in reports[-1].issues)
+    assert [str(i) for r in reports for i in r.issues] == [str(i) for i in report.issues]

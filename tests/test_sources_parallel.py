@@ -245,3 +245,53 @@ def test_a_large_json_lines_file_is_read_in_parts(
     assert export.records + export.records_failed == 6000 - blank + 1  # every line counted
     assert export.records_failed == sum(1 for i in range(6000) if i % 89 == 5) > 0
     assert children() == []
+
+
+def test_a_large_evtx_file_is_read_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_evtx(tmp_path / "Security.evtx", [record(i) for i in range(3000)])
+    write_evtx(tmp_path / "small.evtx", [record(i) for i in range(50)])
+    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", 200_000)
+    monkeypatch.setattr(parallel_module, "PART_BYTES", 1)
+    cut: list[int] = []
+    original = parallel_module._in_parts
+
+    def spy(*args: object) -> object:
+        units, counts = original(*args)  # type: ignore[arg-type]
+        cut.extend(counts.values())
+        return units, counts
+
+    monkeypatch.setattr(parallel_module, "_in_parts", spy)
+    units = discover([tmp_path]).units
+
+    def rows(workers: int) -> tuple[list[tuple[str, int, int, str]], dict[str, UnitReport]]:
+        out: list[tuple[str, int, int, str]] = []
+        reports: dict[str, UnitReport] = {}
+        for item in read_all(units, workers=workers, batch_rows=500):
+            if isinstance(item, UnitReport):
+                assert item.unit.label not in reports  # one report per file
+                reports[item.unit.label] = item
+                continue
+            for row in zip(
+                item["source"].to_pylist(),
+                item["position"].to_pylist(),
+                item["record_id"].to_pylist(),
+                item["CommandLine"].to_pylist(),
+                strict=True,
+            ):
+                assert row[0] not in reports, "a batch arrived after its file's report"
+                out.append(row)
+        return sorted(out), reports
+
+    serial_rows, serial_reports = rows(1)
+    assert cut == []
+    parallel_rows, parallel_reports = rows(2)
+    assert cut == [4]  # two parts per worker
+    assert parallel_rows == serial_rows and len(serial_rows) == 3050
+    assert serial_reports.keys() == parallel_reports.keys()
+    for label, report in serial_reports.items():
+        other = parallel_reports[label]
+        assert other.unit == report.unit and other.unit.span is None
+        assert (other.records, other.records_failed) == (report.records, report.records_failed)
+    assert children() == []

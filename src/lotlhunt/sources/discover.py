@@ -49,8 +49,9 @@ class InputUnit:
     fmt: str
     #: Uncompressed size in bytes when known (-1 otherwise); for scheduling and progress.
     size: int = field(default=-1, compare=False)
-    #: Part of a large JSON lines file read on its own: (first byte, end byte, number of
-    #: its first line), cut at line ends (see ``jsonl.line_spans``). None: the whole unit.
+    #: Part of a large file read on its own: (first byte, end byte, position of its first
+    #: record), cut at line ends of JSON lines (``jsonl.line_spans``; positions are line
+    #: numbers) or between EVTX chunks (``evtx.chunk_spans``). None: the whole unit.
     span: tuple[int, int, int] | None = None
 
     @property

@@ -19,8 +19,9 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import evtx
@@ -43,6 +44,9 @@ from lotlhunt.sources.normalise import (
 _HEADER = 4096
 _CHUNK = 65536
 _CHUNK_MAGIC = b"ElfChnk\x00"
+_FILE_MAGIC = b"ElfFile\x00"
+#: A chunk's header: its magic, record numbers and ids, offsets and checksums.
+_CHUNK_HEADER = 512
 _RECORD_MAGIC = b"\x2a\x2a\x00\x00"
 #: The Rust parser's own threads; parallelism comes from reading many files at once.
 PARSER_THREADS = 1
@@ -54,24 +58,129 @@ MAX_SPOOL_BYTES = 16 << 30
 
 
 def read_evtx(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[pa.RecordBatch]:
-    """Yield record batches of one EVTX unit, filling ``report`` with failures."""
+    """Yield record batches of one EVTX unit (or of the chunks of its ``span``), filling
+    ``report`` with failures."""
     with _local_path(unit, report) as path:
         if path is None:
             return
         builder = BatchBuilder(unit.label)
-        try:
-            parser = evtx.PyEvtxParser(path, number_of_threads=PARSER_THREADS, indent=False)
-            records = parser.records_json()
-        except (RuntimeError, OSError, ValueError) as e:
-            report.note(None, f"cannot open EVTX: {e}", "file")
-            return
         state = _Progress()
-        yield from _drain(records, builder, report, batch_rows, state)
-        yield from _recover_partial_chunk(path, builder, report, batch_rows, state)
+        with ExitStack() as stack:
+            source: str | _ChunkRange = path
+            if unit.span is not None:
+                start, end, state.position = unit.span
+                source = stack.enter_context(_ChunkRange(path, start, end))
+            try:
+                parser = evtx.PyEvtxParser(source, number_of_threads=PARSER_THREADS, indent=False)
+                records = parser.records_json()
+            except (RuntimeError, OSError, ValueError) as e:
+                report.note(None, f"cannot open EVTX: {e}", "file")
+                return
+            yield from _drain(records, builder, report, batch_rows, state)
+        if unit.span is None or unit.span[1] == os.path.getsize(path):
+            yield from _recover_partial_chunk(path, builder, report, batch_rows, state)
         batch = builder.flush()
         if batch is not None:
             yield batch
         builder.report_dropped(report)
+
+
+def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] | None:
+    """``parts`` runs of whole chunks of an EVTX file, as (first byte, end byte, position
+    of the first record), or None when the file is read whole.
+
+    A record's position is its ordinal in the parser's iteration, errors included. The
+    parser yields, for a sound chunk, the records its header numbers (last minus first
+    record number, plus one; checked on all 277 files of evtx-attack-samples) and nothing
+    for a chunk of zeros (space not written yet), so positions can be known without
+    parsing. Only the 512-byte chunk headers are read. A chunk header that is not sound
+    (no magic where a chunk starts and not zeros, a checksum that does not hold, numbers
+    out of order) means the parser's count cannot be foretold: the file is read whole,
+    as before, and its positions stay those of one reader. The last part also holds a
+    chunk cut short by truncation, which its reader recovers.
+    """
+    whole = (size - _HEADER) // _CHUNK if size > _HEADER else 0
+    if whole < 2 or parts < 2:
+        return None
+    counts: list[int] = []
+    with open(path, "rb") as fh:
+        if not fh.read(8).startswith(_FILE_MAGIC):
+            return None
+        for k in range(whole):
+            fh.seek(_HEADER + k * _CHUNK)
+            head = fh.read(_CHUNK_HEADER)
+            count = _chunk_records(head)
+            if count is None and head.count(0) == len(head):
+                fh.seek(_HEADER + k * _CHUNK)
+                count = 0 if fh.read(_CHUNK).count(0) == _CHUNK else None
+            if count is None:
+                return None
+            counts.append(count)
+    per_part = -(-whole // min(parts, whole))
+    spans: list[tuple[int, int, int]] = []
+    position = 0
+    for first in range(0, whole, per_part):
+        last = min(first + per_part, whole)
+        end = _HEADER + last * _CHUNK if last < whole else size
+        spans.append((_HEADER + first * _CHUNK, end, position))
+        position += sum(counts[first:last])
+    return spans
+
+
+def _chunk_records(head: bytes) -> int | None:
+    """Records a sound chunk header numbers, or None when it is not one."""
+    if len(head) < _CHUNK_HEADER or not head.startswith(_CHUNK_MAGIC):
+        return None
+    if zlib.crc32(head[:120] + head[128:_CHUNK_HEADER]) != int.from_bytes(head[124:128], "little"):
+        return None
+    first, last = int.from_bytes(head[8:16], "little"), int.from_bytes(head[16:24], "little")
+    return last - first + 1 if first <= last <= first + _CHUNK else None
+
+
+class _ChunkRange(io.RawIOBase):
+    """The file's header followed by its whole chunks from byte ``start`` to ``end``: what
+    the parser takes for a file of those chunks, so each part of a large file is parsed
+    in place, without a copy."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._header = self._file.read(_HEADER)
+        self._start = start
+        self._size = _HEADER + (end - start) // _CHUNK * _CHUNK
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._size}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self._size - self._at)
+        if n <= 0:
+            return 0
+        if self._at < _HEADER:
+            n = min(n, _HEADER - self._at)
+            view[:n] = self._header[self._at : self._at + n]
+        else:
+            self._file.seek(self._start + self._at - _HEADER)
+            n = self._file.readinto(view[:n]) or 0
+        self._at += n
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 class _Progress:

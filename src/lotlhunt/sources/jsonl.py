@@ -70,12 +70,6 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     builder.report_dropped(report)
 
 
-#: JSON lines files at least this large are read in parts by several workers.
-SPLIT_BYTES = 64 << 20
-#: Smallest part worth a worker of its own.
-PART_BYTES = 32 << 20
-
-
 def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] | None:
     """``parts`` byte ranges of a JSON lines file, each cut just after a line end, with
     the number of its first line; None when the file is not plain UTF-8 JSON lines (a

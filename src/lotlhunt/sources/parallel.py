@@ -32,8 +32,8 @@ import pyarrow as pa
 from lotlhunt.errors import InputIssue
 from lotlhunt.gc_pause import gc_paused
 from lotlhunt.sources.discover import InputUnit
-from lotlhunt.sources.evtx import read_evtx
-from lotlhunt.sources.jsonl import PART_BYTES, SPLIT_BYTES, line_spans, read_json
+from lotlhunt.sources.evtx import chunk_spans, read_evtx
+from lotlhunt.sources.jsonl import line_spans, read_json
 from lotlhunt.sources.normalise import MAX_ISSUES, UnitReport
 
 _READERS = {"evtx": read_evtx, "json": read_json}
@@ -108,17 +108,28 @@ def read_all(
     yield from _merged_reports(items, counts)
 
 
+#: Files at least this large (plain JSON lines, EVTX) are read in parts by several
+#: workers: one large file would otherwise be parsed by one worker while others idle.
+SPLIT_BYTES = 64 << 20
+#: Smallest part worth a worker of its own.
+PART_BYTES = 32 << 20
+
+
 def _in_parts(units: list[InputUnit], workers: int) -> tuple[list[InputUnit], dict[InputUnit, int]]:
-    """The units, with each large plain JSON lines file replaced by parts several
-    workers read at once (one part per ``PART_BYTES``, up to two per worker), and how
-    many parts each such file became."""
+    """The units, with each large plain JSON lines or EVTX file (not an archive member)
+    replaced by parts several workers read at once (one part per ``PART_BYTES``, up to
+    two per worker), and how many parts each such file became."""
     out: list[InputUnit] = []
     counts: dict[InputUnit, int] = {}
     for unit in units:
         size = _size(unit)
         spans = None
-        if unit.fmt == "json" and unit.member is None and size >= SPLIT_BYTES:
-            spans = line_spans(unit.path, size, max(2, min(2 * workers, size // PART_BYTES)))
+        if unit.member is None and size >= SPLIT_BYTES:
+            parts = max(2, min(2 * workers, size // PART_BYTES))
+            if unit.fmt == "json":
+                spans = line_spans(unit.path, size, parts)
+            elif unit.fmt == "evtx":
+                spans = chunk_spans(unit.path, size, parts)
         if spans is None:
             out.append(unit)
             continue
