@@ -8,6 +8,7 @@ answers as the plain way.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -674,3 +675,14 @@ def test_an_event_field_named_eventid_keeps_the_whole_slice() -> None:
         assert engine.rule_variant(variant, rule) is variant
     finally:
         engine.close()
+
+
+def test_the_spill_folder_goes_with_the_engine() -> None:
+    closed = DuckDBEngine()
+    closed.close()
+    forgotten = DuckDBEngine()  # never closed: removed when collected
+    folders = [Path(closed._spill), Path(forgotten._spill)]
+    assert not folders[0].exists() and folders[1].is_dir()
+    del forgotten
+    gc.collect()
+    assert not folders[1].exists()

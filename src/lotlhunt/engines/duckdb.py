@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -154,6 +155,9 @@ class DuckDBEngine:
         # (measured on Mordor: 4.8 GB resident without a limit, 1.8 GB with 1 GB).
         limit = memory_limit or os.environ.get("LOTLHUNT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
         self._spill = tempfile.mkdtemp(prefix="lotlhunt-spill-")
+        # Removed by close(), or when the engine is collected or the program ends if
+        # close() was never called: a leftover folder per hunt would pile up.
+        self._remove_spill = weakref.finalize(self, shutil.rmtree, self._spill, True)
         self.memory = MemoryGuard(
             self.con, limit, lambda: f"wide input: {len(self._columns)} columns"
         )
@@ -352,7 +356,7 @@ class DuckDBEngine:
         for cur in self._cursors:
             cur.close()
         self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self._remove_spill()
 
     # -- slices -------------------------------------------------------------------------
 
