@@ -214,6 +214,7 @@ def test_small_or_unsound_files_are_read_whole(sample: Path, tmp_path: Path) -> 
     numbers = damaged(sample, tmp_path, "numbers.evtx", 4096 + 2 * CHUNK + 16, b"\x07")
     for path in (one_chunk, magic, numbers):
         assert chunk_spans(str(path), path.stat().st_size, 4) is None, path.name
+    assert chunk_spans(str(tmp_path / "gone.evtx"), 10 * CHUNK, 4) is None  # unreadable
 
 
 def test_unwritten_chunks_and_a_cut_last_chunk_in_parts(sample: Path, tmp_path: Path) -> None:

@@ -103,19 +103,22 @@ def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] 
     if whole < 2 or parts < 2:
         return None
     counts: list[int] = []
-    with open(path, "rb") as fh:
-        if not fh.read(8).startswith(_FILE_MAGIC):
-            return None
-        for k in range(whole):
-            fh.seek(_HEADER + k * _CHUNK)
-            head = fh.read(_CHUNK_HEADER)
-            count = _chunk_records(head)
-            if count is None and head.count(0) == len(head):
-                fh.seek(_HEADER + k * _CHUNK)
-                count = 0 if fh.read(_CHUNK).count(0) == _CHUNK else None
-            if count is None:
+    try:
+        with open(path, "rb") as fh:
+            if not fh.read(8).startswith(_FILE_MAGIC):
                 return None
-            counts.append(count)
+            for k in range(whole):
+                fh.seek(_HEADER + k * _CHUNK)
+                head = fh.read(_CHUNK_HEADER)
+                count = _chunk_records(head)
+                if count is None and head.count(0) == len(head):
+                    fh.seek(_HEADER + k * _CHUNK)
+                    count = 0 if fh.read(_CHUNK).count(0) == _CHUNK else None
+                if count is None:
+                    return None
+                counts.append(count)
+    except OSError:  # the reader of the whole file says what went wrong
+        return None
     per_part = -(-whole // min(parts, whole))
     spans: list[tuple[int, int, int]] = []
     position = 0
