@@ -212,7 +212,10 @@ def test_small_or_unsound_files_are_read_whole(sample: Path, tmp_path: Path) -> 
     write_evtx(one_chunk, [record(i) for i in range(20)])
     magic = damaged(sample, tmp_path, "magic.evtx", 4096 + CHUNK, b"XXXXXXXX")
     numbers = damaged(sample, tmp_path, "numbers.evtx", 4096 + 2 * CHUNK + 16, b"\x07")
-    for path in (one_chunk, magic, numbers):
+    # A damaged record can make the parser skip the rest of its chunk: positions after it
+    # could not be foretold from the header.
+    garbled = damaged(sample, tmp_path, "record.evtx", 4096 + CHUNK + 4000, b"\x44" * 600)
+    for path in (one_chunk, magic, numbers, garbled):
         assert chunk_spans(str(path), path.stat().st_size, 4) is None, path.name
     assert chunk_spans(str(tmp_path / "gone.evtx"), 10 * CHUNK, 4) is None  # unreadable
 

@@ -93,11 +93,12 @@ def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] 
     parser yields, for a sound chunk, the records its header numbers (last minus first
     record number, plus one; checked on all 277 files of evtx-attack-samples) and nothing
     for a chunk of zeros (space not written yet), so positions can be known without
-    parsing. Only the 512-byte chunk headers are read. A chunk header that is not sound
-    (no magic where a chunk starts and not zeros, a checksum that does not hold, numbers
-    out of order) means the parser's count cannot be foretold: the file is read whole,
-    as before, and its positions stay those of one reader. The last part also holds a
-    chunk cut short by truncation, which its reader recovers.
+    parsing. A chunk that is not sound (no magic where a chunk starts and not zeros, a
+    header or records checksum that does not hold, numbers out of order) means the
+    parser's count cannot be foretold (a damaged record can make it skip the rest of its
+    chunk): the file is read whole, as before, and its positions stay those of one
+    reader. Checking costs one pass over the file in this process (zlib's CRC-32). The
+    last part also holds a chunk cut short by truncation, which its reader recovers.
     """
     whole = (size - _HEADER) // _CHUNK if size > _HEADER else 0
     if whole < 2 or parts < 2:
@@ -107,13 +108,12 @@ def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] 
         with open(path, "rb") as fh:
             if not fh.read(8).startswith(_FILE_MAGIC):
                 return None
-            for k in range(whole):
-                fh.seek(_HEADER + k * _CHUNK)
-                head = fh.read(_CHUNK_HEADER)
-                count = _chunk_records(head)
-                if count is None and head.count(0) == len(head):
-                    fh.seek(_HEADER + k * _CHUNK)
-                    count = 0 if fh.read(_CHUNK).count(0) == _CHUNK else None
+            fh.seek(_HEADER)
+            for _ in range(whole):
+                chunk = fh.read(_CHUNK)
+                count = _chunk_records(chunk)
+                if count is None and chunk.count(0) == _CHUNK:
+                    count = 0
                 if count is None:
                     return None
                 counts.append(count)
@@ -130,11 +130,18 @@ def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] 
     return spans
 
 
-def _chunk_records(head: bytes) -> int | None:
-    """Records a sound chunk header numbers, or None when it is not one."""
-    if len(head) < _CHUNK_HEADER or not head.startswith(_CHUNK_MAGIC):
+def _chunk_records(chunk: bytes) -> int | None:
+    """Records a sound chunk numbers, or None when it is not sound: its header's and its
+    records' checksums must hold (a damaged record can make the parser skip others)."""
+    if len(chunk) < _CHUNK or not chunk.startswith(_CHUNK_MAGIC):
         return None
-    if zlib.crc32(head[:120] + head[128:_CHUNK_HEADER]) != int.from_bytes(head[124:128], "little"):
+    head = memoryview(chunk)[:_CHUNK_HEADER]
+    if zlib.crc32(head[128:], zlib.crc32(head[:120])) != int.from_bytes(head[124:128], "little"):
+        return None
+    free = int.from_bytes(head[48:52], "little")
+    if not _CHUNK_HEADER <= free <= _CHUNK:
+        return None
+    if zlib.crc32(memoryview(chunk)[_CHUNK_HEADER:free]) != int.from_bytes(head[52:56], "little"):
         return None
     first, last = int.from_bytes(head[8:16], "little"), int.from_bytes(head[16:24], "little")
     return last - first + 1 if first <= last <= first + _CHUNK else None
