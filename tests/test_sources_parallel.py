@@ -8,6 +8,7 @@ import signal
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -192,13 +193,10 @@ def test_only_plain_json_lines_files_are_cut(tmp_path: Path) -> None:
         assert line_spans(str(path), path.stat().st_size, 4) is None
 
 
-def test_a_large_json_lines_file_is_read_in_parts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "export.jsonl"
-    _messy_lines(path, 6000)
-    write_lines(tmp_path / "small.jsonl", 300)
-    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", 100_000)
+def cuts_made(monkeypatch: pytest.MonkeyPatch, split_bytes: int) -> list[int]:
+    """Files from ``split_bytes`` are cut into parts; the list fills with how many parts
+    each cut file became."""
+    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", split_bytes)
     monkeypatch.setattr(parallel_module, "PART_BYTES", 1)
     cut: list[int] = []
     original = parallel_module._in_parts
@@ -209,37 +207,51 @@ def test_a_large_json_lines_file_is_read_in_parts(
         return units, counts
 
     monkeypatch.setattr(parallel_module, "_in_parts", spy)
-    units = discover([tmp_path]).units
+    return cut
 
-    def rows(workers: int) -> tuple[list[tuple[str, int, str]], dict[str, UnitReport]]:
-        out: list[tuple[str, int, str]] = []
-        reports: dict[str, UnitReport] = {}
-        for item in read_all(units, workers=workers, batch_rows=500):
-            if isinstance(item, UnitReport):
-                assert item.unit.label not in reports  # one report per file
-                reports[item.unit.label] = item
-            else:
-                for source, position, image in zip(
-                    item["source"].to_pylist(),
-                    item["position"].to_pylist(),
-                    item["Image"].to_pylist(),
-                    strict=True,
-                ):
-                    assert source not in reports, "a batch arrived after its file's report"
-                    out.append((source, position, image))
-        return sorted(out), reports
 
-    serial_rows, serial_reports = rows(1)
-    assert cut == []
-    parallel_rows, parallel_reports = rows(2)
-    assert cut == [4]  # two parts per worker
-    assert parallel_rows == serial_rows
-    assert serial_reports.keys() == parallel_reports.keys()
-    for label, report in serial_reports.items():
-        other = parallel_reports[label]
+def rows_and_reports(
+    units: list[Any], workers: int, columns: list[str]
+) -> tuple[list[tuple[Any, ...]], dict[str, UnitReport]]:
+    """Sorted (source, position, *columns) rows and each file's one report; no batch of a
+    file may arrive after its report."""
+    out: list[tuple[Any, ...]] = []
+    reports: dict[str, UnitReport] = {}
+    for item in read_all(units, workers=workers, batch_rows=500):
+        if isinstance(item, UnitReport):
+            assert item.unit.label not in reports  # one report per file
+            reports[item.unit.label] = item
+            continue
+        names = ["source", "position", *columns]
+        for row in zip(*(item[n].to_pylist() for n in names), strict=True):
+            assert row[0] not in reports, "a batch arrived after its file's report"
+            out.append(row)
+    return sorted(out), reports
+
+
+def assert_same_reports(serial: dict[str, UnitReport], parallel: dict[str, UnitReport]) -> None:
+    assert serial.keys() == parallel.keys()
+    for label, report in serial.items():
+        other = parallel[label]
         assert other.unit == report.unit and other.unit.span is None
         assert (other.records, other.records_failed) == (report.records, report.records_failed)
         assert [str(i) for i in other.issues] == [str(i) for i in report.issues]
+
+
+def test_a_large_json_lines_file_is_read_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "export.jsonl"
+    _messy_lines(path, 6000)
+    write_lines(tmp_path / "small.jsonl", 300)
+    cut = cuts_made(monkeypatch, 100_000)
+    units = discover([tmp_path]).units
+    serial_rows, serial_reports = rows_and_reports(units, 1, ["Image"])
+    assert cut == []
+    parallel_rows, parallel_reports = rows_and_reports(units, 2, ["Image"])
+    assert cut == [4]  # two parts per worker
+    assert parallel_rows == serial_rows
+    assert_same_reports(serial_reports, parallel_reports)
     export = serial_reports[str(path)]
     blank = sum(1 for i in range(6000) if i % 89 != 5 and i % 61 == 7)
     assert export.records + export.records_failed == 6000 - blank + 1  # every line counted
@@ -252,46 +264,13 @@ def test_a_large_evtx_file_is_read_in_parts(
 ) -> None:
     write_evtx(tmp_path / "Security.evtx", [record(i) for i in range(3000)])
     write_evtx(tmp_path / "small.evtx", [record(i) for i in range(50)])
-    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", 200_000)
-    monkeypatch.setattr(parallel_module, "PART_BYTES", 1)
-    cut: list[int] = []
-    original = parallel_module._in_parts
-
-    def spy(*args: object) -> object:
-        units, counts = original(*args)  # type: ignore[arg-type]
-        cut.extend(counts.values())
-        return units, counts
-
-    monkeypatch.setattr(parallel_module, "_in_parts", spy)
+    cut = cuts_made(monkeypatch, 200_000)
     units = discover([tmp_path]).units
-
-    def rows(workers: int) -> tuple[list[tuple[str, int, int, str]], dict[str, UnitReport]]:
-        out: list[tuple[str, int, int, str]] = []
-        reports: dict[str, UnitReport] = {}
-        for item in read_all(units, workers=workers, batch_rows=500):
-            if isinstance(item, UnitReport):
-                assert item.unit.label not in reports  # one report per file
-                reports[item.unit.label] = item
-                continue
-            for row in zip(
-                item["source"].to_pylist(),
-                item["position"].to_pylist(),
-                item["record_id"].to_pylist(),
-                item["CommandLine"].to_pylist(),
-                strict=True,
-            ):
-                assert row[0] not in reports, "a batch arrived after its file's report"
-                out.append(row)
-        return sorted(out), reports
-
-    serial_rows, serial_reports = rows(1)
+    columns = ["record_id", "CommandLine"]
+    serial_rows, serial_reports = rows_and_reports(units, 1, columns)
     assert cut == []
-    parallel_rows, parallel_reports = rows(2)
+    parallel_rows, parallel_reports = rows_and_reports(units, 2, columns)
     assert cut == [4]  # two parts per worker
     assert parallel_rows == serial_rows and len(serial_rows) == 3050
-    assert serial_reports.keys() == parallel_reports.keys()
-    for label, report in serial_reports.items():
-        other = parallel_reports[label]
-        assert other.unit == report.unit and other.unit.span is None
-        assert (other.records, other.records_failed) == (report.records, report.records_failed)
+    assert_same_reports(serial_reports, parallel_reports)
     assert children() == []
