@@ -2,8 +2,9 @@
 
 Generates simulated EVTX corpora of 1x, 2x and 4x a base size (``--events``), hunts each
 with all SigmaHQ Windows rules plus the bundled pack into a case file, then re-hunts the
-largest case (no log is read again) with 1x and 2x the rules, and reads the base corpus
-with 1 and 2 workers. Prints one table per question, with peak memory of the process tree.
+largest case (no log is read again) with 1x and 2x the rules, and reads the base corpus,
+then one large EVTX file, with 1 and 2 workers. Prints one table per question, with peak
+memory of the process tree.
 
     python bench/scaling.py --events 250000
 """
@@ -26,6 +27,30 @@ from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon  # noqa: E402
 
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+#: Size of the one large EVTX file read with 1 and 2 workers.
+LARGE_BYTES = 256 << 20
+_HEADER, _CHUNK = 4096, 65536
+
+
+def _large_evtx(logs: Path, folder: Path) -> Path:
+    """One EVTX file of at least ``LARGE_BYTES``: the header of the largest log under
+    ``logs``, then its chunks written as many times as that takes (a log as large as a
+    busy domain controller's Security log). Chunks are self-contained, so the copy parses
+    like the original, that many times over."""
+    out = folder / "Security.evtx"
+    if out.exists():
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    largest = max(logs.rglob("*.evtx"), key=lambda p: p.stat().st_size)
+    data = largest.read_bytes()
+    chunks = data[_HEADER : _HEADER + (len(data) - _HEADER) // _CHUNK * _CHUNK]
+    with out.open("wb") as fh:
+        fh.write(data[:_HEADER])
+        for _ in range(-(-LARGE_BYTES // len(chunks))):
+            fh.write(chunks)
+    return out
 
 
 def main() -> None:
@@ -93,6 +118,21 @@ def main() -> None:
             st = hunt([work / "corpus-1x" / LOGS_DIR], rules, workers, [])
             base = base or st["phases"]["read"]
             print(f"{workers:>7} {st['phases']['read']:>7.1f} {base / st['phases']['read']:>8.2f}")
+
+        big = _large_evtx(work / "corpus-4x" / LOGS_DIR, work / "large-evtx")
+        print(
+            f"\nworkers on one large EVTX file ({big.stat().st_size / 2**20:.0f} MB: the "
+            "chunks of the 4x corpus's largest log, repeated), reading into memory"
+        )
+        print(f"{'workers':>7} {'records':>10} {'read s':>7} {'speed-up':>8} {'peak MB':>8}")
+        base = None
+        for workers in (1, 2):
+            st = hunt([big], [], workers, [])
+            base = base or st["phases"]["read"]
+            print(
+                f"{workers:>7} {st['records']:>10,} {st['phases']['read']:>7.1f} "
+                f"{base / st['phases']['read']:>8.2f} {st['peak_rss'] / 2**20:>8.0f}"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
