@@ -99,6 +99,13 @@ class UnitReport:
         else:
             self.issues_dropped += 1
 
+    def say_dropped(self) -> None:
+        """End the issues with how many more were not listed, if any: once per input."""
+        if self.issues_dropped:
+            self.issues.append(
+                InputIssue(self.unit.label, None, f"{self.issues_dropped} more issues not listed")
+            )
+
 
 def to_text(value: Any) -> str | None:
     """One field value as the events table stores it (strings; see module docstring)."""

@@ -29,7 +29,6 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from lotlhunt.errors import InputIssue
 from lotlhunt.gc_pause import gc_paused
 from lotlhunt.sources.discover import InputUnit
 from lotlhunt.sources.evtx import chunk_spans, read_evtx
@@ -71,10 +70,8 @@ def read_unit(unit: InputUnit, batch_rows: int = 8192) -> Iterator[pa.RecordBatc
                 break
             report.records += batch.num_rows
             yield batch
-    if report.issues_dropped and unit.span is None:  # parts: said once, when merged
-        report.issues.append(
-            InputIssue(unit.label, None, f"{report.issues_dropped} more issues not listed")
-        )
+    if unit.span is None:  # parts: said once, when merged
+        report.say_dropped()
     report.seconds = time.perf_counter() - started
     yield report
 
@@ -175,10 +172,7 @@ def _merge(unit: InputUnit, reports: list[UnitReport]) -> UnitReport:
     if len(merged.issues) > MAX_ISSUES:
         merged.issues_dropped += len(merged.issues) - MAX_ISSUES
         del merged.issues[MAX_ISSUES:]
-    if merged.issues_dropped:
-        merged.issues.append(
-            InputIssue(unit.label, None, f"{merged.issues_dropped} more issues not listed")
-        )
+    merged.say_dropped()
     return merged
 
 
