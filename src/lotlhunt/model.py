@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from .errors import InputIssue
 
@@ -59,6 +60,8 @@ class EventRef:
     event_id: int | None
     record_id: int | None
     source: str | None
+    #: Where the record is inside ``source`` (the reader's position), when known.
+    position: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +71,7 @@ class EventRef:
             "event_id": self.event_id,
             "record_id": self.record_id,
             "source": self.source,
+            "position": self.position,
         }
 
 
@@ -104,6 +108,148 @@ class CorrelationDetection:
                 "value": self.value,
                 "events": [e.to_dict() for e in self.events],
             },
+        }
+
+
+class SignalKind(StrEnum):
+    """Where a signal comes from: a rule that matched, or a baseline an event broke."""
+
+    DETECTION = "detection"
+    BEHAVIOUR = "behaviour"
+
+
+class Severity(StrEnum):
+    """An incident's severity, from its score (see :mod:`lotlhunt.analytics.incidents`)."""
+
+    INFORMATIONAL = "informational"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of evidence: a detection or a behaviour signal, with the events it cites.
+
+    ``why`` is one sentence with the numbers ("first logon of HARBOR\\x to dc01 from
+    10.10.50.14 in 3 days; this account had used 2 hosts before"), so no claim stands
+    without its reason.
+    """
+
+    kind: SignalKind
+    name: str
+    level: str
+    why: str
+    events: tuple[EventRef, ...]
+    rule_id: str | None = None
+    tags: tuple[str, ...] = ()
+    host: str | None = None
+    account: str | None = None
+    timestamp: datetime | None = None
+    #: Logon sessions, process ids/guids, source addresses the signal's events carry:
+    #: what incidents chain signals through.
+    keys: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": str(self.kind),
+            "name": self.name,
+            "rule_id": self.rule_id,
+            "level": self.level,
+            "why": self.why,
+            "tags": list(self.tags),
+            "host": self.host,
+            "account": self.account,
+            "timestamp": iso(self.timestamp),
+            "events": [e.to_dict() for e in self.events],
+        }
+
+
+@dataclass(frozen=True)
+class LateralEdge:
+    """The intruder moving from one host to another: who, how, and first when."""
+
+    source: str
+    target: str
+    account: str | None
+    method: str  # rdp, smb, wmi, winrm, service, scheduled_task, logon
+    first: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "from": self.source,
+            "to": self.target,
+            "account": self.account,
+            "method": self.method,
+            "first": iso(self.first),
+        }
+
+
+@dataclass(frozen=True)
+class ScoreReason:
+    """One part of an incident's score and what earned it."""
+
+    points: float
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"points": round(self.points, 1), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PlaybookMatch:
+    """A known actor's playbook an incident resembles, with the overlap named."""
+
+    actor: str
+    techniques: tuple[str, ...]
+    share: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "actor": self.actor,
+            "techniques": list(self.techniques),
+            "share": round(self.share, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Signals chained into one story: hosts in the order reached, who, how, and why."""
+
+    id: str
+    score: float
+    severity: Severity
+    summary: str
+    hosts: tuple[str, ...]
+    entry_host: str | None
+    accounts: tuple[str, ...]
+    first: datetime | None
+    last: datetime | None
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    edges: tuple[LateralEdge, ...]
+    playbooks: tuple[PlaybookMatch, ...]
+    signals: tuple[Signal, ...]
+    reasons: tuple[ScoreReason, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "score": round(self.score, 1),
+            "severity": str(self.severity),
+            "summary": self.summary,
+            "hosts": list(self.hosts),
+            "entry_host": self.entry_host,
+            "accounts": list(self.accounts),
+            "first": iso(self.first),
+            "last": iso(self.last),
+            "tactics": list(self.tactics),
+            "techniques": list(self.techniques),
+            "edges": [e.to_dict() for e in self.edges],
+            "playbooks": [p.to_dict() for p in self.playbooks],
+            "reasons": [r.to_dict() for r in self.reasons],
+            "signals": [s.to_dict() for s in self.signals],
         }
 
 
@@ -160,6 +306,10 @@ class HuntResult:
     stats: HuntStats
     detections: list[Detection] = field(default_factory=list)
     correlations: list[CorrelationDetection] = field(default_factory=list)
+    #: Behaviour signals: events that broke the baseline the same logs provide.
+    behaviours: list[Signal] = field(default_factory=list)
+    #: Detections and behaviour signals chained into stories, best first.
+    incidents: list[Incident] = field(default_factory=list)
     input_issues: list[InputIssue] = field(default_factory=list)
     rule_issues: list[InputIssue] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
