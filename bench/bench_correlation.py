@@ -24,11 +24,11 @@ import numpy as np
 import pyarrow as pa
 from sigma.collection import SigmaCollection
 
-from lotlhunt import schema
-from lotlhunt.correlations import evaluate_correlations
-from lotlhunt.engines.duckdb import DuckDBEngine
-from lotlhunt.rules import RuleSet, load_collection
-from lotlhunt.sigma_sql import SqlBackend
+from lotlhunt.analytics.correlations import evaluate_correlations
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.events import schema
+from lotlhunt.rules.compile.backend import SqlBackend
+from lotlhunt.rules.loader import RuleSet, load_collection
 
 BATCH = 100_000
 DAY_US = 86_400 * 1_000_000

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lotlhunt.engines import duckdb as duckdb_engine
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb import engine as duckdb_engine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.sources import discover
 from lotlhunt.sources.parallel import read_unit
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from corpus import require_corpus as corpus
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.hunt import read_into
-from lotlhunt.rules import RuleSet, load_rules
+from lotlhunt.rules.loader import RuleSet, load_rules
 
 pytestmark = pytest.mark.corpus
 

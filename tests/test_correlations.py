@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 
-from lotlhunt.correlations import CorrelationResult, evaluate_correlations
-from lotlhunt.engines.duckdb import DuckDBEngine
-from lotlhunt.rules import RuleSet, load_collection, load_rules
-from lotlhunt.sigma_sql import SqlBackend
+from lotlhunt.analytics.correlations import CorrelationResult, evaluate_correlations
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.rules.compile.backend import SqlBackend
+from lotlhunt.rules.loader import RuleSet, load_collection, load_rules
 from lotlhunt.testing import load_events
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

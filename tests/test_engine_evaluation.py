@@ -19,11 +19,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.engines import duckdb as duckdb_engine
-from lotlhunt.engines.duckdb import DuckDBEngine, take_unified
-from lotlhunt.engines.presence import PRESENCE_TABLE
+from lotlhunt.engines.duckdb import engine as duckdb_engine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine, take_unified
+from lotlhunt.engines.duckdb.presence import PRESENCE_TABLE
 from lotlhunt.hunt import HuntConfig, run_hunt
-from lotlhunt.rules import CompiledRule
+from lotlhunt.rules.loader import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -424,7 +424,7 @@ def test_case_keeps_column_presence_and_old_cases_fall_back(tmp_path: Path) -> N
 def _plain_batch(first: int, rows: int, extra: str | None = None) -> Any:
     import pyarrow as pa
 
-    from lotlhunt import schema
+    from lotlhunt.events import schema
 
     columns = {f.name: pa.nulls(rows, f.type) for f in schema.CORE_FIELDS}
     columns[schema.CHANNEL] = pa.array(["Security"] * rows)
@@ -568,7 +568,7 @@ def test_freed_allocator_pages_are_returned_in_the_background() -> None:
 
 
 def test_a_reservation_never_starves_duckdb() -> None:
-    from lotlhunt.engines.memory import MIN_LIMIT
+    from lotlhunt.engines.duckdb.memory import MIN_LIMIT
 
     engine = DuckDBEngine(memory_limit="1GiB")
     small = DuckDBEngine(memory_limit="64MiB")

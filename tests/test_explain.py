@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lotlhunt import explain
+from lotlhunt.analytics import explain
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.testing import compile_rules
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from lotlhunt.errors import UsageError
-from lotlhunt.filters import load_exclusions
-from lotlhunt.rules import CompiledRule, load_rules
+from lotlhunt.rules.loader import CompiledRule, load_rules
+from lotlhunt.rules.tuning import load_exclusions
 from lotlhunt.testing import rules_fired, write_yaml
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.literals import regex_literals
+from lotlhunt.rules.compile.literals import regex_literals
 from lotlhunt.testing import compile_rules, rule_matches
 
 

@@ -15,10 +15,11 @@ import pytest
 import yaml
 from sigma.collection import SigmaCollection
 
-import lotlhunt.indicators as indicators
-from lotlhunt.indicators import indicator_rules
+import lotlhunt.rules.indicators as indicators
+from lotlhunt.rules.indicators import indicator_rules
+from lotlhunt.rules.loader import bundled_rules_dir
 
-RULES_DIR = Path(indicators.__file__).parent / "data" / "rules" / "volt_typhoon"
+RULES_DIR = bundled_rules_dir() / "volt_typhoon"
 CASES_DIR = Path(__file__).parent / "pack_cases"
 INDICATOR_PREFIX = "indicators:"
 TECHNIQUE_TAG = re.compile(r"^attack\.t\d{4}(\.\d{3})?$")

@@ -10,8 +10,8 @@ import pytest
 
 from corpus import require_corpus
 from lotlhunt.errors import UsageError
-from lotlhunt.placeholders import load_placeholders
-from lotlhunt.rules import CompiledRule, RuleSet, load_rules
+from lotlhunt.rules.loader import CompiledRule, RuleSet, load_rules
+from lotlhunt.rules.placeholders import load_placeholders
 from lotlhunt.testing import rule_matches, rules_fired, write_yaml
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}

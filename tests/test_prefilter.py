@@ -10,7 +10,7 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.prefilter import alternation, present_by_search, present_literals
 from lotlhunt.testing import load_events
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lotlhunt import rule_cache
-from lotlhunt.rules import _ENTRY_SCHEMA, CompiledRule, load_rules
-from lotlhunt.sql_dialect import SPARK
+from lotlhunt.rules import cache as rule_cache
+from lotlhunt.rules.compile.dialect import SPARK
+from lotlhunt.rules.loader import _ENTRY_SCHEMA, CompiledRule, load_rules
 
 
 def rule_doc(n: int, **extra: Any) -> dict[str, Any]:
@@ -231,3 +231,29 @@ def test_a_warm_hunt_never_imports_pysigma(folder: Path, cache: Path, tmp_path: 
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=os.environ
     ).stdout.split(maxsplit=1)
     assert int(out[0]) > 3 and out[1].strip() == "[]"
+
+
+def test_every_compiler_module_is_part_of_the_key(tmp_path: Path) -> None:
+    """Editing (or adding) any module of the rules package changes the environment key."""
+    import shutil
+    from importlib import resources
+
+    package = Path(str(resources.files("lotlhunt")))
+    copy = tmp_path / "lotlhunt"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "simulate"))
+    names = rule_cache.compiler_sources(copy)
+    modules = [n for n in names if n.endswith(".py") and n.startswith("rules/")]
+    # The compiler's modules, wherever they sit inside the package, are all counted.
+    for expected in ("rules/loader.py", "rules/compile/backend.py", "rules/compile/dialect.py"):
+        assert expected in modules
+    assert "data/logsources.yaml" in names
+    before = rule_cache._digest_sources(copy)
+    for name in modules + ["data/logsources.yaml"]:
+        path = copy / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        assert rule_cache._digest_sources(copy) != before, name
+        path.write_bytes(original)
+    assert rule_cache._digest_sources(copy) == before
+    (copy / "rules" / "compile" / "new_module.py").write_text("X = 1\n")
+    assert rule_cache._digest_sources(copy) != before

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lotlhunt.engines.duckdb import DuckDBEngine
-from lotlhunt.rule_report import case_counts, describe_needs
-from lotlhunt.rules import CompiledRule
+from lotlhunt.analytics.coverage import case_counts, describe_needs
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.rules.loader import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
 
 

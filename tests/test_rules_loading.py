@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from corpus import require_corpus
-from lotlhunt import rules as rules_module
-from lotlhunt.rules import iter_rule_files, load_rules
+from lotlhunt.rules import loader as rules_module
+from lotlhunt.rules.loader import iter_rule_files, load_rules
 from lotlhunt.testing import write_yaml
 
 SIGMAHQ_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lotlhunt.engines import duckdb as duckdb_engine
+from lotlhunt.engines.duckdb import engine as duckdb_engine
 from lotlhunt.testing import compile_rules, rule_matches
 
 

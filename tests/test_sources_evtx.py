@@ -19,7 +19,7 @@ import pytest
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
 from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
-from lotlhunt.sources.evtx import chunk_spans
+from lotlhunt.sources.formats.evtx import chunk_spans
 
 T0 = datetime(2024, 5, 14, 9, 30, 12, 345678, tzinfo=UTC)
 SYSMON = "Microsoft-Windows-Sysmon"

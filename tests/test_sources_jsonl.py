@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.sources import InputUnit, UnitReport, read_unit
-from lotlhunt.sources import jsonl as jsonl_module
+from lotlhunt.sources.formats import jsonl as jsonl_module
 
 
 def read(path: Path, batch_rows: int = 8192) -> tuple[list[dict[str, Any]], UnitReport]:

@@ -11,10 +11,10 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lotlhunt import schema
+from lotlhunt.events import schema
 from lotlhunt.sources import normalise
-from lotlhunt.sources.evtx import map_evtx_event
-from lotlhunt.sources.jsonl import map_document
+from lotlhunt.sources.formats.evtx import map_evtx_event
+from lotlhunt.sources.formats.jsonl import map_document
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,

@@ -164,7 +164,7 @@ def _messy_lines(path: Path, count: int) -> None:
 
 
 def test_line_spans_cut_at_line_ends_and_number_lines(tmp_path: Path) -> None:
-    from lotlhunt.sources.jsonl import line_spans
+    from lotlhunt.sources.formats.jsonl import line_spans
 
     path = tmp_path / "big.jsonl"
     _messy_lines(path, 5000)
@@ -181,7 +181,7 @@ def test_line_spans_cut_at_line_ends_and_number_lines(tmp_path: Path) -> None:
 
 
 def test_only_plain_json_lines_files_are_cut(tmp_path: Path) -> None:
-    from lotlhunt.sources.jsonl import line_spans
+    from lotlhunt.sources.formats.jsonl import line_spans
 
     array = tmp_path / "array.json"
     array.write_text(json.dumps([{"EventID": i} for i in range(2000)], indent=1), "utf-8")

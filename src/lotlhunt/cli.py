@@ -22,12 +22,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .analytics.coverage import RuleStatus
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .reports import write_csv, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
-from .rule_report import RuleStatus
-from .rules import RuleSet
+from .rules.loader import RuleSet
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -197,7 +197,7 @@ def rules_check(
     show_all: bool,
 ) -> None:
     """List every rule that cannot run (and why), and with --case every blind rule."""
-    from .rule_report import rule_statuses
+    from .analytics.coverage import rule_statuses
 
     statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
     problems = [
@@ -242,7 +242,7 @@ def rules_list(
     as_json: bool,
 ) -> None:
     """List the rules that load, filtered by level, status, tag and logsource."""
-    from .rule_report import rule_statuses, select
+    from .analytics.coverage import rule_statuses, select
 
     statuses = [
         s for s in rule_statuses(_load_for_report(paths, not no_default_rules)) if s.state == "ok"

@@ -18,15 +18,15 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import schema
-from .correlations import CorrelationHit, evaluate_correlations
-from .engines.arrow_view import arrow_view
-from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
+from ._support.gc_pause import gc_paused
+from .analytics.correlations import CorrelationHit, evaluate_correlations
+from .analytics.explain import HIT_RULE, MATCHES, Explanation, explain_matches
+from .engines.duckdb.arrow_view import arrow_view
+from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
-from .explain import HIT_RULE, MATCHES, Explanation, explain_matches
-from .gc_pause import gc_paused
+from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
-from .rules import CompiledRule, RuleSet, bundled_rules_dir, load_rules
+from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 
 META_TABLE = "lotlhunt_inputs"
 
@@ -156,7 +156,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     if config.default_rules:
         paths.insert(0, bundled_rules_dir())
         try:
-            from .indicators import indicator_rules
+            from .rules.indicators import indicator_rules
         except ImportError:  # pragma: no cover - indicators ship with the package
             pass
         else:

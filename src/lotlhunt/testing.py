@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from sigma.collection import SigmaCollection
 
-from .engines.duckdb import DuckDBEngine
-from .rules import CompiledRule, RuleSet, load_collection
-from .sigma_sql import SqlBackend
+from .engines.duckdb.engine import DuckDBEngine
+from .rules.compile.backend import SqlBackend
+from .rules.loader import CompiledRule, RuleSet, load_collection
 
 
 def compile_rules(rule: Mapping[str, Any] | str) -> RuleSet:

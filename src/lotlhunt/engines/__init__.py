@@ -6,7 +6,7 @@ the default. Engines are chosen by name from :data:`ENGINES`.
 
 from __future__ import annotations
 
-from .duckdb import DuckDBEngine, Evaluation
+from .duckdb.engine import DuckDBEngine, Evaluation
 
 ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine}
 

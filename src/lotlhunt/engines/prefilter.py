@@ -31,9 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..literals import Clause
-from ..rules import CompiledRule
-from ..sql_dialect import LOWER_SUFFIX, Dialect, re2_escape
+from ..rules.compile.dialect import LOWER_SUFFIX, Dialect, re2_escape
+from ..rules.compile.literals import Clause
+from ..rules.loader import CompiledRule
 
 #: Rows of the slice handled at once; bounds memory on large slices.
 SCAN_ROWS = 65_536

@@ -27,9 +27,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lotlhunt import schema
-from lotlhunt.arrow_runs import with_null_gaps
 from lotlhunt.errors import InputIssue
+from lotlhunt.events import schema
+from lotlhunt.events.arrow_runs import with_null_gaps
 
 if TYPE_CHECKING:
     from lotlhunt.sources.discover import InputUnit

@@ -29,10 +29,10 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from lotlhunt.gc_pause import gc_paused
+from lotlhunt._support.gc_pause import gc_paused
 from lotlhunt.sources.discover import InputUnit
-from lotlhunt.sources.evtx import chunk_spans, read_evtx
-from lotlhunt.sources.jsonl import line_spans, read_json
+from lotlhunt.sources.formats.evtx import chunk_spans, read_evtx
+from lotlhunt.sources.formats.jsonl import line_spans, read_json
 from lotlhunt.sources.normalise import MAX_ISSUES, UnitReport
 
 _READERS = {"evtx": read_evtx, "json": read_json}

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import duckdb
 
-from ..sql_dialect import DUCKDB
+from ...rules.compile.dialect import DUCKDB
 
 T = TypeVar("T")
 

@@ -28,9 +28,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import yaml
 
-from . import rule_cache
-from .errors import InputIssue
-from .filters import (
+from .._support.gc_pause import gc_paused
+from .._support.yaml_files import YAML_LOADER
+from ..errors import InputIssue
+from . import cache as rule_cache
+from .compile.dialect import DUCKDB, Dialect
+from .compile.literals import Needs
+from .logsources import Variant, resolve, resolve_names
+from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
+from .tuning import (
     FILTER_DOC,
     Exclusions,
     LoadedFilter,
@@ -42,19 +48,13 @@ from .filters import (
     unknown_exclusion_references,
     unknown_filter_references,
 )
-from .gc_pause import gc_paused
-from .literals import Needs
-from .logsources import Variant, resolve, resolve_names
-from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
-from .sql_dialect import DUCKDB, Dialect
-from .yaml_files import YAML_LOADER
 
 if TYPE_CHECKING:
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.rule import SigmaRule
 
-    from .sigma_sql import SqlBackend
+    from .compile.backend import SqlBackend
 
 RULE_SUFFIXES = (".yml", ".yaml")
 #: The path given to rules passed as documents (``extra_dicts``).
@@ -225,7 +225,7 @@ class CompileContext:
 def _new_backend(dialect: Dialect) -> SqlBackend:
     """A compiler for ``dialect``. pySigma is imported here, when a rule must be compiled:
     a hunt whose rules all come from the cache never needs it."""
-    from .sigma_sql import SqlBackend
+    from .compile.backend import SqlBackend
 
     return SqlBackend(dialect)
 

@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .yaml_files import read_yaml_file
+from .._support.yaml_files import read_yaml_file
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from sigma.processing.pipeline import ProcessingPipeline

@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from .. import schema
-from ..arrow_runs import with_null_gaps
-from ..logsources import Variant, narrowed
-from ..rules import CompiledRule
-from ..sql_dialect import (
+from ...events import schema
+from ...events.arrow_runs import with_null_gaps
+from ...rules.compile.dialect import (
     ALL_TEXT_FIELD,
     DUCKDB,
     IP_HEX_FUNCTION,
@@ -38,9 +36,9 @@ from ..sql_dialect import (
     Dialect,
     ip_hex_vectorised,
 )
-from .arrow_view import arrow_view
-from .memory import MemoryGuard, out_of_memory
-from .prefilter import (
+from ...rules.loader import CompiledRule
+from ...rules.logsources import Variant, narrowed
+from ..prefilter import (
     BITS_KEY,
     SCAN_ROWS,
     RulePlan,
@@ -53,6 +51,8 @@ from .prefilter import (
     present_by_search,
     present_literals,
 )
+from .arrow_view import arrow_view
+from .memory import MemoryGuard, out_of_memory
 from .presence import ColumnPresence
 
 ROW_ID = "__rid"

@@ -20,13 +20,13 @@ from typing import Any
 
 import yaml
 
-from .yaml_files import YAML_LOADER
+from .._support.yaml_files import YAML_LOADER
 
 #: Namespace of the uuid5 ids given to generated indicator rules.
 INDICATOR_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "lotlhunt:indicators")
 
 #: The bundled indicator list.
-DEFAULT_PATH = Path(__file__).parent / "data" / "indicators" / "volt_typhoon.yml"
+DEFAULT_PATH = Path(__file__).parent.parent / "data" / "indicators" / "volt_typhoon.yml"
 
 #: Log sources whose Sysmon events carry a ``Hashes`` field.
 _HASH_LOGSOURCES = (

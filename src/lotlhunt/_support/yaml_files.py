@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: libyaml's loader parses several times faster than PyYAML's pure-Python one.
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

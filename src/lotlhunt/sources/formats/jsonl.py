@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 
 from lotlhunt.sources.discover import InputUnit, open_unit, stream_error
-from lotlhunt.sources.evtx import map_evtx_event
+from lotlhunt.sources.formats.evtx import map_evtx_event
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,

@@ -38,15 +38,15 @@ from uuid import UUID
 import duckdb
 import pyarrow as pa
 
-from . import correlation_sql as cs
-from . import schema
-from .engines.arrow_view import arrow_view
-from .engines.duckdb import EVENTS, ROW_ID, DuckDBEngine
-from .errors import InputIssue
-from .logsources import Variant
-from .model import LEVEL_RANK
-from .rules import RuleSet
-from .sql_dialect import Dialect
+from ..engines.duckdb import correlation_sql as cs
+from ..engines.duckdb.arrow_view import arrow_view
+from ..engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
+from ..errors import InputIssue
+from ..events import schema
+from ..model import LEVEL_RANK
+from ..rules.compile.dialect import Dialect
+from ..rules.loader import RuleSet
+from ..rules.logsources import Variant
 
 if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not before
     from sigma.correlations import SigmaCorrelationRule

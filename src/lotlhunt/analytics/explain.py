@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .engines.duckdb import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
-from .logsources import Variant
-from .rules import CompiledRule
-from .sql_dialect import ALL_TEXT_FIELD, NEGATION, Dialect
+from ..engines.duckdb.engine import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
+from ..rules.compile.dialect import ALL_TEXT_FIELD, NEGATION, Dialect
+from ..rules.loader import CompiledRule
+from ..rules.logsources import Variant
 
 #: Work table of matches (rule, event row id), read to explain detections.
 MATCHES = f"{WORK_DB}.matches"

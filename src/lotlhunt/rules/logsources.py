@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .yaml_files import YAML_LOADER
+from .._support.yaml_files import YAML_LOADER
 
 if TYPE_CHECKING:
     from sigma.rule import SigmaLogSource

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputIssue, UsageError
-from .yaml_files import read_yaml_file
+from .._support.yaml_files import read_yaml_file
+from ..errors import InputIssue, UsageError
 
 if TYPE_CHECKING:
     from sigma.filters import SigmaFilter
 
-    from .rules import CompiledRule
-    from .sigma_sql import SqlBackend
+    from .compile.backend import SqlBackend
+    from .loader import CompiledRule
 
 #: Cheap test whether a rule file may hold a filter document (a top-level ``filter:``).
 FILTER_DOC = re.compile(rb"^filter\s*:", re.MULTILINE)

@@ -56,6 +56,16 @@ from sigma.types import (
     SpecialChars,
 )
 
+from .dialect import (
+    ALL_TEXT_FIELD,
+    DUCKDB,
+    IP_SUFFIX,
+    LOWER_SUFFIX,
+    NEGATION,
+    Dialect,
+    cidr_hex_range,
+    re2_escape,
+)
 from .literals import (
     EventIds,
     Needs,
@@ -65,16 +75,6 @@ from .literals import (
     required_literals,
     union_event_ids,
     union_needs,
-)
-from .sql_dialect import (
-    ALL_TEXT_FIELD,
-    DUCKDB,
-    IP_SUFFIX,
-    LOWER_SUFFIX,
-    NEGATION,
-    Dialect,
-    cidr_hex_range,
-    re2_escape,
 )
 
 # Regular-expression constructs RE2 (DuckDB) does not implement; rules using them are

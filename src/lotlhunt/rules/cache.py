@@ -49,19 +49,10 @@ DB_NAME = "compiled-rules.sqlite3"
 #: Environments (lotlhunt versions, dialects...) whose entries are kept: the ones most
 #: recently written to. Two installations sharing a cache both stay warm.
 KEEP_ENVIRONMENTS = 4
-#: Modules and data whose content shapes a compiled rule.
-_SOURCES = (
-    "rules.py",
-    "sigma_sql.py",
-    "sql_dialect.py",
-    "literals.py",
-    "logsources.py",
-    "placeholders.py",
-    "filters.py",
-    "rule_cache.py",
-    "errors.py",
-    "data/logsources.yaml",
-)
+#: Data whose content shapes a compiled rule, besides every module of :mod:`lotlhunt.rules`
+#: (all of them are hashed, found by walking the package, so a module added or moved
+#: there can never leave stale compiled rules behind).
+_DATA_SOURCES = ("errors.py", "data/logsources.yaml")
 
 
 def cache_enabled() -> bool:
@@ -88,11 +79,26 @@ def _version(dist: str) -> str:
 @cache
 def _source_digest() -> str:
     root = resources.files("lotlhunt")
+    return _digest_sources(Path(str(root)))
+
+
+def compiler_sources(root: Path) -> list[str]:
+    """Every file, relative to the package ``root``, whose content shapes compiled rules."""
+    modules = sorted(
+        p.relative_to(root).as_posix()
+        for p in (root / "rules").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    return [*modules, *_DATA_SOURCES]
+
+
+def _digest_sources(root: Path) -> str:
     h = hashlib.sha256()
-    for name in _SOURCES:
+    for name in compiler_sources(root):
         h.update(name.encode())
+        h.update(b"\0")
         try:
-            h.update(root.joinpath(name).read_bytes())
+            h.update((root / name).read_bytes())
         except OSError:
             h.update(b"<missing>")
     return h.hexdigest()

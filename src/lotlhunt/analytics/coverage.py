@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engines.duckdb import DuckDBEngine
-from .logsources import Variant, narrowed
-from .rules import CompiledRule, RuleSet
+from ..engines.duckdb.engine import DuckDBEngine
+from ..rules.loader import CompiledRule, RuleSet
+from ..rules.logsources import Variant, narrowed
 
 
 @dataclass(frozen=True)

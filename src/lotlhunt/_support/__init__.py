@@ -1,0 +1,1 @@
+"""Infrastructure that knows nothing of Sigma or logs: worker processes, GC pauses, YAML."""

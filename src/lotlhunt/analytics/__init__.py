@@ -1,0 +1,1 @@
+"""After detection: explanations, Sigma correlations, rule coverage, behaviour and incidents."""

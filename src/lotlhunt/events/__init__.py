@@ -1,0 +1,1 @@
+"""The events table: the contract between readers and engines (core columns, field columns)."""

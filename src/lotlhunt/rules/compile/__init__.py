@@ -1,0 +1,1 @@
+"""The pySigma backend: Sigma detection logic to SQL expressions, per dialect."""
