@@ -11,9 +11,15 @@ from pathlib import Path
 
 from ..model import HuntResult
 from .files import write_csv, write_jsonl, write_stats
+from .issues import write_issues
 
 Writer = Callable[[HuntResult, Path], None]
 
-REPORTS: dict[str, Writer] = {"jsonl": write_jsonl, "csv": write_csv, "stats": write_stats}
+REPORTS: dict[str, Writer] = {
+    "jsonl": write_jsonl,
+    "csv": write_csv,
+    "stats": write_stats,
+    "issues": write_issues,
+}
 
-__all__ = ["REPORTS", "Writer", "write_csv", "write_jsonl", "write_stats"]
+__all__ = ["REPORTS", "Writer", "write_csv", "write_issues", "write_jsonl", "write_stats"]
