@@ -23,6 +23,7 @@ from .errors import LotlhuntError, NoEventsError, UsageError
 from .model import iso
 from .reports.rows import CsvRows, JsonlRows, plain, terminal_text
 from .scope import EventScope
+from .search import parse_pairs
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILURE = 1
@@ -91,6 +92,25 @@ def _cell(value: object, width: int = 80) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return terminal_text(value if isinstance(value, str) else plain(value), width)
+
+
+#: Fields every EVTX event carries from its System part: noise in a search's terminal
+#: table (the files keep them).
+SYSTEM_FIELDS = frozenset(
+    "provider_name provider_guid level task opcode keywords version execution_processid"
+    " execution_threadid security_userid correlation_activityid eventsourcename".split()
+)
+
+
+def _fields_text(fields: dict[str, Any], first: Sequence[str]) -> str:
+    """An event's fields as ``name: value`` pairs, those asked about first, without the
+    System fields every event has."""
+    order = {name: i for i, name in enumerate(first)}
+    names = sorted(
+        (n for n in fields if n.lower() not in SYSTEM_FIELDS or n.lower() in order),
+        key=lambda n: order.get(n.lower(), len(order)),
+    )
+    return "; ".join(f"{n}: {fields[n]}" for n in names)
 
 
 def print_table(
@@ -237,7 +257,7 @@ def search(
 ) -> None:
     """Search events by keyword, field value, regular expression or SQL."""
     from .engines.event_queries import SearchTerms
-    from .search import SearchRequest, parse_pairs, run_search
+    from .search import SearchRequest, run_search
 
     def work() -> Any:
         request = SearchRequest(
@@ -270,17 +290,15 @@ def search(
         + (f" (first {len(result.rows)})" if result.total > len(result.rows) else "")
     )
     if result.events:
-        for col in ("time", "host", "channel", "event id", "record", "fields"):
+        asked = [n.lower() for n, _ in (*parse_pairs(fields, ""), *parse_pairs(regexes, ""))]
+        for col in ("time", "host", "event", "fields"):
             table.add_column(col, overflow="fold")
         for row in result.rows:
-            fields_text = "; ".join(f"{k}: {v}" for k, v in row["fields"].items())
             table.add_row(
-                terminal_text(row["timestamp"] or ""),
+                terminal_text((row["timestamp"] or "")[:19].replace("T", " ")),
                 terminal_text(row["host"]),
-                terminal_text(row["channel"]),
-                terminal_text(row["event_id"]),
-                terminal_text(row["record_id"]),
-                terminal_text(fields_text, 400),
+                terminal_text(f"{row['channel'] or ''} {row['event_id'] or ''}".strip()),
+                terminal_text(_fields_text(row["fields"], asked), 400),
             )
     else:
         for col in result.columns:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .engines.event_queries import ANY_FIELD, SearchTerms
+from .engines.event_queries import ANY_FIELD, SearchTerms, check_regexes, check_select
 from .errors import InputIssue, UsageError
 from .hunt import Progress, open_events
 from .model import HuntStats
@@ -74,6 +74,10 @@ class SearchResult:
 def run_search(request: SearchRequest, progress: Progress | None = None) -> SearchResult:
     """Read (or open) the events, run the search in the engine, stream the rows to the
     requested files and keep the first ``request.show`` for the terminal."""
+    # A query that cannot run is said before any log is read.
+    if request.sql is not None:
+        check_select(request.sql)
+    check_regexes([p for _, p in request.terms.regexes])
     engine, stats, issues, skipped = open_events(
         request.paths, request.case, request.scope, request.workers, progress
     )

@@ -98,8 +98,15 @@ def all_text(field_columns: Sequence[str]) -> str:
     return f"concat_ws(chr(10), {', '.join(cols)})"
 
 
-def check_regexes(con: duckdb.DuckDBPyConnection, patterns: Sequence[str]) -> None:
-    """Raise a usage error naming the first pattern RE2 does not accept."""
+def check_regexes(patterns: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Raise a usage error naming the first pattern RE2 does not accept (before any log
+    is read, when called without the engine's connection)."""
+    if not patterns:
+        return
+    if con is None:
+        with duckdb.connect() as own:
+            check_regexes(patterns, own)
+        return
     for pattern in patterns:
         try:
             con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()

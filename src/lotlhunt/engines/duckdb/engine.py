@@ -393,7 +393,7 @@ class DuckDBEngine:
     def _search_where(self, terms: SearchTerms, scope: EventScope) -> str:
         everything = Variant(name="all", channels=())
         text = all_text(self.field_columns())
-        check_regexes(self.con, [p for _, p in terms.regexes])
+        check_regexes([p for _, p in terms.regexes], self.con)
         conds = [
             search_sql
             for search_sql in (
