@@ -121,7 +121,7 @@ class EventScope:
         n = batch.num_rows
         if self.since or self.until:
             if schema.TIMESTAMP not in names:
-                return pa.array([False] * n)
+                return pa.array([False] * n, pa.bool_())
             ts = batch.column(schema.TIMESTAMP)
             if self.since:
                 conds.append(pc.greater_equal(ts, pa.scalar(self.since, ts.type)))
@@ -130,11 +130,11 @@ class EventScope:
         pattern = self.host_regex()
         if pattern is not None:
             if schema.HOST not in names:
-                return pa.array([False] * n)
+                return pa.array([False] * n, pa.bool_())
             conds.append(pc.match_substring_regex(batch.column(schema.HOST), pattern))
         if self.event_ids:
             if schema.EVENT_ID not in names:
-                return pa.array([False] * n)
+                return pa.array([False] * n, pa.bool_())
             ids = batch.column(schema.EVENT_ID)
             conds.append(pc.is_in(ids, pa.array(sorted(self.event_ids), ids.type)))
         if not conds:

@@ -146,7 +146,7 @@ def summarise_logons(events: pa.Table, late_share: float = 0.2) -> LogonSummary:
             pc.greater_equal(rows.column("pair_first"), pa.scalar(late_from, ts.type)), False
         )
     else:
-        late = pa.array([False] * rows.num_rows)
+        late = pa.array([False] * rows.num_rows, pa.bool_())
     table = pa.table(
         {
             "outcome": rows.column("outcome"),

@@ -114,7 +114,7 @@ def _event_ids(counts: pa.Table, total: int) -> pa.Table:
 def _covered(pairs: pa.Table, variant: Variant) -> pa.Array:
     """Which (lower-cased channel, event id) pairs belong to ``variant``'s slice (the
     engine's own test, ``DuckDBEngine._covers``, on columns)."""
-    keep = pa.array([True] * pairs.num_rows)
+    keep = pa.array([True] * pairs.num_rows, pa.bool_())
     if variant.channels:
         wanted = pa.array(sorted({c.lower() for c in variant.channels}))
         keep = pc.and_(keep, pc.is_in(pairs.column("channel_lower"), wanted))
@@ -144,7 +144,7 @@ def _logsources(counts: pa.Table) -> tuple[pa.Table, int]:
     ids: list[str] = []
     known = known_logsources()
     for kind, name, variants in known:
-        keep = pa.array([False] * pairs.num_rows)
+        keep = pa.array([False] * pairs.num_rows, pa.bool_())
         for variant in variants:
             keep = pc.or_(keep, _covered(pairs, variant))
         fed = pairs.filter(keep)
