@@ -195,10 +195,11 @@ def test_logons_command(tmp_path: Path) -> None:
     assert "marked late" in result.output and "10.0.0.17" in result.output
     rows = list(csv.DictReader(out.open()))
     assert sum(int(r["count"]) for r in rows) == len(habits())
-    # Only logon events were read into the case.
+    # Only logon events, and of their fields only those a summary reads, were stored.
     engine = DuckDBEngine(str(case))
     try:
         assert engine.count_events() == len(habits())
+        assert set(engine.field_columns()) == set(LOGON_FIELDS)
     finally:
         engine.close()
     jsonl = tmp_path / "l.jsonl"

@@ -84,12 +84,16 @@ def ingest(
     issues: list[InputIssue],
     skipped: list[tuple[str, str]],
     scope: EventScope | None = None,
+    fields: Sequence[str] | None = None,
 ) -> None:
     """Read every input into the engine, counting every record and every failure.
 
     With a ``scope``, each batch loses its rows outside it before the engine sees them:
-    they are counted (``records_out_of_scope``) but never stored or scanned.
+    they are counted (``records_out_of_scope``) but never stored or scanned. With
+    ``fields``, only those event fields (any case) are stored beside the core columns:
+    a question that reads a few fields need not pay for storing hundreds.
     """
+    wanted = None if fields is None else {f.lower().replace(" ", "") for f in fields}
     from .sources import UnitReport, discover, read_all
 
     found = discover(paths)
@@ -103,6 +107,8 @@ def ingest(
         if isinstance(item, pa.RecordBatch):
             kept = scope.apply(item) if scope is not None and scope.active else item
             stats.records_out_of_scope += item.num_rows - kept.num_rows
+            if wanted is not None:
+                kept = _projected(kept, wanted)
             engine.ingest(kept)
             progress.advance(0, records=item.num_rows)
         else:
@@ -116,6 +122,17 @@ def ingest(
             progress.advance(1)
     engine.flush()
     _record_inputs(engine, reports)
+
+
+def _projected(batch: pa.RecordBatch, wanted: set[str]) -> pa.RecordBatch:
+    """``batch`` with its core columns and the fields named in ``wanted`` (lower-cased,
+    without spaces) only."""
+    names = [
+        n
+        for n in batch.schema.names
+        if n in schema.CORE_COLUMNS or n.lower().replace(" ", "") in wanted
+    ]
+    return batch if len(names) == batch.num_columns else batch.select(names)
 
 
 def read_into(
@@ -161,11 +178,13 @@ def open_events(
     scope: EventScope,
     workers: int | None = None,
     progress: Progress | None = None,
+    fields: Sequence[str] | None = None,
 ) -> tuple[DuckDBEngine, HuntStats, list[InputIssue], list[tuple[str, str]]]:
     """An engine holding the events to look at: ``paths`` read (rows outside ``scope``
     dropped while reading), into the ``case`` file when given; or, without paths, the
     case as it is, restricted to ``scope``. Raises :class:`NoEventsError` when there are
-    none. The caller closes the engine."""
+    none. With ``fields``, logs read keep only those event fields (see :func:`ingest`).
+    The caller closes the engine."""
     if not paths and case is None:
         raise UsageError("give log paths to read, or --case with a case file")
     for p in paths:
@@ -188,6 +207,7 @@ def open_events(
                 issues,
                 skipped,
                 scope,
+                fields,
             )
             require_events(stats, skipped, issues)
         else:

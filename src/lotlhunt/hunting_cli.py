@@ -340,7 +340,8 @@ def stats(
     scope = event_scope(since, until, hosts, event_ids)
 
     def work() -> Any:
-        engine, read, issues, skipped = open_events(paths, case, scope, workers)
+        # Metrics read only the core columns: no event field is stored.
+        engine, read, issues, skipped = open_events(paths, case, scope, workers, fields=())
         try:
             return compute_metrics(engine.event_counts(scope)), read, issues, skipped
         finally:
@@ -428,7 +429,9 @@ def logons(
     scope = EventScope(given.since, given.until, given.hosts, wanted)
 
     def work() -> Any:
-        engine, read, issues, skipped = open_events(paths, case, scope, workers)
+        engine, read, issues, skipped = open_events(
+            paths, case, scope, workers, fields=LOGON_FIELDS
+        )
         try:
             events = engine.events_of(SECURITY, sorted(wanted), LOGON_FIELDS, scope)
         finally:
