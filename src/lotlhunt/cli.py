@@ -229,8 +229,10 @@ def hunt(
             + "[/]"
         )
     if result.stats.records_out_of_scope:
+        nothing = result.stats.records_out_of_scope == result.stats.records
         console.print(
-            f"[dim]{result.stats.records_out_of_scope:,} records outside "
+            f"[{'yellow' if nothing else 'dim'}]{result.stats.records_out_of_scope:,} "
+            f"{'(all) ' if nothing else ''}records outside "
             f"{terminal_text(config.scope.describe())} were not stored or hunted.[/]"
         )
     if explain:

@@ -291,8 +291,10 @@ def search(
     )
     if result.events:
         asked = [n.lower() for n, _ in (*parse_pairs(fields, ""), *parse_pairs(regexes, ""))]
-        for col in ("time", "host", "event", "fields"):
-            table.add_column(col, overflow="fold")
+        # The fields are what the hunter reads: they get most of the width.
+        table.expand = True
+        for col, ratio in (("time", 2), ("host", 2), ("event", 2), ("fields", 7)):
+            table.add_column(col, overflow="fold", ratio=ratio)
         for row in result.rows:
             table.add_row(
                 terminal_text((row["timestamp"] or "")[:19].replace("T", " ")),

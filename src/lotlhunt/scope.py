@@ -156,9 +156,9 @@ class EventScope:
     def describe(self) -> str:
         parts = []
         if self.since:
-            parts.append(f"from {self.since.isoformat()}")
+            parts.append(f"from {self.since:%Y-%m-%dT%H:%M:%SZ}")
         if self.until:
-            parts.append(f"to {self.until.isoformat()}")
+            parts.append(f"to {self.until:%Y-%m-%dT%H:%M:%SZ}")
         if self.hosts:
             parts.append("host " + " or ".join(self.hosts))
         if self.event_ids:

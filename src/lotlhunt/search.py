@@ -84,6 +84,8 @@ def run_search(request: SearchRequest, progress: Progress | None = None) -> Sear
     notes: list[str] = []
     sinks: list[RowSink] = []
     try:
+        if stats.records and stats.records == stats.records_out_of_scope:
+            notes.append(f"no event read is within the scope ({request.scope.describe()})")
         names = [n for n, _ in request.terms.fields] + [
             n for n, _ in request.terms.regexes if n != ANY_FIELD
         ]
