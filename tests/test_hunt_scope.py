@@ -238,4 +238,4 @@ def test_progress_bar_never_passes_its_total() -> None:
         assert "5,000 records, 1/2 files" in bar.counts()
         bar.start("hunting", 3)
         bar.advance(5)
-        assert bar.done == 3 and bar.counts() == "3/3 rules"
+        assert bar.done == 3 and bar.counts() == "3/3 rule runs"

@@ -84,7 +84,9 @@ class RichProgress:
         of = "" if self.total is None else f"/{self.total:,}"
         if self.phase == "reading":
             return f"{self.phase_records:>12,} records, {self.done:,}{of} files"
-        return f"{self.done:,}{of} rules"
+        # A hunt runs each rule once per logsource variant it covers (process creation:
+        # Sysmon 1 and Security 4688).
+        return f"{self.done:,}{of} {'rule runs' if self.phase == 'hunting' else 'rules'}"
 
     def advance(self, n: int = 1, records: int = 0) -> None:
         self.records += records

@@ -169,6 +169,14 @@ def write_table(table: pa.Table, jsonl: Path | None, csv_path: Path | None) -> N
         csv_sink.close()
 
 
+def reading_progress() -> Any:
+    """The hunt's progress bar on stderr (records read, files done), for commands that
+    read logs."""
+    from .cli import RichProgress
+
+    return RichProgress(Console(stderr=True))
+
+
 def read_summary(stats: Any, skipped: Sequence[tuple[str, str]], issues: Sequence[Any]) -> str:
     """One line on what reading met, for commands that read logs."""
     text = f"Read {stats.files} files, {stats.records:,} records ({stats.records_failed:,} failed"
@@ -176,7 +184,9 @@ def read_summary(stats: Any, skipped: Sequence[tuple[str, str]], issues: Sequenc
         text += f", {stats.records_out_of_scope:,} outside --from/--to/--host/--event-id"
     text += ")"
     if skipped:
-        text += f"; {len(skipped)} skipped (not logs)"
+        names = ", ".join(label for label, _ in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        text += f"; skipped (not logs): {names}{more}"
     if issues:
         text += f"; {len(issues)} input problems"
     return text + "."
@@ -276,7 +286,8 @@ def search(
             csv=csv_path,
             show=limit,
         )
-        return run_search(request)
+        with reading_progress() as progress:
+            return run_search(request, progress)
 
     result = run_or_exit(work)
     console = Console()
@@ -343,7 +354,10 @@ def stats(
 
     def work() -> Any:
         # Metrics read only the core columns: no event field is stored.
-        engine, read, issues, skipped = open_events(paths, case, scope, workers, fields=())
+        with reading_progress() as progress:
+            engine, read, issues, skipped = open_events(
+                paths, case, scope, workers, progress, fields=()
+            )
         try:
             return compute_metrics(engine.event_counts(scope)), read, issues, skipped
         finally:
@@ -431,9 +445,10 @@ def logons(
     scope = EventScope(given.since, given.until, given.hosts, wanted)
 
     def work() -> Any:
-        engine, read, issues, skipped = open_events(
-            paths, case, scope, workers, fields=LOGON_FIELDS
-        )
+        with reading_progress() as progress:
+            engine, read, issues, skipped = open_events(
+                paths, case, scope, workers, progress, fields=LOGON_FIELDS
+            )
         try:
             events = engine.events_of(SECURITY, sorted(wanted), LOGON_FIELDS, scope)
         finally:
