@@ -11,6 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from corpus import require_corpus
 from lotlhunt.cli import cli
 from lotlhunt.engines.duckdb import DuckDBEngine
 
@@ -249,3 +250,50 @@ def test_terminal_shows_the_first_rows_and_the_count(logs: Path) -> None:
     result = run(str(logs), "--limit", "2")
     assert result.exit_code == 0
     assert "5 events (first 2)" in result.output
+
+
+@pytest.mark.corpus
+def test_search_of_the_attack_samples_agrees_with_a_scan_of_every_event(tmp_path: Path) -> None:
+    """Every event exported, then scanned in Python: the oracle for the engine's
+    keyword, field and regular expression tests."""
+    import re
+
+    samples = require_corpus("evtx-attack-samples")
+    case = tmp_path / "case.duckdb"
+    everything = found(samples, tmp_path, "--case", str(case))
+    assert len(everything) > 8000
+
+    def text(event: dict[str, object]) -> str:
+        fields = event["fields"]
+        assert isinstance(fields, dict)
+        core = [event["host"], event["channel"], event["provider"], event["event_id"]]
+        return "\n".join(str(v) for v in [*core, *fields.values()] if v is not None).lower()
+
+    def ids(rows: list[dict[str, object]]) -> list[tuple[object, object]]:
+        return sorted((r["source"], r["position"]) for r in rows)
+
+    def search(*args: str) -> list[tuple[object, object]]:
+        out = tmp_path / "hits.jsonl"
+        result = run("--case", str(case), *args, "--jsonl", str(out))
+        assert result.exit_code == 0, result.output
+        return ids([json.loads(x) for x in out.read_text().splitlines()])
+
+    hits = search("-k", "MimiKatz")
+    assert hits == ids([e for e in everything if "mimikatz" in text(e)]) and hits
+    logon_type = [
+        e
+        for e in everything
+        if e["event_id"] == 4624 and str(e["fields"].get("LogonType", "")).lower() == "10"  # type: ignore[union-attr]
+    ]
+    assert search("-f", "eventid=4624", "-f", "logontype=10") == ids(logon_type)
+    pattern = re.compile(r"\\(psexesvc|paexec)[^\\]*\.exe$", re.IGNORECASE)
+    expected = [
+        e
+        for e in everything
+        if any(
+            k.lower() == "image" and isinstance(v, str) and pattern.search(v)
+            for k, v in e["fields"].items()  # type: ignore[union-attr]
+        )
+    ]
+    assert search("-r", r"Image=(?i)\\(psexesvc|paexec)[^\\]*\.exe$") == ids(expected)
+    assert expected and logon_type
