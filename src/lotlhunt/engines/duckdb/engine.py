@@ -174,6 +174,9 @@ class DuckDBEngine:
         )
         self._one(f"SET temp_directory = {DUCKDB.literal(self._spill)}")
         self._one("SET preserve_insertion_order = false")
+        # DuckDB draws its own bar on the terminal for queries past two seconds (a keyword
+        # search of a large case): it would garble the caller's progress and tables.
+        self._one("SET enable_progress_bar = false")
         # Freed allocator pages go back to the system from a background thread: without
         # it the pages of each row group inserted linger until the next allocation that
         # happens to purge them (Mordor, reading only: peak of the process tree 1.5 GB
@@ -436,6 +439,7 @@ class DuckDBEngine:
             f"FROM {database}.main.{EVENTS} WHERE {where}"
         )
         for setting in (
+            "enable_progress_bar = false",
             "python_enable_replacements = false",
             "enable_external_access = false",
             "lock_configuration = true",
