@@ -297,3 +297,25 @@ def test_search_of_the_attack_samples_agrees_with_a_scan_of_every_event(tmp_path
     ]
     assert search("-r", r"Image=(?i)\\(psexesvc|paexec)[^\\]*\.exe$") == ids(expected)
     assert expected and logon_type
+
+
+@pytest.mark.parametrize("command", ["search", "stats", "logons"])
+def test_every_reading_command_lists_its_input_problems(
+    logs: Path, tmp_path: Path, command: str
+) -> None:
+    with (logs / "b.jsonl").open("w") as out:
+        out.write('{"@timestamp": "2026-03-01T12:00:00Z", "EventID": 1}\n{broken\n')
+    (logs / "README.md").write_text("not a log")
+    issues = tmp_path / "issues.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        [command, str(logs), "--workers", "1", "--issues", str(issues)],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in issues.read_text().splitlines()]
+    assert [(r["kind"], Path(r["file"]).name, r["position"]) for r in rows] == [
+        ("record", "b.jsonl", 2),
+        ("skipped", "README.md", None),
+    ]
+    assert "README.md" in result.output and "1 failed" in result.output

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from .errors import LotlhuntError, NoEventsError, UsageError
 from .model import iso
+from .reports.issues import write_issue_lines
 from .reports.rows import CsvRows, JsonlRows, plain, terminal_text
 from .scope import EventScope
 from .search import parse_pairs
@@ -202,6 +203,12 @@ _WORKERS = click.option(
     "--workers", type=click.IntRange(min=1), help="Reader processes (default: cores)."
 )
 _JSONL = click.option("--jsonl", type=click.Path(path_type=Path), help="Write rows as JSON lines.")
+_ISSUES = click.option(
+    "--issues",
+    "issues_path",
+    type=click.Path(path_type=Path),
+    help="Write every input problem and skipped file as JSON lines.",
+)
 _CSV = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write rows as CSV.")
 
 
@@ -247,6 +254,7 @@ _CSV = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="
     type=click.IntRange(min=0),
     help="Rows shown in the terminal (files get all).",
 )
+@_ISSUES
 @_WORKERS
 def search(
     paths: tuple[Path, ...],
@@ -263,6 +271,7 @@ def search(
     jsonl: Path | None,
     csv_path: Path | None,
     limit: int,
+    issues_path: Path | None,
     workers: int | None,
 ) -> None:
     """Search events by keyword, field value, regular expression or SQL."""
@@ -290,6 +299,8 @@ def search(
             return run_search(request, progress)
 
     result = run_or_exit(work)
+    if issues_path:
+        write_issue_lines(issues_path, result.input_issues, result.skipped)
     console = Console()
     err = Console(stderr=True)
     if paths:
@@ -333,6 +344,7 @@ def search(
     type=click.IntRange(min=1),
     help="Rows per table in the terminal.",
 )
+@_ISSUES
 @_WORKERS
 def stats(
     paths: tuple[Path, ...],
@@ -343,6 +355,7 @@ def stats(
     event_ids: tuple[int, ...],
     jsonl: Path | None,
     top: int,
+    issues_path: Path | None,
     workers: int | None,
 ) -> None:
     """Events per host, channel and event id, time span per log, logsources fed."""
@@ -364,6 +377,8 @@ def stats(
             engine.close()
 
     metrics, read, issues, skipped = run_or_exit(work)
+    if issues_path:
+        write_issue_lines(issues_path, issues, skipped)
     assert isinstance(read, HuntStats)
     console = Console()
     if paths:
@@ -415,6 +430,7 @@ def stats(
     type=click.IntRange(min=1),
     help="Rows shown in the terminal (files get all).",
 )
+@_ISSUES
 @_WORKERS
 def logons(
     paths: tuple[Path, ...],
@@ -429,6 +445,7 @@ def logons(
     jsonl: Path | None,
     csv_path: Path | None,
     top: int,
+    issues_path: Path | None,
     workers: int | None,
 ) -> None:
     """Successful and failed logons by account, type, source and target host."""
@@ -456,6 +473,8 @@ def logons(
         return summarise_logons(events, late_share), read, issues, skipped
 
     summary, read, issues, skipped = run_or_exit(work)
+    if issues_path:
+        write_issue_lines(issues_path, issues, skipped)
     table = summary.table
     if late_only and table.num_rows:
         table = table.filter(table.column("late"))

@@ -7,6 +7,7 @@ that did not load or run) and files skipped as not logs, each with its file, pos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputIssue
@@ -25,14 +26,20 @@ def issue_row(issue: InputIssue) -> dict[str, object]:
 
 def write_issues(result: HuntResult, path: Path) -> None:
     """Input problems, then rule problems, then skipped files, in the order met."""
+    write_issue_lines(path, [*result.input_issues, *result.rule_issues], result.skipped)
+
+
+def write_issue_lines(
+    path: Path, issues: Sequence[InputIssue], skipped: Sequence[tuple[str, str]]
+) -> None:
+    """``issues`` then ``skipped`` files (label, why), one JSON line each."""
     sink = JsonlRows(path)
     try:
-        sink.write([issue_row(i) for i in result.input_issues])
-        sink.write([issue_row(i) for i in result.rule_issues])
+        sink.write([issue_row(i) for i in issues])
         sink.write(
             [
                 {"kind": "skipped", "file": label, "position": None, "reason": why}
-                for label, why in result.skipped
+                for label, why in skipped
             ]
         )
     finally:
