@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from corpus import require_corpus
-from lotlhunt import schema
 from lotlhunt.analytics.logon_summary import LOGON_FIELDS, summarise_logons
 from lotlhunt.cli import cli
 from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.events import schema
 from lotlhunt.hunt import read_into
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from corpus import require_corpus
-from lotlhunt import schema
 from lotlhunt.analytics.metrics import compute_metrics
 from lotlhunt.cli import cli
 from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.events import schema
 from lotlhunt.scope import EventScope
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"

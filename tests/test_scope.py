@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from lotlhunt import schema
 from lotlhunt.engines.duckdb import DuckDBEngine
 from lotlhunt.errors import UsageError
+from lotlhunt.events import schema
 from lotlhunt.scope import EventScope, RuleScope, glob_regex, parse_when
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -275,7 +275,7 @@ def search(
     workers: int | None,
 ) -> None:
     """Search events by keyword, field value, regular expression or SQL."""
-    from .engines.event_queries import SearchTerms
+    from .engines.duckdb.queries import SearchTerms
     from .search import SearchRequest, run_search
 
     def work() -> Any:

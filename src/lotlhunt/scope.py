@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .events import schema
 from .errors import UsageError
+from .events import schema
 from .model import LEVEL_RANK, LEVELS
 
 if TYPE_CHECKING:

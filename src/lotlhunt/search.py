@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .engines.event_queries import ANY_FIELD, SearchTerms, check_regexes, check_select
+from .engines.duckdb.queries import ANY_FIELD, SearchTerms, check_regexes, check_select
 from .errors import InputIssue, UsageError
 from .hunt import Progress, open_events
 from .model import HuntStats

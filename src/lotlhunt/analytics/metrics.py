@@ -44,7 +44,7 @@ class Metrics:
 
 def compute_metrics(counts: pa.Table) -> Metrics:
     """The metrics of a grouped count table (columns of
-    :data:`~lotlhunt.engines.event_queries.COUNT_COLUMNS`)."""
+    :data:`~lotlhunt.engines.duckdb.queries.COUNT_COLUMNS`)."""
     total = int(pc.sum(counts.column(EVENTS)).as_py() or 0) if counts.num_rows else 0
     first = pc.min(counts.column(FIRST)).as_py() if counts.num_rows else None
     last = pc.max(counts.column(LAST)).as_py() if counts.num_rows else None

@@ -40,15 +40,6 @@ from ...rules.compile.dialect import (
 from ...rules.loader import CompiledRule
 from ...rules.logsources import Variant, narrowed
 from ...scope import EventScope
-from ..event_queries import (
-    SearchTerms,
-    all_text,
-    check_regexes,
-    check_select,
-    event_counts_query,
-    scope_condition,
-    search_condition,
-)
 from ..prefilter import (
     BITS_KEY,
     SCAN_ROWS,
@@ -65,6 +56,15 @@ from ..prefilter import (
 from .arrow_view import arrow_view
 from .memory import MemoryGuard, out_of_memory
 from .presence import ColumnPresence
+from .queries import (
+    SearchTerms,
+    all_text,
+    check_regexes,
+    check_select,
+    event_counts_query,
+    scope_condition,
+    search_condition,
+)
 
 ROW_ID = "__rid"
 EVENTS = "events"
@@ -374,7 +374,7 @@ class DuckDBEngine:
         self.con.close()
         self._remove_spill()
 
-    # -- questions besides rules (their SQL is built in .event_queries) ---------------
+    # -- questions besides rules (their SQL is built in .queries) ---------------
 
     def restrict(self, scope: EventScope) -> None:
         """Rules run only on the events in ``scope``: a re-hunt of a case read earlier
@@ -454,7 +454,7 @@ class DuckDBEngine:
 
     def event_counts(self, scope: EventScope | None = None) -> pa.Table:
         """Events per (source, host, channel, provider, event id) with first and last
-        time (:data:`~.event_queries.COUNT_COLUMNS`): what metrics are rolled up from."""
+        time (:data:`~.queries.COUNT_COLUMNS`): what metrics are rolled up from."""
         self.flush()
         query = event_counts_query(EVENTS, scope_condition(scope) if scope else None)
         return self.memory.run(lambda: self.con.sql(query).to_arrow_table())

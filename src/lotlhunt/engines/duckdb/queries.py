@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ..events import schema
-from ..errors import UsageError
-from ..scope import EventScope
-from ..rules.compile.dialect import DUCKDB
+from ...errors import UsageError
+from ...events import schema
+from ...rules.compile.dialect import DUCKDB
+from ...scope import EventScope
 
 
 def scope_condition(scope: EventScope) -> str | None:
