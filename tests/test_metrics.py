@@ -198,3 +198,25 @@ def test_stats_of_the_attack_samples() -> None:
     assert fed["process_creation"] > 1000 and fed["security"] > 1000
     hosts = {r["host"]: r["events"] for r in metrics.hosts.to_pylist()}
     assert sum(hosts.values()) == metrics.total
+
+
+def test_stats_and_logons_print_hostile_names_safely(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    evil = "\x1b[2J[red]evil[/red]\u202e"
+    line = {
+        "@timestamp": "2026-03-01T10:00:00Z",
+        "Hostname": evil,
+        "Channel": "Security",
+        "EventID": 4624,
+        "TargetUserName": evil,
+        "LogonType": "3",
+    }
+    (folder / "a.jsonl").write_text(json.dumps(line) + "\n")
+    for command in ("stats", "logons"):
+        result = CliRunner().invoke(
+            cli, [command, str(folder), "--workers", "1"], env={"COLUMNS": "300"}
+        )
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output
+        assert "[red]evil[/red]" in result.output
