@@ -158,7 +158,10 @@ cli.add_command(logons)
     help="Only rules of this level or higher.",
 )
 @click.option(
-    "--tag", "tags", multiple=True, help="Only rules with a tag starting so (repeatable)."
+    "--tag",
+    "tags",
+    multiple=True,
+    help="Only rules with a tag starting with this prefix (repeatable).",
 )
 @click.option(
     "--issues",
