@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -59,7 +60,7 @@ class RichProgress:
             transient=False,
             disable=not console.is_terminal,
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.records = 0
         self.phase = ""
         self.done = 0
