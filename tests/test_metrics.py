@@ -220,3 +220,22 @@ def test_stats_and_logons_print_hostile_names_safely(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output
         assert "[red]evil[/red]" in result.output
+
+
+def test_known_event_ids_are_titled(counted: tuple[pa.Table, pa.Table]) -> None:
+    _, counts = counted
+    rows = compute_metrics(counts).event_ids.to_pylist()
+    titles = {(r["channel"], r["event_id"]): r["title"] for r in rows}
+    assert titles[("Security", 4624)] == "An account was successfully logged on"
+    assert titles[("security", 4625)] == "An account failed to log on"  # any case
+    assert titles[(SYSMON, 1)] == "Process creation"
+    assert titles[("Custom/Operational", 7)] is None
+
+
+def test_event_ids_print_without_thousands_separators(tmp_path: Path) -> None:
+    write_jsonl_logs(tmp_path / "logs")
+    result = CliRunner().invoke(
+        cli, ["stats", str(tmp_path / "logs"), "--workers", "1"], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0
+    assert "4624" in result.output and "4,624" not in result.output

@@ -114,6 +114,10 @@ def _fields_text(fields: dict[str, Any], first: Sequence[str]) -> str:
     return "; ".join(f"{n}: {fields[n]}" for n in names)
 
 
+#: Integer columns that name things, printed without thousands separators.
+IDENTIFIERS = frozenset({"event_id", "record_id", "position"})
+
+
 def print_table(
     console: Console, title: str, table: pa.Table, limit: int | None = None, width: int = 80
 ) -> None:
@@ -133,8 +137,10 @@ def print_table(
     for row in rows:
         shown.add_row(
             *[
-                f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else _cell(v, width)
-                for v in row.values()
+                f"{v:,}"
+                if isinstance(v, int) and not isinstance(v, bool) and k not in IDENTIFIERS
+                else _cell(v, width)
+                for k, v in row.items()
             ]
         )
     console.print(shown)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
+from .._support.yaml_files import YAML_LOADER
 from ..events import schema
 from ..rules.logsources import Variant, known_logsources
 
@@ -32,7 +36,7 @@ class Metrics:
     last: datetime | None
     #: host, events, channels, first, last
     hosts: pa.Table
-    #: channel, event_id, provider, events, percent
+    #: channel, event_id, title, provider, events, percent
     event_ids: pa.Table
     #: source, events, hosts, channels, first, last
     sources: pa.Table
@@ -103,12 +107,39 @@ def _event_ids(counts: pa.Table, total: int) -> pa.Table:
         pc.multiply(pc.divide(pc.cast(table.column(EVENTS), pa.float64()), max(total, 1)), 100.0),
         2,
     )
-    table = table.append_column("percent", percent)
+    table = table.append_column("percent", percent).append_column(
+        "title", _titles_of(table.column(schema.CHANNEL), table.column(schema.EVENT_ID))
+    )
     return table.select(
-        [schema.CHANNEL, schema.EVENT_ID, schema.PROVIDER, EVENTS, "percent"]
+        [schema.CHANNEL, schema.EVENT_ID, "title", schema.PROVIDER, EVENTS, "percent"]
     ).sort_by(
         [(EVENTS, "descending"), (schema.CHANNEL, "ascending"), (schema.EVENT_ID, "ascending")]
     )
+
+
+@cache
+def event_titles() -> dict[str, str]:
+    """``lower-cased channel/event id`` -> what that event means (data/event_titles.yaml)."""
+    text = resources.files("lotlhunt").joinpath("data/event_titles.yaml").read_text("utf-8")
+    data = yaml.load(text, Loader=YAML_LOADER)
+    return {
+        f"{channel.lower()}/{event_id}": str(title)
+        for channel, titles in data.items()
+        for event_id, title in titles.items()
+    }
+
+
+def _titles_of(channels: pa.ChunkedArray, event_ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The title of each (channel, event id), null where none is known: one lookup of
+    the joined keys, not one per row."""
+    titles = event_titles()
+    keys = pc.binary_join_element_wise(
+        pc.utf8_lower(pc.fill_null(channels, "")),
+        pc.cast(event_ids, pa.string()),
+        "/",
+    )
+    where = pc.index_in(keys, pa.array(list(titles), pa.string()))
+    return pc.take(pa.array(list(titles.values()), pa.string()), where)
 
 
 def _covered(pairs: pa.Table, variant: Variant) -> pa.Array:
