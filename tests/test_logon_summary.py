@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from corpus import require_corpus
-from lotlhunt.analytics.logon_summary import LOGON_FIELDS, summarise_logons
+from lotlhunt.analytics.logon_summary import COLUMNS, LOGON_FIELDS, summarise_logons
 from lotlhunt.cli import cli
 from lotlhunt.engines.duckdb import DuckDBEngine
 from lotlhunt.events import schema
@@ -232,3 +232,20 @@ def test_logons_of_the_attack_samples() -> None:
     assert sum(r["count"] for r in out) == summary.logons
     assert {r["outcome"] for r in out} == {"success", "failure"}
     assert any(r["logon_type"] == "3 Network" and r["source_ip"] for r in out)
+
+
+def test_logs_without_logons_say_so(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    line = {
+        "@timestamp": START.isoformat(),
+        "Hostname": "dc01",
+        "Channel": "System",
+        "EventID": 7045,
+    }
+    (folder / "a.jsonl").write_text(json.dumps(line) + "\n")
+    out = tmp_path / "l.csv"
+    result = CliRunner().invoke(cli, ["logons", str(folder), "--workers", "1", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "No logon events" in result.output
+    assert out.read_text().splitlines() == [",".join(COLUMNS)]

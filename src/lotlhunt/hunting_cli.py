@@ -494,6 +494,10 @@ def logons(
         if summary.table.num_rows
         else 0
     )
+    write_table(table, jsonl, csv_path)
+    if not summary.logons:
+        console.print("No logon events (Security 4624 or 4625) in these logs.")
+        return
     console.print(
         f"[bold]{summary.logons:,} logon events[/] from {iso(summary.first)} to "
         f"{iso(summary.last)}; {summary.table.num_rows:,} distinct logons, {late:,} of them by "
@@ -501,4 +505,3 @@ def logons(
         f"(the last {late_share:.0%} of that time), marked late."
     )
     print_table(console, "Logons", table, top, width=60)
-    write_table(table, jsonl, csv_path)
