@@ -213,14 +213,14 @@ def hunt(
     except LotlhuntError as exc:
         err.print(f"[bold red]error:[/] {terminal_text(str(exc))}")
         sys.exit(EXIT_FAILURE)
-    if issues_path:
-        write_issues(result, issues_path)
     if jsonl:
         write_jsonl(result, jsonl)
     if csv_path:
         write_csv(result, csv_path)
     if stats:
         write_stats(result, stats)
+    if issues_path:
+        write_issues(result, issues_path)
     print_summary(result, console)
     if result.skipped:
         shown = ", ".join(terminal_text(label) for label, _ in result.skipped[:5])
