@@ -13,6 +13,7 @@ import yaml
 from lotlhunt.rules import cache as rule_cache
 from lotlhunt.rules.compile.dialect import SPARK
 from lotlhunt.rules.loader import _ENTRY_SCHEMA, CompiledRule, load_rules
+from lotlhunt.settings import Settings
 
 
 def rule_doc(n: int, **extra: Any) -> dict[str, Any]:
@@ -129,15 +130,14 @@ def test_disabled_by_environment(
     assert not cache.exists()
 
 
-def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("LOTLHUNT_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert rule_cache.cache_dir() == tmp_path / "xdg" / "lotlhunt"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert rule_cache.cache_dir() == tmp_path / "home" / ".cache" / "lotlhunt"
-    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(tmp_path / "explicit"))
-    assert rule_cache.cache_dir() == tmp_path / "explicit"
+def test_default_location_follows_xdg(tmp_path: Path) -> None:
+    def where(**env: str) -> Path:
+        return Settings.from_environ(env).cache_dir
+
+    assert where(XDG_CACHE_HOME=str(tmp_path / "xdg")) == tmp_path / "xdg" / "lotlhunt"
+    assert where(HOME=str(tmp_path / "home")) == tmp_path / "home" / ".cache" / "lotlhunt"
+    explicit = where(LOTLHUNT_CACHE_DIR=str(tmp_path / "explicit"), HOME=str(tmp_path))
+    assert explicit == tmp_path / "explicit"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")

@@ -18,7 +18,7 @@ import pytest
 
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
-from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
+from lotlhunt.sources import InputUnit, ReaderOptions, UnitReport, discover, read_unit
 from lotlhunt.sources.formats.evtx import chunk_spans
 
 T0 = datetime(2024, 5, 14, 9, 30, 12, 345678, tzinfo=UTC)
@@ -164,11 +164,9 @@ def test_json_dump_reads_like_the_evtx(sample: Path, tmp_path: Path) -> None:
         assert a == b
 
 
-def test_batches_are_cut_by_source_bytes(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lotlhunt.sources import normalise
-
-    monkeypatch.setattr(normalise, "BATCH_BYTES", 64 * 1024)
-    items = list(read_unit(InputUnit(str(sample), None, "evtx"), 8192))
+def test_batches_are_cut_by_source_bytes(sample: Path) -> None:
+    options = ReaderOptions(batch_bytes=64 * 1024)
+    items = list(read_unit(InputUnit(str(sample), None, "evtx"), options))
     sizes = [b.num_rows for b in items if isinstance(b, pa.RecordBatch)]
     assert sum(sizes) == 900 and len(sizes) > 1
     rows = [r for b in items if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]

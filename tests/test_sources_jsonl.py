@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.sources import InputUnit, UnitReport, read_unit
-from lotlhunt.sources.formats import jsonl as jsonl_module
+from lotlhunt.sources import InputUnit, ReaderOptions, UnitReport, read_unit
+from lotlhunt.sources.options import DEFAULT_OPTIONS
 
 
-def read(path: Path, batch_rows: int = 8192) -> tuple[list[dict[str, Any]], UnitReport]:
-    items = list(read_unit(InputUnit(str(path), None, "json"), batch_rows))
+def read(
+    path: Path, options: ReaderOptions = DEFAULT_OPTIONS
+) -> tuple[list[dict[str, Any]], UnitReport]:
+    items = list(read_unit(InputUnit(str(path), None, "json"), options))
     report = items[-1]
     assert isinstance(report, UnitReport)
     batches = [b for b in items[:-1] if isinstance(b, pa.RecordBatch)]
@@ -106,13 +107,11 @@ def test_broken_pretty_document_resyncs(tmp_path: Path) -> None:
     assert any("line" in i.message for i in report.issues)
 
 
-def test_overlong_line_is_one_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonl_module, "MAX_RECORD_BYTES", 1000)
-    monkeypatch.setattr(jsonl_module, "_READ", 256)
+def test_overlong_line_is_one_failure(tmp_path: Path) -> None:
     path = tmp_path / "long.jsonl"
     huge = json.dumps(event(2, Payload="A" * 100_000))  # beyond the framing sniff
     path.write_text("\n".join([json.dumps(event(1)), huge, json.dumps(event(3))]) + "\n")
-    rows, report = read(path)
+    rows, report = read(path, ReaderOptions(max_record_bytes=1000, read_bytes=256))
     assert [r["record_id"] for r in rows] == [1, 3]
     assert [r["position"] for r in rows] == [1, 3]
     assert report.records_failed == 1 and report.issues[0].position == 2
@@ -143,7 +142,7 @@ def test_flavours_are_sniffed_per_line(tmp_path: Path) -> None:
 def test_batches_are_bounded(tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps(event(i)) + "\n" for i in range(25)))
-    items = list(read_unit(InputUnit(str(path), None, "json"), batch_rows=10))
+    items = list(read_unit(InputUnit(str(path), None, "json"), ReaderOptions(batch_rows=10)))
     assert [b.num_rows for b in items[:-1]] == [10, 10, 5]  # type: ignore[union-attr]
 
 
@@ -162,13 +161,8 @@ _DOCS = st.lists(
 )
 @given(docs=_DOCS, framing=st.sampled_from(["lines", "array", "pretty"]), chunk=st.integers(1, 64))
 def test_framing_survives_any_chunking(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    docs: list[dict[str, Any]],
-    framing: str,
-    chunk: int,
+    tmp_path: Path, docs: list[dict[str, Any]], framing: str, chunk: int
 ) -> None:
-    monkeypatch.setattr(jsonl_module, "_READ", chunk)
     if framing == "lines":
         text = "".join(json.dumps(d) + "\n" for d in docs)
     elif framing == "array":
@@ -177,16 +171,13 @@ def test_framing_survives_any_chunking(
         text = "\n".join(json.dumps(d, indent=2) for d in docs)
     path = tmp_path / "data.json"
     path.write_text(text, encoding="utf-8")
-    rows, report = read(path)
+    rows, report = read(path, ReaderOptions(read_bytes=chunk))
     assert report.records_failed == 0
     assert [r["record_id"] for r in rows] == [d["RecordNumber"] for d in docs]
     assert [r.get("Note") for r in rows] == [d.get("Note") for d in docs]
 
 
-def test_hostile_nesting_and_key_floods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lotlhunt.sources import normalise
-
-    monkeypatch.setattr(normalise, "MAX_FIELD_COLUMNS", 50)
+def test_hostile_nesting_and_key_floods(tmp_path: Path) -> None:
     deep: Any = "bottom"
     for _ in range(900):  # within orjson's depth limit, beyond Python's recursion limit
         deep = {"a": deep}
@@ -195,7 +186,7 @@ def test_hostile_nesting_and_key_floods(tmp_path: Path, monkeypatch: pytest.Monk
     lines += [json.dumps(event(i, **{f"k{i}_{j}": "v" for j in range(10)})) for i in range(2, 12)]
     lines.append("[" * 5000 + "]" * 5000)  # beyond orjson's depth limit: a failed line
     path.write_text("\n".join(lines) + "\n")
-    rows, report = read(path)
+    rows, report = read(path, ReaderOptions(max_field_columns=50))
     assert [r["record_id"] for r in rows] == list(range(1, 12))
     deep_column = next(k for k in rows[0] if k.startswith("nested.a.a"))
     assert rows[0][deep_column].startswith('{"a":')  # the rest kept as JSON text
@@ -204,14 +195,10 @@ def test_hostile_nesting_and_key_floods(tmp_path: Path, monkeypatch: pytest.Monk
     assert any("dropped" in i.message for i in report.issues)
 
 
-def test_batches_are_cut_by_source_bytes_as_well_as_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batches_are_cut_by_source_bytes_as_well_as_rows(tmp_path: Path) -> None:
     # Event sizes vary a hundredfold (script blocks), so a row count alone does not bound
-    # a reader's memory: a batch also ends at BATCH_BYTES of source text.
-    from lotlhunt.sources import normalise
-
-    monkeypatch.setattr(normalise, "BATCH_BYTES", 4096)
+    # a reader's memory: a batch also ends at ``batch_bytes`` of source text.
+    options = ReaderOptions(batch_rows=1000, batch_bytes=4096)
     small = [event(i) for i in range(40)]
     big = [event(40 + i, ScriptBlockText="x" * 3000) for i in range(6)]
     lines = tmp_path / "lines.json"
@@ -219,7 +206,7 @@ def test_batches_are_cut_by_source_bytes_as_well_as_rows(
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps(small + big, indent=2))
     for path in (lines, pretty):
-        items = list(read_unit(InputUnit(str(path), None, "json"), 1000))
+        items = list(read_unit(InputUnit(str(path), None, "json"), options))
         sizes = [b.num_rows for b in items if isinstance(b, pa.RecordBatch)]
         report = items[-1]
         assert isinstance(report, UnitReport) and report.records == sum(sizes) == 46

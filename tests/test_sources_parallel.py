@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,12 @@ import pyarrow as pa
 import pytest
 
 from lotlhunt.simulate.evtx_writer import write_evtx
-from lotlhunt.sources import UnitReport, discover, read_all
+from lotlhunt.sources import ReaderOptions, UnitReport, discover, read_all
 from lotlhunt.sources import parallel as parallel_module
 from test_sources_evtx import record
 
-
-@pytest.fixture(autouse=True)
-def always_use_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These inputs are small; the pool must run anyway (it is what is tested here)."""
-    monkeypatch.setattr(parallel_module, "IN_PROCESS_BYTES", 0)
+#: These inputs are small; the pool must run anyway (it is what is tested here).
+POOLED = ReaderOptions(in_process_bytes=0)
 
 
 def children() -> list[int]:
@@ -39,6 +37,9 @@ def children() -> list[int]:
                 pids.append(int(entry.name))
     return pids
 
+
+#: A worker command that exits before it could do anything (as a broken install would).
+DIES_AT_ONCE = (sys.executable, "-c", "import sys; sys.exit(3)", "--")
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 
@@ -74,8 +75,9 @@ def test_workers_give_the_same_rows(tmp_path: Path) -> None:
         write_lines(tmp_path / f"part{i}.jsonl", 3000 + 500 * i, bad_every=97)
     write_evtx(tmp_path / "sysmon.evtx", [record(i) for i in range(300)])
     units = discover([tmp_path]).units
-    serial = collect(read_all(units, workers=1, batch_rows=1000))
-    parallel = collect(read_all(units, workers=2, batch_rows=1000))
+    options = replace(POOLED, batch_rows=1000)
+    serial = collect(read_all(units, workers=1, options=options))
+    parallel = collect(read_all(units, workers=2, options=options))
     assert {k: sorted(v) for k, v in parallel[0].items()} == serial[0]
     for label, report in serial[1].items():
         other = parallel[1][label]
@@ -93,7 +95,7 @@ def test_a_dying_worker_is_reported_and_the_rest_is_read(tmp_path: Path) -> None
     rows: dict[str, int] = defaultdict(int)
     reports: dict[str, UnitReport] = {}
     killed = False
-    for item in read_all(units, workers=2, batch_rows=1000):
+    for item in read_all(units, workers=2, options=replace(POOLED, batch_rows=1000)):
         if isinstance(item, UnitReport):
             reports[item.unit.label] = item
             continue
@@ -116,33 +118,30 @@ def test_a_dying_worker_is_reported_and_the_rest_is_read(tmp_path: Path) -> None
 def test_stopping_early_ends_the_workers(tmp_path: Path) -> None:
     for i in range(3):
         write_lines(tmp_path / f"p{i}.jsonl", 50_000)
-    items = read_all(discover([tmp_path]).units, workers=2, batch_rows=500)
+    items = read_all(discover([tmp_path]).units, workers=2, options=replace(POOLED, batch_rows=500))
     first = next(items)
     assert isinstance(first, pa.RecordBatch)
     items.close()  # type: ignore[attr-defined]
     assert children() == []
 
 
-def test_workers_that_cannot_start_fall_back_to_this_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_workers_that_cannot_start_fall_back_to_this_process(tmp_path: Path) -> None:
     for i in range(3):
         write_lines(tmp_path / f"p{i}.jsonl", 100)
-    monkeypatch.setattr(parallel_module, "_WORKER_CODE", "import sys; sys.exit(3)")
+    dying = replace(POOLED, interpreter=DIES_AT_ONCE)
     with pytest.warns(RuntimeWarning, match="failed to start"):
-        rows, reports, _ = collect(read_all(discover([tmp_path]).units, workers=2))
+        rows, reports, _ = collect(read_all(discover([tmp_path]).units, 2, dying))
     assert len(reports) == 3 and all(r.records == 100 for r in reports.values())
     assert all(len(v) == 100 for v in rows.values())
     assert children() == []
 
 
-def test_small_inputs_are_read_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_inputs_are_read_in_process(tmp_path: Path) -> None:
     # Starting workers costs more than reading a few megabytes: no child process.
-    monkeypatch.setattr(parallel_module, "IN_PROCESS_BYTES", 2**30)
     path = tmp_path / "small.jsonl"
     path.write_text(json.dumps({"Channel": "Security", "EventID": 4624}) + "\n", encoding="utf-8")
     seen = []
-    for _ in read_all(discover([tmp_path]).units, workers=2):
+    for _ in read_all(discover([tmp_path]).units, 2, ReaderOptions(in_process_bytes=2**30)):
         seen.append(children())
     assert seen and all(not pids for pids in seen)
 
@@ -193,11 +192,8 @@ def test_only_plain_json_lines_files_are_cut(tmp_path: Path) -> None:
         assert line_spans(str(path), path.stat().st_size, 4) is None
 
 
-def cuts_made(monkeypatch: pytest.MonkeyPatch, split_bytes: int) -> list[int]:
-    """Files from ``split_bytes`` are cut into parts; the list fills with how many parts
-    each cut file became."""
-    monkeypatch.setattr(parallel_module, "SPLIT_BYTES", split_bytes)
-    monkeypatch.setattr(parallel_module, "PART_BYTES", 1)
+def cuts_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The list fills with how many parts each file cut into parts became."""
     cut: list[int] = []
     original = parallel_module._in_parts
 
@@ -211,13 +207,14 @@ def cuts_made(monkeypatch: pytest.MonkeyPatch, split_bytes: int) -> list[int]:
 
 
 def rows_and_reports(
-    units: list[Any], workers: int, columns: list[str]
+    units: list[Any], workers: int, columns: list[str], split_bytes: int
 ) -> tuple[list[tuple[Any, ...]], dict[str, UnitReport]]:
-    """Sorted (source, position, *columns) rows and each file's one report; no batch of a
-    file may arrive after its report."""
+    """Sorted (source, position, *columns) rows and each file's one report, files from
+    ``split_bytes`` cut into parts; no batch of a file may arrive after its report."""
     out: list[tuple[Any, ...]] = []
     reports: dict[str, UnitReport] = {}
-    for item in read_all(units, workers=workers, batch_rows=500):
+    options = replace(POOLED, batch_rows=500, split_bytes=split_bytes, part_bytes=1)
+    for item in read_all(units, workers=workers, options=options):
         if isinstance(item, UnitReport):
             assert item.unit.label not in reports  # one report per file
             reports[item.unit.label] = item
@@ -244,11 +241,11 @@ def test_a_large_json_lines_file_is_read_in_parts(
     path = tmp_path / "export.jsonl"
     _messy_lines(path, 6000)
     write_lines(tmp_path / "small.jsonl", 300)
-    cut = cuts_made(monkeypatch, 100_000)
+    cut = cuts_made(monkeypatch)
     units = discover([tmp_path]).units
-    serial_rows, serial_reports = rows_and_reports(units, 1, ["Image"])
+    serial_rows, serial_reports = rows_and_reports(units, 1, ["Image"], 100_000)
     assert cut == []
-    parallel_rows, parallel_reports = rows_and_reports(units, 2, ["Image"])
+    parallel_rows, parallel_reports = rows_and_reports(units, 2, ["Image"], 100_000)
     assert cut == [4]  # two parts per worker
     assert parallel_rows == serial_rows
     assert_same_reports(serial_reports, parallel_reports)
@@ -264,12 +261,12 @@ def test_a_large_evtx_file_is_read_in_parts(
 ) -> None:
     write_evtx(tmp_path / "Security.evtx", [record(i) for i in range(3000)])
     write_evtx(tmp_path / "small.evtx", [record(i) for i in range(50)])
-    cut = cuts_made(monkeypatch, 200_000)
+    cut = cuts_made(monkeypatch)
     units = discover([tmp_path]).units
     columns = ["record_id", "CommandLine"]
-    serial_rows, serial_reports = rows_and_reports(units, 1, columns)
+    serial_rows, serial_reports = rows_and_reports(units, 1, columns, 200_000)
     assert cut == []
-    parallel_rows, parallel_reports = rows_and_reports(units, 2, columns)
+    parallel_rows, parallel_reports = rows_and_reports(units, 2, columns, 200_000)
     assert cut == [4]  # two parts per worker
     assert parallel_rows == serial_rows and len(serial_rows) == 3050
     assert_same_reports(serial_reports, parallel_reports)

@@ -42,7 +42,7 @@ EXIT_USAGE = 2
 
 
 class RichProgress:
-    """Adapts :class:`lotlhunt.hunt.Progress` to a rich progress bar on stderr.
+    """Adapts :class:`lotlhunt._support.progress.Progress` to a rich progress bar on stderr.
 
     Each bar says what it counts: while reading, the records read so far and the files
     done of all files; then the rules compiled or run of all of them. A count never

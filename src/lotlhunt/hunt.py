@@ -13,12 +13,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._support.gc_pause import gc_paused
+from ._support.progress import Progress
+from ._support.progress import Silent as _Silent
 from .analytics.correlations import CorrelationHit, evaluate_correlations
 from .analytics.explain import HIT_RULE, MATCHES, Explanation, explain_matches
 from .engines.duckdb.arrow_view import arrow_view
@@ -30,25 +31,6 @@ from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .scope import EventScope, RuleScope, scoped_rules
 
 META_TABLE = "lotlhunt_inputs"
-
-
-class Progress(Protocol):
-    """What a hunt tells its caller while it works."""
-
-    def start(self, phase: str, total: int | None) -> None: ...
-    def advance(self, n: int = 1, records: int = 0) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class _Silent:
-    def start(self, phase: str, total: int | None) -> None:
-        pass
-
-    def advance(self, n: int = 1, records: int = 0) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
 
 
 @dataclass

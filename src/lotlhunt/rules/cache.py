@@ -23,15 +23,15 @@ SQLite file, so a lookup of every file is one query and writes are atomic. A cor
 database or entry is ignored and rewritten; a cache that cannot be opened (read-only
 home, locked by another process) only makes the load slower, never fail.
 
-Location: ``$LOTLHUNT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lotlhunt``, else
-``~/.cache/lotlhunt``; ``LOTLHUNT_NO_CACHE=1`` disables it.
+Location: the folder the caller gives (by default :class:`lotlhunt.settings.Settings`:
+``$LOTLHUNT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lotlhunt``, else ``~/.cache/lotlhunt``;
+``LOTLHUNT_NO_CACHE=1`` disables it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import sqlite3
 import time
 import types
@@ -53,20 +53,6 @@ KEEP_ENVIRONMENTS = 4
 #: (all of them are hashed, found by walking the package, so a module added or moved
 #: there can never leave stale compiled rules behind).
 _DATA_SOURCES = ("errors.py", "data/logsources.yaml")
-
-
-def cache_enabled() -> bool:
-    return os.environ.get("LOTLHUNT_NO_CACHE", "").strip() not in ("1", "true", "yes")
-
-
-def cache_dir() -> Path:
-    """Where compiled rules are kept (see the module docstring for the order)."""
-    explicit = os.environ.get("LOTLHUNT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "lotlhunt"
 
 
 def _version(dist: str) -> str:
@@ -231,8 +217,8 @@ def loads(data: bytes, schema: Mapping[str, Any]) -> dict[str, Any] | None:
 class RuleCache:
     """The SQLite store. Every failure degrades to "no cache" for this run."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.path = (directory or cache_dir()) / DB_NAME
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / DB_NAME
         self._con: sqlite3.Connection | None = None
         self.broken: str | None = None
 

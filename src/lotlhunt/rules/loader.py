@@ -23,18 +23,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml
 
 from .._support.gc_pause import gc_paused
+from .._support.progress import Progress
 from .._support.yaml_files import YAML_LOADER
 from ..errors import InputIssue
+from ..settings import Settings
 from . import cache as rule_cache
 from .compile.dialect import DUCKDB, Dialect
 from .compile.literals import Needs
 from .logsources import Variant, resolve, resolve_names
+from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
+from .parallel import CompileOptions, compile_in_workers, worker_count
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
 from .tuning import (
     FILTER_DOC,
@@ -102,13 +106,6 @@ class CompiledRule:
     filters: tuple[str, ...] = ()
     #: Placeholders whose values were substituted (see ``RuleSet.placeholders``).
     placeholders: tuple[str, ...] = ()
-
-
-class LoadProgress(Protocol):
-    """What loading tells its caller while it compiles (the hunt's Progress fits)."""
-
-    def start(self, phase: str, total: int | None) -> None: ...
-    def advance(self, n: int = 1, records: int = 0) -> None: ...
 
 
 @dataclass
@@ -509,8 +506,9 @@ def load_rules(
     *,
     cache: bool | None = None,
     cache_dir: str | Path | None = None,
-    progress: LoadProgress | None = None,
+    progress: Progress | None = None,
     workers: int | None = None,
+    compile_options: CompileOptions = DEFAULT_COMPILE_OPTIONS,
 ) -> RuleSet:
     """Load and compile every rule under ``paths`` (files or folders, recursively).
 
@@ -520,16 +518,21 @@ def load_rules(
     they name. ``extra_dicts`` are rules given as parsed documents (indicator rules).
 
     Compiled rules come from the per-file cache when nothing that shapes them changed;
-    ``cache`` (default: unless ``LOTLHUNT_NO_CACHE=1``) and ``cache_dir`` override the
-    environment. Many files to compile are shared among ``workers`` processes (default:
-    ``LOTLHUNT_RULE_WORKERS``, else one per idle CPU; 1 compiles in this process).
-    ``progress`` hears of compiling only (a warm load is silent). Bad placeholder or
-    exclusions files raise :class:`UsageError`.
+    ``cache`` and ``cache_dir`` default to the environment's :class:`Settings`
+    (``LOTLHUNT_NO_CACHE``, ``LOTLHUNT_CACHE_DIR``). Many files to compile are shared
+    among ``workers`` processes (default: ``LOTLHUNT_RULE_WORKERS``, else one per idle CPU;
+    1 compiles in this process), as ``compile_options`` say. ``progress`` hears of
+    compiling only (a warm load is silent). Bad placeholder or exclusions files raise
+    :class:`UsageError`.
     """
+    if cache is None or (cache and cache_dir is None) or workers is None:
+        settings = Settings.from_environ()
+        cache = settings.rule_cache if cache is None else cache
+        cache_dir = cache_dir or settings.cache_dir
+        workers = settings.rule_workers if workers is None else workers
     ph = load_placeholders(placeholders)
     excl: Exclusions | None = load_exclusions(exclusions) if exclusions is not None else None
-    use_cache = rule_cache.cache_enabled() if cache is None else cache
-    store = rule_cache.RuleCache(Path(cache_dir) if cache_dir else None) if use_cache else None
+    store = rule_cache.RuleCache(Path(cache_dir)) if cache and cache_dir else None
     env = rule_cache.environment_digest(dialect)
     ph_digest = ph.digest()
 
@@ -596,10 +599,11 @@ def load_rules(
         # Plain rule files may go to worker processes; correlation files (kept as pySigma
         # objects) and generated rules are compiled here.
         remote = [i for i in todo if i in keys and files[i][0] != GENERATED]
-        n = _worker_count(workers, len(remote))
+        n = worker_count(workers, len(remote), compile_options)
         if n > 1:
             jobs = [(i, files[i][0], files[i][1]) for i in remote]
-            for i, data in _compile_in_workers(jobs, (dialect, ph, filter_files), n):
+            config = (dialect, ph, filter_files)
+            for i, data in compile_in_workers(jobs, config, n, compile_options):
                 entry = rule_cache.loads(data, _ENTRY_SCHEMA)
                 if entry is None:
                     continue  # compiled here below, which reports what went wrong
@@ -670,138 +674,3 @@ def _compile_generated(content: bytes, ctx: CompileContext) -> RuleSet:
     result.files = 0
     result.compiled = 1
     return result
-
-
-# -- compiling in worker processes -------------------------------------------------------
-#
-# Compiling is CPU-bound Python (pySigma), so a cold load of thousands of rules is shared
-# among processes. Plain subprocesses (``python -c``), as the log readers use, not
-# multiprocessing: a worker imports lotlhunt only, never the caller's main module, so
-# scripts need no ``__main__`` guard. A worker gets its files in one pickled frame and
-# answers each with a cache entry (the same bytes the cache stores). Whatever a worker
-# does not answer (it failed to start, crashed) is compiled in this process.
-
-#: Below this many files to compile, starting workers costs more than it saves.
-MIN_FILES_PER_WORKER = 150
-MAX_WORKERS = 8
-_WORKER_CODE = "from lotlhunt.rules import _compile_worker_main; _compile_worker_main()"
-
-
-def _worker_count(requested: int | None, files: int) -> int:
-    """Processes to compile ``files`` with: as asked, else the CPUs other work leaves idle
-    (on a busy machine, processes fighting for the same cores only add start-up cost)."""
-    if requested is None:
-        env = os.environ.get("LOTLHUNT_RULE_WORKERS", "").strip()
-        requested = int(env) if env.isdigit() else None
-    if requested is None:
-        if hasattr(os, "sched_getaffinity"):
-            cpus = len(os.sched_getaffinity(0))
-        else:
-            cpus = os.cpu_count() or 1
-        try:
-            busy = int(os.getloadavg()[0])
-        except (AttributeError, OSError):
-            busy = 0
-        requested = min(cpus - busy, MAX_WORKERS)
-    return max(1, min(requested, files // MIN_FILES_PER_WORKER))
-
-
-def _write_frame(stream: Any, data: bytes) -> None:
-    stream.write(len(data).to_bytes(8, "little"))
-    stream.write(data)
-    stream.flush()
-
-
-def _read_frame(stream: Any) -> bytes | None:
-    header = stream.read(8)
-    if len(header) < 8:
-        return None
-    size = int.from_bytes(header, "little")
-    data = stream.read(size)
-    return data if len(data) == size else None
-
-
-def _compile_in_workers(
-    jobs: Sequence[tuple[int, str, bytes | None]], config: tuple[Any, ...], n: int
-) -> Iterable[tuple[int, bytes]]:
-    """(index, cache entry) for each job a worker compiled, as they complete."""
-    import pickle
-    import queue
-    import subprocess
-    import sys
-    import threading
-
-    inbox: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # same imports as here
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def feed(proc: subprocess.Popen[bytes], payload: bytes) -> None:
-        try:
-            _write_frame(proc.stdin, payload)
-            proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-
-    def listen(proc: subprocess.Popen[bytes]) -> None:
-        try:
-            while (frame := _read_frame(proc.stdout)) is not None:
-                inbox.put((int.from_bytes(frame[:8], "little"), frame[8:]))
-        except (OSError, ValueError):
-            pass
-        finally:
-            inbox.put(None)
-
-    try:
-        for k in range(n):
-            share = list(jobs[k::n])  # interleaved: neighbouring files cost alike
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", _WORKER_CODE],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                )
-            except OSError:
-                continue
-            procs.append(proc)
-            payload = pickle.dumps((*config, share), protocol=pickle.HIGHEST_PROTOCOL)
-            threading.Thread(target=feed, args=(proc, payload), daemon=True).start()
-            threading.Thread(target=listen, args=(proc,), daemon=True).start()
-        running = len(procs)
-        while running:
-            item = inbox.get()
-            if item is None:
-                running -= 1
-            else:
-                yield item
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None and not stream.closed:
-                    stream.close()
-
-
-def _compile_worker_main() -> None:
-    """Worker side: compile the files of one frame, answer each with its cache entry."""
-    import pickle
-    import sys
-
-    frame = _read_frame(sys.stdin.buffer)
-    if frame is None:
-        return
-    dialect, placeholders, filter_files, jobs = pickle.loads(frame)
-    filters, _ = _load_filters(filter_files, placeholders)
-    ctx = CompileContext(_new_backend(dialect), placeholders, filters)
-    out = sys.stdout.buffer
-    for i, path, content in jobs:
-        result = _compile_file(Path(path), content, ctx)
-        try:
-            data = rule_cache.dumps(_entry(result, _applicable_key(result.known, filters)))
-        except TypeError:
-            continue  # not answered: the parent compiles it and reports
-        _write_frame(out, i.to_bytes(8, "little") + data)

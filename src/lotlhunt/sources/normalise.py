@@ -17,39 +17,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lotlhunt.errors import InputIssue
 from lotlhunt.events import schema
 from lotlhunt.events.arrow_runs import with_null_gaps
-
-if TYPE_CHECKING:
-    from lotlhunt.sources.discover import InputUnit
+from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
+from lotlhunt.sources.report import UnitReport
 
 #: Internal row keys for core values found by a flavour mapping.
 TS, HOST, CHANNEL, PROVIDER, EVENT_ID, RECORD_ID = range(6)
 
-#: Issues kept per unit; a 10 GB file of garbage must not become 10 GB of issues.
-MAX_ISSUES = 1000
-#: Field columns per batch; keys beyond these are dropped (and reported) so that a file
-#: with a new key on every line cannot blow up memory and every table downstream.
-MAX_FIELD_COLUMNS = 2048
 #: Nesting levels flattened into dotted / leaf names; deeper parts stay JSON text.
 MAX_DEPTH = 32
-#: Source text (JSON) per batch: a batch is cut at this many bytes even before its row
-#: count is reached. Event sizes vary a hundredfold (PowerShell script blocks, Winlogbeat
-#: messages): 8,192 of Mordor's rows reached 57 MB in Arrow, and a reader held about 4x
-#: its batch while building it, so rows alone did not bound a reader's memory.
-BATCH_BYTES = 4 << 20
-
 _NONE = type(None)
 _STR_OR_NONE = frozenset((str, _NONE))
 _INT = frozenset((int,))
@@ -74,37 +60,6 @@ for _role, _names in (
 ):
     for _rank, _name in enumerate(_names, start=1):
         _ALIASES[_name] = (_role, _rank, _name not in ("utctime", "eventtime"))
-
-
-@dataclass
-class UnitReport:
-    """What reading one input unit produced: rows, failures and why. Always the last item."""
-
-    unit: InputUnit
-    records: int = 0
-    records_failed: int = 0
-    issues: list[InputIssue] = field(default_factory=list)
-    seconds: float = 0.0
-    issues_dropped: int = 0
-
-    def fail(self, position: int | None, message: str) -> None:
-        """Count one record that could not become a row, and say where and why."""
-        self.records_failed += 1
-        self.note(position, message)
-
-    def note(self, position: int | None, message: str, kind: str = "record") -> None:
-        """Record an issue without counting a failed record (a file problem, a repair)."""
-        if len(self.issues) < MAX_ISSUES:
-            self.issues.append(InputIssue(self.unit.label, position, message, kind))
-        else:
-            self.issues_dropped += 1
-
-    def say_dropped(self) -> None:
-        """End the issues with how many more were not listed, if any: once per input."""
-        if self.issues_dropped:
-            self.issues.append(
-                InputIssue(self.unit.label, None, f"{self.issues_dropped} more issues not listed")
-            )
 
 
 def to_text(value: Any) -> str | None:
@@ -350,15 +305,17 @@ class BatchBuilder:
     has, by a loop over the values present for the others.
     """
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, options: ReaderOptions = DEFAULT_OPTIONS) -> None:
         self.label = label
         self.rows: list[dict[Any, Any]] = []
         self.positions: list[int] = []
         #: Source bytes of the rows collected, and how many make a batch.
         self.size = 0
-        self.max_bytes = BATCH_BYTES
+        self.max_bytes = options.batch_bytes
+        #: Field columns a batch keeps (:attr:`ReaderOptions.max_field_columns`).
+        self.max_columns = options.max_field_columns
         self._names: dict[str, str] = {}  # column key (lower) -> column name in this unit
-        #: Field columns dropped by the :data:`MAX_FIELD_COLUMNS` cap, and a few of them.
+        #: Field columns dropped by that cap, and a few of them.
         self.dropped_columns = 0
         self.dropped_examples: list[str] = []
 
@@ -377,7 +334,7 @@ class BatchBuilder:
         if self.dropped_columns:
             report.note(
                 None,
-                f"{self.dropped_columns} field columns beyond {MAX_FIELD_COLUMNS} per batch"
+                f"{self.dropped_columns} field columns beyond {self.max_columns} per batch"
                 f" were dropped, e.g. {', '.join(map(repr, self.dropped_examples))}",
                 "file",
             )
@@ -444,14 +401,14 @@ class BatchBuilder:
             fields = [_texts(_spread(c.values, c.rows(), n)) for c in cols.values()]
         else:
             fields, cols = _field_arrays(cols, n)
-        if len(cols) > MAX_FIELD_COLUMNS:
-            extra = list(cols)[MAX_FIELD_COLUMNS:]
+        if len(cols) > self.max_columns:
+            extra = list(cols)[self.max_columns :]
             self.dropped_columns += len(extra)
             room = max(0, 5 - len(self.dropped_examples))
             self.dropped_examples.extend(cols[k].raw for k in extra[:room])
             for key in extra:
                 del cols[key]
-            fields = fields[:MAX_FIELD_COLUMNS]
+            fields = fields[: self.max_columns]
         provider = _texts(core[PROVIDER])
         if "provider_name" not in cols and any(p is not None for p in provider):
             cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it; as in EVTX

@@ -28,7 +28,7 @@ import evtx
 import orjson
 import pyarrow as pa
 
-from lotlhunt.sources.discover import InputUnit, open_unit, stream_error
+from lotlhunt.sources.archives import open_unit, stream_error
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,
@@ -37,9 +37,12 @@ from lotlhunt.sources.normalise import (
     RECORD_ID,
     TS,
     BatchBuilder,
-    UnitReport,
     leaves_into,
 )
+from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
+from lotlhunt.sources.registry import Claim, Format, register
+from lotlhunt.sources.report import UnitReport
+from lotlhunt.sources.unit import InputUnit
 
 _HEADER = 4096
 _CHUNK = 65536
@@ -57,13 +60,16 @@ MAX_CONSECUTIVE_ERRORS = 100_000
 MAX_SPOOL_BYTES = 16 << 30
 
 
-def read_evtx(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[pa.RecordBatch]:
+def read_evtx(
+    unit: InputUnit, options: ReaderOptions, report: UnitReport
+) -> Iterator[pa.RecordBatch]:
     """Yield record batches of one EVTX unit (or of the chunks of its ``span``), filling
     ``report`` with failures."""
+    batch_rows = options.batch_rows
     with _local_path(unit, report) as path:
         if path is None:
             return
-        builder = BatchBuilder(unit.label)
+        builder = BatchBuilder(unit.label, options)
         state = _Progress()
         with ExitStack() as stack:
             source: str | _ChunkRange = path
@@ -85,9 +91,11 @@ def read_evtx(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
         builder.report_dropped(report)
 
 
-def chunk_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] | None:
+def chunk_spans(
+    path: str, size: int, parts: int, options: ReaderOptions = DEFAULT_OPTIONS
+) -> list[tuple[int, int, int]] | None:
     """``parts`` runs of whole chunks of an EVTX file, as (first byte, end byte, position
-    of the first record), or None when the file is read whole.
+    of the first record), or None when the file is read whole (``options``: none apply).
 
     A record's position is its ordinal in the parser's iteration, errors included. The
     parser yields, for a sound chunk, the records its header numbers (last minus first
@@ -413,3 +421,12 @@ def _attrs(node: Any) -> dict[str, Any]:
         attrs = node.get("#attributes")
         return attrs if type(attrs) is dict else node
     return {}
+
+
+def sniff_evtx(head: bytes, ext: str) -> Claim | None:
+    """EVTX by its file signature, or by its extension: a damaged header is then reported
+    by the reader as a file issue instead of the file being skipped."""
+    return Claim.CERTAIN if head.startswith(_FILE_MAGIC) or ext == ".evtx" else None
+
+
+register(Format("evtx", sniff_evtx, read_evtx, chunk_spans))

@@ -21,7 +21,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
-from lotlhunt.sources.discover import InputUnit, open_unit, stream_error
+from lotlhunt.sources.archives import open_unit, stream_error
 from lotlhunt.sources.formats.evtx import map_evtx_event
 from lotlhunt.sources.normalise import (
     CHANNEL,
@@ -31,33 +31,36 @@ from lotlhunt.sources.normalise import (
     RECORD_ID,
     TS,
     BatchBuilder,
-    UnitReport,
     flatten_into,
     leaves_into,
 )
+from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
+from lotlhunt.sources.registry import Claim, Format, register
+from lotlhunt.sources.report import UnitReport
+from lotlhunt.sources.unit import InputUnit
 
-_READ = 1 << 22
-#: Longest line or document accepted; longer ones are failed records, not memory.
-MAX_RECORD_BYTES = 64 << 20
+JSON_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".jsonlines"})
 _STRUCT = re.compile(rb'[{}\[\]"]')
 _STRING_TAIL = re.compile(rb'(?:[^"\\]|\\.)*"', re.S)
 
 
-def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[pa.RecordBatch]:
+def read_json(
+    unit: InputUnit, options: ReaderOptions, report: UnitReport
+) -> Iterator[pa.RecordBatch]:
     """Yield record batches of one JSON unit, filling ``report`` with failures."""
-    builder = BatchBuilder(unit.label)
+    builder = BatchBuilder(unit.label, options)
     try:
         with open_unit(unit) as stream:
             if unit.span is not None:
                 start, end, first_line = unit.span
                 stream.seek(start)
-                chunks = _span_chunks(stream, end - start, start == 0)
-                yield from _lines(chunks, builder, report, batch_rows, first_line - 1)
+                chunks = _span_chunks(stream, end - start, start == 0, options.read_bytes)
+                yield from _lines(chunks, builder, report, options, first_line - 1)
             else:
-                chunks = _utf8_chunks(stream)
+                chunks = _utf8_chunks(stream, options.read_bytes)
                 head, ended = _head(chunks)
                 reader = _documents if _is_document(head, ended) else _lines
-                yield from reader(_prepend(head, chunks), builder, report, batch_rows)
+                yield from reader(_prepend(head, chunks), builder, report, options)
             error = stream_error(stream)
     except OSError as e:
         report.note(None, f"cannot read: {e}", "file")
@@ -70,7 +73,9 @@ def read_json(unit: InputUnit, batch_rows: int, report: UnitReport) -> Iterator[
     builder.report_dropped(report)
 
 
-def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] | None:
+def line_spans(
+    path: str, size: int, parts: int, options: ReaderOptions = DEFAULT_OPTIONS
+) -> list[tuple[int, int, int]] | None:
     """``parts`` byte ranges of a JSON lines file, each cut just after a line end, with
     the number of its first line; None when the file is not plain UTF-8 JSON lines (a
     document, an array, UTF-16), which is read whole.
@@ -84,7 +89,7 @@ def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] |
             if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: re-encoded whole
                 return None
             fh.seek(0)
-            head, ended = _head(_utf8_chunks(fh))
+            head, ended = _head(_utf8_chunks(fh, options.read_bytes))
             if ended or _is_document(head, ended):
                 return None
             targets = [size * k // parts for k in range(1, parts)]
@@ -92,7 +97,7 @@ def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] |
             start, first_line, lines, at = 0, 1, 0, 0
             fh.seek(0)
             while targets:
-                chunk = fh.read(_READ)
+                chunk = fh.read(options.read_bytes)
                 if not chunk:
                     break
                 while targets:
@@ -114,11 +119,11 @@ def line_spans(path: str, size: int, parts: int) -> list[tuple[int, int, int]] |
     return spans if len(spans) > 1 else None
 
 
-def _span_chunks(stream: IO[bytes], length: int, first: bool) -> Iterator[bytes]:
+def _span_chunks(stream: IO[bytes], length: int, first: bool, read: int) -> Iterator[bytes]:
     """``length`` bytes of the stream from where it stands, in chunks (the file's first
     part without its byte order mark, as a whole file is read)."""
     while length > 0:
-        chunk = stream.read(min(_READ, length))
+        chunk = stream.read(min(read, length))
         if not chunk:
             return
         length -= len(chunk)
@@ -127,21 +132,21 @@ def _span_chunks(stream: IO[bytes], length: int, first: bool) -> Iterator[bytes]
         yield chunk
 
 
-def _utf8_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+def _utf8_chunks(stream: IO[bytes], read: int) -> Iterator[bytes]:
     """The stream as UTF-8 chunks without BOM (UTF-16 exports are re-encoded)."""
-    first = stream.read(_READ)
+    first = stream.read(read)
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         decoder = codecs.getincrementaldecoder("utf-16")("replace")
         chunk = first
         while chunk:
             yield decoder.decode(chunk).encode("utf-8", "surrogatepass")
-            chunk = stream.read(_READ)
+            chunk = stream.read(read)
         yield decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
         return
     chunk = first.removeprefix(b"\xef\xbb\xbf")
     while chunk:
         yield chunk
-        chunk = stream.read(_READ)
+        chunk = stream.read(read)
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -184,10 +189,11 @@ def _lines(
     chunks: Iterator[bytes],
     builder: BatchBuilder,
     report: UnitReport,
-    batch_rows: int,
+    options: ReaderOptions,
     lineno: int = 0,
 ) -> Iterator[pa.RecordBatch]:
     """JSON lines; ``lineno`` is the number of the line before the first."""
+    batch_rows, max_record = options.batch_rows, options.max_record_bytes
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     rows, positions = builder.rows, builder.positions
     size, max_bytes = 0, builder.max_bytes  # source bytes of ``rows``, kept here: per line
@@ -226,8 +232,8 @@ def _lines(
                     rows, positions, size = builder.rows, builder.positions, 0
             else:
                 report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
-        if len(rest) > MAX_RECORD_BYTES:
-            report.fail(lineno + 1, f"line longer than {MAX_RECORD_BYTES} bytes")
+        if len(rest) > max_record:
+            report.fail(lineno + 1, f"line longer than {max_record} bytes")
             rest, skipping = b"", True
     if rest.strip():
         lineno += 1
@@ -268,8 +274,9 @@ class _Scanner:
     at the next line that starts the way it did.
     """
 
-    def __init__(self, builder: BatchBuilder, report: UnitReport, batch_rows: int) -> None:
-        self.builder, self.report, self.batch_rows = builder, report, batch_rows
+    def __init__(self, builder: BatchBuilder, report: UnitReport, options: ReaderOptions) -> None:
+        self.builder, self.report, self.batch_rows = builder, report, options.batch_rows
+        self.max_record = options.max_record_bytes
         self.ready: list[pa.RecordBatch] = []
         self.buf = b""
         self.pos = 0  # scan position in buf
@@ -287,8 +294,8 @@ class _Scanner:
         if self.start >= 0:
             self.start = 0
         self._scan(final=False)
-        if self.start >= 0 and len(self.buf) - self.start > MAX_RECORD_BYTES:
-            self._abandon(f"document larger than {MAX_RECORD_BYTES} bytes or never closed")
+        if self.start >= 0 and len(self.buf) - self.start > self.max_record:
+            self._abandon(f"document larger than {self.max_record} bytes or never closed")
 
     def finish(self) -> None:
         self._scan(final=True)
@@ -385,9 +392,9 @@ class _Scanner:
 
 
 def _documents(
-    chunks: Iterator[bytes], builder: BatchBuilder, report: UnitReport, batch_rows: int
+    chunks: Iterator[bytes], builder: BatchBuilder, report: UnitReport, options: ReaderOptions
 ) -> Iterator[pa.RecordBatch]:
-    scanner = _Scanner(builder, report, batch_rows)
+    scanner = _Scanner(builder, report, options)
     for chunk in chunks:
         scanner.feed(chunk)
         yield from scanner.ready
@@ -470,3 +477,24 @@ def map_document(doc: dict[str, Any]) -> dict[Any, Any]:
     if "winlog" in doc or "event_data" in doc or ("log_name" in doc and "event_id" in doc):
         return map_winlogbeat(doc)
     return doc
+
+
+def looks_like_json(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (PowerShell Out-File)
+        text = head[2 : 2 + 64].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be", "ignore")
+        return text.lstrip()[:1] in ("{", "[")
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return stripped[:1] in (b"{", b"[")
+
+
+def sniff_json(head: bytes, ext: str) -> Claim | str | None:
+    """JSON by its first character; a JSON extension alone makes text starting badly JSON
+    (its lines are counted as failed records), but not binary content."""
+    if looks_like_json(head):
+        return Claim.CONTENT
+    if ext in JSON_EXTENSIONS:
+        return "binary content, not JSON" if b"\x00" in head else Claim.NAME
+    return None
+
+
+register(Format("json", sniff_json, read_json, line_spans))

@@ -1,0 +1,333 @@
+"""Archives read in place: zip, tar (plain, gzip, bzip2, xz) and single-file gzip.
+
+Damaged archives are read as far as they go: a zip without its central directory is walked
+by local headers, a truncated gzip yields what decompresses, a member whose data is damaged
+ends early and says why (:func:`stream_error`). Nothing here raises on bad data while a
+member is read; listing a damaged archive raises only the errors :mod:`.discover` catches.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from lotlhunt.sources.unit import InputUnit
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_GZIP_MAGIC = b"\x1f\x8b"
+_TAR_COMPRESSED = (b"BZh", b"\xfd7zXZ\x00")
+#: Leading bytes of a file or member read to decide its format.
+SNIFF_BYTES = 4096
+
+
+def archive_kind(head: bytes, name: str) -> str | None:
+    lower = name.lower()
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if head.startswith(_GZIP_MAGIC):
+        inner = _gunzip_head(head)
+        return "tgz" if _is_tar_header(inner) else "gz"
+    if _is_tar_header(head):
+        return "tar"
+    if head.startswith(_TAR_COMPRESSED) and (".tar" in lower or lower.endswith((".tbz2", ".txz"))):
+        return "tarx"
+    if lower.endswith(".zip"):
+        return "zip"  # no local header at offset 0: damaged, let the zip path report it
+    return None
+
+
+def _gunzip_head(head: bytes) -> bytes:
+    try:
+        return zlib.decompressobj(47).decompress(head, 1024)
+    except zlib.error:
+        return b""
+
+
+def _is_tar_header(block: bytes) -> bool:
+    if len(block) < 512:
+        return False
+    if block[257:262] == b"ustar":
+        return True
+    try:  # old-style tar: checksum of the header with the checksum field blank
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip() or b"-1", 8)
+    except ValueError:
+        return False
+    return stored == sum(block[:148]) + 256 + sum(block[156:512])
+
+
+def members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
+    """(member, first bytes, size, error) for each file member of an archive."""
+    if kind == "gz":
+        name = os.path.basename(path)
+        inner = name[:-3] if name.lower().endswith(".gz") else name + ".out"
+        with open_unit(InputUnit(path, inner, "json")) as fh:
+            yield inner, fh.read(SNIFF_BYTES), -1, ""
+        return
+    if kind in ("tar", "tgz", "tarx"):
+        with _open_tar(path, kind) as tar:
+            for info in _tar_iter(tar):
+                if info.isfile():
+                    extracted = tar.extractfile(info)
+                    head = _CheckedMember(extracted, None).read(SNIFF_BYTES) if extracted else b""
+                    yield info.name, head or b"", info.size, ""
+        return
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        entries = _scan_local_headers(path)
+        yield "", b"", 0, f"damaged zip ({e}); read {len(entries)} members by local headers"
+        for entry in entries:
+            try:
+                with open_unit(InputUnit(path, entry.name, "json")) as fh:
+                    yield entry.name, fh.read(SNIFF_BYTES), entry.size, ""
+            except (OSError, NotImplementedError, zlib.error) as e:
+                yield entry.name, b"", entry.size, f"unreadable member: {e}"
+        return
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            if info.flag_bits & 0x1:
+                yield info.filename, b"", info.file_size, "encrypted member, not read"
+                continue
+            try:
+                with _zip_member(zf, info.filename) as fh:
+                    head = fh.read(SNIFF_BYTES)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
+                yield info.filename, b"", info.file_size, f"unreadable member: {e}"
+                continue
+            yield info.filename, head, info.file_size, ""
+
+
+def _tar_iter(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Members of a (possibly truncated) tar; a damaged tail ends the walk quietly."""
+    while True:
+        try:
+            info = tar.next()
+        except (tarfile.ReadError, EOFError, zlib.error, OSError):
+            return
+        if info is None:
+            return
+        yield info
+
+
+@contextmanager
+def _open_tar(path: str, kind: str) -> Iterator[tarfile.TarFile]:
+    with open(path, "rb") as raw:
+        if kind == "tgz":
+            source: IO[bytes] = io.BufferedReader(GunzipStream(raw), 1 << 20)  # type: ignore[arg-type]
+            tar = tarfile.open(fileobj=source, mode="r|")
+        else:
+            tar = tarfile.open(fileobj=raw, mode="r|*")
+        with tar:
+            yield tar
+
+
+@dataclass
+class _LocalEntry:
+    name: str
+    offset: int  # of the member data
+    method: int
+    csize: int  # -1 when only a data descriptor knows it
+    size: int
+
+
+def _scan_local_headers(path: str) -> list[_LocalEntry]:
+    """Walk a zip from the front by local file headers (its central directory is lost)."""
+    entries: list[_LocalEntry] = []
+    with open(path, "rb") as fh:
+        data_len = os.fstat(fh.fileno()).st_size
+        offset = 0
+        while offset + 30 <= data_len:
+            fh.seek(offset)
+            header = fh.read(30)
+            if header[:4] != b"PK\x03\x04":
+                break
+            _, flags, method, _, _, _, csize, usize, nlen, xlen = struct.unpack(
+                "<4s2xHHHHIIIHH", header
+            )
+            name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            start = offset + 30 + nlen + xlen
+            known = not flags & 0x8
+            if not name.endswith("/"):
+                entries.append(_LocalEntry(name, start, method, csize if known else -1, usize))
+            if known:
+                offset = start + csize
+            else:
+                offset = _end_of_deflate(fh, start) if method == 8 else data_len
+                fh.seek(offset)
+                offset += 16 if fh.read(4) == b"PK\x07\x08" else 12
+    return entries
+
+
+def _end_of_deflate(fh: IO[bytes], start: int) -> int:
+    fh.seek(start)
+    d = zlib.decompressobj(-15)
+    pos = start
+    while not d.eof:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            return pos
+        try:
+            d.decompress(chunk, 1 << 16)
+            while d.unconsumed_tail and not d.eof:
+                d.decompress(d.unconsumed_tail, 1 << 16)
+        except zlib.error:
+            return pos + len(chunk)
+        pos += len(chunk)
+    return pos - len(d.unused_data)
+
+
+class GunzipStream(io.RawIOBase):
+    """Decompress gzip (also concatenated members) or raw deflate (``wbits=-15``, zip data)
+    without losing what was readable before damage.
+
+    The stdlib ``gzip`` module raises on a truncated file and drops the block it had just
+    decompressed; here the stream simply ends and ``error`` says why.
+    """
+
+    def __init__(self, raw: IO[bytes], wbits: int = 47) -> None:
+        self._raw, self._wbits = raw, wbits
+        self._d = zlib.decompressobj(wbits)
+        self._fed = False  # has the current decompressor seen input?
+        self._members = 0  # gzip members completed
+        self._input = b""
+        self._pending = b""
+        self._done = False
+        self.error: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._done:
+            self._step()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _step(self) -> None:
+        data = self._input or self._raw.read(1 << 16)
+        self._input = b""
+        if not data:
+            if self._fed:
+                self.error = "compressed data ends early (truncated)"
+            self._done = True
+            return
+        try:
+            self._pending = self._d.decompress(data, 1 << 20)
+        except zlib.error as e:
+            if not (self._members and not self._fed):  # else: trailing garbage, ignored
+                self.error = f"corrupt compressed data: {e}"
+            self._done = True
+            return
+        self._fed = True
+        self._input = self._d.unconsumed_tail
+        if self._d.eof:
+            self._members += 1
+            if self._wbits == -15:
+                self._done = True
+            else:  # another gzip member may follow
+                self._input = self._d.unused_data
+                self._d = zlib.decompressobj(self._wbits)
+                self._fed = False
+
+
+class _CheckedMember(io.RawIOBase):
+    """A zip member stream that ends, instead of raising, when its data is damaged."""
+
+    def __init__(self, inner: IO[bytes], expected_crc: int | None) -> None:
+        self._inner, self._expected = inner, expected_crc
+        self._crc = 0
+        self.error: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self._inner.read(len(buffer))
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as e:
+            self.error = f"damaged member data: {e}"
+            return 0
+        if not data:
+            if self._expected is not None and self._crc != self._expected:
+                self.error = "member CRC mismatch (data may be damaged)"
+            return 0
+        self._crc = zlib.crc32(data, self._crc)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
+    """A binary stream of the unit's bytes. After reading, ``getattr(s, "error", None)``
+    says whether the data ended early because it was damaged."""
+    if unit.member is None:
+        with open(unit.path, "rb") as fh:
+            yield fh
+        return
+    with open(unit.path, "rb") as raw:
+        kind = archive_kind(raw.read(SNIFF_BYTES), unit.path)
+        raw.seek(0)
+        if kind == "gz":
+            yield io.BufferedReader(GunzipStream(raw), 1 << 20)  # type: ignore[arg-type]
+        elif kind in ("tar", "tgz", "tarx"):
+            with _open_tar(unit.path, kind) as tar:
+                for info in _tar_iter(tar):
+                    if info.name == unit.member and info.isfile():
+                        extracted = tar.extractfile(info)
+                        if extracted is not None:
+                            yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)  # type: ignore[arg-type]
+                            return
+                raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+        else:
+            yield from _open_zip_member(unit, raw)
+
+
+def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
+    try:
+        zf: zipfile.ZipFile | None = zipfile.ZipFile(raw)
+    except zipfile.BadZipFile:
+        zf = None
+    if zf is None:  # central directory lost: find the member by its local header
+        entry = next((e for e in _scan_local_headers(unit.path) if e.name == unit.member), None)
+        if entry is None:
+            raise FileNotFoundError(f"member {unit.member!r} not found in damaged zip")
+        raw.seek(entry.offset)
+        if entry.method == 8:
+            yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)  # type: ignore[arg-type]
+        elif entry.method == 0 and entry.csize >= 0:
+            data = io.BytesIO(raw.read(entry.csize))
+            yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)  # type: ignore[arg-type]
+        else:
+            raise NotImplementedError(f"zip compression method {entry.method}")
+        return
+    with zf, _zip_member(zf, unit.member or "") as member:
+        yield member
+
+
+@contextmanager
+def _zip_member(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    """A member stream that keeps the data read before a CRC mismatch or damage."""
+    with zf.open(name) as member:
+        expected = member._expected_crc  # noqa: SLF001 - checked by _CheckedMember instead
+        member._expected_crc = None  # noqa: SLF001
+        yield io.BufferedReader(_CheckedMember(member, expected), 1 << 20)  # type: ignore[arg-type]
+
+
+def stream_error(stream: IO[bytes]) -> str | None:
+    """Why a stream from :func:`open_unit` ended early, if it did."""
+    inner = getattr(stream, "raw", stream)
+    return getattr(inner, "error", None)
