@@ -29,6 +29,7 @@ from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .scope import EventScope, RuleScope, scoped_rules
+from .settings import Settings
 
 META_TABLE = "lotlhunt_inputs"
 
@@ -51,6 +52,8 @@ class HuntConfig:
     scope: EventScope = field(default_factory=EventScope)
     #: Rules to run and report (minimum level, tags).
     rule_scope: RuleScope = field(default_factory=RuleScope)
+    #: The ``LOTLHUNT_*`` environment, read when the config is made.
+    settings: Settings = field(default_factory=Settings.from_environ)
 
 
 def default_workers() -> int:
@@ -261,6 +264,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
         placeholders=config.placeholders,
         exclusions=config.exclusions,
         progress=progress,
+        settings=config.settings,
     )
 
 

@@ -175,12 +175,12 @@ def converter(tp: Any) -> Converter | None:
         return lambda v: {
             (k if kc is None else kc(k)): (x if vc is None else vc(x)) for k, x in v.items()
         }
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = get_type_hints(tp)
         derived = list(DERIVED.get(tp, {}).items())
         skip = {n for n, _ in derived}
-        convs = [(f.name, converter(hints[f.name])) for f in dataclasses.fields(tp)]
-        needed = [(n, c) for n, c in convs if c is not None and n not in skip]
+        by_field = [(f.name, converter(hints[f.name])) for f in dataclasses.fields(tp)]
+        needed = [(n, c) for n, c in by_field if c is not None and n not in skip]
 
         def build_dataclass(v: dict[str, Any]) -> Any:
             # ``v`` is fresh from orjson: converted in place. A field missing (KeyError)

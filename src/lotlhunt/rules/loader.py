@@ -382,7 +382,7 @@ def _compile_file(path: Path, content: bytes, ctx: CompileContext) -> RuleSet:
         return out
     try:
         collection = parse_rule_text(text)
-    except (SigmaError, *_PARSE_ERRORS) as exc:
+    except _PARSE_ERRORS + (SigmaError,) as exc:
         out.failed.append(InputIssue(str(path), None, f"invalid rule file: {exc}", "rule"))
         return out
     if collection.errors and not collection.rules and not collection.filters:
@@ -391,7 +391,7 @@ def _compile_file(path: Path, content: bytes, ctx: CompileContext) -> RuleSet:
         return out
     try:
         result = load_collection(collection, path, ctx.backend, ctx)
-    except (SigmaError, *_PARSE_ERRORS) as exc:
+    except _PARSE_ERRORS + (SigmaError,) as exc:
         out.failed.append(InputIssue(str(path), None, f"invalid rule file: {exc}", "rule"))
         return out
     result.files = 1
@@ -427,7 +427,7 @@ def _load_filters(
                 raw += placeholders.digest().encode()
             try:
                 parsed = SigmaFilter.from_dict(doc, collect_errors=True)
-            except (SigmaError, *_PARSE_ERRORS) as exc:
+            except _PARSE_ERRORS + (SigmaError,) as exc:
                 issues.append(InputIssue(str(path), None, f"invalid Sigma filter: {exc}", "filter"))
                 continue
             if parsed.errors:
@@ -509,6 +509,7 @@ def load_rules(
     progress: Progress | None = None,
     workers: int | None = None,
     compile_options: CompileOptions = DEFAULT_COMPILE_OPTIONS,
+    settings: Settings | None = None,
 ) -> RuleSet:
     """Load and compile every rule under ``paths`` (files or folders, recursively).
 
@@ -518,21 +519,20 @@ def load_rules(
     they name. ``extra_dicts`` are rules given as parsed documents (indicator rules).
 
     Compiled rules come from the per-file cache when nothing that shapes them changed;
-    ``cache`` and ``cache_dir`` default to the environment's :class:`Settings`
-    (``LOTLHUNT_NO_CACHE``, ``LOTLHUNT_CACHE_DIR``). Many files to compile are shared
-    among ``workers`` processes (default: ``LOTLHUNT_RULE_WORKERS``, else one per idle CPU;
-    1 compiles in this process), as ``compile_options`` say. ``progress`` hears of
+    ``cache`` and ``cache_dir`` default to ``settings`` (when not given: the environment's,
+    ``LOTLHUNT_NO_CACHE``, ``LOTLHUNT_CACHE_DIR``). Many files to compile are shared among
+    ``workers`` processes (default: ``LOTLHUNT_RULE_WORKERS``, else one per idle CPU; 1
+    compiles in this process), as ``compile_options`` say. ``progress`` hears of
     compiling only (a warm load is silent). Bad placeholder or exclusions files raise
     :class:`UsageError`.
     """
-    if cache is None or (cache and cache_dir is None) or workers is None:
-        settings = Settings.from_environ()
-        cache = settings.rule_cache if cache is None else cache
-        cache_dir = cache_dir or settings.cache_dir
-        workers = settings.rule_workers if workers is None else workers
+    settings = settings if settings is not None else Settings.from_environ()
+    cache = settings.rule_cache if cache is None else cache
+    cache_dir = cache_dir or settings.cache_dir
+    workers = settings.rule_workers if workers is None else workers
     ph = load_placeholders(placeholders)
     excl: Exclusions | None = load_exclusions(exclusions) if exclusions is not None else None
-    store = rule_cache.RuleCache(Path(cache_dir)) if cache and cache_dir else None
+    store = rule_cache.RuleCache(Path(cache_dir)) if cache else None
     env = rule_cache.environment_digest(dialect)
     ph_digest = ph.digest()
 
@@ -637,9 +637,9 @@ def load_rules(
         store.put_many(env, writes)
         store.close()
 
-    for result in results:
-        if result is not None:
-            out.extend(result)
+    for done in results:
+        if done is not None:
+            out.extend(done)
 
     # Checks that need every rule: references of filters and exclusions.
     for f in filters:
@@ -668,7 +668,7 @@ def _compile_generated(content: bytes, ctx: CompileContext) -> RuleSet:
             orjson.loads(content), collect_errors=True, collect_filters=True
         )
         result = load_collection(collection, path, ctx.backend, ctx)
-    except (SigmaError, *_PARSE_ERRORS) as exc:
+    except _PARSE_ERRORS + (SigmaError,) as exc:
         out.failed.append(InputIssue(str(path), None, f"invalid generated rules: {exc}", "rule"))
         return out
     result.files = 0

@@ -92,19 +92,19 @@ def members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
                 yield entry.name, b"", entry.size, f"unreadable member: {e}"
         return
     with zf:
-        for info in zf.infolist():
-            if info.is_dir():
+        for zinfo in zf.infolist():
+            if zinfo.is_dir():
                 continue
-            if info.flag_bits & 0x1:
-                yield info.filename, b"", info.file_size, "encrypted member, not read"
+            if zinfo.flag_bits & 0x1:
+                yield zinfo.filename, b"", zinfo.file_size, "encrypted member, not read"
                 continue
             try:
-                with _zip_member(zf, info.filename) as fh:
+                with _zip_member(zf, zinfo.filename) as fh:
                     head = fh.read(SNIFF_BYTES)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
-                yield info.filename, b"", info.file_size, f"unreadable member: {e}"
+                yield zinfo.filename, b"", zinfo.file_size, f"unreadable member: {e}"
                 continue
-            yield info.filename, head, info.file_size, ""
+            yield zinfo.filename, head, zinfo.file_size, ""
 
 
 def _tar_iter(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -123,7 +123,7 @@ def _tar_iter(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 def _open_tar(path: str, kind: str) -> Iterator[tarfile.TarFile]:
     with open(path, "rb") as raw:
         if kind == "tgz":
-            source: IO[bytes] = io.BufferedReader(GunzipStream(raw), 1 << 20)  # type: ignore[arg-type]
+            source: IO[bytes] = io.BufferedReader(GunzipStream(raw), 1 << 20)
             tar = tarfile.open(fileobj=source, mode="r|")
         else:
             tar = tarfile.open(fileobj=raw, mode="r|*")
@@ -282,14 +282,14 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
         kind = archive_kind(raw.read(SNIFF_BYTES), unit.path)
         raw.seek(0)
         if kind == "gz":
-            yield io.BufferedReader(GunzipStream(raw), 1 << 20)  # type: ignore[arg-type]
+            yield io.BufferedReader(GunzipStream(raw), 1 << 20)
         elif kind in ("tar", "tgz", "tarx"):
             with _open_tar(unit.path, kind) as tar:
                 for info in _tar_iter(tar):
                     if info.name == unit.member and info.isfile():
                         extracted = tar.extractfile(info)
                         if extracted is not None:
-                            yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)  # type: ignore[arg-type]
+                            yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
                             return
                 raise FileNotFoundError(f"member {unit.member!r} not found in archive")
         else:
@@ -307,10 +307,10 @@ def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
             raise FileNotFoundError(f"member {unit.member!r} not found in damaged zip")
         raw.seek(entry.offset)
         if entry.method == 8:
-            yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)  # type: ignore[arg-type]
+            yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)
         elif entry.method == 0 and entry.csize >= 0:
             data = io.BytesIO(raw.read(entry.csize))
-            yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)  # type: ignore[arg-type]
+            yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)
         else:
             raise NotImplementedError(f"zip compression method {entry.method}")
         return
@@ -322,9 +322,10 @@ def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
 def _zip_member(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
     """A member stream that keeps the data read before a CRC mismatch or damage."""
     with zf.open(name) as member:
-        expected = member._expected_crc  # noqa: SLF001 - checked by _CheckedMember instead
-        member._expected_crc = None  # noqa: SLF001
-        yield io.BufferedReader(_CheckedMember(member, expected), 1 << 20)  # type: ignore[arg-type]
+        # Checked by _CheckedMember instead (a private attribute of zipfile.ZipExtFile).
+        expected = member._expected_crc  # type: ignore[attr-defined]  # noqa: SLF001
+        member._expected_crc = None  # type: ignore[attr-defined]  # noqa: SLF001
+        yield io.BufferedReader(_CheckedMember(member, expected), 1 << 20)
 
 
 def stream_error(stream: IO[bytes]) -> str | None:

@@ -87,7 +87,7 @@ def to_text(value: Any) -> str | None:
             pass
         if all(type(v) not in (dict, list) for v in value):
             return "\n".join("" if v is None else to_text(v) for v in value)  # type: ignore[misc]
-        return _deep_text(value)  # type: ignore[no-any-return]
+        return _deep_text(value)
     return str(value)
 
 

@@ -122,7 +122,7 @@ def _pooled(
             tag, payload = event.data[:1], event.data[1:]
             if tag == _REPORT:
                 rows.pop(event.job, None)
-                yield pickle.loads(payload)  # type: ignore[misc]
+                yield pickle.loads(payload)
                 continue
             batch = pa.ipc.open_stream(pa.py_buffer(payload)).read_next_batch()
             rows[event.job] = rows.get(event.job, 0) + batch.num_rows

@@ -228,7 +228,7 @@ def _lines(
                 positions.append(lineno)
                 size += len(line)
                 if len(rows) >= batch_rows or size >= max_bytes:
-                    yield builder.flush()  # type: ignore[misc]
+                    yield builder.flush()
                     rows, positions, size = builder.rows, builder.positions, 0
             else:
                 report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
@@ -374,7 +374,7 @@ class _Scanner:
                 return
             self.builder.add(row, self.index, len(data))
             if self.builder.full(self.batch_rows):
-                self.ready.append(self.builder.flush())  # type: ignore[arg-type]
+                self.ready.append(self.builder.flush())
         else:
             self.report.fail(self.index, f"JSON value is not an object ({type(doc).__name__})")
         self.index += 1
