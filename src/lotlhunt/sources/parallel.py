@@ -9,6 +9,7 @@ crash on hostile input) is reported against the unit it was reading; the rest is
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import time
@@ -117,7 +118,9 @@ def _pooled(
     """Batches and reports of units read by worker processes; a unit whose worker died is
     reported with the rows that arrived; units no worker could take are read here."""
     rows: dict[InputUnit, int] = {}
-    for event in WorkerPool(_SERVICE, options, units, pool).run():
+    # Workers import the modules of the formats registered here (built-in ones or not).
+    modules = sorted({fmt.read.__module__ for fmt in formats().values()})
+    for event in WorkerPool(_SERVICE, (options, modules), units, pool).run():
         if isinstance(event, Output):
             tag, payload = event.data[:1], event.data[1:]
             if tag == _REPORT:
@@ -192,8 +195,14 @@ def _size(unit: InputUnit) -> int:
         return 0
 
 
-def _serve(options: ReaderOptions) -> Callable[[InputUnit], Iterator[tuple[Any, ...]]]:
-    """A reader worker's handler (see :mod:`lotlhunt._support.workers`)."""
+def _serve(
+    setup: tuple[ReaderOptions, list[str]],
+) -> Callable[[InputUnit], Iterator[tuple[Any, ...]]]:
+    """A reader worker's handler (see :mod:`lotlhunt._support.workers`), once the modules
+    that register the parent's formats are imported."""
+    options, modules = setup
+    for module in modules:
+        importlib.import_module(module)
     pool = pa.default_memory_pool()
 
     def read(unit: InputUnit) -> Iterator[tuple[Any, ...]]:
