@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -77,7 +78,9 @@ def test_workers_give_the_same_rows(tmp_path: Path) -> None:
     units = discover([tmp_path]).units
     options = replace(POOLED, batch_rows=1000)
     serial = collect(read_all(units, workers=1, options=options))
-    parallel = collect(read_all(units, workers=2, options=options))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # workers that cannot start warn
+        parallel = collect(read_all(units, workers=2, options=options))
     assert {k: sorted(v) for k, v in parallel[0].items()} == serial[0]
     for label, report in serial[1].items():
         other = parallel[1][label]
