@@ -29,7 +29,11 @@ from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
 from .scope import EventScope, RuleScope, scoped_rules
+from .rules.parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
+from .rules.parallel import CompileOptions
 from .settings import Settings
+from .sources.options import DEFAULT_OPTIONS as DEFAULT_READER_OPTIONS
+from .sources.options import ReaderOptions
 
 META_TABLE = "lotlhunt_inputs"
 
@@ -54,6 +58,10 @@ class HuntConfig:
     rule_scope: RuleScope = field(default_factory=RuleScope)
     #: The ``LOTLHUNT_*`` environment, read when the config is made.
     settings: Settings = field(default_factory=Settings.from_environ)
+    #: How logs are read (batch sizes, limits, when worker processes pay off).
+    reader_options: ReaderOptions = DEFAULT_READER_OPTIONS
+    #: When rule files are compiled in worker processes.
+    compile_options: CompileOptions = DEFAULT_COMPILE_OPTIONS
 
 
 def default_workers() -> int:
@@ -70,6 +78,7 @@ def ingest(
     skipped: list[tuple[str, str]],
     scope: EventScope | None = None,
     fields: Sequence[str] | None = None,
+    options: ReaderOptions = DEFAULT_READER_OPTIONS,
 ) -> None:
     """Read every input into the engine, counting every record and every failure.
 
@@ -88,7 +97,7 @@ def ingest(
     stats.files_failed += sum(1 for i in found.issues if i.kind == "file")
     progress.start("reading", len(found.units))
     reports: list[UnitReport] = []
-    for item in read_all(found.units, workers=workers):
+    for item in read_all(found.units, workers, options):
         if isinstance(item, pa.RecordBatch):
             kept = scope.apply(item) if scope is not None and scope.active else item
             stats.records_out_of_scope += item.num_rows - kept.num_rows
@@ -265,6 +274,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
         exclusions=config.exclusions,
         progress=progress,
         settings=config.settings,
+        compile_options=config.compile_options,
     )
 
 
@@ -408,6 +418,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
                 input_issues,
                 skipped,
                 config.scope,
+                options=config.reader_options,
             )
             require_events(stats, skipped, input_issues)
             if config.case:
