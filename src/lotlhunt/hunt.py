@@ -28,9 +28,9 @@ from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
-from .scope import EventScope, RuleScope, scoped_rules
 from .rules.parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .rules.parallel import CompileOptions
+from .scope import EventScope, RuleScope, scoped_rules
 from .settings import Settings
 from .sources.options import DEFAULT_OPTIONS as DEFAULT_READER_OPTIONS
 from .sources.options import ReaderOptions
