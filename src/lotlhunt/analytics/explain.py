@@ -4,11 +4,9 @@ A detection shows the values of the fields its rule refers to and which of the r
 named selections hold on the event. Both come from queries over the matched events only,
 after evaluation, because a match is rare and evaluation should not carry their cost.
 
-Planning a query costs DuckDB milliseconds whatever its input, and planning a rule's
-SQL costs about as much as planning the rule itself did in evaluation (the largest
-SigmaHQ rules are IOC lists of 200 kB). So the fired rules of one slice are explained
-together, one scan of their matched events, and a selection is only evaluated when the
-match does not already decide it: when a rule's SQL is the conjunction of its selections
+The engine reads them (:meth:`~lotlhunt.engines.base.Engine.explain`); this module
+decides what to read. A selection is only evaluated when the match does not already
+decide it: when a rule's SQL is the conjunction of its selections
 (``selection and not 1 of filter_*``), a match means every plain selection holds and
 every negated one does not. That is the case for most SigmaHQ rules.
 """
@@ -17,21 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ..engines.duckdb.engine import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
-from ..rules.compile.dialect import ALL_TEXT_FIELD, NEGATION, Dialect
-from ..rules.loader import CompiledRule
-from ..rules.logsources import Variant
-
-#: Work table of matches (rule, event row id), read to explain detections.
-MATCHES = f"{WORK_DB}.matches"
-#: Its column naming the rule that matched.
-HIT_RULE = "__rule"
-#: Fired rules of one slice explained by one query.
-EXPLAIN_PER_QUERY = 32
+from ..engines.base import Engine, ExplainRequest
+from ..rules.compile.dialect import ALL_TEXT_FIELD, NEGATION
+from ..rules.model import CompiledRule
 
 #: What the scanner of compiled SQL stops at: a whole quoted literal or identifier
 #: (doubled quotes inside), a parenthesis, a boolean operator, or an unclosed quote.
@@ -43,48 +32,26 @@ _NOT_HEAD, _NOT_TAIL = NEGATION[1:-1].split("{}")
 Explanation = tuple[dict[str, str | None], tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class _Fired:
-    """A rule that fired: the span of its matched row ids, the fields its explanation
-    shows (in the order of the query's values) and the SQL of its selection tests."""
-
-    lo: int
-    hi: int
-    shown: list[str]
-    tests: list[str]
-
-
 def explain_matches(
-    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
+    engine: Engine, rules: Sequence[CompiledRule], matches: pa.Table
 ) -> dict[tuple[int, int], Explanation]:
-    """For each (rule index, row id) in ``matches`` (already in the ``MATCHES`` work
-    table): the values of the fields the rule reads, and the selections that hold."""
-    spans = matches.group_by("rule").aggregate([("rid", "min"), ("rid", "max")])
-    by_rule = zip(
-        spans.column("rule").to_pylist(),
-        spans.column("rid_min").to_pylist(),
-        spans.column("rid_max").to_pylist(),
-        strict=True,
-    )
-    fired: dict[int, _Fired] = {}
-    groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
-    for idx, lo, hi in sorted(by_rule):
-        fired[idx] = _Fired(int(lo), int(hi), _shown(rules[idx]), _held_tests(rules[idx]))
-        for variant in rules[idx].variants:
-            groups.setdefault(variant.key, (variant, []))[1].append(idx)
-    queries = [
-        _explain_query(engine, rules, variant, idxs[k : k + EXPLAIN_PER_QUERY], fired)
-        for variant, idxs in groups.values()
-        for k in range(0, len(idxs), EXPLAIN_PER_QUERY)
-    ]
+    """For each (rule index, row id) in ``matches``: the values of the fields the rule
+    reads, and the selections that hold."""
+    if matches.num_rows == 0:
+        return {}
+    fired = sorted(set(matches.column("rule").to_pylist()))
+    requests = {
+        idx: ExplainRequest(tuple(_shown(rules[idx])), implied_selections(rules[idx]))
+        for idx in fired
+    }
     out: dict[tuple[int, int], Explanation] = {}
     # Which selections hold repeats itself (a rule's is mostly fixed): named once per
     # distinct outcome, shared by every match with it.
     reasons: dict[tuple[int, tuple[bool, ...]], tuple[str, ...]] = {}
-    for table in engine.query_all(queries):
+    for table in engine.explain(rules, matches, requests):
         columns = [table.column(c).to_pylist() for c in ("rule", "rid", "vals", "held")]
         for idx, rid, vals, oks in zip(*columns, strict=True):
-            names = fired[idx].shown
+            names = requests[idx].shown
             fields = {n: v for n, v in zip(names, vals, strict=True) if v is not None}
             key = (idx, tuple(oks))
             why = reasons.get(key)
@@ -99,50 +66,6 @@ def explain_matches(
 def _shown(rule: CompiledRule) -> list[str]:
     """The fields an explanation of ``rule`` shows (not the whole-event text)."""
     return sorted(n for n in rule.fields if n != ALL_TEXT_FIELD)
-
-
-def _explain_query(
-    engine: DuckDBEngine,
-    rules: Sequence[CompiledRule],
-    variant: Variant,
-    idxs: Sequence[int],
-    fired: dict[int, _Fired],
-) -> str:
-    """One query explaining the matches of rules ``idxs`` on the slice of ``variant``:
-    their matched events scanned once, a ``CASE`` on the rule picking its values."""
-    vals: list[str] = []
-    held: list[str] = []
-    fields: set[str] = set()
-    for idx in idxs:
-        shown = [Dialect.ident(n) for n in fired[idx].shown]
-        fields |= rules[idx].fields  # ``used`` keeps only the columns the query reads
-        vals.append(f"WHEN {int(idx)} THEN [{', '.join(shown)}]::VARCHAR[]")
-        held.append(f"WHEN {int(idx)} THEN [{', '.join(fired[idx].tests)}]::BOOLEAN[]")
-    used = "\n".join(vals + held)
-    ips = address_fields(rules[i] for i in idxs)
-    inner = ", ".join(engine.slice_columns(variant, sorted(fields), ips, used))
-    ids = ", ".join(str(int(i)) for i in idxs)
-    lo = min(fired[i].lo for i in idxs)
-    hi = max(fired[i].hi for i in idxs)
-    # The id range lets the scan skip row groups before the semi-join.
-    return (
-        f"SELECT m.{HIT_RULE} AS rule, s.{ROW_ID} AS rid, "
-        f"CASE m.{HIT_RULE} {' '.join(vals)} END AS vals, "
-        f"CASE m.{HIT_RULE} {' '.join(held)} END AS held FROM "
-        f"(SELECT {ROW_ID}{', ' + inner if inner else ''} FROM {EVENTS} "
-        f"WHERE {ROW_ID} BETWEEN {lo} AND {hi} AND {ROW_ID} IN "
-        f"(SELECT {ROW_ID} FROM {MATCHES} WHERE {HIT_RULE} IN ({ids})) "
-        f"AND {engine.slice_filter(variant)}) s "
-        f"JOIN {MATCHES} m ON m.{ROW_ID} = s.{ROW_ID} AND m.{HIT_RULE} IN ({ids})"
-    )
-
-
-def _held_tests(rule: CompiledRule) -> list[str]:
-    """SQL telling whether each selection of ``rule`` holds on a matched event."""
-    return [
-        f"coalesce({sql}, false)" if known is None else str(known).lower()
-        for (_, sql), known in zip(rule.selections, implied_selections(rule), strict=True)
-    ]
 
 
 def implied_selections(rule: CompiledRule) -> tuple[bool | None, ...]:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sigma.filters import SigmaFilter
 
     from .compile.backend import SqlBackend
-    from .loader import CompiledRule
+    from .model import CompiledRule
 
 #: Cheap test whether a rule file may hold a filter document (a top-level ``filter:``).
 FILTER_DOC = re.compile(rb"^filter\s*:", re.MULTILINE)
