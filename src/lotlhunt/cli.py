@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .analytics.coverage import RuleStatus
+from .engines import DEFAULT_ENGINE, ENGINES
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .reports import write_csv, write_jsonl, write_stats
@@ -118,6 +119,19 @@ def cli() -> None:
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
 )
+@click.option(
+    "--engine",
+    "engine_name",
+    default=DEFAULT_ENGINE,
+    show_default=True,
+    callback=lambda ctx, param, value: _usable_engine(value),
+    help="Engine to hunt with: "
+    + "; ".join(
+        f"{e.name} ({e.description}{', unavailable: ' + e.disabled if e.disabled else ''})"
+        for e in ENGINES.values()
+    )
+    + ".",
+)
 def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
@@ -131,6 +145,7 @@ def hunt(
     placeholders: Path | None,
     exclusions: Path | None,
     explain: bool,
+    engine_name: str,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
@@ -143,6 +158,7 @@ def hunt(
         workers=workers,
         placeholders=placeholders,
         exclusions=exclusions,
+        engine=engine_name,
     )
     try:
         with RichProgress(err) as progress:
@@ -163,6 +179,17 @@ def hunt(
         print_explanations(result, console)
     if strict and result.issues:
         sys.exit(EXIT_FAILURE)
+
+
+def _usable_engine(name: str) -> str:
+    """``name`` if it is a registered engine this installation can run, else a usage
+    error saying which engines there are, or what to install."""
+    entry = ENGINES.get(name)
+    if entry is None:
+        raise click.BadParameter(f"unknown engine {name!r}; registered: {', '.join(ENGINES)}")
+    if entry.disabled is not None:
+        raise click.BadParameter(f"engine {name!r} is not available: {entry.disabled}")
+    return name
 
 
 @cli.group()

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -170,6 +170,7 @@ class CorrelationRun:
     episodes: list[Episode] = field(default_factory=list)
 
 
+@runtime_checkable
 class Engine(Protocol):
     """The events table of a hunt and everything asked of it.
 
