@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..rules.compile.dialect import Dialect
 from .base import Engine, EngineOptions, Evaluation
 
 #: The engine a hunt uses unless told otherwise.
@@ -25,6 +26,8 @@ class EngineEntry:
 
     name: str
     description: str
+    #: The SQL dialect rules are compiled in for this engine.
+    dialect: Dialect
     #: Makes an engine on a case file (None: in memory) with the given options.
     factory: Callable[[str | None, EngineOptions], Engine]
     #: Why the engine cannot be used in this installation (None: it can).

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..rules.compile.dialect import LOWER_SUFFIX, Dialect, re2_escape
+from ..rules.compile.dialect import DUCKDB, LOWER_SUFFIX, re2_escape
 from ..rules.compile.literals import Clause
 from ..rules.loader import CompiledRule
 
@@ -139,7 +139,7 @@ def may_match(rule: CompiledRule, found: set[tuple[str, str]]) -> bool:
 
 
 def distinct_query(name: str, table: str) -> str:
-    col = Dialect.ident(name + LOWER_SUFFIX)
+    col = DUCKDB.ident(name + LOWER_SUFFIX)
     return f"SELECT DISTINCT {col} AS v FROM {table} WHERE {col} IS NOT NULL"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...rules.compile.dialect import DUCKDB
 from .. import EngineEntry, register
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ register(
     EngineEntry(
         name="duckdb",
         description="DuckDB in this process: events in memory, or in a --case file",
+        dialect=DUCKDB,
         factory=_make,
     )
 )

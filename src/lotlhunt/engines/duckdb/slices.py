@@ -9,7 +9,6 @@ Optionally distinct: one row per distinct combination of the fields.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from ...events import schema
@@ -38,7 +37,7 @@ _CORE_ALIASES: dict[str, str] = {
     "computer": schema.HOST,
     "eventrecordid": f"CAST({schema.RECORD_ID} AS VARCHAR)",
 }
-_COLUMN_REF = re.compile(r"\{([^{}]+)\}")
+_NULL = "CAST(NULL AS VARCHAR)"
 
 
 class Slices:
@@ -47,21 +46,17 @@ class Slices:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
-    def _resolve_refs(self, expr: str) -> str:
-        def sub(m: re.Match[str]) -> str:
-            col = self.store.column(m.group(1))
-            return DUCKDB.ident(col) if col else "CAST(NULL AS VARCHAR)"
-
-        if "{" not in expr:
-            expr = "{" + expr + "}"
-        return _COLUMN_REF.sub(sub, expr)
+    def _own(self, name: str) -> str:
+        """The column of field ``name`` as the events table holds it, else NULL."""
+        col = self.store.column(name)
+        return DUCKDB.ident(col) if col else _NULL
 
     def field_expression(self, name: str, variant: Variant) -> str:
         """SQL giving Sigma field ``name`` on rows of ``variant`` (NULL when absent)."""
         lower = name.lower()
-        for target, expr in variant.renames:
+        for target, rename in variant.renames:
             if target.lower() == lower:
-                return self._resolve_refs(expr)
+                return DUCKDB.transform(rename.transform, [self._own(f) for f in rename.fields])
         if lower == ALL_TEXT_FIELD:
             names = self.store.field_columns()
             if variant.channels:
@@ -79,7 +74,7 @@ class Slices:
             return DUCKDB.ident(col)
         if lower in _CORE_ALIASES:
             return _CORE_ALIASES[lower]
-        return "CAST(NULL AS VARCHAR)"
+        return _NULL
 
     def slice_filter(self, variant: Variant) -> str:
         """SQL selecting the rows of ``variant``. Channels match whatever their case, by

@@ -11,6 +11,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from ...errors import UsageError
+from ...rules.compile.dialect import SPARK
 from .. import EngineEntry, register
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ register(
     EngineEntry(
         name="spark",
         description="Apache Spark (local or a cluster)",
+        dialect=SPARK,
         factory=_make,
         disabled=disabled_reason(),
     )
