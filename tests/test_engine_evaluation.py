@@ -157,7 +157,7 @@ def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
 
     def spy(*args: Any, **kwargs: Any) -> int:
         rows = original(*args, **kwargs)
-        built.append((rows, bool(args[5])))  # rows, distinct
+        built.append((rows, bool(args[4])))  # rows, distinct
         return rows
 
     monkeypatch.setattr(engine.slices, "build_slice", spy)

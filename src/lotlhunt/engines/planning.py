@@ -11,8 +11,9 @@ together is decided here, once, for all of them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from ..rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, IP_SUFFIX
+from ..rules.compile.dialect import ALL_TEXT_FIELD
 from ..rules.logsources import Variant, narrowed
 from ..rules.model import CompiledRule
 
@@ -111,13 +112,38 @@ def fields_read(rules: Sequence[CompiledRule], idxs: Iterable[int]) -> set[str]:
     return fields
 
 
-def address_fields(rules: Iterable[CompiledRule]) -> set[str]:
-    """Fields that CIDR conditions of ``rules`` compare as addresses."""
-    out: set[str] = set()
-    for rule in rules:
-        if rule.cidr:
-            out.update(f for f in rule.fields if DUCKDB.ident(f + IP_SUFFIX) in rule.sql)
-    return out
+@dataclass(frozen=True)
+class SliceColumns:
+    """Which columns of a slice its readers need, by lower-cased field name: the field
+    as it is, its lower-cased twin, its address twin. Computing a column no rule reads
+    costs as much as one it does (the all-text column of a keyword rule is the whole
+    event), and most rules compare lowered text only."""
+
+    plain: frozenset[str] = frozenset()
+    lower: frozenset[str] = frozenset()
+    ip: frozenset[str] = frozenset()
+
+    def __or__(self, other: SliceColumns) -> SliceColumns:
+        return SliceColumns(self.plain | other.plain, self.lower | other.lower, self.ip | other.ip)
+
+
+def slice_columns(
+    rules: Sequence[CompiledRule],
+    idxs: Iterable[int],
+    plain: Iterable[str] = (),
+    lower: Iterable[str] = (),
+) -> SliceColumns:
+    """The columns the rules ``idxs`` read (as the compiler recorded them), plus fields
+    read as they are (``plain``) or lowered (``lower``) by something else."""
+    out_plain = {f.lower() for f in plain}
+    out_lower = {f.lower() for f in lower}
+    out_ip: set[str] = set()
+    for i in idxs:
+        rule = rules[i]
+        out_plain.update(f.lower() for f in rule.plain_fields)
+        out_lower.update(f.lower() for f in rule.lower_fields)
+        out_ip.update(f.lower() for f in rule.ip_fields)
+    return SliceColumns(frozenset(out_plain), frozenset(out_lower), frozenset(out_ip))
 
 
 def batched(idxs: Sequence[int], size: int) -> list[list[int]]:

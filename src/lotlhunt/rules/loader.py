@@ -163,6 +163,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
     except (SigmaError, NotImplementedError) as exc:
         return f"{type(exc).__name__}: {exc}"
     ls = rule.logsource
+    selections = backend.compile_selections(rule)
     return CompiledRule(
         id=str(rule.id) if rule.id else f"{path}:{rule.title}",
         title=rule.title or path.stem,
@@ -176,6 +177,9 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         fields=frozenset(compiled.fields),
         keywords=compiled.keywords,
         cidr=compiled.cidr,
+        lower_fields=frozenset(compiled.facts.lower_fields),
+        plain_fields=frozenset(compiled.facts.plain_fields),
+        ip_fields=frozenset(compiled.facts.ip_fields),
         description=rule.description or "",
         references=tuple(rule.references or ()),
         falsepositives=tuple(rule.falsepositives or ()),
@@ -183,7 +187,8 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         name=getattr(rule, "name", None),
         needs=compiled.needs,
         event_ids=compiled.event_ids,
-        selections=backend.compile_selections(rule),
+        selections=tuple((name, sql) for name, sql, _ in selections),
+        implied=tuple(compiled.implied((sql, facts)) for _, sql, facts in selections),
     )
 
 
@@ -242,12 +247,21 @@ def load_collection(
                 placeholders=tuple(names),
                 # A filter's detections (renamed by pySigma with a random prefix) are
                 # negated: they never explain a match.
-                selections=tuple(
-                    s for s in result.selections if not s[0].startswith(FILTER_PREFIX)
-                ),
+                **_without_filter_selections(result),
             )
         out.rules.append(result)
     return out
+
+
+def _without_filter_selections(rule: CompiledRule) -> dict[str, Any]:
+    """The rule's selections and what its condition implies of them, without those a
+    Sigma filter added."""
+    kept = [
+        (sel, implied)
+        for sel, implied in zip(rule.selections, rule.implied, strict=True)
+        if not sel[0].startswith(FILTER_PREFIX)
+    ]
+    return {"selections": tuple(s for s, _ in kept), "implied": tuple(i for _, i in kept)}
 
 
 def parse_rule_text(text: bytes | str, collect_filters: bool = True) -> SigmaCollection:

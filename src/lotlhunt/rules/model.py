@@ -2,7 +2,8 @@
 
 A :class:`CompiledRule` is everything a hunt needs of a Sigma rule, without pySigma: its
 SQL condition, the slices it runs on, its metadata, and the facts the compiler recorded
-while it wrote the SQL (:class:`RuleFacts`), so nothing downstream re-parses the SQL.
+while it wrote the SQL (fields read and how, keywords, what a match implies of each
+selection), so nothing downstream re-parses the SQL.
 Compiled rules are cached per file (:mod:`.cache`), serialised by their annotations.
 """
 
@@ -36,9 +37,18 @@ class CompiledRule:
     logsource: tuple[str | None, str | None, str | None]  # product, category, service
     variants: tuple[Variant, ...]
     sql: str
+    #: Every field the SQL reads (the facts below, united).
     fields: frozenset[str]
+    #: Whether it searches the text of the whole event (keywords).
     keywords: bool = False
+    #: Whether it compares addresses (CIDR).
     cidr: bool = False
+    #: Fields read through their lower-cased twin (case-insensitive comparisons).
+    lower_fields: frozenset[str] = frozenset()
+    #: Fields read as they are (cased comparisons, regular expressions, NULL tests...).
+    plain_fields: frozenset[str] = frozenset()
+    #: Fields compared as addresses, through their address twin.
+    ip_fields: frozenset[str] = frozenset()
     description: str = ""
     references: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
@@ -52,6 +62,11 @@ class CompiledRule:
     event_ids: frozenset[int] | None = None
     #: (selection name, SQL) of each named detection, to explain which ones matched.
     selections: tuple[tuple[str, str], ...] = ()
+    #: For each selection, what a match implies of it, as the compiler saw the
+    #: condition's structure: True when all its conjuncts are conjuncts of the
+    #: condition (it holds on every match), False when all its disjuncts are negated
+    #: conjuncts of the condition (it holds on none), None when it must be evaluated.
+    implied: tuple[bool | None, ...] = ()
     #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say
     #: the rule was tuned and why.
     exclusions: tuple[str, ...] = ()

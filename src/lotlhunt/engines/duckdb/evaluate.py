@@ -20,7 +20,14 @@ from ...rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, LOWER_SUFFIX
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
-from ..planning import address_fields, batched, by_event_ids, covers, fields_read, rule_groups
+from ..planning import (
+    batched,
+    by_event_ids,
+    covers,
+    fields_read,
+    rule_groups,
+    slice_columns,
+)
 from ..prefilter import (
     BITS_KEY,
     RulePlan,
@@ -126,18 +133,15 @@ class Evaluator:
         """Matches of the rules ``idxs`` on the slice of ``variant``, the rules that
         failed, and how many the prefilter skipped."""
         fields = fields_read(rules, idxs)
-        ips = address_fields([rules[i] for i in idxs])
-        used = "\n".join(
-            [rules[i].sql for i in idxs]
-            + [DUCKDB.ident(f + LOWER_SUFFIX) for f in literal_index(rules, idxs)]
-        )
+        # Fields the literal prefilter scans are read lowered, rule or no rule.
+        needs = slice_columns(rules, idxs, lower=literal_index(rules, idxs))
         slices = self.engine.slices
         if len(idxs) == 1 and ALL_TEXT_FIELD in fields:
             # One rule on the whole event's text: that column is most of the cost
             # of a slice, and this rule its only reader. Matching it as the text
             # is made, in one pass, costs 25-45% less than making the slice and
             # then scanning it (and a literal prefilter would scan it too).
-            query = slices.slice_query(variant, sorted(fields), ips, used)
+            query = slices.slice_query(variant, sorted(fields), needs)
             found: list[pa.Table] = []
             errors: dict[int, str] = {}
             if query is not None:
@@ -150,7 +154,7 @@ class Evaluator:
         distinct = (
             ALL_TEXT_FIELD not in fields and len(idxs) >= self.engine.options.distinct_min_rules
         )
-        if slices.build_slice(variant, sorted(fields), SLICE, ips, used, distinct) == 0:
+        if slices.build_slice(variant, sorted(fields), SLICE, needs, distinct) == 0:
             if progress:
                 progress(len(idxs))
             return [], {}, 0

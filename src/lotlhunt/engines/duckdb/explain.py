@@ -20,7 +20,7 @@ from ...rules.compile.dialect import DUCKDB
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import ExplainRequest
-from ..planning import address_fields, batched
+from ..planning import batched, slice_columns
 from .arrow_view import arrow_view
 from .slices import WORK_DB
 from .store import EVENTS, ROW_ID
@@ -97,9 +97,12 @@ def _query(
         vals.append(f"WHEN {int(idx)} THEN [{', '.join(shown)}]::VARCHAR[]")
         tests = _held_tests(rules[idx], requests[idx].implied)
         held.append(f"WHEN {int(idx)} THEN [{', '.join(tests)}]::BOOLEAN[]")
-    used = "\n".join(vals + held)
-    ips = address_fields(rules[i] for i in idxs)
-    inner = ", ".join(engine.slices.slice_columns(variant, sorted(fields), ips, used))
+    # The values shown are read as they are; the selections left to evaluation read
+    # what their rule reads.
+    shown_fields = [f for idx in idxs for f in requests[idx].shown]
+    undecided = [idx for idx in idxs if None in requests[idx].implied]
+    needs = slice_columns(rules, undecided, plain=shown_fields)
+    inner = ", ".join(engine.slices.slice_columns(variant, sorted(fields), needs))
     ids = ", ".join(str(int(i)) for i in idxs)
     lo = min(span[i][0] for i in idxs)
     hi = max(span[i][1] for i in idxs)

@@ -20,6 +20,7 @@ from ...rules.compile.dialect import (
     LOWER_SUFFIX,
 )
 from ...rules.logsources import Variant
+from ..planning import SliceColumns
 from .store import EVENTS, ROW_ID, EventStore
 
 #: In-memory database for working tables (not temporary: every thread's connection sees
@@ -96,37 +97,28 @@ class Slices:
         self,
         variant: Variant,
         fields: Iterable[str],
-        ip_fields: Iterable[str] = (),
-        used: str | None = None,
+        needs: SliceColumns | None = None,
         grouped: bool = False,
     ) -> list[str]:
         """Projections giving compiled rules the columns they read on rows of ``variant``:
-        each field, its lowered twin, and for ``ip_fields`` its address twin.
+        each field, its lowered twin, its address twin, as far as ``needs`` says they are
+        read (without ``needs``: each field and its lowered twin).
 
-        With ``used`` (the SQL that will read them), only the columns it names: most
-        rules compare lowered text only, and computing a column no rule reads costs as
-        much as one they do (the all-text column of a keyword rule is the whole event).
         With ``grouped``, the fields are read from columns of their own name (a query
         that already projected and grouped them) instead of the events table.
         """
         seen: dict[str, str] = {}
         for f in fields:
             seen.setdefault(f.lower(), f)
-        want_ip = {f.lower() for f in ip_fields}
-        used = used.lower() if used is not None else None
         exprs = []
-        for f in seen.values():
+        for key, f in seen.items():
             e = DUCKDB.ident(f) if grouped else self.field_expression(f, variant)
-            wanted = [
-                (e, f),
-                (f"lower({e})", f + LOWER_SUFFIX),
-                *([(f"{IP_HEX_FUNCTION}({e})", f + IP_SUFFIX)] if f.lower() in want_ip else []),
-            ]
-            exprs.extend(
-                f"{expr} AS {DUCKDB.ident(name)}"
-                for expr, name in wanted
-                if used is None or DUCKDB.ident(name).lower() in used
-            )
+            if needs is None or key in needs.plain:
+                exprs.append(f"{e} AS {DUCKDB.ident(f)}")
+            if needs is None or key in needs.lower:
+                exprs.append(f"lower({e}) AS {DUCKDB.ident(f + LOWER_SUFFIX)}")
+            if needs is not None and key in needs.ip:
+                exprs.append(f"{IP_HEX_FUNCTION}({e}) AS {DUCKDB.ident(f + IP_SUFFIX)}")
         return exprs
 
     def build_slice(
@@ -134,8 +126,7 @@ class Slices:
         variant: Variant,
         fields: Iterable[str],
         name: str = SLICE,
-        ip_fields: Iterable[str] = (),
-        used: str | None = None,
+        needs: SliceColumns | None = None,
         distinct: bool = False,
     ) -> int:
         """Materialise the rows of ``variant`` with the columns its rules read.
@@ -145,7 +136,7 @@ class Slices:
         themselves (services, scheduled tasks, agents), and a rule evaluated on the
         distinct rows gives the same answer for a fraction of the work.
         """
-        query = self.slice_query(variant, fields, ip_fields, used, distinct)
+        query = self.slice_query(variant, fields, needs, distinct)
         if query is None:
             self.store.one(
                 f"CREATE OR REPLACE TABLE {name} AS SELECT NULL::BIGINT AS {ROW_ID} LIMIT 0"
@@ -159,8 +150,7 @@ class Slices:
         self,
         variant: Variant,
         fields: Iterable[str],
-        ip_fields: Iterable[str] = (),
-        used: str | None = None,
+        needs: SliceColumns | None = None,
         distinct: bool = False,
     ) -> str | None:
         """The query :meth:`build_slice` materialises, or None when no row is in it."""
@@ -180,13 +170,13 @@ class Slices:
             base = ", ".join(
                 f"{self.field_expression(f, variant)} AS {DUCKDB.ident(f)}" for f in seen.values()
             )
-            outer = self.slice_columns(variant, seen.values(), ip_fields, used, grouped=True)
+            outer = self.slice_columns(variant, seen.values(), needs, grouped=True)
             query = (
                 f"SELECT {ROW_ID}, {GROUPED_IDS}{''.join(', ' + e for e in outer)} FROM "
                 f"(SELECT min({ROW_ID}) AS {ROW_ID}, list({ROW_ID}) AS {GROUPED_IDS}, "
                 f"{base} {where} GROUP BY ALL)"
             )
         else:
-            exprs = [ROW_ID, *self.slice_columns(variant, fields, ip_fields, used)]
+            exprs = [ROW_ID, *self.slice_columns(variant, fields, needs)]
             query = f"SELECT {', '.join(exprs)} {where}"
         return query
