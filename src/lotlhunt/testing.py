@@ -20,17 +20,18 @@ from .engines import DEFAULT_ENGINE, create_engine
 from .engines.base import Engine, EngineOptions
 from .events import schema
 from .rules.compile.backend import SqlBackend
+from .rules.compile.dialect import DUCKDB, Dialect
 from .rules.loader import load_collection
 from .rules.model import CompiledRule, RuleSet
 
 
-def compile_rules(rule: Mapping[str, Any] | str) -> RuleSet:
-    """Compile one rule (dict or YAML text, possibly several documents)."""
+def compile_rules(rule: Mapping[str, Any] | str, dialect: Dialect = DUCKDB) -> RuleSet:
+    """Compile one rule (dict or YAML text, possibly several documents) in ``dialect``."""
     if isinstance(rule, str):
         collection = SigmaCollection.from_yaml(rule, collect_errors=True)
     else:
         collection = SigmaCollection.from_dicts([dict(rule)], collect_errors=True)
-    return load_collection(collection, Path("<test>"), SqlBackend())
+    return load_collection(collection, Path("<test>"), SqlBackend(dialect))
 
 
 def load_events(engine: Engine, events: Sequence[Mapping[str, Any]], folder: Path) -> None:
