@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..engines import DEFAULT_ENGINE, create_engine
@@ -71,12 +72,16 @@ def case_counts(engine: Engine, rules: Sequence[CompiledRule]) -> dict[int, int]
     eventid_field = engine.has_field("EventID")
     for i, rule in enumerate(rules):
         total = 0
-        for v in _variants(rule, lambda v, r=rule: rule_variant(v, r, eventid_field)):
+        for v in _variants(rule, partial(_narrow, rule=rule, eventid_field=eventid_field)):
             if v.key not in per_slice:
                 per_slice[v.key] = engine.slice_size(v)
             total += per_slice[v.key]
         out[i] = total
     return out
+
+
+def _narrow(variant: Variant, rule: CompiledRule, eventid_field: bool) -> Variant | None:
+    return rule_variant(variant, rule, eventid_field)
 
 
 def _variants(rule: CompiledRule, narrow: Callable[[Variant], Variant | None]) -> list[Variant]:

@@ -50,9 +50,12 @@ class EngineOptions:
     distinct_min_rules: int = 64
     #: Rules in a distinct slice from which candidate rows are worked out per rule.
     candidate_min_rules: int = 512
-    #: Rows per chunk when slices are scanned in Python (the literal prefilter).
+    #: Rows per chunk when slices are scanned in Python (the literal prefilter): bounds
+    #: memory on large slices.
     scan_rows: int = 65_536
-    #: Rows inserted at once: the engine's row group.
+    #: Rows inserted at once: DuckDB's row group. Appending to a partly filled one of a
+    #: wide table is several times slower (755 k simulated events of 155 columns: 34 s
+    #: in inserts of 65,536 rows, 7.5 s in inserts of 122,880).
     row_group_rows: int = 122_880
     #: Rules per evaluation query.
     rules_per_query: int = 16

@@ -33,10 +33,8 @@ import pyarrow.compute as pc
 
 from ..rules.compile.dialect import DUCKDB, LOWER_SUFFIX, re2_escape
 from ..rules.compile.literals import Clause
-from ..rules.loader import CompiledRule
+from ..rules.model import CompiledRule
 
-#: Rows of the slice handled at once; bounds memory on large slices.
-SCAN_ROWS = 65_536
 #: Rules whose candidate bits share one UBIGINT column.
 WORD_BITS = 64
 #: Literals shorter than this are not looked for row by row: they occur in most values

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -214,7 +215,7 @@ class EventStore:
             self.one(f"CHECKPOINT {self._use}")
             self._unchecked = 0
 
-    def one(self, query: str, params: Sequence[object] = ()) -> tuple[object, ...] | None:
+    def one(self, query: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
         """First row of a query, with the result fully consumed (DuckDB requires it)."""
         rows = self.con.execute(query, list(params)).fetchall()
         return rows[0] if rows else None
