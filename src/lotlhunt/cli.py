@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .analytics.coverage import RuleStatus
-from .engines import DEFAULT_ENGINE, ENGINES
+from .engines import DEFAULT_ENGINE, ENGINES, usable_engine
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .reports import write_csv, write_jsonl, write_stats
@@ -184,12 +184,10 @@ def hunt(
 def _usable_engine(name: str) -> str:
     """``name`` if it is a registered engine this installation can run, else a usage
     error saying which engines there are, or what to install."""
-    entry = ENGINES.get(name)
-    if entry is None:
-        raise click.BadParameter(f"unknown engine {name!r}; registered: {', '.join(ENGINES)}")
-    if entry.disabled is not None:
-        raise click.BadParameter(f"engine {name!r} is not available: {entry.disabled}")
-    return name
+    try:
+        return usable_engine(name).name
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @cli.group()

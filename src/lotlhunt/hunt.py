@@ -20,12 +20,11 @@ import pyarrow.compute as pc
 from ._support.gc_pause import gc_paused
 from .analytics.correlations import CorrelationHit, evaluate_correlations
 from .analytics.explain import Explanation, explain_matches
-from .engines import DEFAULT_ENGINE, ENGINES, create_engine
+from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts
 from .errors import InputIssue, UsageError
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
-from .rules.compile.dialect import DUCKDB
 from .rules.loader import bundled_rules_dir, load_rules
 from .rules.model import CompiledRule, RuleSet
 
@@ -160,10 +159,9 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"rule path does not exist: {p}")
-    entry = ENGINES.get(config.engine)
     return load_rules(
         paths,
-        dialect=entry.dialect if entry else DUCKDB,
+        dialect=usable_engine(config.engine).dialect,
         extra_dicts=extra,
         placeholders=config.placeholders,
         exclusions=config.exclusions,

@@ -49,13 +49,20 @@ def create_engine(
 ) -> Engine:
     """A new engine of the registered ``name``; a clear error if it is unknown or
     disabled (saying what to install)."""
+    entry = usable_engine(name)
+    return entry.factory(str(case) if case is not None else None, options or EngineOptions())
+
+
+def usable_engine(name: str) -> EngineEntry:
+    """The entry of engine ``name``, or a usage error saying which engines are
+    registered, or why this one cannot run here and what to install."""
     entry = ENGINES.get(name)
     if entry is None:
         known = ", ".join(sorted(ENGINES))
         raise UsageError(f"unknown engine {name!r} (registered: {known})")
     if entry.disabled is not None:
         raise UsageError(f"engine {name!r} is not available: {entry.disabled}")
-    return entry.factory(str(case) if case is not None else None, options or EngineOptions())
+    return entry
 
 
 # The engines that ship with lotlhunt register themselves on import.
@@ -71,5 +78,6 @@ __all__ = [
     "Evaluation",
     "create_engine",
     "register",
+    "usable_engine",
 ]
 del _duckdb, _spark

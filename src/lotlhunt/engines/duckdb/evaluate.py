@@ -32,13 +32,12 @@ from ..prefilter import (
     BITS_KEY,
     RulePlan,
     alternation,
-    candidate_test,
-    distinct_query,
     literal_index,
     plan_by_presence,
     plan_rules,
     present_by_search,
     present_literals,
+    word_column,
 )
 from .arrow_view import arrow_view
 from .memory import out_of_memory
@@ -50,6 +49,18 @@ if TYPE_CHECKING:
 
 #: Candidate bits of the slice's rows, for the rules that run on their candidates only.
 SLICE_BITS = f"{WORK_DB}.slice_bits"
+
+
+def distinct_query(name: str, table: str) -> str:
+    """The distinct lower-cased values of field ``name`` in ``table``."""
+    col = DUCKDB.ident(name + LOWER_SUFFIX)
+    return f"SELECT DISTINCT {col} AS v FROM {table} WHERE {col} IS NOT NULL"
+
+
+def candidate_test(word: int, bit: int) -> str:
+    """SQL true on the rows where a rule's candidate bit is set (NULL: no bit set)."""
+    return f"({word_column(word)} & {1 << bit}::UBIGINT) <> 0"
+
 
 NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
