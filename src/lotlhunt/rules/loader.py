@@ -188,7 +188,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         needs=compiled.needs,
         event_ids=compiled.event_ids,
         selections=tuple((name, sql) for name, sql, _ in selections),
-        implied=tuple(compiled.implied((sql, facts)) for _, sql, facts in selections),
+        implied=compiled.implied([(sql, facts) for _, sql, facts in selections]),
     )
 
 

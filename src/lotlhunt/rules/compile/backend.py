@@ -27,6 +27,7 @@ happens once per slice and not once per rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -154,9 +155,9 @@ class CompiledCondition:
     def cidr(self) -> bool:
         return bool(self.facts.ip_fields)
 
-    def implied(self, selection: tuple[str, ConversionFacts]) -> bool | None:
-        """Whether a selection (its SQL and facts, compiled alone) holds on every event
-        this condition matches (True), on none (False), or either (None).
+    def implied(self, selections: Sequence[tuple[str, ConversionFacts]]) -> tuple[bool | None, ...]:
+        """For each selection (its SQL and facts, compiled alone), whether it holds on
+        every event this condition matches (True), on none (False), or either (None).
 
         The condition is read as a conjunction of terms. On a match every term is true:
         a selection all of whose own conjuncts are among them holds; a term that is a
@@ -172,12 +173,15 @@ class CompiledCondition:
                 failing |= self.facts.flat(node[1][0], OR)
             else:
                 holding.add(term)
-        sql, facts = selection
-        if facts.flat(sql, AND) <= holding:
-            return True
-        if facts.flat(sql, OR) <= failing:
-            return False
-        return None
+        out: list[bool | None] = []
+        for sql, facts in selections:
+            if facts.flat(sql, AND) <= holding:
+                out.append(True)
+            elif facts.flat(sql, OR) <= failing:
+                out.append(False)
+            else:
+                out.append(None)
+        return tuple(out)
 
 
 class SqlBackend(Backend):
