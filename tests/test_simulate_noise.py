@@ -43,8 +43,8 @@ def _habits(out: Path) -> Counter:
             if eid == 4624 and user in admins and d["LogonType"] == "10":
                 src = role.get(by_ip.get(d["IpAddress"], ""), "outside")
                 seen[f"rdp {src} -> {role[host]}"] += 1
-                local = (int(s["TimeCreated"]["#attributes"]["SystemTime"][11:13])
-                         + net["utc_offset_hours"]) % 24  # fmt: skip
+                hour = int(s["TimeCreated"]["#attributes"]["SystemTime"][11:13])
+                local = (hour + net["utc_offset_hours"]) % 24
                 seen["night rdp"] += local >= 22 or local < 5
             elif eid == 4624 and user in admins and d["LogonType"] == "3":
                 seen["admin network logon"] += 1

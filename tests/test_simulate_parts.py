@@ -8,19 +8,17 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lotlhunt.simulate.campaign import FRP_PORTS, IFM_DIRS, IFM_VARIANTS, plan_campaign, wmic_inner
-from lotlhunt.simulate.events import (
-    CHANNELS,
-    EPOCH,
-    SEC,
-    HostState,
-    fmt_second,
-    run_and_effect,
-    split_image,
-)
+from lotlhunt.simulate.campaigns.volt_typhoon import plan_campaign
+from lotlhunt.simulate.campaigns.volt_typhoon_sheet import FRP_PORTS, IFM_DIRS, IFM_VARIANTS
+from lotlhunt.simulate.effects import run_and_effect
+from lotlhunt.simulate.host import EPOCH, SEC, fmt_second
+from lotlhunt.simulate.inventory import TOOLS
 from lotlhunt.simulate.jsonl_writer import JsonlWriter, encode_head, encode_tail, record_to_json
-from lotlhunt.simulate.network import DC, FILE, TOOLS, WEB, WS, build_network
+from lotlhunt.simulate.network import DC, FILE, WEB, WS, build_network
 from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.remote import wmic_inner
+from lotlhunt.simulate.state import HostState, split_image
+from lotlhunt.simulate.templates import CHANNELS
 
 
 def test_network_is_deterministic_and_sized():
@@ -124,8 +122,8 @@ def test_iis_web_shell_write_is_the_webshell_step():
             assert "initial_access" not in steps  # the exploit is only in web-server logs
             script = [op for op in plan.ops if op.host == net.by_role(WEB)[0].name][0]
             first = script.kw["script"][0]
-            assert first[1] == ("webshell", "T1505.003")
-            assert first[3]["paths"] == ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
+            assert first.label == ("webshell", "T1505.003")
+            assert first.kw["paths"] == ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
 
 
 def test_split_image_keeps_quoted_paths_with_spaces():
@@ -148,14 +146,19 @@ def test_quoted_program_path_runs_that_program():
     shell = st.spawn(ts, st.services, TOOLS["cmd"], "cmd.exe")
     cmd = f'"{TOOLS["7z"]}" a -pX -v100m c:\\windows\\temp\\a.7z C:\\Windows\\Temp\\Pro\\*'
     run_and_effect(st, ts + SEC, shell, cmd)
-    proc = [d[3] for d in st.out if d[2].event_id == 1][-1]
+    proc = [d.data for d in st.out if d.tpl.event_id == 1][-1]
     assert proc["Image"] == TOOLS["7z"] and proc["OriginalFileName"] == "7z.exe"
-    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    written = [d.data["TargetFilename"] for d in st.out if d.tpl.event_id == 11]
     assert written == ["c:\\windows\\temp\\a.7z.001"]  # multi-volume archive part
-    run_and_effect(st, ts + 9 * SEC, shell,
-                   "C:\\Windows\\Temp\\ronf.exe a -hpX c:\\Windows\\temp\\DMBC2C61.tmp "
-                   "C:\\Windows\\Temp\\Pro\\*", pe_as="rar.exe")  # fmt: skip
-    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    run_and_effect(
+        st,
+        ts + 9 * SEC,
+        shell,
+        "C:\\Windows\\Temp\\ronf.exe a -hpX c:\\Windows\\temp\\DMBC2C61.tmp "
+        "C:\\Windows\\Temp\\Pro\\*",
+        pe_as="rar.exe",
+    )
+    written = [d.data["TargetFilename"] for d in st.out if d.tpl.event_id == 11]
     assert written[-1] == "c:\\Windows\\temp\\DMBC2C61.tmp"  # renamed rar still writes
 
 

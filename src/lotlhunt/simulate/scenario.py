@@ -33,20 +33,16 @@ from pathlib import Path
 
 import orjson
 
-from lotlhunt.simulate.background import HOUR, Noise, plan_background
-from lotlhunt.simulate.campaign import CampaignPlan, plan_campaign
-from lotlhunt.simulate.events import (
-    CHANNEL_FILES,
-    CHANNELS,
-    EPOCH,
-    SYSMON,
-    HostState,
-    Op,
-    fmt_second,
-)
+from lotlhunt.simulate.background import plan_background
+from lotlhunt.simulate.campaigns.plan import CampaignPlan
+from lotlhunt.simulate.campaigns.volt_typhoon import plan_campaign
+from lotlhunt.simulate.host import EPOCH, HOUR, Draft, Op, fmt_second
 from lotlhunt.simulate.jsonl_writer import JsonlWriter, encode_head, encode_tail
 from lotlhunt.simulate.network import NOISE_PER_DAY, Host, Network, build_network, plan_roles
+from lotlhunt.simulate.noise import Noise
 from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.state import HostState
+from lotlhunt.simulate.templates import CHANNEL_FILES, CHANNELS, SYSMON
 
 FORMATS = ("evtx", "jsonl", "both")
 #: Drafts newer than this stay buffered across hour boundaries: an activity may log a few
@@ -77,8 +73,19 @@ def _iso(ts: int) -> str:
 class _Sink:
     """One channel of one host: record ids, log-clear truncation, writers, truth lines."""
 
-    __slots__ = ("channel", "computer", "host", "rid", "clear", "evtx", "jsonl", "truth",
-                 "written", "_heads", "_tail")  # fmt: skip
+    __slots__ = (
+        "channel",
+        "computer",
+        "host",
+        "rid",
+        "clear",
+        "evtx",
+        "jsonl",
+        "truth",
+        "written",
+        "_heads",
+        "_tail",
+    )
 
     def __init__(
         self, host: Host, ch: int, evtx: list, jsonl: JsonlWriter | None, clear: int | None
@@ -90,36 +97,69 @@ class _Sink:
         self._heads: dict[int, str] = {}
         self._tail = encode_tail(self.channel, self.computer)
 
-    def write(self, d: tuple) -> None:
+    def write(self, d: Draft) -> None:
         ts, seq, tpl, data, pid, sid, label, _marker = d
         self.rid += 1
         # A clear wipes everything before it; its own 1102/104 (at the clear time) remains.
         recorded = self.clear is None or ts >= self.clear
         if label is not None:
-            self.truth.append({"host": self.host, "channel": self.channel, "record_id": self.rid,
-                               "timestamp": _iso(ts), "step": label[0], "technique": label[1],
-                               "recorded": recorded})  # fmt: skip
+            self.truth.append(
+                {
+                    "host": self.host,
+                    "channel": self.channel,
+                    "record_id": self.rid,
+                    "timestamp": _iso(ts),
+                    "step": label[0],
+                    "technique": label[1],
+                    "recorded": recorded,
+                }
+            )
         if not recorded:
             return
         named = data if type(data) is dict else {}
         values = () if named is data else data
         tid = pid + 4 * (seq % 61) + 8 if pid else 0
         if self.evtx:
-            rec = EvtxRecord(tpl.provider, tpl.event_id, self.channel, self.computer,
-                             EPOCH + timedelta(microseconds=ts), self.rid, named, values,
-                             tpl.guid, tpl.source, tpl.version, tpl.level, tpl.task,
-                             tpl.opcode, tpl.keywords, pid, tid, sid)  # fmt: skip
+            rec = EvtxRecord(
+                provider=tpl.provider.name,
+                event_id=tpl.event_id,
+                channel=self.channel,
+                computer=self.computer,
+                timestamp=EPOCH + timedelta(microseconds=ts),
+                record_id=self.rid,
+                event_data=named,
+                data_values=values,
+                provider_guid=tpl.provider.guid,
+                event_source_name=tpl.provider.source,
+                version=tpl.version,
+                level=tpl.level,
+                task=tpl.task,
+                opcode=tpl.opcode,
+                keywords=tpl.keywords,
+                process_id=pid,
+                thread_id=tid,
+                user_sid=sid,
+            )
             for w in self.evtx:
                 w.write(rec)
         if self.jsonl is not None:
             head = self._heads.get(id(tpl))
             if head is None:
                 head = self._heads[id(tpl)] = encode_head(
-                    tpl.provider, tpl.guid, tpl.source, tpl.event_id, tpl.version, tpl.level,
-                    tpl.task, tpl.opcode, tpl.keywords)  # fmt: skip
+                    tpl.provider.name,
+                    tpl.provider.guid,
+                    tpl.provider.source,
+                    tpl.event_id,
+                    tpl.version,
+                    tpl.level,
+                    tpl.task,
+                    tpl.opcode,
+                    tpl.keywords,
+                )
             system_time = f"{fmt_second(ts // 1_000_000, 'T')}.{ts % 1_000_000:06d}Z"
-            self.jsonl.write_encoded(head, system_time, self.rid, pid, tid, self._tail, sid,
-                                     named, values)  # fmt: skip
+            self.jsonl.write_encoded(
+                head, system_time, self.rid, pid, tid, self._tail, sid, named, values
+            )
         self.written += 1
 
 
@@ -194,7 +234,7 @@ def _generate_host(
         end = start + net.days * 24 * HOUR
         budgets = _hour_budgets(net, noise, per_day)
         ops = job.ops.get(name, [])
-        pending: list[tuple] = []
+        pending: list[Draft] = []
         op_i, carry, written, next_report = 0, 0.0, 0, 20_000
         for hi, budget in enumerate([*budgets, 0.0]):
             last = hi == len(budgets)
@@ -211,8 +251,8 @@ def _generate_host(
             pending.sort()  # (ts, seq) first: seq is unique, so nothing else is compared
             cut = len(pending) if last else bisect.bisect_left(pending, (h_end - _HOLD,))
             for d in pending[:cut]:
-                if start <= d[0] < end:  # the logs were collected at the end of the last day
-                    sinks[d[2].ch].write(d)
+                if start <= d.ts < end:  # the logs were collected at the end of the last day
+                    sinks[d.tpl.channel].write(d)
             del pending[:cut]
             written = sum(s.written for s in sinks.values())
             if progress is not None and written >= next_report:
@@ -242,8 +282,13 @@ def _workers(expected: int, tasks: int) -> int:
     return max(1, min(os.cpu_count() or 1, tasks, 8))
 
 
-def _run(job: _Job, tasks: list[tuple[str, float]], workers: int,
-         progress: Callable[[int], None] | None, done: int) -> list[_Result]:  # fmt: skip
+def _run(
+    job: _Job,
+    tasks: list[tuple[str, float]],
+    workers: int,
+    progress: Callable[[int], None] | None,
+    done: int,
+) -> list[_Result]:
     """Generate hosts, in this process or in forked workers; results in task order."""
     global _FORKED
     if workers <= 1 or len(tasks) <= 1:
@@ -355,8 +400,10 @@ def simulate_volt_typhoon(
         rest = [n for phase in phases[i:] for n in phase]
         room = max(0.0, remaining - sum(fixed.get(n, 0) for n in rest))
         share = sum(noise_days[n] for n in rest)
-        tasks = [(n, room * noise_days[n] / share / days if events else noise_days[n] / days)
-                 for n in names]  # fmt: skip
+        tasks = [
+            (n, room * noise_days[n] / share / days if events else noise_days[n] / days)
+            for n in names
+        ]
         for r in _run(job, tasks, workers, progress, total):
             results.append(r)
             total += r[1]
@@ -387,10 +434,15 @@ def simulate_volt_typhoon(
             dict(n, **{k: _iso(n[k]) for k in ("time", "until", "cleared") if k in n})
             for n in sorted(bg.lookalikes, key=lambda n: n["time"])
         ],
-        "counts": {"events": total, "malicious_events": len(truth), "malicious_recorded": recorded,
-                   "per_host": {name: n for name, n, _, _ in results}},
+        "counts": {
+            "events": total,
+            "malicious_events": len(truth),
+            "malicious_recorded": recorded,
+            "per_host": {name: n for name, n, _, _ in results},
+        },
         "files": [str(p.relative_to(out_dir)) for p in files],
-    }  # fmt: skip
+    }
     (out_dir / "scenario.json").write_bytes(orjson.dumps(scenario, option=orjson.OPT_INDENT_2))
-    return SimulationSummary(out_dir, order, attacked, files, total, recorded,
-                             time.perf_counter() - t0)  # fmt: skip
+    return SimulationSummary(
+        out_dir, order, attacked, files, total, recorded, time.perf_counter() - t0
+    )
