@@ -9,7 +9,7 @@ administrators' routine uses too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lotlhunt.simulate.effects import effects, run_and_effect
@@ -52,7 +52,7 @@ class Window:
 def _shell(st: HostState, ts: int, cmd: str) -> None:
     """A command through the web shell: java/w3wp -> ``cmd /C`` (ProcessBuilder) -> the tool."""
     outer = ("cmd /C " if st.host.web_stack == "manageengine" else "cmd.exe /c ") + cmd
-    p = st.spawn(ts, st.web, TOOLS["cmd"], outer)
+    p = st.spawn(ts, st.web_proc, TOOLS["cmd"], outer)
     effects(st, ts, p, outer)
     for part in cmd.strip('"').split(" & "):
         if part.split(" ", 1)[0].lower() not in BUILTINS:
@@ -67,7 +67,7 @@ def a_shell(st: HostState, ts: int, ctx: Window, cmd: str) -> None:
 
 def a_file(st: HostState, ts: int, ctx: Window, paths: list[str]) -> None:
     for i, p in enumerate(paths):
-        st.file(ts + i * 700_000, st.web, p)
+        st.file(ts + i * 700_000, st.web_proc, p)
 
 
 def a_compile(st: HostState, ts: int, ctx: Window) -> None:
@@ -77,7 +77,10 @@ def a_compile(st: HostState, ts: int, ctx: Window) -> None:
     d = f"{net}Temporary ASP.NET Files\\root\\{bits >> 32:08x}\\{bits & 0xFFFFFFFF:08x}"
     name = "".join(st.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
     csc = st.spawn(
-        ts, st.web, net + "csc.exe", f'"{net}csc.exe" /noconfig /fullpaths @"{d}\\{name}.cmdline"'
+        ts,
+        st.web_proc,
+        net + "csc.exe",
+        f'"{net}csc.exe" /noconfig /fullpaths @"{d}\\{name}.cmdline"',
     )
     st.file(ts + 900_000, csc, f"{d}\\App_Web_{name}.dll")
 
@@ -95,14 +98,14 @@ def a_frp(
 ) -> None:
     """Drop an FRP client, start it hidden from PowerShell, let it call back (rows 9, 32, 34)."""
     st.hash_override[image.lower()] = sha
-    st.file(ts, st.web, image)
+    st.file(ts, st.web_proc, image)
     if bat:
-        st.file(ts + SEC, st.web, bat)
+        st.file(ts + SEC, st.web_proc, bat)
     text = f"start-process -filepath {(bat or image).lower()} -windowstyle hidden"
     me = st.host.web_stack == "manageengine"
     t = ts + 20 * SEC
     c = st.spawn(
-        t, st.web, TOOLS["cmd"], ("cmd /C " if me else "cmd.exe /c ") + "powershell " + text
+        t, st.web_proc, TOOLS["cmd"], ("cmd /C " if me else "cmd.exe /c ") + "powershell " + text
     )
     ps = st.spawn(t + 60_000, c, TOOLS["powershell"], "powershell  " + text)
     ctx_ps = st.ps_open(t + SEC, ps)
@@ -121,7 +124,7 @@ def a_frp(
 
 def a_net(st: HostState, ts: int, ctx: Window, dst: str, port: int) -> None:
     """Traffic the actor pushes through the FRP tunnel on the edge server."""
-    st.conn(ts, st.frp or st.web, dst, port)
+    st.conn(ts, st.frp or st.web_proc, dst, port)
 
 
 def a_rdp_open(st: HostState, ts: int, ctx: Window, acct: Account, ip: str, client: str) -> None:
@@ -145,9 +148,9 @@ def a_cmd(
     ts: int,
     ctx: Window,
     cmd: str,
-    inner: list[str] = (),
+    inner: Sequence[str] = (),
     pe_as: str | None = None,
-    files: list[str] = (),
+    files: Sequence[str] = (),
 ) -> None:
     """A command typed into the RDP console; ``inner`` = tools a ``cmd /c`` wrapper starts."""
     shell = console(st, ts - 4 * SEC, ctx.sess)
@@ -227,8 +230,8 @@ def a_wmic_remote_src(
     if via == "web":
         me = st.host.web_stack == "manageengine"
         c, lg = (
-            st.spawn(ts, st.web, TOOLS["cmd"], ("cmd /C " if me else "cmd.exe /c ") + cmd),
-            st.web.logon,
+            st.spawn(ts, st.web_proc, TOOLS["cmd"], ("cmd /C " if me else "cmd.exe /c ") + cmd),
+            st.web_proc.logon,
         )
     else:
         c, lg = console(st, ts - 4 * SEC, ctx.sess), ctx.sess.logon
@@ -245,7 +248,7 @@ def a_psexec_src(st: HostState, ts: int, ctx: Window, cmd: str, target_ip: str) 
 def a_clear(st: HostState, ts: int, ctx: Window, logs: list[tuple[str, int]], via: str) -> None:
     """Clear logs (row 31). The sheet gives no command (UNCONFIRMED): wevtutil/Clear-EventLog."""
     sess = ctx.session
-    lg = sess.logon if sess else st.web.logon
+    lg = sess.logon if sess else st.web_proc.logon
     for name, t_clear in logs:
         t = t_clear - 900_000
         quoted = f'"{name}"' if " " in name else name

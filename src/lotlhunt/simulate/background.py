@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from lotlhunt.simulate.habits import HABITS, SIGNATURE
 from lotlhunt.simulate.host import MIN, SEC, Op
@@ -231,7 +232,7 @@ def _plan_admin_day(
                 name = c.split(tok, 1)[1].split()[0] if tok in c else ""
                 if name in names and "process call create" in c:
                     inner = c.split("call create ", 1)[1].strip('"')
-                    kw = {"acct": p.admin, "src_ip": ws.ip, "inner": inner}
+                    kw: dict[str, Any] = {"acct": p.admin, "src_ip": ws.ip, "inner": inner}
                     ops.append(Op(t + 12 * SEC, name, wmi_exec_target, kw))
                 elif name in names:
                     kw = {"acct": p.admin, "ip": ws.ip, "seconds": 5}
@@ -297,7 +298,7 @@ def _plan_lookalikes(net: Network, rng: random.Random, ops: list[Op]) -> list[di
             {
                 "what": what,
                 "host": host.name,
-                "account": person.admin.qualified,
+                "account": person.admin_account.qualified,
                 "time": t,
                 "until": t + 25 * MIN,
                 "commands": commands,
@@ -490,7 +491,7 @@ def _plan_clears(
             {
                 "what": what,
                 "host": host.name,
-                "account": person.admin.qualified,
+                "account": person.admin_account.qualified,
                 "time": t,
                 "until": clear_at + 10 * MIN,
                 "channel": name,

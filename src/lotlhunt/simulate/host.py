@@ -149,6 +149,13 @@ class HostBase:
         self.frp: Proc | None = None  # the actor's proxy client, once running
 
     # ---- identifiers and time ----------------------------------------------------------------
+    @property
+    def web_proc(self) -> Proc:
+        """The web application's worker (java.exe or w3wp.exe): the web shell's parent."""
+        if self.web is None:
+            raise RuntimeError(f"{self.host.name} runs no web application")
+        return self.web
+
     def ri(self, lo: int, hi: int) -> int:
         """``randrange(lo, hi)`` at a fraction of its cost, for ports and ids."""
         return lo + int(self.rand() * (hi - lo))

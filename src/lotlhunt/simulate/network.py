@@ -79,6 +79,13 @@ class Person:
     vpn_rate: float  # chance of an evening VPN session on a workday
     admin: Account | None = None
 
+    @property
+    def admin_account(self) -> Account:
+        """The separate admin account (only administrators have one)."""
+        if self.admin is None:
+            raise ValueError(f"{self.name} has no admin account")
+        return self.admin
+
 
 @dataclass
 class Network:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from lotlhunt.simulate.host import HOUR, SEC, Logon
+from lotlhunt.simulate.host import HOUR, SEC, Logon, Proc
 from lotlhunt.simulate.inventory import SYS32, TOOLS
 from lotlhunt.simulate.network import (
     DC,
@@ -210,7 +210,7 @@ class Noise:
                 "High",
                 "C:\\Windows\\System32\\inetsrv\\",
             )
-        self.prtg = None
+        self.prtg: Proc | None = None
         if h.role == MON:
             probe = "C:\\Program Files (x86)\\PRTG Network Monitor\\PRTG Probe.exe"
             self.prtg = st.proc_at(t0, probe, f'"{probe}"')
@@ -358,13 +358,14 @@ class Noise:
         st.ps_close(ts + 2 * SEC, ctx)
 
     def monitored(self, ts: int) -> None:
-        st = self.st
+        st, mon = self.st, self.mon
+        assert mon is not None  # only drawn where a monitoring server exists
         lg = st.logon(
             ts,
             self.net.services["monitoring"],
             3,
-            ip=self.mon.ip,
-            workstation=self.mon.name.upper(),
+            ip=mon.ip,
+            workstation=mon.name.upper(),
             auth="NTLM" if st.rand() < 0.3 else "Kerberos",
         )
         st.logoff(ts + st.ri(1, 4) * SEC, lg, 3)
@@ -421,20 +422,32 @@ class Noise:
     def web(self, ts: int) -> None:
         st = self.st
         me = st.host.web_stack == "manageengine"
-        st.conn(ts, st.web, st.host.ip, 9251 if me else 443, src_ip=ext_ip(st.rng), initiated=False)
+        st.conn(
+            ts, st.web_proc, st.host.ip, 9251 if me else 443, src_ip=ext_ip(st.rng), initiated=False
+        )
         if st.rand() < 0.4 and self.dc_ips:
-            st.conn(ts + 30_000, st.web, self.dc_ips[0], 389)
+            st.conn(ts + 30_000, st.web_proc, self.dc_ips[0], 389)
             if me:
                 st.file(
                     ts + 50_000,
-                    st.web,
+                    st.web_proc,
                     f"{ME_HOME}\\logs\\access_log_{self.net.start:%Y-%m-%d}.txt",
                 )
+
+    @property
+    def probe_proc(self) -> Proc:
+        if self.prtg is None:
+            raise RuntimeError(f"{self.st.host.name} runs no monitoring probe")
+        return self.prtg
 
     def probe(self, ts: int) -> None:
         tgt = self.st.rng.choice(self.peers)
         self.st.conn(
-            ts, self.prtg, tgt.ip, self.st.rng.choice((135, 445, 161, 5985)), dst_host=tgt.fqdn
+            ts,
+            self.probe_proc,
+            tgt.ip,
+            self.st.rng.choice((135, 445, 161, 5985)),
+            dst_host=tgt.fqdn,
         )
 
     def sql(self, ts: int) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -43,6 +44,9 @@ from lotlhunt.simulate.noise import Noise
 from lotlhunt.simulate.records import EvtxRecord
 from lotlhunt.simulate.state import HostState
 from lotlhunt.simulate.templates import CHANNEL_FILES, CHANNELS, SYSMON
+
+if TYPE_CHECKING:
+    from lotlhunt.simulate.evtx_writer import EvtxWriter
 
 FORMATS = ("evtx", "jsonl", "both")
 #: Drafts newer than this stay buffered across hour boundaries: an activity may log a few
@@ -88,7 +92,12 @@ class _Sink:
     )
 
     def __init__(
-        self, host: Host, ch: int, evtx: list, jsonl: JsonlWriter | None, clear: int | None
+        self,
+        host: Host,
+        ch: int,
+        evtx: list[EvtxWriter],
+        jsonl: JsonlWriter | None,
+        clear: int | None,
     ) -> None:
         self.channel, self.computer, self.host = CHANNELS[ch], host.fqdn, host.name
         self.rid, self.clear, self.written = 0, clear, 0
@@ -116,8 +125,7 @@ class _Sink:
             )
         if not recorded:
             return
-        named = data if type(data) is dict else {}
-        values = () if named is data else data
+        named, values = (data, ()) if isinstance(data, dict) else ({}, data)
         tid = pid + 4 * (seq % 61) + 8 if pid else 0
         if self.evtx:
             rec = EvtxRecord(
@@ -193,7 +201,7 @@ def _hour_budgets(net: Network, noise: Noise, per_day: float) -> list[float]:
     return out
 
 
-def _open_writer(path: Path):
+def _open_writer(path: Path) -> EvtxWriter:
     from lotlhunt.simulate.evtx_writer import EvtxWriter  # only needed for EVTX output
 
     return EvtxWriter(path)
@@ -216,19 +224,23 @@ def _generate_host(
     hdir.mkdir(parents=True, exist_ok=True)
     sinks: dict[int, _Sink] = {}
     files: list[Path] = []
-    opened: list = []
+    opened: list[EvtxWriter | JsonlWriter] = []
     clears = job.clears.get(name, {})
     try:
         for ch, stem in enumerate(CHANNEL_FILES):
             if ch == SYSMON and not host.sysmon:
                 continue
-            evtx, jsonl = [], None
+            evtx: list[EvtxWriter] = []
+            jsonl: JsonlWriter | None = None
             for f in job.fmts:
                 path = hdir / f"{stem}.{f}"
                 files.append(path)
-                w = JsonlWriter(path) if f == "jsonl" else _open_writer(path)
-                opened.append(w)
-                jsonl, evtx = (w, evtx) if f == "jsonl" else (jsonl, evtx + [w])
+                if f == "jsonl":
+                    jsonl = JsonlWriter(path)
+                    opened.append(jsonl)
+                else:
+                    evtx.append(_open_writer(path))
+                    opened.append(evtx[-1])
             sinks[ch] = _Sink(host, ch, evtx, jsonl, clears.get(ch))
         start = net.at(0, net.tz_offset)  # UTC midnight of day 0
         end = start + net.days * 24 * HOUR

@@ -73,7 +73,7 @@ def _choose(net: Network, seed: int) -> Actor:
         pp_host,
         net.host(netadmin.workstation),
         netadmin.account.sam,
-        (net.person("dc_admin") or net.admins[0]).admin,
+        (net.person("dc_admin") or net.admins[0]).admin_account,
         pw,
         "DESKTOP-" + rand_text(rng, 7),
         relays,
@@ -116,7 +116,7 @@ def plan_campaign(net: Network, seed: int) -> CampaignPlan:
     W.open(window_start(3))
     clears = cleanup_window(a, W)
 
-    variants = {
+    variants: dict[str, object] = {
         "web_stack": a.web.web_stack,
         "webshell": shell,
         "rdp_via": "frp" if a.rdp_ip == a.web.ip else "vpn",

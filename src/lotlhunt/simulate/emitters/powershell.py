@@ -3,6 +3,8 @@ PowerShell; script blocks (4104) and module logging (4103) in PowerShell/Operati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lotlhunt.simulate.host import HostBase, Proc, PsCtx
 from lotlhunt.simulate.templates import T400, T403, T800, T4103, T4104, T4104W, Template
 
@@ -42,7 +44,7 @@ class PowerShellEvents(HostBase):
         ts: int,
         ctx: PsCtx,
         text: str,
-        cmdlets: list[tuple[str, dict[str, str]]] = (),
+        cmdlets: Sequence[tuple[str, dict[str, str]]] = (),
         warning: bool = False,
         path: str = "",
     ) -> None:
