@@ -4,10 +4,17 @@ Output, as a triage collection copied off each machine would look::
 
     OUT/logs/<host>/Security.evtx, System.evtx, Application.evtx,
         Microsoft-Windows-Sysmon%4Operational.evtx (hosts with Sysmon),
-        Microsoft-Windows-PowerShell%4Operational.evtx, Windows PowerShell.evtx
+        Microsoft-Windows-PowerShell%4Operational.evtx, Windows PowerShell.evtx,
+        Microsoft-Windows-TerminalServices-RemoteConnectionManager%4Operational.evtx
         (and/or the same names with .jsonl: one evtx-parser JSON object per line)
-    OUT/truth.jsonl     one line per malicious event, ``recorded`` false if a log clear wiped it
-    OUT/scenario.json   network, people, attacked hosts, campaign variants, benign look-alikes
+    OUT/truth.jsonl     one line per malicious event (host, channel, record_id, timestamp,
+                        step, technique), ``recorded`` false if a log clear wiped it
+    OUT/scenario.json   network, people, entry host, attacked hosts, lateral edges (from, to,
+                        account, method, first), campaign steps and variants, log clears,
+                        benign look-alikes (with their time windows), ``benign_only``
+
+With ``benign_only`` the same network is written with no intruder: the people, their
+habits and the benign look-alikes are the seed's either way, truth.jsonl is empty.
 
 The logs sit in their own folder so that ``lotlhunt hunt OUT/logs`` reads only logs: the
 truth lines have host, channel and timestamp keys and would otherwise read as events.
