@@ -61,6 +61,7 @@ class Draft(NamedTuple):
     marker: bool
 
 
+_new_tuple = tuple.__new__
 _NO_PE = ("-", "-", "-", "-", "-")  # Go/UPX tools (FRP, Earthworm) carry no version resource
 _BUILD = {"2019": "10.0.17763", "2016": "10.0.14393", "Windows 1": "10.0.19041"}
 
@@ -196,7 +197,8 @@ class HostBase:
         sid: str | None = None,
         marker: bool = False,
     ) -> None:
-        self.out.append(Draft(ts, self.seq, tpl, data, pid, sid, self.label, marker))
+        # tuple.__new__ skips NamedTuple's Python-level __new__: one frame less per event
+        self.out.append(_new_tuple(Draft, (ts, self.seq, tpl, data, pid, sid, self.label, marker)))
         self.seq += 1
 
     def user_name(self, acct: Account) -> str:
