@@ -91,15 +91,20 @@ def test_wmic_inner_unescapes_the_sheet_shapes():
         assert wmic_inner(cmd).count('"') % 2 == 0
 
 
-def test_campaign_marks_only_rdp_sessions_behaviour_only():
-    """A domain admin's RDP session on the DC has no sheet artefact; the FRP leg does."""
+def test_campaign_marks_rdp_sessions_and_share_browsing_behaviour_only():
+    """A domain admin's RDP session on the DC and its share reads on the file server have
+    no sheet artefact; the FRP leg and the DC's own commands do."""
     seen_vpn = seen_frp = False
     for seed in range(12):
         net = build_network(seed, 10, 3)
         plan = plan_campaign(net, seed)
         marked = {(s["step"], s["host"]) for s in plan.steps if s.get("detectable_by")}
-        dc = plan.variants["domain_controller"]
-        assert marked == {("lateral_rdp", dc)}
+        dc, fs = plan.variants["domain_controller"], plan.variants["file_server"]
+        assert marked == {
+            ("lateral_rdp", dc),
+            ("discovery_remote_share", fs),
+            ("lateral_smb", fs),
+        }
         assert all(s["detectable_by"] == "behaviour" for s in plan.steps if "detectable_by" in s)
         rdp_hosts = {s["host"] for s in plan.steps if s["step"] == "lateral_rdp"}
         web = net.by_role(WEB)[0].name
@@ -109,6 +114,8 @@ def test_campaign_marks_only_rdp_sessions_behaviour_only():
         else:
             seen_vpn = True
             assert rdp_hosts == {dc}
+        smb = {(e["from"], e["to"]) for e in plan.edges if e["method"] == "smb"}
+        assert (dc, fs) in smb  # the share reads are lateral edges all the same
     assert seen_vpn and seen_frp
 
 

@@ -135,14 +135,6 @@ def a_rdp_close(st: HostState, ts: int, ctx: Window) -> None:
     close_session(st, ts, ctx.sess)
 
 
-#: Actions whose events the sheet gives no host-log artefact for: a valid domain-admin
-#: account opening and closing an RDP session on the DC (rows 2, 26: 4624 type 10, 4634,
-#: userinit/explorer/rdpclip) is told from admin work only by baselines (first-seen
-#: source, off-hours; sheet section 2 H10, H11, H18). Through the FRP tunnel the same
-#: step also leaves the FRP client's connection on the edge server, which a rule can see.
-BEHAVIOUR_ONLY = frozenset({a_rdp_open, a_rdp_close})
-
-
 def a_cmd(
     st: HostState,
     ts: int,
@@ -293,6 +285,24 @@ def a_smb(
     smb_access(st, ts, acct, src_ip, share, local, files, write)
 
 
+def a_smb_browse(
+    st: HostState,
+    ts: int,
+    ctx: Window,
+    acct: Account,
+    src_ip: str,
+    share: str,
+    local: str,
+    files: list[str],
+) -> None:
+    """The actor browsing a host's shares (users' folders, ADMIN$) with a valid account.
+
+    The sheet gives these reads no artefact a rule can tell from an administrator's: the
+    4624, 5140 and 5145 are judged only against the host's baseline (who, from where).
+    """
+    smb_access(st, ts, acct, src_ip, share, local, files)
+
+
 def a_psexec_target(
     st: HostState,
     ts: int,
@@ -313,5 +323,15 @@ EDGE_METHODS: dict[Callable[..., None], str] = {
     a_remote_target: "wmi",
     a_wmiexec: "wmi",
     a_smb: "smb",
+    a_smb_browse: "smb",
     a_psexec_target: "service",
 }
+
+
+#: Actions whose events the sheet gives no host-log artefact for: a valid domain-admin
+#: account opening and closing an RDP session on the DC (rows 2, 26: 4624 type 10, 4634,
+#: userinit/explorer/rdpclip) is told from admin work only by baselines (first-seen
+#: source, off-hours; sheet section 2 H10, H11, H18). Through the FRP tunnel the same
+#: step also leaves the FRP client's connection on the edge server, which a rule can see.
+#: Browsing a host's shares with that account (users' folders, ADMIN$) is the same.
+BEHAVIOUR_ONLY = frozenset({a_rdp_open, a_rdp_close, a_smb_browse})
