@@ -251,3 +251,25 @@ def test_fmt_second_matches_datetime(sec):
     dt = EPOCH + timedelta(seconds=sec)
     assert fmt_second(sec) == dt.strftime("%Y-%m-%d %H:%M:%S")
     assert fmt_second(sec, "T") == dt.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_psexec_pipes_name_one_client_process():
+    from lotlhunt.simulate.remote import psexec_target
+
+    net = build_network(0, 6, 1)
+    st = HostState(net, net.by_role(FILE)[0], 0)
+    admin = net.admins[0].admin_account
+    ts = (net.start - EPOCH) // timedelta(microseconds=1) + 3600 * SEC
+    psexec_target(st, ts, admin, "10.0.0.9", "WS01", 'cmd /c "ipconfig"', ["ipconfig"])
+    pipes = [
+        d.data["RelativeTargetName"]
+        for d in st.out
+        if d.tpl.event_id == 5145 and d.data["ShareName"] == "\\\\*\\IPC$"
+    ]
+    assert [p.rsplit("-", 1)[1] for p in pipes] == ["stdin", "stdout", "stderr"]
+    assert len({p.rsplit("-", 1)[0] for p in pipes}) == 1  # PSEXESVC-WS01-<client pid>
+    services = [d.data["ServiceName"] for d in st.out if d.tpl.event_id == 7045]
+    logons = [d.data for d in st.out if d.tpl.event_id == 4624]
+    assert services == ["PSEXESVC"] and logons[0]["LogonType"] == "3"
+    shares = {d.data["SubjectLogonId"] for d in st.out if d.tpl.event_id in (5140, 5145)}
+    assert shares == {logons[0]["TargetLogonId"]}

@@ -54,15 +54,10 @@ def psexec_target(
     st.service_installed(ts + 600_000, "PSEXESVC", "%SystemRoot%\\PSEXESVC.exe", acct)
     st.service_state(ts + 700_000, "PSEXESVC", "PSEXESVC", True)
     st.share(ts + 900_000, lg, src_ip, "IPC$", "")
+    client_pid = st.ri(1000, 9000)  # the pipes are named after the PsExec client's process
     for i, pipe in enumerate(("stdin", "stdout", "stderr")):
-        st.share_file(
-            ts + 950_000 + i * 1000,
-            lg,
-            src_ip,
-            "IPC$",
-            "",
-            f"PSEXESVC-{src_name}-{st.ri(1000, 9000)}-{pipe}",
-        )
+        name = f"PSEXESVC-{src_name}-{client_pid}-{pipe}"
+        st.share_file(ts + 950_000 + i * 1000, lg, src_ip, "IPC$", "", name)
     svc = st.spawn(
         ts + 650_000, st.services, "C:\\Windows\\PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe"
     )
