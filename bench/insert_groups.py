@@ -2,8 +2,9 @@
 
 Reads a folder of logs into Arrow batches once (in this process, not timed), then
 replays them through ``DuckDBEngine.ingest`` into the compressed in-memory store: as the
-engine does it (whole row groups of ``ROW_GROUP_ROWS``), and with a smaller insert size
-(the 65,536 rows used before, each insert filling a partly filled row group). Prints
+engine does it (whole row groups of ``EngineOptions.row_group_rows``), and with a
+smaller insert size (the 65,536 rows used before, each insert filling a partly filled
+row group). Prints
 both times and their ratio; the table's row count is checked after each run.
 
     python bench/insert_groups.py PATH [--copies N] [--rows 65536]
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lotlhunt.engines.duckdb import engine as duckdb_engine
+from lotlhunt.engines.base import EngineOptions
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.sources import discover
 from lotlhunt.sources.parallel import read_unit
@@ -34,9 +35,8 @@ def batches_of(path: Path) -> list[pa.RecordBatch]:
 
 def replay(batches: list[pa.RecordBatch], group_rows: int) -> float:
     """Seconds to ingest and flush ``batches`` with inserts of ``group_rows`` rows."""
-    saved = duckdb_engine.ROW_GROUP_ROWS
-    duckdb_engine.ROW_GROUP_ROWS = group_rows  # the size the engine buffers up to
-    engine = DuckDBEngine()
+    # the size the engine buffers up to
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=group_rows))
     try:
         start = time.perf_counter()
         for batch in batches:
@@ -46,7 +46,6 @@ def replay(batches: list[pa.RecordBatch], group_rows: int) -> float:
         assert engine.count() == sum(b.num_rows for b in batches)
     finally:
         engine.close()
-        duckdb_engine.ROW_GROUP_ROWS = saved
     return seconds
 
 
@@ -61,10 +60,10 @@ def main() -> None:
     columns = len({n.lower() for b in batches for n in b.schema.names})
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
     print(f"{rows:,} events, {columns} columns, {len(batches)} batches")
-    whole = replay(batches, duckdb_engine.ROW_GROUP_ROWS)
+    whole = replay(batches, EngineOptions().row_group_rows)
     smaller = replay(batches, args.rows)
     print(f"{'insert rows':>12} {'seconds':>8} {'events/s':>10}")
-    for size, seconds in ((duckdb_engine.ROW_GROUP_ROWS, whole), (args.rows, smaller)):
+    for size, seconds in ((EngineOptions().row_group_rows, whole), (args.rows, smaller)):
         print(f"{size:>12,} {seconds:>8.1f} {rows / seconds:>10,.0f}")
     print(f"ratio (smaller / whole row groups): {smaller / whole:.2f}")
 

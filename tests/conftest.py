@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 # Test hunts must neither read a developer's rule cache nor write to it.
 _OWN_CACHE: str | None = None
@@ -17,3 +19,12 @@ def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """The session's rule cache (about 14 MB of compiled rules) goes with the session."""
     if _OWN_CACHE is not None:
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the golden files under tests/golden instead of comparing with them.",
+    )

@@ -19,9 +19,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lotlhunt.engines.duckdb import engine as duckdb_engine
-from lotlhunt.engines.duckdb.engine import DuckDBEngine, take_unified
+from lotlhunt.engines.base import EngineOptions
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.presence import PRESENCE_TABLE
+from lotlhunt.engines.duckdb.store import take_unified
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules.loader import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
@@ -91,6 +92,11 @@ def _rules() -> list[CompiledRule]:
     return rules
 
 
+def _tune(engine: DuckDBEngine, **options: int) -> None:
+    """Evaluate with other tuning from now on (as a hunt configured so would)."""
+    engine.options = dataclasses.replace(engine.options, **options)
+
+
 def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
     evaluation = engine.evaluate(rules)
     assert not evaluation.failed
@@ -105,24 +111,24 @@ def test_distinct_slices_give_the_matches_of_event_slices(
     try:
         load_events(engine, _events(), tmp_path)
         rules = _rules()
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
+        _tune(engine, distinct_min_rules=10**9)
         plain = _matches(engine, rules)
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1)
-        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1)
+        _tune(engine, distinct_min_rules=1)
+        _tune(engine, candidate_min_rules=1)
         distinct = _matches(engine, rules)
         # Fewer rules than make candidate rows pay: the presence prefilter alone.
-        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", len(rules) + 1)
+        _tune(engine, candidate_min_rules=len(rules) + 1)
         plans: list[Any] = []
-        original = engine._plan
+        original = engine.evaluator.plan
 
         def spy(*args: Any) -> Any:
             plans.append(original(*args))
             return plans[-1]
 
-        monkeypatch.setattr(engine, "_plan", spy)
+        monkeypatch.setattr(engine.evaluator, "plan", spy)
         by_presence = _matches(engine, rules)
         variant = rules[0].variants[0]
-        rows = engine.build_slice(variant, ["Image", "CommandLine"], distinct=True)
+        rows = engine.slices.build_slice(variant, ["Image", "CommandLine"], distinct=True)
     finally:
         engine.close()
     assert plain == distinct == by_presence
@@ -147,22 +153,22 @@ def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
     rules = _rules() + keyword
     engine = DuckDBEngine()
     built: list[tuple[int, bool]] = []
-    original = engine.build_slice
+    original = engine.slices.build_slice
 
     def spy(*args: Any, **kwargs: Any) -> int:
         rows = original(*args, **kwargs)
-        built.append((rows, bool(args[5])))  # rows, distinct
+        built.append((rows, bool(args[4])))  # rows, distinct
         return rows
 
-    monkeypatch.setattr(engine, "build_slice", spy)
+    monkeypatch.setattr(engine.slices, "build_slice", spy)
     try:
         load_events(engine, _events(), tmp_path)
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
+        _tune(engine, distinct_min_rules=10**9)
         plain = _matches(engine, rules)
         # Too few rules for a distinct slice: one slice for all, the keyword rule's too.
         assert built == [(604, False)]
         built.clear()
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", len(_rules()))
+        _tune(engine, distinct_min_rules=len(_rules()))
         distinct = _matches(engine, rules)
     finally:
         engine.close()
@@ -182,13 +188,13 @@ def test_a_lone_keyword_rule_matches_as_it_would_on_a_slice(tmp_path: Path) -> N
     both = compile_rules(yaml.safe_dump_all([KEYWORD_RULE, other])).rules
     engine = DuckDBEngine()
     built: list[int] = []
-    original = engine.build_slice
+    original = engine.slices.build_slice
 
     def spy(*args: Any, **kwargs: Any) -> int:
         built.append(original(*args, **kwargs))
         return built[-1]
 
-    engine.build_slice = spy  # type: ignore[method-assign]
+    engine.slices.build_slice = spy  # type: ignore[method-assign]
     try:
         load_events(engine, _keyword_events(), tmp_path)
         inline = _matches(engine, alone)
@@ -227,20 +233,20 @@ def test_rules_run_only_on_rows_holding_their_literals(
     engine = DuckDBEngine()
     try:
         load_events(engine, _events(), tmp_path)
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 10**9)
+        _tune(engine, distinct_min_rules=10**9)
         plain = _matches(engine, rules)
-        monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1)
-        monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1)
+        _tune(engine, distinct_min_rules=1)
+        _tune(engine, candidate_min_rules=1)
         plans: list[Any] = []
-        original = engine._plan
+        original = engine.evaluator.plan
 
         def spy(*args: Any) -> Any:
             plans.append(original(*args))
             return plans[-1]
 
-        monkeypatch.setattr(engine, "_plan", spy)
+        monkeypatch.setattr(engine.evaluator, "plan", spy)
         for rows in (65_536, 2):  # one chunk, and a chunk boundary between every 2 rows
-            monkeypatch.setattr(duckdb_engine, "SCAN_ROWS", rows)
+            _tune(engine, scan_rows=rows)
             assert _matches(engine, rules) == plain
     finally:
         engine.close()
@@ -257,13 +263,13 @@ def test_rules_run_only_on_rows_holding_their_literals(
 def test_slices_without_events_are_not_built(tmp_path: Path) -> None:
     engine = DuckDBEngine()
     built: list[object] = []
-    real = engine.build_slice
+    real = engine.slices.build_slice
 
     def spy(*args: Any, **kwargs: Any) -> int:
         built.append(args[0])
         return real(*args, **kwargs)
 
-    engine.build_slice = spy  # type: ignore[method-assign]
+    engine.slices.build_slice = spy  # type: ignore[method-assign]
     try:
         load_events(engine, [{"Channel": "Security", "EventID": 4624, "Hostname": "dc1"}], tmp_path)
         evaluation = engine.evaluate(_rules())
@@ -327,7 +333,7 @@ def test_running_out_of_memory_raises_the_limit_and_says_so() -> None:
     # with a higher limit instead of losing the hunt, and reports it.
     import duckdb
 
-    engine = DuckDBEngine(memory_limit="64MB")
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="64MB"))
     failures = iter([duckdb.OutOfMemoryException("could not allocate block")] * 2)
 
     def flaky() -> int:
@@ -389,7 +395,7 @@ def test_keyword_rules_read_the_columns_their_channels_fill(tmp_path: Path) -> N
     engine = DuckDBEngine()
     try:
         load_events(engine, _keyword_events(), tmp_path)
-        text = engine.field_expression("__text", rules[0].variants[0])
+        text = engine.slices.field_expression("__text", rules[0].variants[0])
         hits = engine.evaluate(rules).matches.num_rows
     finally:
         engine.close()
@@ -407,14 +413,14 @@ def test_case_keeps_column_presence_and_old_cases_fall_back(tmp_path: Path) -> N
         engine.close()
     engine = DuckDBEngine(case)  # re-hunt: presence read back from the case
     try:
-        narrow = engine.field_expression("__text", rules[0].variants[0])
+        narrow = engine.slices.field_expression("__text", rules[0].variants[0])
         assert engine.evaluate(rules).matches.num_rows == 1
         engine.con.execute(f"DROP TABLE {PRESENCE_TABLE}")
     finally:
         engine.close()
     engine = DuckDBEngine(case)  # a case made before presence was recorded
     try:
-        wide = engine.field_expression("__text", rules[0].variants[0])
+        wide = engine.slices.field_expression("__text", rules[0].variants[0])
         assert engine.evaluate(rules).matches.num_rows == 1
     finally:
         engine.close()
@@ -438,7 +444,7 @@ def _plain_batch(first: int, rows: int, extra: str | None = None) -> Any:
 def test_events_are_inserted_in_whole_row_groups() -> None:
     # Appending to a partly filled row group of a wide table is several times slower
     # than filling new ones; the engine buffers until it has whole groups.
-    group = duckdb_engine.ROW_GROUP_ROWS
+    group = EngineOptions().row_group_rows
     engine = DuckDBEngine()
     try:
         sizes = [8192] * (2 * group // 8192 + 3)
@@ -505,14 +511,13 @@ def test_buffered_tables_are_unified_as_arrow_would(pieces: list[Any]) -> None:
         assert all(column.num_chunks <= parts for column in in_parts.columns)
 
 
-def test_fields_null_on_every_row_are_not_buffered(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fields_null_on_every_row_are_not_buffered() -> None:
     # A field null throughout a batch, or throughout the rows left over after a whole row
     # group was inserted, would cost a null run in the copy that is inserted; INSERT BY
     # NAME fills it instead. The column still exists and reads NULL there.
     import pyarrow as pa
 
-    monkeypatch.setattr(duckdb_engine, "ROW_GROUP_ROWS", 1000)
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000))
     try:
         with_a = _plain_batch(0, 600, "A")
         without_a = _plain_batch(600, 600)
@@ -520,9 +525,9 @@ def test_fields_null_on_every_row_are_not_buffered(monkeypatch: pytest.MonkeyPat
         empty_b = empty_b.append_column("B", pa.nulls(100, pa.string()))
         engine.ingest(with_a)
         engine.ingest(without_a)  # 1,200 rows: one group of 1,000 inserted, 200 kept
-        kept = [t.column_names for t in engine._buffer]
+        kept = [t.column_names for t in engine.store._buffer]
         engine.ingest(empty_b)
-        buffered = [t.column_names for t in engine._buffer]
+        buffered = [t.column_names for t in engine.store._buffer]
         engine.flush()
         row = engine.con.execute(
             "SELECT count(*), count(A), count(B), count(DISTINCT __rid), count(Image) FROM events"
@@ -541,7 +546,7 @@ def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
         row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
         return str(row[0]) if row else ""
 
-    engine = DuckDBEngine(memory_limit="1GiB")
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
     try:
         before = limit(engine)
         engine.ingest(_plain_batch(0, 100))
@@ -570,8 +575,8 @@ def test_freed_allocator_pages_are_returned_in_the_background() -> None:
 def test_a_reservation_never_starves_duckdb() -> None:
     from lotlhunt.engines.duckdb.memory import MIN_LIMIT
 
-    engine = DuckDBEngine(memory_limit="1GiB")
-    small = DuckDBEngine(memory_limit="64MiB")
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    small = DuckDBEngine(options=EngineOptions(memory_limit="64MiB"))
     try:
         engine.memory.reserve(600 * 2**20)
         lowered = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
@@ -647,13 +652,13 @@ def test_rules_run_only_on_the_event_ids_they_name(
         unnarrowed = [dataclasses.replace(r, event_ids=None) for r in rules]
         plain = _matches(engine, unnarrowed)
         built: list[tuple[tuple[int, ...], int]] = []
-        original = engine.build_slice
+        original = engine.slices.build_slice
 
         def spy(variant: Any, *args: Any, **kwargs: Any) -> int:
             built.append((variant.event_ids, original(variant, *args, **kwargs)))
             return built[-1][1]
 
-        monkeypatch.setattr(engine, "build_slice", spy)
+        monkeypatch.setattr(engine.slices, "build_slice", spy)
         narrowed = _matches(engine, rules)
     finally:
         engine.close()
@@ -671,7 +676,7 @@ def test_an_event_field_named_eventid_keeps_the_whole_slice() -> None:
     try:
         variant = rule.variants[0]
         assert engine.rule_variant(variant, rule) != variant
-        engine._columns["eventid"] = "EventID"  # an event field spelled like the core id
+        engine.store._columns["eventid"] = "EventID"  # an event field spelled like the core id
         assert engine.rule_variant(variant, rule) is variant
     finally:
         engine.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lotlhunt.analytics import explain
+from lotlhunt.engines.base import EngineOptions
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.testing import compile_rules
 
@@ -135,7 +136,9 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-def _explained(tmp_path: Path) -> list[tuple[str, int, dict[str, str | None], tuple[str, ...]]]:
+def _explained(
+    tmp_path: Path, options: EngineOptions | None = None
+) -> list[tuple[str, int, dict[str, str | None], tuple[str, ...]]]:
     events = tmp_path / "events.jsonl"
     events.write_text(
         "".join(
@@ -144,7 +147,10 @@ def _explained(tmp_path: Path) -> list[tuple[str, int, dict[str, str | None], tu
         ),
         encoding="utf-8",
     )
-    result = run_hunt(HuntConfig(paths=[events], default_rules=False, extra_rule_dicts=RULES))
+    config = HuntConfig(paths=[events], default_rules=False, extra_rule_dicts=RULES)
+    if options is not None:
+        config.engine_options = options
+    result = run_hunt(config)
     return sorted(
         (d.rule_title, int(d.position or 0), d.fields, d.matched) for d in result.detections
     )
@@ -172,13 +178,10 @@ def test_decided_selections_are_the_ones_evaluation_finds(
     assert ("one of", ("sel_dump",)) in by_title
 
 
-def test_many_fired_rules_of_one_slice_are_explained_in_chunks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_many_fired_rules_of_one_slice_are_explained_in_chunks(tmp_path: Path) -> None:
     # Fewer rules per explanation query than fired rules: every chunk answers its own.
     whole = _explained(tmp_path)
-    monkeypatch.setattr(explain, "EXPLAIN_PER_QUERY", 2)
-    assert _explained(tmp_path) == whole
+    assert _explained(tmp_path, EngineOptions(explain_per_query=2)) == whole
 
 
 def test_collecting_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from lotlhunt.cli import RichProgress, cli
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.scope import EventScope
 from test_cli import BURST, RULE, write_logs

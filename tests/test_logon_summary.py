@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from corpus import require_corpus
 from lotlhunt.analytics.logon_summary import COLUMNS, LOGON_FIELDS, summarise_logons
 from lotlhunt.cli import cli
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.events import schema
 from lotlhunt.hunt import read_into
 
@@ -199,7 +199,7 @@ def test_logons_command(tmp_path: Path) -> None:
     engine = DuckDBEngine(str(case))
     try:
         assert engine.count_events() == len(habits())
-        assert set(engine.field_columns()) == set(LOGON_FIELDS)
+        assert set(engine.store.field_columns()) == set(LOGON_FIELDS)
     finally:
         engine.close()
     jsonl = tmp_path / "l.jsonl"

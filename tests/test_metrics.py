@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from corpus import require_corpus
 from lotlhunt.analytics.metrics import compute_metrics
 from lotlhunt.cli import cli
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.events import schema
 from lotlhunt.scope import EventScope
 

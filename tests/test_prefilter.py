@@ -64,8 +64,8 @@ def test_duckdb_search_agrees_with_the_python_pass(tmp_path: Path) -> None:
         engine.con.execute(
             "CREATE TABLE lotlhunt_work.slice AS SELECT lower(Field) AS Field__lc FROM events"
         )
-        searched = engine._search_literals("field", literals)
-        small = engine._present_literals({"field": literals})  # small: scanned in Python
+        searched = engine.evaluator._search_literals("field", literals)
+        small = engine.evaluator._present_literals({"field": literals})  # small: scanned in Python
         column = engine.con.sql(
             "SELECT DISTINCT Field__lc FROM lotlhunt_work.slice"
         ).to_arrow_table()

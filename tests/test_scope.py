@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.errors import UsageError
 from lotlhunt.events import schema
 from lotlhunt.scope import EventScope, RuleScope, glob_regex, parse_when

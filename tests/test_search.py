@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from corpus import require_corpus
 from lotlhunt.cli import cli
-from lotlhunt.engines.duckdb import DuckDBEngine
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 HOSTILE = "\x1b[31mred\x1b[0m [bold]markup[/bold] \u202etxt.exe"

@@ -11,19 +11,23 @@ from typing import Any
 
 import pytest
 
-from lotlhunt.engines.duckdb import engine as duckdb_engine
-from lotlhunt.testing import compile_rules, rule_matches
+from lotlhunt.engines.base import EngineOptions
+from lotlhunt.testing import compile_rules
+from lotlhunt.testing import rule_matches as matches_with
+
+#: Every case runs on both kinds of slice: one row per event, and one row per distinct
+#: combination of the fields the rules read (used for large rule groups), the latter
+#: with and without candidate rows (used for the largest).
+SLICE_MODES = {
+    "event-rows": EngineOptions(distinct_min_rules=10**9, candidate_min_rules=10**9),
+    "distinct-rows": EngineOptions(distinct_min_rules=1, candidate_min_rules=10**9),
+    "distinct-candidates": EngineOptions(distinct_min_rules=1, candidate_min_rules=1),
+}
 
 
-@pytest.fixture(autouse=True, params=["event-rows", "distinct-rows", "distinct-candidates"])
-def slice_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every case runs on both kinds of slice: one row per event, and one row per
-    distinct combination of the fields the rules read (used for large rule groups),
-    the latter with and without candidate rows (used for the largest)."""
-    distinct = request.param != "event-rows"
-    candidates = request.param == "distinct-candidates"
-    monkeypatch.setattr(duckdb_engine, "DISTINCT_MIN_RULES", 1 if distinct else 10**9)
-    monkeypatch.setattr(duckdb_engine, "CANDIDATE_MIN_RULES", 1 if candidates else 10**9)
+@pytest.fixture(params=sorted(SLICE_MODES))
+def slice_mode(request: pytest.FixtureRequest) -> EngineOptions:
+    return SLICE_MODES[request.param]
 
 
 SYSMON = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Hostname": "ws1"}
@@ -389,22 +393,27 @@ CIDR_CASES: list[tuple[str, str, list[str], list[bool]]] = [
     ("detection", "events", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_construct(
-    detection: dict[str, Any], events: list[dict[str, Any]], expected: list[bool]
+    detection: dict[str, Any],
+    events: list[dict[str, Any]],
+    expected: list[bool],
+    slice_mode: EngineOptions,
 ) -> None:
-    assert rule_matches(rule(detection), events) == expected
+    assert matches_with(rule(detection), events, options=slice_mode) == expected
 
 
 @pytest.mark.parametrize(
     ("cidr", "addresses", "expected"), [c[1:] for c in CIDR_CASES], ids=[c[0] for c in CIDR_CASES]
 )
-def test_cidr(cidr: str, addresses: list[str], expected: list[bool]) -> None:
+def test_cidr(
+    cidr: str, addresses: list[str], expected: list[bool], slice_mode: EngineOptions
+) -> None:
     events = [{**NETWORK, "DestinationIp": a} for a in addresses]
     detection = sel(**{"DestinationIp|cidr": cidr})
     logsource = {"product": "windows", "category": "network_connection"}
-    assert rule_matches(rule(detection, logsource), events) == expected
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == expected
 
 
-def test_keywords_search_the_whole_event() -> None:
+def test_keywords_search_the_whole_event(slice_mode: EngineOptions) -> None:
     detection = {"keywords": ["mimikatz", "sekurlsa::*"], "condition": "keywords"}
     logsource = {"product": "windows", "service": "system"}
     events = [
@@ -413,10 +422,15 @@ def test_keywords_search_the_whole_event() -> None:
         {"Channel": "System", "EventID": 7045, "ServiceName": "spooler"},
         {"Channel": "Security", "EventID": 4688, "CommandLine": "mimikatz"},
     ]
-    assert rule_matches(rule(detection, logsource), events) == [True, True, False, False]
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == [
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
-def test_long_keyword_lists_keep_their_meaning() -> None:
+def test_long_keyword_lists_keep_their_meaning(slice_mode: EngineOptions) -> None:
     # Many keywords fold into one alternation over the event's text, like contains lists:
     # metacharacters literal, case ignored, wildcards at the ends only; a keyword with a
     # wildcard inside, or a case form Python and the engine might fold differently, keeps
@@ -441,7 +455,7 @@ def test_long_keyword_lists_keep_their_meaning() -> None:
         {**system, "ServiceName": "\u24c2Z"},
         {**system, "ServiceName": "spooler", "ImagePath": "kw1.(x)"},
     ]
-    assert rule_matches(rule(detection, logsource), events) == [
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == [
         True,
         False,
         True,
@@ -452,7 +466,7 @@ def test_long_keyword_lists_keep_their_meaning() -> None:
     ]
 
 
-def test_process_creation_runs_on_security_4688_with_renames() -> None:
+def test_process_creation_runs_on_security_4688_with_renames(slice_mode: EngineOptions) -> None:
     detection = sel(
         **{
             "Image|endswith": "\\ntdsutil.exe",
@@ -482,10 +496,10 @@ def test_process_creation_runs_on_security_4688_with_renames() -> None:
         },
         {"Channel": "Security", "EventID": 4624, "NewProcessName": "C:\\W\\ntdsutil.exe"},
     ]
-    assert rule_matches(rule(detection), events) == [True, True, False, False]
+    assert matches_with(rule(detection), events, options=slice_mode) == [True, True, False, False]
 
 
-def test_logsource_keeps_rules_on_their_channel() -> None:
+def test_logsource_keeps_rules_on_their_channel(slice_mode: EngineOptions) -> None:
     detection = sel(ServiceName="evil")
     logsource = {"product": "windows", "service": "system"}
     events = [
@@ -493,17 +507,21 @@ def test_logsource_keeps_rules_on_their_channel() -> None:
         {"Channel": "Application", "EventID": 7045, "ServiceName": "evil"},
         {"Channel": "SYSTEM", "EventID": 7045, "ServiceName": "EVIL"},
     ]
-    assert rule_matches(rule(detection, logsource), events) == [True, False, True]
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == [
+        True,
+        False,
+        True,
+    ]
 
 
-def test_builtin_fields_map_to_core_columns() -> None:
+def test_builtin_fields_map_to_core_columns(slice_mode: EngineOptions) -> None:
     detection = sel(EventID=1102, Provider_Name="Microsoft-Windows-Eventlog")
     logsource = {"product": "windows", "service": "security"}
     events = [
         {"Channel": "Security", "EventID": 1102, "SourceName": "Microsoft-Windows-Eventlog"},
         {"Channel": "Security", "EventID": 1100, "SourceName": "Microsoft-Windows-Eventlog"},
     ]
-    assert rule_matches(rule(detection, logsource), events) == [True, False]
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == [True, False]
 
 
 @pytest.mark.parametrize(
@@ -524,7 +542,9 @@ def test_unknown_modifier_is_reported_not_dropped() -> None:
     assert not ruleset.rules and ruleset.failed
 
 
-def test_field_names_with_spaces_match_their_spaceless_sigma_spelling() -> None:
+def test_field_names_with_spaces_match_their_spaceless_sigma_spelling(
+    slice_mode: EngineOptions,
+) -> None:
     detection = sel(ThreatName="Virus:DOS/EICAR_Test_File")
     logsource = {"product": "windows", "service": "windefend"}
     channel = "Microsoft-Windows-Windows Defender/Operational"
@@ -532,10 +552,10 @@ def test_field_names_with_spaces_match_their_spaceless_sigma_spelling() -> None:
         {"Channel": channel, "EventID": 1116, "Threat Name": "Virus:DOS/EICAR_Test_File"},
         {"Channel": channel, "EventID": 1116, "Threat Name": "Other"},
     ]
-    assert rule_matches(rule(detection, logsource), events) == [True, False]
+    assert matches_with(rule(detection, logsource), events, options=slice_mode) == [True, False]
 
 
-def test_long_contains_lists_keep_their_meaning() -> None:
+def test_long_contains_lists_keep_their_meaning(slice_mode: EngineOptions) -> None:
     # Many values on one field are folded into one alternation: metacharacters stay literal.
     values = [f"v{i}.(x)|[y]*" for i in range(12)] + ["C:\\Temp\\Evil"]
     detection = sel(**{"CommandLine|contains": values})
@@ -545,10 +565,10 @@ def test_long_contains_lists_keep_their_meaning() -> None:
         proc(CommandLine="copy c:\\temp\\evil.exe"),
         proc(CommandLine="nothing"),
     ]
-    assert rule_matches(rule(detection), events) == [True, False, True, False]
+    assert matches_with(rule(detection), events, options=slice_mode) == [True, False, True, False]
 
 
-def test_long_contains_list_folds_around_a_value_with_case_forms() -> None:
+def test_long_contains_list_folds_around_a_value_with_case_forms(slice_mode: EngineOptions) -> None:
     # One value whose case forms Python and the engine might fold differently (circled
     # M has a lower-case form) keeps its own comparison; the rest still fold.
     values = [f"emoji{i}" for i in range(10)] + ["\u24c2x"]
@@ -556,14 +576,18 @@ def test_long_contains_list_folds_around_a_value_with_case_forms() -> None:
     sql = compiled.rules[0].sql
     assert sql.count("regexp_matches") == 1 and "contains(" in sql
     events = [proc(CommandLine="a EMOJI7 b"), proc(CommandLine="\u24c2X"), proc(CommandLine="z")]
-    assert rule_matches(rule(sel(**{"CommandLine|contains": values})), events) == [
+    assert matches_with(
+        rule(sel(**{"CommandLine|contains": values})), events, options=slice_mode
+    ) == [
         True,
         True,
         False,
     ]
 
 
-def test_values_are_lowered_at_compile_time_only_when_python_folds_as_the_engine() -> None:
+def test_values_are_lowered_at_compile_time_only_when_python_folds_as_the_engine(
+    slice_mode: EngineOptions,
+) -> None:
     # ASCII values reach the engine already lower-cased (no lower() to plan per value);
     # a value with case forms outside ASCII keeps the engine's own lower().
     detection = sel(
@@ -577,4 +601,4 @@ def test_values_are_lowered_at_compile_time_only_when_python_folds_as_the_engine
         proc(Image="C:\\x\\wmic.exe", CommandLine="netsh PORTPROXY"),
         proc(Image="C:\\x\\wmic.exe", CommandLine="arger"),
     ]
-    assert rule_matches(rule(detection), events) == [True, True, False]
+    assert matches_with(rule(detection), events, options=slice_mode) == [True, True, False]

@@ -8,19 +8,17 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lotlhunt.simulate.campaign import FRP_PORTS, IFM_DIRS, IFM_VARIANTS, plan_campaign, wmic_inner
-from lotlhunt.simulate.events import (
-    CHANNELS,
-    EPOCH,
-    SEC,
-    HostState,
-    fmt_second,
-    run_and_effect,
-    split_image,
-)
+from lotlhunt.simulate.campaigns.volt_typhoon import plan_campaign
+from lotlhunt.simulate.campaigns.volt_typhoon_sheet import FRP_PORTS, IFM_DIRS, IFM_VARIANTS
+from lotlhunt.simulate.effects import run_and_effect
+from lotlhunt.simulate.host import EPOCH, SEC, fmt_second
+from lotlhunt.simulate.inventory import TOOLS
 from lotlhunt.simulate.jsonl_writer import JsonlWriter, encode_head, encode_tail, record_to_json
-from lotlhunt.simulate.network import DC, FILE, TOOLS, WEB, WS, build_network
+from lotlhunt.simulate.network import DC, FILE, WEB, WS, build_network
 from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.remote import wmic_inner
+from lotlhunt.simulate.state import HostState, split_image
+from lotlhunt.simulate.templates import CHANNELS
 
 
 def test_network_is_deterministic_and_sized():
@@ -93,15 +91,20 @@ def test_wmic_inner_unescapes_the_sheet_shapes():
         assert wmic_inner(cmd).count('"') % 2 == 0
 
 
-def test_campaign_marks_only_rdp_sessions_behaviour_only():
-    """A domain admin's RDP session on the DC has no sheet artefact; the FRP leg does."""
+def test_campaign_marks_rdp_sessions_and_share_browsing_behaviour_only():
+    """A domain admin's RDP session on the DC and its share reads on the file server have
+    no sheet artefact; the FRP leg and the DC's own commands do."""
     seen_vpn = seen_frp = False
     for seed in range(12):
         net = build_network(seed, 10, 3)
         plan = plan_campaign(net, seed)
         marked = {(s["step"], s["host"]) for s in plan.steps if s.get("detectable_by")}
-        dc = plan.variants["domain_controller"]
-        assert marked == {("lateral_rdp", dc)}
+        dc, fs = plan.variants["domain_controller"], plan.variants["file_server"]
+        assert marked == {
+            ("lateral_rdp", dc),
+            ("discovery_remote_share", fs),
+            ("lateral_smb", fs),
+        }
         assert all(s["detectable_by"] == "behaviour" for s in plan.steps if "detectable_by" in s)
         rdp_hosts = {s["host"] for s in plan.steps if s["step"] == "lateral_rdp"}
         web = net.by_role(WEB)[0].name
@@ -111,6 +114,8 @@ def test_campaign_marks_only_rdp_sessions_behaviour_only():
         else:
             seen_vpn = True
             assert rdp_hosts == {dc}
+        smb = {(e["from"], e["to"]) for e in plan.edges if e["method"] == "smb"}
+        assert (dc, fs) in smb  # the share reads are lateral edges all the same
     assert seen_vpn and seen_frp
 
 
@@ -124,8 +129,8 @@ def test_iis_web_shell_write_is_the_webshell_step():
             assert "initial_access" not in steps  # the exploit is only in web-server logs
             script = [op for op in plan.ops if op.host == net.by_role(WEB)[0].name][0]
             first = script.kw["script"][0]
-            assert first[1] == ("webshell", "T1505.003")
-            assert first[3]["paths"] == ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
+            assert first.label == ("webshell", "T1505.003")
+            assert first.kw["paths"] == ["C:\\inetpub\\wwwroot\\iisstart.aspx"]
 
 
 def test_split_image_keeps_quoted_paths_with_spaces():
@@ -148,14 +153,19 @@ def test_quoted_program_path_runs_that_program():
     shell = st.spawn(ts, st.services, TOOLS["cmd"], "cmd.exe")
     cmd = f'"{TOOLS["7z"]}" a -pX -v100m c:\\windows\\temp\\a.7z C:\\Windows\\Temp\\Pro\\*'
     run_and_effect(st, ts + SEC, shell, cmd)
-    proc = [d[3] for d in st.out if d[2].event_id == 1][-1]
+    proc = [d.data for d in st.out if d.tpl.event_id == 1][-1]
     assert proc["Image"] == TOOLS["7z"] and proc["OriginalFileName"] == "7z.exe"
-    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    written = [d.data["TargetFilename"] for d in st.out if d.tpl.event_id == 11]
     assert written == ["c:\\windows\\temp\\a.7z.001"]  # multi-volume archive part
-    run_and_effect(st, ts + 9 * SEC, shell,
-                   "C:\\Windows\\Temp\\ronf.exe a -hpX c:\\Windows\\temp\\DMBC2C61.tmp "
-                   "C:\\Windows\\Temp\\Pro\\*", pe_as="rar.exe")  # fmt: skip
-    written = [d[3]["TargetFilename"] for d in st.out if d[2].event_id == 11]
+    run_and_effect(
+        st,
+        ts + 9 * SEC,
+        shell,
+        "C:\\Windows\\Temp\\ronf.exe a -hpX c:\\Windows\\temp\\DMBC2C61.tmp "
+        "C:\\Windows\\Temp\\Pro\\*",
+        pe_as="rar.exe",
+    )
+    written = [d.data["TargetFilename"] for d in st.out if d.tpl.event_id == 11]
     assert written[-1] == "c:\\Windows\\temp\\DMBC2C61.tmp"  # renamed rar still writes
 
 
@@ -241,3 +251,25 @@ def test_fmt_second_matches_datetime(sec):
     dt = EPOCH + timedelta(seconds=sec)
     assert fmt_second(sec) == dt.strftime("%Y-%m-%d %H:%M:%S")
     assert fmt_second(sec, "T") == dt.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_psexec_pipes_name_one_client_process():
+    from lotlhunt.simulate.remote import psexec_target
+
+    net = build_network(0, 6, 1)
+    st = HostState(net, net.by_role(FILE)[0], 0)
+    admin = net.admins[0].admin_account
+    ts = (net.start - EPOCH) // timedelta(microseconds=1) + 3600 * SEC
+    psexec_target(st, ts, admin, "10.0.0.9", "WS01", 'cmd /c "ipconfig"', ["ipconfig"])
+    pipes = [
+        d.data["RelativeTargetName"]
+        for d in st.out
+        if d.tpl.event_id == 5145 and d.data["ShareName"] == "\\\\*\\IPC$"
+    ]
+    assert [p.rsplit("-", 1)[1] for p in pipes] == ["stdin", "stdout", "stderr"]
+    assert len({p.rsplit("-", 1)[0] for p in pipes}) == 1  # PSEXESVC-WS01-<client pid>
+    services = [d.data["ServiceName"] for d in st.out if d.tpl.event_id == 7045]
+    logons = [d.data for d in st.out if d.tpl.event_id == 4624]
+    assert services == ["PSEXESVC"] and logons[0]["LogonType"] == "3"
+    shares = {d.data["SubjectLogonId"] for d in st.out if d.tpl.event_id in (5140, 5145)}
+    assert shares == {logons[0]["TargetLogonId"]}

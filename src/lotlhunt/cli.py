@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .analytics.coverage import RuleStatus
+from .engines import DEFAULT_ENGINE, ENGINES, usable_engine
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
@@ -170,6 +171,19 @@ cli.add_command(logons)
     type=click.Path(path_type=Path),
     help="Write every input and rule problem and skipped file as JSON lines.",
 )
+@click.option(
+    "--engine",
+    "engine_name",
+    default=DEFAULT_ENGINE,
+    show_default=True,
+    callback=lambda ctx, param, value: _usable_engine(value),
+    help="Engine to hunt with: "
+    + "; ".join(
+        f"{e.name} ({e.description}{', unavailable: ' + e.disabled if e.disabled else ''})"
+        for e in ENGINES.values()
+    )
+    + ".",
+)
 def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
@@ -190,6 +204,7 @@ def hunt(
     min_level: str | None,
     tags: tuple[str, ...],
     issues_path: Path | None,
+    engine_name: str,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
@@ -204,6 +219,7 @@ def hunt(
         exclusions=exclusions,
         scope=event_scope(since, until, hosts, event_ids),
         rule_scope=RuleScope(min_level, tags),
+        engine=engine_name,
     )
     try:
         with RichProgress(err) as progress:
@@ -245,6 +261,15 @@ def hunt(
         print_explanations(result, console)
     if strict and result.issues:
         sys.exit(EXIT_FAILURE)
+
+
+def _usable_engine(name: str) -> str:
+    """``name`` if it is a registered engine this installation can run, else a usage
+    error saying which engines there are, or what to install."""
+    try:
+        return usable_engine(name).name
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @cli.group()
@@ -378,8 +403,19 @@ def simulate() -> None:
     type=click.IntRange(min=1),
     help="Approximate total events (scales the background activity).",
 )
+@click.option(
+    "--benign-only",
+    is_flag=True,
+    help="The same network with no intruder: empty truth, a baseline to measure against.",
+)
 def simulate_volt_typhoon_cmd(
-    out: Path, hosts: int, days: int, seed: int, fmt: str, events: int | None
+    out: Path,
+    hosts: int,
+    days: int,
+    seed: int,
+    fmt: str,
+    events: int | None,
+    benign_only: bool,
 ) -> None:
     """Volt Typhoon inside a critical-infrastructure Windows network (see truth.jsonl)."""
     from .simulate import LOGS_DIR, estimate_events, simulate_volt_typhoon
@@ -406,14 +442,16 @@ def simulate_volt_typhoon_cmd(
                 fmt=fmt,
                 events=events,
                 progress=lambda n: bar.update(task, completed=n),
+                benign_only=benign_only,
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
     console = Console()
+    attacked = ", ".join(summary.attacked_hosts) or "none (benign only)"
     console.print(
         f"Wrote {summary.events:,} events ({summary.malicious_events:,} malicious) for "
         f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to {out / LOGS_DIR}.\n"
-        f"Attacked hosts: {', '.join(summary.attacked_hosts)}\n"
+        f"Attacked hosts: {attacked}\n"
         f"Ground truth: {out / 'truth.jsonl'}; scenario: {out / 'scenario.json'}\n"
         f"Hunt it: lotlhunt hunt {out / LOGS_DIR}"
     )

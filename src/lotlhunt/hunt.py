@@ -7,12 +7,12 @@ passes a rich progress bar, notebooks pass nothing) and the result is a
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,13 +21,14 @@ from ._support.gc_pause import gc_paused
 from ._support.progress import Progress
 from ._support.progress import Silent as _Silent
 from .analytics.correlations import CorrelationHit, evaluate_correlations
-from .analytics.explain import HIT_RULE, MATCHES, Explanation, explain_matches
-from .engines.duckdb.arrow_view import arrow_view
-from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
+from .analytics.explain import Explanation, explain_matches
+from .engines import DEFAULT_ENGINE, create_engine, usable_engine
+from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
 from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
-from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
+from .rules.loader import bundled_rules_dir, load_rules
+from .rules.model import CompiledRule, RuleSet
 from .rules.parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .rules.parallel import CompileOptions
 from .scope import EventScope, RuleScope, scoped_rules
@@ -35,7 +36,15 @@ from .settings import Settings
 from .sources.options import DEFAULT_OPTIONS as DEFAULT_READER_OPTIONS
 from .sources.options import ReaderOptions
 
-META_TABLE = "lotlhunt_inputs"
+#: The identity of an event in a correlation detection, in :class:`EventRef` order.
+_EVENT_REF = (
+    schema.TIMESTAMP,
+    schema.HOST,
+    schema.CHANNEL,
+    schema.EVENT_ID,
+    schema.RECORD_ID,
+    schema.SOURCE,
+)
 
 
 @dataclass
@@ -62,6 +71,14 @@ class HuntConfig:
     reader_options: ReaderOptions = DEFAULT_READER_OPTIONS
     #: When rule files are compiled in worker processes.
     compile_options: CompileOptions = DEFAULT_COMPILE_OPTIONS
+    #: The registered engine to hunt with (:data:`lotlhunt.engines.ENGINES`).
+    engine: str = DEFAULT_ENGINE
+    #: Its tuning; the environment (``LOTLHUNT_MEMORY_LIMIT``) is read here, once.
+    engine_options: EngineOptions = field(default_factory=EngineOptions.from_env)
+
+
+class SearchEngine(Engine, Searchable, Protocol):
+    """An engine that hunts and answers searches (the embedded one)."""
 
 
 def default_workers() -> int:
@@ -69,7 +86,7 @@ def default_workers() -> int:
 
 
 def ingest(
-    engine: DuckDBEngine,
+    engine: Engine,
     paths: Sequence[str | Path],
     workers: int,
     progress: Progress,
@@ -115,7 +132,17 @@ def ingest(
                 stats.files_failed += 1
             progress.advance(1)
     engine.flush()
-    _record_inputs(engine, reports)
+    engine.record_inputs(
+        [
+            InputCounts(
+                label=r.unit.label,
+                records=r.records,
+                records_failed=r.records_failed,
+                issues=tuple(str(i) for i in r.issues),
+            )
+            for r in reports
+        ]
+    )
 
 
 def _projected(batch: pa.RecordBatch, wanted: set[str]) -> pa.RecordBatch:
@@ -130,7 +157,7 @@ def _projected(batch: pa.RecordBatch, wanted: set[str]) -> pa.RecordBatch:
 
 
 def read_into(
-    engine: DuckDBEngine,
+    engine: Engine,
     paths: Sequence[str | Path],
     workers: int = 1,
     scope: EventScope | None = None,
@@ -173,12 +200,15 @@ def open_events(
     workers: int | None = None,
     progress: Progress | None = None,
     fields: Sequence[str] | None = None,
-) -> tuple[DuckDBEngine, HuntStats, list[InputIssue], list[tuple[str, str]]]:
+) -> tuple[SearchEngine, HuntStats, list[InputIssue], list[tuple[str, str]]]:
     """An engine holding the events to look at: ``paths`` read (rows outside ``scope``
     dropped while reading), into the ``case`` file when given; or, without paths, the
     case as it is, restricted to ``scope``. Raises :class:`NoEventsError` when there are
     none. With ``fields``, logs read keep only those event fields (see :func:`ingest`).
-    The caller closes the engine."""
+    The caller closes the engine.
+
+    Searches, metrics and logon summaries are the embedded engine's questions: they
+    run where a case can be opened in one process."""
     if not paths and case is None:
         raise UsageError("give log paths to read, or --case with a case file")
     for p in paths:
@@ -189,7 +219,9 @@ def open_events(
     stats = HuntStats()
     issues: list[InputIssue] = []
     skipped: list[tuple[str, str]] = []
-    engine = DuckDBEngine(str(case) if case else None)
+    made = create_engine("duckdb", case)
+    assert isinstance(made, Searchable)
+    engine: SearchEngine = made  # type: ignore[assignment]
     try:
         if paths:
             ingest(
@@ -216,41 +248,14 @@ def open_events(
     return engine, stats, issues, skipped
 
 
-def _record_inputs(engine: DuckDBEngine, reports: Sequence[object]) -> None:
-    """Keep per-input counts in the case, so a re-hunt reports what the case holds."""
-    engine.con.execute(
-        f"CREATE TABLE IF NOT EXISTS {META_TABLE} "
-        "(label VARCHAR, records BIGINT, records_failed BIGINT, issues VARCHAR)"
-    )
-    if not reports:
+def _case_inputs(engine: Engine, stats: HuntStats) -> None:
+    """What the case was read from, as it recorded it (nothing for a case without it)."""
+    totals = engine.case_totals()
+    if totals is None:
         return
-    # One Arrow insert: executemany costs milliseconds per row (hundreds of files).
-    table = pa.table(
-        {
-            "label": [r.unit.label for r in reports],  # type: ignore[attr-defined]
-            "records": pa.array([r.records for r in reports], pa.int64()),  # type: ignore[attr-defined]
-            "records_failed": pa.array(
-                [r.records_failed for r in reports],  # type: ignore[attr-defined]
-                pa.int64(),
-            ),
-            "issues": [json.dumps([str(i) for i in r.issues]) for r in reports],  # type: ignore[attr-defined]
-        }
-    )
-    with arrow_view(engine.con, "__inputs", table):
-        engine.con.execute(f"INSERT INTO {META_TABLE} BY NAME SELECT * FROM __inputs")
-
-
-def _case_inputs(engine: DuckDBEngine, stats: HuntStats) -> None:
-    try:
-        rows = engine.con.execute(
-            f"SELECT count(*), sum(records), sum(records_failed) FROM {META_TABLE}"
-        ).fetchall()
-    except Exception:  # noqa: BLE001 - a case made by hand may lack the table
-        return
-    files, records, failed = rows[0]
-    stats.files = int(files or 0)
-    stats.records = int(records or 0)
-    stats.records_failed = int(failed or 0)
+    stats.files = totals.files
+    stats.records = totals.records
+    stats.records_failed = totals.records_failed
 
 
 def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> RuleSet:
@@ -269,6 +274,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
             raise UsageError(f"rule path does not exist: {p}")
     return load_rules(
         paths,
+        dialect=usable_engine(config.engine).dialect,
         extra_dicts=extra,
         placeholders=config.placeholders,
         exclusions=config.exclusions,
@@ -279,35 +285,15 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
 
 
 def collect_detections(
-    engine: DuckDBEngine, rules: Sequence[CompiledRule], matches: pa.Table
+    engine: Engine, rules: Sequence[CompiledRule], matches: pa.Table
 ) -> list[Detection]:
-    """Join matches back to their events: identity, time, and the fields each rule read.
-
-    The matches go into a narrow work table; the rules that fired on each slice then
-    read only their own fields and selections from their own events
-    (:mod:`.explain`), and results are read column by column. Nothing as wide as the
-    events table is copied: with hundreds of columns such a copy pins a block per column
-    per thread, which a bounded memory cannot always give.
-    """
+    """Join matches back to their events: identity, time, and the fields each rule read
+    with the selections that held (:mod:`.analytics.explain`)."""
     if matches.num_rows == 0:
         return []
-    with arrow_view(engine.con, "__matches", matches):
-        engine.con.execute(
-            f"CREATE OR REPLACE TABLE {MATCHES} AS SELECT rule::INTEGER AS {HIT_RULE}, "
-            f"rid AS {ROW_ID} FROM __matches"
-        )
-    try:
-        table = engine.con.sql(
-            f"SELECT m.{HIT_RULE}, e.{ROW_ID}, "
-            f"{', '.join('e.' + c for c in schema.CORE_COLUMNS)} FROM {MATCHES} m "
-            f"JOIN {EVENTS} e ON e.{ROW_ID} = m.{ROW_ID} "
-            f"ORDER BY e.{schema.TIMESTAMP}, m.{HIT_RULE}, e.{ROW_ID}"
-        ).to_arrow_table()
-        with gc_paused():
-            explained = explain_matches(engine, rules, matches)
-    finally:
-        engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
+    table = engine.matched_events(matches)
     with gc_paused():
+        explained = explain_matches(engine, rules, matches)
         return _detections(rules, table, explained)
 
 
@@ -317,7 +303,7 @@ def _detections(
     explained: dict[tuple[int, int], Explanation],
 ) -> list[Detection]:
     """Detections from the matched events' identities and their explanations."""
-    column = {name: table.column(name).to_pylist() for name in (HIT_RULE, ROW_ID)}
+    column = {name: table.column(name).to_pylist() for name in (RULE, RID)}
     times = schema.utc_datetimes(table.column(schema.TIMESTAMP))
     identity = [
         table.column(name).to_pylist()
@@ -335,7 +321,7 @@ def _detections(
     append = out.append
     # One pass over the columns: 175 k detections are built in Python.
     for idx, rid, timestamp, host, channel, event_id, record_id, source, position in zip(
-        column[HIT_RULE], column[ROW_ID], times, *identity, strict=True
+        column[RULE], column[RID], times, *identity, strict=True
     ):
         rule = rules[idx]
         fields, held = explained.get((idx, rid), nothing)
@@ -359,16 +345,12 @@ def _detections(
     return out
 
 
-def correlation_detection(engine: DuckDBEngine, hit: CorrelationHit) -> CorrelationDetection:
+def correlation_detection(engine: Engine, hit: CorrelationHit) -> CorrelationDetection:
     """A correlation hit with the identity of every event that made it up."""
-    rids = pa.table({"rid": pa.array(sorted(hit.rids), pa.int64())})
-    with arrow_view(engine.con, "__rids", rids):
-        rows = engine.con.sql(
-            f"SELECT {schema.TIMESTAMP}, {schema.HOST}, {schema.CHANNEL}, {schema.EVENT_ID}, "
-            f"{schema.RECORD_ID}, {schema.SOURCE} FROM {EVENTS} "
-            f"WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY 1, {ROW_ID}"
-        ).fetchall()
-    events = tuple(EventRef(*row) for row in rows)
+    table = engine.event_rows(hit.rids, _EVENT_REF)
+    columns = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
+    columns += [table.column(c).to_pylist() for c in _EVENT_REF[1:]]
+    events = tuple(EventRef(*row) for row in zip(*columns, strict=True))
     hosts = sorted({e.host for e in events if e.host})
     return CorrelationDetection(
         rule_id=hit.rule_id,
@@ -402,11 +384,11 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     ruleset, quiet = scoped_rules(load_hunt_rules(config, progress), config.rule_scope)
     stats.phases["rules"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    engine = DuckDBEngine(str(config.case) if config.case else None)
+    engine = create_engine(config.engine, config.case, config.engine_options)
     try:
         if not config.paths:
             _case_inputs(engine, stats)
-            if not engine.count_events():
+            if not engine.count():
                 raise NoEventsError(f"the case {config.case} holds no events")
         else:
             ingest(
@@ -459,7 +441,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         ]
         stats.phases["collect"] = time.perf_counter() - mark
     finally:
-        stats.notes.extend(engine.memory.notes)
+        stats.notes.extend(engine.notes)
         engine.close()
     stats.rules_loaded = (
         len(ruleset.rules)

@@ -281,7 +281,7 @@ def search(
     workers: int | None,
 ) -> None:
     """Search events by keyword, field value, regular expression or SQL."""
-    from .engines.duckdb.queries import SearchTerms
+    from .engines.base import SearchTerms
     from .search import SearchRequest, run_search
 
     def work() -> Any:

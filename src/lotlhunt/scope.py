@@ -3,7 +3,7 @@
 An :class:`EventScope` is applied twice, with the same meaning: to the readers' Arrow
 batches before they reach the engine (rows outside it are never stored, so a narrow scope
 saves the insert, the memory and every later scan), and by the engine on a case that was
-read earlier (:meth:`lotlhunt.engines.duckdb.DuckDBEngine.restrict`). Host globs become
+read earlier (:meth:`lotlhunt.engines.base.Engine.restrict`). Host globs become
 RE2 patterns on both sides, so Arrow and DuckDB agree on what matches.
 
 A :class:`RuleScope` chooses rules by level and tag, as ``rules list`` does.

@@ -20,7 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from .engines.duckdb.queries import ANY_FIELD, SearchTerms, check_regexes, check_select
+from .engines import check_search
+from .engines.base import ANY_FIELD, SearchTerms
 from .errors import InputIssue, UsageError
 from .hunt import Progress, open_events
 from .model import HuntStats
@@ -75,9 +76,7 @@ def run_search(request: SearchRequest, progress: Progress | None = None) -> Sear
     """Read (or open) the events, run the search in the engine, stream the rows to the
     requested files and keep the first ``request.show`` for the terminal."""
     # A query that cannot run is said before any log is read.
-    if request.sql is not None:
-        check_select(request.sql)
-    check_regexes([p for _, p in request.terms.regexes])
+    check_search(request.sql, [p for _, p in request.terms.regexes])
     engine, stats, issues, skipped = open_events(
         request.paths, request.case, request.scope, request.workers, progress
     )
@@ -90,7 +89,7 @@ def run_search(request: SearchRequest, progress: Progress | None = None) -> Sear
             n for n, _ in request.terms.regexes if n != ANY_FIELD
         ]
         for name in dict.fromkeys(names):
-            if not engine.has_field(name):
+            if not engine.can_search(name):
                 notes.append(f"no event has a field named {name!r}: its test never holds")
         if request.sql is not None:
             reader = engine.select(request.sql, request.terms, request.scope)

@@ -16,21 +16,25 @@ from typing import Any
 import yaml
 from sigma.collection import SigmaCollection
 
-from .engines.duckdb.engine import DuckDBEngine
+from .engines import DEFAULT_ENGINE, create_engine
+from .engines.base import Engine, EngineOptions
+from .events import schema
 from .rules.compile.backend import SqlBackend
-from .rules.loader import CompiledRule, RuleSet, load_collection
+from .rules.compile.dialect import DUCKDB, Dialect
+from .rules.loader import load_collection
+from .rules.model import CompiledRule, RuleSet
 
 
-def compile_rules(rule: Mapping[str, Any] | str) -> RuleSet:
-    """Compile one rule (dict or YAML text, possibly several documents)."""
+def compile_rules(rule: Mapping[str, Any] | str, dialect: Dialect = DUCKDB) -> RuleSet:
+    """Compile one rule (dict or YAML text, possibly several documents) in ``dialect``."""
     if isinstance(rule, str):
         collection = SigmaCollection.from_yaml(rule, collect_errors=True)
     else:
         collection = SigmaCollection.from_dicts([dict(rule)], collect_errors=True)
-    return load_collection(collection, Path("<test>"), SqlBackend())
+    return load_collection(collection, Path("<test>"), SqlBackend(dialect))
 
 
-def load_events(engine: DuckDBEngine, events: Sequence[Mapping[str, Any]], folder: Path) -> None:
+def load_events(engine: Engine, events: Sequence[Mapping[str, Any]], folder: Path) -> None:
     from .hunt import read_into
 
     path = folder / "events.jsonl"
@@ -40,30 +44,41 @@ def load_events(engine: DuckDBEngine, events: Sequence[Mapping[str, Any]], folde
     read_into(engine, [path])
 
 
-def rule_matches(rule: Mapping[str, Any] | str, events: Sequence[Mapping[str, Any]]) -> list[bool]:
-    """Whether ``rule`` fires on each of ``events`` (one bool per event, in order)."""
+def rule_matches(
+    rule: Mapping[str, Any] | str,
+    events: Sequence[Mapping[str, Any]],
+    options: EngineOptions | None = None,
+) -> list[bool]:
+    """Whether ``rule`` fires on each of ``events`` (one bool per event, in order), on
+    an engine tuned by ``options``."""
     ruleset = compile_rules(rule)
     if ruleset.failed or not ruleset.rules:
         reasons = [str(i) for i in ruleset.failed] or ["no rule compiled"]
         raise ValueError("rule does not compile: " + "; ".join(reasons))
-    return [bool(fired) for fired in rules_fired(ruleset.rules, events)]
+    return [bool(fired) for fired in rules_fired(ruleset.rules, events, options=options)]
 
 
 def rules_fired(
-    rules: Sequence[CompiledRule], events: Sequence[Mapping[str, Any]]
+    rules: Sequence[CompiledRule],
+    events: Sequence[Mapping[str, Any]],
+    engine: str = DEFAULT_ENGINE,
+    options: EngineOptions | None = None,
 ) -> list[set[int]]:
-    """For each of ``events``, the indexes of the ``rules`` that fire on it."""
+    """For each of ``events``, the indexes of the ``rules`` that fire on it (run by the
+    registered ``engine``, tuned by ``options``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = DuckDBEngine()
+        hunt = create_engine(engine, options=options)
         try:
-            load_events(engine, events, Path(tmp))
-            evaluation = engine.evaluate(rules)
+            load_events(hunt, events, Path(tmp))
+            evaluation = hunt.evaluate(rules)
             if evaluation.failed:
                 raise ValueError(f"rule failed to run: {evaluation.failed}")
             pairs = evaluation.matches.to_pylist()
-            position = dict(engine.con.execute("SELECT __rid, position FROM events").fetchall())
+            rows = hunt.event_rows(sorted({p["rid"] for p in pairs}), [schema.POSITION])
+            rids = rows.column("rid").to_pylist()
+            position = dict(zip(rids, rows.column(schema.POSITION).to_pylist(), strict=True))
         finally:
-            engine.close()
+            hunt.close()
     out: list[set[int]] = [set() for _ in events]
     for pair in pairs:
         out[position[pair["rid"]] - 1].add(pair["rule"])

@@ -1,12 +1,13 @@
-"""Sigma correlation rules, evaluated in DuckDB over the detections of a hunt.
+"""Sigma correlation rules, evaluated by the engine over the detections of a hunt.
 
 A correlation refers to other rules (by id or name) and fires when their detections, taken
 per group (``group-by``) and within ``timespan``, satisfy its condition. Base rules run
-first (:meth:`DuckDBEngine.evaluate`); this module turns their matches into occurrences
+first (:meth:`Engine.evaluate`); this module turns their matches into occurrences
 (time, group, value), evaluates each correlation with window functions over them, and
 reports one :class:`CorrelationHit` per group and *episode*.
 
-Semantics chosen (the specification leaves them open; see ``correlation_sql`` for SQL):
+Semantics chosen (the specification leaves them open; the DuckDB engine's
+``correlation_sql`` writes them in SQL):
 
 * Windows slide and are closed: events exactly ``timespan`` apart fall in one window.
   The condition is evaluated on the window ending at each occurrence.
@@ -35,29 +36,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-import duckdb
 import pyarrow as pa
 
-from ..engines.duckdb import correlation_sql as cs
-from ..engines.duckdb.arrow_view import arrow_view
-from ..engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
+from ..engines.base import CannotRun, CorrelationPlan, CorrelationSource, Engine
 from ..errors import InputIssue
-from ..events import schema
 from ..model import LEVEL_RANK
-from ..rules.compile.dialect import Dialect
-from ..rules.loader import RuleSet
-from ..rules.logsources import Variant
+from ..rules.model import RuleSet
 
 if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not before
-    from sigma.correlations import SigmaCorrelationRule
+    from sigma.correlations import (
+        CorrelationConditionItem,
+        SigmaCorrelationConditionOperator,
+        SigmaCorrelationRule,
+        SigmaRuleReference,
+    )
 
 #: Types whose value is a count (reported as int); the value_* aggregates are floats.
 INTEGER_VALUED = {"event_count", "value_count", "temporal", "temporal_ordered"}
 VALUE_TYPES = {"value_count", "value_sum", "value_avg", "value_median", "value_percentile"}
-#: Condition operators (by name) under which a group's lowest value is the one reported.
-_LOW = {"LT", "LTE"}
-#: Episode ids of correlation ``i`` start at ``i << EID_SHIFT``, unique across a hunt.
-EID_SHIFT = 32
 
 
 @dataclass(frozen=True)
@@ -83,35 +79,6 @@ class CorrelationResult:
     hits: list[CorrelationHit] = field(default_factory=list)
     failed: list[InputIssue] = field(default_factory=list)
     suppressed: set[int] = field(default_factory=set)
-
-
-class _CannotRun(Exception):
-    """A correlation rule this engine cannot evaluate; the message says why."""
-
-
-@dataclass
-class _Source:
-    """One rule a correlation refers to: a base rule or another correlation."""
-
-    ref: str
-    base: int | None = None
-    corr: int | None = None
-    group_fields: list[str] = field(default_factory=list)
-    value_fields: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Plan:
-    index: int
-    rule: SigmaCorrelationRule
-    path: str
-    rule_id: str
-    kind: str
-    sources: list[_Source]
-    group_by: list[str]
-    seconds: int
-    level: str = "informational"
-    tags: tuple[str, ...] = ()
 
 
 def _key(ref: str) -> str:
@@ -149,11 +116,11 @@ class _Resolver:
             return None, self.corr[key]
         for issue in self.ruleset.failed:
             if ref in issue.message:
-                raise _CannotRun(f"referenced rule {ref!r} did not load: {issue.message}")
+                raise CannotRun(f"referenced rule {ref!r} did not load: {issue.message}")
         for label, reason in self.ruleset.not_applicable:
             if ref in label:
-                raise _CannotRun(f"referenced rule {ref!r} does not apply here: {reason}")
-        raise _CannotRun(f"unknown rule reference {ref!r}")
+                raise CannotRun(f"referenced rule {ref!r} does not apply here: {reason}")
+        raise CannotRun(f"unknown rule reference {ref!r}")
 
 
 def _references(rule: SigmaCorrelationRule) -> list[str]:
@@ -166,7 +133,9 @@ def _references(rule: SigmaCorrelationRule) -> list[str]:
     return []
 
 
-def _field_for(rule: SigmaCorrelationRule, name: str, src: _Source, res: _Resolver) -> str:
+def _field_for(
+    rule: SigmaCorrelationRule, name: str, src: CorrelationSource, res: _Resolver
+) -> str:
     """The event field ``name`` means for one referenced rule, after the rule's aliases."""
     aliases = rule.aliases.aliases
     alias = aliases.get(name) or next(
@@ -181,20 +150,20 @@ def _field_for(rule: SigmaCorrelationRule, name: str, src: _Source, res: _Resolv
         try:
             if res.resolve(ref.reference) == target:  # named by id where rules uses the name
                 return fieldname
-        except _CannotRun:
+        except CannotRun:
             continue
-    raise _CannotRun(f"alias {name!r} names no field for rule {src.ref!r}")
+    raise CannotRun(f"alias {name!r} names no field for rule {src.ref!r}")
 
 
-def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> _Plan:
+def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> CorrelationPlan:
     from sigma.correlations import SigmaCorrelationCondition
 
     if rule.errors:
-        raise _CannotRun("; ".join(str(e) for e in rule.errors))
+        raise CannotRun("; ".join(str(e) for e in rule.errors))
     kind = rule.type.name.lower()
     refs = _references(rule)
     if not refs:
-        raise _CannotRun("refers to no rules")
+        raise CannotRun("refers to no rules")
     group_by = list(rule.group_by or [])
     cond = rule.condition
     value_names: list[str] = []
@@ -203,19 +172,19 @@ def _plan(index: int, rule: SigmaCorrelationRule, path: str, res: _Resolver) -> 
         ref = cond.fieldref
         value_names = [ref] if isinstance(ref, str) else list(ref or [])
         if len(value_names) != 1 and kind != "value_count":
-            raise _CannotRun(f"{kind} needs exactly one field, got {value_names}")
+            raise CannotRun(f"{kind} needs exactly one field, got {value_names}")
         if kind == "value_percentile" and not 0 <= (cond.percentile or -1) <= 100:
-            raise _CannotRun("value_percentile needs a percentile between 0 and 100")
+            raise CannotRun("value_percentile needs a percentile between 0 and 100")
     if kind == "temporal_ordered":
         _check_ordered(cond, len(refs))
     sources = []
     for ref in refs:
         base, corr = res.resolve(ref)
-        src = _Source(ref, base, corr)
+        src = CorrelationSource(ref, base, corr)
         src.group_fields = [_field_for(rule, g, src, res) for g in group_by]
         src.value_fields = [_field_for(rule, v, src, res) for v in value_names]
         sources.append(src)
-    return _Plan(
+    return CorrelationPlan(
         index=index,
         rule=rule,
         path=path,
@@ -232,20 +201,20 @@ def _check_ordered(cond: object, refs: int) -> None:
     from sigma.correlations import SigmaCorrelationCondition, SigmaExtendedCorrelationCondition
 
     if isinstance(cond, SigmaExtendedCorrelationCondition):
-        if not cs.pure_conjunction(cond.parsed):
-            raise _CannotRun("temporal_ordered supports only 'and' of all its rules")
+        if not pure_conjunction(cond.parsed):
+            raise CannotRun("temporal_ordered supports only 'and' of all its rules")
         return
     assert isinstance(cond, SigmaCorrelationCondition)
-    if not cs.holds(cond.op, cond.count, refs) or any(
-        cs.holds(cond.op, cond.count, k) for k in range(refs)
+    if not holds(cond.op, cond.count, refs) or any(
+        holds(cond.op, cond.count, k) for k in range(refs)
     ):
-        raise _CannotRun(
+        raise CannotRun(
             f"temporal_ordered supports only the full sequence of its {refs} rules "
             f"(condition {cond.to_dict()} would accept part of it)"
         )
 
 
-def _order(plans: dict[int, _Plan], failed: dict[int, str]) -> list[int]:
+def _order(plans: dict[int, CorrelationPlan], failed: dict[int, str]) -> list[int]:
     """Correlations with the ones they refer to first; cycles and broken chains fail."""
     out: list[int] = []
     state: dict[int, int] = {}  # 1 visiting, 2 done
@@ -272,7 +241,7 @@ def _order(plans: dict[int, _Plan], failed: dict[int, str]) -> list[int]:
     return [i for i in out if i not in failed]
 
 
-def _metadata(plan: _Plan, plans: dict[int, _Plan], ruleset: RuleSet) -> None:
+def _metadata(plan: CorrelationPlan, plans: dict[int, CorrelationPlan], ruleset: RuleSet) -> None:
     """Level and tags: the correlation's own, else the strongest of what it refers to."""
     levels: list[str] = []
     tags: list[str] = []
@@ -289,122 +258,31 @@ def _metadata(plan: _Plan, plans: dict[int, _Plan], ruleset: RuleSet) -> None:
     plan.tags = own_tags or tuple(dict.fromkeys(tags))
 
 
-def _list(exprs: list[str]) -> str:
-    return f"[{', '.join(exprs)}]::VARCHAR[]" if exprs else "[]::VARCHAR[]"
+def holds(op: SigmaCorrelationConditionOperator, count: float, value: float) -> bool:
+    """The condition evaluated in Python, to check which conditions a type supports."""
+    return {
+        "LT": value < count,
+        "LTE": value <= count,
+        "GT": value > count,
+        "GTE": value >= count,
+        "EQ": value == count,
+        "NEQ": value != count,
+    }[op.name]
 
 
-def _occurrences(
-    plan: _Plan, plans: dict[int, _Plan], engine: DuckDBEngine, ruleset: RuleSet, fold: str
-) -> str:
-    """The UNION ALL of every referenced rule's occurrences, in the ``__corr_occ`` shape.
+def pure_conjunction(node: CorrelationConditionItem | SigmaRuleReference) -> bool:
+    """Whether an extended condition is just ``a and b and ...`` (the plain meaning)."""
+    from sigma.correlations import CorrelationConditionAND, SigmaRuleReference
 
-    Base rules that read the same slice of events with the same fields share one scan of
-    the events table (a join on row id carries each match's position), so a temporal
-    correlation over three Security rules reads the table once, not three times.
-    """
-    numeric = plan.kind in VALUE_TYPES and plan.kind != "value_count"
-    scans: dict[tuple[object, ...], tuple[Variant, _Source, list[tuple[int, int]]]] = {}
-    parts = []
-    for pos, src in enumerate(plan.sources):
-        if src.base is not None:
-            for variant in ruleset.rules[src.base].variants:
-                key = (variant.key, tuple(src.group_fields), tuple(src.value_fields))
-                scans.setdefault(key, (variant, src, []))[2].append((src.base, pos))
-            continue
-        assert src.corr is not None
-        inner = plans[src.corr]
-        slots = [_slot(inner, f, src.ref) for f in src.group_fields]
-        values = [f"gv[{_slot(inner, f, src.ref)}]" for f in src.value_fields]
-        parts.append(
-            f"SELECT {_list([f'gk[{j}]' for j in slots])} AS gk, "
-            f"{_list([f'gv[{j}]' for j in slots])} AS gv, ts, {pos} AS pos, "
-            f"NULL::BIGINT AS rid, eid AS sub, {_value(values, numeric, fold)} AS val "
-            f"FROM __corr_fire_{src.corr}"
-        )
-    ts = Dialect.ident(schema.TIMESTAMP)
-    for variant, src, pairs in scans.values():
-        gexprs = [
-            f"CAST({engine.field_expression(f, variant)} AS VARCHAR)" for f in src.group_fields
-        ]
-        vexprs = [
-            f"CAST({engine.field_expression(f, variant)} AS VARCHAR)" for f in src.value_fields
-        ]
-        wanted = ", ".join(f"({rule}, {pos})" for rule, pos in pairs)
-        parts.append(
-            f"SELECT {_list([fold.format(e) for e in gexprs])} AS gk, {_list(gexprs)} AS gv, "
-            f"{ts} AS ts, __mpos AS pos, {ROW_ID} AS rid, NULL::BIGINT AS sub, "
-            f"{_value(vexprs, numeric, fold)} AS val FROM {EVENTS} JOIN ("
-            "SELECT m.rid AS __mrid, p.pos AS __mpos FROM __corr_matches m JOIN "
-            f"(VALUES {wanted}) p(rule, pos) ON m.rule = p.rule) ON {ROW_ID} = __mrid "
-            f"WHERE {ts} IS NOT NULL AND {engine.slice_filter(variant)}"
-        )
-    return " UNION ALL ".join(parts)
-
-
-def _slot(inner: _Plan, name: str, ref: str) -> int:
-    """1-based position of field ``name`` among a referenced correlation's group-by."""
-    for j, g in enumerate(inner.group_by, start=1):
-        if g.lower() == name.lower():
-            return j
-    raise _CannotRun(
-        f"field {name!r} is not a group-by field of referenced correlation {ref!r}, "
-        "so its firings do not carry it"
-    )
-
-
-def _value(exprs: list[str], numeric: bool, fold: str) -> str:
-    if not exprs:
-        return "NULL"
-    if numeric:
-        return f"TRY_CAST({exprs[0]} AS DOUBLE)"
-    if len(exprs) == 1:
-        return fold.format(exprs[0])
-    folded = _list([fold.format(e) for e in exprs])
-    return f"CASE WHEN coalesce({', '.join(exprs)}) IS NULL THEN NULL ELSE {folded} END"
-
-
-def _firing(plan: _Plan) -> tuple[str, str]:
-    """The firing-rows query for a plan, and how its episodes take their peak value."""
-    from sigma.correlations import SigmaExtendedCorrelationCondition
-
-    cond = plan.rule.condition
-    n = len(plan.sources)
-    if plan.kind == "temporal_ordered":
-        return cs.ordered_firing(n, plan.seconds), "max"
-    if isinstance(cond, SigmaExtendedCorrelationCondition):
-        positions = {src.ref: k for k, src in enumerate(plan.sources)}
-        predicate = cs.extended_predicate(cond.parsed, positions)
-        return cs.temporal_firing(n, plan.seconds, predicate), "max"
-    peak = "min" if cond.op.name in _LOW else "max"
-    predicate = cs.compare("v", cond.op, cond.count)
-    if plan.kind == "temporal":
-        return cs.temporal_firing(n, plan.seconds, predicate), peak
-    return cs.aggregate_firing(plan.kind, plan.seconds, predicate, cond.percentile), peak
-
-
-def _run(
-    plan: _Plan,
-    plans: dict[int, _Plan],
-    engine: DuckDBEngine,
-    ruleset: RuleSet,
-    referenced: bool,
-    fold: str,
-) -> None:
-    firing, peak = _firing(plan)
-    statements = [
-        f"CREATE OR REPLACE TEMP TABLE {cs.OCC} AS "
-        + _occurrences(plan, plans, engine, ruleset, fold)
-    ]
-    statements += cs.episodes(firing, peak, plan.index << EID_SHIFT)
-    if referenced:
-        statements.append(cs.firing_table(f"__corr_fire_{plan.index}"))
-    statements += cs.members(plan.index)
-    for sql in statements:
-        engine.con.execute(sql)
+    if isinstance(node, SigmaRuleReference):
+        return True
+    if isinstance(node, CorrelationConditionAND):
+        return all(pure_conjunction(a) for a in node.args)  # type: ignore[arg-type]
+    return False
 
 
 def evaluate_correlations(
-    engine: DuckDBEngine,
+    engine: Engine,
     ruleset: RuleSet,
     matches: pa.Table,
     case_sensitive: bool = False,
@@ -417,53 +295,27 @@ def evaluate_correlations(
     if not ruleset.correlations:
         return result
     res = _Resolver(ruleset)
-    plans: dict[int, _Plan] = {}
+    plans: dict[int, CorrelationPlan] = {}
     failed: dict[int, str] = {}
     for i, (rule, path) in enumerate(ruleset.correlations):
         try:
             plans[i] = _plan(i, rule, path, res)
-        except _CannotRun as exc:
+        except CannotRun as exc:
             failed[i] = str(exc)
     order = _order(plans, failed)
     for i in order:
         _metadata(plans[i], plans, ruleset)
-    referenced = {s.corr for i in order for s in plans[i].sources if s.corr is not None}
-    fold = "{}" if case_sensitive else "lower({})"
-    engine.flush()
-    con = engine.con
-    ran: list[int] = []
-    try:
-        for sql in cs.setup():
-            con.execute(sql)
-        with arrow_view(con, "__corr_matches_arrow", matches.select(["rule", "rid"])):
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE __corr_matches AS SELECT * FROM __corr_matches_arrow"
-            )
-        for i in order:
-            plan = plans[i]
-            if any(s.corr is not None and s.corr in failed for s in plan.sources):
-                failed[i] = "a referenced correlation failed"
-                continue
-            try:
-                _run(plan, plans, engine, ruleset, i in referenced, fold)
-            except _CannotRun as exc:
-                failed[i] = str(exc)
-            except duckdb.Error as exc:
-                failed[i] = f"query failed: {exc}"
-            else:
-                ran.append(i)
-        reported = _settle(plans, ran, result)
-        rows = con.sql(cs.report(reported)).to_arrow_table().to_pylist()
-    finally:
-        for sql in cs.cleanup([f"__corr_fire_{i}" for i in referenced]):
-            con.execute(sql)
+    run = engine.correlate(ruleset.rules, plans, order, matches, case_sensitive)
+    failed.update(run.failed)
+    reported = set(_settle(plans, run.ran, result))
     for i, reason in sorted(failed.items()):
         rule, path = ruleset.correlations[i]
         result.failed.append(InputIssue(path, None, f"{_label(rule)}: {reason}", "rule"))
-    for row in rows:
-        plan = plans[row["correlation"]]
-        gv = row["gv"] or []
-        value = row["v"]
+    for episode in run.episodes:
+        if episode.correlation not in reported:
+            continue
+        plan = plans[episode.correlation]
+        value = episode.value
         result.hits.append(
             CorrelationHit(
                 rule_id=plan.rule_id,
@@ -471,17 +323,19 @@ def evaluate_correlations(
                 level=plan.level,
                 tags=plan.tags,
                 kind=plan.kind,
-                group=dict(zip(plan.group_by, gv, strict=True)),
-                first=row["first"],
-                last=row["last"],
+                group=dict(zip(plan.group_by, episode.group_values, strict=True)),
+                first=episode.first,
+                last=episode.last,
                 value=int(value) if plan.kind in INTEGER_VALUED else float(value),
-                rids=tuple(row["rids"]),
+                rids=episode.rids,
             )
         )
     return result
 
 
-def _settle(plans: dict[int, _Plan], ran: list[int], result: CorrelationResult) -> list[int]:
+def _settle(
+    plans: dict[int, CorrelationPlan], ran: list[int], result: CorrelationResult
+) -> list[int]:
     """Apply ``generate``: which base rules go quiet, which correlations are reported.
 
     Only correlations that ran count, so a broken correlation hides nothing.

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from ..engines.duckdb.engine import DuckDBEngine
-from ..rules.loader import CompiledRule, RuleSet
+from ..engines import DEFAULT_ENGINE, create_engine
+from ..engines.base import Engine
+from ..engines.planning import rule_variant
 from ..rules.logsources import Variant, narrowed
+from ..rules.model import CompiledRule, RuleSet
 
 
 @dataclass(frozen=True)
@@ -62,21 +65,23 @@ def describe_needs(rule: CompiledRule) -> str:
     return "; ".join(parts) or "no event: the event ids it names are outside its logsource"
 
 
-def case_counts(engine: DuckDBEngine, rules: Sequence[CompiledRule]) -> dict[int, int]:
+def case_counts(engine: Engine, rules: Sequence[CompiledRule]) -> dict[int, int]:
     """For each rule: how many events of the case fall in its slices (one query per slice)."""
     per_slice: dict[tuple[object, ...], int] = {}
     out: dict[int, int] = {}
+    eventid_field = engine.has_field("EventID")
     for i, rule in enumerate(rules):
         total = 0
-        for v in _variants(rule, lambda v, r=rule: engine.rule_variant(v, r)):
+        for v in _variants(rule, partial(_narrow, rule=rule, eventid_field=eventid_field)):
             if v.key not in per_slice:
-                row = engine.con.execute(
-                    f"SELECT count(*) FROM events WHERE {engine.slice_filter(v)}"
-                ).fetchall()
-                per_slice[v.key] = int(row[0][0])
+                per_slice[v.key] = engine.slice_size(v)
             total += per_slice[v.key]
         out[i] = total
     return out
+
+
+def _narrow(variant: Variant, rule: CompiledRule, eventid_field: bool) -> Variant | None:
+    return rule_variant(variant, rule, eventid_field)
 
 
 def _variants(rule: CompiledRule, narrow: Callable[[Variant], Variant | None]) -> list[Variant]:
@@ -84,11 +89,13 @@ def _variants(rule: CompiledRule, narrow: Callable[[Variant], Variant | None]) -
     return [n for n in map(narrow, rule.variants) if n is not None]
 
 
-def rule_statuses(ruleset: RuleSet, case: str | Path | None = None) -> list[RuleStatus]:
+def rule_statuses(
+    ruleset: RuleSet, case: str | Path | None = None, engine_name: str = DEFAULT_ENGINE
+) -> list[RuleStatus]:
     """Every rule of ``ruleset`` with its state, needs and (given a case) its food."""
     counts: dict[int, int] = {}
     if case is not None:
-        engine = DuckDBEngine(str(case))
+        engine = create_engine(engine_name, case)
         try:
             counts = case_counts(engine, ruleset.rules)
         finally:

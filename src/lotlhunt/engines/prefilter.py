@@ -31,12 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..rules.compile.dialect import LOWER_SUFFIX, Dialect, re2_escape
+from ..rules.compile.dialect import re2_escape
 from ..rules.compile.literals import Clause
-from ..rules.loader import CompiledRule
+from ..rules.model import CompiledRule
 
-#: Rows of the slice handled at once; bounds memory on large slices.
-SCAN_ROWS = 65_536
 #: Rules whose candidate bits share one UBIGINT column.
 WORD_BITS = 64
 #: Literals shorter than this are not looked for row by row: they occur in most values
@@ -138,19 +136,9 @@ def may_match(rule: CompiledRule, found: set[tuple[str, str]]) -> bool:
     return all(any((f.lower(), lit) in found for f, lit in clause) for clause in rule.needs or ())
 
 
-def distinct_query(name: str, table: str) -> str:
-    col = Dialect.ident(name + LOWER_SUFFIX)
-    return f"SELECT DISTINCT {col} AS v FROM {table} WHERE {col} IS NOT NULL"
-
-
 def word_column(k: int) -> str:
     """Name of the k-th column of candidate bits."""
     return f"__w{k}"
-
-
-def candidate_test(word: int, bit: int) -> str:
-    """SQL true on the rows where a rule's candidate bit is set (NULL: no bit set)."""
-    return f"({word_column(word)} & {1 << bit}::UBIGINT) <> 0"
 
 
 def literal_index(rules: Sequence[CompiledRule], idxs: Iterable[int]) -> dict[str, set[str]]:

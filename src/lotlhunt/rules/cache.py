@@ -44,7 +44,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import orjson
 
 #: Bump when the entry layout changes (old entries are then misses, and get replaced).
-ENTRY_VERSION = 1
+ENTRY_VERSION = 2
 DB_NAME = "compiled-rules.sqlite3"
 #: Environments (lotlhunt versions, dialects...) whose entries are kept: the ones most
 #: recently written to. Two installations sharing a cache both stay warm.

@@ -35,8 +35,8 @@ from ..errors import InputIssue
 from ..settings import Settings
 from . import cache as rule_cache
 from .compile.dialect import DUCKDB, Dialect
-from .compile.literals import Needs
 from .logsources import Variant, resolve, resolve_names
+from .model import CompiledRule, RuleSet
 from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .parallel import CompileOptions, compile_in_workers, worker_count
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
@@ -68,85 +68,6 @@ GENERATED = "<generated>"
 CORRELATION_DOC = re.compile(rb"^correlation\s*:", re.MULTILINE)
 #: How pySigma renames the detections a Sigma filter adds to a rule.
 FILTER_PREFIX = "_filt_"
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    """A Sigma rule ready to run: its SQL condition, the slices it runs on, its metadata."""
-
-    id: str
-    title: str
-    level: str
-    status: str
-    tags: tuple[str, ...]
-    path: str
-    logsource: tuple[str | None, str | None, str | None]  # product, category, service
-    variants: tuple[Variant, ...]
-    sql: str
-    fields: frozenset[str]
-    keywords: bool = False
-    cidr: bool = False
-    description: str = ""
-    references: tuple[str, ...] = ()
-    falsepositives: tuple[str, ...] = ()
-    author: str = ""
-    #: The rule's ``name`` (Sigma 2), by which correlation rules may refer to it.
-    name: str | None = None
-    #: Literals the rule cannot match without (see ``literals.required_literals``).
-    needs: Needs = None
-    #: Event ids it cannot match without (see ``literals.required_event_ids``): its
-    #: slices hold only those events (:func:`~lotlhunt.logsources.narrowed`).
-    event_ids: frozenset[int] | None = None
-    #: (selection name, SQL) of each named detection, to explain which ones matched.
-    selections: tuple[tuple[str, str], ...] = ()
-    #: Analyst exclusions compiled into ``sql`` ("label: reason"), so a report can say
-    #: the rule was tuned and why.
-    exclusions: tuple[str, ...] = ()
-    #: Sigma filter documents compiled into ``sql`` ("title (id)").
-    filters: tuple[str, ...] = ()
-    #: Placeholders whose values were substituted (see ``RuleSet.placeholders``).
-    placeholders: tuple[str, ...] = ()
-
-
-@dataclass
-class RuleSet:
-    """The outcome of loading: rules that run, and every rule that does not, with why."""
-
-    rules: list[CompiledRule] = field(default_factory=list)
-    failed: list[InputIssue] = field(default_factory=list)
-    not_applicable: list[tuple[str, str]] = field(default_factory=list)  # (rule, reason)
-    #: Correlation rules with the file they came from; evaluated over detections.
-    correlations: list[tuple[SigmaCorrelationRule, str]] = field(default_factory=list)
-    files: int = 0
-    #: Rule files whose outcome came from the compile cache / was compiled in this load.
-    cache_hits: int = 0
-    compiled: int = 0
-    #: Placeholder name -> rules that did not compile for lack of its values (each of
-    #: those rules is also in ``failed`` with the reason and how to provide them).
-    unresolved_placeholders: dict[str, list[str]] = field(default_factory=dict)
-    #: Problems with tuning, not with rules: a Sigma filter or an exclusion naming a rule
-    #: that is not loaded, an exclusion entry that is invalid (and so not applied).
-    tuning_issues: list[InputIssue] = field(default_factory=list)
-    #: The placeholder values in effect (defaults overlaid by the user's file).
-    placeholders: Placeholders | None = None
-    #: Sigma filter documents loaded from the rule paths.
-    filters: int = 0
-    #: Identity of every rule seen (compiled or not): what references are checked on.
-    known: list[RuleRef] = field(default_factory=list)
-
-    def extend(self, other: RuleSet) -> None:
-        self.rules.extend(other.rules)
-        self.failed.extend(other.failed)
-        self.not_applicable.extend(other.not_applicable)
-        self.correlations.extend(other.correlations)
-        self.files += other.files
-        self.cache_hits += other.cache_hits
-        self.compiled += other.compiled
-        for name, labels in other.unresolved_placeholders.items():
-            self.unresolved_placeholders.setdefault(name, []).extend(labels)
-        self.tuning_issues.extend(other.tuning_issues)
-        self.filters += other.filters
-        self.known.extend(other.known)
 
 
 def bundled_rules_dir() -> Path:
@@ -239,6 +160,7 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
     except (SigmaError, NotImplementedError) as exc:
         return f"{type(exc).__name__}: {exc}"
     ls = rule.logsource
+    selections = backend.compile_selections(rule)
     return CompiledRule(
         id=str(rule.id) if rule.id else f"{path}:{rule.title}",
         title=rule.title or path.stem,
@@ -252,6 +174,9 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         fields=frozenset(compiled.fields),
         keywords=compiled.keywords,
         cidr=compiled.cidr,
+        lower_fields=frozenset(compiled.facts.lower_fields),
+        plain_fields=frozenset(compiled.facts.plain_fields),
+        ip_fields=frozenset(compiled.facts.ip_fields),
         description=rule.description or "",
         references=tuple(rule.references or ()),
         falsepositives=tuple(rule.falsepositives or ()),
@@ -259,7 +184,8 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         name=getattr(rule, "name", None),
         needs=compiled.needs,
         event_ids=compiled.event_ids,
-        selections=backend.compile_selections(rule),
+        selections=tuple((name, sql) for name, sql, _ in selections),
+        implied=compiled.implied([(sql, facts) for _, sql, facts in selections]),
     )
 
 
@@ -318,12 +244,21 @@ def load_collection(
                 placeholders=tuple(names),
                 # A filter's detections (renamed by pySigma with a random prefix) are
                 # negated: they never explain a match.
-                selections=tuple(
-                    s for s in result.selections if not s[0].startswith(FILTER_PREFIX)
-                ),
+                **_without_filter_selections(result),
             )
         out.rules.append(result)
     return out
+
+
+def _without_filter_selections(rule: CompiledRule) -> dict[str, Any]:
+    """The rule's selections and what its condition implies of them, without those a
+    Sigma filter added."""
+    kept = [
+        (sel, implied)
+        for sel, implied in zip(rule.selections, rule.implied, strict=True)
+        if not sel[0].startswith(FILTER_PREFIX)
+    ]
+    return {"selections": tuple(s for s, _ in kept), "implied": tuple(i for _, i in kept)}
 
 
 def parse_rule_text(text: bytes | str, collect_filters: bool = True) -> SigmaCollection:

@@ -25,14 +25,28 @@ WINDOWS = "windows"
 
 
 @dataclass(frozen=True, slots=True)
+class Rename:
+    """How a slice gives a Sigma field: a named transform of some of its own fields
+    (``same`` of one field: that field under the Sigma name). Each engine's dialect
+    implements every transform (:class:`~lotlhunt.rules.compile.dialect.Dialect`)."""
+
+    transform: str
+    fields: tuple[str, ...]
+
+
+#: The transform that is the field itself.
+SAME = "same"
+
+
+@dataclass(frozen=True, slots=True)
 class Variant:
     """One slice of the events table a logsource covers."""
 
     name: str
     channels: tuple[str, ...]
     event_ids: tuple[int, ...] = ()
-    #: Sigma field name -> SQL expression over the slice's own columns.
-    renames: tuple[tuple[str, str], ...] = ()
+    #: Sigma field name -> how the slice's own fields give it.
+    renames: tuple[tuple[str, Rename], ...] = ()
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -73,6 +87,16 @@ def _mapping() -> dict[str, dict[str, object]]:
     return yaml.load(text, Loader=YAML_LOADER)
 
 
+def _rename(spec: object) -> Rename:
+    """A rename as the mapping writes it: a field name, or ``{transform, fields}``."""
+    if isinstance(spec, str):
+        return Rename(SAME, (spec,))
+    assert isinstance(spec, dict), f"rename must be a field or a transform: {spec!r}"
+    fields = spec["fields"]
+    assert isinstance(fields, list)
+    return Rename(str(spec["transform"]), tuple(str(f) for f in fields))
+
+
 def _variant(entry: dict[str, object]) -> Variant:
     renames = entry.get("renames") or {}
     assert isinstance(renames, dict)
@@ -80,7 +104,18 @@ def _variant(entry: dict[str, object]) -> Variant:
         name=str(entry["name"]),
         channels=tuple(entry["channels"]),  # type: ignore[arg-type]
         event_ids=tuple(int(i) for i in entry.get("event_ids") or ()),  # type: ignore[attr-defined]
-        renames=tuple((str(k), str(v)) for k, v in renames.items()),
+        renames=tuple((str(k), _rename(v)) for k, v in renames.items()),
+    )
+
+
+def transforms_used() -> frozenset[str]:
+    """Every transform the mapping names (each dialect must implement them all)."""
+    categories: dict[str, list[dict[str, object]]] = _mapping()["categories"]  # type: ignore[assignment]
+    return frozenset(
+        rename.transform
+        for entries in categories.values()
+        for entry in entries
+        for _, rename in _variant(entry).renames
     )
 
 

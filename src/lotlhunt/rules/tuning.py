@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sigma.filters import SigmaFilter
 
     from .compile.backend import SqlBackend
-    from .loader import CompiledRule
+    from .model import CompiledRule
 
 #: Cheap test whether a rule file may hold a filter document (a top-level ``filter:``).
 FILTER_DOC = re.compile(rb"^filter\s*:", re.MULTILINE)
@@ -188,6 +188,9 @@ class Exclusion:
     fields: frozenset[str] = frozenset()
     keywords: bool = False
     cidr: bool = False
+    lower_fields: frozenset[str] = frozenset()
+    plain_fields: frozenset[str] = frozenset()
+    ip_fields: frozenset[str] = frozenset()
 
     @property
     def description(self) -> str:
@@ -304,6 +307,9 @@ def compile_exclusions(exclusions: Exclusions, backend: SqlBackend) -> None:
                 fields=frozenset(result.fields),
                 keywords=result.keywords,
                 cidr=result.cidr,
+                lower_fields=frozenset(result.facts.lower_fields),
+                plain_fields=frozenset(result.facts.plain_fields),
+                ip_fields=frozenset(result.facts.ip_fields),
             )
         )
     exclusions.entries = compiled
@@ -322,6 +328,9 @@ def apply_exclusions(rule: CompiledRule, exclusions: Sequence[Exclusion]) -> Com
         fields=rule.fields.union(*(e.fields for e in applicable)),
         keywords=rule.keywords or any(e.keywords for e in applicable),
         cidr=rule.cidr or any(e.cidr for e in applicable),
+        lower_fields=rule.lower_fields.union(*(e.lower_fields for e in applicable)),
+        plain_fields=rule.plain_fields.union(*(e.plain_fields for e in applicable)),
+        ip_fields=rule.ip_fields.union(*(e.ip_fields for e in applicable)),
         exclusions=rule.exclusions + tuple(e.description for e in applicable),
     )
 

@@ -141,9 +141,8 @@ class JsonlWriter:
             f'"Execution":{{"#attributes":{{"ProcessID":{pid},"ThreadID":{tid}}}}}{tail}{sec}'
         ).encode()
         if values:
-            named = dict(named)
-            named["Data"] = {"#text": list(values)}
-        if named:
+            line += b',"EventData":' + orjson.dumps({**named, "Data": {"#text": list(values)}})
+        elif named:
             line += b',"EventData":' + orjson.dumps(named)
         self._buf.append(line + b"}}")
         self.count += 1

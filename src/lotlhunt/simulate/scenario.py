@@ -4,10 +4,17 @@ Output, as a triage collection copied off each machine would look::
 
     OUT/logs/<host>/Security.evtx, System.evtx, Application.evtx,
         Microsoft-Windows-Sysmon%4Operational.evtx (hosts with Sysmon),
-        Microsoft-Windows-PowerShell%4Operational.evtx, Windows PowerShell.evtx
+        Microsoft-Windows-PowerShell%4Operational.evtx, Windows PowerShell.evtx,
+        Microsoft-Windows-TerminalServices-RemoteConnectionManager%4Operational.evtx
         (and/or the same names with .jsonl: one evtx-parser JSON object per line)
-    OUT/truth.jsonl     one line per malicious event, ``recorded`` false if a log clear wiped it
-    OUT/scenario.json   network, people, attacked hosts, campaign variants, benign look-alikes
+    OUT/truth.jsonl     one line per malicious event (host, channel, record_id, timestamp,
+                        step, technique), ``recorded`` false if a log clear wiped it
+    OUT/scenario.json   network, people, entry host, attacked hosts, lateral edges (from, to,
+                        account, method, first), campaign steps and variants, log clears,
+                        benign look-alikes (with their time windows), ``benign_only``
+
+With ``benign_only`` the same network is written with no intruder: the people, their
+habits and the benign look-alikes are the seed's either way, truth.jsonl is empty.
 
 The logs sit in their own folder so that ``lotlhunt hunt OUT/logs`` reads only logs: the
 truth lines have host, channel and timestamp keys and would otherwise read as events.
@@ -30,23 +37,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from lotlhunt.simulate.background import HOUR, Noise, plan_background
-from lotlhunt.simulate.campaign import plan_campaign
-from lotlhunt.simulate.events import (
-    CHANNEL_FILES,
-    CHANNELS,
-    EPOCH,
-    SYSMON,
-    HostState,
-    Op,
-    fmt_second,
-)
+from lotlhunt.simulate.background import plan_background
+from lotlhunt.simulate.campaigns.plan import CampaignPlan
+from lotlhunt.simulate.campaigns.volt_typhoon import plan_campaign
+from lotlhunt.simulate.host import EPOCH, HOUR, Draft, Op, fmt_second
 from lotlhunt.simulate.jsonl_writer import JsonlWriter, encode_head, encode_tail
 from lotlhunt.simulate.network import NOISE_PER_DAY, Host, Network, build_network, plan_roles
+from lotlhunt.simulate.noise import Noise
 from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.state import HostState
+from lotlhunt.simulate.templates import CHANNEL_FILES, CHANNELS, SYSMON
+
+if TYPE_CHECKING:
+    from lotlhunt.simulate.evtx_writer import EvtxWriter
 
 FORMATS = ("evtx", "jsonl", "both")
 #: Drafts newer than this stay buffered across hour boundaries: an activity may log a few
@@ -77,11 +84,27 @@ def _iso(ts: int) -> str:
 class _Sink:
     """One channel of one host: record ids, log-clear truncation, writers, truth lines."""
 
-    __slots__ = ("channel", "computer", "host", "rid", "clear", "evtx", "jsonl", "truth",
-                 "written", "_heads", "_tail")  # fmt: skip
+    __slots__ = (
+        "channel",
+        "computer",
+        "host",
+        "rid",
+        "clear",
+        "evtx",
+        "jsonl",
+        "truth",
+        "written",
+        "_heads",
+        "_tail",
+    )
 
     def __init__(
-        self, host: Host, ch: int, evtx: list, jsonl: JsonlWriter | None, clear: int | None
+        self,
+        host: Host,
+        ch: int,
+        evtx: list[EvtxWriter],
+        jsonl: JsonlWriter | None,
+        clear: int | None,
     ) -> None:
         self.channel, self.computer, self.host = CHANNELS[ch], host.fqdn, host.name
         self.rid, self.clear, self.written = 0, clear, 0
@@ -90,36 +113,68 @@ class _Sink:
         self._heads: dict[int, str] = {}
         self._tail = encode_tail(self.channel, self.computer)
 
-    def write(self, d: tuple) -> None:
+    def write(self, d: Draft) -> None:
         ts, seq, tpl, data, pid, sid, label, _marker = d
         self.rid += 1
         # A clear wipes everything before it; its own 1102/104 (at the clear time) remains.
         recorded = self.clear is None or ts >= self.clear
         if label is not None:
-            self.truth.append({"host": self.host, "channel": self.channel, "record_id": self.rid,
-                               "timestamp": _iso(ts), "step": label[0], "technique": label[1],
-                               "recorded": recorded})  # fmt: skip
+            self.truth.append(
+                {
+                    "host": self.host,
+                    "channel": self.channel,
+                    "record_id": self.rid,
+                    "timestamp": _iso(ts),
+                    "step": label[0],
+                    "technique": label[1],
+                    "recorded": recorded,
+                }
+            )
         if not recorded:
             return
-        named = data if type(data) is dict else {}
-        values = () if named is data else data
+        named, values = (data, ()) if isinstance(data, dict) else ({}, data)
         tid = pid + 4 * (seq % 61) + 8 if pid else 0
         if self.evtx:
-            rec = EvtxRecord(tpl.provider, tpl.event_id, self.channel, self.computer,
-                             EPOCH + timedelta(microseconds=ts), self.rid, named, values,
-                             tpl.guid, tpl.source, tpl.version, tpl.level, tpl.task,
-                             tpl.opcode, tpl.keywords, pid, tid, sid)  # fmt: skip
+            rec = EvtxRecord(
+                provider=tpl.provider.name,
+                event_id=tpl.event_id,
+                channel=self.channel,
+                computer=self.computer,
+                timestamp=EPOCH + timedelta(microseconds=ts),
+                record_id=self.rid,
+                event_data=named,
+                data_values=values,
+                provider_guid=tpl.provider.guid,
+                event_source_name=tpl.provider.source,
+                version=tpl.version,
+                level=tpl.level,
+                task=tpl.task,
+                opcode=tpl.opcode,
+                keywords=tpl.keywords,
+                process_id=pid,
+                thread_id=tid,
+                user_sid=sid,
+            )
             for w in self.evtx:
                 w.write(rec)
         if self.jsonl is not None:
             head = self._heads.get(id(tpl))
             if head is None:
                 head = self._heads[id(tpl)] = encode_head(
-                    tpl.provider, tpl.guid, tpl.source, tpl.event_id, tpl.version, tpl.level,
-                    tpl.task, tpl.opcode, tpl.keywords)  # fmt: skip
+                    tpl.provider.name,
+                    tpl.provider.guid,
+                    tpl.provider.source,
+                    tpl.event_id,
+                    tpl.version,
+                    tpl.level,
+                    tpl.task,
+                    tpl.opcode,
+                    tpl.keywords,
+                )
             system_time = f"{fmt_second(ts // 1_000_000, 'T')}.{ts % 1_000_000:06d}Z"
-            self.jsonl.write_encoded(head, system_time, self.rid, pid, tid, self._tail, sid,
-                                     named, values)  # fmt: skip
+            self.jsonl.write_encoded(
+                head, system_time, self.rid, pid, tid, self._tail, sid, named, values
+            )
         self.written += 1
 
 
@@ -153,7 +208,7 @@ def _hour_budgets(net: Network, noise: Noise, per_day: float) -> list[float]:
     return out
 
 
-def _open_writer(path: Path):
+def _open_writer(path: Path) -> EvtxWriter:
     from lotlhunt.simulate.evtx_writer import EvtxWriter  # only needed for EVTX output
 
     return EvtxWriter(path)
@@ -176,25 +231,29 @@ def _generate_host(
     hdir.mkdir(parents=True, exist_ok=True)
     sinks: dict[int, _Sink] = {}
     files: list[Path] = []
-    opened: list = []
+    opened: list[EvtxWriter | JsonlWriter] = []
     clears = job.clears.get(name, {})
     try:
         for ch, stem in enumerate(CHANNEL_FILES):
             if ch == SYSMON and not host.sysmon:
                 continue
-            evtx, jsonl = [], None
+            evtx: list[EvtxWriter] = []
+            jsonl: JsonlWriter | None = None
             for f in job.fmts:
                 path = hdir / f"{stem}.{f}"
                 files.append(path)
-                w = JsonlWriter(path) if f == "jsonl" else _open_writer(path)
-                opened.append(w)
-                jsonl, evtx = (w, evtx) if f == "jsonl" else (jsonl, evtx + [w])
+                if f == "jsonl":
+                    jsonl = JsonlWriter(path)
+                    opened.append(jsonl)
+                else:
+                    evtx.append(_open_writer(path))
+                    opened.append(evtx[-1])
             sinks[ch] = _Sink(host, ch, evtx, jsonl, clears.get(ch))
         start = net.at(0, net.tz_offset)  # UTC midnight of day 0
         end = start + net.days * 24 * HOUR
         budgets = _hour_budgets(net, noise, per_day)
         ops = job.ops.get(name, [])
-        pending: list[tuple] = []
+        pending: list[Draft] = []
         op_i, carry, written, next_report = 0, 0.0, 0, 20_000
         for hi, budget in enumerate([*budgets, 0.0]):
             last = hi == len(budgets)
@@ -211,8 +270,8 @@ def _generate_host(
             pending.sort()  # (ts, seq) first: seq is unique, so nothing else is compared
             cut = len(pending) if last else bisect.bisect_left(pending, (h_end - _HOLD,))
             for d in pending[:cut]:
-                if start <= d[0] < end:  # the logs were collected at the end of the last day
-                    sinks[d[2].ch].write(d)
+                if start <= d.ts < end:  # the logs were collected at the end of the last day
+                    sinks[d.tpl.channel].write(d)
             del pending[:cut]
             written = sum(s.written for s in sinks.values())
             if progress is not None and written >= next_report:
@@ -242,8 +301,13 @@ def _workers(expected: int, tasks: int) -> int:
     return max(1, min(os.cpu_count() or 1, tasks, 8))
 
 
-def _run(job: _Job, tasks: list[tuple[str, float]], workers: int,
-         progress: Callable[[int], None] | None, done: int) -> list[_Result]:  # fmt: skip
+def _run(
+    job: _Job,
+    tasks: list[tuple[str, float]],
+    workers: int,
+    progress: Callable[[int], None] | None,
+    done: int,
+) -> list[_Result]:
     """Generate hosts, in this process or in forked workers; results in task order."""
     global _FORKED
     if workers <= 1 or len(tasks) <= 1:
@@ -280,6 +344,18 @@ def _fixed_counts(net: Network, seed: int, ops_by_host: dict[str, list[Op]]) -> 
     return out
 
 
+def _campaign_json(camp: CampaignPlan) -> dict:
+    """The campaign's variants, steps (first time each) and log clears for scenario.json."""
+    steps = sorted(camp.steps, key=lambda s: s["first"])
+    return {
+        "variants": camp.variants,
+        "steps": [dict(s, first=_iso(s["first"])) for s in steps],
+        "log_clears": {
+            h: {CHANNELS[c]: _iso(t) for c, t in cl.items()} for h, cl in camp.clears.items()
+        },
+    }
+
+
 def estimate_events(hosts: int = 20, days: int = 3, events: int | None = None) -> int:
     """Roughly how many records a run writes (for a progress bar total)."""
     if events:
@@ -295,12 +371,14 @@ def simulate_volt_typhoon(
     fmt: str = "evtx",
     events: int | None = None,
     progress: Callable[[int], None] | None = None,
+    benign_only: bool = False,
 ) -> SimulationSummary:
     """Write a network's logs with Volt Typhoon inside, plus truth; deterministic per seed.
 
     ``events`` scales the background noise so the corpus has roughly that many records
     (people, schedules and the campaign are fixed by the seed); ``progress`` is called
-    with the running count of records written.
+    with the running count of records written. ``benign_only`` writes the same network
+    with no intruder: the baseline a hunt's false positives are measured on.
     """
     t0 = time.perf_counter()
     if fmt not in FORMATS:
@@ -316,28 +394,35 @@ def simulate_volt_typhoon(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     net = build_network(seed, hosts, days)
-    bg_ops, lookalikes = plan_background(net, seed)
-    camp = plan_campaign(net, seed)
+    bg = plan_background(net, seed)
+    camp = None if benign_only else plan_campaign(net, seed)
+    camp_ops = camp.ops if camp else []
+    clears = {h: dict(c) for h, c in bg.clears.items()}
+    for host, chans in (camp.clears if camp else {}).items():
+        for ch, t in chans.items():
+            clears.setdefault(host, {})[ch] = max(t, clears.get(host, {}).get(ch, t))
     ops_by_host: dict[str, list[Op]] = defaultdict(list)
-    for op in bg_ops + camp.ops:
+    for op in bg.ops + camp_ops:
         ops_by_host[op.host].append(op)
     for lst in ops_by_host.values():
         lst.sort(key=lambda o: o.ts)
-    job = _Job(net, seed, dict(ops_by_host), camp.clears, out_dir, fmts)
+    job = _Job(net, seed, dict(ops_by_host), clears, out_dir, fmts)
     workers = _workers(estimate_events(hosts, days, events), len(net.hosts))
     noise_days = {h.name: h.noise_per_day * days for h in net.hosts}
     fixed = _fixed_counts(net, seed, ops_by_host) if events else {}
     # Hosts whose logs get cleared go first so the others can make up the wiped records.
-    cleared = [h.name for h in net.hosts if h.name in camp.clears]
-    phases = [cleared, [h.name for h in net.hosts if h.name not in camp.clears]]
+    cleared = [h.name for h in net.hosts if h.name in clears]
+    phases = [cleared, [h.name for h in net.hosts if h.name not in clears]]
     remaining, total = float(events or 0), 0
     results = []
     for i, names in enumerate(phases):
         rest = [n for phase in phases[i:] for n in phase]
         room = max(0.0, remaining - sum(fixed.get(n, 0) for n in rest))
         share = sum(noise_days[n] for n in rest)
-        tasks = [(n, room * noise_days[n] / share / days if events else noise_days[n] / days)
-                 for n in names]  # fmt: skip
+        tasks = [
+            (n, room * noise_days[n] / share / days if events else noise_days[n] / days)
+            for n in names
+        ]
         for r in _run(job, tasks, workers, progress, total):
             results.append(r)
             total += r[1]
@@ -353,24 +438,30 @@ def simulate_volt_typhoon(
     files = sorted(
         (f for r in results for f in r[2]), key=lambda p: (order.index(p.parent.name), p.name)
     )
-    steps = sorted(camp.steps, key=lambda s: s["first"])
+    attacked = camp.attacked if camp else []
     scenario = {
-        "actor": "Volt Typhoon",
+        "actor": None if camp is None else "Volt Typhoon",
+        "benign_only": camp is None,
         "seed": seed,
         "parameters": {"hosts": hosts, "days": days, "events": events, "format": fmt},
         "network": net.to_json(),
-        "attacked_hosts": camp.attacked,
-        "campaign": {
-            "variants": camp.variants,
-            "steps": [dict(s, first=_iso(s["first"])) for s in steps],
-            "log_clears": {h: {CHANNELS[c]: _iso(t) for c, t in cl.items()}
-                           for h, cl in camp.clears.items()},  # fmt: skip
+        "entry_host": camp.entry_host if camp else None,
+        "attacked_hosts": attacked,
+        "lateral_edges": [dict(e, first=_iso(e["first"])) for e in camp.edges] if camp else [],
+        "campaign": None if camp is None else _campaign_json(camp),
+        "benign_lookalikes": [
+            dict(n, **{k: _iso(n[k]) for k in ("time", "until", "cleared") if k in n})
+            for n in sorted(bg.lookalikes, key=lambda n: n["time"])
+        ],
+        "counts": {
+            "events": total,
+            "malicious_events": len(truth),
+            "malicious_recorded": recorded,
+            "per_host": {name: n for name, n, _, _ in results},
         },
-        "benign_lookalikes": [dict(n, time=_iso(n["time"])) for n in lookalikes],
-        "counts": {"events": total, "malicious_events": len(truth), "malicious_recorded": recorded,
-                   "per_host": {name: n for name, n, _, _ in results}},
         "files": [str(p.relative_to(out_dir)) for p in files],
-    }  # fmt: skip
+    }
     (out_dir / "scenario.json").write_bytes(orjson.dumps(scenario, option=orjson.OPT_INDENT_2))
-    return SimulationSummary(out_dir, order, camp.attacked, files, total, recorded,
-                             time.perf_counter() - t0)  # fmt: skip
+    return SimulationSummary(
+        out_dir, order, attacked, files, total, recorded, time.perf_counter() - t0
+    )

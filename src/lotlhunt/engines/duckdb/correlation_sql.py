@@ -1,7 +1,7 @@
 """SQL text for Sigma correlations: firing windows, episodes, and their member events.
 
 Everything here reads one table of *occurrences* (``__corr_occ``), built by
-:mod:`lotlhunt.correlations` from the detections of the rules a correlation refers to:
+:mod:`.correlate` from the detections of the rules a correlation refers to:
 
 ``gk``  VARCHAR[]  group key (the group-by values, lower-cased unless case-sensitive)
 ``gv``  VARCHAR[]  the same values as the events spell them, for reports
@@ -67,18 +67,6 @@ def interval(seconds: int) -> str:
 def compare(expr: str, op: SigmaCorrelationConditionOperator, count: float) -> str:
     """``expr <op> count``; NULL aggregates (no numeric values) never satisfy it."""
     return f"({expr} {OPERATORS[op.name]} {count!r})"
-
-
-def holds(op: SigmaCorrelationConditionOperator, count: float, value: float) -> bool:
-    """The condition evaluated in Python, to check which conditions a type supports."""
-    return {
-        "LT": value < count,
-        "LTE": value <= count,
-        "GT": value > count,
-        "GTE": value >= count,
-        "EQ": value == count,
-        "NEQ": value != count,
-    }[op.name]
 
 
 def _trailing(seconds: int) -> str:
@@ -165,17 +153,6 @@ def extended_predicate(
     if isinstance(node, CorrelationConditionOR):
         return "(" + " OR ".join(parts) + ")"
     raise ValueError(f"unknown condition node {type(node).__name__}")
-
-
-def pure_conjunction(node: CorrelationConditionItem | SigmaRuleReference) -> bool:
-    """Whether an extended condition is just ``a and b and ...`` (the plain meaning)."""
-    from sigma.correlations import CorrelationConditionAND, SigmaRuleReference
-
-    if isinstance(node, SigmaRuleReference):
-        return True
-    if isinstance(node, CorrelationConditionAND):
-        return all(pure_conjunction(a) for a in node.args)  # type: ignore[arg-type]
-    return False
 
 
 def episodes(firing: str, peak: str, first_eid: int) -> list[str]:

@@ -10,7 +10,6 @@ a log holds becomes SQL syntax.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import duckdb
 
@@ -18,6 +17,7 @@ from ...errors import UsageError
 from ...events import schema
 from ...rules.compile.dialect import DUCKDB
 from ...scope import EventScope
+from ..base import ANY_FIELD, SearchTerms
 
 
 def scope_condition(scope: EventScope) -> str | None:
@@ -47,25 +47,6 @@ def _time(scope: EventScope) -> tuple[str, str]:
 
 
 #: A field name in ``--regex`` that stands for the text of the whole event.
-ANY_FIELD = "*"
-
-
-@dataclass(frozen=True)
-class SearchTerms:
-    """What a search keeps: any (or all) of ``keywords`` anywhere in the event, and for
-    each field named in ``fields`` one of its values (case-insensitive, exact), and for
-    each field named in ``regexes`` one of its patterns (RE2)."""
-
-    keywords: tuple[str, ...] = ()
-    all_keywords: bool = False
-    fields: tuple[tuple[str, str], ...] = ()
-    regexes: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.keywords or self.fields or self.regexes)
-
-
 def search_condition(terms: SearchTerms, expression: Callable[[str], str], all_text: str) -> str:
     """SQL for ``terms``; ``expression`` gives a field's SQL (NULL when absent),
     ``all_text`` the SQL of the event's whole text."""

@@ -27,8 +27,9 @@ happens once per slice and not once per rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sigma.conditions import (
     ConditionAND,
@@ -39,6 +40,7 @@ from sigma.conditions import (
 )
 from sigma.conversion.base import Backend
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
@@ -82,26 +84,112 @@ from .literals import (
 _RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?>|\\[GZ]|\(\?P=|[*+?}]\+")
 
 
+#: How a boolean node of compiled SQL combines its operands.
+AND, OR, NOT = "and", "or", "not"
+
+
+@dataclass
+class ConversionFacts:
+    """What the compiler learns about a condition while it writes its SQL: the state
+    pySigma's ``ConversionState`` is meant to carry to later phases, typed.
+
+    Kept beside pySigma's state (:meth:`SqlBackend.facts`), not in its
+    ``processing_state`` mapping, which is pySigma's and read-only to backends.
+    """
+
+    #: Fields read as they are (case-sensitive comparisons, regular expressions, NULL
+    #: and existence tests, numeric comparisons).
+    plain_fields: set[str] = field(default_factory=set)
+    #: Fields read through their lower-cased twin (case-insensitive comparisons).
+    lower_fields: set[str] = field(default_factory=set)
+    #: Fields compared as addresses (CIDR), through their address twin.
+    ip_fields: set[str] = field(default_factory=set)
+    #: Whether the condition searches the text of the whole event.
+    keywords: bool = False
+    #: The operands of every boolean node written, by the node's SQL: (AND/OR/NOT, parts).
+    operands: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def fields(self) -> set[str]:
+        return self.plain_fields | self.lower_fields | self.ip_fields
+
+    def merge(self, other: ConversionFacts) -> None:
+        self.plain_fields |= other.plain_fields
+        self.lower_fields |= other.lower_fields
+        self.ip_fields |= other.ip_fields
+        self.keywords = self.keywords or other.keywords
+        self.operands.update(other.operands)
+
+    def flat(self, sql: str, kind: str) -> set[str]:
+        """The operands of ``sql`` under nested nodes of ``kind`` at its top
+        (``(a AND b) AND c`` gives a, b and c for AND); ``{sql}`` for anything else."""
+        node = self.operands.get(sql)
+        if node is None or node[0] != kind:
+            return {sql}
+        out: set[str] = set()
+        for part in node[1]:
+            out |= self.flat(part, kind)
+        return out
+
+
 @dataclass
 class CompiledCondition:
-    """What converting one condition produced: SQL text plus the fields it reads."""
+    """What converting one condition produced: SQL text plus the facts behind it."""
 
     sql: str
-    fields: set[str] = field(default_factory=set)
-    keywords: bool = False
-    cidr: bool = False
+    facts: ConversionFacts = field(default_factory=ConversionFacts)
     #: Required literals (see :func:`required_literals`); None when none are known.
     needs: Needs = None
     #: Event ids it cannot match without (see :func:`required_event_ids`).
     event_ids: EventIds = None
 
+    @property
+    def fields(self) -> set[str]:
+        return self.facts.fields
+
+    @property
+    def keywords(self) -> bool:
+        return self.facts.keywords
+
+    @property
+    def cidr(self) -> bool:
+        return bool(self.facts.ip_fields)
+
+    def implied(self, selections: Sequence[tuple[str, ConversionFacts]]) -> tuple[bool | None, ...]:
+        """For each selection (its SQL and facts, compiled alone), whether it holds on
+        every event this condition matches (True), on none (False), or either (None).
+
+        The condition is read as a conjunction of terms. On a match every term is true:
+        a selection all of whose own conjuncts are among them holds; a term that is a
+        negation means no disjunct of its operand is true, so a selection all of whose
+        own disjuncts are among those does not hold. Anything else (a selection under an
+        ``or``, one the condition does not use) is left to evaluation.
+        """
+        holding: set[str] = set()
+        failing: set[str] = set()
+        for term in self.facts.flat(self.sql, AND):
+            node = self.facts.operands.get(term)
+            if node is not None and node[0] == NOT:
+                failing |= self.facts.flat(node[1][0], OR)
+            else:
+                holding.add(term)
+        out: list[bool | None] = []
+        for sql, facts in selections:
+            if facts.flat(sql, AND) <= holding:
+                out.append(True)
+            elif facts.flat(sql, OR) <= failing:
+                out.append(False)
+            else:
+                out.append(None)
+        return tuple(out)
+
 
 class SqlBackend(Backend):
     """pySigma backend producing one SQL boolean expression per rule condition.
 
-    The backend keeps per-conversion state (fields read, keyword use) in
-    ``ConversionState.processing_state``-like attributes on the state object, never on
-    the backend, so one backend converts any number of rules.
+    What a conversion learns (fields read, keyword use, boolean structure) goes into a
+    :class:`ConversionFacts` per pySigma ``ConversionState``, held only while that
+    conversion runs, so one backend converts any number of rules.
     """
 
     name: ClassVar[str] = "lotlhunt SQL"
@@ -111,33 +199,49 @@ class SqlBackend(Backend):
     def __init__(self, dialect: Dialect = DUCKDB, collect_errors: bool = False) -> None:
         super().__init__(processing_pipeline=ProcessingPipeline(), collect_errors=collect_errors)
         self.dialect = dialect
+        #: Facts of the conversions running, by the identity of their pySigma state
+        #: (pySigma makes the states; they live until their rule's finalize_query).
+        self._facts: dict[int, ConversionFacts] = {}
+
+    def facts(self, state: ConversionState) -> ConversionFacts:
+        """The facts of the conversion ``state`` belongs to."""
+        facts = self._facts.get(id(state))
+        if facts is None:
+            facts = self._facts[id(state)] = ConversionFacts()
+        return facts
 
     # -- field references -------------------------------------------------------------
 
-    def _use(self, state: ConversionState, name: str) -> None:
-        state.processing_state.setdefault("_fields", set()).add(name)
-
     def field(self, name: str, state: ConversionState) -> str:
-        self._use(state, name)
+        self.facts(state).plain_fields.add(name)
         return self.dialect.ident(name)
 
     def lfield(self, name: str, state: ConversionState) -> str:
-        self._use(state, name)
+        self.facts(state).lower_fields.add(name)
         return self.dialect.ident(name + LOWER_SUFFIX)
 
     # -- boolean structure -------------------------------------------------------------
 
+    def _node(self, state: ConversionState, kind: str, parts: list[str], sql: str) -> str:
+        self.facts(state).operands[sql] = (kind, tuple(parts))
+        return sql
+
     def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> str:
         parts = self._merge_in_lists(cond, state)
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        if len(parts) == 1:
+            return parts[0]
+        return self._node(state, OR, parts, "(" + " OR ".join(parts) + ")")
 
     def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> str:
         parts = [self.convert_condition(a, state) for a in cond.args]
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        if len(parts) == 1:
+            return parts[0]
+        return self._node(state, AND, parts, "(" + " AND ".join(parts) + ")")
 
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
         # NULL (field missing) must make the inner selection false, so its negation true.
-        return NEGATION.format(self.convert_condition(cond.args[0], state))
+        inner = self.convert_condition(cond.args[0], state)
+        return self._node(state, NOT, [inner], NEGATION.format(inner))
 
     def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> str:
         raise NotImplementedError  # never chosen: decide_... below returns False
@@ -161,14 +265,14 @@ class SqlBackend(Backend):
             if keyword is not None:
                 # Keywords search the whole event's text: the same fold, on that column
                 # (Mimikatz's 20 keywords: one scan of every event's text instead of 20).
-                state.processing_state["_keywords"] = True
+                self.facts(state).keywords = True
                 contains.setdefault(ALL_TEXT_FIELD, []).append(keyword)
                 continue
             kind = _simple_kind(arg)
-            if kind == "eq":
-                plain.setdefault(arg.field, []).append(_plain(arg.value))
-            elif kind == "contains":
-                contains.setdefault(arg.field, []).append(_plain(arg.value))
+            if kind is not None:
+                item = cast(ConditionFieldEqualsValueExpression, arg)
+                by_kind = plain if kind == "eq" else contains
+                by_kind.setdefault(item.field, []).append(_plain(cast(SigmaString, item.value)))
             else:
                 out.append(self.convert_condition(arg, state))
         for name, values in contains.items():
@@ -262,19 +366,20 @@ class SqlBackend(Backend):
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        return self._string_match(self.lfield(cond.field, state), cond.value, lower=True)
+        value = cast(SigmaString, cond.value)
+        return self._string_match(self.lfield(cond.field, state), value, lower=True)
 
     def convert_condition_field_eq_val_str_case_sensitive(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        value: SigmaCasedString = cond.value
+        value = cast(SigmaCasedString, cond.value)
         return self._string_match(self.field(cond.field, state), value, lower=False)
 
     def convert_condition_val_str(
         self, cond: ConditionValueExpression, state: ConversionState
     ) -> str:
-        state.processing_state["_keywords"] = True
-        value: SigmaString = cond.value
+        self.facts(state).keywords = True
+        value = cast(SigmaString, cond.value)
         # A keyword is searched anywhere in the event's text.
         if not value.startswith(SpecialChars.WILDCARD_MULTI):
             value = SpecialChars.WILDCARD_MULTI + value
@@ -287,8 +392,8 @@ class SqlBackend(Backend):
     def convert_condition_val_num(
         self, cond: ConditionValueExpression, state: ConversionState
     ) -> str:
-        state.processing_state["_keywords"] = True
-        text = self.dialect.literal(str(cond.value.number))
+        self.facts(state).keywords = True
+        text = self.dialect.literal(str(cast(SigmaNumber, cond.value).number))
         return self.dialect.contains.format(col=self.lfield(ALL_TEXT_FIELD, state), lit=text)
 
     # -- numbers, booleans, null, exists ------------------------------------------------
@@ -296,7 +401,7 @@ class SqlBackend(Backend):
     def convert_condition_field_eq_val_num(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        number: SigmaNumber = cond.value
+        number = cast(SigmaNumber, cond.value)
         col = self.lfield(cond.field, state)
         # Fields are text; a number matches its decimal spelling or, numerically, any
         # other spelling of the same value ("0x10" excluded: Sigma numbers are decimal).
@@ -306,7 +411,7 @@ class SqlBackend(Backend):
     def convert_condition_field_eq_val_bool(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        value: SigmaBool = cond.value
+        value = cast(SigmaBool, cond.value)
         return (
             f"{self.lfield(cond.field, state)} = {self.dialect.literal(str(value.boolean).lower())}"
         )
@@ -329,7 +434,7 @@ class SqlBackend(Backend):
     def convert_condition_field_compare_op_val(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        value: SigmaCompareExpression = cond.value
+        value = cast(SigmaCompareExpression, cond.value)
         ops = {
             CompareOperators.LT: "<",
             CompareOperators.LTE: "<=",
@@ -345,7 +450,7 @@ class SqlBackend(Backend):
     def convert_condition_field_eq_field(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        ref: SigmaFieldReference = cond.value
+        ref = cast(SigmaFieldReference, cond.value)
         a = self.lfield(cond.field, state)
         b = self.lfield(ref.field, state)
         if ref.starts_with and ref.ends_with:
@@ -382,21 +487,22 @@ class SqlBackend(Backend):
     def convert_condition_field_eq_val_re(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        return self._regex(self.field(cond.field, state), cond.value)
+        return self._regex(self.field(cond.field, state), cast(SigmaRegularExpression, cond.value))
 
     def convert_condition_val_re(
         self, cond: ConditionValueExpression, state: ConversionState
     ) -> str:
-        state.processing_state["_keywords"] = True
-        return self._regex(self.field(ALL_TEXT_FIELD, state), cond.value)
+        self.facts(state).keywords = True
+        return self._regex(
+            self.field(ALL_TEXT_FIELD, state), cast(SigmaRegularExpression, cond.value)
+        )
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        state.processing_state["_cidr"] = True
-        cidr: SigmaCIDRExpression = cond.value
+        cidr = cast(SigmaCIDRExpression, cond.value)
         lo, hi = cidr_hex_range(cidr.network)
-        self._use(state, cond.field)
+        self.facts(state).ip_fields.add(cond.field)
         col = self.dialect.ident(cond.field + IP_SUFFIX)
         d = self.dialect
         return f"({col} BETWEEN {d.literal(lo)} AND {d.literal(hi)})"
@@ -416,18 +522,24 @@ class SqlBackend(Backend):
 
     # -- rule level ---------------------------------------------------------------------
 
-    def finish_query(self, rule: SigmaRule, query: Any, state: ConversionState) -> Any:
+    def finish_query(
+        self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState
+    ) -> Any:
         return query
 
     def finalize_query(
-        self, rule: SigmaRule, query: Any, index: int, state: ConversionState, output_format: str
+        self,
+        rule: SigmaRule | SigmaCorrelationRule,
+        query: Any,
+        index: int,
+        state: ConversionState,
+        output_format: str,
     ) -> Any:
+        assert isinstance(rule, SigmaRule), "correlation rules are not compiled"
         parsed = rule.detection.parsed_condition[index].parsed
         return CompiledCondition(
             sql=query,
-            fields=set(state.processing_state.get("_fields", set())),
-            keywords=bool(state.processing_state.get("_keywords")),
-            cidr=bool(state.processing_state.get("_cidr")),
+            facts=self._facts.pop(id(state), ConversionFacts()),
             needs=required_literals(parsed),
             event_ids=required_event_ids(parsed),
         )
@@ -437,34 +549,42 @@ class SqlBackend(Backend):
 
     def compile_rule(self, rule: SigmaRule) -> CompiledCondition:
         """Compile a whole rule: its conditions OR-ed, the fields they read united."""
-        parts: list[CompiledCondition] = self.convert_rule(rule)
+        try:
+            parts: list[CompiledCondition] = self.convert_rule(rule)
+        finally:
+            self._facts.clear()  # a conversion that failed leaves no facts behind
         if not parts:
             raise SigmaFeatureNotSupportedByBackendError("rule produced no query")
         if len(parts) == 1:
             return parts[0]
+        facts = ConversionFacts()
+        for p in parts:
+            facts.merge(p.facts)
         return CompiledCondition(
             sql="(" + " OR ".join(f"coalesce({p.sql}, false)" for p in parts) + ")",
-            fields=set().union(*(p.fields for p in parts)),
-            keywords=any(p.keywords for p in parts),
-            cidr=any(p.cidr for p in parts),
+            facts=facts,
             needs=union_needs([p.needs for p in parts]),
             event_ids=union_event_ids([p.event_ids for p in parts]),
         )
 
-    def compile_selections(self, rule: SigmaRule) -> tuple[tuple[str, str], ...]:
-        """SQL of each named detection (selection) on its own, to explain a match.
+    def compile_selections(self, rule: SigmaRule) -> tuple[tuple[str, str, ConversionFacts], ...]:
+        """SQL and facts of each named detection (selection) on its own, to explain a
+        match.
 
         Call after :meth:`compile_rule`, so the rule's detections carry the processing
         the whole rule went through. A selection that cannot be compiled alone is left out.
         """
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str, ConversionFacts]] = []
         for name, detection in rule.detection.detections.items():
+            state = ConversionState(processing_state={})
             try:
                 cond = detection.postprocess(rule.detection)
-                state = ConversionState(processing_state={})
-                out.append((name, self.convert_condition(cond, state)))
+                sql = self.convert_condition(cond, state)
             except Exception:  # noqa: BLE001 - explanation is best effort, never fatal
                 continue
+            finally:
+                facts = self._facts.pop(id(state), ConversionFacts())
+            out.append((name, sql, facts))
         return tuple(out)
 
 

@@ -9,6 +9,7 @@ pySigma (a third of a second of a warm start); :mod:`.sigma_sql` compiles with t
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,7 +31,8 @@ IP_SUFFIX = "__ip"
 
 @dataclass(frozen=True)
 class Dialect:
-    """The few things that differ between SQL engines."""
+    """The few things that differ between SQL engines: data, as pySigma's backends
+    keep theirs, so one compiler writes every engine's SQL."""
 
     name: str
     contains: str  # format with {col} {lit}
@@ -39,6 +41,12 @@ class Dialect:
     regex: str  # unanchored search
     like_escape: str  # LIKE with escape character '\'
     quote_backslash: bool  # whether string literals treat backslash as an escape
+    #: The character quoting identifiers (a double quote in standard SQL; a back-tick in
+    #: Spark SQL, where a double-quoted name is a string literal).
+    ident_quote: str = '"'
+    #: Named field transforms (see ``data/logsources.yaml``): name -> SQL template over
+    #: its arguments ``{0}``, ``{1}``... (column expressions, NULL where absent).
+    transforms: tuple[tuple[str, str], ...] = ()
 
     def literal(self, s: str) -> str:
         """A string literal. Logs and rules are hostile: every quote is escaped."""
@@ -46,9 +54,36 @@ class Dialect:
             s = s.replace("\\", "\\\\")
         return "'" + s.replace("'", "''") + "'"
 
-    @staticmethod
-    def ident(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
+    def ident(self, name: str) -> str:
+        """A quoted identifier; the quote character inside it is doubled."""
+        q = self.ident_quote
+        return q + name.replace(q, q + q) + q
+
+    def transform(self, name: str, args: Sequence[str]) -> str:
+        """SQL applying the named field transform to ``args`` (SQL expressions)."""
+        for known, template in self.transforms:
+            if known == name:
+                return template.format(*args)
+        raise KeyError(f"dialect {self.name} has no transform {name!r}")
+
+    def transform_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.transforms)
+
+
+#: Security 4688's MandatoryLabel SIDs as Sysmon's IntegrityLevel names.
+_INTEGRITY = (
+    ("S-1-16-0", "Untrusted"),
+    ("S-1-16-4096", "Low"),
+    ("S-1-16-8192", "Medium"),
+    ("S-1-16-8448", "Medium"),
+    ("S-1-16-12288", "High"),
+    ("S-1-16-16384", "System"),
+)
+_INTEGRITY_CASE = (
+    "CASE {0} "
+    + " ".join(f"WHEN '{sid}' THEN '{name}'" for sid, name in _INTEGRITY)
+    + " ELSE {0} END"
+)
 
 
 DUCKDB = Dialect(
@@ -59,6 +94,15 @@ DUCKDB = Dialect(
     regex="regexp_matches({col}, {lit})",
     like_escape="{col} LIKE {lit} ESCAPE '\\'",
     quote_backslash=False,
+    transforms=(
+        # The field itself, under another name.
+        ("same", "{0}"),
+        # DOMAIN\user from a domain and a user name (the user alone without a domain).
+        ("domain_user", "CASE WHEN {0} IS NULL THEN {1} ELSE {0} || '\\' || {1} END"),
+        # A process id as decimal text, whether logged as hex (0x1a2c) or decimal.
+        ("decimal_id", "CAST(try_cast({0} AS UBIGINT) AS VARCHAR)"),
+        ("integrity_level", _INTEGRITY_CASE),
+    ),
 )
 
 SPARK = Dialect(
@@ -69,7 +113,21 @@ SPARK = Dialect(
     regex="{col} RLIKE {lit}",
     like_escape="{col} LIKE {lit} ESCAPE '\\\\'",
     quote_backslash=True,
+    ident_quote="`",
+    transforms=(
+        ("same", "{0}"),
+        ("domain_user", "CASE WHEN {0} IS NULL THEN {1} ELSE concat({0}, '\\\\', {1}) END"),
+        (
+            "decimal_id",
+            "CASE WHEN lower({0}) LIKE '0x%' THEN conv(substr({0}, 3), 16, 10) "
+            "ELSE CAST(try_cast({0} AS DECIMAL(20, 0)) AS STRING) END",
+        ),
+        ("integrity_level", _INTEGRITY_CASE),
+    ),
 )
+
+#: Every dialect rules compile to, by name.
+DIALECTS = {d.name: d for d in (DUCKDB, SPARK)}
 
 
 #: Characters RE2 reads as syntax, escaped to match themselves.

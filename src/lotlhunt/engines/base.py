@@ -1,0 +1,327 @@
+"""What every engine does for a hunt, as a Protocol, and the objects that cross it.
+
+An engine owns the events table: it ingests Arrow batches, evaluates compiled rules, and
+answers the questions the analytics ask after evaluation (the matched events, why each
+matched, which correlations fired, what the case holds). Everything outside
+:mod:`lotlhunt.engines` speaks to an engine through :class:`Engine` only; no module
+there writes SQL against an engine's tables, so a second engine (Spark) is one package,
+not ten edited files.
+
+The objects here are engine-neutral: results (:class:`Evaluation`,
+:class:`CorrelationRun`), requests (:class:`ExplainRequest`, :class:`CorrelationPlan`),
+case bookkeeping (:class:`InputCounts`) and tuning (:class:`EngineOptions`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from ..rules.compile.dialect import Dialect
+from ..rules.logsources import Variant
+from ..rules.model import CompiledRule
+
+if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not before
+    from sigma.correlations import SigmaCorrelationRule
+
+    from ..scope import EventScope
+
+#: Column of match tables naming the rule (its index in the rule list).
+RULE = "rule"
+#: Column of match and event tables holding the engine's row id of an event.
+RID = "rid"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How an engine tunes its work. Every default carries the measurement behind it
+    where the engine uses it (:mod:`lotlhunt.engines.duckdb.engine`); tests pass other
+    values to force a path (distinct slices on a few rules, tiny scan chunks)."""
+
+    #: Threads of the engine (None: the engine's default, one per core).
+    threads: int | None = None
+    #: Memory the engine may hold before it spills (DuckDB's syntax: "1GB", "512MB").
+    memory_limit: str = "1GB"
+    #: Rules in a group from which its slice is built distinct (one row per distinct
+    #: combination of the fields the rules read).
+    distinct_min_rules: int = 64
+    #: Rules in a distinct slice from which candidate rows are worked out per rule.
+    candidate_min_rules: int = 512
+    #: Rows per chunk when slices are scanned in Python (the literal prefilter): bounds
+    #: memory on large slices.
+    scan_rows: int = 65_536
+    #: Rows inserted at once: DuckDB's row group. Appending to a partly filled one of a
+    #: wide table is several times slower (755 k simulated events of 155 columns: 34 s
+    #: in inserts of 65,536 rows, 7.5 s in inserts of 122,880).
+    row_group_rows: int = 122_880
+    #: Rules per evaluation query.
+    rules_per_query: int = 16
+    #: Fired rules of one slice explained by one query.
+    explain_per_query: int = 32
+    #: Distinct values of a field past which the engine, not Python, finds which
+    #: literals occur.
+    search_bytes: int = 8 * 2**20
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineOptions:
+        """Defaults, with the memory limit of ``LOTLHUNT_MEMORY_LIMIT`` if set.
+
+        Read once, where a hunt is configured (the CLI, :class:`~lotlhunt.hunt.HuntConfig`),
+        never deep inside an engine.
+        """
+        env = os.environ if environ is None else environ
+        limit = env.get("LOTLHUNT_MEMORY_LIMIT", "").strip()
+        return cls(memory_limit=limit) if limit else cls()
+
+
+@dataclass
+class Evaluation:
+    """Matches of a hunt: ``(rule index, row id)`` pairs, plus rules that failed to run."""
+
+    matches: pa.Table  # columns: rule (int32), rid (int64)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    slices: int = 0
+    #: Rule runs the literal prefilter proved unnecessary (no required literal present).
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class InputCounts:
+    """What one input gave: kept in a case so that a re-hunt reports what it holds."""
+
+    label: str
+    records: int
+    records_failed: int
+    issues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseTotals:
+    """The inputs a case was made from, summed."""
+
+    files: int
+    records: int
+    records_failed: int
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """What to tell about the matches of one fired rule.
+
+    ``shown`` are the fields whose values an explanation shows; ``implied`` says, per
+    selection of the rule, whether it holds on every match (True), on none (False) or
+    must be evaluated on each matched event (None).
+    """
+
+    shown: tuple[str, ...]
+    implied: tuple[bool | None, ...]
+
+
+#: The field name of a search pattern that tests the whole event's text.
+ANY_FIELD = "*"
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """What a search keeps: any (or all) of ``keywords`` anywhere in the event, and for
+    each field named in ``fields`` one of its values (case-insensitive, exact), and for
+    each field named in ``regexes`` one of its patterns (RE2)."""
+
+    keywords: tuple[str, ...] = ()
+    all_keywords: bool = False
+    fields: tuple[tuple[str, str], ...] = ()
+    regexes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.keywords or self.fields or self.regexes)
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    """An engine that answers a hunter's questions besides rules: searches, the
+    analyst's own SELECT, counts for metrics, the events of one kind (the embedded
+    engine does; ``lotlhunt search``, ``stats`` and ``logons`` use it)."""
+
+    def count_events(self, scope: EventScope | None = None) -> int: ...
+    def can_search(self, name: str) -> bool: ...
+    def search(self, terms: SearchTerms, scope: EventScope) -> pa.RecordBatchReader: ...
+    def select(self, sql: str, terms: SearchTerms, scope: EventScope) -> pa.RecordBatchReader: ...
+    def event_counts(self, scope: EventScope | None = None) -> pa.Table: ...
+    def events_of(
+        self,
+        channel: str,
+        event_ids: Sequence[int],
+        fields: Sequence[str],
+        scope: EventScope | None = None,
+    ) -> pa.Table: ...
+
+
+class CannotRun(Exception):
+    """A correlation rule an engine cannot evaluate; the message says why."""
+
+
+@dataclass
+class CorrelationSource:
+    """One rule a correlation refers to: a base rule or another correlation."""
+
+    ref: str
+    base: int | None = None
+    corr: int | None = None
+    group_fields: list[str] = field(default_factory=list)
+    value_fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CorrelationPlan:
+    """A correlation resolved against the loaded rules, ready for an engine to run."""
+
+    index: int
+    rule: SigmaCorrelationRule
+    path: str
+    rule_id: str
+    kind: str
+    sources: list[CorrelationSource]
+    group_by: list[str]
+    seconds: int
+    level: str = "informational"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One group and episode of a correlation that fired, as the engine found it."""
+
+    correlation: int
+    group_values: tuple[str | None, ...]
+    value: float
+    first: datetime
+    last: datetime
+    rids: tuple[int, ...]
+
+
+@dataclass
+class CorrelationRun:
+    """What an engine made of the correlation plans it was given."""
+
+    ran: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    #: Episodes of every correlation that ran, in time order.
+    episodes: list[Episode] = field(default_factory=list)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The events table of a hunt and everything asked of it.
+
+    Row ids are the engine's own (int64, unique per event of the case); every table it
+    returns is Arrow.
+    """
+
+    name: str
+    #: The SQL dialect rules are compiled in for this engine.
+    dialect: Dialect
+    options: EngineOptions
+
+    # -- storage ----------------------------------------------------------------------
+
+    def ingest(self, batch: pa.RecordBatch) -> None:
+        """Append one batch of events (see :mod:`lotlhunt.events.schema`)."""
+        ...
+
+    def flush(self) -> None:
+        """Store whatever is buffered: every event ingested becomes visible."""
+        ...
+
+    def count(self) -> int:
+        """Events held."""
+        ...
+
+    def close(self) -> None:
+        """Release everything the engine holds (a case file stays)."""
+        ...
+
+    @property
+    def notes(self) -> list[str]:
+        """What the engine had to do that a user should know (memory raised...)."""
+        ...
+
+    # -- inventory --------------------------------------------------------------------
+
+    def restrict(self, scope: EventScope) -> None:
+        """Evaluate rules only on the events in ``scope`` (a re-hunt of a case read
+        earlier, with ``--from``/``--to``/``--host``/``--event-id``)."""
+        ...
+
+    def has_field(self, name: str) -> bool:
+        """Whether the events hold a field of this name (ignoring case)."""
+        ...
+
+    def slice_size(self, variant: Variant) -> int:
+        """Events in the slice of ``variant`` (channels and event ids)."""
+        ...
+
+    # -- evaluation -------------------------------------------------------------------
+
+    def evaluate(
+        self, rules: Sequence[CompiledRule], progress: Callable[[int], None] | None = None
+    ) -> Evaluation:
+        """Run every rule on the events its logsource covers; return all matches."""
+        ...
+
+    # -- after evaluation -------------------------------------------------------------
+
+    def matched_events(self, matches: pa.Table) -> pa.Table:
+        """The core columns of each match's event, with ``rule`` and ``rid``, ordered by
+        time, rule, row id."""
+        ...
+
+    def event_rows(self, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
+        """``rid`` and the core ``columns`` of the events with these row ids, ordered by
+        time then row id."""
+        ...
+
+    def events_frame(
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+    ) -> pa.Table:
+        """Fields ``columns`` (named as asked; NULL where no event holds the field) and
+        ``rid`` of the events with one of ``event_ids`` on one of ``channels`` (either
+        empty: any), in row-id order."""
+        ...
+
+    def explain(
+        self,
+        rules: Sequence[CompiledRule],
+        matches: pa.Table,
+        requests: Mapping[int, ExplainRequest],
+    ) -> list[pa.Table]:
+        """For each match of a rule in ``requests``: ``rule``, ``rid``, ``vals`` (the
+        values of its shown fields, in order) and ``held`` (per selection, whether it
+        holds)."""
+        ...
+
+    def correlate(
+        self,
+        rules: Sequence[CompiledRule],
+        plans: Mapping[int, CorrelationPlan],
+        order: Sequence[int],
+        matches: pa.Table,
+        case_sensitive: bool = False,
+    ) -> CorrelationRun:
+        """Run the correlation ``plans`` in ``order`` over the base rules' ``matches``."""
+        ...
+
+    # -- the case ---------------------------------------------------------------------
+
+    def record_inputs(self, inputs: Sequence[InputCounts]) -> None:
+        """Keep per-input counts with the events, so a re-hunt reports what was read."""
+        ...
+
+    def case_totals(self) -> CaseTotals | None:
+        """The inputs recorded with the events, summed (None: nothing recorded)."""
+        ...

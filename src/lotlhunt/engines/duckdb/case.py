@@ -1,0 +1,125 @@
+"""Reading events back out of a DuckDB case: by row id, by match, by kind; its inputs.
+
+After evaluation the analytics need the identity of matched events (time, host,
+channel...), a few fields of whole kinds of events, and what the case was read from.
+Results are read column by column as Arrow: nothing as wide as the events table is
+copied (with hundreds of columns such a copy pins a block per column per thread, which
+a bounded memory cannot always give).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+
+from ...events import schema
+from ...rules.compile.dialect import DUCKDB
+from ...rules.logsources import Variant
+from ..base import RID, RULE, CaseTotals, InputCounts
+from .arrow_view import arrow_view
+from .store import EVENTS, ROW_ID
+
+if TYPE_CHECKING:
+    from .engine import DuckDBEngine
+
+#: Per-input counts kept in the case, so a re-hunt reports what the case holds.
+META_TABLE = "lotlhunt_inputs"
+
+
+def matched_events(engine: DuckDBEngine, matches: pa.Table) -> pa.Table:
+    """``rule``, ``rid`` and the core columns of each match's event, ordered by time,
+    rule, row id."""
+    engine.flush()
+    cores = ", ".join("e." + c for c in schema.CORE_COLUMNS)
+    with arrow_view(engine.con, "__matches", matches.select([RULE, RID])):
+        return engine.con.sql(
+            f"SELECT m.{RULE}::INTEGER AS {RULE}, e.{ROW_ID} AS {RID}, {cores} "
+            f"FROM __matches m JOIN {EVENTS} e ON e.{ROW_ID} = m.{RID} "
+            f"ORDER BY e.{schema.TIMESTAMP}, m.{RULE}, e.{ROW_ID}"
+        ).to_arrow_table()
+
+
+def event_rows(engine: DuckDBEngine, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
+    """``rid`` and the core ``columns`` of the events with these row ids, by time then id."""
+    engine.flush()
+    wanted = [c for c in columns if c in schema.CORE_COLUMNS]
+    if len(wanted) != len(columns):
+        raise ValueError(f"not core columns: {sorted(set(columns) - set(wanted))}")
+    ids = pa.table({"rid": pa.array(sorted(rids), pa.int64())})
+    cols = "".join(f", {DUCKDB.ident(c)}" for c in wanted)
+    with arrow_view(engine.con, "__rids", ids):
+        return engine.con.sql(
+            f"SELECT {ROW_ID} AS {RID}{cols} FROM {EVENTS} "
+            f"WHERE {ROW_ID} IN (SELECT rid FROM __rids) "
+            f"ORDER BY {schema.TIMESTAMP}, {ROW_ID}"
+        ).to_arrow_table()
+
+
+def events_frame(
+    engine: DuckDBEngine,
+    columns: Sequence[str],
+    event_ids: Sequence[int],
+    channels: Sequence[str],
+) -> pa.Table:
+    """Fields ``columns`` and ``rid`` of the events of ``event_ids`` on ``channels``
+    (see :meth:`lotlhunt.engines.base.Engine.events_frame`)."""
+    engine.flush()
+    variant = Variant(name="frame", channels=tuple(channels), event_ids=tuple(event_ids))
+    names = list(dict.fromkeys(columns))
+    exprs = [
+        f"CAST({engine.slices.field_expression(n, variant)} AS VARCHAR) AS {DUCKDB.ident(n)}"
+        if n not in schema.CORE_COLUMNS
+        else DUCKDB.ident(n)
+        for n in names
+    ]
+    select = ", ".join([f"{ROW_ID} AS {RID}", *exprs])
+    return engine.con.sql(
+        f"SELECT {select} FROM {EVENTS} WHERE {engine.slices.slice_filter(variant)} "
+        f"ORDER BY {ROW_ID}"
+    ).to_arrow_table()
+
+
+def slice_size(engine: DuckDBEngine, variant: Variant) -> int:
+    """Events in the slice of ``variant``."""
+    engine.flush()
+    row = engine.store.one(
+        f"SELECT count(*) FROM {EVENTS} WHERE {engine.slices.slice_filter(variant)}"
+    )
+    return int(row[0]) if row else 0
+
+
+def record_inputs(engine: DuckDBEngine, inputs: Sequence[InputCounts]) -> None:
+    """Keep per-input counts in the case, so a re-hunt reports what the case holds."""
+    engine.con.execute(
+        f"CREATE TABLE IF NOT EXISTS {META_TABLE} "
+        "(label VARCHAR, records BIGINT, records_failed BIGINT, issues VARCHAR)"
+    )
+    if not inputs:
+        return
+    # One Arrow insert: executemany costs milliseconds per row (hundreds of files).
+    table = pa.table(
+        {
+            "label": pa.array([i.label for i in inputs], pa.string()),
+            "records": pa.array([i.records for i in inputs], pa.int64()),
+            "records_failed": pa.array([i.records_failed for i in inputs], pa.int64()),
+            "issues": pa.array([json.dumps(list(i.issues)) for i in inputs], pa.string()),
+        }
+    )
+    with arrow_view(engine.con, "__inputs", table):
+        engine.con.execute(f"INSERT INTO {META_TABLE} BY NAME SELECT * FROM __inputs")
+
+
+def case_totals(engine: DuckDBEngine) -> CaseTotals | None:
+    """The recorded inputs summed; None for a case without the record (made by hand)."""
+    try:
+        rows = engine.con.execute(
+            f"SELECT count(*), sum(records), sum(records_failed) FROM {META_TABLE}"
+        ).fetchall()
+    except duckdb.Error:  # a case made by hand may lack the table
+        return None
+    files, records, failed = rows[0]
+    return CaseTotals(int(files or 0), int(records or 0), int(failed or 0))

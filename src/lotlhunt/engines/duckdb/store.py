@@ -1,0 +1,331 @@
+"""The events table of a DuckDB engine: one wide table, appended in whole row groups.
+
+Ingest appends Arrow batches to one wide ``events`` table (new field columns are added as
+they appear, spelled as the table first saw them whatever their case). Batches are
+buffered and inserted in whole row groups, as one aligned copy, on one thread, with the
+memory the copy needs set aside from DuckDB's limit while reading lasts. The store also
+knows what the table holds: its columns, the (channel, event id) pairs of its rows, and
+which columns each channel fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ...events import schema
+from ...events.arrow_runs import with_null_gaps
+from ...rules.compile.dialect import DUCKDB
+from ..base import EngineOptions
+from .arrow_view import arrow_view
+from .memory import MemoryGuard
+from .presence import ColumnPresence
+
+ROW_ID = "__rid"
+EVENTS = "events"
+#: Chunks the copy of a row group is made in (see ``take_unified``). Inserted on one
+#: thread, four chunks went in as fast as one (Mordor: 1.6 s against 1.5 s).
+COPY_PARTS = 4
+#: Share of the memory limit set aside while whole row groups are inserted, for the Arrow
+#: buffer of a row group and its copy, which the process holds beside DuckDB (on Mordor
+#: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
+#: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
+READING_SHARE = 0.5
+_CORE_NAMES = frozenset([*schema.CORE_COLUMNS, ROW_ID])
+
+
+class EventStore:
+    """The ``events`` table of one DuckDB database and what it holds.
+
+    Row groups: events are inserted in whole row groups (``options.row_group_rows``,
+    DuckDB's 122,880 by default): appending to a partly filled one of a wide table is
+    several times slower, and more so the larger the table (measured on 755 k simulated
+    events of 155 columns: 34 s in inserts of 65,536 rows, 7.5 s in inserts of 122,880).
+    An in-memory database is checkpointed as often (each compresses what came since).
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        memory: MemoryGuard,
+        options: EngineOptions,
+        threads: int,
+        use: str | None,
+    ) -> None:
+        self.con = con
+        self.memory = memory
+        self.options = options
+        self.threads = threads
+        #: The attached in-memory database holding the events (None: a case file).
+        self._use = use
+        #: Rows inserted since the last checkpoint of an in-memory events database.
+        self._unchecked = 0
+        self._pairs: list[tuple[str | None, int | None]] | None = None
+        self.presence = ColumnPresence()
+        self._columns: dict[str, str] = {}
+        self._spaceless: dict[str, str] = {}
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._reading = False
+        self._pending_columns: list[str] = []
+        self._next_rid = 0
+        self._ensure_table()
+
+    def _ensure_table(self) -> None:
+        exists = self.one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EVENTS]
+        )
+        if not exists or not exists[0]:
+            cols = ", ".join(
+                f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS
+            )
+            self.one(f"CREATE TABLE {EVENTS} ({ROW_ID} BIGINT, {cols})")
+        rows = self.con.execute(f"DESCRIBE {EVENTS}").fetchall()
+        self._columns = {r[0].lower(): r[0] for r in rows}
+        self._spaceless = {k.replace(" ", ""): c for k, c in reversed(self._columns.items())}
+        last = self.one(f"SELECT max({ROW_ID}) FROM {EVENTS}")
+        self._next_rid = (last[0] + 1) if last and last[0] is not None else 0
+        if self._next_rid:
+            self.presence.load(self.con)
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Columns of the events table, keyed by lower-cased name."""
+        return dict(self._columns)
+
+    def field_columns(self) -> list[str]:
+        core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
+        return [c for k, c in self._columns.items() if k not in core]
+
+    def ingest(self, batch: pa.RecordBatch) -> None:
+        """Append one batch. Batches are buffered and inserted in large groups.
+
+        Each INSERT into a wide table has a fixed cost, and readers hand over many small
+        batches (one per file at least), so inserting per batch would cost more than
+        reading. Field names take the spelling the table already has, whatever their case.
+        """
+        if batch.num_rows == 0:
+            return
+        names = []
+        for name in batch.schema.names:
+            known = self._columns.get(name.lower())
+            if known is None:
+                self._pending_columns.append(name)
+                self._columns[name.lower()] = name
+                self._spaceless.setdefault(name.lower().replace(" ", ""), name)
+                known = name
+            names.append(known)
+        if names != batch.schema.names:
+            batch = batch.rename_columns(names)
+        rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
+        self._next_rid += batch.num_rows
+        piece = pa.Table.from_batches([batch]).append_column(ROW_ID, rids)
+        self._buffer.append(_without_empty_fields(piece))
+        self._buffered += batch.num_rows
+        if not self._reading:
+            self._reading = True
+            self.memory.reserve(int(self.memory.limit * READING_SHARE))
+        if self._buffered >= self.options.row_group_rows:
+            self._insert(whole_groups=True)
+
+    def flush(self) -> None:
+        """Insert whatever is buffered; called before every query on the events table.
+
+        Reading is over then: DuckDB gets its whole memory limit back, before the last
+        insert, which is a partial row group. A partial group is appended at commit with
+        a block pinned per column, so it needs more memory than whole ones (written
+        compressed as they come), and DuckDB 1.5 does not recover from running out of
+        memory at commit: it invalidates the database. Measured on Mordor's last 65,949
+        rows of 552 columns on one thread: out of memory at 512 MB, fine at 1 GB.
+        """
+        if self._reading:
+            self._reading = False
+            self.memory.reserve(0)
+        self._insert(whole_groups=False)
+
+    def _insert(self, whole_groups: bool) -> None:
+        """Insert the buffer, or as many whole row groups of it as it holds (the rest
+        stays buffered)."""
+        if self._pending_columns and self._next_rid == self._buffered:
+            # Nothing inserted yet: make the table with all its columns in one statement
+            # (an export can bring hundreds of fields; one ALTER each costs more than
+            # reading them).
+            self.one(f"DROP TABLE {EVENTS}")
+            cols = [f"{ROW_ID} BIGINT"]
+            cols += [f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS]
+            core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
+            cols += [
+                f"{DUCKDB.ident(c)} VARCHAR" for k, c in self._columns.items() if k not in core
+            ]
+            self.one(f"CREATE TABLE {EVENTS} ({', '.join(cols)})")
+            self._pending_columns = []
+        for name in self._pending_columns:
+            self.one(f"ALTER TABLE {EVENTS} ADD COLUMN {DUCKDB.ident(name)} VARCHAR")
+        self._pending_columns = []
+        if not self._buffer:
+            return
+        # An aligned copy in a few contiguous parts: IPC-received buffers may be
+        # unaligned, which the Arrow scan DuckDB uses warns about and handles slowly.
+        pieces, self._buffer, self._buffered = self._buffer, [], 0
+        table = take_unified(pieces, COPY_PARTS)
+        if whole_groups:
+            whole = table.num_rows - table.num_rows % self.options.row_group_rows
+            if whole < table.num_rows:  # keep a copy of the rest, not the whole buffer
+                rest = table.num_rows - whole
+                kept = table.slice(whole).take(pa.array(range(rest), pa.int32()))
+                self._buffer = [_without_empty_fields(kept)]
+                self._buffered = rest
+                table = table.slice(0, whole)
+        self.presence.note(table, schema.CHANNEL, ignore=[ROW_ID])
+        self.presence.save(self.con)
+        self._pairs = None
+        with arrow_view(self.con, "__batch", table), self._one_thread():
+            self.memory.run(lambda: self.one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch"))
+        inserted = table.num_rows
+        del table  # DuckDB has the rows: not held through the checkpoint (Mordor: 0.5 GB)
+        pa.default_memory_pool().release_unused()
+        if self._use:
+            self._unchecked += inserted
+            if self._unchecked >= self.options.row_group_rows:
+                self.checkpoint()
+
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread for the block. The parts of a copy are scanned one after
+        another into whole row groups then; threads would each append part of a group,
+        which is slower and needs more memory (two parts of a Mordor group on two threads
+        ran out of 512 MB; on one thread they went in as fast as one contiguous copy)."""
+        if self.threads == 1:
+            yield
+            return
+        self.one("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.one(f"SET threads = {self.threads}")
+
+    def checkpoint(self) -> None:
+        """Compress what was inserted into an in-memory events database since the last
+        checkpoint (a case file is checkpointed by DuckDB itself)."""
+        if self._use and self._unchecked:
+            self.one(f"CHECKPOINT {self._use}")
+            self._unchecked = 0
+
+    def one(self, query: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        """First row of a query, with the result fully consumed (DuckDB requires it)."""
+        rows = self.con.execute(query, list(params)).fetchall()
+        return rows[0] if rows else None
+
+    def count(self) -> int:
+        self.flush()
+        row = self.one(f"SELECT count(*) FROM {EVENTS}")
+        return int(row[0]) if row else 0
+
+    def column(self, name: str) -> str | None:
+        """The column holding field ``name``, ignoring case and, as a fallback, spaces.
+
+        Some providers name EventData items with spaces (Defender's ``Threat Name``);
+        Sigma rules spell them without (``ThreatName``).
+        """
+        key = schema.field_column(name).lower()
+        col = self._columns.get(key)
+        if col is None:
+            col = self._spaceless.get(key.replace(" ", ""))
+        return col
+
+    def inventory(self) -> list[tuple[str | None, int | None]]:
+        """The distinct (channel, event id) pairs of the events table, cached until the
+        next insert: they decide which slices exist and how channels are spelled."""
+        if self._pairs is None:
+            rows = self.con.execute(
+                f"SELECT DISTINCT {schema.CHANNEL}, {schema.EVENT_ID} FROM {EVENTS}"
+            ).fetchall()
+            self._pairs = [(c, e) for c, e in rows]
+        return self._pairs
+
+    def channel_spellings(self) -> dict[str, list[str]]:
+        """Lower-cased channel -> the spellings the events table holds."""
+        spellings: dict[str, list[str]] = {}
+        for name, _ in self.inventory():
+            if name is not None and name not in spellings.get(name.lower(), ()):
+                spellings.setdefault(name.lower(), []).append(name)
+        return spellings
+
+
+def _without_empty_fields(table: pa.Table) -> pa.Table:
+    """``table`` without the field columns that are null on every row: INSERT BY NAME
+    fills them, where buffered they would cost a null run each in the copy that is
+    inserted (Mordor: 70-110 MB of its 470-590 MB per row group)."""
+    empty = [
+        f.name
+        for f, column in zip(table.schema, table.columns, strict=True)
+        if column.null_count == table.num_rows and f.name not in _CORE_NAMES
+    ]
+    return table.drop_columns(empty) if empty else table
+
+
+def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
+    """``pieces`` one after another as one table with every column any of them has
+    (nulls where a piece lacks it), made in ``parts`` chunks of about equal rows (cut
+    between pieces), each column one contiguous array per chunk.
+
+    The same table as ``pa.concat_tables(pieces, promote_options="default")``,
+    five times faster on the buffers of many small files of different shapes (277 EVTX
+    files, 401 columns: 0.1 s against 0.5 s): that first makes every table as wide as
+    all of them, a null array per missing column, then copies them all; this visits only
+    the columns a piece has and adds one null run per gap. ``pieces`` is emptied as it
+    goes: each piece is let go as soon as its chunk is made, so the buffer and its copy
+    are never both held whole (Mordor: 300-410 MB of pieces and 380-500 MB of copy per
+    row group).
+    """
+    types: dict[str, pa.DataType] = {}
+    total = 0
+    for table in pieces:
+        for f in table.schema:
+            if pa.types.is_null(types.get(f.name, pa.null())):
+                types[f.name] = f.type
+        total += table.num_rows
+    names = list(types)
+    target = -(-total // max(parts, 1))
+    chunks: list[pa.Table] = []
+    pieces.reverse()  # pop from the end: pieces leave the list, in order, as they are used
+    while pieces:
+        run: list[pa.Table] = [pieces.pop()]
+        rows = run[0].num_rows
+        while pieces and (rows < target or len(chunks) + 1 >= parts):
+            run.append(pieces.pop())
+            rows += run[-1].num_rows
+        chunks.append(_unified_run(run, rows, names, types))
+        del run
+    if not chunks:
+        return pa.table({n: pa.array([], t) for n, t in types.items()})
+    return pa.concat_tables(chunks)
+
+
+def _unified_run(
+    run: list[pa.Table], rows: int, names: list[str], types: dict[str, pa.DataType]
+) -> pa.Table:
+    placed: dict[str, list[tuple[int, list[pa.Array]]]] = {}
+    at = 0
+    for table in run:
+        for f, column in zip(table.schema, table.columns, strict=True):
+            kind = types[f.name]
+            chunks = (column if column.type == kind else column.cast(kind)).chunks
+            placed.setdefault(f.name, []).append((at, chunks))
+        at += table.num_rows
+    columns = [with_null_gaps(placed.get(name, []), rows, types[name]) for name in names]
+    return pa.table(columns, names=names)
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    return "VARCHAR"

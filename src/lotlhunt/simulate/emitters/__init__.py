@@ -1,0 +1,1 @@
+"""One module per log channel: the events each channel records, as mixins of HostBase."""

@@ -1,0 +1,5 @@
+-- condition
+(contains("CommandLine__lc", 'create') AND contains("CommandLine__lc", 'shadow'))
+
+-- selection selection
+(contains("CommandLine__lc", 'create') AND contains("CommandLine__lc", 'shadow'))

@@ -1,0 +1,5 @@
+-- condition
+contains("CommandLine", 'Invoke-')
+
+-- selection selection
+contains("CommandLine", 'Invoke-')

@@ -1,0 +1,5 @@
+-- condition
+("DestinationIp__ip" BETWEEN '00000000000000000000ffffc0a80400' AND '00000000000000000000ffffc0a807ff')
+
+-- selection selection
+("DestinationIp__ip" BETWEEN '00000000000000000000ffffc0a80400' AND '00000000000000000000ffffc0a807ff')

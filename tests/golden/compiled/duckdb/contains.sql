@@ -1,0 +1,5 @@
+-- condition
+contains("CommandLine__lc", 'portproxy')
+
+-- selection selection
+contains("CommandLine__lc", 'portproxy')

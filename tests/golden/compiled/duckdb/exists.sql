@@ -1,0 +1,5 @@
+-- condition
+"ParentImage" IS NOT NULL
+
+-- selection selection
+"ParentImage" IS NOT NULL

@@ -1,0 +1,5 @@
+-- condition
+(ends_with("Image__lc", '\a.exe') AND (NOT coalesce(("TerminalSessionId__lc" = '0' OR try_cast("TerminalSessionId__lc" AS DOUBLE) = 0.0), false)))
+
+-- selection selection
+(ends_with("Image__lc", '\a.exe') AND (NOT coalesce(("TerminalSessionId__lc" = '0' OR try_cast("TerminalSessionId__lc" AS DOUBLE) = 0.0), false)))

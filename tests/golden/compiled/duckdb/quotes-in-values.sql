@@ -1,0 +1,5 @@
+-- condition
+contains("CommandLine__lc", 'it''s "quoted"')
+
+-- selection selection
+contains("CommandLine__lc", 'it''s "quoted"')

@@ -1,0 +1,5 @@
+-- condition
+(contains("CommandLine__lc", ' -enc ') OR contains("CommandLine__lc", ' /enc ') OR contains("CommandLine__lc", ' –enc ') OR contains("CommandLine__lc", ' —enc ') OR contains("CommandLine__lc", ' ―enc '))
+
+-- selection selection
+(contains("CommandLine__lc", ' -enc ') OR contains("CommandLine__lc", ' /enc ') OR contains("CommandLine__lc", ' –enc ') OR contains("CommandLine__lc", ' —enc ') OR contains("CommandLine__lc", ' ―enc '))

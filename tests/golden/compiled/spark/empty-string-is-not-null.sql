@@ -1,0 +1,5 @@
+-- condition
+`Description__lc` = ''
+
+-- selection selection
+`Description__lc` = ''

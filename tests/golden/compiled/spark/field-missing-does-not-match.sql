@@ -1,0 +1,5 @@
+-- condition
+`ParentCommandLine__lc` = 'x'
+
+-- selection selection
+`ParentCommandLine__lc` = 'x'

@@ -1,0 +1,5 @@
+-- condition
+contains(`CommandLine__lc`, lower('ÄRGER'))
+
+-- selection selection
+contains(`CommandLine__lc`, lower('ÄRGER'))

@@ -1,0 +1,5 @@
+-- condition
+`CommandLine` RLIKE '(?i)^invoke-'
+
+-- selection selection
+`CommandLine` RLIKE '(?i)^invoke-'

@@ -1,0 +1,5 @@
+-- condition
+`ScriptBlockText` RLIKE '(?m)^second$'
+
+-- selection selection
+`ScriptBlockText` RLIKE '(?m)^second$'

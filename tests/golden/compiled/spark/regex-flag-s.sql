@@ -1,0 +1,5 @@
+-- condition
+`ScriptBlockText` RLIKE '(?s)first.second'
+
+-- selection selection
+`ScriptBlockText` RLIKE '(?s)first.second'

@@ -1,0 +1,5 @@
+-- condition
+`CommandLine` RLIKE 'port=(80|443)\\b'
+
+-- selection selection
+`CommandLine` RLIKE 'port=(80|443)\\b'

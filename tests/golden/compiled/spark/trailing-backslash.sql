@@ -1,0 +1,5 @@
+-- condition
+endswith(`CurrentDirectory__lc`, '\\temp\\')
+
+-- selection selection
+endswith(`CurrentDirectory__lc`, '\\temp\\')

@@ -1,0 +1,5 @@
+-- condition
+`CommandLine__lc` RLIKE '(?s)^a.c$'
+
+-- selection selection
+`CommandLine__lc` RLIKE '(?s)^a.c$'

@@ -1,0 +1,5 @@
+-- condition
+`CommandLine__lc` LIKE '%ntdsutil%ifm%' ESCAPE '\\'
+
+-- selection selection
+`CommandLine__lc` LIKE '%ntdsutil%ifm%' ESCAPE '\\'

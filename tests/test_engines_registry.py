@@ -1,0 +1,65 @@
+"""The engine registry: what is registered, how a hunt picks an engine, and what a user
+hears when the engine asked for cannot run here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lotlhunt.cli import cli
+from lotlhunt.engines import DEFAULT_ENGINE, ENGINES, create_engine
+from lotlhunt.engines import spark as spark_engine
+from lotlhunt.engines.base import Engine, EngineOptions
+from lotlhunt.errors import UsageError
+from lotlhunt.hunt import HuntConfig, run_hunt
+
+
+def test_duckdb_is_the_default_and_meets_the_protocol() -> None:
+    assert DEFAULT_ENGINE == "duckdb" and ENGINES["duckdb"].disabled is None
+    engine = create_engine(options=EngineOptions(memory_limit="256MB"))
+    try:
+        assert isinstance(engine, Engine)  # every member of the protocol is there
+        assert engine.options.memory_limit == "256MB"
+    finally:
+        engine.close()
+
+
+def test_spark_is_registered_but_says_why_it_cannot_run() -> None:
+    entry = ENGINES["spark"]
+    assert entry.disabled in (spark_engine.MISSING, spark_engine.NOT_BUILT)
+    with pytest.raises(UsageError, match="spark"):
+        create_engine("spark")
+
+
+def test_spark_without_pyspark_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spark_engine, "find_spec", lambda name: None)
+    assert "pip install 'lotlhunt[spark]'" in spark_engine.disabled_reason()
+
+
+def test_unknown_engine_is_a_usage_error_listing_the_registered_ones(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="registered: duckdb, spark"):
+        create_engine("nosuch")
+    with pytest.raises(UsageError, match="nosuch"):
+        run_hunt(HuntConfig(paths=[tmp_path], default_rules=False, engine="nosuch"))
+
+
+@pytest.mark.parametrize(
+    ("name", "said"), [("nosuch", "registered: duckdb, spark"), ("spark", "not available")]
+)
+def test_hunt_refuses_an_engine_it_cannot_use(tmp_path: Path, name: str, said: str) -> None:
+    result = CliRunner().invoke(cli, ["hunt", str(tmp_path), "--engine", name])
+    assert result.exit_code == 2
+    assert said in result.output
+
+
+def test_hunt_help_lists_the_registered_engines() -> None:
+    result = CliRunner().invoke(cli, ["hunt", "--help"])
+    assert result.exit_code == 0
+    assert "duckdb" in result.output and "spark" in result.output
+
+
+def test_memory_limit_comes_from_the_environment_once() -> None:
+    assert EngineOptions.from_env({"LOTLHUNT_MEMORY_LIMIT": "300MB"}).memory_limit == "300MB"
+    assert EngineOptions.from_env({}) == EngineOptions()
