@@ -221,7 +221,7 @@ def open_events(
     skipped: list[tuple[str, str]] = []
     made = create_engine("duckdb", case)
     assert isinstance(made, Searchable)
-    engine: SearchEngine = made  # type: ignore[assignment]
+    engine: SearchEngine = made
     try:
         if paths:
             ingest(

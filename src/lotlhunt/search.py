@@ -118,7 +118,7 @@ def run_search(request: SearchRequest, progress: Progress | None = None) -> Sear
     finally:
         for sink in sinks:
             sink.close()
-        stats.notes.extend(engine.memory.notes)
+        stats.notes.extend(engine.notes)
         engine.close()
     return SearchResult(
         columns=columns,

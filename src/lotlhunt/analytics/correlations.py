@@ -277,7 +277,7 @@ def pure_conjunction(node: CorrelationConditionItem | SigmaRuleReference) -> boo
     if isinstance(node, SigmaRuleReference):
         return True
     if isinstance(node, CorrelationConditionAND):
-        return all(pure_conjunction(a) for a in node.args)  # type: ignore[arg-type]
+        return all(pure_conjunction(a) for a in node.args)
     return False
 
 

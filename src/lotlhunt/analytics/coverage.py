@@ -120,7 +120,7 @@ def rule_statuses(
     for label, reason in ruleset.not_applicable:
         out.append(RuleStatus(rule=label, path="", state="not applicable", reason=reason))
     for corr, path in ruleset.correlations:
-        refs = ", ".join(str(r.reference) for r in corr.rules)
+        refs = ", ".join(str(r.reference) for r in corr.rules or ())
         out.append(
             RuleStatus(
                 rule=f"{corr.title} ({corr.id})",

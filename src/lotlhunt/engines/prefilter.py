@@ -23,7 +23,7 @@ row is still evaluated by the rule's own SQL, so the answer is exactly the rule'
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import ahocorasick
@@ -151,7 +151,7 @@ def literal_index(rules: Sequence[CompiledRule], idxs: Iterable[int]) -> dict[st
     return by_field
 
 
-def _automaton(words: dict[str, object]) -> ahocorasick.Automaton:
+def _automaton(words: Mapping[str, object]) -> ahocorasick.Automaton:
     """An Aho-Corasick automaton reporting each word's value where the word occurs."""
     automaton = ahocorasick.Automaton()
     for word, value in words.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from ..model import HuntResult, iso
+from ..model import CorrelationDetection, Detection, HuntResult, iso
 
 CSV_COLUMNS = (
     "timestamp",
@@ -33,7 +33,11 @@ def write_jsonl(result: HuntResult, path: Path) -> None:
     standard library with escapes instead, so no detection is lost.
     """
     with path.open("wb") as out:
-        for item in (*result.detections, *result.correlations):
+        items: list[Detection | CorrelationDetection] = [
+            *result.detections,
+            *result.correlations,
+        ]
+        for item in items:
             out.write(_json_line(item.to_dict()))
 
 

@@ -145,7 +145,7 @@ def extended_predicate(
 
     if isinstance(node, SigmaRuleReference):
         return f"p{positions[node.reference]}"
-    parts = [extended_predicate(a, positions) for a in node.args]  # type: ignore[arg-type]
+    parts = [extended_predicate(a, positions) for a in node.args]
     if isinstance(node, CorrelationConditionNOT):
         return f"(NOT {parts[0]})"
     if isinstance(node, CorrelationConditionAND):

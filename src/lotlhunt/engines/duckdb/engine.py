@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
+import duckdb.func
+import duckdb.sqltypes
 import pyarrow as pa
 
 from ...rules.compile.dialect import DUCKDB, IP_HEX_FUNCTION, ip_hex_vectorised
@@ -94,10 +96,10 @@ class DuckDBEngine:
         self.con.create_function(
             IP_HEX_FUNCTION,
             ip_hex_vectorised,
-            ["VARCHAR"],
-            "VARCHAR",
-            type="arrow",
-            null_handling="special",
+            [duckdb.sqltypes.VARCHAR],
+            duckdb.sqltypes.VARCHAR,
+            type=duckdb.func.PythonUDFType.ARROW,
+            null_handling=duckdb.func.FunctionNullHandling.SPECIAL,
             side_effects=False,
         )
         self._execute(f"ATTACH ':memory:' AS {WORK_DB}")

@@ -184,6 +184,12 @@ class CompiledCondition:
         return tuple(out)
 
 
+def _correlation_elsewhere(self: Backend, *args: Any, **kwargs: Any) -> Any:
+    raise SigmaFeatureNotSupportedByBackendError(
+        "correlation rules are evaluated over detections, not compiled to one condition"
+    )
+
+
 class SqlBackend(Backend):
     """pySigma backend producing one SQL boolean expression per rule condition.
 
@@ -191,6 +197,19 @@ class SqlBackend(Backend):
     :class:`ConversionFacts` per pySigma ``ConversionState``, held only while that
     conversion runs, so one backend converts any number of rules.
     """
+
+    # Correlation rules are evaluated over detections by the engines, never compiled
+    # into one rule's condition: pySigma's correlation hooks all say so.
+    convert_correlation_event_count_rule = _correlation_elsewhere
+    convert_correlation_value_count_rule = _correlation_elsewhere
+    convert_correlation_temporal_rule = _correlation_elsewhere
+    convert_correlation_temporal_ordered_rule = _correlation_elsewhere
+    convert_correlation_extended_temporal_rule = _correlation_elsewhere
+    convert_correlation_extended_temporal_ordered_rule = _correlation_elsewhere
+    convert_correlation_value_sum_rule = _correlation_elsewhere
+    convert_correlation_value_avg_rule = _correlation_elsewhere
+    convert_correlation_value_percentile_rule = _correlation_elsewhere
+    convert_correlation_value_median_rule = _correlation_elsewhere
 
     name: ClassVar[str] = "lotlhunt SQL"
     formats: ClassVar[dict[str, str]] = {"default": "SQL boolean expression"}
@@ -586,28 +605,6 @@ class SqlBackend(Backend):
                 facts = self._facts.pop(id(state), ConversionFacts())
             out.append((name, sql, facts))
         return tuple(out)
-
-
-def _correlation_elsewhere(self: SqlBackend, *args: Any, **kwargs: Any) -> Any:
-    raise SigmaFeatureNotSupportedByBackendError(
-        "correlation rules are evaluated over detections, not compiled to one condition"
-    )
-
-
-for _kind in (
-    "event_count",
-    "value_count",
-    "temporal",
-    "temporal_ordered",
-    "extended_temporal",
-    "extended_temporal_ordered",
-    "value_sum",
-    "value_avg",
-    "value_percentile",
-    "value_median",
-):
-    setattr(SqlBackend, f"convert_correlation_{_kind}_rule", _correlation_elsewhere)
-SqlBackend.__abstractmethods__ = frozenset()
 
 
 #: Number of ``contains`` values on one field from which an OR becomes one alternation.

@@ -18,7 +18,7 @@ import re
 import warnings
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from sigma.types import SigmaRegularExpression
@@ -193,13 +193,13 @@ def _sequence(items: list[tuple[object, object]], ignore_case: bool) -> set[str]
             continue
         flush()
         if op is _SUBPATTERN:
-            _group, add_flags, del_flags, sub = av  # type: ignore[misc]
+            _group, add_flags, del_flags, sub = cast(tuple[Any, int, int, Any], av)
             sub_case = (ignore_case or bool(add_flags & _IGNORECASE)) and not (
                 del_flags & _IGNORECASE
             )
             consider(_sequence(list(sub), sub_case))
         elif op is _BRANCH:
-            _unused, alternatives = av  # type: ignore[misc]
+            _unused, alternatives = cast(tuple[Any, list[Any]], av)
             union: set[str] = set()
             for alt in alternatives:
                 clause = _sequence(list(alt), ignore_case)
@@ -209,7 +209,7 @@ def _sequence(items: list[tuple[object, object]], ignore_case: bool) -> set[str]
                 union |= clause
             consider(union or None)
         elif op in _REPEATS:
-            low, _high, sub = av  # type: ignore[misc]
+            low, _high, sub = cast(tuple[int, int, Any], av)
             if low >= 1:
                 consider(_sequence(list(sub), ignore_case))
     flush()
