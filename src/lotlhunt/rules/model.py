@@ -74,6 +74,13 @@ class CompiledRule:
     filters: tuple[str, ...] = ()
     #: Placeholders whose values were substituted (see ``RuleSet.placeholders``).
     placeholders: tuple[str, ...] = ()
+    #: What makes the rule suspect, though it loaded (see :mod:`lotlhunt.rules.compat`).
+    warnings: tuple[str, ...] = ()
+    #: Cosmetic repairs made so that it loads (a string where a list belongs...).
+    tolerated: tuple[str, ...] = ()
+    #: Its events are chosen by its own ``Channel``/``EventID`` conditions, not by its
+    #: logsource (Hayabusa's rules; logsources with no mapping here).
+    by_channel: bool = False
 
 
 @dataclass
