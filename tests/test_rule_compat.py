@@ -54,7 +54,7 @@ def test_every_test_rule_in_hayabusa_style_loads() -> None:
     ruleset = load_rules([HAYABUSA], workers=1)
     assert ruleset.failed == [], [str(i) for i in ruleset.failed]
     assert ruleset.not_applicable == []
-    assert len(ruleset.rules) == 7 and len(ruleset.correlations) == 2
+    assert len(ruleset.rules) == 8 and len(ruleset.correlations) == 2
 
 
 def test_a_tag_without_namespace_is_kept_and_the_rule_runs() -> None:
@@ -118,6 +118,39 @@ def test_hayabusa_own_rule_with_empty_keys_and_details_runs() -> None:
         ev("Security", 4624, LogonType=3, IpAddress="127.0.0.1"),
         ev("Security", 4624, LogonType=3, IpAddress="10.0.0.5"),
         ev("Security", 4624, LogonType=2, IpAddress="-"),
+    ]
+    assert fires(rule, events) == [True, False, False]
+
+
+def test_hayabusa_field_comparison_modifiers_read_as_fieldref() -> None:
+    name = "Sec_4624_Med_Logon_SameUserAndComputer.yml"
+    rule = only(load("hayabusa", "builtin", "Security", name))
+    assert any("|equalsfield" in f for f in rule.tolerated)
+    events = [
+        ev(
+            "Security",
+            4624,
+            TargetUserName="bob",
+            SubjectUserName="bob",
+            TargetDomainName="corp.example",
+            SubjectDomainName="example",
+        ),
+        ev(
+            "Security",
+            4624,
+            TargetUserName="bob",
+            SubjectUserName="alice",
+            TargetDomainName="corp.example",
+            SubjectDomainName="example",
+        ),
+        ev(
+            "Security",
+            4624,
+            TargetUserName="bob",
+            SubjectUserName="bob",
+            TargetDomainName="example",
+            SubjectDomainName="corp.example",
+        ),
     ]
     assert fires(rule, events) == [True, False, False]
 

@@ -308,7 +308,9 @@ def rules_check(
 
     statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
     problems = [
-        s for s in statuses if s.state == "failed" or (s.state == "ok" and s.events_in_case == 0)
+        s
+        for s in statuses
+        if s.state == "failed" or (s.state == "ok" and (s.events_in_case == 0 or s.reason))
     ]
     shown = statuses if show_all or as_json else problems
     _print_statuses(shown, as_json, with_case=case is not None)
@@ -318,8 +320,9 @@ def rules_check(
             for k in ("ok", "failed", "not applicable", "correlation")
         }
         blind = sum(1 for s in statuses if s.state == "ok" and s.events_in_case == 0)
+        warned = sum(1 for s in statuses if s.state == "ok" and s.reason)
         click.echo(
-            f"{counts['ok']} rules load, {counts['failed']} fail, "
+            f"{counts['ok']} rules load ({warned} with warnings), {counts['failed']} fail, "
             f"{counts['not applicable']} are not for Windows, {counts['correlation']} "
             "correlation rules"
             + (f"; {blind} loaded rules see no event of the case" if case else "")

@@ -55,6 +55,9 @@ _AGGREGATION = re.compile(
     r"\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<n>\d+)\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+#: Hayabusa's own field modifiers, and the Sigma modifiers its documentation says
+#: replace them.
+_MODIFIER_ALIASES = {"equalsfield": ("fieldref",), "endswithfield": ("fieldref", "endswith")}
 _OPERATORS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "eq", "==": "eq"}
 #: Span of an aggregation that names no ``timeframe``: Hayabusa then counts over the
 #: whole input; ten years stands for that.
@@ -128,6 +131,7 @@ def tolerate(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Tolerated]:
     _related(out, t)
     detection = out.get("detection")
     if isinstance(detection, Mapping):
+        detection = out["detection"] = _modifier_aliases(detection, t)
         t.names_channel = _names_channel(detection)
         _aggregation(out, detection, t)
     if t.changed():
@@ -266,6 +270,37 @@ def _related(out: dict[str, Any], t: Tolerated) -> None:
                 continue
         t.fixed.append(f"related entry {str(entry)[:60]!r} is invalid (ignored)")
     out["related"] = kept
+
+
+def _modifier_aliases(detection: Mapping[str, Any], t: Tolerated) -> Mapping[str, Any]:
+    """``Field|equalsfield`` / ``|endswithfield`` (Hayabusa) as ``|fieldref`` forms."""
+    renamed: list[str] = []
+
+    def key(name: Any) -> Any:
+        if not isinstance(name, str) or "|" not in name:
+            return name
+        head, *mods = name.split("|")
+        new: list[str] = []
+        for mod in mods:
+            alias = _MODIFIER_ALIASES.get(mod.strip().lower())
+            new.extend(alias or (mod,))
+            if alias:
+                renamed.append(mod)
+        return "|".join([head, *new])
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {key(k): walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    if not any(alias in str(detection) for alias in _MODIFIER_ALIASES):
+        return detection
+    out = {k: (v if k in ("condition", "timeframe") else walk(v)) for k, v in detection.items()}
+    for mod in sorted(set(renamed)):
+        t.fixed.append(f"Hayabusa modifier |{mod} read as its Sigma form")
+    return out
 
 
 def _names_channel(detection: Mapping[str, Any]) -> bool:
