@@ -360,6 +360,49 @@ def rules_list(
     _print_statuses(select(statuses, levels, status, tags, logsource), as_json, with_case=False)
 
 
+@rules.command("update")
+@click.option(
+    "--from",
+    "source",
+    metavar="URL|ZIP",
+    help="Rule package to install: an http(s) URL or a local zip "
+    "(default: SigmaHQ's latest sigma_all_rules.zip).",
+)
+@click.option("--sha256", help="Expected SHA-256 of the package (verified before unpacking).")
+@click.option("--rollback", is_flag=True, help="Go back to the rule set installed before.")
+def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None:
+    """Fetch a Sigma rule package into the data folder; hunts then load it by default."""
+    from . import rules_update as updates
+
+    err = Console(stderr=True)
+    try:
+        if rollback:
+            if source or sha256:
+                raise UsageError("--rollback takes no --from or --sha256")
+            changes = updates.rollback()
+            click.echo(f"Rolled back: {changes.summary()}.")
+            click.echo(f"Now: {updates.describe()}")
+            return
+        result = updates.update_rules(source, sha256)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except LotlhuntError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print("The installed rules are unchanged.")
+        sys.exit(EXIT_FAILURE)
+    verified = {
+        "given": "matches --sha256",
+        "published": "matches the published checksum",
+        "none": "no checksum published or given",
+    }[result.checksum]
+    click.echo(
+        f"Installed {result.files:,} rule files from {result.source} into {result.folder} "
+        f"(sha256 {result.sha256}: {verified}; {result.skipped:,} other members not installed)."
+    )
+    click.echo(f"Rules: {result.changes.summary()}.")
+    click.echo("Hunts load them by default; `lotlhunt rules update --rollback` undoes this.")
+
+
 def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) -> None:
     if as_json:
         for s in statuses:

@@ -268,6 +268,11 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
         paths.insert(0, bundled_rules_dir())
+        from .rules_update import installed_rules
+
+        installed = installed_rules()
+        if installed is not None:  # fetched by ``lotlhunt rules update``
+            paths.insert(1, installed)
         try:
             from .rules.indicators import indicator_rules
         except ImportError:  # pragma: no cover - indicators ship with the package
