@@ -149,6 +149,13 @@ cli.add_command(logons)
     help="YAML analyst exclusions per rule (docs/tuning.md).",
 )
 @click.option(
+    "--indicators",
+    "indicators",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="STIX 2.1 bundle or MISP event JSON whose indicators become rules (repeatable).",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
@@ -196,6 +203,7 @@ def hunt(
     strict: bool,
     placeholders: Path | None,
     exclusions: Path | None,
+    indicators: tuple[Path, ...],
     explain: bool,
     since: str | None,
     until: str | None,
@@ -220,6 +228,7 @@ def hunt(
         scope=event_scope(since, until, hosts, event_ids),
         rule_scope=RuleScope(min_level, tags),
         engine=engine_name,
+        indicators=indicators,
     )
     try:
         with RichProgress(err) as progress:

@@ -81,6 +81,8 @@ class HuntConfig:
     engine: str = DEFAULT_ENGINE
     #: Its tuning; the environment (``LOTLHUNT_MEMORY_LIMIT``) is read here, once.
     engine_options: EngineOptions = field(default_factory=EngineOptions.from_env)
+    #: STIX 2.1 bundles and MISP event files whose indicators become rules.
+    indicators: Sequence[str | Path] = ()
 
 
 class SearchEngine(Engine, Searchable, Protocol):
@@ -282,7 +284,13 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"rule path does not exist: {p}")
-    return load_rules(
+    intel_issues: list[InputIssue] = []
+    if config.indicators:
+        from .intel import load_feeds
+
+        intel_rules, intel_issues = load_feeds(config.indicators)
+        extra.extend(intel_rules)
+    ruleset = load_rules(
         paths,
         dialect=usable_engine(config.engine).dialect,
         extra_dicts=extra,
@@ -290,6 +298,9 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
         exclusions=config.exclusions,
         progress=progress,
     )
+    # Indicators that could not become rules are counted with the rules that failed.
+    ruleset.failed.extend(intel_issues)
+    return ruleset
 
 
 def collect_detections(
