@@ -29,7 +29,7 @@ from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
-from .model import LEVELS
+from .model import LEVELS, HuntResult
 from .reports import write_csv, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
 from .reports.issues import write_issues
@@ -156,6 +156,34 @@ cli.add_command(logons)
     help="STIX 2.1 bundle or MISP event JSON whose indicators become rules (repeatable).",
 )
 @click.option(
+    "--profile",
+    type=click.Choice(["core", "core+", "core++", "hunting", "all"]),
+    help="Run only the rules of a profile, by level and status (default: all).",
+)
+@click.option(
+    "--level-override",
+    "level_override",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping rule ids or title globs to levels.",
+)
+@click.option(
+    "--exclude-noisy",
+    is_flag=True,
+    help="Leave out known noisy rules and set aside the hits of rules that flood the hunt.",
+)
+@click.option(
+    "--noisy-threshold",
+    type=click.IntRange(min=1),
+    help="Detections past which --exclude-noisy sets a rule's hits aside (default 5,000).",
+)
+@click.option(
+    "--noisiest",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="List the rules with the most detections, with a line to tune each (0: off).",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
@@ -204,6 +232,11 @@ def hunt(
     placeholders: Path | None,
     exclusions: Path | None,
     indicators: tuple[Path, ...],
+    profile: str | None,
+    level_override: Path | None,
+    exclude_noisy: bool,
+    noisy_threshold: int | None,
+    noisiest: int,
     explain: bool,
     since: str | None,
     until: str | None,
@@ -229,6 +262,10 @@ def hunt(
         rule_scope=RuleScope(min_level, tags),
         engine=engine_name,
         indicators=indicators,
+        profile=profile,
+        level_overrides=level_override,
+        exclude_noisy=exclude_noisy,
+        noisy_threshold=noisy_threshold,
     )
     try:
         with RichProgress(err) as progress:
@@ -268,6 +305,8 @@ def hunt(
         )
     if explain:
         print_explanations(result, console)
+    if noisiest:
+        print_noisiest(result, console, noisiest)
     if strict and result.issues:
         sys.exit(EXIT_FAILURE)
 
@@ -410,6 +449,37 @@ def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None
     )
     click.echo(f"Rules: {result.changes.summary()}.")
     click.echo("Hunts load them by default; `lotlhunt rules update --rollback` undoes this.")
+
+
+def print_noisiest(result: HuntResult, console: Console, n: int) -> None:
+    """The rules with the most detections, and a line to paste to tune each."""
+    from .noise import noisiest
+
+    rows = noisiest(result.detections, n, result.suppressed)
+    if not rows:
+        return
+    console.print(f"\n[bold]Noisiest rules[/] (top {len(rows)} by detections)")
+    for r in rows:
+        hosts = "set aside" if r.suppressed else f"{r.hosts:,} hosts"
+        console.print(
+            f"  {r.detections:>9,}  {terminal_text(r.title)} ({escape(r.rule_id)}) "
+            f"\\[{r.level}, {hosts}]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if r.field:
+            console.print(
+                f"             {r.share:.0%} share {terminal_text(r.field)} = "
+                f"{terminal_text(r.value or '')}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for label, line in (("exclusion", r.exclusion_line()), ("level", r.override_line())):
+            console.print(
+                f"             {label + ':':<10} {terminal_text(line)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) -> None:

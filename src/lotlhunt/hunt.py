@@ -24,7 +24,14 @@ from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
 from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
-from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
+from .model import (
+    CorrelationDetection,
+    Detection,
+    EventRef,
+    HuntResult,
+    HuntStats,
+    SuppressedRule,
+)
 from .rules.loader import bundled_rules_dir, load_rules
 from .rules.model import CompiledRule, RuleSet
 from .scope import EventScope, RuleScope, scoped_rules
@@ -83,6 +90,14 @@ class HuntConfig:
     engine_options: EngineOptions = field(default_factory=EngineOptions.from_env)
     #: STIX 2.1 bundles and MISP event files whose indicators become rules.
     indicators: Sequence[str | Path] = ()
+    #: Run only the rules of this profile (see :mod:`lotlhunt.profiles`); None: all.
+    profile: str | None = None
+    #: A YAML file mapping rule ids or title globs to levels (level_overrides.py).
+    level_overrides: str | Path | None = None
+    #: Leave out the shipped noisy rules and set aside the detections of rules with more
+    #: than ``noisy_threshold`` of them (see :mod:`lotlhunt.noise`).
+    exclude_noisy: bool = False
+    noisy_threshold: int | None = None
 
 
 class SearchEngine(Engine, Searchable, Protocol):
@@ -300,7 +315,32 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     )
     # Indicators that could not become rules are counted with the rules that failed.
     ruleset.failed.extend(intel_issues)
+    choose_rules(ruleset, config)
     return ruleset
+
+
+def choose_rules(ruleset: RuleSet, config: HuntConfig) -> None:
+    """Re-grade, then leave out what the hunter asked to (counted in ``left_out``):
+    overrides come first, so a re-graded rule moves in or out of the profile."""
+    if config.level_overrides is not None:
+        from .level_overrides import apply_overrides
+
+        ruleset.tuning_issues.extend(apply_overrides(ruleset, config.level_overrides))
+    if config.exclude_noisy:
+        from .noise import drop_listed
+
+        if dropped := drop_listed(ruleset):
+            ruleset.left_out["on the noisy rule list"] = dropped
+    if config.profile is not None:
+        from .profiles import Profile, apply_profile
+
+        try:
+            profile = Profile(config.profile)
+        except ValueError:
+            names = ", ".join(p.value for p in Profile)
+            raise UsageError(f"unknown profile {config.profile!r} (one of {names})") from None
+        if left := apply_profile(ruleset, profile):
+            ruleset.left_out[f"outside profile {profile.value}"] = left
 
 
 def collect_detections(
@@ -451,6 +491,9 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         if silent:
             keep = pc.invert(pc.is_in(matches.column("rule"), pa.array(sorted(silent), pa.int32())))
             matches = matches.filter(keep)
+        suppressed: list[SuppressedRule] = []
+        if config.exclude_noisy:
+            matches, suppressed = _set_aside_floods(ruleset.rules, matches, config)
         detections = collect_detections(engine, ruleset.rules, matches)
         correlations = [
             correlation_detection(engine, hit)
@@ -461,6 +504,12 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     finally:
         stats.notes.extend(engine.notes)
         engine.close()
+    for why, count in ruleset.left_out.items():
+        stats.notes.append(f"{count:,} rules left out: {why}")
+    for s in suppressed:
+        stats.notes.append(
+            f"{s.detections:,} detections of {s.rule_title} ({s.rule_id}) set aside: {s.reason}"
+        )
     stats.rules_loaded = (
         len(ruleset.rules)
         - len(evaluation.failed)
@@ -479,4 +528,24 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,
+        suppressed=suppressed,
     )
+
+
+def _set_aside_floods(
+    rules: Sequence[CompiledRule], matches: pa.Table, config: HuntConfig
+) -> tuple[pa.Table, list[SuppressedRule]]:
+    """Matches without those of rules past the noisy threshold, and those rules."""
+    from .noise import DEFAULT_NOISY_THRESHOLD, flooding, without_rules
+
+    threshold = config.noisy_threshold or DEFAULT_NOISY_THRESHOLD
+    floods = flooding(matches, threshold)
+    if not floods:
+        return matches, []
+    suppressed = [
+        SuppressedRule(
+            rules[i].id, rules[i].title, rules[i].level, n, f"more than {threshold:,} detections"
+        )
+        for i, n in sorted(floods.items(), key=lambda item: -item[1])
+    ]
+    return without_rules(matches, floods), suppressed

@@ -24,7 +24,13 @@ from typing import Any
 import orjson
 
 from .errors import InputIssue, UsageError
-from .indicators import _HASH_LOGSOURCES, INDICATOR_NAMESPACE, _Builder, path_suffix, sigma_literal
+from .rules.indicators import (
+    _HASH_LOGSOURCES,
+    INDICATOR_NAMESPACE,
+    _Builder,
+    path_suffix,
+    sigma_literal,
+)
 
 #: ``InputIssue.kind`` of an indicator that did not become (part of) a rule.
 ISSUE_KIND = "indicator"

@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
+from ._support.yaml_files import YAML_LOADER
 from .intel import Feed, Kind, like_to_sigma
-from .yaml_files import YAML_LOADER
 
 _HASHES = {"SHA256": Kind.SHA256, "SHA1": Kind.SHA1, "MD5": Kind.MD5}
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
