@@ -17,7 +17,7 @@ import pytest
 
 from lotlhunt.errors import UsageError
 from lotlhunt.hunt import HuntConfig, run_hunt
-from lotlhunt.intel import Kind, feed_rules, like_to_sigma, read_feed
+from lotlhunt.rules.intel import Kind, feed_rules, like_to_sigma, read_feed
 from lotlhunt.rules.loader import load_rules
 from lotlhunt.testing import rules_fired
 

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from lotlhunt.analytics.noise import noisiest, noisy_list
 from lotlhunt.cli import cli
 from lotlhunt.errors import UsageError
 from lotlhunt.hunt import HuntConfig, load_hunt_rules, run_hunt
-from lotlhunt.noise import noisiest, noisy_list
-from lotlhunt.profiles import Profile, in_profile
+from lotlhunt.rules.profiles import Profile, in_profile
 from lotlhunt.testing import write_yaml
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -227,7 +227,7 @@ def test_noisiest_lists_counts_hosts_and_the_dominant_value(tmp_path: Path) -> N
 
 
 def test_an_exclusion_line_escapes_sigma_wildcards() -> None:
-    from lotlhunt.noise import RuleNoise
+    from lotlhunt.analytics.noise import RuleNoise
 
     row = RuleNoise("id", "t", "high", 5, 1, "CommandLine", "a*b?c", 1.0)
     assert yaml.safe_load(row.exclusion_line())[0]["match"] == {"CommandLine": "a\\*b\\?c"}

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lotlhunt import rules_update as updates
 from lotlhunt.cli import cli
 from lotlhunt.errors import UsageError
 from lotlhunt.hunt import HuntConfig, load_hunt_rules
-from lotlhunt.rules_update import UpdateError, UpdateLimits, update_rules
+from lotlhunt.rules import update as updates
+from lotlhunt.rules.update import UpdateError, UpdateLimits, update_rules
 
 
 def rule(n: int, marker: str = "tool") -> str:

@@ -420,7 +420,7 @@ def rules_list(
 @click.option("--rollback", is_flag=True, help="Go back to the rule set installed before.")
 def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None:
     """Fetch a Sigma rule package into the data folder; hunts then load it by default."""
-    from . import rules_update as updates
+    from .rules import update as updates
 
     err = Console(stderr=True)
     try:
@@ -453,7 +453,7 @@ def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None
 
 def print_noisiest(result: HuntResult, console: Console, n: int) -> None:
     """The rules with the most detections, and a line to paste to tune each."""
-    from .noise import noisiest
+    from .analytics.noise import noisiest
 
     rows = noisiest(result.detections, n, result.suppressed)
     if not rows:

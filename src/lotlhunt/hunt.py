@@ -90,12 +90,12 @@ class HuntConfig:
     engine_options: EngineOptions = field(default_factory=EngineOptions.from_env)
     #: STIX 2.1 bundles and MISP event files whose indicators become rules.
     indicators: Sequence[str | Path] = ()
-    #: Run only the rules of this profile (see :mod:`lotlhunt.profiles`); None: all.
+    #: Run only the rules of this profile (see :mod:`lotlhunt.rules.profiles`); None: all.
     profile: str | None = None
-    #: A YAML file mapping rule ids or title globs to levels (level_overrides.py).
+    #: A YAML file mapping rule ids or title globs to levels (rules/levels.py).
     level_overrides: str | Path | None = None
     #: Leave out the shipped noisy rules and set aside the detections of rules with more
-    #: than ``noisy_threshold`` of them (see :mod:`lotlhunt.noise`).
+    #: than ``noisy_threshold`` of them (see :mod:`lotlhunt.analytics.noise`).
     exclude_noisy: bool = False
     noisy_threshold: int | None = None
 
@@ -285,7 +285,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
         paths.insert(0, bundled_rules_dir())
-        from .rules_update import installed_rules
+        from .rules.update import installed_rules
 
         installed = installed_rules()
         if installed is not None:  # fetched by ``lotlhunt rules update``
@@ -301,7 +301,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
             raise UsageError(f"rule path does not exist: {p}")
     intel_issues: list[InputIssue] = []
     if config.indicators:
-        from .intel import load_feeds
+        from .rules.intel import load_feeds
 
         intel_rules, intel_issues = load_feeds(config.indicators)
         extra.extend(intel_rules)
@@ -323,16 +323,16 @@ def choose_rules(ruleset: RuleSet, config: HuntConfig) -> None:
     """Re-grade, then leave out what the hunter asked to (counted in ``left_out``):
     overrides come first, so a re-graded rule moves in or out of the profile."""
     if config.level_overrides is not None:
-        from .level_overrides import apply_overrides
+        from .rules.levels import apply_overrides
 
         ruleset.tuning_issues.extend(apply_overrides(ruleset, config.level_overrides))
     if config.exclude_noisy:
-        from .noise import drop_listed
+        from .analytics.noise import drop_listed
 
         if dropped := drop_listed(ruleset):
             ruleset.left_out["on the noisy rule list"] = dropped
     if config.profile is not None:
-        from .profiles import Profile, apply_profile
+        from .rules.profiles import Profile, apply_profile
 
         try:
             profile = Profile(config.profile)
@@ -536,7 +536,7 @@ def _set_aside_floods(
     rules: Sequence[CompiledRule], matches: pa.Table, config: HuntConfig
 ) -> tuple[pa.Table, list[SuppressedRule]]:
     """Matches without those of rules past the noisy threshold, and those rules."""
-    from .noise import DEFAULT_NOISY_THRESHOLD, flooding, without_rules
+    from .analytics.noise import DEFAULT_NOISY_THRESHOLD, flooding, without_rules
 
     threshold = config.noisy_threshold or DEFAULT_NOISY_THRESHOLD
     floods = flooding(matches, threshold)

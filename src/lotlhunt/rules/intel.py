@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from .errors import InputIssue, UsageError
-from .rules.indicators import (
+from ..errors import InputIssue, UsageError
+from .indicators import (
     _HASH_LOGSOURCES,
     INDICATOR_NAMESPACE,
     _Builder,

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._support.yaml_files import read_yaml_file
-from .errors import InputIssue, UsageError
+from .._support.yaml_files import read_yaml_file
+from ..errors import InputIssue, UsageError
 
 if TYPE_CHECKING:
-    from .rules.loader import RuleSet
+    from .loader import RuleSet
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from .errors import LotlhuntError, UsageError
+from ..errors import LotlhuntError, UsageError
 
 #: SigmaHQ's release package with every rule (they publish core, core+, core++,
 #: emerging-threats and all-rules zips with each release).

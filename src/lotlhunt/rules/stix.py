@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from ._support.yaml_files import YAML_LOADER
+from .._support.yaml_files import YAML_LOADER
 from .intel import Feed, Kind, like_to_sigma
 
 _HASHES = {"SHA256": Kind.SHA256, "SHA1": Kind.SHA1, "MD5": Kind.MD5}

@@ -29,12 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from ._support.yaml_files import YAML_LOADER
-from .rules.indicators import sigma_literal
+from .._support.yaml_files import YAML_LOADER
+from ..rules.indicators import sigma_literal
 
 if TYPE_CHECKING:
-    from .model import Detection, SuppressedRule
-    from .rules.loader import RuleSet
+    from ..model import Detection, SuppressedRule
+    from ..rules.loader import RuleSet
 
 #: Detections past which ``--exclude-noisy`` sets a rule's hits aside. On the Mordor set
 #: (637 k events) the busiest SigmaHQ rules pass 10 k detections while the attacks
