@@ -248,3 +248,18 @@ def test_cli_prints_noisiest_rules_without_terminal_controls(tmp_path: Path) -> 
     assert "Noisiest rules" in out.output and "\x1b[2J" not in out.output
     assert "\\x1b[2J" in out.output
     assert "00000000-0000-4000-8000-000000000040: low" in out.output
+
+
+def test_rules_list_shows_what_a_profile_would_run(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    for doc in RULES:
+        write_yaml(folder / f"{doc['id']}.yml", doc)
+    levels = write_yaml(tmp_path / "levels.yml", {"Rule 3*": "critical"})
+    out = CliRunner().invoke(
+        cli,
+        ["rules", "list", str(folder), "--no-default-rules", "--profile", "core", "--json"]
+        + ["--level-override", str(levels)],
+    )
+    assert out.exit_code == 0, out.output
+    listed = sorted(json.loads(line)["rule"] for line in out.output.splitlines())
+    assert [name.split(" ")[1] for name in listed] == ["1", "2", "3"]

@@ -325,11 +325,11 @@ def rules() -> None:
     """Inspect rules: which load, what they need, whether a case can feed them."""
 
 
-def _load_for_report(paths: tuple[Path, ...], default: bool) -> RuleSet:
+def _load_for_report(paths: tuple[Path, ...], default: bool, **choice: object) -> RuleSet:
     from .hunt import load_hunt_rules
 
     try:
-        return load_hunt_rules(HuntConfig(rules=paths, default_rules=default))
+        return load_hunt_rules(HuntConfig(rules=paths, default_rules=default, **choice))  # type: ignore[arg-type]
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -389,6 +389,17 @@ def rules_check(
 @click.option("--tag", "tags", multiple=True, help="Tag prefix, e.g. attack.t1003.")
 @click.option("--logsource", help="Part of the logsource, e.g. process_creation.")
 @click.option("--no-default-rules", is_flag=True, help="Leave out the bundled rule pack.")
+@click.option(
+    "--profile",
+    type=click.Choice(["core", "core+", "core++", "hunting", "all"]),
+    help="Only the rules a hunt with this profile would run.",
+)
+@click.option(
+    "--level-override",
+    "level_override",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping rule ids or title globs to levels (applied first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
 def rules_list(
     paths: tuple[Path, ...],
@@ -397,14 +408,17 @@ def rules_list(
     tags: tuple[str, ...],
     logsource: str | None,
     no_default_rules: bool,
+    profile: str | None,
+    level_override: Path | None,
     as_json: bool,
 ) -> None:
     """List the rules that load, filtered by level, status, tag and logsource."""
     from .analytics.coverage import rule_statuses, select
 
-    statuses = [
-        s for s in rule_statuses(_load_for_report(paths, not no_default_rules)) if s.state == "ok"
-    ]
+    ruleset = _load_for_report(
+        paths, not no_default_rules, profile=profile, level_overrides=level_override
+    )
+    statuses = [s for s in rule_statuses(ruleset) if s.state == "ok"]
     _print_statuses(select(statuses, levels, status, tags, logsource), as_json, with_case=False)
 
 

@@ -96,7 +96,9 @@ class RuleNoise:
 
     def exclusion_line(self) -> str:
         """An entry for an exclusions file (``--exclusions``), as one YAML line."""
-        match: dict[str, Any] = {self.field: sigma_literal(self.value)} if self.field else {}
+        match: dict[str, Any] = {}
+        if self.field and self.value is not None:
+            match[self.field] = sigma_literal(self.value)
         entry = {
             "rule": self.rule_id,
             "reason": "FILL IN why these events are benign",

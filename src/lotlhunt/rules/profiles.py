@@ -85,7 +85,7 @@ def apply_profile(ruleset: RuleSet, profile: Profile) -> int:
     kept_corr = [
         (c, p) for c, p in ruleset.correlations if in_profile(profile, *_correlation_facts(c))
     ]
-    wanted = {str(r.reference).lower() for c, _ in kept_corr for r in c.rules}
+    wanted = {str(r.reference).lower() for c, _ in kept_corr for r in c.rules or ()}
 
     def keep(rule: CompiledRule) -> bool:
         if in_profile(profile, rule.level, rule.status, rule.tags):
