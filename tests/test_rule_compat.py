@@ -319,3 +319,35 @@ def test_each_sigmahq_folder_loads_at_least_99_percent(folder: str, tmp_path: Pa
     rate = len(ruleset.rules) / windows
     print(f"{folder}: {len(ruleset.rules)} of {windows} Windows rules compile ({rate:.2%})")
     assert rate >= 0.99, [str(i) for i in ruleset.failed]
+
+
+def test_hayabusa_file_references_fail_with_a_clear_reason(tmp_path: Path) -> None:
+    """Hayabusa reads some value lists from its own config folder (``regexes:``); without
+    that folder the rule cannot run, and the reason must say so."""
+    path = write_yaml(
+        tmp_path / "Sec_4688_Low_ProcExec_Lolbin.yml",
+        {
+            "title": "Susp CmdLine",
+            "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "level": "low",
+            "status": "stable",
+            "logsource": {"product": "windows", "service": "security"},
+            "detection": {
+                "selection": {
+                    "Channel": "Security",
+                    "EventID": 4688,
+                    "NewProcessName": {"regexes": "./rules/config/regex/lolbas_paths.txt"},
+                },
+                "condition": "selection",
+            },
+            "tags": ["lolbas"],
+            "ruletype": "Hayabusa",
+        },
+    )
+    ruleset = load_rules([path], workers=1)
+    assert ruleset.rules == []
+    [issue] = ruleset.failed
+    assert (
+        "NewProcessName: Hayabusa's 'regexes:' reads './rules/config/regex/lolbas_paths.txt'"
+        in (issue.message)
+    )

@@ -80,6 +80,8 @@ class Tolerated:
     hayabusa: bool = False
     #: A correlation document made from a ``| count()`` aggregation, if any.
     correlation: dict[str, Any] | None = None
+    #: Why the rule cannot run here although it is valid for the tool it was written for.
+    unsupported: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The part kept on the rule (a custom attribute pySigma carries along)."""
@@ -90,11 +92,17 @@ class Tolerated:
             "text_id": self.text_id,
             "names_channel": self.names_channel,
             "hayabusa": self.hayabusa,
+            "unsupported": self.unsupported,
         }
 
     def changed(self) -> bool:
         return bool(
-            self.fixed or self.warnings or self.bare_tags or self.text_id or self.names_channel
+            self.fixed
+            or self.warnings
+            or self.bare_tags
+            or self.text_id
+            or self.names_channel
+            or self.unsupported
         )
 
 
@@ -133,6 +141,7 @@ def tolerate(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Tolerated]:
     if isinstance(detection, Mapping):
         detection = out["detection"] = _modifier_aliases(detection, t)
         t.names_channel = _names_channel(detection)
+        t.unsupported = _file_references(detection)
         _aggregation(out, detection, t)
     if t.changed():
         out[COMPAT_KEY] = t.record()
@@ -301,6 +310,37 @@ def _modifier_aliases(detection: Mapping[str, Any], t: Tolerated) -> Mapping[str
     for mod in sorted(set(renamed)):
         t.fixed.append(f"Hayabusa modifier |{mod} read as its Sigma form")
     return out
+
+
+#: Hayabusa's value forms that name a file of its own configuration folder
+#: (``Field: {regexes: ./rules/config/regex/x.txt}``).
+_FILE_REFERENCES = ("regexes", "allowlist")
+
+
+def _file_references(detection: Mapping[str, Any]) -> str | None:
+    """Why a detection using Hayabusa's file references cannot run here, or None."""
+
+    def walk(node: Any) -> str | None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if isinstance(value, Mapping) and set(value) & set(_FILE_REFERENCES):
+                    kind = next(k for k in _FILE_REFERENCES if k in value)
+                    return (
+                        f"{key}: Hayabusa's '{kind}:' reads {str(value[kind])[:120]!r} from "
+                        "Hayabusa's own configuration folder; not supported"
+                    )
+                if isinstance(value, (Mapping, list)) and (found := walk(value)):
+                    return found
+        elif isinstance(node, list):
+            for item in node:
+                if found := walk(item):
+                    return found
+        return None
+
+    for name, value in detection.items():
+        if name not in ("condition", "timeframe") and (found := walk({name: value})):
+            return found
+    return None
 
 
 def _names_channel(detection: Mapping[str, Any]) -> bool:

@@ -263,8 +263,11 @@ def load_collection(
         label = _label(rule, path)
         ref = _ref(rule)
         out.known.append(ref)
-        if rule.errors:
-            reason = "; ".join(str(e) for e in rule.errors)
+        unsupported = _compat(rule).get("unsupported")
+        if rule.errors or unsupported:
+            # A feature only another tool has explains the failure better than the error
+            # pySigma raises on it.
+            reason = unsupported or "; ".join(str(e) for e in rule.errors)
             out.failed.append(InputIssue(str(path), None, f"{label}: {reason}", "rule"))
             continue
         resolution, _ = rule_resolution(rule)
