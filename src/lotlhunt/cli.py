@@ -476,7 +476,7 @@ def print_noisiest(result: HuntResult, console: Console, n: int) -> None:
     for r in rows:
         hosts = "set aside" if r.suppressed else f"{r.hosts:,} hosts"
         console.print(
-            f"  {r.detections:>9,}  {terminal_text(r.title)} ({escape(r.rule_id)}) "
+            f"  {r.detections:>9,}  {terminal_text(r.title)} ({terminal_text(r.rule_id)}) "
             f"\\[{r.level}, {hosts}]",
             highlight=False,
             soft_wrap=True,
