@@ -18,7 +18,8 @@ import pytest
 from corpus import require_corpus
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules.compat import tolerate
-from lotlhunt.rules.loader import CompiledRule, RuleSet, load_rules
+from lotlhunt.rules.loader import load_rules
+from lotlhunt.rules.model import CompiledRule, RuleSet
 from lotlhunt.testing import rules_fired, write_yaml
 
 HAYABUSA = Path(__file__).parent / "rulesets" / "hayabusa"

@@ -34,7 +34,7 @@ from ..rules.indicators import sigma_literal
 
 if TYPE_CHECKING:
     from ..model import Detection, SuppressedRule
-    from ..rules.loader import RuleSet
+    from ..rules.model import RuleSet
 
 #: Detections past which ``--exclude-noisy`` sets a rule's hits aside. On the Mordor set
 #: (637 k events) the busiest SigmaHQ rules pass 10 k detections while the attacks

@@ -29,7 +29,7 @@ from .._support.yaml_files import read_yaml_file
 from ..errors import InputIssue, UsageError
 
 if TYPE_CHECKING:
-    from .loader import RuleSet
+    from .model import RuleSet
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 

@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .loader import CompiledRule, RuleSet
+    from .model import CompiledRule, RuleSet
 
 LEVEL_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 HUNTING_TAGS = ("detection.threat-hunting", "detection.emerging-threats")
