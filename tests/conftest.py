@@ -15,10 +15,17 @@ if "LOTLHUNT_CACHE_DIR" not in os.environ:
     _OWN_CACHE = os.environ["LOTLHUNT_CACHE_DIR"] = tempfile.mkdtemp(prefix="lotlhunt-test-cache-")
 
 
+# Nor the rule set ``lotlhunt rules update`` installed for them (hunts load it by default).
+_OWN_DATA: str | None = None
+if "LOTLHUNT_DATA_DIR" not in os.environ:
+    _OWN_DATA = os.environ["LOTLHUNT_DATA_DIR"] = tempfile.mkdtemp(prefix="lotlhunt-test-data-")
+
+
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """The session's rule cache (about 14 MB of compiled rules) goes with the session."""
-    if _OWN_CACHE is not None:
-        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+    for own in (_OWN_CACHE, _OWN_DATA):
+        if own is not None:
+            shutil.rmtree(own, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

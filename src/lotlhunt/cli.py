@@ -29,7 +29,7 @@ from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
-from .model import LEVELS
+from .model import LEVELS, HuntResult
 from .reports import write_csv, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
 from .reports.issues import write_issues
@@ -149,6 +149,41 @@ cli.add_command(logons)
     help="YAML analyst exclusions per rule (docs/tuning.md).",
 )
 @click.option(
+    "--indicators",
+    "indicators",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="STIX 2.1 bundle or MISP event JSON whose indicators become rules (repeatable).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["core", "core+", "core++", "hunting", "all"]),
+    help="Run only the rules of a profile, by level and status (default: all).",
+)
+@click.option(
+    "--level-override",
+    "level_override",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping rule ids or title globs to levels.",
+)
+@click.option(
+    "--exclude-noisy",
+    is_flag=True,
+    help="Leave out known noisy rules and set aside the hits of rules that flood the hunt.",
+)
+@click.option(
+    "--noisy-threshold",
+    type=click.IntRange(min=1),
+    help="Detections past which --exclude-noisy sets a rule's hits aside (default 5,000).",
+)
+@click.option(
+    "--noisiest",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="List the rules with the most detections, with a line to tune each (0: off).",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
@@ -196,6 +231,12 @@ def hunt(
     strict: bool,
     placeholders: Path | None,
     exclusions: Path | None,
+    indicators: tuple[Path, ...],
+    profile: str | None,
+    level_override: Path | None,
+    exclude_noisy: bool,
+    noisy_threshold: int | None,
+    noisiest: int,
     explain: bool,
     since: str | None,
     until: str | None,
@@ -220,6 +261,11 @@ def hunt(
         scope=event_scope(since, until, hosts, event_ids),
         rule_scope=RuleScope(min_level, tags),
         engine=engine_name,
+        indicators=indicators,
+        profile=profile,
+        level_overrides=level_override,
+        exclude_noisy=exclude_noisy,
+        noisy_threshold=noisy_threshold,
     )
     try:
         with RichProgress(err) as progress:
@@ -259,6 +305,8 @@ def hunt(
         )
     if explain:
         print_explanations(result, console)
+    if noisiest:
+        print_noisiest(result, console, noisiest)
     if strict and result.issues:
         sys.exit(EXIT_FAILURE)
 
@@ -277,11 +325,11 @@ def rules() -> None:
     """Inspect rules: which load, what they need, whether a case can feed them."""
 
 
-def _load_for_report(paths: tuple[Path, ...], default: bool) -> RuleSet:
+def _load_for_report(paths: tuple[Path, ...], default: bool, **choice: object) -> RuleSet:
     from .hunt import load_hunt_rules
 
     try:
-        return load_hunt_rules(HuntConfig(rules=paths, default_rules=default))
+        return load_hunt_rules(HuntConfig(rules=paths, default_rules=default, **choice))  # type: ignore[arg-type]
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -308,7 +356,9 @@ def rules_check(
 
     statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
     problems = [
-        s for s in statuses if s.state == "failed" or (s.state == "ok" and s.events_in_case == 0)
+        s
+        for s in statuses
+        if s.state == "failed" or (s.state == "ok" and (s.events_in_case == 0 or s.reason))
     ]
     shown = statuses if show_all or as_json else problems
     _print_statuses(shown, as_json, with_case=case is not None)
@@ -318,8 +368,9 @@ def rules_check(
             for k in ("ok", "failed", "not applicable", "correlation")
         }
         blind = sum(1 for s in statuses if s.state == "ok" and s.events_in_case == 0)
+        warned = sum(1 for s in statuses if s.state == "ok" and s.reason)
         click.echo(
-            f"{counts['ok']} rules load, {counts['failed']} fail, "
+            f"{counts['ok']} rules load ({warned} with warnings), {counts['failed']} fail, "
             f"{counts['not applicable']} are not for Windows, {counts['correlation']} "
             "correlation rules"
             + (f"; {blind} loaded rules see no event of the case" if case else "")
@@ -338,6 +389,17 @@ def rules_check(
 @click.option("--tag", "tags", multiple=True, help="Tag prefix, e.g. attack.t1003.")
 @click.option("--logsource", help="Part of the logsource, e.g. process_creation.")
 @click.option("--no-default-rules", is_flag=True, help="Leave out the bundled rule pack.")
+@click.option(
+    "--profile",
+    type=click.Choice(["core", "core+", "core++", "hunting", "all"]),
+    help="Only the rules a hunt with this profile would run.",
+)
+@click.option(
+    "--level-override",
+    "level_override",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML mapping rule ids or title globs to levels (applied first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
 def rules_list(
     paths: tuple[Path, ...],
@@ -346,15 +408,92 @@ def rules_list(
     tags: tuple[str, ...],
     logsource: str | None,
     no_default_rules: bool,
+    profile: str | None,
+    level_override: Path | None,
     as_json: bool,
 ) -> None:
     """List the rules that load, filtered by level, status, tag and logsource."""
     from .analytics.coverage import rule_statuses, select
 
-    statuses = [
-        s for s in rule_statuses(_load_for_report(paths, not no_default_rules)) if s.state == "ok"
-    ]
+    ruleset = _load_for_report(
+        paths, not no_default_rules, profile=profile, level_overrides=level_override
+    )
+    statuses = [s for s in rule_statuses(ruleset) if s.state == "ok"]
     _print_statuses(select(statuses, levels, status, tags, logsource), as_json, with_case=False)
+
+
+@rules.command("update")
+@click.option(
+    "--from",
+    "source",
+    metavar="URL|ZIP",
+    help="Rule package to install: an http(s) URL or a local zip "
+    "(default: SigmaHQ's latest sigma_all_rules.zip).",
+)
+@click.option("--sha256", help="Expected SHA-256 of the package (verified before unpacking).")
+@click.option("--rollback", is_flag=True, help="Go back to the rule set installed before.")
+def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None:
+    """Fetch a Sigma rule package into the data folder; hunts then load it by default."""
+    from .rules import update as updates
+
+    err = Console(stderr=True)
+    try:
+        if rollback:
+            if source or sha256:
+                raise UsageError("--rollback takes no --from or --sha256")
+            changes = updates.rollback()
+            click.echo(f"Rolled back: {changes.summary()}.")
+            click.echo(f"Now: {updates.describe()}")
+            return
+        result = updates.update_rules(source, sha256)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except LotlhuntError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print("The installed rules are unchanged.")
+        sys.exit(EXIT_FAILURE)
+    verified = {
+        "given": "matches --sha256",
+        "published": "matches the published checksum",
+        "none": "no checksum published or given",
+    }[result.checksum]
+    click.echo(
+        f"Installed {result.files:,} rule files from {result.source} into {result.folder} "
+        f"(sha256 {result.sha256}: {verified}; {result.skipped:,} other members not installed)."
+    )
+    click.echo(f"Rules: {result.changes.summary()}.")
+    click.echo("Hunts load them by default; `lotlhunt rules update --rollback` undoes this.")
+
+
+def print_noisiest(result: HuntResult, console: Console, n: int) -> None:
+    """The rules with the most detections, and a line to paste to tune each."""
+    from .analytics.noise import noisiest
+
+    rows = noisiest(result.detections, n, result.suppressed)
+    if not rows:
+        return
+    console.print(f"\n[bold]Noisiest rules[/] (top {len(rows)} by detections)")
+    for r in rows:
+        hosts = "set aside" if r.suppressed else f"{r.hosts:,} hosts"
+        console.print(
+            f"  {r.detections:>9,}  {terminal_text(r.title)} ({terminal_text(r.rule_id)}) "
+            f"\\[{r.level}, {hosts}]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if r.field:
+            console.print(
+                f"             {r.share:.0%} share {terminal_text(r.field)} = "
+                f"{terminal_text(r.value or '')}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for label, line in (("exclusion", r.exclusion_line()), ("level", r.override_line())):
+            console.print(
+                f"             {label + ':':<10} {terminal_text(line)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) -> None:

@@ -26,7 +26,14 @@ from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
 from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
-from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
+from .model import (
+    CorrelationDetection,
+    Detection,
+    EventRef,
+    HuntResult,
+    HuntStats,
+    SuppressedRule,
+)
 from .rules.loader import bundled_rules_dir, load_rules
 from .rules.model import CompiledRule, RuleSet
 from .rules.parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
@@ -75,6 +82,16 @@ class HuntConfig:
     engine: str = DEFAULT_ENGINE
     #: Its tuning; the environment (``LOTLHUNT_MEMORY_LIMIT``) is read here, once.
     engine_options: EngineOptions = field(default_factory=EngineOptions.from_env)
+    #: STIX 2.1 bundles and MISP event files whose indicators become rules.
+    indicators: Sequence[str | Path] = ()
+    #: Run only the rules of this profile (see :mod:`lotlhunt.rules.profiles`); None: all.
+    profile: str | None = None
+    #: A YAML file mapping rule ids or title globs to levels (rules/levels.py).
+    level_overrides: str | Path | None = None
+    #: Leave out the shipped noisy rules and set aside the detections of rules with more
+    #: than ``noisy_threshold`` of them (see :mod:`lotlhunt.analytics.noise`).
+    exclude_noisy: bool = False
+    noisy_threshold: int | None = None
 
 
 class SearchEngine(Engine, Searchable, Protocol):
@@ -263,6 +280,11 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
         paths.insert(0, bundled_rules_dir())
+        from .rules.update import installed_rules
+
+        installed = installed_rules()
+        if installed is not None:  # fetched by ``lotlhunt rules update``
+            paths.insert(1, installed)
         try:
             from .rules.indicators import indicator_rules
         except ImportError:  # pragma: no cover - indicators ship with the package
@@ -272,7 +294,13 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"rule path does not exist: {p}")
-    return load_rules(
+    intel_issues: list[InputIssue] = []
+    if config.indicators:
+        from .rules.intel import load_feeds
+
+        intel_rules, intel_issues = load_feeds(config.indicators)
+        extra.extend(intel_rules)
+    ruleset = load_rules(
         paths,
         dialect=usable_engine(config.engine).dialect,
         extra_dicts=extra,
@@ -282,6 +310,34 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
         settings=config.settings,
         compile_options=config.compile_options,
     )
+    # Indicators that could not become rules are counted with the rules that failed.
+    ruleset.failed.extend(intel_issues)
+    choose_rules(ruleset, config)
+    return ruleset
+
+
+def choose_rules(ruleset: RuleSet, config: HuntConfig) -> None:
+    """Re-grade, then leave out what the hunter asked to (counted in ``left_out``):
+    overrides come first, so a re-graded rule moves in or out of the profile."""
+    if config.level_overrides is not None:
+        from .rules.levels import apply_overrides
+
+        ruleset.tuning_issues.extend(apply_overrides(ruleset, config.level_overrides))
+    if config.exclude_noisy:
+        from .analytics.noise import drop_listed
+
+        if dropped := drop_listed(ruleset):
+            ruleset.left_out["on the noisy rule list"] = dropped
+    if config.profile is not None:
+        from .rules.profiles import Profile, apply_profile
+
+        try:
+            profile = Profile(config.profile)
+        except ValueError:
+            names = ", ".join(p.value for p in Profile)
+            raise UsageError(f"unknown profile {config.profile!r} (one of {names})") from None
+        if left := apply_profile(ruleset, profile):
+            ruleset.left_out[f"outside profile {profile.value}"] = left
 
 
 def collect_detections(
@@ -433,6 +489,9 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         if silent:
             keep = pc.invert(pc.is_in(matches.column("rule"), pa.array(sorted(silent), pa.int32())))
             matches = matches.filter(keep)
+        suppressed: list[SuppressedRule] = []
+        if config.exclude_noisy:
+            matches, suppressed = _set_aside_floods(ruleset.rules, matches, config)
         detections = collect_detections(engine, ruleset.rules, matches)
         correlations = [
             correlation_detection(engine, hit)
@@ -443,6 +502,12 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     finally:
         stats.notes.extend(engine.notes)
         engine.close()
+    for why, count in ruleset.left_out.items():
+        stats.notes.append(f"{count:,} rules left out: {why}")
+    for s in suppressed:
+        stats.notes.append(
+            f"{s.detections:,} detections of {s.rule_title} ({s.rule_id}) set aside: {s.reason}"
+        )
     stats.rules_loaded = (
         len(ruleset.rules)
         - len(evaluation.failed)
@@ -461,4 +526,24 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,
+        suppressed=suppressed,
     )
+
+
+def _set_aside_floods(
+    rules: Sequence[CompiledRule], matches: pa.Table, config: HuntConfig
+) -> tuple[pa.Table, list[SuppressedRule]]:
+    """Matches without those of rules past the noisy threshold, and those rules."""
+    from .analytics.noise import DEFAULT_NOISY_THRESHOLD, flooding, without_rules
+
+    threshold = config.noisy_threshold or DEFAULT_NOISY_THRESHOLD
+    floods = flooding(matches, threshold)
+    if not floods:
+        return matches, []
+    suppressed = [
+        SuppressedRule(
+            rules[i].id, rules[i].title, rules[i].level, n, f"more than {threshold:,} detections"
+        )
+        for i, n in sorted(floods.items(), key=lambda item: -item[1])
+    ]
+    return without_rules(matches, floods), suppressed

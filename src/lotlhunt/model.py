@@ -302,6 +302,17 @@ class HuntStats:
         }
 
 
+@dataclass(frozen=True)
+class SuppressedRule:
+    """A rule whose detections were set aside because they flooded the hunt."""
+
+    rule_id: str
+    rule_title: str
+    level: str
+    detections: int
+    reason: str
+
+
 @dataclass
 class HuntResult:
     """Everything a hunt found and everything it could not read or run."""
@@ -316,6 +327,8 @@ class HuntResult:
     input_issues: list[InputIssue] = field(default_factory=list)
     rule_issues: list[InputIssue] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Rules whose detections were set aside (``--exclude-noisy``), with their counts.
+    suppressed: list[SuppressedRule] = field(default_factory=list)
 
     @property
     def issues(self) -> int:

@@ -58,6 +58,9 @@ def describe_needs(rule: CompiledRule) -> str:
     """The channels and event ids the rule reads: its logsource's, narrowed to the event
     ids its detection names (``service: security`` with ``EventID: 4697``: Security 4697)."""
     parts = []
+    if rule.by_channel:
+        ids = f" {', '.join(map(str, sorted(rule.event_ids)))}" if rule.event_ids else ""
+        return f"the channels its Channel condition names{ids}"
     for v in _variants(rule, lambda v: narrowed(v, rule.event_ids)):
         chans = ", ".join(v.channels) or "any channel"
         ids = f" {', '.join(map(str, v.event_ids))}" if v.event_ids else ""
@@ -105,6 +108,7 @@ def rule_statuses(
             rule=f"{r.title} ({r.id})",
             path=r.path,
             state="ok",
+            reason="; ".join(r.warnings),
             level=r.level,
             status=r.status,
             tags=r.tags,

@@ -67,6 +67,9 @@ def path_suffix(value: str) -> str:
 class _Builder:
     """Builds the rule dicts from one parsed indicator file."""
 
+    #: Where the indicators were written down (named in each rule's ``lotlhunt_source``).
+    origin = "volt-typhoon.md"
+
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.actor: str = data.get("actor", "Volt Typhoon")
         self.date = str(data.get("date", ""))
@@ -108,7 +111,9 @@ class _Builder:
             "status": "experimental",
             "description": description,
             "references": references,
-            "lotlhunt_source": f"volt-typhoon.md {section} ({', '.join(tags_used)})",
+            "lotlhunt_source": f"{self.origin} {section} ({', '.join(tags_used)})".replace(
+                "  ", " "
+            ),
             "lotlhunt_indicators": [_describe(i) for i in indicators],
             "author": "lotlhunt",
             "date": self.date,

@@ -34,8 +34,9 @@ from .._support.yaml_files import YAML_LOADER
 from ..errors import InputIssue
 from ..settings import Settings
 from . import cache as rule_cache
+from .compat import COMPAT_KEY, tolerate_documents
 from .compile.dialect import DUCKDB, Dialect
-from .logsources import Variant, resolve, resolve_names
+from .logsources import Resolution, Variant, resolve, resolve_names
 from .model import CompiledRule, RuleSet
 from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .parallel import CompileOptions, compile_in_workers, worker_count
@@ -66,6 +67,8 @@ GENERATED = "<generated>"
 #: A top-level ``correlation:`` key: such files are parsed on every load (not cached),
 #: because correlation rules are kept as pySigma objects for their evaluation.
 CORRELATION_DOC = re.compile(rb"^correlation\s*:", re.MULTILINE)
+#: A Sigma 1 aggregation (``| count()``): parsed into a correlation rule, so not cached.
+AGGREGATION_DOC = re.compile(rb"\|\s*count\s*\(")
 #: How pySigma renames the detections a Sigma filter adds to a rule.
 FILTER_PREFIX = "_filt_"
 
@@ -148,11 +151,42 @@ def _new_backend(dialect: Dialect) -> SqlBackend:
     return SqlBackend(dialect)
 
 
-def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRule | str:
+#: The slice of a rule that selects its events by its own ``Channel`` condition.
+BY_CHANNEL = Variant(name="by-channel", channels=())
+
+
+def _compat(rule: SigmaRule | SigmaCorrelationRule) -> dict[str, Any]:
+    """What :mod:`.compat` tolerated in ``rule`` (empty for a strict Sigma rule)."""
+    record = getattr(rule, "custom_attributes", {}).get(COMPAT_KEY)
+    return record if isinstance(record, dict) else {}
+
+
+def rule_resolution(rule: SigmaRule) -> tuple[Resolution, bool]:
+    """The slices ``rule`` runs on, and whether its own ``Channel`` condition chose them.
+
+    A detection that names ``Channel`` selects its events itself when the rule comes
+    from Hayabusa's repository (whose converted rules keep a Sysmon category for a
+    Security event, and name vendor channels as products) or when its Windows logsource
+    has no mapping here.
+    """
+    resolution = resolve(rule.logsource)
+    compat = _compat(rule)
+    if compat.get("names_channel") and (compat.get("hayabusa") or resolution.unsupported):
+        return Resolution(variants=(BY_CHANNEL,)), True
+    return resolution, False
+
+
+def compile_rule(
+    rule: SigmaRule, path: Path, backend: SqlBackend, resolution: Resolution | None = None
+) -> CompiledRule | str:
     """Compile one parsed rule; a string result is the reason it cannot run."""
     from sigma.exceptions import SigmaError
 
-    resolution = resolve(rule.logsource)
+    by_channel = False
+    if resolution is None:
+        resolution, by_channel = rule_resolution(rule)
+    else:
+        by_channel = resolution.variants == (BY_CHANNEL,)
     if resolution.unsupported:
         return resolution.unsupported
     try:
@@ -161,12 +195,24 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         return f"{type(exc).__name__}: {exc}"
     ls = rule.logsource
     selections = backend.compile_selections(rule)
+    compat = _compat(rule)
+    warnings = list(compat.get("warnings", ()))
+    if by_channel and not compat.get("hayabusa"):
+        warnings.append(
+            f"logsource {'/'.join(p for p in (ls.product, ls.category, ls.service) if p)!r} "
+            "has no mapping: the rule's own Channel condition selects its events"
+        )
+    text_id = compat.get("text_id")
     return CompiledRule(
-        id=str(rule.id) if rule.id else f"{path}:{rule.title}",
+        id=str(rule.id) if rule.id else (str(text_id) if text_id else f"{path}:{rule.title}"),
         title=rule.title or path.stem,
         level=(rule.level.name.lower() if rule.level else "informational"),
         status=(rule.status.name.lower() if rule.status else ""),
-        tags=tuple(f"{t.namespace}.{t.name}" for t in rule.tags),
+        tags=tuple(f"{t.namespace}.{t.name}" for t in rule.tags)
+        + tuple(str(t) for t in compat.get("bare_tags", ())),
+        warnings=tuple(warnings),
+        tolerated=tuple(compat.get("fixed", ())),
+        by_channel=by_channel,
         path=str(path),
         logsource=(ls.product, ls.category, ls.service),
         variants=resolution.variants,
@@ -214,11 +260,14 @@ def load_collection(
         label = _label(rule, path)
         ref = _ref(rule)
         out.known.append(ref)
-        if rule.errors:
-            reason = "; ".join(str(e) for e in rule.errors)
+        unsupported = _compat(rule).get("unsupported")
+        if rule.errors or unsupported:
+            # A feature only another tool has explains the failure better than the error
+            # pySigma raises on it.
+            reason = unsupported or "; ".join(str(e) for e in rule.errors)
             out.failed.append(InputIssue(str(path), None, f"{label}: {reason}", "rule"))
             continue
-        resolution = resolve(rule.logsource)
+        resolution, _ = rule_resolution(rule)
         if resolution.not_applicable:
             out.not_applicable.append((label, resolution.not_applicable))
             continue
@@ -233,7 +282,7 @@ def load_collection(
             for n in missing:
                 out.unresolved_placeholders.setdefault(n, []).append(label)
             continue
-        result = compile_rule(rule, path, ctx.backend_for(bool(names)))
+        result = compile_rule(rule, path, ctx.backend_for(bool(names)), resolution)
         if isinstance(result, str):
             out.failed.append(InputIssue(str(path), None, f"{label}: {result}", "rule"))
             continue
@@ -275,16 +324,17 @@ def parse_rule_text(text: bytes | str, collect_filters: bool = True) -> SigmaCol
     from sigma.rule.base import check_alias_expansion
 
     docs = [d for d in yaml.load_all(text, Loader=YAML_LOADER) if d is not None]
+    anchors = b"&" in text if isinstance(text, bytes) else "&" in text
+    if anchors:  # no anchor, no alias: the expansion guard has nothing to find
+        for doc in docs:
+            check_alias_expansion(doc, SigmaCollectionError, None)
+    docs = tolerate_documents(docs)
     if (
         len(docs) == 1
         and isinstance(docs[0], dict)
         and not {"action", "correlation", "filter"} & docs[0].keys()
     ):
-        doc = docs[0]
-        anchors = b"&" in text if isinstance(text, bytes) else "&" in text
-        if anchors:  # no anchor, no alias: the expansion guard has nothing to find
-            check_alias_expansion(doc, SigmaCollectionError, None)
-        rule = SigmaRule.from_dict(doc, collect_errors=True)
+        rule = SigmaRule.from_dict(docs[0], collect_errors=True)
         return SigmaCollection([rule], errors=list(rule.errors), resolve_references=False)
     # References are not resolved: resolving makes pySigma disable the output of rules
     # a ``generate: false`` correlation names (they would then not compile), and fails on
@@ -392,14 +442,20 @@ _ENTRY_SCHEMA: dict[str, Any] = {
 
 
 @functools.cache
-def _variants(logsource: tuple[str | None, str | None, str | None]) -> tuple[Variant, ...]:
+def _variants(
+    logsource: tuple[str | None, str | None, str | None], by_channel: bool = False
+) -> tuple[Variant, ...]:
     """A compiled rule's slices: a function of its logsource (and logsources.yaml, part of
     the cache key), so the cache derives them instead of storing them."""
+    if by_channel:
+        return (BY_CHANNEL,)
     product, category, service = logsource
     return resolve_names(product, category, service).variants
 
 
-rule_cache.DERIVED[CompiledRule] = {"variants": lambda v: _variants(tuple(v["logsource"]))}
+rule_cache.DERIVED[CompiledRule] = {
+    "variants": lambda v: _variants(tuple(v["logsource"]), bool(v["by_channel"]))
+}
 
 
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:
@@ -503,6 +559,8 @@ def load_rules(
     keys: dict[int, str] = {}
     for i, (path, content) in enumerate(files):
         if content is None or _top_level(content, b"correlation", CORRELATION_DOC):
+            continue
+        if b"count" in content and AGGREGATION_DOC.search(content):
             continue
         extra = ph_digest if b"expand" in content else ""
         keys[i] = rule_cache.entry_key(env, path, content, extra)

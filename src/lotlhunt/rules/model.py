@@ -74,6 +74,15 @@ class CompiledRule:
     filters: tuple[str, ...] = ()
     #: Placeholders whose values were substituted (see ``RuleSet.placeholders``).
     placeholders: tuple[str, ...] = ()
+    #: What makes the rule suspect, though it loaded (see :mod:`lotlhunt.rules.compat`).
+    warnings: tuple[str, ...] = ()
+    #: Cosmetic repairs made so that it loads (a string where a list belongs...).
+    tolerated: tuple[str, ...] = ()
+    #: Its events are chosen by its own ``Channel``/``EventID`` conditions, not by its
+    #: logsource (Hayabusa's rules; logsources with no mapping here).
+    by_channel: bool = False
+    #: Set when a level override file re-graded it ("file: high -> low").
+    level_override: str = ""
 
 
 @dataclass
@@ -101,6 +110,8 @@ class RuleSet:
     filters: int = 0
     #: Identity of every rule seen (compiled or not): what references are checked on.
     known: list[RuleRef] = field(default_factory=list)
+    #: Rules loaded but not run, by why (a profile, the noisy list): how many.
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def extend(self, other: RuleSet) -> None:
         self.rules.extend(other.rules)
