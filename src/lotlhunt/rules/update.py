@@ -33,6 +33,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from http.client import HTTPMessage
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -130,9 +131,15 @@ def installed_rules(base: Path | None = None) -> Path | None:
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http(s) only: never to ``file:``, ``ftp:`` or anything else."""
 
-    def redirect_request(  # type: ignore[no-untyped-def]
-        self, req, fp, code, msg, headers, newurl
-    ):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         if not _is_http(newurl):
             raise UpdateError(f"refusing a redirect from {req.full_url} to {newurl[:200]!r}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
