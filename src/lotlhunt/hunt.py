@@ -20,7 +20,14 @@ import pyarrow.compute as pc
 
 from ._support.gc_pause import gc_paused
 from .analytics.correlations import CorrelationHit, evaluate_correlations
-from .analytics.explain import HIT_RULE, MATCHES, Explanation, explain_matches
+from .analytics.explain import (
+    HIT_RULE,
+    MATCHES,
+    Details,
+    Explanation,
+    event_details,
+    explain_matches,
+)
 from .engines.duckdb.arrow_view import arrow_view
 from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
@@ -200,18 +207,34 @@ def collect_detections(
         ).to_arrow_table()
         with gc_paused():
             explained = explain_matches(engine, rules, matches)
+            pairs = (
+                table.select([schema.CHANNEL, schema.EVENT_ID])
+                .group_by([schema.CHANNEL, schema.EVENT_ID])
+                .aggregate([])
+            )
+            details = event_details(
+                engine,
+                list(
+                    zip(
+                        pairs.column(schema.CHANNEL).to_pylist(),
+                        pairs.column(schema.EVENT_ID).to_pylist(),
+                        strict=True,
+                    )
+                ),
+            )
     finally:
         engine.con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
     with gc_paused():
-        return _detections(rules, table, explained)
+        return _detections(rules, table, explained, details)
 
 
 def _detections(
     rules: Sequence[CompiledRule],
     table: pa.Table,
     explained: dict[tuple[int, int], Explanation],
+    details: Details,
 ) -> list[Detection]:
-    """Detections from the matched events' identities and their explanations."""
+    """Detections from the matched events' identities, explanations and key fields."""
     column = {name: table.column(name).to_pylist() for name in (HIT_RULE, ROW_ID)}
     times = schema.utc_datetimes(table.column(schema.TIMESTAMP))
     identity = [
@@ -226,6 +249,7 @@ def _detections(
         )
     ]
     nothing: Explanation = ({}, ())
+    no_details: dict[str, str | None] = {}
     out: list[Detection] = []
     append = out.append
     # One pass over the columns: 175 k detections are built in Python.
@@ -249,6 +273,7 @@ def _detections(
                 position=position,
                 fields=fields,
                 matched=held,
+                details=details.get(rid, no_details),
             )
         )
     return out

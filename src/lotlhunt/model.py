@@ -30,6 +30,9 @@ class Detection:
     fields: dict[str, str | None]
     #: Names of the rule's selections that hold on this event: why it matched.
     matched: tuple[str, ...] = ()
+    #: The event's key fields (``data/key_fields.yaml``): what it is about, whatever
+    #: fields the rule read (a logon's account, address and type).
+    details: dict[str, str | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""
@@ -47,6 +50,7 @@ class Detection:
             "position": self.position,
             "fields": self.fields,
             "matched": list(self.matched),
+            "details": self.details,
         }
 
 

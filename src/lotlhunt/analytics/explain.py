@@ -18,10 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import pyarrow as pa
+import yaml
 
 from ..engines.duckdb.engine import EVENTS, ROW_ID, WORK_DB, DuckDBEngine, address_fields
+from ..events import schema
 from ..rules.compile.dialect import ALL_TEXT_FIELD, NEGATION, Dialect
 from ..rules.loader import CompiledRule
 from ..rules.logsources import Variant
@@ -239,3 +243,73 @@ def _scan(sql: str) -> tuple[list[tuple[int, int, str]], dict[int, int]] | None:
         elif token in _OPEN_QUOTES:
             return None
     return None if stack else (tokens, closing)
+
+
+#: Key fields of a matched event, by row id: what the event is about.
+Details = dict[int, dict[str, str | None]]
+
+
+@lru_cache(maxsize=1)
+def key_fields() -> dict[tuple[str, int], tuple[str, ...]]:
+    """``data/key_fields.yaml``: the fields that say what an event is about, keyed by
+    (lower-cased channel, event id)."""
+    text = resources.files("lotlhunt").joinpath("data/key_fields.yaml").read_text("utf-8")
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    return {
+        (str(channel).lower(), int(eid)): tuple(str(n) for n in names)
+        for channel, ids in raw.items()
+        for eid, names in (ids or {}).items()
+    }
+
+
+def event_details(engine: DuckDBEngine, pairs: Sequence[tuple[str | None, int | None]]) -> Details:
+    """The key fields of every matched event (the ``MATCHES`` work table), in one query:
+    a ``CASE`` on (channel, event id) picks each event's list, for the ``pairs`` among
+    the matched events only, and fields no event holds are left out before the query."""
+    spec = key_fields()
+    columns = engine.columns
+    spaceless = {k.replace(" ", ""): c for k, c in columns.items()}
+    wanted: list[tuple[str, int, list[str], list[str]]] = []
+    for channel, eid in sorted({(c.lower(), e) for c, e in pairs if c and e is not None}):
+        names = spec.get((channel, eid))
+        if not names:
+            continue
+        found: list[tuple[str, str]] = []
+        for name in names:
+            key = schema.field_column(name).lower()
+            col = columns.get(key) or spaceless.get(key.replace(" ", ""))
+            if col is not None:
+                found.append((name, col))
+        if found:
+            wanted.append((channel, eid, [n for n, _ in found], [c for _, c in found]))
+    if not wanted:
+        return {}
+    which = " ".join(
+        f"WHEN lower({schema.CHANNEL}) = {_quoted(ch)} AND {schema.EVENT_ID} = {eid} THEN {k}"
+        for k, (ch, eid, _, _) in enumerate(wanted)
+    )
+    vals = " ".join(
+        f"WHEN {k} THEN [{', '.join(Dialect.ident(c) for c in cols)}]::VARCHAR[]"
+        for k, (_, _, _, cols) in enumerate(wanted)
+    )
+    needed = ", ".join(Dialect.ident(c) for c in sorted({c for w in wanted for c in w[3]}))
+    table = engine.con.sql(
+        f"SELECT {ROW_ID} AS rid, spec, CASE spec {vals} END AS vals FROM "
+        f"(SELECT {ROW_ID}, {needed}, CASE {which} END AS spec FROM {EVENTS} "
+        f"WHERE {ROW_ID} IN (SELECT {ROW_ID} FROM {MATCHES})) WHERE spec IS NOT NULL"
+    ).to_arrow_table()
+    out: Details = {}
+    for rid, k, values in zip(
+        table.column("rid").to_pylist(),
+        table.column("spec").to_pylist(),
+        table.column("vals").to_pylist(),
+        strict=True,
+    ):
+        names = wanted[k][2]
+        out[rid] = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+    return out
+
+
+def _quoted(text: str) -> str:
+    """A SQL string literal of ``text``."""
+    return "'" + text.replace("'", "''") + "'"
