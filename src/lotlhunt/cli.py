@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,10 +22,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ._support.text import terminal_safe
 from .analytics.coverage import RuleStatus
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
-from .reports import write_csv, write_jsonl, write_stats
+from .reports import REPORTS
 from .reports.console import print_explanations, print_summary
 from .rules.loader import RuleSet
 
@@ -72,13 +73,22 @@ class RichProgress:
     def note(self, message: str) -> None:
         if not self.console.is_terminal:
             return
-        self.console.print(f"[dim]{message}[/]")
+        self.console.print(f"[dim]{terminal_safe(message)}[/]")
 
 
 @click.group()
 @click.version_option(package_name="lotlhunt")
 def cli() -> None:
     """Hunt living-off-the-land intrusions in Windows event logs."""
+
+
+def report_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One ``--OPTION FILE`` per registered report, in registry order."""
+    for report in reversed(REPORTS.values()):
+        command = click.option(
+            report.option, report.name, type=click.Path(path_type=Path), help=report.help
+        )(command)
+    return command
 
 
 @cli.command()
@@ -91,11 +101,7 @@ def cli() -> None:
     help="Sigma rule file or folder (repeatable).",
 )
 @click.option("--no-default-rules", is_flag=True, help="Do not load the bundled rule pack.")
-@click.option("--jsonl", type=click.Path(path_type=Path), help="Write detections as JSON lines.")
-@click.option(
-    "--csv", "csv_path", type=click.Path(path_type=Path), help="Write a CSV timeline of detections."
-)
-@click.option("--stats", type=click.Path(path_type=Path), help="Write counts as JSON.")
+@report_options
 @click.option(
     "--case",
     type=click.Path(path_type=Path),
@@ -122,15 +128,13 @@ def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
     no_default_rules: bool,
-    jsonl: Path | None,
-    csv_path: Path | None,
-    stats: Path | None,
     case: Path | None,
     workers: int | None,
     strict: bool,
     placeholders: Path | None,
     exclusions: Path | None,
     explain: bool,
+    **outputs: Path | None,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
@@ -150,14 +154,12 @@ def hunt(
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except LotlhuntError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {terminal_safe(exc)}")
         sys.exit(EXIT_FAILURE)
-    if jsonl:
-        write_jsonl(result, jsonl)
-    if csv_path:
-        write_csv(result, csv_path)
-    if stats:
-        write_stats(result, stats)
+    for name, report in REPORTS.items():
+        target = outputs.get(name)
+        if target is not None:
+            report.writer(result, target)
     print_summary(result, console)
     if explain:
         print_explanations(result, console)
@@ -261,7 +263,13 @@ def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) 
     if with_case:
         table.add_column("events in case", justify="right")
     for s in statuses:
-        row = [escape(s.rule), s.state, s.level, s.logsource, escape(s.reason or s.needs)]
+        row = [
+            terminal_safe(s.rule),
+            terminal_safe(s.state),
+            terminal_safe(s.level),
+            terminal_safe(s.logsource),
+            terminal_safe(s.reason or s.needs),
+        ]
         if with_case:
             row.append("" if s.events_in_case is None else f"{s.events_in_case:,}")
         table.add_row(*row)
@@ -329,10 +337,12 @@ def simulate_volt_typhoon_cmd(
     console = Console()
     console.print(
         f"Wrote {summary.events:,} events ({summary.malicious_events:,} malicious) for "
-        f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to {out / LOGS_DIR}.\n"
-        f"Attacked hosts: {', '.join(summary.attacked_hosts)}\n"
-        f"Ground truth: {out / 'truth.jsonl'}; scenario: {out / 'scenario.json'}\n"
-        f"Hunt it: lotlhunt hunt {out / LOGS_DIR}"
+        f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to "
+        f"{terminal_safe(out / LOGS_DIR)}.\n"
+        f"Attacked hosts: {terminal_safe(', '.join(summary.attacked_hosts))}\n"
+        f"Ground truth: {terminal_safe(out / 'truth.jsonl')}; "
+        f"scenario: {terminal_safe(out / 'scenario.json')}\n"
+        f"Hunt it: lotlhunt hunt {terminal_safe(out / LOGS_DIR)}"
     )
 
 

@@ -246,6 +246,7 @@ def _detections(
             schema.RECORD_ID,
             schema.SOURCE,
             schema.POSITION,
+            schema.PROVIDER,
         )
     ]
     nothing: Explanation = ({}, ())
@@ -253,7 +254,7 @@ def _detections(
     out: list[Detection] = []
     append = out.append
     # One pass over the columns: 175 k detections are built in Python.
-    for idx, rid, timestamp, host, channel, event_id, record_id, source, position in zip(
+    for idx, rid, timestamp, host, channel, event_id, record_id, source, position, provider in zip(
         column[HIT_RULE], column[ROW_ID], times, *identity, strict=True
     ):
         rule = rules[idx]
@@ -274,6 +275,7 @@ def _detections(
                 fields=fields,
                 matched=held,
                 details=details.get(rid, no_details),
+                provider=provider,
             )
         )
     return out

@@ -33,6 +33,8 @@ class Detection:
     #: The event's key fields (``data/key_fields.yaml``): what it is about, whatever
     #: fields the rule read (a logon's account, address and type).
     details: dict[str, str | None] = field(default_factory=dict)
+    #: The event's provider (``Microsoft-Windows-Security-Auditing``), when known.
+    provider: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""
@@ -51,6 +53,7 @@ class Detection:
             "fields": self.fields,
             "matched": list(self.matched),
             "details": self.details,
+            "provider": self.provider,
         }
 
 

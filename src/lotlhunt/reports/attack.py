@@ -56,8 +56,10 @@ class AttackTable:
             return known
         parent = self.techniques.get(tid.split(".")[0])
         order = {t.short: i for i, t in enumerate(self.tactics)}
-        tactics = parent.tactics if parent else tuple(
-            sorted({t for t in fallback_tactics if t in order}, key=order.__getitem__)
+        tactics = (
+            parent.tactics
+            if parent
+            else tuple(sorted({t for t in fallback_tactics if t in order}, key=order.__getitem__))
         )
         return Technique(tid, tid, tactics)
 

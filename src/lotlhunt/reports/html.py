@@ -1,0 +1,414 @@
+"""One self-contained HTML report: incidents first, then hosts, detections, ATT&CK, inputs.
+
+Nothing in the file loads anything: styles and the one script are inline, a
+Content-Security-Policy forbids every fetch (``default-src 'none'``) and allows the
+script by its hash only. Everything that came from a log or a rule is either escaped
+by the template (autoescaping) or shipped as data: one JSON document in a
+``<script type="application/json">`` element with ``<``, ``>``, ``&`` and the line
+separators escaped, which the script renders with ``textContent`` only.
+
+The detections table is paged by the script (a page at a time in the DOM), and its
+data is columnar with one string table, so 100,000 detections stay a few MB and open
+in a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, iso
+from .attack import attack_table, tactic_names, techniques_of
+from .common import IncidentIndex, in_time_order
+
+#: Issues listed in full before the report says "and N more".
+ISSUES_SHOWN = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Bars of a host's activity strip.
+STRIP_BARS = 48
+
+
+@dataclass
+class _Strings:
+    """One table of distinct strings; rows refer to them by index."""
+
+    index: dict[str, int] = field(default_factory=dict)
+    values: list[str] = field(default_factory=list)
+
+    def __call__(self, text: str | None) -> int:
+        if text is None:
+            return -1
+        k = self.index.get(text)
+        if k is None:
+            k = self.index[text] = len(self.values)
+            self.values.append(text)
+        return k
+
+
+def report_data(result: HuntResult) -> dict[str, object]:
+    """The detections as the script reads them: columnar, strings shared."""
+    strings = _Strings()
+    incidents = IncidentIndex.of_result(result)
+    detections = in_time_order(result.detections)
+    rules: dict[str, int] = {}
+    rule_rows: list[list[object]] = []
+    base = min((d.timestamp for d in detections if d.timestamp), default=None)
+    rows: list[list[object]] = []
+    for d in detections:
+        key = d.rule_id + "\x00" + d.rule_title
+        r = rules.get(key)
+        if r is None:
+            r = rules[key] = len(rule_rows)
+            rule_rows.append(
+                [
+                    strings(d.rule_title),
+                    strings(d.rule_id),
+                    LEVELS.index(d.level) if d.level in LEVELS else len(LEVELS) - 1,
+                    [strings(t) for t in d.tags],
+                    [t.id for t in techniques_of(d.tags)],
+                ]
+            )
+        micros = None if d.timestamp is None or base is None else _micros(d.timestamp, base)
+        rows.append(
+            [
+                micros,
+                strings(d.host),
+                r,
+                strings(d.channel),
+                d.event_id,
+                d.record_id,
+                strings(incidents.of(d)),
+                strings(d.source),
+                [strings(m) for m in d.matched],
+                [strings(x) for kv in d.details.items() for x in kv if kv[1] is not None],
+                [strings(x) for kv in sorted(d.fields.items()) for x in kv if kv[1] is not None],
+            ]
+        )
+    return {
+        "base": None if base is None else iso(base),
+        "base_us": None if base is None else _micros(base, _EPOCH),
+        "levels": list(LEVELS),
+        "strings": strings.values,
+        "rules": rule_rows,
+        "rows": rows,
+    }
+
+
+def _micros(ts: datetime, base: datetime) -> int:
+    delta = ts - base
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def script_json(data: object) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&``
+    (so no ``</script>`` or ``<!--``), and no U+2028/U+2029; ASCII only, so text that
+    is not valid Unicode (a lone surrogate) survives as its escape."""
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+# -- incidents -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    name: str
+    x: float
+    y: float
+    entry: bool
+
+
+@dataclass
+class _Edge:
+    path: str
+    label: str
+    lx: float
+    ly: float
+
+
+@dataclass
+class _Graph:
+    width: int
+    height: int
+    nodes: list[_Node]
+    edges: list[_Edge]
+
+
+def lateral_graph(incident: Incident) -> _Graph:
+    """Hosts in layers by hops from the entry host (order reached within a layer),
+    edges as curves: a picture that needs no layout library."""
+    order = list(incident.hosts)
+    for e in incident.edges:
+        for h in (e.source, e.target):
+            if h not in order:
+                order.append(h)
+    start = incident.entry_host or (order[0] if order else None)
+    depth: dict[str, int] = {}
+    if start is not None:
+        depth[start] = 0
+        frontier = [start]
+        while frontier:
+            nxt: list[str] = []
+            for h in frontier:
+                for e in incident.edges:
+                    if e.source == h and e.target not in depth:
+                        depth[e.target] = depth[h] + 1
+                        nxt.append(e.target)
+            frontier = nxt
+    last = max(depth.values(), default=-1) + 1
+    for h in order:
+        depth.setdefault(h, last)
+    layers: dict[int, list[str]] = defaultdict(list)
+    for h in order:
+        layers[depth[h]].append(h)
+    col_w, row_h, pad = 190, 56, 24
+    pos: dict[str, tuple[float, float]] = {}
+    for k, layer in enumerate(sorted(layers)):
+        for j, h in enumerate(layers[layer]):
+            pos[h] = (pad + k * col_w, pad + 14 + j * row_h)
+    nodes = [_Node(h, x, y, h == start) for h, (x, y) in pos.items()]
+    edges: list[_Edge] = []
+    box_w = 150
+    for e in incident.edges:
+        if e.source not in pos or e.target not in pos:
+            continue
+        (x1, y1), (x2, y2) = pos[e.source], pos[e.target]
+        if x2 > x1:
+            sx, sy, tx, ty = x1 + box_w, y1, x2, y2
+            bend = (tx - sx) / 2
+            path = f"M{sx:.0f},{sy:.0f} C{sx + bend:.0f},{sy:.0f} {tx - bend:.0f},{ty:.0f} {tx:.0f},{ty:.0f}"
+        else:  # back to an earlier layer or within one: loop below
+            sx, sy, tx, ty = x1 + box_w / 2, y1 + 12, x2 + box_w / 2, y2 + 12
+            drop = 30 + abs(sx - tx) / 6
+            path = f"M{sx:.0f},{sy:.0f} C{sx:.0f},{sy + drop:.0f} {tx:.0f},{ty + drop:.0f} {tx:.0f},{ty:.0f}"
+        when = e.first.strftime("%m-%d %H:%M") if e.first else ""
+        label = " ".join(x for x in (e.method, e.account or "", when) if x)
+        edges.append(_Edge(path, label, (sx + tx) / 2, (sy + ty) / 2 - 6))
+    width = int(pad * 2 + max((x for x, _ in pos.values()), default=0) + box_w)
+    height = int(pad * 2 + max((y for _, y in pos.values()), default=0) + 40)
+    return _Graph(width, height, nodes, edges)
+
+
+@dataclass
+class _Dot:
+    x: float
+    y: float
+    level: str
+    title: str
+
+
+@dataclass
+class _Timeline:
+    width: int
+    height: int
+    lanes: list[tuple[str, float]]
+    dots: list[_Dot]
+    start: str
+    end: str
+
+
+def incident_timeline(incident: Incident, width: int = 760) -> _Timeline:
+    """Signals on a time axis, one lane per host in the order reached."""
+    lanes = list(incident.hosts)
+    for s in incident.signals:
+        if s.host and s.host not in lanes:
+            lanes.append(s.host)
+    times = [s.timestamp for s in incident.signals if s.timestamp]
+    t0 = min(times, default=None)
+    t1 = max(times, default=None)
+    span = (t1 - t0).total_seconds() if t0 and t1 else 0.0
+    left, lane_h = 170, 22
+    lane_y = {h: 20 + k * lane_h for k, h in enumerate(lanes)}
+    dots: list[_Dot] = []
+    for s in incident.signals:
+        if s.timestamp is None or t0 is None:
+            continue
+        frac = (s.timestamp - t0).total_seconds() / span if span else 0.5
+        y = lane_y.get(s.host or "", 20 + len(lanes) * lane_h)
+        title = f"{s.timestamp.isoformat(timespec='seconds')} {s.host or '?'}: {s.name} - {s.why}"
+        dots.append(_Dot(left + frac * (width - left - 20), y, s.level, title))
+    height = 30 + max(len(lanes), 1) * lane_h
+    return _Timeline(
+        width,
+        height,
+        [(h, y) for h, y in lane_y.items()],
+        dots,
+        t0.isoformat(timespec="seconds") if t0 else "",
+        t1.isoformat(timespec="seconds") if t1 else "",
+    )
+
+
+# -- hosts, ATT&CK ------------------------------------------------------------------------
+
+
+@dataclass
+class _Host:
+    name: str
+    counts: list[int]
+    total: int
+    first: str
+    last: str
+    incidents: list[str]
+    bars: list[tuple[float, float, str]]  # x, height, worst level
+
+
+def host_rows(result: HuntResult) -> list[_Host]:
+    index = IncidentIndex.of_result(result)
+    by_host: dict[str, list[Detection]] = defaultdict(list)
+    for d in result.detections:
+        by_host[d.host or "?"].append(d)
+    times = [d.timestamp for d in result.detections if d.timestamp]
+    t0, t1 = (min(times), max(times)) if times else (None, None)
+    span = (t1 - t0).total_seconds() if t0 and t1 else 0.0
+    out: list[_Host] = []
+    for host, items in by_host.items():
+        counts = Counter(d.level for d in items)
+        buckets: list[list[Detection]] = [[] for _ in range(STRIP_BARS)]
+        for d in items:
+            if d.timestamp and t0:
+                k = int((d.timestamp - t0).total_seconds() / span * (STRIP_BARS - 1)) if span else 0
+                buckets[k].append(d)
+        peak = max((len(b) for b in buckets), default=0) or 1
+        bars = [
+            (
+                k * 4.0,
+                max(2.0, 20 * math.sqrt(len(b) / peak)),
+                max((d.level for d in b), key=lambda lv: LEVEL_RANK.get(lv, 0)),
+            )
+            for k, b in enumerate(buckets)
+            if b
+        ]
+        stamped = [d.timestamp for d in items if d.timestamp]
+        out.append(
+            _Host(
+                host,
+                [counts.get(level, 0) for level in LEVELS],
+                len(items),
+                min(stamped).isoformat(timespec="seconds") if stamped else "",
+                max(stamped).isoformat(timespec="seconds") if stamped else "",
+                sorted({i for d in items if (i := index.of(d))}),
+                bars,
+            )
+        )
+    out.sort(key=lambda h: (tuple(-c for c in h.counts), h.name))
+    return out
+
+
+@dataclass
+class _Cell:
+    id: str
+    name: str
+    count: int
+    heat: int
+    rules: str
+
+
+def attack_matrix(result: HuntResult) -> list[tuple[str, str, list[_Cell]]]:
+    """Tactic columns (matrix order, only those seen) of technique cells with a heat
+    class from the log of their detection count."""
+    table = attack_table()
+    counts: dict[tuple[str, str], int] = Counter()
+    rules: dict[str, set[str]] = defaultdict(set)
+    names: dict[str, str] = {}
+    for d in (*result.detections, *result.correlations):
+        for t in techniques_of(d.tags):
+            names[t.id] = t.name
+            rules[t.id].add(d.rule_title)
+            tactics = t.tactics or tactic_names(d.tags)
+            for tac in tactics:
+                counts[(tac, t.id)] += 1
+    top = max(counts.values(), default=1)
+    columns: list[tuple[str, str, list[_Cell]]] = []
+    for tactic in table.tactics:
+        cells = [
+            _Cell(
+                tid,
+                names[tid],
+                n,
+                1 + int(4 * math.log1p(n) / math.log1p(top)) if top > 0 else 1,
+                "; ".join(sorted(rules[tid])[:10]),
+            )
+            for (tac, tid), n in counts.items()
+            if tac == tactic.short
+        ]
+        if cells:
+            cells.sort(key=lambda c: (-c.count, c.id))
+            columns.append((tactic.name, tactic.id, cells))
+    return columns
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("lotlhunt.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _asset(name: str) -> str:
+    return resources.files("lotlhunt.reports").joinpath("templates", name).read_text("utf-8")
+
+
+def _hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def render_html(result: HuntResult, title: str = "lotlhunt report") -> str:
+    script = _asset("report.js")
+    style = _asset("report.css")
+    csp = (
+        "default-src 'none'; "
+        f"script-src '{_hash(script)}'; "
+        f"style-src '{_hash(style)}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    incidents = sorted(result.incidents, key=lambda i: -i.score)
+    s = result.stats
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        title=title,
+        csp=csp,
+        style=style,
+        script=script,
+        stats=s,
+        levels=LEVELS,
+        incidents=[
+            (i, lateral_graph(i), incident_timeline(i), sorted(i.signals, key=_signal_time))
+            for i in incidents
+        ],
+        hosts=host_rows(result),
+        matrix=attack_matrix(result),
+        correlations=sorted(result.correlations, key=lambda c: c.first),
+        input_issues=result.input_issues[:ISSUES_SHOWN],
+        input_more=max(0, len(result.input_issues) - ISSUES_SHOWN),
+        rule_issues=result.rule_issues[:ISSUES_SHOWN],
+        rule_more=max(0, len(result.rule_issues) - ISSUES_SHOWN),
+        skipped=result.skipped[:ISSUES_SHOWN],
+        skipped_more=max(0, len(result.skipped) - ISSUES_SHOWN),
+        data=script_json(report_data(result)),
+        strip_width=STRIP_BARS * 4,
+        attack_version=attack_table().version,
+    )
+
+
+def _signal_time(signal: object) -> str:
+    return iso(getattr(signal, "timestamp", None)) or ""
+
+
+def write_html(result: HuntResult, path: Path) -> None:
+    text = render_html(result)
+    path.write_text(text, encoding="utf-8", errors="backslashreplace")
