@@ -185,17 +185,23 @@ def lateral_graph(incident: Incident) -> _Graph:
         if x2 > x1:
             sx, sy, tx, ty = x1 + box_w, y1, x2, y2
             bend = (tx - sx) / 2
-            path = f"M{sx:.0f},{sy:.0f} C{sx + bend:.0f},{sy:.0f} {tx - bend:.0f},{ty:.0f} {tx:.0f},{ty:.0f}"
+            path = _curve(sx, sy, sx + bend, sy, tx - bend, ty, tx, ty)
         else:  # back to an earlier layer or within one: loop below
             sx, sy, tx, ty = x1 + box_w / 2, y1 + 12, x2 + box_w / 2, y2 + 12
             drop = 30 + abs(sx - tx) / 6
-            path = f"M{sx:.0f},{sy:.0f} C{sx:.0f},{sy + drop:.0f} {tx:.0f},{ty + drop:.0f} {tx:.0f},{ty:.0f}"
+            path = _curve(sx, sy, sx, sy + drop, tx, ty + drop, tx, ty)
         when = e.first.strftime("%m-%d %H:%M") if e.first else ""
         label = " ".join(x for x in (e.method, e.account or "", when) if x)
         edges.append(_Edge(path, label, (sx + tx) / 2, (sy + ty) / 2 - 6))
     width = int(pad * 2 + max((x for x, _ in pos.values()), default=0) + box_w)
     height = int(pad * 2 + max((y for _, y in pos.values()), default=0) + 40)
     return _Graph(width, height, nodes, edges)
+
+
+def _curve(*xy: float) -> str:
+    """An SVG cubic Bézier path through four points (start, two controls, end)."""
+    p = [f"{v:.0f}" for v in xy]
+    return f"M{p[0]},{p[1]} C{p[2]},{p[3]} {p[4]},{p[5]} {p[6]},{p[7]}"
 
 
 @dataclass
