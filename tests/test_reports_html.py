@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape as html_unescape
 import time
 from datetime import UTC, datetime, timedelta
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
-from browser import browser  # noqa: F401 - a fixture
-from report_fixtures import fake_result
 
 from lotlhunt.model import Detection, HuntResult, HuntStats
 from lotlhunt.reports.html import render_html, script_json, write_html
+from report_fixtures import fake_result
 
 XSS = (
     "<script>alert(1)</script>",
@@ -33,8 +32,8 @@ XSS = (
 )
 
 
-def open_report(browser: object, path: Path) -> tuple[object, list[str], list[str], list[str]]:
-    page = browser.new_page()  # type: ignore[attr-defined]
+def open_report(chromium: object, path: Path) -> tuple[object, list[str], list[str], list[str]]:
+    page = chromium.new_page()  # type: ignore[attr-defined]
     errors: list[str] = []
     dialogs: list[str] = []
     requests: list[str] = []
@@ -47,7 +46,7 @@ def open_report(browser: object, path: Path) -> tuple[object, list[str], list[st
     return page, errors, dialogs, requests
 
 
-def test_incidents_tables_and_filters_work(browser: object, tmp_path: Path) -> None:  # noqa: F811
+def test_incidents_tables_and_filters_work(browser: object, tmp_path: Path) -> None:
     path = tmp_path / "r.html"
     write_html(fake_result(240), path)
     page, errors, dialogs, requests = open_report(browser, path)
@@ -108,7 +107,7 @@ def test_incidents_tables_and_filters_work(browser: object, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("payload", XSS)
 def test_hostile_text_runs_nothing_and_shows_as_text(
-    browser: object,  # noqa: F811
+    browser: object,
     tmp_path: Path,
     payload: str,
 ) -> None:
@@ -180,7 +179,7 @@ def big_result(n: int) -> HuntResult:
 
 
 def test_hundred_thousand_detections_stay_small_and_fast(
-    browser: object,  # noqa: F811
+    browser: object,
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "big.html"
