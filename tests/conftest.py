@@ -19,3 +19,12 @@ def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """The session's rule cache (about 14 MB of compiled rules) goes with the session."""
     if _OWN_CACHE is not None:
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+def pytest_addoption(parser: object) -> None:
+    parser.addoption(  # type: ignore[attr-defined]
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite tests/golden/ from the current outputs instead of comparing.",
+    )
