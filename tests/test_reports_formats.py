@@ -20,7 +20,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_fixtures import fake_result
 
 from lotlhunt.model import Detection
 from lotlhunt.reports import REPORTS
@@ -28,6 +27,7 @@ from lotlhunt.reports.ecs import write_ecs
 from lotlhunt.reports.files import CSV_COLUMNS, write_csv
 from lotlhunt.reports.navigator import INCIDENT_WEIGHT, navigator_layer, write_navigator
 from lotlhunt.reports.timesketch import field_name, write_timesketch
+from report_fixtures import fake_result
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "schemas" / "navigator-layer-4.5.schema.json").read_text("utf-8")
@@ -190,15 +190,15 @@ ECS_TYPES: dict[str, str] = {
 }
 ECS_ALLOWED = {
     "event.kind": {"alert", "enrichment", "event", "metric", "state", "pipeline_error", "signal"},
-    "event.category": {
-        "api", "authentication", "configuration", "database", "driver", "email", "file",
-        "host", "iam", "intrusion_detection", "library", "malware", "network", "package",
-        "process", "registry", "session", "threat", "vulnerability", "web",
-    },
-    "event.type": {
-        "access", "admin", "allowed", "change", "connection", "creation", "deletion", "denied",
-        "end", "error", "group", "indicator", "info", "installation", "protocol", "start", "user",
-    },
+    "event.category": set(
+        "api authentication configuration database driver email file host iam "
+        "intrusion_detection library malware network package process registry session "
+        "threat vulnerability web".split()
+    ),
+    "event.type": set(
+        "access admin allowed change connection creation deletion denied end error group "
+        "indicator info installation protocol start user".split()
+    ),
 }
 
 

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from report_fixtures import fake_result
 
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.model import HuntResult
 from lotlhunt.reports import REPORTS
 from lotlhunt.simulate import simulate_volt_typhoon
+from report_fixtures import fake_result
 
 GOLDEN = Path(__file__).parent / "golden"
 SUFFIX = {

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from report_fixtures import fake_result
 from rich.console import Console
 
 from lotlhunt._support.text import control_free, spreadsheet_safe, terminal_safe
 from lotlhunt.cli import cli
 from lotlhunt.reports.console import activity_strip, print_explanations, print_summary
+from report_fixtures import fake_result
 
 #: Clear screen, window title (OSC, BEL-terminated), hyperlink, C1 CSI, bidi override,
 #: carriage return, backspace, and rich markup that would style or hide the rest.
