@@ -307,7 +307,7 @@ def test_csv_has_timeline_explorer_columns_key_fields_and_incident(tmp_path: Pat
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r", "\uff1d"])
 def test_csv_no_cell_starts_a_formula(tmp_path: Path, start: str) -> None:
-    payload = start + "HYPERLINK(\"http://x\",\"y\")"
+    payload = start + 'HYPERLINK("http://x","y")'
     path = tmp_path / "t.csv"
     write_csv(fake_result(6, hostile=payload), path)
     # The hostile text lands in host, title, tags, file, fields: make it lead each cell.
