@@ -25,7 +25,7 @@ from rich.table import Table
 from .analytics.coverage import RuleStatus
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
-from .reports import write_csv, write_jsonl, write_stats
+from .reports import write_csv, write_incidents, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
 from .rules.loader import RuleSet
 
@@ -97,6 +97,12 @@ def cli() -> None:
 )
 @click.option("--stats", type=click.Path(path_type=Path), help="Write counts as JSON.")
 @click.option(
+    "--incidents",
+    "incidents_path",
+    type=click.Path(path_type=Path),
+    help="Write incidents as JSON lines, best first.",
+)
+@click.option(
     "--case",
     type=click.Path(path_type=Path),
     help="DuckDB case file: logs are stored there; without PATHs, re-hunt it.",
@@ -125,6 +131,7 @@ def hunt(
     jsonl: Path | None,
     csv_path: Path | None,
     stats: Path | None,
+    incidents_path: Path | None,
     case: Path | None,
     workers: int | None,
     strict: bool,
@@ -158,6 +165,8 @@ def hunt(
         write_csv(result, csv_path)
     if stats:
         write_stats(result, stats)
+    if incidents_path:
+        write_incidents(result, incidents_path)
     print_summary(result, console)
     if explain:
         print_explanations(result, console)

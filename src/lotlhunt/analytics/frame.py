@@ -316,7 +316,7 @@ def _network(source: FrameSource) -> pa.Table:
 
 
 MARK_FIELDS = ("SubjectUserName", "SubjectDomainName", "SubjectLogonId", "param1", "param2",
-               "param3", "Channel")
+               "param3", "field_Channel")
 
 
 def _marks(source: FrameSource) -> pa.Table:

@@ -10,10 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..model import HuntResult
-from .files import write_csv, write_jsonl, write_stats
+from .files import write_csv, write_incidents, write_jsonl, write_stats
 
 Writer = Callable[[HuntResult, Path], None]
 
-REPORTS: dict[str, Writer] = {"jsonl": write_jsonl, "csv": write_csv, "stats": write_stats}
+REPORTS: dict[str, Writer] = {
+    "jsonl": write_jsonl,
+    "csv": write_csv,
+    "stats": write_stats,
+    "incidents": write_incidents,
+}
 
-__all__ = ["REPORTS", "Writer", "write_csv", "write_jsonl", "write_stats"]
+__all__ = ["REPORTS", "Writer", "write_csv", "write_incidents", "write_jsonl", "write_stats"]
