@@ -3,7 +3,9 @@
 Two signals belong together when they share a logon session or a process tree on a host
 (the keys each signal carries), when they follow each other on one host within
 ``HOST_GAP_US``, or when a lateral edge (source -> target) joins a signal on one end to
-the nearest signal on the other within ``EDGE_WINDOW_US``. Informational signals ride
+the nearest signal on the other within ``EDGE_WINDOW_US`` that is by the same account, or,
+when both ends show evidence of level high within that window, the nearest such signal
+(an administrator's first logon to a server the intruder is busy on chains nothing). Informational signals ride
 along through keys but join nothing by time: they are context, not evidence.
 """
 
@@ -20,6 +22,19 @@ HOST_GAP_US = 30 * 60 * 1_000_000
 #: How far from a lateral edge the other host's nearest signal may be.
 EDGE_WINDOW_US = 60 * 60 * 1_000_000
 _LOW = LEVEL_RANK["low"]
+_HIGH = LEVEL_RANK["high"]
+
+
+def _user(account: str | None) -> str:
+    return (account or "").lower().rsplit("\\", 1)[-1]
+
+
+def _hot(items: list[tuple[int, int]], signals: Sequence[Signal], t: int) -> bool:
+    """Whether a signal of level high or more lies within the edge window of ``t``."""
+    return any(
+        abs(u - t) <= EDGE_WINDOW_US and LEVEL_RANK.get(signals[j].level, 0) >= _HIGH
+        for u, j in items
+    )
 
 
 class _Sets:
@@ -74,9 +89,14 @@ def chain(signals: Sequence[Signal]) -> list[list[int]]:
         if other == here or other not in per_host:
             continue
         t = _micros(sig)
-        near = min(per_host[other], key=lambda item: abs(item[0] - t))
-        if abs(near[0] - t) <= EDGE_WINDOW_US:
-            sets.join(i, near[1])
+        near = [(abs(u - t), j) for u, j in per_host[other] if abs(u - t) <= EDGE_WINDOW_US]
+        who = _user(edge.account)
+        same = [item for item in near if who and _user(signals[item[1]].account) == who]
+        hot = [item for item in near if LEVEL_RANK.get(signals[item[1]].level, 0) >= _HIGH]
+        if same:
+            sets.join(i, min(same)[1])
+        elif hot and _hot(per_host[here], signals, t):
+            sets.join(i, min(hot)[1])
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(signals)):
         groups[sets.find(i)].append(i)

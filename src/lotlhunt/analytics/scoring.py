@@ -24,6 +24,8 @@ HOST_POINTS, HOST_CAP = 6.0, 18.0
 EDGE_POINTS, EDGE_CAP = 3.0, 9.0
 CORROBORATION = 8.0
 PLAYBOOK_POINTS = 10.0
+#: Evidence points (a high-level detection) from which context counts in full.
+ANCHOR_POINTS = DETECTION_POINTS["high"]
 #: Lowest score of each severity, highest first.
 SEVERITIES = (
     (80.0, Severity.CRITICAL),
@@ -47,11 +49,18 @@ def score(
     playbooks: Sequence[PlaybookMatch],
 ) -> tuple[float, tuple[ScoreReason, ...]]:
     reasons: list[ScoreReason] = []
-    # The strongest evidence per distinct name (a rule firing 30 times is one piece).
+    # The strongest evidence per distinct name (a rule firing 30 times is one piece), and
+    # one piece per event (a log clear seen by a rule and by an analytic counts once).
     best: dict[str, tuple[float, Signal]] = {}
-    for sig in signals:
+    by_event: dict[tuple[object, object], str] = {}
+    for sig in sorted(signals, key=points, reverse=True):
         p = points(sig)
         name = sig.rule_id or sig.name
+        cited = [(e.source, e.position) for e in sig.events]
+        if cited and all(c in by_event and by_event[c] != name for c in cited):
+            continue
+        for c in cited:
+            by_event.setdefault(c, name)
         if p > best.get(name, (-1.0, sig))[0]:
             best[name] = (p, sig)
     ranked = sorted(best.values(), key=lambda item: -item[0])
@@ -67,23 +76,27 @@ def score(
             f"evidence: {what} ({top.level} {top.kind}) and {len(ranked) - 1} other distinct "
             f"signal{'s' if len(ranked) != 2 else ''}, each counting half the one before",
         ))
+    # Context counts in proportion to the strongest evidence: breadth around a high-level
+    # detection is a story, breadth around routine signals is routine.
+    weight = min(1.0, (ranked[0][0] if ranked else 0.0) / ANCHOR_POINTS)
+    scaled = f" (x{weight:.2f}: the strongest evidence is {ranked[0][1].level})" if weight < 1 and ranked else ""
     if len(tactics) > 1:
-        p = min(TACTIC_CAP, TACTIC_POINTS * (len(tactics) - 1))
-        reasons.append(ScoreReason(p, f"{len(tactics)} ATT&CK tactics: {', '.join(tactics)}"))
+        p = min(TACTIC_CAP, TACTIC_POINTS * (len(tactics) - 1)) * weight
+        reasons.append(ScoreReason(p, f"{len(tactics)} ATT&CK tactics: {', '.join(tactics)}{scaled}"))
     if hosts > 1:
-        reasons.append(ScoreReason(min(HOST_CAP, HOST_POINTS * (hosts - 1)), f"{hosts} hosts"))
+        reasons.append(ScoreReason(min(HOST_CAP, HOST_POINTS * (hosts - 1)) * weight, f"{hosts} hosts{scaled}"))
     if edges:
-        reasons.append(ScoreReason(min(EDGE_CAP, EDGE_POINTS * edges),
-                                   f"{edges} lateral movement{'s' if edges != 1 else ''}"))
+        reasons.append(ScoreReason(min(EDGE_CAP, EDGE_POINTS * edges) * weight,
+                                   f"{edges} lateral movement{'s' if edges != 1 else ''}{scaled}"))
     rules = any(s.kind == SignalKind.DETECTION and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["medium"]
                 for s in signals)
     baseline = any(s.kind == SignalKind.BEHAVIOUR and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["low"]
                    for s in signals)
     if rules and baseline:
-        reasons.append(ScoreReason(CORROBORATION, "rules and broken baselines agree"))
+        reasons.append(ScoreReason(CORROBORATION * weight, f"rules and broken baselines agree{scaled}"))
     for match in playbooks:
         reasons.append(ScoreReason(
-            PLAYBOOK_POINTS * match.share,
+            PLAYBOOK_POINTS * match.share * weight,
             f"resembles {match.actor}'s playbook ({len(match.techniques)} shared techniques)",
         ))
     total = min(100.0, sum(r.points for r in reasons))

@@ -47,12 +47,12 @@ def marks(table: pa.Table, base: Baseline) -> list[Signal]:
     channel = np_col(table, "field_Channel")
     evlog = np.array(["event log" in x or x == "eventlog" for x in p1], bool)
     for i in np.flatnonzero(eid == 1102):
-        out.append(_mark(table, int(i), "log_cleared", "high",
+        out.append(_mark(table, int(i), "log_cleared", "medium",
                          f"the Security log of {base.name(hks[i])} was cleared by {accounts[i]}.",
                          _TAGS_CLEAR, accounts[i], hks[i], sessions[i]))
     for i in np.flatnonzero(eid == 104):
         which = channel[i] or "a"
-        out.append(_mark(table, int(i), "log_cleared", "high",
+        out.append(_mark(table, int(i), "log_cleared", "medium",
                          f"the {which} log of {base.name(hks[i])} was cleared by {accounts[i]}.",
                          _TAGS_CLEAR, accounts[i], hks[i], sessions[i]))
     for i in np.flatnonzero((eid == 7036) & evlog & (p2 == "stopped")):
