@@ -28,6 +28,7 @@ from .analytics.explain import (
     event_details,
     explain_matches,
 )
+from .analytics.run import analyse
 from .engines.duckdb.arrow_view import arrow_view
 from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
@@ -287,7 +288,7 @@ def correlation_detection(engine: DuckDBEngine, hit: CorrelationHit) -> Correlat
     with arrow_view(engine.con, "__rids", rids):
         rows = engine.con.sql(
             f"SELECT {schema.TIMESTAMP}, {schema.HOST}, {schema.CHANNEL}, {schema.EVENT_ID}, "
-            f"{schema.RECORD_ID}, {schema.SOURCE} FROM {EVENTS} "
+            f"{schema.RECORD_ID}, {schema.SOURCE}, {schema.POSITION} FROM {EVENTS} "
             f"WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY 1, {ROW_ID}"
         ).fetchall()
     events = tuple(EventRef(*row) for row in rows)
@@ -368,6 +369,11 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         detections = collect_detections(engine, ruleset.rules, matches)
         correlations = [correlation_detection(engine, hit) for hit in correlated.hits]
         stats.phases["collect"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        progress.note("analysing behaviour and chaining incidents")
+        analysis = analyse(engine, detections, correlations, evaluation.matches.column("rid"))
+        stats.notes.extend(analysis.notes)
+        stats.phases["analytics"] = time.perf_counter() - mark
     finally:
         stats.notes.extend(engine.memory.notes)
         engine.close()
@@ -386,6 +392,8 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         stats=stats,
         detections=detections,
         correlations=correlations,
+        behaviours=analysis.behaviours,
+        incidents=analysis.incidents,
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,

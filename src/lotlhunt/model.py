@@ -157,9 +157,11 @@ class Signal:
     #: Logon sessions, process ids/guids, source addresses the signal's events carry:
     #: what incidents chain signals through.
     keys: tuple[tuple[str, str], ...] = ()
+    #: The move from one host to another this signal shows, if it shows one.
+    edge: LateralEdge | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": str(self.kind),
             "name": self.name,
             "rule_id": self.rule_id,
@@ -171,6 +173,9 @@ class Signal:
             "timestamp": iso(self.timestamp),
             "events": [e.to_dict() for e in self.events],
         }
+        if self.edge is not None:
+            out["edge"] = self.edge.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..model import HuntResult
 from .ecs import write_ecs
-from .files import write_csv, write_jsonl, write_stats
+from .files import write_csv, write_incidents, write_jsonl, write_stats
 from .html import write_html
 from .navigator import write_navigator
 from .timesketch import write_timesketch
@@ -41,6 +41,12 @@ REPORTS: dict[str, Report] = {
             write_csv,
         ),
         Report("stats", "--stats", "Write counts as JSON.", write_stats),
+        Report(
+            "incidents",
+            "--incidents",
+            "Write incidents as JSON lines, best first.",
+            write_incidents,
+        ),
         Report(
             "html",
             "--html",
@@ -75,6 +81,7 @@ __all__ = [
     "write_csv",
     "write_ecs",
     "write_html",
+    "write_incidents",
     "write_jsonl",
     "write_navigator",
     "write_stats",

@@ -221,6 +221,42 @@ class DuckDBEngine:
         core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
         return [c for k, c in self._columns.items() if k not in core]
 
+    def events_frame(
+        self,
+        columns: Sequence[str],
+        event_ids: Iterable[int] | None = None,
+        channels: Iterable[str] | None = None,
+        rows: pa.Array | None = None,
+    ) -> pa.Table:
+        """The core columns, the row id and the field ``columns`` (as strings, under the
+        names asked for, NULL where the events have no such field) of the events with one
+        of ``event_ids`` on one of ``channels`` (compared without case) or, given ``rows``,
+        of those row ids. The one way analytics read events: they work on what it returns
+        with Arrow, so they need no SQL and run on any engine that offers this method."""
+        self.flush()
+        picked = [f"{ROW_ID}"] + [Dialect.ident(c) for c in schema.CORE_COLUMNS]
+        for name in dict.fromkeys(columns):
+            known = self._columns.get(name.lower())
+            value = Dialect.ident(known) if known else "NULL"
+            picked.append(f"CAST({value} AS VARCHAR) AS {Dialect.ident(name)}")
+        where = []
+        if event_ids is not None:
+            ids = sorted({int(i) for i in event_ids})
+            where.append(f"{schema.EVENT_ID} IN ({', '.join(map(str, ids)) or 'NULL'})")
+        if channels is not None:
+            names = ", ".join(DUCKDB.literal(c.lower()) for c in sorted(set(channels)))
+            where.append(f"lower({schema.CHANNEL}) IN ({names or 'NULL'})")
+        query = f"SELECT {', '.join(picked)} FROM {EVENTS}"
+        if rows is not None:
+            wanted = pa.table({"rid": pa.array(rows, pa.int64())})
+            with arrow_view(self.con, "__frame_rows", wanted):
+                query += f" WHERE {ROW_ID} IN (SELECT rid FROM __frame_rows)"
+                query += "".join(f" AND {w}" for w in where)
+                return self.memory.run(lambda: self.con.sql(query).to_arrow_table())
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        return self.memory.run(lambda: self.con.sql(query).to_arrow_table())
+
     def ingest(self, batch: pa.RecordBatch) -> None:
         """Append one batch. Batches are buffered and inserted in large groups.
 

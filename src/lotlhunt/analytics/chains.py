@@ -1,0 +1,103 @@
+"""Chaining signals into stories, through what an intruder cannot avoid.
+
+Two signals belong together when they share a logon session or a process tree on a host
+(the keys each signal carries), when they follow each other on one host within
+``HOST_GAP_US``, or when a lateral edge (source -> target) joins a signal on one end to
+the nearest signal on the other within ``EDGE_WINDOW_US`` that is by the same account, or,
+when both ends show evidence of level high within that window, the nearest such signal
+(an administrator's first logon to a server the intruder is busy on chains nothing). Informational signals ride
+along through keys but join nothing by time: they are context, not evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from ..model import LEVEL_RANK, Signal
+
+#: Signals on one host this close in time are one episode (the actor's hands-on windows
+#: are about an hour, commands tens of seconds to a few minutes apart).
+HOST_GAP_US = 30 * 60 * 1_000_000
+#: How far from a lateral edge the other host's nearest signal may be.
+EDGE_WINDOW_US = 60 * 60 * 1_000_000
+_LOW = LEVEL_RANK["low"]
+_HIGH = LEVEL_RANK["high"]
+
+
+def _user(account: str | None) -> str:
+    return (account or "").lower().rsplit("\\", 1)[-1]
+
+
+def _hot(items: list[tuple[int, int]], signals: Sequence[Signal], t: int) -> bool:
+    """Whether a signal of level high or more lies within the edge window of ``t``."""
+    return any(
+        abs(u - t) <= EDGE_WINDOW_US and LEVEL_RANK.get(signals[j].level, 0) >= _HIGH
+        for u, j in items
+    )
+
+
+class _Sets:
+    def __init__(self, n: int) -> None:
+        self.up = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.up[i] != i:
+            self.up[i] = self.up[self.up[i]]
+            i = self.up[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.up[max(ra, rb)] = min(ra, rb)
+
+
+def _micros(sig: Signal) -> int:
+    return int(sig.timestamp.timestamp() * 1_000_000) if sig.timestamp else 0
+
+
+def _host(name: str | None) -> str:
+    return (name or "").lower().split(".", 1)[0]
+
+
+def chain(signals: Sequence[Signal]) -> list[list[int]]:
+    """Groups of signal indices that tell one story, each in time order."""
+    sets = _Sets(len(signals))
+    by_key: dict[tuple[str, str], int] = {}
+    for i, sig in enumerate(signals):
+        for key in sig.keys:
+            if key in by_key:
+                sets.join(by_key[key], i)
+            else:
+                by_key[key] = i
+    per_host: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for i, sig in enumerate(signals):
+        if LEVEL_RANK.get(sig.level, 0) >= _LOW:
+            per_host[_host(sig.host)].append((_micros(sig), i))
+    for items in per_host.values():
+        items.sort()
+        for (t0, a), (t1, b) in zip(items, items[1:], strict=False):
+            if t1 - t0 <= HOST_GAP_US:
+                sets.join(a, b)
+    for i, sig in enumerate(signals):
+        edge = sig.edge
+        if edge is None:
+            continue
+        here = _host(sig.host)
+        other = _host(edge.target) if _host(edge.source) == here else _host(edge.source)
+        if other == here or other not in per_host:
+            continue
+        t = _micros(sig)
+        near = [(abs(u - t), j) for u, j in per_host[other] if abs(u - t) <= EDGE_WINDOW_US]
+        who = _user(edge.account)
+        same = [item for item in near if who and _user(signals[item[1]].account) == who]
+        hot = [item for item in near if LEVEL_RANK.get(signals[item[1]].level, 0) >= _HIGH]
+        if same:
+            sets.join(i, min(same)[1])
+        elif hot and _hot(per_host[here], signals, t):
+            sets.join(i, min(hot)[1])
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(signals)):
+        groups[sets.find(i)].append(i)
+    return [sorted(g, key=lambda i: _micros(signals[i])) for g in groups.values()]

@@ -1,0 +1,64 @@
+"""The analytics phase of a hunt: load the frames once, run every behaviour analytic,
+turn detections into signals, chain everything into incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from ..model import CorrelationDetection, Detection, Incident, Signal
+from . import hours, logons, processes, shares, tracks
+from .baseline import Baseline
+from .frame import FrameSource, Frames, load_frames
+from .hosts import host_map
+from .incidents import KEY_FIELDS, build, detection_signals, event_keys
+
+
+@dataclass
+class Analysis:
+    """Behaviour signals (time order), incidents (best first), and what could not be
+    judged."""
+
+    behaviours: list[Signal] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
+    """Every behaviour analytic over the loaded frames."""
+    hosts = host_map(frames)
+    found: list[Signal] = []
+    found += logons.inbound(frames.logons, base, hosts)
+    found += logons.explicit(frames.logons, base, hosts)
+    found += logons.outbound(frames.network, base, hosts)
+    found += shares.shares(frames.shares, base, hosts)
+    found += processes.rare_lotl(frames.processes, base)
+    found += processes.new_parent_child(frames.processes, base)
+    found += processes.discovery_bursts(frames.processes, base)
+    found += hours.off_hours(frames.processes, frames.logons, base)
+    found += tracks.marks(frames.marks, base)
+    found += tracks.holes(frames.core, base)
+    found += tracks.late_logs(frames.core, base)
+    found += tracks.silent_channels(frames.core, base)
+    found.sort(key=lambda s: (s.timestamp is None, s.timestamp, s.host or "", s.name))
+    return found
+
+
+def analyse(
+    source: FrameSource,
+    detections: Sequence[Detection],
+    correlations: Sequence[CorrelationDetection],
+    matched_rows: pa.Array | None = None,
+) -> Analysis:
+    """Behaviour signals and incidents of the events ``source`` holds."""
+    frames = load_frames(source)
+    base = Baseline.of(frames.core)
+    found = behaviours(frames, base)
+    keys = {}
+    if matched_rows is not None and len(matched_rows):
+        keys = event_keys(source.events_frame(KEY_FIELDS, rows=matched_rows))
+    signals = detection_signals(detections, correlations, keys) + found
+    incidents = build(signals, frames)
+    return Analysis(found, incidents, base.notes)
