@@ -22,6 +22,7 @@ SUFFIX = {
     "jsonl": "jsonl",
     "csv": "csv",
     "stats": "json",
+    "incidents": "jsonl",
     "html": "html",
     "navigator": "json",
     "timesketch": "jsonl",
@@ -33,7 +34,7 @@ def mask(text: str, root: Path) -> str:
     """The temporary folder, timings and ids derived from paths made constant."""
     text = text.replace(str(root), "<ROOT>")
     text = re.sub(r'("seconds": )[0-9.]+', r"\1<S>", text)
-    text = re.sub(r'("(?:rules|read|hunt|correlate|collect)": )[0-9.]+', r"\1<S>", text)
+    text = re.sub(r'("(?:rules|read|hunt|correlate|collect|analytics)": )[0-9.]+', r"\1<S>", text)
     text = re.sub(r'"_id":"[0-9a-f]{40}"', '"_id":"<ID>"', text)
     return text
 

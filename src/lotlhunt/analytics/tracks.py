@@ -87,7 +87,8 @@ def _logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     rec = np_col(t, schema.RECORD_ID).astype(np.int64)
     order = np.lexsort((rec, log))
     log, rec = log[order], rec[order]
-    keep = np.r_[True, (log[1:] != log[:-1]) | (rec[1:] != rec[:-1])]
+    # No row with a record number (JSON lines without one): nothing to keep.
+    keep = np.r_[rec.size > 0, (log[1:] != log[:-1]) | (rec[1:] != rec[:-1])][: rec.size]
     idx = order[keep]
     return t.take(pa.array(idx)), log[keep]
 
