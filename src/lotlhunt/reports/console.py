@@ -29,8 +29,12 @@ LEVEL_STYLE = {
 }
 #: Incidents told in full; the others get one line each.
 STORIES = 3
+#: Incidents listed at all (the rest are counted).
+LISTED = 10
 #: Lines of evidence an incident's story shows.
 EVIDENCE = 5
+#: Reasons for an incident's score shown (the largest).
+REASONS = 3
 #: Widest host column before names fold.
 HOST_WIDTH = 40
 #: Sparkline glyphs from empty to full.
@@ -89,39 +93,59 @@ def print_summary(result: HuntResult, console: Console, top: int = 10, issues: i
 
 
 def print_incidents(incidents: Sequence[Incident], console: Console) -> None:
-    """The best incidents as short stories: hosts in the order reached, why the score,
-    and the few pieces of evidence that matter most."""
+    """The best incidents as short stories: hosts in the order reached, the score and
+    its main reasons, and the few pieces of evidence that matter most; the next ones
+    one line each."""
     ranked = sorted(incidents, key=lambda i: -i.score)
-    console.print(f"[bold]Incidents[/] ({len(ranked)})")
-    for n, inc in enumerate(ranked):
-        head = f"[bold]{terminal_safe(inc.id)}[/] {_level(str(inc.severity))} score {inc.score:.1f}"
+    console.print(f"[bold]Incidents[/] ({len(ranked)}, best first)")
+    for n, inc in enumerate(ranked[:LISTED]):
+        head = f"[bold]{terminal_safe(inc.id)}[/] {_level(str(inc.severity))} score {inc.score:.0f}"
         if inc.first:
-            head += f"  {_when(inc.first)} to {_when(inc.last)}"
+            head += f", {_when(inc.first)} to {_when(inc.last)}"
         if n >= STORIES:
-            console.print(f" {head}  {len(inc.hosts)} hosts: {terminal_safe(inc.summary)}")
+            console.print(f" {head}: {_chain(inc.hosts).markup}")
             continue
         console.print(f" {head}")
-        chain = Text(" ")
-        for k, host in enumerate(inc.hosts):
-            if k:
-                chain.append(" → ", style="dim")
-            chain.append(control_free(host), style="bold")
-        console.print(chain)
-        console.print(f"   {terminal_safe(inc.summary)}")
-        if inc.reasons:
-            why = "; ".join(f"+{r.points:.0f} {r.reason}" for r in inc.reasons)
-            console.print(f"   [dim]why:[/] {terminal_safe(why)}")
-        for p in inc.playbooks[:1]:
-            console.print(
-                f"   [dim]resembles[/] {terminal_safe(p.actor)} ({p.share:.0%} of its techniques)"
-            )
+        console.print(_chain(inc.hosts, indent="   "))
+        if inc.accounts:
+            more = f" and {len(inc.accounts) - 2} more" if len(inc.accounts) > 2 else ""
+            console.print(f"   [dim]as[/] {terminal_safe(', '.join(inc.accounts[:2]))}{more}")
+        top = sorted(inc.reasons, key=lambda r: -r.points)[:REASONS]
+        for r in top:
+            text = _clip(control_free(r.reason), max(20, console.width - 8))
+            console.print(f"   [dim]+{r.points:.0f}[/] {terminal_safe(text)}")
         for s in _evidence(inc.signals):
+            host = control_free(_short_host(s.host))
+            used = 3 + 12 + len(s.level) + 1 + len(host) + 2
             console.print(
-                f"   {_when(s.timestamp)} {_level(s.level)} "
-                f"{terminal_safe(s.host or '?')}: {terminal_safe(s.name)}",
-                soft_wrap=False,
+                f"   {_when(s.timestamp)} {_level(s.level)} {terminal_safe(host)}: "
+                f"{terminal_safe(_clip(control_free(s.name), max(20, console.width - used)))}"
             )
         console.print()
+    if len(ranked) > LISTED:
+        console.print(f" ... and {len(ranked) - LISTED} more incidents (see --html, --incidents)")
+
+
+def _chain(hosts: Sequence[str], indent: str = "") -> Text:
+    """Hosts in the order reached, joined by arrows; a name is never cut (it wraps)."""
+    chain = Text(indent)
+    for k, host in enumerate(hosts):
+        if k:
+            chain.append(" → ", style="dim")
+        chain.append(control_free(host), style="bold")
+    return chain
+
+
+def _short_host(host: str | None) -> str:
+    """A host's first label (``dc01`` of ``dc01.corp.local``): evidence lines stay short;
+    the chain above names it in full."""
+    if not host:
+        return "?"
+    return host if _looks_like_address(host) else host.split(".", 1)[0]
+
+
+def _looks_like_address(host: str) -> bool:
+    return host.replace(".", "").isdigit() or ":" in host
 
 
 def _evidence(signals: Sequence[Signal]) -> list[Signal]:

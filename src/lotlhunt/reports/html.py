@@ -26,13 +26,15 @@ from pathlib import Path
 
 import jinja2
 
-from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, iso
+from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, LateralEdge, iso
 from .attack import attack_table, tactic_names, techniques_of
 from .common import IncidentIndex, in_time_order
 
 #: Issues listed in full before the report says "and N more".
 ISSUES_SHOWN = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Lateral-movement picture: column and row spacing, host box width, margin (pixels).
+GRAPH_COLUMN, GRAPH_ROW, GRAPH_BOX, GRAPH_PAD = 290, 56, 170, 24
 #: Bars of a host's activity strip.
 STRIP_BARS = 48
 
@@ -125,6 +127,8 @@ class _Node:
     x: float
     y: float
     entry: bool
+    #: Not one of the hosts the story reached: drawn lighter.
+    context: bool = False
 
 
 @dataclass
@@ -133,6 +137,9 @@ class _Edge:
     label: str
     lx: float
     ly: float
+    title: str
+    #: From a host outside the story (a logon from elsewhere): drawn lighter.
+    context: bool = False
 
 
 @dataclass
@@ -144,10 +151,12 @@ class _Graph:
 
 
 def lateral_graph(incident: Incident) -> _Graph:
-    """Hosts in layers by hops from the entry host (order reached within a layer),
-    edges as curves: a picture that needs no layout library."""
+    """Hosts in columns by hops from the entry host (in the order reached within a
+    column); one arrow per pair of hosts, numbered in the order first used and labelled
+    with the ways used and how often: a picture that needs no layout library."""
+    moves = sorted(incident.edges, key=lambda e: (e.first is None, e.first or datetime.max))
     order = list(incident.hosts)
-    for e in incident.edges:
+    for e in moves:
         for h in (e.source, e.target):
             if h not in order:
                 order.append(h)
@@ -159,43 +168,66 @@ def lateral_graph(incident: Incident) -> _Graph:
         while frontier:
             nxt: list[str] = []
             for h in frontier:
-                for e in incident.edges:
+                for e in moves:
                     if e.source == h and e.target not in depth:
                         depth[e.target] = depth[h] + 1
                         nxt.append(e.target)
             frontier = nxt
+    # Hosts the entry host does not lead to: a column before it when they only reach
+    # into the story (logons from elsewhere), else a column after it.
     last = max(depth.values(), default=-1) + 1
     for h in order:
-        depth.setdefault(h, last)
+        if h not in depth:
+            sources = any(e.source == h for e in moves)
+            depth[h] = -1 if sources and not any(e.target == h for e in moves) else last
     layers: dict[int, list[str]] = defaultdict(list)
     for h in order:
         layers[depth[h]].append(h)
-    col_w, row_h, pad = 190, 56, 24
     pos: dict[str, tuple[float, float]] = {}
     for k, layer in enumerate(sorted(layers)):
         for j, h in enumerate(layers[layer]):
-            pos[h] = (pad + k * col_w, pad + 14 + j * row_h)
-    nodes = [_Node(h, x, y, h == start) for h, (x, y) in pos.items()]
+            pos[h] = (GRAPH_PAD + k * GRAPH_COLUMN, GRAPH_PAD + 14 + j * GRAPH_ROW)
+    nodes = [_Node(h, x, y, h == start, h not in incident.hosts) for h, (x, y) in pos.items()]
+    pairs: dict[tuple[str, str], list[LateralEdge]] = {}
+    for e in moves:
+        if e.source in pos and e.target in pos and e.source != e.target:
+            pairs.setdefault((e.source, e.target), []).append(e)
     edges: list[_Edge] = []
-    box_w = 150
-    for e in incident.edges:
-        if e.source not in pos or e.target not in pos:
-            continue
-        (x1, y1), (x2, y2) = pos[e.source], pos[e.target]
+    box = GRAPH_BOX
+    bottom = 0.0
+    for step, ((src, dst), used) in enumerate(pairs.items(), start=1):
+        (x1, y1), (x2, y2) = pos[src], pos[dst]
         if x2 > x1:
-            sx, sy, tx, ty = x1 + box_w, y1, x2, y2
+            sx, sy, tx, ty = x1 + box, y1, x2, y2
             bend = (tx - sx) / 2
             path = _curve(sx, sy, sx + bend, sy, tx - bend, ty, tx, ty)
-        else:  # back to an earlier layer or within one: loop below
-            sx, sy, tx, ty = x1 + box_w / 2, y1 + 12, x2 + box_w / 2, y2 + 12
-            drop = 30 + abs(sx - tx) / 6
-            path = _curve(sx, sy, sx, sy + drop, tx, ty + drop, tx, ty)
-        when = e.first.strftime("%m-%d %H:%M") if e.first else ""
-        label = " ".join(x for x in (e.method, e.account or "", when) if x)
-        edges.append(_Edge(path, label, (sx + tx) / 2, (sy + ty) / 2 - 6))
-    width = int(pad * 2 + max((x for x, _ in pos.values()), default=0) + box_w)
-    height = int(pad * 2 + max((y for _, y in pos.values()), default=0) + 40)
+            lx, ly = (sx + tx) / 2, (sy + ty) / 2 - 5
+        else:  # to an earlier column or within one: an arc below both
+            sx, sy, tx, ty = x1 + box / 2, y1 + 13, x2 + box / 2 + 8, y2 + 13
+            drop = 26 + abs(sx - tx) / 5 + abs(sy - ty) / 3
+            path = _curve(sx, sy, sx, max(sy, ty) + drop, tx, max(sy, ty) + drop, tx, ty)
+            lx, ly = (sx + tx) / 2, max(sy, ty) + drop * 0.75 + 4
+            bottom = max(bottom, ly)
+        methods = "/".join(dict.fromkeys(e.method for e in used))
+        label = f"{step}. {methods}" + (f" \u00d7{len(used)}" if len(used) > 1 else "")
+        title = "; ".join(
+            f"{e.method} as {e.account or '?'} from {_seconds(e.first)}" for e in used[:12]
+        ) + (f"; and {len(used) - 12} more" if len(used) > 12 else "")
+        context = src not in incident.hosts or dst not in incident.hosts
+        edges.append(_Edge(path, label, lx, ly, f"{src} \u2192 {dst}: {title}", context))
+    width = int(GRAPH_PAD * 2 + max((x for x, _ in pos.values()), default=0) + box)
+    height = int(max(GRAPH_PAD * 2 + max((y for _, y in pos.values()), default=0), bottom + 16))
+    edges.sort(key=lambda e: not e.context)  # the story's arrows drawn last, on top
     return _Graph(width, height, nodes, edges)
+
+
+def _short(ts: datetime | None) -> str:
+    """``2026-02-24 01:48:47`` (UTC, as every time in the report)."""
+    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def _seconds(ts: datetime | None) -> str:
+    return ts.isoformat(timespec="seconds") if ts else "?"
 
 
 def _curve(*xy: float) -> str:
@@ -248,8 +280,8 @@ def incident_timeline(incident: Incident, width: int = 760) -> _Timeline:
         height,
         [(h, y) for h, y in lane_y.items()],
         dots,
-        t0.isoformat(timespec="seconds") if t0 else "",
-        t1.isoformat(timespec="seconds") if t1 else "",
+        _short(t0),
+        _short(t1),
     )
 
 
@@ -299,8 +331,8 @@ def host_rows(result: HuntResult) -> list[_Host]:
                 host,
                 [counts.get(level, 0) for level in LEVELS],
                 len(items),
-                min(stamped).isoformat(timespec="seconds") if stamped else "",
-                max(stamped).isoformat(timespec="seconds") if stamped else "",
+                _short(min(stamped)) if stamped else "",
+                _short(max(stamped)) if stamped else "",
                 sorted({i for d in items if (i := index.of(d))}),
                 bars,
             )
@@ -407,6 +439,7 @@ def render_html(result: HuntResult, title: str = "lotlhunt report") -> str:
         skipped_more=max(0, len(result.skipped) - ISSUES_SHOWN),
         data=script_json(report_data(result)),
         strip_width=STRIP_BARS * 4,
+        box=GRAPH_BOX,
         attack_version=attack_table().version,
     )
 
