@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,10 @@ ISSUES_SHOWN = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Lateral-movement picture: column and row spacing, host box width, margin (pixels).
 GRAPH_COLUMN, GRAPH_ROW, GRAPH_BOX, GRAPH_PAD = 290, 56, 170, 24
+#: Hosts outside the story that reach into it drawn one by one; more draw as one box.
+GRAPH_OUTSIDE = 3
+#: The key of that box (no host name holds a NUL).
+_OTHERS = "\x00others"
 #: Bars of a host's activity strip.
 STRIP_BARS = 48
 
@@ -129,6 +134,12 @@ class _Node:
     entry: bool
     #: Not one of the hosts the story reached: drawn lighter.
     context: bool = False
+    label: str = ""
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
+        self.title = self.title or self.name
 
 
 @dataclass
@@ -180,6 +191,17 @@ def lateral_graph(incident: Incident) -> _Graph:
         if h not in depth:
             sources = any(e.source == h for e in moves)
             depth[h] = -1 if sources and not any(e.target == h for e in moves) else last
+    # Many hosts that only log on into the story draw as one box, not a column of them.
+    outside = [h for h in order if depth[h] == -1]
+    merged: dict[str, str] = {}
+    if len(outside) > GRAPH_OUTSIDE:
+        merged = {h: _OTHERS for h in outside}
+        moves = [
+            LateralEdge(merged.get(e.source, e.source), e.target, e.account, e.method, e.first)
+            for e in moves
+        ]
+        order = [h for h in order if h not in merged] + [_OTHERS]
+        depth[_OTHERS] = -1
     layers: dict[int, list[str]] = defaultdict(list)
     for h in order:
         layers[depth[h]].append(h)
@@ -188,6 +210,10 @@ def lateral_graph(incident: Incident) -> _Graph:
         for j, h in enumerate(layers[layer]):
             pos[h] = (GRAPH_PAD + k * GRAPH_COLUMN, GRAPH_PAD + 14 + j * GRAPH_ROW)
     nodes = [_Node(h, x, y, h == start, h not in incident.hosts) for h, (x, y) in pos.items()]
+    for node in nodes:
+        if node.name == _OTHERS:
+            node.label = f"{len(outside)} other hosts"
+            node.title = ", ".join(outside)
     pairs: dict[tuple[str, str], list[LateralEdge]] = {}
     for e in moves:
         if e.source in pos and e.target in pos and e.source != e.target:
@@ -195,9 +221,17 @@ def lateral_graph(incident: Incident) -> _Graph:
     edges: list[_Edge] = []
     box = GRAPH_BOX
     bottom = 0.0
+    ceiling = 0.0
     for step, ((src, dst), used) in enumerate(pairs.items(), start=1):
         (x1, y1), (x2, y2) = pos[src], pos[dst]
-        if x2 > x1:
+        if x2 > x1 + GRAPH_COLUMN:  # over the columns between: an arc above them
+            sx, sy, tx, ty = x1 + box / 2, y1 - 13, x2 + box / 2 - 8, y2 - 13
+            rise = 30 + abs(sy - ty) / 3
+            top = min(sy, ty) - rise
+            path = _curve(sx, sy, sx, top, tx, top, tx, ty)
+            lx, ly = (sx + tx) / 2, top + rise * 0.25 - 3
+            ceiling = min(ceiling, top)
+        elif x2 > x1:
             sx, sy, tx, ty = x1 + box, y1, x2, y2
             bend = (tx - sx) / 2
             path = _curve(sx, sy, sx + bend, sy, tx - bend, ty, tx, ty)
@@ -214,11 +248,31 @@ def lateral_graph(incident: Incident) -> _Graph:
             f"{e.method} as {e.account or '?'} from {_seconds(e.first)}" for e in used[:12]
         ) + (f"; and {len(used) - 12} more" if len(used) > 12 else "")
         context = src not in incident.hosts or dst not in incident.hosts
-        edges.append(_Edge(path, label, lx, ly, f"{src} \u2192 {dst}: {title}", context))
+        names = (src if src != _OTHERS else "other hosts", dst)
+        edges.append(_Edge(path, label, lx, ly, f"{names[0]} \u2192 {names[1]}: {title}", context))
+    # Arcs above the first row push everything down.
+    shift = max(0.0, -ceiling + 8)
+    if shift:
+        for node in nodes:
+            node.y += shift
+        for edge in edges:
+            edge.path = _shifted(edge.path, shift)
+            edge.ly += shift
     width = int(GRAPH_PAD * 2 + max((x for x, _ in pos.values()), default=0) + box)
-    height = int(max(GRAPH_PAD * 2 + max((y for _, y in pos.values()), default=0), bottom + 16))
+    height = int(
+        max(GRAPH_PAD * 2 + max((y for _, y in pos.values()), default=0), bottom + 16) + shift
+    )
     edges.sort(key=lambda e: not e.context)  # the story's arrows drawn last, on top
     return _Graph(width, height, nodes, edges)
+
+
+def _shifted(path: str, dy: float) -> str:
+    """``path`` (``M x,y C x,y x,y x,y`` as :func:`_curve` writes it) moved down by ``dy``."""
+
+    def move(m: re.Match[str]) -> str:
+        return f"{m.group(1)},{float(m.group(2)) + dy:.0f}"
+
+    return re.sub(r"(-?[0-9.]+),(-?[0-9.]+)", move, path)
 
 
 def _short(ts: datetime | None) -> str:
