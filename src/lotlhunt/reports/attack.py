@@ -92,7 +92,7 @@ def technique_ids(tags: Iterable[str]) -> tuple[str, ...]:
 def tactic_names(tags: Iterable[str]) -> tuple[str, ...]:
     """Tactic short names (``credential-access``) among ``tags``; Sigma's older
     underscore spelling (``attack.credential_access``) is read too."""
-    known = {t.short for t in attack_table().tactics}
+    known = _tactic_shorts()
     out: list[str] = []
     for tag in tags:
         if tag.lower().startswith("attack."):
@@ -102,9 +102,15 @@ def tactic_names(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def techniques_of(tags: Iterable[str]) -> tuple[Technique, ...]:
-    """The techniques ``tags`` name, each with its tactics."""
-    tags = tuple(tags)
+@lru_cache(maxsize=1)
+def _tactic_shorts() -> frozenset[str]:
+    return frozenset(t.short for t in attack_table().tactics)
+
+
+@lru_cache(maxsize=4096)
+def techniques_of(tags: tuple[str, ...]) -> tuple[Technique, ...]:
+    """The techniques ``tags`` name, each with its tactics (a rule's tags repeat on each
+    of its detections: computed once per rule)."""
     table = attack_table()
     fallback = tactic_names(tags)
     return tuple(table.technique(tid, fallback) for tid in technique_ids(tags))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import orjson
@@ -129,9 +130,6 @@ def ecs_document(d: Detection, incident: str | None) -> dict[str, object]:
         "name": d.rule_title,
         "ruleset": "sigma",
     }
-    threat = _threat(d)
-    if threat:
-        doc["threat"] = threat
     if d.source:
         doc["log"] = {"file": {"path": d.source}}
     winlog: dict[str, object] = {
@@ -141,10 +139,15 @@ def ecs_document(d: Detection, incident: str | None) -> dict[str, object]:
         "computer_name": d.host,
         "event_data": {_data_name(k): v for k, v in values.items() if v is not None},
     }
-    doc["winlog"] = {k: v for k, v in winlog.items() if v is not None}
     doc["tags"] = list(d.tags)
     doc["lotlhunt"] = {"incident_id": incident, "level": d.level, "matched": list(d.matched)}
-    return _without_nulls(doc)
+    doc = _without_nulls(doc)
+    # Added after: both hold no null already (and the threat object is shared).
+    threat = _threat(d.tags)
+    if threat:
+        doc["threat"] = threat
+    doc["winlog"] = {k: v for k, v in winlog.items() if v}
+    return doc
 
 
 def _process(
@@ -172,10 +175,12 @@ def _user(name: str | None, domain: str | None) -> dict[str, object]:
     return out
 
 
-def _threat(d: Detection) -> dict[str, object]:
-    techniques = techniques_of(d.tags)
+@lru_cache(maxsize=4096)
+def _threat(tags: tuple[str, ...]) -> dict[str, object]:
+    """The ``threat`` object of a rule's tags: built once per rule, shared, never changed."""
+    techniques = techniques_of(tags)
     table = attack_table()
-    tactics = list(tactic_names(d.tags))
+    tactics = list(tactic_names(tags))
     for t in techniques:
         tactics.extend(x for x in t.tactics if x not in tactics)
     if not techniques and not tactics:

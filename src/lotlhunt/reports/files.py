@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import orjson
@@ -80,10 +81,7 @@ def write_csv(result: HuntResult, path: Path) -> None:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for d in in_time_order(result.detections):
-            tactics = tactic_names(d.tags)
-            techniques = technique_ids(d.tags)
-            known = {f"attack.{t}" for t in tactics} | {f"attack.{t.lower()}" for t in techniques}
-            other = [t for t in d.tags if t.lower() not in known]
+            tactics, techniques, other = _tag_columns(d.tags)
             cells: list[object] = [
                 spreadsheet_time(d.timestamp),
                 d.host,
@@ -94,15 +92,25 @@ def write_csv(result: HuntResult, path: Path) -> None:
                 d.rule_title,
                 details_text(d),
                 extra_text(d),
-                " ¦ ".join(tactics),
-                " ¦ ".join(techniques),
-                " ¦ ".join(other),
+                tactics,
+                techniques,
+                other,
                 " ¦ ".join(d.matched),
                 incidents.of(d) or "",
                 d.rule_id,
                 d.source,
             ]
             writer.writerow([c if isinstance(c, int) else spreadsheet_safe(c) for c in cells])
+
+
+@lru_cache(maxsize=4096)
+def _tag_columns(tags: tuple[str, ...]) -> tuple[str, str, str]:
+    """MitreTactics, MitreTags and OtherTags of a rule's tags (once per rule)."""
+    tactics = tactic_names(tags)
+    techniques = technique_ids(tags)
+    known = {f"attack.{t}" for t in tactics} | {f"attack.{t.lower()}" for t in techniques}
+    other = [t for t in tags if t.lower() not in known]
+    return " ¦ ".join(tactics), " ¦ ".join(techniques), " ¦ ".join(other)
 
 
 def write_stats(result: HuntResult, path: Path) -> None:
