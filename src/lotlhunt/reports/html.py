@@ -27,7 +27,16 @@ from pathlib import Path
 
 import jinja2
 
-from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, LateralEdge, iso
+from ..model import (
+    LEVEL_RANK,
+    LEVELS,
+    CorrelationDetection,
+    Detection,
+    HuntResult,
+    Incident,
+    LateralEdge,
+    iso,
+)
 from .attack import attack_table, tactic_names, techniques_of
 from .common import IncidentIndex, in_time_order
 
@@ -411,7 +420,8 @@ def attack_matrix(result: HuntResult) -> list[tuple[str, str, list[_Cell]]]:
     counts: dict[tuple[str, str], int] = Counter()
     rules: dict[str, set[str]] = defaultdict(set)
     names: dict[str, str] = {}
-    for d in (*result.detections, *result.correlations):
+    found: list[Detection | CorrelationDetection] = [*result.detections, *result.correlations]
+    for d in found:
         for t in techniques_of(d.tags):
             names[t.id] = t.name
             rules[t.id].add(d.rule_title)

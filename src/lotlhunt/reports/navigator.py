@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .._support.text import control_free
-from ..model import HuntResult
+from ..model import CorrelationDetection, Detection, HuntResult
 from .attack import attack_table, technique_ids
 
 LAYER_VERSION = "4.5"
@@ -29,7 +29,8 @@ def navigator_layer(result: HuntResult, name: str = "lotlhunt hunt") -> dict[str
     hits: Counter[str] = Counter()
     rules: dict[str, Counter[str]] = defaultdict(Counter)
     hosts: dict[str, Counter[str]] = defaultdict(Counter)
-    for d in (*result.detections, *result.correlations):
+    found: list[Detection | CorrelationDetection] = [*result.detections, *result.correlations]
+    for d in found:
         for tid in technique_ids(d.tags):
             hits[tid] += 1
             rules[tid][d.rule_title] += 1
