@@ -34,8 +34,10 @@ def _missing(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One browser per test module, closed with it: no driver process outlives the
+    module (other tests count this process's children)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
