@@ -51,7 +51,7 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
     src = np.array([hosts.resolve(a, n) for a, n in zip(src_addr, src_name, strict=True)], object)
     acct = pc.utf8_lower(t.column("account"))
     acct_np = np.asarray(acct.to_pylist(), object)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     if not seasoned.any():
         base.too_short("first-seen logons", "12 hours of a host's logs before a logon")
         return []
@@ -149,7 +149,7 @@ def explicit(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Si
         return []
     hks, ts, target = np_col(t, HK), np_col(t, TS), np_col(t, "target")
     firsts, counts = first_rows(key_ids(pc.utf8_lower(t.column("account")), t.column(HK), t.column("target")), ts)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     accounts, subjects, sessions = np_col(t, "account"), np_col(t, "subject"), np_col(t, "session")
     out = []
     for i in firsts:
@@ -193,7 +193,7 @@ def outbound(network: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
     pair_first, _ = first_rows(key_ids(t.column(HK), tgt, t.column("port")), ts)
     new_pair = np.zeros(t.num_rows, bool)
     new_pair[pair_first] = True
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     ports, images, users, guids = (np_col(t, c) for c in ("port", "image_base", "account", "guid"))
     out = []
     for i in firsts:

@@ -94,7 +94,7 @@ def rare_lotl(processes: pa.Table, base: Baseline) -> list[Signal]:
     fleet = pa.table({"s": shape, "h": t.column(HK)}).group_by("s").aggregate([("h", "count_distinct")])
     hosts_of = dict(zip(fleet.column("s").to_pylist(), fleet.column("h_count_distinct").to_pylist(), strict=True))
     shape_np = np.asarray(shape.to_pylist(), object)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     encoded = np.asarray(pc.match_substring_regex(t.column("cmd"), _ENCODED).to_pylist(), bool)
     download = np.asarray(pc.match_substring_regex(t.column("cmd"), _DOWNLOAD).to_pylist(), bool)
     cols = {c: np_col(t, c) for c in ("image_base", "account", "session", "guid", "pguid")}
@@ -133,7 +133,7 @@ def new_parent_child(processes: pa.Table, base: Baseline) -> list[Signal]:
     fleet = pa.table({"p": pair, "h": t.column(HK)}).group_by("p").aggregate([("h", "count_distinct")])
     hosts_of = dict(zip(fleet.column("p").to_pylist(), fleet.column("h_count_distinct").to_pylist(), strict=True))
     pair_np = np.asarray(pair.to_pylist(), object)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     cols = {c: np_col(t, c) for c in ("account", "session", "guid", "pguid")}
     out = []
     for i in firsts:

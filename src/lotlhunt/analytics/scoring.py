@@ -78,7 +78,7 @@ def score(
         ))
     # Context counts in proportion to the strongest evidence: breadth around a high-level
     # detection is a story, breadth around routine signals is routine.
-    weight = min(1.0, (ranked[0][0] if ranked else 0.0) / ANCHOR_POINTS)
+    weight = min(1.0, ((ranked[0][0] if ranked else 0.0) / ANCHOR_POINTS) ** 2)
     scaled = f" (x{weight:.2f}: the strongest evidence is {ranked[0][1].level})" if weight < 1 and ranked else ""
     if len(tactics) > 1:
         p = min(TACTIC_CAP, TACTIC_POINTS * (len(tactics) - 1)) * weight

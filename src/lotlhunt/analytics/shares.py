@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..events import schema
 from ..model import LateralEdge, Signal
 from .baseline import Baseline, behaviour, first_rows, human, session_key
 from .frame import HK, TS, key_ids, np_col
@@ -37,7 +38,7 @@ def shares(table: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
     if t.num_rows == 0:
         return []
     hks, ts = np_col(t, HK), np_col(t, TS)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     if not seasoned.any():
         base.too_short("share access", "12 hours of a host's logs before the access")
         return []
