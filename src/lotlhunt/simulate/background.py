@@ -68,7 +68,13 @@ class Session:
 
 def open_session(st: HostState, ts: int, acct: Account, ltype: int, ip: str, client: str,
                  admin: bool) -> Session:
-    """Interactive/RDP logon: 4624 (+4672), userinit -> explorer, rdpclip for RDP."""
+    """Interactive/RDP logon: 4624 (+4672), userinit -> explorer, rdpclip for RDP.
+
+    An RDP logon is preceded by TerminalServices' 1149 (the user authenticated), which
+    lives in its own log and so survives a clear of the Security log.
+    """
+    if ltype == 10:
+        st.rdp_authenticated(ts - st.ri(400_000, 1_500_000), acct, ip)
     lg = st.logon(ts, acct, ltype, ip=ip, workstation=client, admin=admin, session=st.ri(2, 6))
     winlogon = st.proc_at(ts, SYS32 + "winlogon.exe", "winlogon.exe")
     ui = st.spawn(ts + 900_000, winlogon, SYS32 + "userinit.exe", SYS32 + "userinit.exe",
@@ -249,7 +255,7 @@ class Noise:
             st.web = st.proc_at(t0, ME_HOME + "\\jre\\bin\\java.exe", _ME_JAVA,
                                 cwd=ME_HOME + "\\bin\\")
         elif h.role == WEB:
-            pool = Logon(hex(st.ri(0x100000, 0xFFFFFF)), st.system.guid, APPPOOL)
+            pool = st.new_logon(APPPOOL)
             st.web = st.proc_at(t0, "C:\\Windows\\System32\\inetsrv\\w3wp.exe", _W3WP, pool, "High",
                                 "C:\\Windows\\System32\\inetsrv\\")
         self.prtg = None
