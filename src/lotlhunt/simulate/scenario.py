@@ -330,12 +330,15 @@ def simulate_volt_typhoon(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     net = build_network(seed, hosts, days)
-    bg_ops, lookalikes = plan_background(net, seed)
+    bg = plan_background(net, seed)
     camp = None if benign_only else plan_campaign(net, seed)
     camp_ops = camp.ops if camp else []
-    clears = {h: dict(c) for h, c in camp.clears.items()} if camp else {}
+    clears = {h: dict(c) for h, c in bg.clears.items()}
+    for host, chans in (camp.clears if camp else {}).items():
+        for ch, t in chans.items():
+            clears.setdefault(host, {})[ch] = max(t, clears.get(host, {}).get(ch, t))
     ops_by_host: dict[str, list[Op]] = defaultdict(list)
-    for op in bg_ops + camp_ops:
+    for op in bg.ops + camp_ops:
         ops_by_host[op.host].append(op)
     for lst in ops_by_host.values():
         lst.sort(key=lambda o: o.ts)
@@ -380,7 +383,10 @@ def simulate_volt_typhoon(
         "attacked_hosts": attacked,
         "lateral_edges": [dict(e, first=_iso(e["first"])) for e in camp.edges] if camp else [],
         "campaign": None if camp is None else _campaign_json(camp),
-        "benign_lookalikes": [dict(n, time=_iso(n["time"])) for n in lookalikes],
+        "benign_lookalikes": [
+            dict(n, **{k: _iso(n[k]) for k in ("time", "until", "cleared") if k in n})
+            for n in sorted(bg.lookalikes, key=lambda n: n["time"])
+        ],
         "counts": {"events": total, "malicious_events": len(truth), "malicious_recorded": recorded,
                    "per_host": {name: n for name, n, _, _ in results}},
         "files": [str(p.relative_to(out_dir)) for p in files],
