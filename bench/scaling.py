@@ -95,7 +95,10 @@ def main() -> None:
 
         biggest, records = cases[4]
         print(f"\nre-hunt of the 4x case ({records:,} events), no log read")
-        print(f"{'rules':>6} {'loaded':>7} {'hunt s':>7} {'total s':>8} {'peak MB':>8} {'analytics s':>11}")
+        print(
+            f"{'rules':>6} {'loaded':>7} {'hunt s':>7} {'total s':>8} {'peak MB':>8} "
+            f"{'analytics s':>11}"
+        )
         # A second copy of the rules under other paths: the same rules twice, which the
         # loader keeps apart (it only merges a path named twice).
         copy = work / "rules-copy"
@@ -108,7 +111,8 @@ def main() -> None:
             ph = st["phases"]
             print(
                 f"{copies:>5}x {st['rules_loaded']:>7,} {ph['hunt']:>7.1f} "
-                f"{st['seconds']:>8.1f} {st['peak_rss'] / 2**20:>8.0f} {ph.get('analytics', 0):>11.1f}"
+                f"{st['seconds']:>8.1f} {st['peak_rss'] / 2**20:>8.0f} "
+                f"{ph.get('analytics', 0):>11.1f}"
             )
 
         print("\nworkers (base corpus, reading into memory)")

@@ -31,11 +31,14 @@ class Source:
     def __init__(self, events: Sequence[dict]) -> None:
         self.events = list(events)
 
-    def events_frame(self, columns: Iterable[str], event_ids=None, channels=None, rows=None) -> pa.Table:
+    def events_frame(
+        self, columns: Iterable[str], event_ids=None, channels=None, rows=None
+    ) -> pa.Table:
         ids = set(event_ids) if event_ids is not None else None
         chans = {c.lower() for c in channels} if channels is not None else None
         picked = [
-            (rid, e) for rid, e in enumerate(self.events)
+            (rid, e)
+            for rid, e in enumerate(self.events)
             if (ids is None or e["event_id"] in ids)
             and (chans is None or e["channel"].lower() in chans)
             and (rows is None or rid in set(pa.array(rows).to_pylist()))
@@ -55,9 +58,15 @@ def ev(host: str, channel: str, event_id: int, at: timedelta, **fields: str) -> 
     key = (host, channel)
     _record[key] = _record.get(key, 0) + 1
     return {
-        "timestamp": T0 + at, "host": host, "channel": channel, "provider": "p",
-        "event_id": event_id, "record_id": _record[key], "source": f"{host}/{channel}",
-        "position": _record[key], **fields,
+        "timestamp": T0 + at,
+        "host": host,
+        "channel": channel,
+        "provider": "p",
+        "event_id": event_id,
+        "record_id": _record[key],
+        "source": f"{host}/{channel}",
+        "position": _record[key],
+        **fields,
     }
 
 
@@ -66,14 +75,42 @@ def h(n: float) -> timedelta:
 
 
 def logon(host: str, at: timedelta, user: str, ip: str, ltype: str = "3", lid: str = "0x1") -> dict:
-    return ev(host, SEC, 4624, at, TargetUserName=user, TargetDomainName="CORP", LogonType=ltype,
-              IpAddress=ip, TargetLogonId=lid, WorkstationName="-")
+    return ev(
+        host,
+        SEC,
+        4624,
+        at,
+        TargetUserName=user,
+        TargetDomainName="CORP",
+        LogonType=ltype,
+        IpAddress=ip,
+        TargetLogonId=lid,
+        WorkstationName="-",
+    )
 
 
-def proc(host: str, at: timedelta, cmd: str, image: str, lid: str = "0x5", user: str = "CORP\\alice",
-         parent: str = "C:\\Windows\\System32\\cmd.exe") -> dict:
-    return ev(host, SYSMON, 1, at, Image=image, CommandLine=cmd, User=user, LogonId=lid,
-              ParentImage=parent, ProcessGuid=f"g{at.total_seconds()}", ParentProcessGuid="gp")
+def proc(
+    host: str,
+    at: timedelta,
+    cmd: str,
+    image: str,
+    lid: str = "0x5",
+    user: str = "CORP\\alice",
+    parent: str = "C:\\Windows\\System32\\cmd.exe",
+) -> dict:
+    return ev(
+        host,
+        SYSMON,
+        1,
+        at,
+        Image=image,
+        CommandLine=cmd,
+        User=user,
+        LogonId=lid,
+        ParentImage=parent,
+        ProcessGuid=f"g{at.total_seconds()}",
+        ParentProcessGuid="gp",
+    )
 
 
 def analyse(events: Sequence[dict]):
@@ -84,7 +121,11 @@ def analyse(events: Sequence[dict]):
 
 def _routine(hosts: Sequence[str] = ("dc01", "ws01", "ws02"), hours_: int = 40) -> list[dict]:
     """Hourly background on every host so each has a history and the fleet has hosts."""
-    return [ev(x, "System", 7036, h(k), param1="Time", param2="running") for x in hosts for k in range(hours_)]
+    return [
+        ev(x, "System", 7036, h(k), param1="Time", param2="running")
+        for x in hosts
+        for k in range(hours_)
+    ]
 
 
 def test_first_logon_from_a_new_source_is_a_signal_with_its_numbers() -> None:
@@ -110,10 +151,33 @@ def test_first_seen_logons_stay_quiet_without_history() -> None:
 
 def test_admin_share_opened_by_a_new_account_is_a_signal() -> None:
     events = _routine()
-    events += [ev("fs01", SEC, 5140, h(k), SubjectUserName="bob", SubjectDomainName="CORP",
-                  IpAddress="10.0.0.6", ShareName="\\\\*\\C$", SubjectLogonId="0x9") for k in range(0, 30, 3)]
-    events.append(ev("fs01", SEC, 5140, h(31), SubjectUserName="eve", SubjectDomainName="CORP",
-                     IpAddress="10.0.0.6", ShareName="\\\\*\\ADMIN$", SubjectLogonId="0x10"))
+    events += [
+        ev(
+            "fs01",
+            SEC,
+            5140,
+            h(k),
+            SubjectUserName="bob",
+            SubjectDomainName="CORP",
+            IpAddress="10.0.0.6",
+            ShareName="\\\\*\\C$",
+            SubjectLogonId="0x9",
+        )
+        for k in range(0, 30, 3)
+    ]
+    events.append(
+        ev(
+            "fs01",
+            SEC,
+            5140,
+            h(31),
+            SubjectUserName="eve",
+            SubjectDomainName="CORP",
+            IpAddress="10.0.0.6",
+            ShareName="\\\\*\\ADMIN$",
+            SubjectLogonId="0x10",
+        )
+    )
     events += [ev("fs01", "System", 7036, h(k), param1="x", param2="running") for k in range(40)]
     frames, base, hosts = analyse(events)
     found = shares.shares(frames.shares, base, hosts)
@@ -136,10 +200,14 @@ def test_rare_lotl_shape_fires_and_a_fleet_habit_does_not() -> None:
 def test_discovery_burst_needs_six_distinct_commands_in_one_session() -> None:
     tools = ["whoami", "systeminfo", "ipconfig", "arp", "netstat", "tasklist"]
     events = _routine()
-    events += [proc("ws01", h(20) + timedelta(minutes=k), t, f"C:\\Windows\\System32\\{t}.exe", lid="0xa")
-               for k, t in enumerate(tools)]
-    events += [proc("ws02", h(20) + timedelta(minutes=k), t, f"C:\\Windows\\System32\\{t}.exe", lid="0xb")
-               for k, t in enumerate(tools[:5])]
+    events += [
+        proc("ws01", h(20) + timedelta(minutes=k), t, f"C:\\Windows\\System32\\{t}.exe", lid="0xa")
+        for k, t in enumerate(tools)
+    ]
+    events += [
+        proc("ws02", h(20) + timedelta(minutes=k), t, f"C:\\Windows\\System32\\{t}.exe", lid="0xb")
+        for k, t in enumerate(tools[:5])
+    ]
     frames, base, _ = analyse(events)
     found = processes.discovery_bursts(frames.processes, base)
     assert [s.host for s in found] == ["ws01"]
@@ -150,7 +218,9 @@ def test_discovery_burst_needs_six_distinct_commands_in_one_session() -> None:
 def test_activity_outside_the_accounts_hours_is_a_signal() -> None:
     events = _routine(hours_=100)
     for day in range(4):
-        events += [proc("ws01", h(24 * day + k), "notepad", "C:\\n.exe") for k in (9, 10, 11, 12, 13, 14)]
+        events += [
+            proc("ws01", h(24 * day + k), "notepad", "C:\\n.exe") for k in (9, 10, 11, 12, 13, 14)
+        ]
     events.append(proc("ws01", h(24 * 3 + 3), "notepad", "C:\\n.exe"))
     frames, base, _ = analyse(events)
     found = hours.off_hours(frames.processes, frames.logons, base)
@@ -173,11 +243,30 @@ def test_covered_tracks_clear_hole_and_late_log() -> None:
     assert [s.host for s in begun] == ["ws01"] and "4999 earlier records are gone" in begun[0].why
 
 
-def _sig(level: str, host: str, at: float, kind=SignalKind.DETECTION, account=None, edge=None,
-         name=None, tags=()) -> Signal:
+def _sig(
+    level: str,
+    host: str,
+    at: float,
+    kind=SignalKind.DETECTION,
+    account=None,
+    edge=None,
+    name=None,
+    tags=(),
+) -> Signal:
     ref = EventRef(T0 + h(at), host, SEC, 1, int(at * 100), f"{host}.evtx", int(at * 100))
-    return Signal(kind, name or f"{level}-{host}-{at}", level, "why", (ref,), rule_id=name,
-                  tags=tags, host=host, account=account, timestamp=ref.timestamp, edge=edge)
+    return Signal(
+        kind,
+        name or f"{level}-{host}-{at}",
+        level,
+        "why",
+        (ref,),
+        rule_id=name,
+        tags=tags,
+        host=host,
+        account=account,
+        timestamp=ref.timestamp,
+        edge=edge,
+    )
 
 
 def test_a_lone_event_is_not_a_serious_incident_but_context_raises_it() -> None:
@@ -197,8 +286,14 @@ def test_edges_chain_by_account_not_by_coincidence() -> None:
     edge = LateralEdge("web01", "dc01", "CORP\\da", "rdp", None)
     attack = _sig("high", "dc01", 3, account="CORP\\da")
     move = _sig("low", "web01", 3.2, kind=SignalKind.BEHAVIOUR, account="CORP\\da", edge=edge)
-    admin = _sig("low", "ws07", 3.1, kind=SignalKind.BEHAVIOUR, account="CORP\\bob",
-                 edge=LateralEdge("ws07", "dc01", "CORP\\bob", "rdp", None))
+    admin = _sig(
+        "low",
+        "ws07",
+        3.1,
+        kind=SignalKind.BEHAVIOUR,
+        account="CORP\\bob",
+        edge=LateralEdge("ws07", "dc01", "CORP\\bob", "rdp", None),
+    )
     groups = chain([attack, move, admin])
     assert sorted(map(sorted, groups)) == [[0, 1], [2]]
 
@@ -207,8 +302,14 @@ def test_incident_orders_hosts_from_the_entry() -> None:
     sigs = [
         _sig("low", "dc01", 0.5, kind=SignalKind.BEHAVIOUR),  # routine before the intrusion
         _sig("critical", "web01", 1, account="CORP\\da"),
-        _sig("low", "dc01", 1.2, kind=SignalKind.BEHAVIOUR, account="CORP\\da",
-             edge=LateralEdge("web01", "dc01", "CORP\\da", "rdp", T0 + h(1.2))),
+        _sig(
+            "low",
+            "dc01",
+            1.2,
+            kind=SignalKind.BEHAVIOUR,
+            account="CORP\\da",
+            edge=LateralEdge("web01", "dc01", "CORP\\da", "rdp", T0 + h(1.2)),
+        ),
         _sig("high", "dc01", 1.3, account="CORP\\da"),
     ]
     incidents = build(sigs, None)
@@ -221,6 +322,10 @@ def test_incident_orders_hosts_from_the_entry() -> None:
 def test_machine_accounts_are_not_people() -> None:
     from lotlhunt.analytics.baseline import human
 
-    got = human(pa.array(["CORP\\alice", "CORP\\WS01$", "NT AUTHORITY\\SYSTEM", "-", "Font Driver Host\\UMFD-0"]))
+    got = human(
+        pa.array(
+            ["CORP\\alice", "CORP\\WS01$", "NT AUTHORITY\\SYSTEM", "-", "Font Driver Host\\UMFD-0"]
+        )
+    )
     assert got.to_pylist() == [True, False, False, False, False]
     assert pc.sum(got).as_py() == 1

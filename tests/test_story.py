@@ -10,7 +10,6 @@ of severity medium or more.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -36,7 +35,10 @@ def hunted(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple, tuple[Path, 
     for seed, hosts, days, fmt in NETWORKS:
         where = tmp_path_factory.mktemp(f"story{seed}")
         simulate_volt_typhoon(where, hosts=hosts, days=days, seed=seed, fmt=fmt)
-        out[(seed, hosts, days, fmt)] = (where, run_hunt(HuntConfig(paths=[where / LOGS_DIR], workers=1)))
+        out[(seed, hosts, days, fmt)] = (
+            where,
+            run_hunt(HuntConfig(paths=[where / LOGS_DIR], workers=1)),
+        )
     return out
 
 
@@ -53,11 +55,9 @@ def test_incidents_tell_the_campaign(network: tuple, hunted: dict) -> None:
     assert attacked <= serious, f"attacked hosts in no serious incident: {attacked - serious}"
     assert serious <= attacked, f"clean hosts in serious incidents: {serious - attacked}"
     top = result.incidents[0]
-    entry = scenario["campaign"]["variants"].get("entry_host") or scenario["network"]["hosts"][0]["name"]
-    web = [h["name"] for h in scenario["network"]["hosts"] if h["role"] == "web_server"]
-    entry = scenario.get("entry_host") or (web[0] if web else entry)
-    assert _short(top.hosts[0]) == entry.lower()
-    assert _short(top.entry_host) == entry.lower()
+    entry = scenario["entry_host"].lower()
+    assert _short(top.hosts[0]) == entry
+    assert _short(top.entry_host) == entry
 
     cited = {
         (_short(e.host), (e.channel or "").lower(), e.record_id)
@@ -74,34 +74,66 @@ def test_incidents_tell_the_campaign(network: tuple, hunted: dict) -> None:
     missed = sorted(k for k, seen in steps.items() if not seen)
     assert not missed, f"recorded steps no incident cites: {missed}"
 
-    pairs = {(_short(e.source), _short(e.target)) for e in top.edges}
-    moves = _campaign_moves(scenario)
-    assert moves <= pairs, f"lateral moves not listed: {moves - pairs}"
+    listed = {(_short(e.source), _short(e.target), e.method) for e in top.edges}
+    moves = {(_short(e["from"]), _short(e["to"]), e["method"]) for e in scenario["lateral_edges"]}
+    assert moves <= listed, f"lateral moves not listed: {moves - listed}"
 
 
-def _campaign_moves(scenario: dict) -> set[tuple[str, str]]:
-    """The campaign's moves between hosts: the scenario's edges where it lists them, else
-    each attacked host reached from the edge server or the domain controller."""
-    edges = scenario.get("edges") or scenario["campaign"].get("edges")
-    if edges:
-        return {(_short(e["from"]), _short(e["to"])) for e in edges if "." not in e["from"] or True}
-    v = scenario["campaign"]["variants"]
-    web = [h["name"] for h in scenario["network"]["hosts"] if h["role"] == "web_server"][0]
-    dc = v["domain_controller"]
-    moves = {(web, dc), (dc, v["portproxy"]["host"]), (dc, v["file_server"])}
-    if v["recon_workstation"] not in (web, dc):
-        moves.add((web, v["recon_workstation"]))
-    return {(a.lower(), b.lower()) for a, b in moves if a != b}
-
-
-_BENIGN = "benign_only" in inspect.signature(simulate_volt_typhoon).parameters
-
-
-@pytest.mark.skipif(not _BENIGN, reason="the simulator cannot write a network without intruder")
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda n: f"seed{n[0]}-{n[1]}h-{n[2]}d-{n[3]}")
 def test_benign_networks_build_no_serious_incident(network: tuple, tmp_path: Path) -> None:
     seed, hosts, days, fmt = network
-    simulate_volt_typhoon(tmp_path, hosts=hosts, days=days, seed=seed, fmt=fmt, benign_only=True)  # type: ignore[call-arg]
+    simulate_volt_typhoon(tmp_path, hosts=hosts, days=days, seed=seed, fmt=fmt, benign_only=True)
     result = run_hunt(HuntConfig(paths=[tmp_path / LOGS_DIR], workers=1))
     serious = [(i.severity, i.summary) for i in result.incidents if i.severity in SERIOUS]
     assert not serious
+
+
+INCIDENT_KEYS = {
+    "id",
+    "score",
+    "severity",
+    "summary",
+    "hosts",
+    "entry_host",
+    "accounts",
+    "first",
+    "last",
+    "tactics",
+    "techniques",
+    "edges",
+    "playbooks",
+    "signals",
+}
+SIGNAL_KEYS = {"kind", "name", "rule_id", "level", "why", "events"}
+EVENT_KEYS = {"host", "channel", "record_id", "timestamp", "source", "position"}
+
+
+def test_cli_writes_incidents_and_behaviours_and_a_case_rehunt_gives_the_same(
+    hunted: dict, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from lotlhunt.cli import cli
+
+    where, _ = hunted[NETWORKS[0]]
+    case, first, again, jsonl = (
+        tmp_path / n for n in ("c.duckdb", "a.jsonl", "b.jsonl", "d.jsonl")
+    )
+    run = CliRunner().invoke
+    args = ["--workers", "1", "--case", str(case)]
+    done = run(
+        cli,
+        ["hunt", str(where / LOGS_DIR), *args, "--incidents", str(first), "--jsonl", str(jsonl)],
+    )
+    assert done.exit_code == 0, done.output
+    done = run(cli, ["hunt", *args, "--incidents", str(again)])
+    assert done.exit_code == 0, done.output
+    lines = [json.loads(x) for x in first.read_text().splitlines()]
+    assert lines and lines == [json.loads(x) for x in again.read_text().splitlines()]
+    assert all(INCIDENT_KEYS <= set(inc) for inc in lines)
+    assert [x["score"] for x in lines] == sorted((x["score"] for x in lines), reverse=True)
+    for sig in lines[0]["signals"]:
+        assert SIGNAL_KEYS <= set(sig) and sig["kind"] in ("detection", "behaviour")
+        assert all(EVENT_KEYS <= set(e) for e in sig["events"])
+    behaviours = [json.loads(x) for x in jsonl.read_text().splitlines() if '"behaviour"' in x]
+    assert any(b.get("type") == "behaviour" and b["why"] for b in behaviours)

@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 
 from ._support.gc_pause import gc_paused
 from .analytics.correlations import CorrelationHit, evaluate_correlations
-from .analytics.run import analyse
 from .analytics.explain import HIT_RULE, MATCHES, Explanation, explain_matches
+from .analytics.run import analyse
 from .engines.duckdb.arrow_view import arrow_view
 from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError

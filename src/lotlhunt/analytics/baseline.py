@@ -47,18 +47,26 @@ class Baseline:
             return cls({}, {}, {})
         known = core.filter(pc.greater(core.column(TS), 0))
         spans = known.group_by(HK).aggregate([(TS, "min"), (TS, "max")])
-        starts = dict(zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_min").to_pylist(), strict=True))
-        ends = dict(zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_max").to_pylist(), strict=True))
+        starts = dict(
+            zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_min").to_pylist(), strict=True)
+        )
+        ends = dict(
+            zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_max").to_pylist(), strict=True)
+        )
         spelled = core.group_by([HK, "host"]).aggregate([(TS, "count")])
         names: dict[str, tuple[int, str]] = {}
-        for hk, host, n in zip(*(spelled.column(c).to_pylist() for c in (HK, "host", f"{TS}_count")), strict=True):
+        for hk, host, n in zip(
+            *(spelled.column(c).to_pylist() for c in (HK, "host", f"{TS}_count")), strict=True
+        ):
             if host and (hk not in names or n > names[hk][0]):
                 names[hk] = (n, host)
         by_log = known.append_column("ch", pc.utf8_lower(pc.fill_null(known.column("channel"), "")))
         logs = by_log.group_by([HK, "ch"]).aggregate([(TS, "min")])
         channel_starts = {
             (h, c): t
-            for h, c, t in zip(*(logs.column(n).to_pylist() for n in (HK, "ch", f"{TS}_min")), strict=True)
+            for h, c, t in zip(
+                *(logs.column(n).to_pylist() for n in (HK, "ch", f"{TS}_min")), strict=True
+            )
         }
         return cls(starts, ends, {k: v[1] for k, v in names.items()}, [], channel_starts)
 
@@ -70,13 +78,18 @@ class Baseline:
         """Hours of logs the host has."""
         return (self.ends.get(hk, 0) - self.starts.get(hk, 0)) / HOUR_US
 
-    def seasoned(self, hks: np.ndarray, ts: np.ndarray, channels: np.ndarray | None = None) -> np.ndarray:
+    def seasoned(
+        self, hks: np.ndarray, ts: np.ndarray, channels: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per row: whether its host, and its own log if ``channels`` are given, had
         ``MIN_HISTORY_US`` of history before the row."""
         start = np.array([self.starts.get(h, 1 << 62) for h in hks], np.int64)
         if channels is not None:
             own = np.array(
-                [self.channel_starts.get((h, (c or "").lower()), 1 << 62) for h, c in zip(hks, channels, strict=True)],
+                [
+                    self.channel_starts.get((h, (c or "").lower()), 1 << 62)
+                    for h, c in zip(hks, channels, strict=True)
+                ],
                 np.int64,
             )
             start = np.maximum(start, own)

@@ -3,10 +3,11 @@
 Two signals belong together when they share a logon session or a process tree on a host
 (the keys each signal carries), when they follow each other on one host within
 ``HOST_GAP_US``, or when a lateral edge (source -> target) joins a signal on one end to
-the nearest signal on the other within ``EDGE_WINDOW_US`` that is by the same account, or,
-when both ends show evidence of level high within that window, the nearest such signal
-(an administrator's first logon to a server the intruder is busy on chains nothing). Informational signals ride
-along through keys but join nothing by time: they are context, not evidence.
+the nearest signal on the other within ``EDGE_WINDOW_US`` that is by the same account,
+or, when both ends show evidence of level high within that window, the nearest such
+signal (an administrator's first logon to a server the intruder is busy on chains
+nothing). Informational signals ride along through keys but join nothing by time: they
+are context, not evidence.
 """
 
 from __future__ import annotations

@@ -54,7 +54,11 @@ TACTICS = (
     "impact",
 )
 #: Techniques whose tactic the tags of a rule may not name.
-_TECHNIQUE_TACTICS = {"t1021": "lateral-movement", "t1070": "defense-evasion", "t1078": "initial-access"}
+_TECHNIQUE_TACTICS = {
+    "t1021": "lateral-movement",
+    "t1070": "defense-evasion",
+    "t1078": "initial-access",
+}
 #: Events cited per context key (a session or a process tree) at most.
 CONTEXT_EVENTS = 40
 CONTEXT_MARGIN_US = 60 * 60 * 1_000_000
@@ -89,11 +93,17 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
     if frame.num_rows == 0:
         return {}
     hk = pc.replace_substring_regex(pc.utf8_lower(text(frame, schema.HOST)), r"\..*$", "")
-    sysmon = pc.equal(pc.utf8_lower(text(frame, schema.CHANNEL)), "microsoft-windows-sysmon/operational")
+    sysmon = pc.equal(
+        pc.utf8_lower(text(frame, schema.CHANNEL)), "microsoft-windows-sysmon/operational"
+    )
     user = text(frame, "User")
-    subject = pc.if_else(pc.equal(text(frame, "SubjectDomainName"), ""), text(frame, "SubjectUserName"),
-                         pc.binary_join_element_wise(text(frame, "SubjectDomainName"),
-                                                     text(frame, "SubjectUserName"), "\\"))
+    subject = pc.if_else(
+        pc.equal(text(frame, "SubjectDomainName"), ""),
+        text(frame, "SubjectUserName"),
+        pc.binary_join_element_wise(
+            text(frame, "SubjectDomainName"), text(frame, "SubjectUserName"), "\\"
+        ),
+    )
     acct = pc.if_else(pc.not_equal(user, ""), user, subject)
     person = human(acct)
     cols = {
@@ -122,7 +132,9 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
                 if cols[name][k]:
                     keys.append(("process", f"{h}|{cols[name][k]}"))
         account = cols["acct"][k] if cols["person"][k] else None
-        out[(cols["source"][k], cols["position"][k])] = EventKeys(tuple(dict.fromkeys(keys)), account)
+        out[(cols["source"][k], cols["position"][k])] = EventKeys(
+            tuple(dict.fromkeys(keys)), account
+        )
     return out
 
 
@@ -151,38 +163,43 @@ def detection_signals(
             EventRef(d.timestamp, d.host, d.channel, d.event_id, d.record_id, d.source, d.position)
             for d in items
         )
-        out.append(Signal(
-            kind=SignalKind.DETECTION,
-            name=first.rule_title,
-            level=first.level,
-            why=f"rule {first.rule_title!r} ({first.level}) matched {len(items)} event"
+        out.append(
+            Signal(
+                kind=SignalKind.DETECTION,
+                name=first.rule_title,
+                level=first.level,
+                why=f"rule {first.rule_title!r} ({first.level}) matched {len(items)} event"
                 f"{'s' if len(items) != 1 else ''} on {host}"
-                + (f": {', '.join(first.matched)} held" if first.matched else "") + ".",
-            events=events,
-            rule_id=first.rule_id,
-            tags=first.tags,
-            host=host,
-            account=accounts.most_common(1)[0][0] if accounts else None,
-            timestamp=first.timestamp,
-            keys=tuple(chained),
-        ))
+                + (f": {', '.join(first.matched)} held" if first.matched else "")
+                + ".",
+                events=events,
+                rule_id=first.rule_id,
+                tags=first.tags,
+                host=host,
+                account=accounts.most_common(1)[0][0] if accounts else None,
+                timestamp=first.timestamp,
+                keys=tuple(chained),
+            )
+        )
     for c in correlations:
         chained = {}
         for e in c.events:
             chained.update(dict.fromkeys(keys.get((e.source, e.position), nothing).keys))
-        out.append(Signal(
-            kind=SignalKind.DETECTION,
-            name=c.rule_title,
-            level=c.level,
-            why=f"correlation {c.rule_title!r} ({c.kind}) reached {c.value} over "
+        out.append(
+            Signal(
+                kind=SignalKind.DETECTION,
+                name=c.rule_title,
+                level=c.level,
+                why=f"correlation {c.rule_title!r} ({c.kind}) reached {c.value} over "
                 f"{len(c.events)} events.",
-            events=c.events,
-            rule_id=c.rule_id,
-            tags=c.tags,
-            host=c.host or (c.events[0].host if c.events else None),
-            timestamp=c.first,
-            keys=tuple(chained),
-        ))
+                events=c.events,
+                rule_id=c.rule_id,
+                tags=c.tags,
+                host=c.host or (c.events[0].host if c.events else None),
+                timestamp=c.first,
+                keys=tuple(chained),
+            )
+        )
     return out
 
 
@@ -222,13 +239,21 @@ class Context:
         if not wanted:
             return
         values = pa.array(sorted(wanted))
-        logons = frames.logons.filter(pc.is_in(frames.logons.column(schema.EVENT_ID),
-                                               pa.array([4624, 4634, 4647], pa.int32())))
-        for table, column in ((logons, "session"), (frames.processes, "session"),
-                              (frames.processes, "pguid")):
+        logons = frames.logons.filter(
+            pc.is_in(
+                frames.logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32())
+            )
+        )
+        for table, column in (
+            (logons, "session"),
+            (frames.processes, "session"),
+            (frames.processes, "pguid"),
+        ):
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
-            idx = np.flatnonzero(np.asarray(hit.to_pylist(), bool) if table.num_rows else np.zeros(0, bool))
+            idx = np.flatnonzero(
+                np.asarray(hit.to_pylist(), bool) if table.num_rows else np.zeros(0, bool)
+            )
             keys = np.asarray(key.to_pylist(), object)
             ts = table.column(TS).to_numpy()
             for i in idx[np.argsort(ts[idx], kind="stable")]:
@@ -238,19 +263,33 @@ class Context:
         cited = {(e.source, e.position) for s in incident for e in s.events}
         lo = min(_micros(s.timestamp) for s in incident) - CONTEXT_MARGIN_US
         hi = max(_micros(e.timestamp) for s in incident for e in s.events) + CONTEXT_MARGIN_US
-        keys = list(dict.fromkeys(v for s in incident for kind, v in s.keys if kind in ("session", "process")))
+        keys = list(
+            dict.fromkeys(
+                v for s in incident for kind, v in s.keys if kind in ("session", "process")
+            )
+        )
         out = []
         for key in keys:
-            rows = [(t, i) for t, i in self.rows.get(key, ())
-                    if lo <= t.column(TS)[i].as_py() <= hi
-                    and (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py()) not in cited]
+            rows = [
+                (t, i)
+                for t, i in self.rows.get(key, ())
+                if lo <= t.column(TS)[i].as_py() <= hi
+                and (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py())
+                not in cited
+            ]
             if not rows:
                 continue
             rows = rows[:CONTEXT_EVENTS]
             for t, i in rows:
-                cited.add((t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py()))
+                cited.add(
+                    (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py())
+                )
             host, ident = key.split("|", 1)
-            kind = "logon session" if any(k == ("session", key) for s in incident for k in s.keys) else "process tree"
+            kind = (
+                "logon session"
+                if any(k == ("session", key) for s in incident for k in s.keys)
+                else "process tree"
+            )
             first_t, first_i = rows[0]
             sig = behaviour(
                 "context",
@@ -285,7 +324,7 @@ def build(signals: Sequence[Signal], frames: Frames | None) -> list[Incident]:
 
 def _incident(members: list[Signal]) -> Incident:
     members.sort(key=lambda s: _micros(s.timestamp))
-    names = {}
+    names: dict[str, str] = {}
     for s in members:
         if s.host:
             names.setdefault(_host(s.host), s.host)
@@ -369,8 +408,13 @@ def _reach(members: Sequence[Signal], edges: Sequence[LateralEdge]) -> tuple[lis
 def summary(inc: Incident) -> str:
     """One sentence: where, in what order, who, doing what, when, and whom it resembles."""
     short = [h.split(".", 1)[0] for h in inc.hosts]
-    where = (f"{len(short)} hosts reached in order {' -> '.join(short)}" if len(short) > 1
-             else f"host {short[0]}" if short else "no host")
+    where = (
+        f"{len(short)} hosts reached in order {' -> '.join(short)}"
+        if len(short) > 1
+        else f"host {short[0]}"
+        if short
+        else "no host"
+    )
     who = f" by {', '.join(inc.accounts[:2])}" if inc.accounts else ""
     doing = ", ".join(t.replace("-", " ") for t in inc.tactics) or "activity"
     when = ""

@@ -11,7 +11,7 @@ import pyarrow as pa
 from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
 from .baseline import Baseline
-from .frame import FrameSource, Frames, load_frames
+from .frame import Frames, FrameSource, load_frames
 from .hosts import host_map
 from .incidents import KEY_FIELDS, build, detection_signals, event_keys
 
