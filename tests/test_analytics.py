@@ -237,9 +237,9 @@ def test_covered_tracks_clear_hole_and_late_log() -> None:
     clear = ev("dc01", SEC, 1102, h(5), SubjectUserName="eve", SubjectDomainName="CORP")
     frames, base, _ = analyse(events + app + late + [clear])
     assert [s.name for s in tracks.marks(frames.marks, base)] == ["log_cleared"]
-    hole = tracks.holes(frames.core, base)
+    hole = tracks.holes(tracks.sorted_logs(frames.core), base)
     assert len(hole) == 1 and "10 records (150-159) missing" in hole[0].why
-    begun = tracks.late_logs(frames.core, base)
+    begun = tracks.late_logs(tracks.sorted_logs(frames.core), base)
     assert [s.host for s in begun] == ["ws01"] and "4999 earlier records are gone" in begun[0].why
 
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,7 +29,7 @@ from ..model import (
     Signal,
     SignalKind,
 )
-from .baseline import SYSTEM_SESSIONS, behaviour, human
+from .baseline import SYSTEM_SESSIONS, human
 from .chains import _host, chain
 from .frame import HK, TS, Frames, event_ref, lower, text
 from .playbooks import resemblance
@@ -235,7 +234,9 @@ class Context:
 
     def __init__(self, frames: Frames, signals: Sequence[Signal]) -> None:
         wanted = {v for s in signals for kind, v in s.keys if kind in ("session", "process")}
-        self.rows: dict[str, list[tuple[pa.Table, int]]] = defaultdict(list)
+        #: key -> (table, row, time, (source, position)) of its events, in time order.
+        self.rows: dict[str, list[tuple[pa.Table, int, int, tuple[object, object]]]]
+        self.rows = defaultdict(list)
         if not wanted:
             return
         values = pa.array(sorted(wanted))
@@ -251,57 +252,44 @@ class Context:
         ):
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
-            idx = np.flatnonzero(
-                np.asarray(hit.to_pylist(), bool) if table.num_rows else np.zeros(0, bool)
-            )
-            keys = np.asarray(key.to_pylist(), object)
-            ts = table.column(TS).to_numpy()
-            for i in idx[np.argsort(ts[idx], kind="stable")]:
-                self.rows[keys[i]].append((table, int(i)))
+            found = table.filter(hit).append_column("__key", key.filter(hit)).sort_by(TS)
+            cols = [found.column(c).to_pylist() for c in ("__key", TS, schema.SOURCE)]
+            cols.append(found.column(schema.POSITION).to_pylist())
+            for i, (k, ts, src, pos) in enumerate(zip(*cols, strict=True)):
+                self.rows[k].append((found, i, ts, (src, pos)))
 
     def signals(self, incident: Sequence[Signal]) -> list[Signal]:
-        cited = {(e.source, e.position) for s in incident for e in s.events}
+        cited: set[tuple[object, object]] = {
+            (e.source, e.position) for s in incident for e in s.events
+        }
         lo = min(_micros(s.timestamp) for s in incident) - CONTEXT_MARGIN_US
         hi = max(_micros(e.timestamp) for s in incident for e in s.events) + CONTEXT_MARGIN_US
-        keys = list(
-            dict.fromkeys(
-                v for s in incident for kind, v in s.keys if kind in ("session", "process")
-            )
+        sessions = {v for s in incident for kind, v in s.keys if kind == "session"}
+        keys = dict.fromkeys(
+            v for s in incident for kind, v in s.keys if kind in ("session", "process")
         )
         out = []
         for key in keys:
-            rows = [
-                (t, i)
-                for t, i in self.rows.get(key, ())
-                if lo <= t.column(TS)[i].as_py() <= hi
-                and (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py())
-                not in cited
-            ]
+            rows = [r for r in self.rows.get(key, ()) if lo <= r[2] <= hi and r[3] not in cited]
             if not rows:
                 continue
             rows = rows[:CONTEXT_EVENTS]
-            for t, i in rows:
-                cited.add(
-                    (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py())
-                )
+            cited.update(r[3] for r in rows)
             host, ident = key.split("|", 1)
-            kind = (
-                "logon session"
-                if any(k == ("session", key) for s in incident for k in s.keys)
-                else "process tree"
+            kind = "logon session" if key in sessions else "process tree"
+            events = tuple(event_ref(t, i) for t, i, _, _ in rows)
+            out.append(
+                Signal(
+                    kind=SignalKind.BEHAVIOUR,
+                    name="context",
+                    level="informational",
+                    why=f"{len(rows)} more event{'s' if len(rows) != 1 else ''} of the {kind} "
+                    f"{ident} on {host}, where this incident's signals occurred.",
+                    events=events,
+                    host=events[0].host,
+                    timestamp=events[0].timestamp,
+                )
             )
-            first_t, first_i = rows[0]
-            sig = behaviour(
-                "context",
-                "informational",
-                f"{len(rows)} more event{'s' if len(rows) != 1 else ''} of the {kind} {ident} on "
-                f"{host}, where this incident's signals occurred.",
-                first_t,
-                [first_i],
-                (),
-            )
-            more = tuple(event_ref(t, i) for t, i in rows[1:])
-            out.append(replace(sig, events=sig.events + more))
         return out
 
 

@@ -39,9 +39,10 @@ def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
     found += processes.discovery_bursts(frames.processes, base)
     found += hours.off_hours(frames.processes, frames.logons, base)
     found += tracks.marks(frames.marks, base)
-    found += tracks.holes(frames.core, base)
-    found += tracks.late_logs(frames.core, base)
-    found += tracks.silent_channels(frames.core, base)
+    logs = tracks.sorted_logs(frames.core)
+    found += tracks.holes(logs, base)
+    found += tracks.late_logs(logs, base)
+    found += tracks.silent_channels(logs, base)
     found.sort(key=lambda s: (s.timestamp is None, s.timestamp, s.host or "", s.name))
     return found
 

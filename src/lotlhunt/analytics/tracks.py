@@ -146,7 +146,7 @@ def _mark(
     )
 
 
-def _logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
+def sorted_logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     """The core rows with a record number, deduplicated (the same log read twice, say as
     EVTX and as its JSON export, counts once), sorted by log then record number; and the
     log id of every row."""
@@ -160,9 +160,9 @@ def _logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     return t.take(pa.array(idx)), log[keep]
 
 
-def holes(core: pa.Table, base: Baseline) -> list[Signal]:
+def holes(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """Record numbers missing inside an otherwise whole log."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     rec = np_col(t, schema.RECORD_ID).astype(np.int64)
@@ -195,10 +195,10 @@ def holes(core: pa.Table, base: Baseline) -> list[Signal]:
     return out
 
 
-def late_logs(core: pa.Table, base: Baseline) -> list[Signal]:
+def late_logs(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """A log whose first record is much later than the host's other logs' first records,
     and whose numbering shows that earlier records existed."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     first = np.flatnonzero(np.r_[True, log[1:] != log[:-1]])
@@ -235,10 +235,10 @@ def late_logs(core: pa.Table, base: Baseline) -> list[Signal]:
     return out
 
 
-def silent_channels(core: pa.Table, base: Baseline) -> list[Signal]:
+def silent_channels(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """A channel that speaks nearly every hour, silent for ``SILENT_HOURS`` or more while
     the host's other channels keep speaking."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     ts = np_col(t, TS)
