@@ -3,11 +3,13 @@
 Two signals belong together when they share a logon session or a process tree on a host
 (the keys each signal carries), when they follow each other on one host within
 ``HOST_GAP_US``, or when a lateral edge (source -> target) joins a signal on one end to
-the nearest signal on the other within ``EDGE_WINDOW_US`` that is by the same account,
-or, when both ends show evidence of level high within that window, the nearest such
-signal (an administrator's first logon to a server the intruder is busy on chains
-nothing). Informational signals ride along through keys but join nothing by time: they
-are context, not evidence.
+a signal on the other within ``EDGE_WINDOW_US``: for a person's move, only if evidence
+of level high names that person on either end within that window (then the nearest
+signal by that person, else the nearest such evidence); for the machine's own move, only
+if both ends show such evidence. An administrator's own logon to a server the intruder is
+busy on chains nothing.
+Informational signals ride along through keys but join nothing by time: they are
+context, not evidence.
 """
 
 from __future__ import annotations
@@ -30,12 +32,22 @@ def _user(account: str | None) -> str:
     return (account or "").lower().rsplit("\\", 1)[-1]
 
 
-def _hot(items: list[tuple[int, int]], signals: Sequence[Signal], t: int) -> bool:
-    """Whether a signal of level high or more lies within the edge window of ``t``."""
-    return any(
-        abs(u - t) <= EDGE_WINDOW_US and LEVEL_RANK.get(signals[j].level, 0) >= _HIGH
+def hot_near(items: list[tuple[int, int]], signals: Sequence[Signal], t: int) -> list[int]:
+    """The signals of level high or more among ``items`` within the edge window of ``t``."""
+    return [
+        j
         for u, j in items
-    )
+        if abs(u - t) <= EDGE_WINDOW_US and LEVEL_RANK.get(signals[j].level, 0) >= _HIGH
+    ]
+
+
+_MACHINE = frozenset({"system", "local service", "network service", "anonymous logon", "-", ""})
+
+
+def person(account: str | None) -> bool:
+    """Whether ``account`` is a person's (not the machine's own or a service identity)."""
+    user = _user(account)
+    return bool(user) and not user.endswith("$") and user not in _MACHINE
 
 
 class _Sets:
@@ -92,12 +104,22 @@ def chain(signals: Sequence[Signal]) -> list[list[int]]:
         t = _micros(sig)
         near = [(abs(u - t), j) for u, j in per_host[other] if abs(u - t) <= EDGE_WINDOW_US]
         who = _user(edge.account)
-        same = [item for item in near if who and _user(signals[item[1]].account) == who]
-        hot = [item for item in near if LEVEL_RANK.get(signals[item[1]].level, 0) >= _HIGH]
-        if same:
-            sets.join(i, min(same)[1])
-        elif hot and _hot(per_host[here], signals, t):
-            sets.join(i, min(hot)[1])
+        there = [item for item in near if LEVEL_RANK.get(signals[item[1]].level, 0) >= _HIGH]
+        mine = hot_near(per_host[here], signals, t)
+        if person(edge.account):
+            # A person's move chains only if evidence of level high names that person on
+            # either end: an administrator's own logon to a busy server chains nothing.
+            named = {_user(signals[j].account) for _, j in there}
+            named |= {_user(signals[j].account) for j in mine}
+            if who not in named:
+                continue
+            same = [item for item in near if _user(signals[item[1]].account) == who]
+            target = min(same or there or [(0, -1)])[1]
+        else:
+            # The machine's own move (a SYSTEM process connecting out) chains two busy ends.
+            target = min(there)[1] if there and mine else -1
+        if target >= 0:
+            sets.join(i, target)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(signals)):
         groups[sets.find(i)].append(i)

@@ -24,8 +24,9 @@ _PIPE_METHODS = (("psexesvc", "service"), ("svcctl", "service"), ("atsvc", "sche
 _PARENT_METHODS = {"wmiprvse.exe": "wmi", "wsmprovhost.exe": "winrm", "psexesvc.exe": "service"}
 _METHOD_RANK = {"service": 0, "scheduled_task": 1, "wmi": 2, "winrm": 3, "smb": 4, "rdp": 5}
 _WEB_SERVERS = ("w3wp.exe", "java.exe", "tomcat9.exe", "httpd.exe", "nginx.exe", "php-cgi.exe")
-#: Distinct people logging on over the network from which a host counts as a server.
-SERVER_LOGON_ACCOUNTS = 3
+#: Distinct people logging on over the network from which a host counts as a server (a
+#: workstation sees its owner, their admin account and a helpdesk or two).
+SERVER_LOGON_ACCOUNTS = 5
 _LOCAL = frozenset({"", "-", "127.0.0.1", "::1", "0.0.0.0", "localhost"})
 
 

@@ -12,8 +12,9 @@ from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
 from .baseline import Baseline
 from .frame import Frames, FrameSource, load_frames
-from .hosts import host_map
+from .hosts import HostMap, host_map
 from .incidents import KEY_FIELDS, build, detection_signals, event_keys
+from .movements import movements
 
 
 @dataclass
@@ -26,9 +27,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
-def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
+def behaviours(frames: Frames, base: Baseline, hosts: HostMap) -> list[Signal]:
     """Every behaviour analytic over the loaded frames."""
-    hosts = host_map(frames)
     found: list[Signal] = []
     found += logons.inbound(frames.logons, base, hosts)
     found += logons.explicit(frames.logons, base, hosts)
@@ -43,7 +43,7 @@ def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
     found += tracks.holes(logs, base)
     found += tracks.late_logs(logs, base)
     found += tracks.silent_channels(logs, base)
-    found.sort(key=lambda s: (s.timestamp is None, s.timestamp, s.host or "", s.name))
+    found.sort(key=_when)
     return found
 
 
@@ -56,10 +56,17 @@ def analyse(
     """Behaviour signals and incidents of the events ``source`` holds."""
     frames = load_frames(source)
     base = Baseline.of(frames.core)
-    found = behaviours(frames, base)
+    hosts = host_map(frames)
+    found = behaviours(frames, base, hosts)
     keys = {}
     if matched_rows is not None and len(matched_rows):
         keys = event_keys(source.events_frame(KEY_FIELDS, rows=matched_rows))
     signals = detection_signals(detections, correlations, keys) + found
-    incidents = build(signals, frames)
+    moves = movements(frames, hosts, signals)
+    incidents = build(signals + moves, frames)
+    found = sorted(found + moves, key=_when)
     return Analysis(found, incidents, base.notes)
+
+
+def _when(s: Signal) -> tuple[bool, object, str, str]:
+    return (s.timestamp is None, s.timestamp, s.host or "", s.name)
