@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..model import LEVEL_RANK, Signal
 
 #: Signals on one host this close in time are one episode (the actor's hands-on windows
@@ -32,13 +34,19 @@ def _user(account: str | None) -> str:
     return (account or "").lower().rsplit("\\", 1)[-1]
 
 
-def hot_near(items: list[tuple[int, int]], signals: Sequence[Signal], t: int) -> list[int]:
-    """The signals of level high or more among ``items`` within the edge window of ``t``."""
-    return [
-        j
-        for u, j in items
-        if abs(u - t) <= EDGE_WINDOW_US and LEVEL_RANK.get(signals[j].level, 0) >= _HIGH
-    ]
+class _Window:
+    """A host's signals in time order, for the ones within the edge window of a time."""
+
+    def __init__(self, items: list[tuple[int, int]], signals: Sequence[Signal]) -> None:
+        items = sorted(items)
+        self.times = np.array([u for u, _ in items], np.int64)
+        self.idx = [j for _, j in items]
+
+    def near(self, t: int) -> list[tuple[int, int]]:
+        """(distance, signal index) of the signals within the edge window of ``t``."""
+        lo = int(np.searchsorted(self.times, t - EDGE_WINDOW_US, "left"))
+        hi = int(np.searchsorted(self.times, t + EDGE_WINDOW_US, "right"))
+        return [(abs(int(self.times[k]) - t), self.idx[k]) for k in range(lo, hi)]
 
 
 _MACHINE = frozenset({"system", "local service", "network service", "anonymous logon", "-", ""})
@@ -93,19 +101,20 @@ def chain(signals: Sequence[Signal]) -> list[list[int]]:
         for (t0, a), (t1, b) in zip(items, items[1:], strict=False):
             if t1 - t0 <= HOST_GAP_US:
                 sets.join(a, b)
+    windows = {h: _Window(items, signals) for h, items in per_host.items()}
     for i, sig in enumerate(signals):
         edge = sig.edge
         if edge is None:
             continue
         here = _host(sig.host)
         other = _host(edge.target) if _host(edge.source) == here else _host(edge.source)
-        if other == here or other not in per_host:
+        if other == here or other not in windows or here not in windows:
             continue
         t = _micros(sig)
-        near = [(abs(u - t), j) for u, j in per_host[other] if abs(u - t) <= EDGE_WINDOW_US]
+        near = windows[other].near(t)
+        there = [(d, j) for d, j in near if LEVEL_RANK.get(signals[j].level, 0) >= _HIGH]
+        mine = [j for _, j in windows[here].near(t) if LEVEL_RANK.get(signals[j].level, 0) >= _HIGH]
         who = _user(edge.account)
-        there = [item for item in near if LEVEL_RANK.get(signals[item[1]].level, 0) >= _HIGH]
-        mine = hot_near(per_host[here], signals, t)
         if person(edge.account):
             # A person's move chains only if evidence of level high names that person on
             # either end: an administrator's own logon to a busy server chains nothing.

@@ -10,6 +10,7 @@ engine by row id) so they chain like behaviour signals do.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -237,6 +238,7 @@ class Context:
         #: key -> (table, row, time, (source, position)) of its events, in time order.
         self.rows: dict[str, list[tuple[pa.Table, int, int, tuple[object, object]]]]
         self.rows = defaultdict(list)
+        self.times: dict[str, list[int]] = {}
         if not wanted:
             return
         values = pa.array(sorted(wanted))
@@ -257,6 +259,9 @@ class Context:
             cols.append(found.column(schema.POSITION).to_pylist())
             for i, (k, ts, src, pos) in enumerate(zip(*cols, strict=True)):
                 self.rows[k].append((found, i, ts, (src, pos)))
+        for rows in self.rows.values():
+            rows.sort(key=lambda r: r[2])
+        self.times = {k: [r[2] for r in rows] for k, rows in self.rows.items()}
 
     def signals(self, incident: Sequence[Signal]) -> list[Signal]:
         cited: set[tuple[object, object]] = {
@@ -270,7 +275,14 @@ class Context:
         )
         out = []
         for key in keys:
-            rows = [r for r in self.rows.get(key, ()) if lo <= r[2] <= hi and r[3] not in cited]
+            times = self.times.get(key, [])
+            window = self.rows.get(key, [])[bisect_left(times, lo) : bisect_right(times, hi)]
+            rows = []
+            for r in window:
+                if r[3] not in cited:
+                    rows.append(r)
+                    if len(rows) == CONTEXT_EVENTS:
+                        break
             if not rows:
                 continue
             rows = rows[:CONTEXT_EVENTS]
