@@ -5,12 +5,18 @@ Steps whose recorded events are all behaviour-only (the simulator marks such (st
 pairs ``detectable_by: "behaviour"`` in scenario.json, e.g. a valid domain admin's RDP
 session arriving over VPN) are left to the behavioural analytics: they are printed and
 not required of the Sigma pack.
+
+The benign look-alikes scenario.json declares (an admin clearing a full log in Event
+Viewer, a network admin listing their own PuTTY sessions) are administrators doing what
+the actor does; a lone such event is for context to judge, so a high detection inside a
+declared look-alike's window is printed, not counted as noise.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -56,12 +62,29 @@ def score(out: Path) -> tuple[dict[str, bool], list[str], dict[str, int], list[s
     left = sorted(s for s in steps if behaviour[s] and not steps[s])
     for step in left:
         del steps[step]
-    noisy = [
-        f"{d.host}: {d.rule_title} ({d.level})"
+    windows = [
+        (n["host"], _time(n["time"]), _time(n["until"])) for n in scenario["benign_lookalikes"]
+    ]
+
+    def lookalike(d) -> bool:
+        return d.timestamp is not None and any(
+            _short(d.host or "") == h and lo <= d.timestamp <= hi for h, lo, hi in windows
+        )
+
+    loud = [
+        d
         for d in result.detections
         if d.level in ("high", "critical") and _short(d.host or "") not in attacked
     ]
+    for d in loud:
+        if lookalike(d):
+            print(f"declared look-alike: {d.host}: {d.rule_title} ({d.level})")
+    noisy = [f"{d.host}: {d.rule_title} ({d.level})" for d in loud if not lookalike(d)]
     return dict(steps), noisy, counts, left
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

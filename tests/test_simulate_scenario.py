@@ -244,3 +244,194 @@ def test_evtx_reads_back_like_jsonl(tmp_path):
                 assert a["Event"].get("EventData") == b["Event"].get("EventData")
             per_file[f.name] += len(records)
     assert sum(per_file.values()) == s.events
+
+
+# ---- the intrusion as an evaluator sees it: entry, edges, behaviour-only steps ------------------
+SECURITY = "Security"
+RCM = "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"
+_LOGON_TYPE = {"rdp": "10", "smb": "3", "wmi": "3", "service": "3"}
+
+
+def _index(logs) -> dict[tuple[str, str, int], dict]:
+    return {(h, c, e["System"]["EventRecordID"]): e for (h, c), ev in logs.items() for e in ev}
+
+
+def test_scenario_names_entry_host_and_edges(run):
+    scenario = json.loads((run.out_dir / "scenario.json").read_text())
+    assert scenario["benign_only"] is False
+    web = [h["name"] for h in scenario["network"]["hosts"] if h["role"] == "web_server"]
+    assert scenario["entry_host"] == web[0]
+    assert scenario["entry_host"] in scenario["attacked_hosts"]
+    edges = scenario["lateral_edges"]
+    assert edges and all(set(e) >= {"from", "to", "account", "method", "first"} for e in edges)
+    assert {e["method"] for e in edges} <= {
+        "rdp",
+        "smb",
+        "wmi",
+        "winrm",
+        "service",
+        "scheduled_task",
+    }
+    assert [e["first"] for e in edges] == sorted(e["first"] for e in edges)
+    # every edge ends on an attacked host; the actor's first move leaves the entry host
+    # (or arrives by RDP from outside the network)
+    assert all(e["to"] in run.attacked_hosts for e in edges)
+    dc = scenario["campaign"]["variants"]["domain_controller"]
+    assert any(e["to"] == dc and e["method"] == "rdp" for e in edges)
+
+
+def test_edges_are_the_targets_logons_in_truth(run, logs):
+    scenario = json.loads((run.out_dir / "scenario.json").read_text())
+    truth = _truth(run.out_dir)
+    index = _index(logs)
+    for edge in scenario["lateral_edges"]:
+        hits = [
+            t
+            for t in truth
+            if t["host"] == edge["to"]
+            and t["channel"] == SECURITY
+            and t["timestamp"] == edge["first"]
+        ]
+        assert hits, edge
+        for t in hits:
+            if not t["recorded"]:
+                continue  # a later log clear wiped it; truth still says where it was
+            data = index[(t["host"], t["channel"], t["record_id"])]["EventData"]
+            assert data["LogonType"] == _LOGON_TYPE[edge["method"]]
+            assert data["IpAddress"] == edge["from_ip"]
+            assert f"{data['TargetDomainName']}\\{data['TargetUserName']}" == edge["account"]
+
+
+def test_behaviour_only_steps_are_in_truth(run, logs):
+    """RDP into the DC, the file server's logons and share reads, the log clears."""
+    scenario = json.loads((run.out_dir / "scenario.json").read_text())
+    variants = scenario["campaign"]["variants"]
+    dc, fs = variants["domain_controller"], variants["file_server"]
+    truth = _truth(run.out_dir)
+    index = _index(logs)
+
+    def events(host: str, step: str) -> list[dict]:
+        keys = [
+            (t["host"], t["channel"], t["record_id"])
+            for t in truth
+            if t["host"] == host and t["step"] == step and t["recorded"]
+        ]
+        return [index[k] for k in keys]
+
+    rdp = events(dc, "lateral_rdp")
+    ids = {e["System"]["EventID"] for e in rdp}
+    assert 1149 in ids  # its log is not the one the actor clears
+    assert any(
+        e["EventData"].get("Param1") == variants["compromised_account"].split("\\")[1]
+        for e in rdp
+        if e["System"]["EventID"] == 1149
+    )
+    smb = events(fs, "lateral_smb") + events(fs, "discovery_remote_share")
+    assert {4624, 5140, 5145} <= {e["System"]["EventID"] for e in smb}
+    clears = [
+        e["System"]["EventID"]
+        for h in scenario["campaign"]["log_clears"]
+        for e in events(h, "log_clearing")
+    ]
+    assert 1102 in clears
+
+
+def test_actor_processes_carry_its_logon_id(run, logs):
+    """The actor's processes name the logon session its 4624 opened (4688 SubjectLogonId,
+    Sysmon LogonId), so a hunt can chain them; checked where the Security log was not
+    cleared."""
+    scenario = json.loads((run.out_dir / "scenario.json").read_text())
+    sam = scenario["campaign"]["variants"]["compromised_account"].split("\\")[1]
+    cleared = {h for h, chans in scenario["campaign"]["log_clears"].items() if SECURITY in chans}
+    index = _index(logs)
+    actor = [
+        index[(t["host"], t["channel"], t["record_id"])] | {"host": t["host"]}
+        for t in _truth(run.out_dir)
+        if t["recorded"] and t["host"] not in cleared
+    ]
+    sessions = {
+        (e["host"], e["EventData"]["TargetLogonId"])
+        for e in actor
+        if e["System"]["EventID"] == 4624 and e["EventData"]["TargetUserName"] == sam
+    }
+    checked = 0
+    for e in actor:
+        d = e["EventData"]
+        if e["System"]["EventID"] == 4688 and d["SubjectUserName"] == sam:
+            assert (e["host"], d["SubjectLogonId"]) in sessions, d["CommandLine"]
+            checked += 1
+        elif e["System"]["EventID"] == 1 and d["User"].endswith("\\" + sam):
+            assert (e["host"], d["LogonId"]) in sessions, d["CommandLine"]
+            checked += 1
+    assert checked and sessions
+
+
+def test_logon_ids_do_not_repeat_on_a_host(logs):
+    for (h, c), events in logs.items():
+        if c != SECURITY:
+            continue
+        ids = [e["EventData"]["TargetLogonId"] for e in events if e["System"]["EventID"] == 4624]
+        assert len(ids) == len(set(ids)), h
+
+
+@pytest.fixture(scope="module")
+def benign(tmp_path_factory) -> SimulationSummary:
+    return simulate_volt_typhoon(
+        tmp_path_factory.mktemp("benign0"), hosts=6, days=1, seed=0, fmt="jsonl", benign_only=True
+    )
+
+
+def test_benign_only_has_no_truth_and_says_so(benign):
+    assert (benign.out_dir / "truth.jsonl").read_bytes() == b""
+    assert benign.malicious_events == 0 and benign.attacked_hosts == []
+    scenario = json.loads((benign.out_dir / "scenario.json").read_text())
+    assert scenario["benign_only"] is True
+    assert scenario["attacked_hosts"] == [] and scenario["lateral_edges"] == []
+    assert scenario["entry_host"] is None and scenario["campaign"] is None
+    assert benign.events > 10_000
+
+
+def test_benign_only_is_the_same_network_without_the_actor(run, benign):
+    a = json.loads((run.out_dir / "scenario.json").read_text())
+    b = json.loads((benign.out_dir / "scenario.json").read_text())
+    assert a["network"] == b["network"]
+    variants = a["campaign"]["variants"]
+    markers = [
+        variants["frp"]["image"].rsplit("\\", 1)[1],
+        variants["actor_client"],
+        variants["ifm_dir"],
+        variants["webshell"],
+        f"listenport={variants['portproxy']['listenport']}",
+    ]
+    text = b"".join(f.read_bytes() for f in benign.files).decode().replace("\\\\", "\\")
+    for marker in markers:
+        assert marker.lower() not in text.lower(), marker
+    # nor any logon of the stolen account from the entry host
+    web_ip = next(h["ip"] for h in a["network"]["hosts"] if h["name"] == a["entry_host"])
+    sam = variants["compromised_account"].split("\\")[1]
+    for (_h, c), events in _read(benign.out_dir).items():
+        for e in events:
+            d = e.get("EventData") or {}
+            if c == SECURITY and e["System"]["EventID"] == 4624:
+                assert not (d.get("TargetUserName") == sam and d.get("IpAddress") == web_ip)
+
+
+def test_benign_only_is_deterministic(benign, tmp_path):
+    again = simulate_volt_typhoon(
+        tmp_path / "again", hosts=6, days=1, seed=0, fmt="jsonl", benign_only=True
+    )
+    assert _digest(again.out_dir) == _digest(benign.out_dir)
+
+
+def test_cli_benign_only(tmp_path):
+    from click.testing import CliRunner
+
+    from lotlhunt.cli import cli
+
+    out = tmp_path / "clean"
+    args = ["simulate", "volt-typhoon", "--out", str(out), "--hosts", "4", "--days", "1"]
+    result = CliRunner().invoke(cli, [*args, "--format", "jsonl", "--benign-only"])
+    assert result.exit_code == 0, result.output
+    assert "none (benign only)" in result.output
+    assert json.loads((out / "scenario.json").read_text())["benign_only"] is True
+    assert (out / "truth.jsonl").read_bytes() == b""

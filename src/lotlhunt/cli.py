@@ -303,8 +303,19 @@ def simulate() -> None:
     type=click.IntRange(min=1),
     help="Approximate total events (scales the background activity).",
 )
+@click.option(
+    "--benign-only",
+    is_flag=True,
+    help="The same network with no intruder: empty truth, a baseline to measure against.",
+)
 def simulate_volt_typhoon_cmd(
-    out: Path, hosts: int, days: int, seed: int, fmt: str, events: int | None
+    out: Path,
+    hosts: int,
+    days: int,
+    seed: int,
+    fmt: str,
+    events: int | None,
+    benign_only: bool,
 ) -> None:
     """Volt Typhoon inside a critical-infrastructure Windows network (see truth.jsonl)."""
     from .simulate import LOGS_DIR, estimate_events, simulate_volt_typhoon
@@ -331,15 +342,17 @@ def simulate_volt_typhoon_cmd(
                 fmt=fmt,
                 events=events,
                 progress=lambda n: bar.update(task, completed=n),
+                benign_only=benign_only,
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
     console = Console()
+    attacked = ", ".join(summary.attacked_hosts) or "none (benign only)"
     console.print(
         f"Wrote {summary.events:,} events ({summary.malicious_events:,} malicious) for "
         f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to "
         f"{terminal_safe(out / LOGS_DIR)}.\n"
-        f"Attacked hosts: {terminal_safe(', '.join(summary.attacked_hosts))}\n"
+        f"Attacked hosts: {terminal_safe(attacked)}\n"
         f"Ground truth: {terminal_safe(out / 'truth.jsonl')}; "
         f"scenario: {terminal_safe(out / 'scenario.json')}\n"
         f"Hunt it: lotlhunt hunt {terminal_safe(out / LOGS_DIR)}"

@@ -28,7 +28,7 @@ from .analytics.explain import (
     event_details,
     explain_matches,
 )
-from .analytics.run import analyse
+from .analytics.run import Analysis, analyse
 from .engines.duckdb.arrow_view import arrow_view
 from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
 from .errors import InputIssue, UsageError
@@ -371,7 +371,10 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         stats.phases["collect"] = time.perf_counter() - mark
         mark = time.perf_counter()
         progress.note("analysing behaviour and chaining incidents")
-        analysis = analyse(engine, detections, correlations, evaluation.matches.column("rid"))
+        try:
+            analysis = analyse(engine, detections, correlations, evaluation.matches.column("rid"))
+        except Exception as exc:  # noqa: BLE001 - the detections stand without the story
+            analysis = Analysis(notes=[f"behaviour analytics and incidents failed: {exc!r}"])
         stats.notes.extend(analysis.notes)
         stats.phases["analytics"] = time.perf_counter() - mark
     finally:

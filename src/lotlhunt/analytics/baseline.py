@@ -37,6 +37,9 @@ class Baseline:
     #: host key -> the spelling of the host name its events use most.
     names: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    #: (host key, lower-cased channel) -> when that log begins: a cleared log's history
+    #: starts at the clear, and everything after it would look new.
+    channel_starts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, core: pa.Table) -> Baseline:
@@ -44,14 +47,28 @@ class Baseline:
             return cls({}, {}, {})
         known = core.filter(pc.greater(core.column(TS), 0))
         spans = known.group_by(HK).aggregate([(TS, "min"), (TS, "max")])
-        starts = dict(zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_min").to_pylist(), strict=True))
-        ends = dict(zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_max").to_pylist(), strict=True))
+        starts = dict(
+            zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_min").to_pylist(), strict=True)
+        )
+        ends = dict(
+            zip(spans.column(HK).to_pylist(), spans.column(f"{TS}_max").to_pylist(), strict=True)
+        )
         spelled = core.group_by([HK, "host"]).aggregate([(TS, "count")])
         names: dict[str, tuple[int, str]] = {}
-        for hk, host, n in zip(*(spelled.column(c).to_pylist() for c in (HK, "host", f"{TS}_count")), strict=True):
+        for hk, host, n in zip(
+            *(spelled.column(c).to_pylist() for c in (HK, "host", f"{TS}_count")), strict=True
+        ):
             if host and (hk not in names or n > names[hk][0]):
                 names[hk] = (n, host)
-        return cls(starts, ends, {k: v[1] for k, v in names.items()})
+        by_log = known.append_column("ch", pc.utf8_lower(pc.fill_null(known.column("channel"), "")))
+        logs = by_log.group_by([HK, "ch"]).aggregate([(TS, "min")])
+        channel_starts = {
+            (h, c): t
+            for h, c, t in zip(
+                *(logs.column(n).to_pylist() for n in (HK, "ch", f"{TS}_min")), strict=True
+            )
+        }
+        return cls(starts, ends, {k: v[1] for k, v in names.items()}, [], channel_starts)
 
     @property
     def fleet(self) -> int:
@@ -61,9 +78,21 @@ class Baseline:
         """Hours of logs the host has."""
         return (self.ends.get(hk, 0) - self.starts.get(hk, 0)) / HOUR_US
 
-    def seasoned(self, hks: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """Per row: whether its host had ``MIN_HISTORY_US`` of logs before the row."""
+    def seasoned(
+        self, hks: np.ndarray, ts: np.ndarray, channels: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per row: whether its host, and its own log if ``channels`` are given, had
+        ``MIN_HISTORY_US`` of history before the row."""
         start = np.array([self.starts.get(h, 1 << 62) for h in hks], np.int64)
+        if channels is not None:
+            own = np.array(
+                [
+                    self.channel_starts.get((h, (c or "").lower()), 1 << 62)
+                    for h, c in zip(hks, channels, strict=True)
+                ],
+                np.int64,
+            )
+            start = np.maximum(start, own)
         return (ts - start) >= MIN_HISTORY_US
 
     def history_hours(self, hk: str, ts: int) -> float:

@@ -10,7 +10,7 @@ creation land in one table; so do the logon events of every channel that records
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,7 +104,11 @@ def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
     encoded = pc.dictionary_encode(joined)
     if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.string()).dictionary_encode()
+        encoded = (
+            encoded.combine_chunks()
+            if encoded.num_chunks
+            else pa.array([], pa.string()).dictionary_encode()
+        )
     return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)
 
 
@@ -145,7 +149,16 @@ def _base(table: pa.Table) -> pa.Table:
     """Adds ``ts`` (microseconds since the epoch, 0 where unknown) and the host key."""
     ts = pc.fill_null(table.column(schema.TIMESTAMP).cast(pa.int64()), 0)
     table = table.append_column(TS, ts)
-    return table.append_column(HK, host_key(text(table, schema.HOST)))
+    return table.append_column(HK, per_value(text(table, schema.HOST), host_key))
+
+
+def per_value(
+    values: pa.ChunkedArray | pa.Array, fn: Callable[[pa.Array], pa.Array]
+) -> pa.ChunkedArray | pa.Array:
+    """``fn`` applied to each distinct value once, spread back to every row: a handful of
+    host names over a million events cost a handful of regex runs."""
+    distinct = pc.unique(values)
+    return pc.take(fn(distinct), pc.index_in(values, value_set=distinct))
 
 
 PROCESS_FIELDS = (
@@ -179,12 +192,16 @@ def _processes(source: FrameSource) -> pa.Table:
     parent = coalesce(table, "ParentImage", "ParentProcessName")
     target = account(table, "TargetDomainName", "TargetUserName")
     subject = account(table, "SubjectDomainName", "SubjectUserName")
-    target_ok = pc.and_(pc.not_equal(text(table, "TargetUserName"), ""),
-                        pc.not_equal(text(table, "TargetUserName"), "-"))
+    target_ok = pc.and_(
+        pc.not_equal(text(table, "TargetUserName"), ""),
+        pc.not_equal(text(table, "TargetUserName"), "-"),
+    )
     sec_account = pc.if_else(target_ok, target, subject)
     tlogon = lower(table, "TargetLogonId")
     sec_session = pc.if_else(
-        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")), lower(table, "SubjectLogonId"), tlogon
+        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
+        lower(table, "SubjectLogonId"),
+        tlogon,
     )
     out = {
         "image": pc.utf8_lower(image),
@@ -232,8 +249,9 @@ def _logons(source: FrameSource) -> pa.Table:
     ``account``, ``ltype`` (logon type, ``explicit`` for 4648, ``10`` for RDP events),
     ``src`` (the other end's address), ``src_name`` (its name, when given),
     ``session`` and, for 4648, ``target`` (the server the credentials were used for)."""
-    sec = source.events_frame(LOGON_FIELDS, event_ids=[4624, 4634, 4647, 4648, 4778],
-                              channels=[SECURITY])
+    sec = source.events_frame(
+        LOGON_FIELDS, event_ids=[4624, 4634, 4647, 4648, 4778], channels=[SECURITY]
+    )
     rcm = source.events_frame(LOGON_FIELDS, event_ids=[1149], channels=[RCM])
     table = _base(pa.concat_tables([sec, rcm]))
     eid = table.column(schema.EVENT_ID)
@@ -294,8 +312,15 @@ def _shares(source: FrameSource) -> pa.Table:
     return table
 
 
-NETWORK_FIELDS = ("Image", "User", "ProcessGuid", "SourceIp", "DestinationIp", "DestinationPort",
-                  "Initiated")
+NETWORK_FIELDS = (
+    "Image",
+    "User",
+    "ProcessGuid",
+    "SourceIp",
+    "DestinationIp",
+    "DestinationPort",
+    "Initiated",
+)
 
 
 def _network(source: FrameSource) -> pa.Table:
@@ -315,8 +340,15 @@ def _network(source: FrameSource) -> pa.Table:
     return table
 
 
-MARK_FIELDS = ("SubjectUserName", "SubjectDomainName", "SubjectLogonId", "param1", "param2",
-               "param3", "field_Channel")
+MARK_FIELDS = (
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "param1",
+    "param2",
+    "param3",
+    "field_Channel",
+)
 
 
 def _marks(source: FrameSource) -> pa.Table:

@@ -24,8 +24,9 @@ _PIPE_METHODS = (("psexesvc", "service"), ("svcctl", "service"), ("atsvc", "sche
 _PARENT_METHODS = {"wmiprvse.exe": "wmi", "wsmprovhost.exe": "winrm", "psexesvc.exe": "service"}
 _METHOD_RANK = {"service": 0, "scheduled_task": 1, "wmi": 2, "winrm": 3, "smb": 4, "rdp": 5}
 _WEB_SERVERS = ("w3wp.exe", "java.exe", "tomcat9.exe", "httpd.exe", "nginx.exe", "php-cgi.exe")
-#: Distinct people logging on over the network from which a host counts as a server.
-SERVER_LOGON_ACCOUNTS = 3
+#: Distinct people logging on over the network from which a host counts as a server (a
+#: workstation sees its owner, their admin account and a helpdesk or two).
+SERVER_LOGON_ACCOUNTS = 5
 _LOCAL = frozenset({"", "-", "127.0.0.1", "::1", "0.0.0.0", "localhost"})
 
 
@@ -56,9 +57,19 @@ def host_map(frames: Frames) -> HostMap:
     votes: Counter[tuple[str, str]] = Counter()
     logons = frames.logons
     user = pc.utf8_lower(pc.replace_substring_regex(logons.column("account"), r"^.*\\", ""))
-    machine = logons.filter(pc.and_(pc.ends_with(user, "$"), pc.equal(logons.column(schema.EVENT_ID), 4624)))
-    pairs = pa.table({"a": machine.column("src"), "h": pc.replace_substring_regex(
-        pc.utf8_lower(pc.replace_substring_regex(machine.column("account"), r"^.*\\", "")), r"\$$", "")})
+    machine = logons.filter(
+        pc.and_(pc.ends_with(user, "$"), pc.equal(logons.column(schema.EVENT_ID), 4624))
+    )
+    pairs = pa.table(
+        {
+            "a": machine.column("src"),
+            "h": pc.replace_substring_regex(
+                pc.utf8_lower(pc.replace_substring_regex(machine.column("account"), r"^.*\\", "")),
+                r"\$$",
+                "",
+            ),
+        }
+    )
     _count(votes, pairs)
     net = frames.network
     out = net.filter(pc.equal(net.column("initiated"), "true"))
@@ -77,7 +88,9 @@ def _count(votes: Counter[tuple[str, str]], pairs: pa.Table, weight: int = 1) ->
     if pairs.num_rows == 0:
         return
     grouped = pairs.group_by(["a", "h"]).aggregate([("a", "count")])
-    for a, h, n in zip(*(grouped.column(c).to_pylist() for c in ("a", "h", "a_count")), strict=True):
+    for a, h, n in zip(
+        *(grouped.column(c).to_pylist() for c in ("a", "h", "a_count")), strict=True
+    ):
         votes[(a, h)] += n * weight
 
 
@@ -85,7 +98,9 @@ def _dcs(frames: Frames) -> set[str]:
     """Domain controllers: the hosts whose Security log issues Kerberos tickets or
     validates credentials for the domain (4768/4769/4776 land only there)."""
     core = frames.core
-    kdc = core.filter(pc.is_in(core.column(schema.EVENT_ID), pa.array([4768, 4769, 4776], pa.int32())))
+    kdc = core.filter(
+        pc.is_in(core.column(schema.EVENT_ID), pa.array([4768, 4769, 4776], pa.int32()))
+    )
     return set(pc.unique(kdc.column(HK)).to_pylist())
 
 
@@ -96,15 +111,26 @@ def _servers(frames: Frames) -> set[str]:
     proc = frames.processes
     web = proc.filter(pc.is_in(proc.column("parent_base"), pa.array(_WEB_SERVERS)))
     web2 = proc.filter(pc.is_in(proc.column("image_base"), pa.array(_WEB_SERVERS)))
-    servers |= set(pc.unique(web.column(HK)).to_pylist()) | set(pc.unique(web2.column(HK)).to_pylist())
+    servers |= set(pc.unique(web.column(HK)).to_pylist()) | set(
+        pc.unique(web2.column(HK)).to_pylist()
+    )
     logons = frames.logons
-    net3 = logons.filter(pc.and_(pc.equal(logons.column("ltype"), "3"),
-                                 pc.equal(logons.column(schema.EVENT_ID), 4624)))
+    net3 = logons.filter(
+        pc.and_(
+            pc.equal(logons.column("ltype"), "3"), pc.equal(logons.column(schema.EVENT_ID), 4624)
+        )
+    )
     user = pc.utf8_lower(net3.column("account"))
-    net3 = net3.filter(pc.invert(pc.or_(pc.ends_with(user, "$"), pc.match_substring(user, "anonymous"))))
+    net3 = net3.filter(
+        pc.invert(pc.or_(pc.ends_with(user, "$"), pc.match_substring(user, "anonymous")))
+    )
     if net3.num_rows:
         people = net3.group_by(HK).aggregate([("account", "count_distinct")])
-        for hk, n in zip(people.column(HK).to_pylist(), people.column("account_count_distinct").to_pylist(), strict=True):
+        for hk, n in zip(
+            people.column(HK).to_pylist(),
+            people.column("account_count_distinct").to_pylist(),
+            strict=True,
+        ):
             if n >= SERVER_LOGON_ACCOUNTS:
                 servers.add(hk)
     return servers
@@ -123,7 +149,10 @@ def _methods(frames: Frames) -> dict[tuple[str, str], str]:
     shares = frames.shares
     if shares.num_rows:
         grouped = shares.group_by([HK, "session", "share", "target_name"]).aggregate([])
-        for hk, session, share, target in zip(*(grouped.column(c).to_pylist() for c in (HK, "session", "share", "target_name")), strict=True):
+        for hk, session, share, target in zip(
+            *(grouped.column(c).to_pylist() for c in (HK, "session", "share", "target_name")),
+            strict=True,
+        ):
             if share == "ipc$":
                 for pipe, method in _PIPE_METHODS:
                     if pipe in target:
@@ -134,6 +163,8 @@ def _methods(frames: Frames) -> dict[tuple[str, str], str]:
     hits = proc.filter(pc.is_in(proc.column("parent_base"), pa.array(sorted(_PARENT_METHODS))))
     if hits.num_rows:
         grouped = hits.group_by([HK, "session", "parent_base"]).aggregate([])
-        for hk, session, parent in zip(*(grouped.column(c).to_pylist() for c in (HK, "session", "parent_base")), strict=True):
+        for hk, session, parent in zip(
+            *(grouped.column(c).to_pylist() for c in (HK, "session", "parent_base")), strict=True
+        ):
             put(hk, session, _PARENT_METHODS[parent])
     return found

@@ -24,9 +24,12 @@ SLACK_HOURS = 1
 
 
 def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Signal]:
-    interactive = logons.filter(pc.and_(
-        pc.equal(logons.column(schema.EVENT_ID), 4624),
-        pc.is_in(logons.column("ltype"), pa.array(["2", "10", "11"]))))
+    interactive = logons.filter(
+        pc.and_(
+            pc.equal(logons.column(schema.EVENT_ID), 4624),
+            pc.is_in(logons.column("ltype"), pa.array(["2", "10", "11"])),
+        )
+    )
     keep = ["__rid", *schema.CORE_COLUMNS, TS, HK, "account", "session"]
     table = pa.concat_tables([processes.select(keep), interactive.select(keep)])
     table = table.filter(pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)))
@@ -42,7 +45,7 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
     c_acct = cells // 24 // 100_000
     c_day = (cells // 24) % 100_000
     c_hour = cells % 24
-    days_of = {int(a): set() for a in np.unique(c_acct)}
+    days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
     hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
     for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
         days_of[a].add(d)
@@ -50,7 +53,9 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
     n_events = np.bincount(ids)
     odd = np.zeros(cells.size, bool)
     judged = False
-    for k, (a, d, h) in enumerate(zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)):
+    for k, (a, d, h) in enumerate(
+        zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
+    ):
         if len(days_of[a]) < MIN_DAYS + 1 or n_events[a] < MIN_EVENTS:
             continue
         judged = True
@@ -73,14 +78,22 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
         a = int(c_acct[inverse[i]])
         hk, h = hks[i], int(hour[i])
         key = session_key(hk, sessions[i])
-        out.append(behaviour(
-            "off_hours_activity",
-            "low",
-            f"{accounts[i]} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
-            f"events); on its other {len(days_of[a]) - 1} days it was never active within "
-            f"{SLACK_HOURS} h of that hour (usual hours, UTC: {_ranges(sorted(x for x, ds in hours_of[a].items() if ds - {int(c_day[inverse[i]])}))}).",
-            table, cited[:20], ("attack.initial-access", "attack.t1078"),
-            account=accounts[i], keys=(key,) if key else ()))
+        today = int(c_day[inverse[i]])
+        usual = sorted(x for x, ds in hours_of[a].items() if ds - {today})
+        out.append(
+            behaviour(
+                "off_hours_activity",
+                "low",
+                f"{accounts[i]} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
+                f"events); on its other {len(days_of[a]) - 1} days it was never active within "
+                f"{SLACK_HOURS} h of that hour (usual hours, UTC: {_ranges(usual)}).",
+                table,
+                cited[:20],
+                ("attack.initial-access", "attack.t1078"),
+                account=accounts[i],
+                keys=(key,) if key else (),
+            )
+        )
     return out
 
 

@@ -10,12 +10,12 @@ engine by row id) so they chain like behaviour signals do.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,7 +30,7 @@ from ..model import (
     Signal,
     SignalKind,
 )
-from .baseline import SYSTEM_SESSIONS, behaviour, human
+from .baseline import SYSTEM_SESSIONS, human
 from .chains import _host, chain
 from .frame import HK, TS, Frames, event_ref, lower, text
 from .playbooks import resemblance
@@ -54,7 +54,11 @@ TACTICS = (
     "impact",
 )
 #: Techniques whose tactic the tags of a rule may not name.
-_TECHNIQUE_TACTICS = {"t1021": "lateral-movement", "t1070": "defense-evasion", "t1078": "initial-access"}
+_TECHNIQUE_TACTICS = {
+    "t1021": "lateral-movement",
+    "t1070": "defense-evasion",
+    "t1078": "initial-access",
+}
 #: Events cited per context key (a session or a process tree) at most.
 CONTEXT_EVENTS = 40
 CONTEXT_MARGIN_US = 60 * 60 * 1_000_000
@@ -89,11 +93,17 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
     if frame.num_rows == 0:
         return {}
     hk = pc.replace_substring_regex(pc.utf8_lower(text(frame, schema.HOST)), r"\..*$", "")
-    sysmon = pc.equal(pc.utf8_lower(text(frame, schema.CHANNEL)), "microsoft-windows-sysmon/operational")
+    sysmon = pc.equal(
+        pc.utf8_lower(text(frame, schema.CHANNEL)), "microsoft-windows-sysmon/operational"
+    )
     user = text(frame, "User")
-    subject = pc.if_else(pc.equal(text(frame, "SubjectDomainName"), ""), text(frame, "SubjectUserName"),
-                         pc.binary_join_element_wise(text(frame, "SubjectDomainName"),
-                                                     text(frame, "SubjectUserName"), "\\"))
+    subject = pc.if_else(
+        pc.equal(text(frame, "SubjectDomainName"), ""),
+        text(frame, "SubjectUserName"),
+        pc.binary_join_element_wise(
+            text(frame, "SubjectDomainName"), text(frame, "SubjectUserName"), "\\"
+        ),
+    )
     acct = pc.if_else(pc.not_equal(user, ""), user, subject)
     person = human(acct)
     cols = {
@@ -122,7 +132,9 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
                 if cols[name][k]:
                     keys.append(("process", f"{h}|{cols[name][k]}"))
         account = cols["acct"][k] if cols["person"][k] else None
-        out[(cols["source"][k], cols["position"][k])] = EventKeys(tuple(dict.fromkeys(keys)), account)
+        out[(cols["source"][k], cols["position"][k])] = EventKeys(
+            tuple(dict.fromkeys(keys)), account
+        )
     return out
 
 
@@ -151,38 +163,43 @@ def detection_signals(
             EventRef(d.timestamp, d.host, d.channel, d.event_id, d.record_id, d.source, d.position)
             for d in items
         )
-        out.append(Signal(
-            kind=SignalKind.DETECTION,
-            name=first.rule_title,
-            level=first.level,
-            why=f"rule {first.rule_title!r} ({first.level}) matched {len(items)} event"
+        out.append(
+            Signal(
+                kind=SignalKind.DETECTION,
+                name=first.rule_title,
+                level=first.level,
+                why=f"rule {first.rule_title!r} ({first.level}) matched {len(items)} event"
                 f"{'s' if len(items) != 1 else ''} on {host}"
-                + (f": {', '.join(first.matched)} held" if first.matched else "") + ".",
-            events=events,
-            rule_id=first.rule_id,
-            tags=first.tags,
-            host=host,
-            account=accounts.most_common(1)[0][0] if accounts else None,
-            timestamp=first.timestamp,
-            keys=tuple(chained),
-        ))
+                + (f": {', '.join(first.matched)} held" if first.matched else "")
+                + ".",
+                events=events,
+                rule_id=first.rule_id,
+                tags=first.tags,
+                host=host,
+                account=accounts.most_common(1)[0][0] if accounts else None,
+                timestamp=first.timestamp,
+                keys=tuple(chained),
+            )
+        )
     for c in correlations:
         chained = {}
         for e in c.events:
             chained.update(dict.fromkeys(keys.get((e.source, e.position), nothing).keys))
-        out.append(Signal(
-            kind=SignalKind.DETECTION,
-            name=c.rule_title,
-            level=c.level,
-            why=f"correlation {c.rule_title!r} ({c.kind}) reached {c.value} over "
+        out.append(
+            Signal(
+                kind=SignalKind.DETECTION,
+                name=c.rule_title,
+                level=c.level,
+                why=f"correlation {c.rule_title!r} ({c.kind}) reached {c.value} over "
                 f"{len(c.events)} events.",
-            events=c.events,
-            rule_id=c.rule_id,
-            tags=c.tags,
-            host=c.host or (c.events[0].host if c.events else None),
-            timestamp=c.first,
-            keys=tuple(chained),
-        ))
+                events=c.events,
+                rule_id=c.rule_id,
+                tags=c.tags,
+                host=c.host or (c.events[0].host if c.events else None),
+                timestamp=c.first,
+                keys=tuple(chained),
+            )
+        )
     return out
 
 
@@ -218,51 +235,73 @@ class Context:
 
     def __init__(self, frames: Frames, signals: Sequence[Signal]) -> None:
         wanted = {v for s in signals for kind, v in s.keys if kind in ("session", "process")}
-        self.rows: dict[str, list[tuple[pa.Table, int]]] = defaultdict(list)
+        #: key -> (table, row, time, (source, position)) of its events, in time order.
+        self.rows: dict[str, list[tuple[pa.Table, int, int, tuple[object, object]]]]
+        self.rows = defaultdict(list)
+        self.times: dict[str, list[int]] = {}
         if not wanted:
             return
         values = pa.array(sorted(wanted))
-        logons = frames.logons.filter(pc.is_in(frames.logons.column(schema.EVENT_ID),
-                                               pa.array([4624, 4634, 4647], pa.int32())))
-        for table, column in ((logons, "session"), (frames.processes, "session"),
-                              (frames.processes, "pguid")):
+        logons = frames.logons.filter(
+            pc.is_in(
+                frames.logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32())
+            )
+        )
+        for table, column in (
+            (logons, "session"),
+            (frames.processes, "session"),
+            (frames.processes, "pguid"),
+        ):
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
-            idx = np.flatnonzero(np.asarray(hit.to_pylist(), bool) if table.num_rows else np.zeros(0, bool))
-            keys = np.asarray(key.to_pylist(), object)
-            ts = table.column(TS).to_numpy()
-            for i in idx[np.argsort(ts[idx], kind="stable")]:
-                self.rows[keys[i]].append((table, int(i)))
+            found = table.filter(hit).append_column("__key", key.filter(hit)).sort_by(TS)
+            cols = [found.column(c).to_pylist() for c in ("__key", TS, schema.SOURCE)]
+            cols.append(found.column(schema.POSITION).to_pylist())
+            for i, (k, ts, src, pos) in enumerate(zip(*cols, strict=True)):
+                self.rows[k].append((found, i, ts, (src, pos)))
+        for rows in self.rows.values():
+            rows.sort(key=lambda r: r[2])
+        self.times = {k: [r[2] for r in rows] for k, rows in self.rows.items()}
 
     def signals(self, incident: Sequence[Signal]) -> list[Signal]:
-        cited = {(e.source, e.position) for s in incident for e in s.events}
+        cited: set[tuple[object, object]] = {
+            (e.source, e.position) for s in incident for e in s.events
+        }
         lo = min(_micros(s.timestamp) for s in incident) - CONTEXT_MARGIN_US
         hi = max(_micros(e.timestamp) for s in incident for e in s.events) + CONTEXT_MARGIN_US
-        keys = list(dict.fromkeys(v for s in incident for kind, v in s.keys if kind in ("session", "process")))
+        sessions = {v for s in incident for kind, v in s.keys if kind == "session"}
+        keys = dict.fromkeys(
+            v for s in incident for kind, v in s.keys if kind in ("session", "process")
+        )
         out = []
         for key in keys:
-            rows = [(t, i) for t, i in self.rows.get(key, ())
-                    if lo <= t.column(TS)[i].as_py() <= hi
-                    and (t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py()) not in cited]
+            times = self.times.get(key, [])
+            window = self.rows.get(key, [])[bisect_left(times, lo) : bisect_right(times, hi)]
+            rows = []
+            for r in window:
+                if r[3] not in cited:
+                    rows.append(r)
+                    if len(rows) == CONTEXT_EVENTS:
+                        break
             if not rows:
                 continue
             rows = rows[:CONTEXT_EVENTS]
-            for t, i in rows:
-                cited.add((t.column(schema.SOURCE)[i].as_py(), t.column(schema.POSITION)[i].as_py()))
+            cited.update(r[3] for r in rows)
             host, ident = key.split("|", 1)
-            kind = "logon session" if any(k == ("session", key) for s in incident for k in s.keys) else "process tree"
-            first_t, first_i = rows[0]
-            sig = behaviour(
-                "context",
-                "informational",
-                f"{len(rows)} more event{'s' if len(rows) != 1 else ''} of the {kind} {ident} on "
-                f"{host}, where this incident's signals occurred.",
-                first_t,
-                [first_i],
-                (),
+            kind = "logon session" if key in sessions else "process tree"
+            events = tuple(event_ref(t, i) for t, i, _, _ in rows)
+            out.append(
+                Signal(
+                    kind=SignalKind.BEHAVIOUR,
+                    name="context",
+                    level="informational",
+                    why=f"{len(rows)} more event{'s' if len(rows) != 1 else ''} of the {kind} "
+                    f"{ident} on {host}, where this incident's signals occurred.",
+                    events=events,
+                    host=events[0].host,
+                    timestamp=events[0].timestamp,
+                )
             )
-            more = tuple(event_ref(t, i) for t, i in rows[1:])
-            out.append(replace(sig, events=sig.events + more))
         return out
 
 
@@ -285,7 +324,7 @@ def build(signals: Sequence[Signal], frames: Frames | None) -> list[Incident]:
 
 def _incident(members: list[Signal]) -> Incident:
     members.sort(key=lambda s: _micros(s.timestamp))
-    names = {}
+    names: dict[str, str] = {}
     for s in members:
         if s.host:
             names.setdefault(_host(s.host), s.host)
@@ -369,8 +408,13 @@ def _reach(members: Sequence[Signal], edges: Sequence[LateralEdge]) -> tuple[lis
 def summary(inc: Incident) -> str:
     """One sentence: where, in what order, who, doing what, when, and whom it resembles."""
     short = [h.split(".", 1)[0] for h in inc.hosts]
-    where = (f"{len(short)} hosts reached in order {' -> '.join(short)}" if len(short) > 1
-             else f"host {short[0]}" if short else "no host")
+    where = (
+        f"{len(short)} hosts reached in order {' -> '.join(short)}"
+        if len(short) > 1
+        else f"host {short[0]}"
+        if short
+        else "no host"
+    )
     who = f" by {', '.join(inc.accounts[:2])}" if inc.accounts else ""
     doing = ", ".join(t.replace("-", " ") for t in inc.tactics) or "activity"
     when = ""

@@ -51,7 +51,7 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
     src = np.array([hosts.resolve(a, n) for a, n in zip(src_addr, src_name, strict=True)], object)
     acct = pc.utf8_lower(t.column("account"))
     acct_np = np.asarray(acct.to_pylist(), object)
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     if not seasoned.any():
         base.too_short("first-seen logons", "12 hours of a host's logs before a logon")
         return []
@@ -67,7 +67,10 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
     ltype = np_col(t, "ltype")
     rdp = ltype == "10"
     server_to_server = np.array(
-        [r and h in hosts.servers and s in hosts.servers and s != h for r, h, s in zip(rdp, hks, src, strict=True)],
+        [
+            r and h in hosts.servers and s in hosts.servers and s != h
+            for r, h, s in zip(rdp, hks, src, strict=True)
+        ],
         bool,
     )
     flagged = seasoned & (new_ah | new_sh | (server_to_server & new_sh))
@@ -86,8 +89,7 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
     accounts = np_col(t, "account")
     sessions = np_col(t, "session")
     out: list[Signal] = []
-    for i in rows:
-        i = int(i)
+    for i in map(int, rows):
         hk, who, s, when = hks[i], accounts[i], src[i], int(ts[i])
         before = sum(1 for x in hosts_of.get(acct_np[i], []) if x < when)
         days = base.history_hours(hk, when) / 24
@@ -113,7 +115,10 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
         sig = behaviour(
             "first_seen_logon" if new_ah[i] or new_sh[i] else "rdp_server_to_server",
             level,
-            " ".join(parts) + "; " + "; ".join(reasons) + f" ({int(counts[i])} such logons in all).",
+            " ".join(parts)
+            + "; "
+            + "; ".join(reasons)
+            + f" ({int(counts[i])} such logons in all).",
             t,
             [i],
             _TAGS_RDP if rdp[i] else _TAGS_LOGON,
@@ -143,31 +148,48 @@ def explicit(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Si
         return []
     target = np_col(t, "target")
     hks = np_col(t, HK)
-    keep = np.array([bool(x) and x not in ("localhost", "-") and x != h for x, h in zip(target, hks, strict=True)], bool)
+    keep = np.array(
+        [
+            bool(x) and x not in ("localhost", "-") and x != h
+            for x, h in zip(target, hks, strict=True)
+        ],
+        bool,
+    )
     t = t.filter(pa.array(keep & np.asarray(human(t.column("account")).to_pylist(), bool)))
     if t.num_rows == 0:
         return []
     hks, ts, target = np_col(t, HK), np_col(t, TS), np_col(t, "target")
-    firsts, counts = first_rows(key_ids(pc.utf8_lower(t.column("account")), t.column(HK), t.column("target")), ts)
-    seasoned = base.seasoned(hks, ts)
+    firsts, counts = first_rows(
+        key_ids(pc.utf8_lower(t.column("account")), t.column(HK), t.column("target")), ts
+    )
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     accounts, subjects, sessions = np_col(t, "account"), np_col(t, "subject"), np_col(t, "session")
     out = []
-    for i in firsts:
-        i = int(i)
+    for i in map(int, firsts):
         if not seasoned[i]:
             continue
         hk = hks[i]
         who = accounts[i]
         key = session_key(hk, sessions[i])
         edge = LateralEdge(source=hk, target=target[i], account=who, method="logon", first=None)
-        out.append(_dated(behaviour(
-            "first_seen_explicit_credentials",
-            "low",
-            f"{subjects[i]} on {base.name(hk)} used the credentials of {who} against {target[i]} "
-            f"for the first time in {base.history_hours(hk, int(ts[i])) / 24:.1f} days of its logs "
-            f"({int(counts[i])} such uses in all).",
-            t, [i], ("attack.lateral-movement", "attack.t1078"), account=who,
-            keys=(key,) if key else (), edge=edge)))
+        days = base.history_hours(hk, int(ts[i])) / 24
+        out.append(
+            _dated(
+                behaviour(
+                    "first_seen_explicit_credentials",
+                    "low",
+                    f"{subjects[i]} on {base.name(hk)} used the credentials of {who} against "
+                    f"{target[i]} for the first time in {days:.1f} days of its logs "
+                    f"({int(counts[i])} such uses in all).",
+                    t,
+                    [i],
+                    ("attack.lateral-movement", "attack.t1078"),
+                    account=who,
+                    keys=(key,) if key else (),
+                    edge=edge,
+                )
+            )
+        )
     return out
 
 
@@ -175,8 +197,12 @@ def outbound(network: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
     """Sysmon 3: a process connecting to another host's RDP, SMB, RPC or WinRM port for
     the first time (per source host, target host, port and program)."""
     t = network
-    t = t.filter(pc.and_(pc.equal(t.column("initiated"), "true"),
-                         pc.is_in(t.column("port"), pa.array(sorted(PORT_METHODS)))))
+    t = t.filter(
+        pc.and_(
+            pc.equal(t.column("initiated"), "true"),
+            pc.is_in(t.column("port"), pa.array(sorted(PORT_METHODS))),
+        )
+    )
     if t.num_rows == 0:
         return []
     dst = np_col(t, "dst")
@@ -189,27 +215,40 @@ def outbound(network: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
     target = target[keep]
     hks, ts = np_col(t, HK), np_col(t, TS)
     tgt = pa.array(target, pa.string())
-    firsts, counts = first_rows(key_ids(t.column(HK), tgt, t.column("port"), t.column("image_base")), ts)
+    firsts, counts = first_rows(
+        key_ids(t.column(HK), tgt, t.column("port"), t.column("image_base")), ts
+    )
     pair_first, _ = first_rows(key_ids(t.column(HK), tgt, t.column("port")), ts)
     new_pair = np.zeros(t.num_rows, bool)
     new_pair[pair_first] = True
-    seasoned = base.seasoned(hks, ts)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
     ports, images, users, guids = (np_col(t, c) for c in ("port", "image_base", "account", "guid"))
     out = []
-    for i in firsts:
-        i = int(i)
+    for i in map(int, firsts):
         if not seasoned[i]:
             continue
         hk = hks[i]
         method = PORT_METHODS[ports[i]]
+        days = base.history_hours(hk, int(ts[i])) / 24
         what = "first connection" if new_pair[i] else f"first connection by {images[i]}"
-        edge = LateralEdge(source=hk, target=target[i], account=users[i] or None, method=method, first=None)
-        out.append(_dated(behaviour(
-            "first_seen_remote_admin_connection",
-            "low",
-            f"{what} from {base.name(hk)} to {target[i]} port {ports[i]} ({method}) by "
-            f"{images[i]} in {base.history_hours(hk, int(ts[i])) / 24:.1f} days of its logs "
-            f"({int(counts[i])} such connections in all).",
-            t, [i], ("attack.lateral-movement",), account=users[i] or None,
-            keys=(("process", f"{hk}|{guids[i]}"),) if guids[i] else (), edge=edge)))
+        edge = LateralEdge(
+            source=hk, target=target[i], account=users[i] or None, method=method, first=None
+        )
+        out.append(
+            _dated(
+                behaviour(
+                    "first_seen_remote_admin_connection",
+                    "low",
+                    f"{what} from {base.name(hk)} to {target[i]} port {ports[i]} ({method}) by "
+                    f"{images[i]} in {days:.1f} days of its logs "
+                    f"({int(counts[i])} such connections in all).",
+                    t,
+                    [i],
+                    ("attack.lateral-movement",),
+                    account=users[i] or None,
+                    keys=(("process", f"{hk}|{guids[i]}"),) if guids[i] else (),
+                    edge=edge,
+                )
+            )
+        )
     return out

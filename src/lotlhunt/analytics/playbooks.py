@@ -34,8 +34,11 @@ def resemblance(techniques: Iterable[str]) -> tuple[PlaybookMatch, ...]:
     out = []
     for actor, known in playbooks():
         parents = {k.split(".")[0] for k in known}
-        shared = tuple(t for t in mine if t in known or t.split(".")[0] in parents
-                       or any(k.startswith(t + ".") for k in known))
+        shared = tuple(
+            t
+            for t in mine
+            if t in known or t.split(".")[0] in parents or any(k.startswith(t + ".") for k in known)
+        )
         if len(shared) >= MIN_SHARED:
             out.append(PlaybookMatch(actor=actor, techniques=shared, share=len(shared) / len(mine)))
     return tuple(sorted(out, key=lambda m: -len(m.techniques)))

@@ -11,9 +11,10 @@ import pyarrow as pa
 from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
 from .baseline import Baseline
-from .frame import FrameSource, Frames, load_frames
-from .hosts import host_map
+from .frame import Frames, FrameSource, load_frames
+from .hosts import HostMap, host_map
 from .incidents import KEY_FIELDS, build, detection_signals, event_keys
+from .movements import movements
 
 
 @dataclass
@@ -26,9 +27,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
-def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
+def behaviours(frames: Frames, base: Baseline, hosts: HostMap) -> list[Signal]:
     """Every behaviour analytic over the loaded frames."""
-    hosts = host_map(frames)
     found: list[Signal] = []
     found += logons.inbound(frames.logons, base, hosts)
     found += logons.explicit(frames.logons, base, hosts)
@@ -39,10 +39,11 @@ def behaviours(frames: Frames, base: Baseline) -> list[Signal]:
     found += processes.discovery_bursts(frames.processes, base)
     found += hours.off_hours(frames.processes, frames.logons, base)
     found += tracks.marks(frames.marks, base)
-    found += tracks.holes(frames.core, base)
-    found += tracks.late_logs(frames.core, base)
-    found += tracks.silent_channels(frames.core, base)
-    found.sort(key=lambda s: (s.timestamp is None, s.timestamp, s.host or "", s.name))
+    logs = tracks.sorted_logs(frames.core)
+    found += tracks.holes(logs, base)
+    found += tracks.late_logs(logs, base)
+    found += tracks.silent_channels(logs, base)
+    found.sort(key=_when)
     return found
 
 
@@ -55,10 +56,17 @@ def analyse(
     """Behaviour signals and incidents of the events ``source`` holds."""
     frames = load_frames(source)
     base = Baseline.of(frames.core)
-    found = behaviours(frames, base)
+    hosts = host_map(frames)
+    found = behaviours(frames, base, hosts)
     keys = {}
     if matched_rows is not None and len(matched_rows):
         keys = event_keys(source.events_frame(KEY_FIELDS, rows=matched_rows))
     signals = detection_signals(detections, correlations, keys) + found
-    incidents = build(signals, frames)
+    moves = movements(frames, hosts, signals)
+    incidents = build(signals + moves, frames)
+    found = sorted(found + moves, key=_when)
     return Analysis(found, incidents, base.notes)
+
+
+def _when(s: Signal) -> tuple[bool, object, str, str]:
+    return (s.timestamp is None, s.timestamp, s.host or "", s.name)

@@ -71,34 +71,56 @@ def score(
     if ranked:
         top = ranked[0][1]
         what = top.name
-        reasons.append(ScoreReason(
-            evidence,
-            f"evidence: {what} ({top.level} {top.kind}) and {len(ranked) - 1} other distinct "
-            f"signal{'s' if len(ranked) != 2 else ''}, each counting half the one before",
-        ))
+        reasons.append(
+            ScoreReason(
+                evidence,
+                f"evidence: {what} ({top.level} {top.kind}) and {len(ranked) - 1} other distinct "
+                f"signal{'s' if len(ranked) != 2 else ''}, each counting half the one before",
+            )
+        )
     # Context counts in proportion to the strongest evidence: breadth around a high-level
     # detection is a story, breadth around routine signals is routine.
-    weight = min(1.0, (ranked[0][0] if ranked else 0.0) / ANCHOR_POINTS)
-    scaled = f" (x{weight:.2f}: the strongest evidence is {ranked[0][1].level})" if weight < 1 and ranked else ""
+    weight = min(1.0, ((ranked[0][0] if ranked else 0.0) / ANCHOR_POINTS) ** 2)
+    scaled = (
+        f" (x{weight:.2f}: the strongest evidence is {ranked[0][1].level})"
+        if weight < 1 and ranked
+        else ""
+    )
     if len(tactics) > 1:
         p = min(TACTIC_CAP, TACTIC_POINTS * (len(tactics) - 1)) * weight
-        reasons.append(ScoreReason(p, f"{len(tactics)} ATT&CK tactics: {', '.join(tactics)}{scaled}"))
+        reasons.append(
+            ScoreReason(p, f"{len(tactics)} ATT&CK tactics: {', '.join(tactics)}{scaled}")
+        )
     if hosts > 1:
-        reasons.append(ScoreReason(min(HOST_CAP, HOST_POINTS * (hosts - 1)) * weight, f"{hosts} hosts{scaled}"))
+        reasons.append(
+            ScoreReason(min(HOST_CAP, HOST_POINTS * (hosts - 1)) * weight, f"{hosts} hosts{scaled}")
+        )
     if edges:
-        reasons.append(ScoreReason(min(EDGE_CAP, EDGE_POINTS * edges) * weight,
-                                   f"{edges} lateral movement{'s' if edges != 1 else ''}{scaled}"))
-    rules = any(s.kind == SignalKind.DETECTION and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["medium"]
-                for s in signals)
-    baseline = any(s.kind == SignalKind.BEHAVIOUR and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["low"]
-                   for s in signals)
+        reasons.append(
+            ScoreReason(
+                min(EDGE_CAP, EDGE_POINTS * edges) * weight,
+                f"{edges} lateral movement{'s' if edges != 1 else ''}{scaled}",
+            )
+        )
+    rules = any(
+        s.kind == SignalKind.DETECTION and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["medium"]
+        for s in signals
+    )
+    baseline = any(
+        s.kind == SignalKind.BEHAVIOUR and LEVEL_RANK.get(s.level, 0) >= LEVEL_RANK["low"]
+        for s in signals
+    )
     if rules and baseline:
-        reasons.append(ScoreReason(CORROBORATION * weight, f"rules and broken baselines agree{scaled}"))
+        reasons.append(
+            ScoreReason(CORROBORATION * weight, f"rules and broken baselines agree{scaled}")
+        )
     for match in playbooks:
-        reasons.append(ScoreReason(
-            PLAYBOOK_POINTS * match.share * weight,
-            f"resembles {match.actor}'s playbook ({len(match.techniques)} shared techniques)",
-        ))
+        reasons.append(
+            ScoreReason(
+                PLAYBOOK_POINTS * match.share * weight,
+                f"resembles {match.actor}'s playbook ({len(match.techniques)} shared techniques)",
+            )
+        )
     total = min(100.0, sum(r.points for r in reasons))
     return total, tuple(reasons)
 

@@ -47,38 +47,106 @@ def marks(table: pa.Table, base: Baseline) -> list[Signal]:
     channel = np_col(table, "field_Channel")
     evlog = np.array(["event log" in x or x == "eventlog" for x in p1], bool)
     for i in np.flatnonzero(eid == 1102):
-        out.append(_mark(table, int(i), "log_cleared", "medium",
-                         f"the Security log of {base.name(hks[i])} was cleared by {accounts[i]}.",
-                         _TAGS_CLEAR, accounts[i], hks[i], sessions[i]))
+        out.append(
+            _mark(
+                table,
+                int(i),
+                "log_cleared",
+                "medium",
+                f"the Security log of {base.name(hks[i])} was cleared by {accounts[i]}.",
+                _TAGS_CLEAR,
+                accounts[i],
+                hks[i],
+                sessions[i],
+            )
+        )
     for i in np.flatnonzero(eid == 104):
         which = channel[i] or "a"
-        out.append(_mark(table, int(i), "log_cleared", "medium",
-                         f"the {which} log of {base.name(hks[i])} was cleared by {accounts[i]}.",
-                         _TAGS_CLEAR, accounts[i], hks[i], sessions[i]))
+        out.append(
+            _mark(
+                table,
+                int(i),
+                "log_cleared",
+                "medium",
+                f"the {which} log of {base.name(hks[i])} was cleared by {accounts[i]}.",
+                _TAGS_CLEAR,
+                accounts[i],
+                hks[i],
+                sessions[i],
+            )
+        )
     for i in np.flatnonzero((eid == 7036) & evlog & (p2 == "stopped")):
-        out.append(_mark(table, int(i), "event_log_service_stopped", "high",
-                         f"the Windows Event Log service of {base.name(hks[i])} stopped: nothing is "
-                         f"logged until it starts again.", _TAGS_IMPAIR, None, hks[i], ""))
+        out.append(
+            _mark(
+                table,
+                int(i),
+                "event_log_service_stopped",
+                "high",
+                f"the Windows Event Log service of {base.name(hks[i])} stopped: nothing is "
+                f"logged until it starts again.",
+                _TAGS_IMPAIR,
+                None,
+                hks[i],
+                "",
+            )
+        )
     for i in np.flatnonzero((eid == 7040) & evlog & (p3 == "disabled")):
-        out.append(_mark(table, int(i), "event_log_service_disabled", "high",
-                         f"the Windows Event Log service of {base.name(hks[i])} was set to disabled.",
-                         _TAGS_IMPAIR, None, hks[i], ""))
+        out.append(
+            _mark(
+                table,
+                int(i),
+                "event_log_service_disabled",
+                "high",
+                f"the Windows Event Log service of {base.name(hks[i])} was set to disabled.",
+                _TAGS_IMPAIR,
+                None,
+                hks[i],
+                "",
+            )
+        )
     for i in np.flatnonzero((eid == 4719) & person):
-        out.append(_mark(table, int(i), "audit_policy_changed", "medium",
-                         f"{accounts[i]} changed the audit policy of {base.name(hks[i])} (a person, "
-                         f"not the machine applying group policy).", _TAGS_IMPAIR, accounts[i],
-                         hks[i], sessions[i]))
+        out.append(
+            _mark(
+                table,
+                int(i),
+                "audit_policy_changed",
+                "medium",
+                f"{accounts[i]} changed the audit policy of {base.name(hks[i])} (a person, "
+                f"not the machine applying group policy).",
+                _TAGS_IMPAIR,
+                accounts[i],
+                hks[i],
+                sessions[i],
+            )
+        )
     return out
 
 
-def _mark(table: pa.Table, i: int, name: str, level: str, why: str, tags: tuple[str, ...],
-          account: str | None, hk: str, session: str) -> Signal:
+def _mark(
+    table: pa.Table,
+    i: int,
+    name: str,
+    level: str,
+    why: str,
+    tags: tuple[str, ...],
+    account: str | None,
+    hk: str,
+    session: str,
+) -> Signal:
     key = session_key(hk, session)
-    return behaviour(name, level, why[0].upper() + why[1:], table, [i], tags, account=account,
-                     keys=(key,) if key else ())
+    return behaviour(
+        name,
+        level,
+        why[0].upper() + why[1:],
+        table,
+        [i],
+        tags,
+        account=account,
+        keys=(key,) if key else (),
+    )
 
 
-def _logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
+def sorted_logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     """The core rows with a record number, deduplicated (the same log read twice, say as
     EVTX and as its JSON export, counts once), sorted by log then record number; and the
     log id of every row."""
@@ -93,9 +161,9 @@ def _logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     return t.take(pa.array(idx)), log[keep]
 
 
-def holes(core: pa.Table, base: Baseline) -> list[Signal]:
+def holes(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """Record numbers missing inside an otherwise whole log."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     rec = np_col(t, schema.RECORD_ID).astype(np.int64)
@@ -108,33 +176,38 @@ def holes(core: pa.Table, base: Baseline) -> list[Signal]:
     out = []
     hks, channels = np_col(t, HK), np_col(t, schema.CHANNEL)
     ts = np_col(t, TS)
-    for i in np.flatnonzero(gap & whole[log]):
-        i = int(i)
+    for i in map(int, np.flatnonzero(gap & whole[log])):
         missing = int(rec[i + 1] - rec[i] - 1)
         minutes = (ts[i + 1] - ts[i]) / 60e6
-        out.append(behaviour(
-            "record_id_hole",
-            "high",
-            f"{missing} record{'s' if missing != 1 else ''} ({rec[i] + 1}-{rec[i + 1] - 1}) missing "
-            f"from the {channels[i]} log of {base.name(hks[i])} within {minutes:.0f} minutes; "
-            f"the rest of its {int(sizes[log[i]])} records has {int(gaps_per_log[log[i]]) - 1} "
-            f"other hole{'s' if gaps_per_log[log[i]] != 2 else ''}.",
-            t, [i, i + 1], _TAGS_CLEAR))
+        out.append(
+            behaviour(
+                "record_id_hole",
+                "high",
+                f"{missing} record{'s' if missing != 1 else ''} ({rec[i] + 1}-{rec[i + 1] - 1}) "
+                f"missing "
+                f"from the {channels[i]} log of {base.name(hks[i])} within {minutes:.0f} minutes; "
+                f"the rest of its {int(sizes[log[i]])} records has {int(gaps_per_log[log[i]]) - 1} "
+                f"other hole{'s' if gaps_per_log[log[i]] != 2 else ''}.",
+                t,
+                [i, i + 1],
+                _TAGS_CLEAR,
+            )
+        )
     return out
 
 
-def late_logs(core: pa.Table, base: Baseline) -> list[Signal]:
+def late_logs(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """A log whose first record is much later than the host's other logs' first records,
     and whose numbering shows that earlier records existed."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     first = np.flatnonzero(np.r_[True, log[1:] != log[:-1]])
     hks, channels = np_col(t, HK), np_col(t, schema.CHANNEL)
     ts, rec = np_col(t, TS), np_col(t, schema.RECORD_ID).astype(np.int64)
     by_host: dict[str, list[int]] = {}
-    for i in first:
-        by_host.setdefault(hks[i], []).append(int(i))
+    for k in map(int, first):
+        by_host.setdefault(hks[k], []).append(k)
     out = []
     for hk, rows in by_host.items():
         if len(rows) < 2:
@@ -148,20 +221,25 @@ def late_logs(core: pa.Table, base: Baseline) -> list[Signal]:
             late = ts[i] - begin
             if late < max(LATE_MIN_US, LATE_SHARE * span):
                 continue
-            out.append(behaviour(
-                "log_begins_late",
-                "high",
-                f"the {channels[i]} log of {base.name(hk)} begins {late / HOUR_US:.0f} h after "
-                f"the host's other logs, at record {rec[i]}: {rec[i] - 1} earlier records are "
-                f"gone (cleared, or overwritten).",
-                t, [i], _TAGS_CLEAR))
+            out.append(
+                behaviour(
+                    "log_begins_late",
+                    "medium",
+                    f"the {channels[i]} log of {base.name(hk)} begins {late / HOUR_US:.0f} h after "
+                    f"the host's other logs, at record {rec[i]}: {rec[i] - 1} earlier records are "
+                    f"gone (cleared, or overwritten).",
+                    t,
+                    [i],
+                    _TAGS_CLEAR,
+                )
+            )
     return out
 
 
-def silent_channels(core: pa.Table, base: Baseline) -> list[Signal]:
+def silent_channels(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
     """A channel that speaks nearly every hour, silent for ``SILENT_HOURS`` or more while
     the host's other channels keep speaking."""
-    t, log = _logs(core)
+    t, log = logs
     if t.num_rows == 0:
         return []
     ts = np_col(t, TS)
@@ -188,11 +266,16 @@ def silent_channels(core: pa.Table, base: Baseline) -> list[Signal]:
                     continue
                 before = mine[hour[mine] == hours[k]][-1]
                 after = mine[hour[mine] == hours[k + 1]][0]
-                out.append(behaviour(
-                    "channel_silent",
-                    "medium",
-                    f"the {channels[before]} log of {base.name(hks[before])} is silent for "
-                    f"{len(quiet)} h while the host's other logs speak in {others} of those "
-                    f"hours; it speaks in {hours.size} of its {span} other hours.",
-                    t, [int(before), int(after)], _TAGS_IMPAIR))
+                out.append(
+                    behaviour(
+                        "channel_silent",
+                        "medium",
+                        f"the {channels[before]} log of {base.name(hks[before])} is silent for "
+                        f"{len(quiet)} h while the host's other logs speak in {others} of those "
+                        f"hours; it speaks in {hours.size} of its {span} other hours.",
+                        t,
+                        [int(before), int(after)],
+                        _TAGS_IMPAIR,
+                    )
+                )
     return out

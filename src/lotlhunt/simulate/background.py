@@ -14,12 +14,15 @@ import random
 from dataclasses import dataclass
 
 from lotlhunt.simulate.events import (
+    APPLICATION,
     SEC,
+    SECURITY,
     HostState,
     Logon,
     Op,
     Proc,
     PsCtx,
+    effects,
     run_and_effect,
     vss_snapshot,
 )
@@ -27,6 +30,7 @@ from lotlhunt.simulate.network import (
     DC,
     FILE,
     HABITS,
+    JUMP,
     MON,
     NETWORK_SERVICE,
     SIGNATURE,
@@ -37,6 +41,7 @@ from lotlhunt.simulate.network import (
     WEB,
     WS,
     Account,
+    Host,
     Network,
     Person,
 )
@@ -68,7 +73,13 @@ class Session:
 
 def open_session(st: HostState, ts: int, acct: Account, ltype: int, ip: str, client: str,
                  admin: bool) -> Session:
-    """Interactive/RDP logon: 4624 (+4672), userinit -> explorer, rdpclip for RDP."""
+    """Interactive/RDP logon: 4624 (+4672), userinit -> explorer, rdpclip for RDP.
+
+    An RDP logon is preceded by TerminalServices' 1149 (the user authenticated), which
+    lives in its own log and so survives a clear of the Security log.
+    """
+    if ltype == 10:
+        st.rdp_authenticated(ts - st.ri(400_000, 1_500_000), acct, ip)
     lg = st.logon(ts, acct, ltype, ip=ip, workstation=client, admin=admin, session=st.ri(2, 6))
     winlogon = st.proc_at(ts, SYS32 + "winlogon.exe", "winlogon.exe")
     ui = st.spawn(ts + 900_000, winlogon, SYS32 + "userinit.exe", SYS32 + "userinit.exe",
@@ -237,6 +248,13 @@ class Noise:
         self.dc_ips = [d.ip for d in net.by_role(DC)]
         self.peers = [p for p in net.hosts if p is not h]
         self.mon = next(iter(net.by_role(MON)), None)
+        web, fs = net.by_role(WEB)[0], net.by_role(FILE)[0]
+        apps = [web.ip] + ([self.mon.ip] if self.mon else [])
+        self.sql_clients = apps
+        #: Where each service account runs: its network logons come from there only.
+        homes = {"backup": fs, "monitoring": self.mon or fs, "web": web, "sccm": fs}
+        homes["sql"] = next(iter(net.by_role(SQL)), fs)
+        self.svc_home = {k: homes.get(k, fs).ip for k in net.services}
         t0 = net.at(0, 0) - HOUR
         self.msmpeng = st.proc_at(t0, _DEF + "MsMpEng.exe", f'"{_DEF}MsMpEng.exe"')
         netsvc_logon = Logon("0x3e4", st.system.guid, NETWORK_SERVICE)
@@ -249,7 +267,7 @@ class Noise:
             st.web = st.proc_at(t0, ME_HOME + "\\jre\\bin\\java.exe", _ME_JAVA,
                                 cwd=ME_HOME + "\\bin\\")
         elif h.role == WEB:
-            pool = Logon(hex(st.ri(0x100000, 0xFFFFFF)), st.system.guid, APPPOOL)
+            pool = st.new_logon(APPPOOL)
             st.web = st.proc_at(t0, "C:\\Windows\\System32\\inetsrv\\w3wp.exe", _W3WP, pool, "High",
                                 "C:\\Windows\\System32\\inetsrv\\")
         self.prtg = None
@@ -268,7 +286,7 @@ class Noise:
             gens.append((self.monitored, 8))
         gens += {DC: [(self.kerberos, 60), (self.sysvol, 18)], FILE: [(self.fileshare, 40)],
                  WEB: [(self.web, 30)], MON: [(self.probe, 35)], SQL: [(self.sql, 25)],
-                 WS: [(self.user_app, 45)]}[h.role]
+                 WS: [(self.user_app, 45)], JUMP: [(self.svc_logon, 20), (self.task, 10)]}[h.role]
         self.gens = [g for g, _ in gens]
         self.weights = [w for _, w in gens]
 
@@ -380,8 +398,9 @@ class Noise:
         else:
             p = rng.choice(self.net.people)
             acct, ip = p.account, self.net.host(p.workstation).ip
-            if st.rand() < 0.1:
-                acct, ip = rng.choice(list(self.net.services.values())), rng.choice(self.peers).ip
+            if st.rand() < 0.1:  # a service account, from the one host it runs on
+                name = rng.choice(list(self.net.services))
+                acct, ip = self.net.services[name], self.svc_home[name]
         st.kerberos(ts, acct, ip, "krbtgt", tgt=st.rand() < 0.3)
         st.kerberos(ts + 2000, acct, ip, rng.choice(self.peers).machine.sam)
         lg = st.logon(ts + 5000, acct, 3, ip=ip)
@@ -428,8 +447,14 @@ class Noise:
                      dst_host=tgt.fqdn)
 
     def sql(self, ts: int) -> None:
+        """The database's clients: the apps' service account from its servers, or a person."""
         st = self.st
-        lg = st.logon(ts, self.net.services["sql"], 3, ip=st.rng.choice(self.peers).ip)
+        if st.rand() < 0.6:
+            acct, ip = self.net.services["sql"], st.rng.choice(self.sql_clients)
+        else:
+            p = st.rng.choice(self.net.people)
+            acct, ip = p.account, self.net.host(p.workstation).ip
+        lg = st.logon(ts, acct, 3, ip=ip)
         st.logoff(ts + st.ri(1, 60) * SEC, lg, 3)
 
     def user_app(self, ts: int) -> None:
@@ -472,10 +497,118 @@ def user_day(st: HostState, ts: int, person: Person, end: int, lunch: int, typo:
 
 def remote_desktop(st: HostState, ts: int, acct: Account, ip: str, client: str, commands: list[str],
                    end: int, admin: bool = True) -> None:
-    """The target side of an RDP session: logon type 10, console commands, logoff."""
+    """The target side of an RDP session: logon type 10, console commands, logoff.
+
+    One session in four is left disconnected for a while (4779) and picked up again
+    (1149, 4778), as people do when they step away.
+    """
     sess = open_session(st, ts, acct, 10, ip, client, admin=admin)
     t = run_commands(st, ts + st.ri(15, 60) * SEC, sess, commands, elevated=admin)
-    close_session(st, max(end, t + 30 * SEC), sess)
+    end = max(end, t + 30 * SEC)
+    if st.rand() < 0.25 and end - t > 4 * MIN:
+        away = t + (end - t) // 3
+        back = away + st.ri(2, 30) * MIN
+        st.rdp_session(away, sess.logon, client, ip, reconnect=False)
+        st.rdp_authenticated(back - st.ri(400_000, 1_500_000), acct, ip)
+        st.rdp_session(back, sess.logon, client, ip, reconnect=True)
+        end = max(end, back + st.ri(2, 10) * MIN)
+    close_session(st, end, sess)
+
+
+def wmi_runs(st: HostState, ts: int, inner: str, logon: Logon | None = None) -> None:
+    """WmiPrvSE starts ``inner`` (and cmd starts each ``&``-chained tool in it)."""
+    if not inner.lower().startswith("cmd"):
+        run_and_effect(st, ts, st.wmiprvse, inner, logon=logon, integrity="High")
+        return
+    p = st.spawn(ts, st.wmiprvse, TOOLS["cmd"], inner, logon=logon, integrity="High", cwd=SYS32)
+    effects(st, ts, p, inner)
+    for i, part in enumerate(inner.split(" /c ", 1)[1].split(" & ")):
+        if part.split(" ", 1)[0].lower() not in _BUILTINS:
+            run_and_effect(st, ts + 60_000 * (i + 1), p, part.split(" >", 1)[0].strip())
+
+
+def wmi_exec_target(st: HostState, ts: int, acct: Account, src_ip: str, inner: str) -> None:
+    """Target of ``wmic /node: process call create``: network logon, WmiPrvSE runs it, logoff."""
+    lg = st.logon(ts, acct, 3, ip=src_ip, admin=True)
+    wmi_runs(st, ts + 600_000, inner, logon=lg)
+    st.logoff(ts + 25 * SEC, lg, 3)
+
+
+def psexec_target(st: HostState, ts: int, acct: Account, src_ip: str, src_name: str, inner: str,
+                  tools: list[str]) -> None:
+    """PsExec's footprint on its target: ADMIN$ and IPC$, the PSEXESVC service, its children."""
+    lg = st.logon(ts, acct, 3, ip=src_ip, admin=True)
+    st.share(ts + 100_000, lg, src_ip, "ADMIN$", "\\??\\C:\\Windows")
+    st.share_file(ts + 200_000, lg, src_ip, "ADMIN$", "\\??\\C:\\Windows", "PSEXESVC.exe",
+                  write=True)
+    st.service_installed(ts + 600_000, "PSEXESVC", "%SystemRoot%\\PSEXESVC.exe", acct)
+    st.service_state(ts + 700_000, "PSEXESVC", "PSEXESVC", True)
+    st.share(ts + 900_000, lg, src_ip, "IPC$", "")
+    for i, pipe in enumerate(("stdin", "stdout", "stderr")):
+        st.share_file(ts + 950_000 + i * 1000, lg, src_ip, "IPC$", "",
+                      f"PSEXESVC-{src_name}-{st.ri(1000, 9000)}-{pipe}")
+    svc = st.spawn(ts + 650_000, st.services, "C:\\Windows\\PSEXESVC.exe",
+                   "C:\\Windows\\PSEXESVC.exe")
+    p = st.spawn(ts + 1_000_000, svc, TOOLS["cmd"], inner)
+    for i, t in enumerate(tools):
+        p = run_and_effect(st, ts + 1_100_000 + i * 50_000, p, t)
+    st.service_state(ts + 4 * SEC, "PSEXESVC", "PSEXESVC", False)
+    st.logoff(ts + 5 * SEC, lg, 3)
+
+
+PSEXEC = "C:\\Tools\\Sysinternals\\PsExec.exe"
+
+
+def psexec_client(st: HostState, ts: int, person: Person, target: str, target_ip: str,
+                  cmd: str) -> None:
+    """An admin's PsExec from their own PC: an elevated console as the admin account."""
+    sess = runas_session(st, ts, person)
+    shell = console(st, ts + 6 * SEC, sess)
+    p = st.run(ts + 9 * SEC, shell, f'"{PSEXEC}" \\\\{target} -accepteula -s cmd /c "{cmd}"')
+    st.conn(ts + 9 * SEC + 300_000, p, target_ip, 445, dst_host=target)
+    st.logoff(ts + st.ri(3, 15) * MIN, sess.logon, 2)
+
+
+def jump_session(st: HostState, ts: int, acct: Account, ip: str, client: str, target: str,
+                 target_ip: str, end: int) -> None:
+    """An admin on the jump server: RDP in, mstsc onwards to a server, RDP out later."""
+    sess = open_session(st, ts, acct, 10, ip, client, admin=True)
+    t = ts + st.ri(20, 90) * SEC
+    p = st.spawn(t, sess.explorer, TOOLS["mstsc"], f'"{TOOLS["mstsc"]}" /v:{target}')
+    st.explicit_creds(t + 2 * SEC, sess.logon, acct, target, target_ip, p, "3389")
+    st.conn(t + 2 * SEC, p, target_ip, 3389, dst_host=target)
+    close_session(st, end, sess)
+
+
+def own_console(st: HostState, ts: int, commands: list[str]) -> None:
+    """The owner at their own desk, in a plain (not elevated) console as themselves."""
+    if st.desktop is None:
+        return
+    sess = Session(st.desktop.logon, st.desktop, 2)
+    run_commands(st, ts, sess, commands, gap=(5, 60), elevated=False)
+
+
+def clear_log(st: HostState, ts: int, acct: Account, ip: str, client: str, channel: str,
+              clear_at: int) -> None:
+    """An admin clears a log in Event Viewer over RDP (a full log, a noisy app): 1102 or 104."""
+    sess = open_session(st, ts, acct, 10, ip, client, admin=True)
+    st.spawn(clear_at - st.ri(30, 120) * SEC, sess.explorer, SYS32 + "mmc.exe",
+             '"C:\\Windows\\system32\\mmc.exe" "C:\\Windows\\system32\\eventvwr.msc" /s')
+    if channel == "Security":
+        st.audit_cleared(clear_at, sess.logon)
+    else:
+        st.log_cleared(clear_at, sess.logon, channel)
+    close_session(st, clear_at + st.ri(60, 400) * SEC, sess)
+
+
+def service_schedule(st: HostState, ts: int, acct: Account, ip: str, every: int,
+                     until: int) -> None:
+    """A service account's steady habit: a network logon from one client every few minutes."""
+    t = ts
+    while t < until:
+        lg = st.logon(t, acct, 3, ip=ip)
+        st.logoff(t + st.ri(1, 8) * SEC, lg, 3)
+        t += every * MIN + st.ri(-20, 20) * SEC
 
 
 def rdp_client(st: HostState, ts: int, target: str, target_ip: str, acct: Account) -> None:
@@ -486,8 +619,8 @@ def rdp_client(st: HostState, ts: int, target: str, target_ip: str, acct: Accoun
     st.conn(ts + 2 * SEC, p, target_ip, 3389, dst_host=target)
 
 
-def admin_console(st: HostState, ts: int, person: Person, commands: list[str]) -> None:
-    """An admin's own PC: ``runas`` to the admin account, then commands that reach others."""
+def runas_session(st: HostState, ts: int, person: Person) -> Session:
+    """An admin's own PC: ``runas`` to the admin account, a console session as that account."""
     parent = st.desktop or st.services
     admin = person.admin or person.account
     runas = st.spawn(ts, parent, TOOLS["runas"], f"runas /user:{admin.qualified} cmd")
@@ -495,7 +628,14 @@ def admin_console(st: HostState, ts: int, person: Person, commands: list[str]) -
     lg = st.logon(ts + 4 * SEC, admin, 2, "::1", st.host.name.upper(), admin=True)
     seclogon = st.proc_at(ts, SYS32 + "svchost.exe",
                           "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s seclogon", lg)
-    run_commands(st, ts + 6 * SEC, Session(lg, seclogon, 2), commands)
+    return Session(lg, seclogon, 2)
+
+
+def admin_console(st: HostState, ts: int, person: Person, commands: list[str]) -> None:
+    """An admin's own PC: ``runas`` to the admin account, then commands that reach others."""
+    sess = runas_session(st, ts, person)
+    t = run_commands(st, ts + 6 * SEC, sess, commands)
+    st.logoff(t + st.ri(2, 20) * MIN, sess.logon, 2)
 
 
 def remote_logon(st: HostState, ts: int, acct: Account, ip: str, seconds: int, admin: bool = True,
@@ -563,29 +703,50 @@ def _fill(template: str, net: Network, rng: random.Random) -> str:
 
 
 def _rdp(ops: list[Op], t: int, admin: Person, src, target, commands: list[str],
-         minutes: int) -> None:
-    """An admin's RDP from their own PC: the client side and the server side, as two Ops."""
-    ops.append(Op(t, src.name, rdp_client, {"target": target.name, "target_ip": target.ip,
+         minutes: int, jump: Host | None = None) -> None:
+    """An admin's RDP from their own PC (through the jump server if given), as Ops per host."""
+    first = jump or target
+    ops.append(Op(t, src.name, rdp_client, {"target": first.name, "target_ip": first.ip,
                                             "acct": admin.admin}))
+    if jump is not None:
+        ops.append(Op(t + 3 * SEC, jump.name, jump_session, {
+            "acct": admin.admin, "ip": src.ip, "client": src.name.upper(), "target": target.name,
+            "target_ip": target.ip, "end": t + (minutes + 5) * MIN}))
+        src, t = jump, t + 2 * MIN
     ops.append(Op(t + 3 * SEC, target.name, remote_desktop,
                   {"acct": admin.admin, "ip": src.ip, "client": src.name.upper(),
                    "commands": commands,
                    "end": t + minutes * MIN}))
 
 
-def plan_background(net: Network, seed: int) -> tuple[list[Op], list[dict]]:
+@dataclass
+class BackgroundPlan:
+    """The benign life of the network: Ops per host, notable look-alikes, benign log clears."""
+
+    ops: list[Op]
+    #: Benign events that resemble the actor's, with host, account and time window.
+    lookalikes: list[dict]
+    #: host -> channel index -> time an administrator cleared that log.
+    clears: dict[str, dict[int, int]]
+
+
+def plan_background(net: Network, seed: int) -> BackgroundPlan:
     """People's days and the schedules, as Ops; plus the benign look-alikes worth knowing.
 
-    The look-alikes (an admin's own IFM, a real port proxy, a helpdesk query of 4624s) are
-    listed in scenario.json so a hunt can tell a true false positive from a miss.
+    The look-alikes (an admin's own IFM, a real port proxy, a helpdesk query of 4624s, a
+    log cleared in Event Viewer) are listed in scenario.json so a hunt can tell a true
+    false positive from a miss. The administrators' other habits (jump server, PsExec,
+    wmic, their own PuTTY sessions, night work) come from their own random stream, so
+    adding one leaves the rest of the seed's day as it was.
     """
     rng = random.Random(f"background:{seed}")
+    hab = random.Random(f"habits:{seed}")
     ops: list[Op] = []
     for day in range(net.days):
         for p in net.people:
             _plan_person_day(net, rng, ops, p, day)
         for p in net.admins if net.is_workday(day) else []:
-            _plan_admin_day(net, rng, ops, p, day)
+            _plan_admin_day(net, rng, ops, p, day, hab)
         for h in net.hosts:  # nightly backups on file servers and DCs
             if h.role in (DC, FILE):
                 kw = {"acct": net.services["backup"], "date": f"{net.start:%Y%m}{day + 2:02d}",
@@ -595,7 +756,11 @@ def plan_background(net: Network, seed: int) -> tuple[list[Op], list[dict]]:
     for h in net.hosts:
         t = net.at(patch["ws" if h.role == WS else "server"], rng.uniform(2.0, 4.0))
         ops.append(Op(t, h.name, windows_update, {"new_service": rng.random() < 0.5}))
-    return ops, _plan_lookalikes(net, rng, ops)
+    lookalikes = _plan_lookalikes(net, rng, ops)
+    _plan_habits(net, hab, ops, lookalikes)
+    _plan_services(net, hab, ops)
+    clears = _plan_clears(net, hab, ops, lookalikes)
+    return BackgroundPlan(ops, lookalikes, clears)
 
 
 def _plan_person_day(net: Network, rng: random.Random, ops: list[Op], p: Person, day: int) -> None:
@@ -621,11 +786,17 @@ def _plan_person_day(net: Network, rng: random.Random, ops: list[Op], p: Person,
             "acct": p.admin, "ip": ip, "client": client, "commands": cmds, "end": t + 40 * MIN}))
 
 
-def _plan_admin_day(net: Network, rng: random.Random, ops: list[Op], p: Person, day: int) -> None:
-    """1-3 work sessions in the admin's own hours: RDP to their servers or their own console."""
+def _plan_admin_day(net: Network, rng: random.Random, ops: list[Op], p: Person, day: int,
+                    hab: random.Random) -> None:
+    """1-3 work sessions in the admin's own hours: RDP to their servers or their own console.
+
+    A third of the RDP sessions go through the jump server where there is one; now and
+    then a server admin's session lands on a domain controller.
+    """
     habits, ws = HABITS[p.role], net.host(p.workstation)
     targets = [h for h in net.hosts if h.role in habits["targets"] and h is not ws] or [ws]
     names = {h.name for h in net.hosts}
+    jumps = net.by_role(JUMP)
     for k in range(rng.randint(1, 3)):
         t = net.at(day, rng.uniform(p.start_hour + 0.3, p.end_hour - 1.0))
         if k == 0 or rng.random() < 0.65:
@@ -634,7 +805,11 @@ def _plan_admin_day(net: Network, rng: random.Random, ops: list[Op], p: Person, 
                 sig = [c for c in habits["remote"] if c.startswith(SIGNATURE[p.role])]
                 picked[0] = rng.choice(sig)
             cmds = [_fill(c, net, rng) for c in picked]
-            _rdp(ops, t, p, ws, rng.choice(targets), cmds, rng.randrange(8, 50))
+            target = rng.choice(targets)
+            if p.role != "dc_admin" and hab.random() < 0.08:
+                target = hab.choice(net.by_role(DC))
+            jump = jumps[0] if jumps and target is not ws and hab.random() < 0.35 else None
+            _rdp(ops, t, p, ws, target, cmds, rng.randrange(8, 50), jump)
             continue
         local = habits["local"]
         cmds = [_fill(c, net, rng) for c in rng.sample(local, rng.randint(1, len(local)))]
@@ -642,7 +817,11 @@ def _plan_admin_day(net: Network, rng: random.Random, ops: list[Op], p: Person, 
         for c in cmds:  # the hosts those commands reach see a network logon
             for tok in ("/node:", "/server:"):
                 name = c.split(tok, 1)[1].split()[0] if tok in c else ""
-                if name in names:
+                if name in names and "process call create" in c:
+                    inner = c.split("call create ", 1)[1].strip('"')
+                    kw = {"acct": p.admin, "src_ip": ws.ip, "inner": inner}
+                    ops.append(Op(t + 12 * SEC, name, wmi_exec_target, kw))
+                elif name in names:
                     kw = {"acct": p.admin, "ip": ws.ip, "seconds": 5}
                     ops.append(Op(t + 12 * SEC, name, remote_logon, kw))
         if p.role == "helpdesk" and rng.random() < 0.3:  # a new hire's account (4720)
@@ -681,6 +860,109 @@ def _plan_lookalikes(net: Network, rng: random.Random, ops: list[Op]) -> list[di
         t = net.at(rng.choice(workdays), rng.uniform(person.start_hour + 1, person.end_hour - 1.5))
         _rdp(ops, t, person, ws, host, commands, 20)
         notables.append({"what": what, "host": host.name, "account": person.admin.qualified,
-                         "time": t, "commands": commands})
+                         "time": t, "until": t + 25 * MIN, "commands": commands})
     return notables
-# fmt: on
+
+
+def _vpn_client(rng: random.Random, net: Network) -> tuple[str, str]:
+    ip = net.vpn_pool + str(rng.randrange(10, 250))
+    return ip, "LAPTOP-" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(7))
+
+
+def _plan_habits(net: Network, hab: random.Random, ops: list[Op], notables: list[dict]) -> None:
+    """PsExec and wmic against servers, the owner's own console, night work: a few a day."""
+    workdays = [d for d in range(net.days) if net.is_workday(d)] or [0]
+    nights = 0
+    for day in range(net.days):
+        for p in net.admins:
+            habits, ws = HABITS[p.role], net.host(p.workstation)
+            lo, hi = p.start_hour + 0.3, p.end_hour - 1.0
+            if net.is_workday(day) and hab.random() < 0.45:  # PsExec to one of their servers
+                pool = net.by_role(DC) if p.role == "dc_admin" else [
+                    h for h in net.hosts if h.role in habits["targets"] and h is not ws]
+                target = hab.choice(pool or net.by_role(DC))
+                cmd = _fill(hab.choice(habits["psexec"]), net, hab)
+                t = net.at(day, hab.uniform(lo, hi))
+                ops.append(Op(t, ws.name, psexec_client, {"person": p, "target": target.name,
+                                                          "target_ip": target.ip, "cmd": cmd}))
+                ops.append(Op(t + 9 * SEC + 400_000, target.name, psexec_target, {
+                    "acct": p.admin, "src_ip": ws.ip, "src_name": ws.name.upper(),
+                    "inner": f'cmd /c "{cmd}"', "tools": [cmd]}))
+            own = p.role == "network_admin"
+            if net.is_workday(day) and ws.owner == p.account.sam and (
+                hab.random() < (0.6 if own else 0.2) or (own and day == workdays[0])
+            ):
+                picked = hab.sample(habits["own"], hab.randint(1, len(habits["own"])))
+                if own:  # their own PuTTY sessions, which the actor's recon also reads
+                    picked = [habits["own"][0]] + [c for c in picked if c != habits["own"][0]]
+                cmds = [_fill(c, net, hab) for c in picked]
+                t = net.at(day, hab.uniform(lo, hi))
+                ops.append(Op(t, ws.name, own_console, {"commands": cmds}))
+                if own:
+                    notables.append({"what": "network admin lists their own PuTTY sessions",
+                                     "host": ws.name, "account": p.account.qualified, "time": t,
+                                     "until": t + 10 * MIN, "commands": cmds})
+            last = day == net.days - 1 and p is net.admins[-1] and nights == 0
+            if hab.random() < 0.12 or last:  # night work over VPN: maintenance, an alert
+                nights += 1
+                ip, client = _vpn_client(hab, net)
+                pool = [h for h in net.hosts if h.role in habits["targets"]] or net.hosts
+                target = hab.choice(pool)
+                t = net.at(day, hab.uniform(22.5, 26.0))
+                if t + 75 * MIN > net.at(net.days, net.tz_offset):  # past the collection
+                    t = net.at(day, hab.uniform(0.5, 4.0))
+                cmds = [_fill(c, net, hab) for c in hab.sample(habits["remote"], hab.randint(1, 3))]
+                ops.append(Op(t, target.name, remote_desktop, {
+                    "acct": p.admin, "ip": ip, "client": client, "commands": cmds,
+                    "end": t + hab.randrange(15, 70) * MIN}))
+
+
+def _plan_services(net: Network, hab: random.Random, ops: list[Op]) -> None:
+    """Service accounts keep steady habits: the web app binds to each DC every 15 minutes."""
+    web = net.by_role(WEB)[0]
+    for day in range(net.days):
+        for dc in net.by_role(DC):
+            t0 = net.at(day, net.tz_offset) + hab.randrange(0, 15 * 60) * SEC  # UTC midnight
+            ops.append(Op(t0, dc.name, service_schedule, {
+                "acct": net.services["web"], "ip": web.ip, "every": 15,
+                "until": net.at(day + 1, net.tz_offset)}))
+
+
+def _plan_clears(net: Network, hab: random.Random, ops: list[Op],
+                 notables: list[dict]) -> dict[str, dict[int, int]]:
+    """Logs an administrator clears in Event Viewer: a noisy Application log on a server
+    (104) about every few days, and a full Security log on a user's PC (1102) once.
+
+    They land where the actor never goes (the Application log is never the actor's; the
+    PC is not one its recon targets), so a benign clear never erases the actor's trail.
+    """
+    clears: dict[str, dict[int, int]] = {}
+    workdays = [d for d in range(net.days) if net.is_workday(d)] or [0]
+    servers = [h for h in net.hosts if h.role not in (DC, WS)]
+    admin = net.person("server_admin") or net.admins[0]
+    helpdesk = net.person("helpdesk") or net.admins[0]
+    admins_pcs = {p.workstation for p in net.admins}  # the actor's recon PC is one of them
+    plain = [h for h in net.by_role(WS) if h.name not in admins_pcs]
+    plan = [(APPLICATION, "Application", admin, hab.choice(servers),
+             "cleared a noisy Application log after fixing the failing service")
+            for _ in range(1 + (net.days - 1) // 4)]
+    if plain and (net.days >= 2 or hab.random() < 0.5):
+        plan.append((SECURITY, "Security", helpdesk, hab.choice(plain),
+                     "cleared a full Security log on a user's PC"))
+    for ch, name, person, host, what in plan:
+        ws = net.host(person.workstation)
+        if host is ws:
+            continue
+        day = hab.choice(workdays)
+        t = net.at(day, hab.uniform(person.start_hour + 0.5, person.end_hour - 1.0))
+        clear_at = t + hab.randrange(2, 10) * MIN
+        ops.append(Op(t, ws.name, rdp_client, {"target": host.name, "target_ip": host.ip,
+                                               "acct": person.admin}))
+        ops.append(Op(t + 3 * SEC, host.name, clear_log, {
+            "acct": person.admin, "ip": ws.ip, "client": ws.name.upper(), "channel": name,
+            "clear_at": clear_at}))
+        clears.setdefault(host.name, {})[ch] = max(clear_at, clears.get(host.name, {}).get(ch, 0))
+        notables.append({"what": what, "host": host.name, "account": person.admin.qualified,
+                         "time": t, "until": clear_at + 10 * MIN, "channel": name,
+                         "cleared": clear_at})
+    return clears

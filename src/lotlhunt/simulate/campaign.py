@@ -112,6 +112,11 @@ class CampaignPlan:
     #: One entry per (step, host): step, technique, host, first time, and
     #: ``detectable_by: "behaviour"`` where all its events are only behaviour-detectable.
     steps: list[dict] = field(default_factory=list)
+    #: The host the actor entered by (the exploited edge server).
+    entry_host: str = ""
+    #: One entry per (from, to, account, method): where the actor moved and first when;
+    #: ``first`` is the time of the target's logon event.
+    edges: list[dict] = field(default_factory=list)
 
 
 # ---- actions: fn(st, ts, ctx, **kw); ctx is the window's per-host scratch (session) --------
@@ -735,6 +740,7 @@ def plan_campaign(net: Network, seed: int) -> CampaignPlan:
             steps[key]["detectable_by"] = "behaviour"
     order = [h.name for h in net.hosts]
     attacked = sorted({op.host for op in ops}, key=order.index)
+    edges = _edges(net, W)
     variants = {
         "web_stack": a.web.web_stack, "webshell": shell,
         "rdp_via": "frp" if a.rdp_ip == a.web.ip else "vpn",
@@ -749,5 +755,29 @@ def plan_campaign(net: Network, seed: int) -> CampaignPlan:
         "log_clear_via": a.clear_via,
         "recon_workstation": a.recon_ws.name,
     }
-    return CampaignPlan(ops, clears, attacked, variants, list(steps.values()))
+    return CampaignPlan(ops, clears, attacked, variants, list(steps.values()), a.web.name, edges)
+
+
+#: Target-side actions that are the actor arriving on a host, and how it arrived.
+EDGE_METHODS = {a_rdp_open: "rdp", a_remote_target: "wmi", a_wmiexec: "wmi", a_smb: "smb",
+                a_psexec_target: "service"}
+
+
+def _edges(net: Network, W: _Windows) -> list[dict]:
+    """The lateral edges of the plan, from the target-side actions and their source address."""
+    by_ip = {h.ip: h.name for h in net.hosts}
+    first: dict[tuple[str, str, str, str], int] = {}
+    for win in W.windows:
+        for host, items in win.items():
+            for t, _label, action, kw in items:
+                method = EDGE_METHODS.get(action)
+                if method is None:
+                    continue
+                ip = kw.get("src_ip") or kw["ip"]
+                key = (by_ip.get(ip, ip), host, kw["acct"].qualified, method)
+                first[key] = min(t, first.get(key, t))
+    return [{"from": f, "to": to, "account": acct, "method": m, "first": t,
+             "from_ip": next((h.ip for h in net.hosts if h.name == f), f),
+             "to_ip": net.host(to).ip}
+            for (f, to, acct, m), t in sorted(first.items(), key=lambda kv: kv[1])]
 # fmt: on

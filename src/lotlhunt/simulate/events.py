@@ -26,9 +26,10 @@ from typing import NamedTuple
 
 from lotlhunt.simulate.network import PE_3P, PE_MS, SYS32, TOOLS, Account, Host, Network
 
-SECURITY, SYSTEM_LOG, APPLICATION, SYSMON, PS_OPERATIONAL, WINDOWS_POWERSHELL = range(6)
+SECURITY, SYSTEM_LOG, APPLICATION, SYSMON, PS_OPERATIONAL, WINDOWS_POWERSHELL, RDP_RCM = range(7)
 CHANNELS = ("Security", "System", "Application", "Microsoft-Windows-Sysmon/Operational",
-            "Microsoft-Windows-PowerShell/Operational", "Windows PowerShell")  # fmt: skip
+            "Microsoft-Windows-PowerShell/Operational", "Windows PowerShell",
+            "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational")  # fmt: skip
 #: File stem per channel, as Windows names log files (``/`` becomes ``%4``).
 CHANNEL_FILES = tuple(c.replace("/", "%4") for c in CHANNELS)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,6 +86,9 @@ T4648, T4672, T4688 = Tpl(0, *_SEC, 4648, 0, 0, 12544, 0, _KW), Tpl(0, *_SEC, 46
 T4698, T4720 = Tpl(0, *_SEC, 4698, 0, 0, 12804, 0, _KW), Tpl(0, *_SEC, 4720, 0, 0, 13824, 0, _KW)
 T4768, T4769 = Tpl(0, *_SEC, 4768, 0, 0, 14339, 0, _KW), Tpl(0, *_SEC, 4769, 0, 0, 14337, 0, _KW)
 T5140, T5145 = Tpl(0, *_SEC, 5140, 1, 0, 12808, 0, _KW), Tpl(0, *_SEC, 5145, 0, 0, 12811, 0, _KW)
+T4778, T4779 = Tpl(0, *_SEC, 4778, 0, 0, 12551, 0, _KW), Tpl(0, *_SEC, 4779, 0, 0, 12551, 0, _KW)
+T1149 = Tpl(RDP_RCM, "Microsoft-Windows-TerminalServices-RemoteConnectionManager",
+            "C76BAA63-AE81-421C-B425-340B4B24157F", None, 1149, 0, 4, 0, 0, "0x1000000000000000")
 T1102 = Tpl(SECURITY, *_EVL, 1102, 0, 4, 104, 0, "0x4020000000000000")
 T104 = Tpl(SYSTEM_LOG, *_EVL, 104, 0, 4, 104, 0, "0x8000000000000000")
 T7045 = Tpl(SYSTEM_LOG, *_SCM, 7045, 0, 4, 0, 0, "0x8080000000000000")
@@ -185,6 +189,7 @@ class HostState:
         self._pe: dict[str, tuple[str, ...]] = {}
         self.build = next((v for k, v in _BUILD.items() if k in host.os), "10.0.17763")
         self.system = Logon("0x3e7", self._logon_guid(0x3E7), host.machine)
+        self._lid = self.ri(0x30000, 0x90000)  # logon ids allocated since boot
         t0 = (net.start - EPOCH) // timedelta(microseconds=1) - 86_400 * SEC
         self.kernel = Proc(self._pguid(t0), 4, "System", "", self.system, "System", "")
         self.services = self.proc_at(t0, SYS32 + "services.exe", "")
@@ -220,8 +225,9 @@ class HostState:
         return f"{self.host.guid_prefix}-{bits >> 16:04X}-{bits & 0xFFFF:04X}-0000-0020{lid & 0xFFFFFFFF:08X}"  # noqa: E501
 
     def new_logon(self, acct: Account, session: int = 0) -> Logon:
-        lid = self.ri(0x100000, 0x9FFFFFF)
-        return Logon(hex(lid), self._logon_guid(lid), acct, session)
+        """A fresh logon session; ids only grow, as LSA allocates them, so none repeats."""
+        self._lid += self.ri(0x40, 0x1800)
+        return Logon(hex(self._lid), self._logon_guid(self._lid), acct, session)
 
     def new_pid(self) -> int:
         return self.ri(250, 9000) * 4
@@ -425,6 +431,23 @@ class HostState:
         self.emit(ts, T4634, {"TargetUserSid": a.sid, "TargetUserName": a.sam,
                               "TargetDomainName": a.domain,
                               "TargetLogonId": lg.id, "LogonType": str(ltype)}, self.lsass_pid)
+
+    def rdp_authenticated(self, ts: int, acct: Account, ip: str) -> None:
+        """TerminalServices-RemoteConnectionManager 1149: the RDP user authenticated.
+
+        Windows writes these three values as UserData ``EventXML`` Param1-3; readers
+        flatten UserData to leaf names, so they are written here as the same three names.
+        """
+        self.emit(ts, T1149, {"Param1": acct.sam, "Param2": acct.domain, "Param3": ip},
+                  self.ri(300, 500) * 4, "S-1-5-20")
+
+    def rdp_session(self, ts: int, lg: Logon, client: str, ip: str, reconnect: bool) -> None:
+        """4778 (session reconnected) or 4779 (disconnected) for an RDP logon session."""
+        a = lg.acct
+        self.emit(ts, T4778 if reconnect else T4779, {
+            "AccountName": a.sam, "AccountDomain": a.domain, "LogonID": lg.id,
+            "SessionName": f"RDP-Tcp#{lg.session}", "ClientName": client,
+            "ClientAddress": ip}, self.lsass_pid)
 
     def logon_failed(self, ts: int, acct: Account, ltype: int, ip: str = "-",
                      workstation: str = "-") -> None:

@@ -20,11 +20,12 @@ WEB = "web_server"
 MON = "monitoring"
 SQL = "database"
 WS = "workstation"
+JUMP = "jump_host"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Events per host per day of background noise, before ``events=`` scaling. The mix of a
 #: Windows estate: DCs dominate (Kerberos, SYSVOL, service logons), workstations are quiet.
-NOISE_PER_DAY = {DC: 14000, FILE: 5000, WEB: 4000, MON: 6000, SQL: 4000, WS: 2200}
+NOISE_PER_DAY = {DC: 14000, FILE: 5000, WEB: 4000, MON: 6000, SQL: 4000, JUMP: 2500, WS: 2200}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ def plan_roles(n: int) -> list[tuple[str, str]]:
     roles += [(FILE, "fs02")] if n >= 16 else []
     roles.append((WEB, ""))  # named after its stack
     roles += ([(MON, "prtg01")] if n >= 7 else []) + ([(SQL, "sql01")] if n >= 10 else [])
+    roles += [(JUMP, "jump01")] if n >= 12 else []  # the admins' RDP jump server
     return roles + [(WS, f"ws{i + 1:02d}") for i in range(max(1, n - len(roles)))]
 
 
@@ -296,6 +298,8 @@ PE_MS = {k: tuple(v.split("|")) for k, v in {
     "dnscmd.exe": "DNS Server Troubleshooting Tool|dnscmd.exe",
     "ldifde.exe": "LDAP Directory Import/Export|ldifde.exe",
     "quser.exe": "Query User Utility|quser.exe",
+    "qwinsta.exe": "Query Session Utility|qwinsta.exe",
+    "mmc.exe": "Microsoft Management Console|mmc.exe",
     "whoami.exe": "whoami - displays logged on user information|whoami.exe",
     "ipconfig.exe": "IP Configuration Utility|ipconfig.exe",
     "arp.exe": "TCP/IP Arp Command|arp.exe",
@@ -385,7 +389,9 @@ HABITS: dict[str, dict[str, list]] = {
         "PS Get-ADComputer -Filter * -Properties LastLogonDate | Where-Object LastLogonDate -lt "
         "(Get-Date).AddDays(-90)"],
         "local": ["wmic /node:{dc} service where \"name='NTDS'\" get state",
-                  "nltest /sc_query:{domain}"]},
+                  "nltest /sc_query:{domain}"],
+        "psexec": ["repadmin /syncall /AdeP", "w32tm /resync", "ipconfig /registerdns"],
+        "own": ["whoami /groups"]},
     "server_admin": {"targets": [FILE, WEB, SQL, MON], "remote": [
         "wmic logicaldisk get caption,freespace,size", "wmic qfe list brief",
         "wmic service where \"state='stopped' and startmode='auto'\" get name,displayname",
@@ -403,9 +409,14 @@ HABITS: dict[str, dict[str, list]] = {
         'D:\\Scripts\\cleanup.ps1" /sc daily /st 03:00 /ru SYSTEM',
         "PS Get-Service | Where-Object Status -eq Stopped",
         "PS Get-HotFix | Sort-Object InstalledOn -Descending | Select-Object -First 5",
-        "PS Get-EventLog -LogName System -Newest 50 -EntryType Error"],
+        "PS Get-EventLog -LogName System -Newest 50 -EntryType Error",
+        "netsh advfirewall show allprofiles", "netsh advfirewall show currentprofile"],
         "local": ["wmic /node:{server} logicaldisk get caption,freespace,size",
-                  "wmic /node:{server} qfe list brief"]},
+                  "wmic /node:{server} qfe list brief",
+                  'wmic /node:{server} process call create "cmd.exe /c gpupdate /force"'],
+        "psexec": ["ipconfig /all", "gpupdate /force", "sc query wuauserv", "qwinsta",
+                   "netsh advfirewall show allprofiles"],
+        "own": ["ipconfig /all"]},
     "network_admin": {"targets": [MON, WEB, FILE], "remote": [
         "netsh interface portproxy show all", "netsh advfirewall firewall show rule name=all",
         "netsh advfirewall show allprofiles", "netsh interface ipv4 show config", "ipconfig /all",
@@ -414,7 +425,13 @@ HABITS: dict[str, dict[str, list]] = {
         "netstat -ano", "PS Test-NetConnection {peer} -Port 443",
         "PS Get-NetTCPConnection -State Listen | Sort-Object LocalPort"],
         "local": ['"C:\\Program Files\\PuTTY\\putty.exe" -ssh netadmin@{gw}', "ping -n 1 -a {peer}",
-                  "netsh interface portproxy show v4tov4", "quser /server:{server}"]},
+                  "netsh interface portproxy show v4tov4", "quser /server:{server}",
+                  "netsh advfirewall show currentprofile"],
+        "psexec": ["ipconfig /all", "route print", "netsh advfirewall show allprofiles"],
+        # their own PuTTY sessions, as themselves: the actor's credential recon, by its owner
+        "own": ["reg query HKCU\\Software\\SimonTatham\\PuTTY\\Sessions",
+                'reg query "HKCU\\Software\\SimonTatham\\PuTTY\\Sessions\\core-sw01"',
+                "ping -n 2 {gw}"]},
     "helpdesk": {"targets": [WS], "remote": [
         "quser", "net user {user} /domain", "net localgroup administrators", "gpresult /r",
         "whoami /groups", "gpupdate /force", "ipconfig /flushdns",
@@ -422,7 +439,9 @@ HABITS: dict[str, dict[str, list]] = {
         "PS Unlock-ADAccount -Identity {user}",
         "PS Get-EventLog -LogName Security -InstanceId 4740 -Newest 20"],
         "local": ["quser /server:{ws}", "net user {user} /domain",
-                  "PS Unlock-ADAccount -Identity {user}"]},
+                  "PS Unlock-ADAccount -Identity {user}"],
+        "psexec": ["gpupdate /force", "ipconfig /flushdns", "qwinsta"],
+        "own": ["whoami"]},
 }
 #: The tool each admin specialty reaches for daily (and the actor abuses).
 SIGNATURE = {"dc_admin": "ntdsutil", "server_admin": "wmic", "network_admin": "netsh",

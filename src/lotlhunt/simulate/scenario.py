@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 from lotlhunt.simulate.background import HOUR, Noise, plan_background
-from lotlhunt.simulate.campaign import plan_campaign
+from lotlhunt.simulate.campaign import CampaignPlan, plan_campaign
 from lotlhunt.simulate.events import (
     CHANNEL_FILES,
     CHANNELS,
@@ -280,6 +280,18 @@ def _fixed_counts(net: Network, seed: int, ops_by_host: dict[str, list[Op]]) -> 
     return out
 
 
+def _campaign_json(camp: CampaignPlan) -> dict:
+    """The campaign's variants, steps (first time each) and log clears for scenario.json."""
+    steps = sorted(camp.steps, key=lambda s: s["first"])
+    return {
+        "variants": camp.variants,
+        "steps": [dict(s, first=_iso(s["first"])) for s in steps],
+        "log_clears": {
+            h: {CHANNELS[c]: _iso(t) for c, t in cl.items()} for h, cl in camp.clears.items()
+        },
+    }
+
+
 def estimate_events(hosts: int = 20, days: int = 3, events: int | None = None) -> int:
     """Roughly how many records a run writes (for a progress bar total)."""
     if events:
@@ -295,12 +307,14 @@ def simulate_volt_typhoon(
     fmt: str = "evtx",
     events: int | None = None,
     progress: Callable[[int], None] | None = None,
+    benign_only: bool = False,
 ) -> SimulationSummary:
     """Write a network's logs with Volt Typhoon inside, plus truth; deterministic per seed.
 
     ``events`` scales the background noise so the corpus has roughly that many records
     (people, schedules and the campaign are fixed by the seed); ``progress`` is called
-    with the running count of records written.
+    with the running count of records written. ``benign_only`` writes the same network
+    with no intruder: the baseline a hunt's false positives are measured on.
     """
     t0 = time.perf_counter()
     if fmt not in FORMATS:
@@ -316,20 +330,25 @@ def simulate_volt_typhoon(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     net = build_network(seed, hosts, days)
-    bg_ops, lookalikes = plan_background(net, seed)
-    camp = plan_campaign(net, seed)
+    bg = plan_background(net, seed)
+    camp = None if benign_only else plan_campaign(net, seed)
+    camp_ops = camp.ops if camp else []
+    clears = {h: dict(c) for h, c in bg.clears.items()}
+    for host, chans in (camp.clears if camp else {}).items():
+        for ch, t in chans.items():
+            clears.setdefault(host, {})[ch] = max(t, clears.get(host, {}).get(ch, t))
     ops_by_host: dict[str, list[Op]] = defaultdict(list)
-    for op in bg_ops + camp.ops:
+    for op in bg.ops + camp_ops:
         ops_by_host[op.host].append(op)
     for lst in ops_by_host.values():
         lst.sort(key=lambda o: o.ts)
-    job = _Job(net, seed, dict(ops_by_host), camp.clears, out_dir, fmts)
+    job = _Job(net, seed, dict(ops_by_host), clears, out_dir, fmts)
     workers = _workers(estimate_events(hosts, days, events), len(net.hosts))
     noise_days = {h.name: h.noise_per_day * days for h in net.hosts}
     fixed = _fixed_counts(net, seed, ops_by_host) if events else {}
     # Hosts whose logs get cleared go first so the others can make up the wiped records.
-    cleared = [h.name for h in net.hosts if h.name in camp.clears]
-    phases = [cleared, [h.name for h in net.hosts if h.name not in camp.clears]]
+    cleared = [h.name for h in net.hosts if h.name in clears]
+    phases = [cleared, [h.name for h in net.hosts if h.name not in clears]]
     remaining, total = float(events or 0), 0
     results = []
     for i, names in enumerate(phases):
@@ -353,24 +372,25 @@ def simulate_volt_typhoon(
     files = sorted(
         (f for r in results for f in r[2]), key=lambda p: (order.index(p.parent.name), p.name)
     )
-    steps = sorted(camp.steps, key=lambda s: s["first"])
+    attacked = camp.attacked if camp else []
     scenario = {
-        "actor": "Volt Typhoon",
+        "actor": None if camp is None else "Volt Typhoon",
+        "benign_only": camp is None,
         "seed": seed,
         "parameters": {"hosts": hosts, "days": days, "events": events, "format": fmt},
         "network": net.to_json(),
-        "attacked_hosts": camp.attacked,
-        "campaign": {
-            "variants": camp.variants,
-            "steps": [dict(s, first=_iso(s["first"])) for s in steps],
-            "log_clears": {h: {CHANNELS[c]: _iso(t) for c, t in cl.items()}
-                           for h, cl in camp.clears.items()},  # fmt: skip
-        },
-        "benign_lookalikes": [dict(n, time=_iso(n["time"])) for n in lookalikes],
+        "entry_host": camp.entry_host if camp else None,
+        "attacked_hosts": attacked,
+        "lateral_edges": [dict(e, first=_iso(e["first"])) for e in camp.edges] if camp else [],
+        "campaign": None if camp is None else _campaign_json(camp),
+        "benign_lookalikes": [
+            dict(n, **{k: _iso(n[k]) for k in ("time", "until", "cleared") if k in n})
+            for n in sorted(bg.lookalikes, key=lambda n: n["time"])
+        ],
         "counts": {"events": total, "malicious_events": len(truth), "malicious_recorded": recorded,
                    "per_host": {name: n for name, n, _, _ in results}},
         "files": [str(p.relative_to(out_dir)) for p in files],
     }  # fmt: skip
     (out_dir / "scenario.json").write_bytes(orjson.dumps(scenario, option=orjson.OPT_INDENT_2))
-    return SimulationSummary(out_dir, order, camp.attacked, files, total, recorded,
+    return SimulationSummary(out_dir, order, attacked, files, total, recorded,
                              time.perf_counter() - t0)  # fmt: skip
