@@ -3,7 +3,7 @@
   // Report data is text: rendered with textContent only, never parsed as HTML.
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var S = data.strings, R = data.rules, rows = data.rows, LEVELS = data.levels;
-  var PAGE = 100;
+  var PAGE = 100, CLIP = 260;
   var T = 0, HOST = 1, RULE = 2, CHAN = 3, EID = 4, RID = 5, INC = 6, SRC = 7, MATCHED = 8, DETAILS = 9, FIELDS = 10;
   function str(i) { return i < 0 || i === undefined || i === null ? "" : S[i]; }
   function el(tag, cls, text) {
@@ -118,7 +118,9 @@
     tr.appendChild(el("td", "wrap", S[rr[0]]));
     tr.appendChild(el("td", null, str(r[CHAN]) + (r[EID] === null ? "" : " " + r[EID])));
     tr.appendChild(el("td", null, str(r[INC])));
-    tr.appendChild(el("td", "wrap", detailsText(r)));
+    var text = detailsText(r);
+    // The full text is in the row's explanation; the table shows its start.
+    tr.appendChild(el("td", "wrap details", text.length > CLIP ? text.slice(0, CLIP - 1) + "\u2026" : text));
     tr.addEventListener("click", function () { toggle(tr, i); });
     return tr;
   }
