@@ -49,6 +49,8 @@ def _ref_key(ref: EventRef) -> EventKey:
     return event_key(ref.source, ref.host, ref.record_id)
 
 
+#: Values that say nothing: Windows writes "-" for an empty field.
+_EMPTY = (None, "", "-")
 _SPACES = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -60,7 +62,7 @@ def one_line(text: str | None) -> str:
 def details_text(d: Detection, sep: str = " ¦ ") -> str:
     """The event's key fields (else the fields its rule read) as ``Name: value`` pairs."""
     shown = d.details or d.fields
-    return sep.join(f"{k}: {one_line(v)}" for k, v in shown.items() if v not in (None, ""))
+    return sep.join(f"{k}: {one_line(v)}" for k, v in shown.items() if v not in _EMPTY)
 
 
 def extra_text(d: Detection, sep: str = " ¦ ") -> str:
@@ -70,7 +72,7 @@ def extra_text(d: Detection, sep: str = " ¦ ") -> str:
     return sep.join(
         f"{k}: {one_line(v)}"
         for k, v in sorted(d.fields.items())
-        if k not in d.details and v not in (None, "")
+        if k not in d.details and v not in _EMPTY
     )
 
 
