@@ -106,6 +106,20 @@ def test_timesketch_jsonl_has_the_mandatory_fields(tmp_path: Path) -> None:
     assert "attack.t1090.001" in first["rule_tags"]
 
 
+def test_timesketch_has_behaviour_signals_too(tmp_path: Path) -> None:
+    result = fake_result(6)
+    result.behaviours = [s for s in result.incidents[0].signals if s.kind == "behaviour"]
+    path = tmp_path / "t.jsonl"
+    write_timesketch(result, path)
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert len(rows) == 7
+    for row in rows:
+        check_timesketch_row(row)
+    last = rows[-1]
+    assert last["data_type"] == "lotlhunt:behaviour" and "first logon" in last["message"]
+    assert last["incident_id"] == "INC-0001" and last["event_id"] == 4624
+
+
 def test_timesketch_csv_by_extension(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     write_timesketch(fake_result(6, hostile="=cmd|' /C calc'!A0"), path)

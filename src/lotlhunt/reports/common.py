@@ -40,6 +40,9 @@ class IncidentIndex:
     def of(self, d: Detection) -> str | None:
         return self._by_event.get(event_key(d.source, d.host, d.record_id))
 
+    def of_ref(self, ref: EventRef) -> str | None:
+        return self._by_event.get(_ref_key(ref))
+
     @classmethod
     def of_result(cls, result: HuntResult) -> IncidentIndex:
         return cls(result.incidents)

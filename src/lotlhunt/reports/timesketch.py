@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from .._support.text import spreadsheet_safe
-from ..model import Detection, HuntResult
+from ..model import Detection, HuntResult, Signal
 from .attack import technique_ids
 from .common import IncidentIndex, details_text, in_time_order
 
@@ -46,6 +46,8 @@ OWN_FIELDS = (
     "matched",
     "incident_id",
     "data_type",
+    "why",
+    "account",
 )
 _OWN = frozenset(OWN_FIELDS)
 #: Names the search index or Timesketch keep for themselves.
@@ -53,8 +55,11 @@ _RESERVED = frozenset({"tag", "label", "__ts_timeline_id", "_id", "_index", "_so
 
 
 def write_timesketch(result: HuntResult, path: Path) -> None:
-    """One row per detection in time order; CSV when ``path`` ends ``.csv``."""
+    """One row per detection, then one per behaviour signal (a baseline an event broke),
+    each in time order; CSV when ``path`` ends ``.csv``."""
     rows = [_row(d, incident) for d, incident in _with_incidents(result)]
+    index = IncidentIndex.of_result(result)
+    rows += [_behaviour_row(s, index) for s in sorted(result.behaviours, key=_signal_time)]
     if path.suffix.lower() == ".csv":
         _write_csv(rows, path)
         return
@@ -113,6 +118,40 @@ def _row(d: Detection, incident: str | None) -> dict[str, object]:
     for name, value in (*d.details.items(), *d.fields.items()):
         if value is not None:
             row.setdefault(field_name(name), value)
+    return row
+
+
+def _signal_time(s: Signal) -> tuple[bool, datetime]:
+    return (s.timestamp is None, s.timestamp or _EPOCH)
+
+
+def _behaviour_row(s: Signal, index: IncidentIndex) -> dict[str, object]:
+    """A behaviour signal: what broke which baseline, and why, with its first event."""
+    ts = s.timestamp or _EPOCH
+    first = s.events[0] if s.events else None
+    incident = index.of_ref(first) if first is not None else None
+    row: dict[str, object] = {
+        "message": f"[{s.level}] {s.name} on {s.host or '?'}: {s.why}",
+        "datetime": ts.astimezone(UTC).isoformat(timespec="microseconds"),
+        "timestamp": (ts - _EPOCH) // timedelta(microseconds=1),
+        "timestamp_desc": TIMESTAMP_DESC if s.timestamp else NO_TIME_DESC,
+        "data_type": "lotlhunt:behaviour",
+        "computer_name": s.host or "",
+        "rule_title": s.name,
+        "rule_level": s.level,
+        "rule_tags": list(s.tags),
+        "mitre_techniques": list(technique_ids(s.tags)),
+        "incident_id": incident or "",
+        "why": s.why,
+        "account": s.account or "",
+    }
+    if first is not None:
+        row["channel"] = first.channel or ""
+        row["source_file"] = first.source or ""
+        if first.event_id is not None:
+            row["event_id"] = first.event_id
+        if first.record_id is not None:
+            row["record_id"] = first.record_id
     return row
 
 
