@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -26,9 +27,14 @@ from ._support.text import terminal_safe
 from .analytics.coverage import RuleStatus
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
+from .hunting_cli import event_scope, event_scope_options, logons, search
+from .hunting_cli import stats as stats_cmd
+from .model import LEVELS
 from .reports import REPORTS
 from .reports.console import print_explanations, print_summary
+from .reports.rows import terminal_text
 from .rules.loader import RuleSet
+from .scope import RuleScope
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -36,22 +42,30 @@ EXIT_USAGE = 2
 
 
 class RichProgress:
-    """Adapts :class:`lotlhunt.hunt.Progress` to a rich progress bar on stderr."""
+    """Adapts :class:`lotlhunt.hunt.Progress` to a rich progress bar on stderr.
+
+    Each bar says what it counts: while reading, the records read so far and the files
+    done of all files; then the rules compiled or run of all of them. A count never
+    passes its total (a step reported twice would otherwise show 105 %).
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bar = Progress(
             TextColumn("{task.description:<9}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[records]:>12,} records"),
+            TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
             console=console,
             transient=False,
             disable=not console.is_terminal,
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.records = 0
+        self.phase = ""
+        self.done = 0
+        self.total: int | None = None
+        self.phase_records = 0
 
     def __enter__(self) -> RichProgress:
         self.bar.__enter__()
@@ -63,12 +77,26 @@ class RichProgress:
     def start(self, phase: str, total: int | None) -> None:
         if self.task is not None:
             self.bar.update(self.task, completed=self.bar.tasks[self.task].total)
-        self.task = self.bar.add_task(phase, total=total, records=self.records)
+        self.phase, self.done, self.total, self.phase_records = phase, 0, total, 0
+        self.task = self.bar.add_task(phase, total=total, counts=self.counts())
+
+    def counts(self) -> str:
+        """What the bar counts, in words."""
+        of = "" if self.total is None else f"/{self.total:,}"
+        if self.phase == "reading":
+            return f"{self.phase_records:>12,} records, {self.done:,}{of} files"
+        # A hunt runs each rule once per logsource variant it covers (process creation:
+        # Sysmon 1 and Security 4688).
+        return f"{self.done:,}{of} {'rule runs' if self.phase == 'hunting' else 'rules'}"
 
     def advance(self, n: int = 1, records: int = 0) -> None:
         self.records += records
+        self.phase_records += records
+        self.done += n
+        if self.total is not None:
+            self.done = min(self.done, self.total)
         if self.task is not None:
-            self.bar.update(self.task, advance=n, records=self.records)
+            self.bar.update(self.task, completed=self.done, counts=self.counts())
 
     def note(self, message: str) -> None:
         if not self.console.is_terminal:
@@ -76,7 +104,7 @@ class RichProgress:
         self.console.print(f"[dim]{terminal_safe(message)}[/]")
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lotlhunt")
 def cli() -> None:
     """Hunt living-off-the-land intrusions in Windows event logs."""
@@ -89,6 +117,11 @@ def report_options(command: Callable[..., None]) -> Callable[..., None]:
             report.option, report.name, type=click.Path(path_type=Path), help=report.help
         )(command)
     return command
+
+
+cli.add_command(search)
+cli.add_command(stats_cmd, "stats")
+cli.add_command(logons)
 
 
 @cli.command()
@@ -124,6 +157,18 @@ def report_options(command: Callable[..., None]) -> Callable[..., None]:
     is_flag=True,
     help="Show which selections matched and the field values, per detection.",
 )
+@event_scope_options
+@click.option(
+    "--min-level",
+    type=click.Choice(LEVELS[::-1]),
+    help="Only rules of this level or higher.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    help="Only rules with a tag starting with this prefix (repeatable).",
+)
 def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
@@ -134,6 +179,12 @@ def hunt(
     placeholders: Path | None,
     exclusions: Path | None,
     explain: bool,
+    since: str | None,
+    until: str | None,
+    hosts: tuple[str, ...],
+    event_ids: tuple[int, ...],
+    min_level: str | None,
+    tags: tuple[str, ...],
     **outputs: Path | None,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
@@ -147,6 +198,8 @@ def hunt(
         workers=workers,
         placeholders=placeholders,
         exclusions=exclusions,
+        scope=event_scope(since, until, hosts, event_ids),
+        rule_scope=RuleScope(min_level, tags),
     )
     try:
         with RichProgress(err) as progress:
@@ -160,7 +213,27 @@ def hunt(
         target = outputs.get(name)
         if target is not None:
             report.writer(result, target)
+    issues_path = outputs.get("issues")
     print_summary(result, console)
+    if result.skipped:
+        shown = ", ".join(terminal_text(label) for label, _ in result.skipped[:5])
+        more = f" and {len(result.skipped) - 5} more" if len(result.skipped) > 5 else ""
+        console.print(
+            f"[dim]Skipped (not logs): {shown}{more}"
+            + (
+                f"; all in {terminal_text(str(issues_path))}"
+                if issues_path
+                else "; --issues FILE lists them"
+            )
+            + "[/]"
+        )
+    if result.stats.records_out_of_scope:
+        nothing = result.stats.records_out_of_scope == result.stats.records
+        console.print(
+            f"[{'yellow' if nothing else 'dim'}]{result.stats.records_out_of_scope:,} "
+            f"{'(all) ' if nothing else ''}records outside "
+            f"{terminal_text(config.scope.describe())} were not stored or hunted.[/]"
+        )
     if explain:
         print_explanations(result, console)
     if strict and result.issues:
@@ -273,7 +346,8 @@ def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) 
         if with_case:
             row.append("" if s.events_in_case is None else f"{s.events_in_case:,}")
         table.add_row(*row)
-    Console(width=200).print(table)
+    # As wide as the terminal (80 columns when not one); long cells fold.
+    Console().print(table)
 
 
 @cli.group()

@@ -33,3 +33,8 @@ class InputIssue:
     def __str__(self) -> str:
         where = self.path if self.position is None else f"{self.path}:{self.position}"
         return f"{where}: {self.message}"
+
+
+class NoEventsError(LotlhuntError):
+    """The inputs hold no event at all (an empty folder, nothing readable): hunting them
+    would report "0 detections" as if the logs had been clean."""

@@ -31,10 +31,11 @@ from .analytics.explain import (
 from .analytics.run import Analysis, analyse
 from .engines.duckdb.arrow_view import arrow_view
 from .engines.duckdb.engine import EVENTS, ROW_ID, DuckDBEngine
-from .errors import InputIssue, UsageError
+from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules.loader import CompiledRule, RuleSet, bundled_rules_dir, load_rules
+from .scope import EventScope, RuleScope, scoped_rules
 
 META_TABLE = "lotlhunt_inputs"
 
@@ -72,6 +73,10 @@ class HuntConfig:
     placeholders: str | Path | None = None
     #: Analyst exclusions (docs/tuning.md).
     exclusions: str | Path | None = None
+    #: Events to hunt in (time, hosts, event ids); rows outside it are never stored.
+    scope: EventScope = field(default_factory=EventScope)
+    #: Rules to run and report (minimum level, tags).
+    rule_scope: RuleScope = field(default_factory=RuleScope)
 
 
 def default_workers() -> int:
@@ -86,8 +91,17 @@ def ingest(
     stats: HuntStats,
     issues: list[InputIssue],
     skipped: list[tuple[str, str]],
+    scope: EventScope | None = None,
+    fields: Sequence[str] | None = None,
 ) -> None:
-    """Read every input into the engine, counting every record and every failure."""
+    """Read every input into the engine, counting every record and every failure.
+
+    With a ``scope``, each batch loses its rows outside it before the engine sees them:
+    they are counted (``records_out_of_scope``) but never stored or scanned. With
+    ``fields``, only those event fields (any case) are stored beside the core columns:
+    a question that reads a few fields need not pay for storing hundreds.
+    """
+    wanted = None if fields is None else {f.lower().replace(" ", "") for f in fields}
     from .sources import UnitReport, discover, read_all
 
     found = discover(paths)
@@ -99,7 +113,11 @@ def ingest(
     reports: list[UnitReport] = []
     for item in read_all(found.units, workers=workers):
         if isinstance(item, pa.RecordBatch):
-            engine.ingest(item)
+            kept = scope.apply(item) if scope is not None and scope.active else item
+            stats.records_out_of_scope += item.num_rows - kept.num_rows
+            if wanted is not None:
+                kept = _projected(kept, wanted)
+            engine.ingest(kept)
             progress.advance(0, records=item.num_rows)
         else:
             reports.append(item)
@@ -114,11 +132,102 @@ def ingest(
     _record_inputs(engine, reports)
 
 
-def read_into(engine: DuckDBEngine, paths: Sequence[str | Path], workers: int = 1) -> HuntStats:
+def _projected(batch: pa.RecordBatch, wanted: set[str]) -> pa.RecordBatch:
+    """``batch`` with its core columns and the fields named in ``wanted`` (lower-cased,
+    without spaces) only."""
+    names = [
+        n
+        for n in batch.schema.names
+        if n in schema.CORE_COLUMNS or n.lower().replace(" ", "") in wanted
+    ]
+    return batch if len(names) == batch.num_columns else batch.select(names)
+
+
+def read_into(
+    engine: DuckDBEngine,
+    paths: Sequence[str | Path],
+    workers: int = 1,
+    scope: EventScope | None = None,
+) -> HuntStats:
     """Read inputs into ``engine`` without a progress display; return what was read."""
     stats = HuntStats()
-    ingest(engine, paths, workers, _Silent(), stats, [], [])
+    ingest(engine, paths, workers, _Silent(), stats, [], [], scope)
     return stats
+
+
+def require_events(
+    stats: HuntStats,
+    skipped: Sequence[tuple[str, str]] = (),
+    issues: Sequence[InputIssue] = (),
+    case: str | Path | None = None,
+) -> None:
+    """Raise :class:`NoEventsError` when the inputs held no event, saying what was found
+    instead (files skipped as not logs, files that could not be read)."""
+    if stats.records:
+        return
+    if case is not None and not stats.files:
+        raise NoEventsError(f"the case {case} holds no events")
+    found = [f"{stats.files} log files read"]
+    if stats.records_failed:
+        found.append(f"{stats.records_failed:,} records that could not be read")
+    if skipped:
+        shown = ", ".join(f"{label} ({why})" for label, why in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        found.append(f"{len(skipped)} files skipped as not logs: {shown}{more}")
+    failed = [i for i in issues if i.kind == "file"]
+    if failed:
+        found.append(f"{len(failed)} files that could not be opened: {failed[0]}")
+    raise NoEventsError("no events in the inputs: " + "; ".join(found))
+
+
+def open_events(
+    paths: Sequence[str | Path],
+    case: str | Path | None,
+    scope: EventScope,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    fields: Sequence[str] | None = None,
+) -> tuple[DuckDBEngine, HuntStats, list[InputIssue], list[tuple[str, str]]]:
+    """An engine holding the events to look at: ``paths`` read (rows outside ``scope``
+    dropped while reading), into the ``case`` file when given; or, without paths, the
+    case as it is, restricted to ``scope``. Raises :class:`NoEventsError` when there are
+    none. With ``fields``, logs read keep only those event fields (see :func:`ingest`).
+    The caller closes the engine."""
+    if not paths and case is None:
+        raise UsageError("give log paths to read, or --case with a case file")
+    for p in paths:
+        if not Path(p).exists():
+            raise UsageError(f"input path does not exist: {p}")
+    if not paths and case is not None and not Path(case).exists():
+        raise UsageError(f"case file does not exist: {case}")
+    stats = HuntStats()
+    issues: list[InputIssue] = []
+    skipped: list[tuple[str, str]] = []
+    engine = DuckDBEngine(str(case) if case else None)
+    try:
+        if paths:
+            ingest(
+                engine,
+                paths,
+                workers or default_workers(),
+                progress or _Silent(),
+                stats,
+                issues,
+                skipped,
+                scope,
+                fields,
+            )
+            require_events(stats, skipped, issues)
+        else:
+            _case_inputs(engine, stats)
+            if not engine.count_events():
+                raise NoEventsError(f"the case {case} holds no events")
+        if case is not None:
+            engine.restrict(scope)
+    except BaseException:
+        engine.close()
+        raise
+    return engine, stats, issues, skipped
 
 
 def _record_inputs(engine: DuckDBEngine, reports: Sequence[object]) -> None:
@@ -322,13 +431,15 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     skipped: list[tuple[str, str]] = []
     progress.note("loading rules")
     mark = time.perf_counter()
-    ruleset = load_hunt_rules(config, progress)
+    ruleset, quiet = scoped_rules(load_hunt_rules(config, progress), config.rule_scope)
     stats.phases["rules"] = time.perf_counter() - mark
     mark = time.perf_counter()
     engine = DuckDBEngine(str(config.case) if config.case else None)
     try:
         if not config.paths:
             _case_inputs(engine, stats)
+            if not engine.count_events():
+                raise NoEventsError(f"the case {config.case} holds no events")
         else:
             ingest(
                 engine,
@@ -338,12 +449,19 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
                 stats,
                 input_issues,
                 skipped,
+                config.scope,
             )
+            require_events(stats, skipped, input_issues)
             if config.case:
                 _case_inputs(engine, stats)
+        if config.case:
+            # A case may hold events read before, outside this hunt's scope.
+            engine.restrict(config.scope)
         stats.phases["read"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        progress.start("hunting", len(ruleset.rules))
+        # One step per rule and logsource variant it covers (process creation: Sysmon 1
+        # and Security 4688), as the engine reports them.
+        progress.start("hunting", sum(max(1, len(r.variants)) for r in ruleset.rules))
         evaluation = engine.evaluate(ruleset.rules, progress=lambda n: progress.advance(n))
         stats.phases["hunt"] = time.perf_counter() - mark
         mark = time.perf_counter()
@@ -358,16 +476,18 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         stats.phases["correlate"] = time.perf_counter() - mark
         mark = time.perf_counter()
         matches = evaluation.matches
-        if correlated.suppressed:
-            # Base rules that only feed correlations with generate: false stay quiet.
-            keep = pc.invert(
-                pc.is_in(
-                    matches.column("rule"), pa.array(sorted(correlated.suppressed), pa.int32())
-                )
-            )
+        # Base rules that only feed correlations with generate: false stay quiet, and so
+        # do rules outside the rule scope that run only to feed a correlation.
+        silent = set(correlated.suppressed) | quiet
+        if silent:
+            keep = pc.invert(pc.is_in(matches.column("rule"), pa.array(sorted(silent), pa.int32())))
             matches = matches.filter(keep)
         detections = collect_detections(engine, ruleset.rules, matches)
-        correlations = [correlation_detection(engine, hit) for hit in correlated.hits]
+        correlations = [
+            correlation_detection(engine, hit)
+            for hit in correlated.hits
+            if config.rule_scope.admits(hit.level, hit.tags)
+        ]
         stats.phases["collect"] = time.perf_counter() - mark
         mark = time.perf_counter()
         progress.note("analysing behaviour and chaining incidents")

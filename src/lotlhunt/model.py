@@ -282,6 +282,8 @@ class HuntStats:
     files_skipped: int = 0
     records: int = 0
     records_failed: int = 0
+    #: Records read but outside the hunt's ``--from``/``--to``/``--host``/``--event-id``.
+    records_out_of_scope: int = 0
     rules_loaded: int = 0
     rules_failed: int = 0
     rules_not_applicable: int = 0
@@ -300,6 +302,7 @@ class HuntStats:
             "files_skipped": self.files_skipped,
             "records": self.records,
             "records_failed": self.records_failed,
+            "records_out_of_scope": self.records_out_of_scope,
             "rules_loaded": self.rules_loaded,
             "rules_failed": self.rules_failed,
             "rules_not_applicable": self.rules_not_applicable,

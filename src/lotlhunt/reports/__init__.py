@@ -14,6 +14,7 @@ from ..model import HuntResult
 from .ecs import write_ecs
 from .files import write_csv, write_incidents, write_jsonl, write_stats
 from .html import write_html
+from .issues import write_issues
 from .navigator import write_navigator
 from .timesketch import write_timesketch
 
@@ -71,6 +72,13 @@ REPORTS: dict[str, Report] = {
             "Write Elastic Common Schema alerts as a bulk API body (NDJSON).",
             write_ecs,
         ),
+        # Last: a problem list that cannot be written never costs the findings.
+        Report(
+            "issues",
+            "--issues",
+            "Write every input and rule problem and skipped file as JSON lines.",
+            write_issues,
+        ),
     )
 }
 
@@ -82,6 +90,7 @@ __all__ = [
     "write_ecs",
     "write_html",
     "write_incidents",
+    "write_issues",
     "write_jsonl",
     "write_navigator",
     "write_stats",

@@ -122,3 +122,15 @@ def resolve_names(product: str | None, category: str | None, service: str | None
         return Resolution(variants=(Variant(name=service, channels=channels),))
     # product: windows alone: every Windows event.
     return Resolution(variants=(Variant(name="windows", channels=()),))
+
+
+def known_logsources() -> list[tuple[str, str, tuple[Variant, ...]]]:
+    """Every Windows logsource the mapping knows, as (``category`` or ``service``, name,
+    variants): what metrics check the logs against."""
+    mapping = _mapping()
+    out: list[tuple[str, str, tuple[Variant, ...]]] = []
+    for name, entries in mapping["categories"].items():
+        out.append(("category", str(name), tuple(_variant(e) for e in entries)))  # type: ignore[attr-defined]
+    for name, channels in mapping["services"].items():
+        out.append(("service", str(name), (Variant(name=str(name), channels=tuple(channels)),)))  # type: ignore[arg-type]
+    return out

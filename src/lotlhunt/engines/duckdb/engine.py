@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from ...errors import UsageError
 from ...events import schema
 from ...events.arrow_runs import with_null_gaps
 from ...rules.compile.dialect import (
@@ -38,6 +39,7 @@ from ...rules.compile.dialect import (
 )
 from ...rules.loader import CompiledRule
 from ...rules.logsources import Variant, narrowed
+from ...scope import EventScope
 from ..prefilter import (
     BITS_KEY,
     SCAN_ROWS,
@@ -54,6 +56,15 @@ from ..prefilter import (
 from .arrow_view import arrow_view
 from .memory import MemoryGuard, out_of_memory
 from .presence import ColumnPresence
+from .queries import (
+    SearchTerms,
+    all_text,
+    check_regexes,
+    check_select,
+    event_counts_query,
+    scope_condition,
+    search_condition,
+)
 
 ROW_ID = "__rid"
 EVENTS = "events"
@@ -163,6 +174,9 @@ class DuckDBEngine:
         )
         self._one(f"SET temp_directory = {DUCKDB.literal(self._spill)}")
         self._one("SET preserve_insertion_order = false")
+        # DuckDB draws its own bar on the terminal for queries past two seconds (a keyword
+        # search of a large case): it would garble the caller's progress and tables.
+        self._one("SET enable_progress_bar = false")
         # Freed allocator pages go back to the system from a background thread: without
         # it the pages of each row group inserted linger until the next allocation that
         # happens to purge them (Mordor, reading only: peak of the process tree 1.5 GB
@@ -191,6 +205,8 @@ class DuckDBEngine:
         self._reading = False
         self._pending_columns: list[str] = []
         self._next_rid = 0
+        #: SQL keeping only the events a re-hunt is restricted to (see ``restrict``).
+        self._scope_sql: str | None = None
         self._ensure_table()
 
     # -- the events table -------------------------------------------------------------
@@ -394,6 +410,118 @@ class DuckDBEngine:
         self.con.close()
         self._remove_spill()
 
+    # -- questions besides rules (their SQL is built in .queries) ---------------
+
+    def restrict(self, scope: EventScope) -> None:
+        """Rules run only on the events in ``scope``: a re-hunt of a case read earlier
+        takes the same ``--from``/``--to``/``--host``/``--event-id`` as a first hunt,
+        whose readers drop the rows outside it before they are stored."""
+        self._scope_sql = scope_condition(scope)
+
+    def count_events(self, scope: EventScope | None = None) -> int:
+        """Events in the table (in ``scope`` when given)."""
+        self.flush()
+        where = scope_condition(scope) if scope else None
+        row = self._one(f"SELECT count(*) FROM {EVENTS}" + (f" WHERE {where}" if where else ""))
+        return int(row[0]) if row else 0
+
+    def has_field(self, name: str) -> bool:
+        """Whether some event has field ``name`` (any case), or it names a core value."""
+        return self._column(name) is not None or name.lower() in _CORE_ALIASES
+
+    def _search_where(self, terms: SearchTerms, scope: EventScope) -> str:
+        everything = Variant(name="all", channels=())
+        text = all_text(self.field_columns())
+        check_regexes([p for _, p in terms.regexes], self.con)
+        conds = [
+            search_sql
+            for search_sql in (
+                scope_condition(scope),
+                None
+                if terms.empty
+                else search_condition(terms, lambda n: self.field_expression(n, everything), text),
+            )
+            if search_sql
+        ]
+        return " AND ".join(conds) or "true"
+
+    def search(self, terms: SearchTerms, scope: EventScope) -> pa.RecordBatchReader:
+        """The events in ``scope`` matching ``terms``, in time order, every column but
+        the row id, streamed in batches (a search may keep millions of events)."""
+        self.flush()
+        query = (
+            f"SELECT * EXCLUDE ({ROW_ID}) FROM {EVENTS} WHERE {self._search_where(terms, scope)} "
+            f"ORDER BY {schema.TIMESTAMP} NULLS FIRST, {ROW_ID}"
+        )
+        return self.memory.run(lambda: self.con.sql(query).to_arrow_reader(SCAN_ROWS))
+
+    def select(self, sql: str, terms: SearchTerms, scope: EventScope) -> pa.RecordBatchReader:
+        """The analyst's own SELECT over a view named ``events`` holding the events in
+        ``scope`` that match ``terms``.
+
+        Only one SELECT statement is taken (:func:`check_select`), and it runs with
+        files, extensions and Python objects out of reach and the configuration locked:
+        a query can read the events, not write the case or anything else.
+        """
+        check_select(sql)
+        self.flush()
+        where = self._search_where(terms, scope)
+        row = self._one("SELECT current_database()")
+        database = Dialect.ident(str(row[0])) if row else "memory"
+        cur = self.con.cursor()
+        self._cursors.append(cur)
+        cur.execute(
+            f"CREATE TEMP VIEW {EVENTS} AS SELECT * EXCLUDE ({ROW_ID}) "
+            f"FROM {database}.main.{EVENTS} WHERE {where}"
+        )
+        for setting in (
+            "enable_progress_bar = false",
+            "python_enable_replacements = false",
+            "enable_external_access = false",
+            "lock_configuration = true",
+        ):
+            cur.execute(f"SET {setting}")
+        try:
+            return self.memory.run(lambda: cur.sql(sql).to_arrow_reader(SCAN_ROWS))
+        except duckdb.Error as exc:
+            if out_of_memory(exc):
+                raise
+            raise UsageError(f"--sql failed: {exc}") from None
+
+    def event_counts(self, scope: EventScope | None = None) -> pa.Table:
+        """Events per (source, host, channel, provider, event id) with first and last
+        time (:data:`~.queries.COUNT_COLUMNS`): what metrics are rolled up from."""
+        self.flush()
+        query = event_counts_query(EVENTS, scope_condition(scope) if scope else None)
+        return self.memory.run(lambda: self.con.sql(query).to_arrow_table())
+
+    def events_of(
+        self,
+        channel: str,
+        event_ids: Sequence[int],
+        fields: Sequence[str],
+        scope: EventScope | None = None,
+    ) -> pa.Table:
+        """Time, host and event id of the events of ``channel`` (any case) with one of
+        ``event_ids``, and their ``fields`` under the names asked (NULL where absent)."""
+        self.flush()
+        everything = Variant(name="all", channels=())
+        cols = [
+            f"CAST({self.field_expression(f, everything)} AS VARCHAR) AS {Dialect.ident(f)}"
+            for f in fields
+        ]
+        conds = [
+            f"lower({schema.CHANNEL}) = {DUCKDB.literal(channel.lower())}",
+            f"{schema.EVENT_ID} IN ({', '.join(str(int(i)) for i in event_ids)})",
+        ]
+        if scope and (where := scope_condition(scope)):
+            conds.append(where)
+        query = (
+            f"SELECT {schema.TIMESTAMP}, {schema.HOST}, {schema.EVENT_ID}, {', '.join(cols)} "
+            f"FROM {EVENTS} WHERE {' AND '.join(conds)}"
+        )
+        return self.memory.run(lambda: self.con.sql(query).to_arrow_table())
+
     # -- slices -------------------------------------------------------------------------
 
     def _column(self, name: str) -> str | None:
@@ -474,6 +602,8 @@ class DuckDBEngine:
             conds.append(f"{schema.CHANNEL} IN ({', '.join(map(DUCKDB.literal, chans))})")
         if variant.event_ids:
             conds.append(f"{schema.EVENT_ID} IN ({', '.join(str(i) for i in variant.event_ids)})")
+        if self._scope_sql:
+            conds.append(self._scope_sql)
         return " AND ".join(conds) or "true"
 
     def slice_columns(
