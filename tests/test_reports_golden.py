@@ -23,6 +23,7 @@ SUFFIX = {
     "csv": "csv",
     "stats": "json",
     "incidents": "jsonl",
+    "issues": "jsonl",
     "html": "html",
     "navigator": "json",
     "timesketch": "jsonl",
