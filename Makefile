@@ -24,7 +24,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/lotlhunt simulate volt-typhoon --out $(DEMO)/sim --hosts 20 --days 3 --seed 7
-	$(BIN)/lotlhunt hunt $(DEMO)/sim/logs --jsonl $(DEMO)/detections.jsonl --csv $(DEMO)/timeline.csv --stats $(DEMO)/stats.json
+	$(BIN)/lotlhunt hunt $(DEMO)/sim/logs --jsonl $(DEMO)/detections.jsonl --csv $(DEMO)/timeline.csv --stats $(DEMO)/stats.json --html $(DEMO)/report.html --navigator $(DEMO)/attack-layer.json
+	@echo "HTML report: $(abspath $(DEMO)/report.html)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

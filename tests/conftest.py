@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from browser import browser  # noqa: E402, F401 - a fixture: headless Chromium for reports
+
 # Test hunts must neither read a developer's rule cache nor write to it.
 _OWN_CACHE: str | None = None
 if "LOTLHUNT_CACHE_DIR" not in os.environ:

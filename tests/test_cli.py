@@ -137,7 +137,7 @@ def test_hunt_writes_jsonl_csv_and_stats(workspace: Path) -> None:
     assert len(corr[0]["correlation"]["events"]) == 3
     assert stats["detections"] == 2 and stats["correlations"] == 1
     rows = list(csv.DictReader((out / "t.csv").open()))
-    assert [r["rule_title"] for r in rows] == ["Netsh Portproxy Added"] * 2
+    assert [r["RuleTitle"] for r in rows] == ["Netsh Portproxy Added"] * 2
 
 
 def test_strict_fails_on_input_problems(workspace: Path) -> None:

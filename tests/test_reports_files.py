@@ -58,5 +58,6 @@ def test_csv_keeps_a_detection_whose_text_is_not_valid_unicode(tmp_path: Path) -
     )
     write_csv(result, tmp_path / "t.csv")
     rows = list(csv.DictReader((tmp_path / "t.csv").open(encoding="utf-8")))
-    assert [r["record_id"] for r in rows] == ["1", "2"]
-    assert json.loads(rows[0]["fields"])["CommandLine"] == "a\ud800b"
+    assert [r["RecordID"] for r in rows] == ["1", "2"]
+    assert rows[0]["Details"] == "CommandLine: a\\ud800b"
+    assert rows[1]["Details"] == "CommandLine: =cmd"

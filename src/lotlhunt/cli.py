@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ._support.text import terminal_safe
 from .analytics.coverage import RuleStatus
 from .engines import DEFAULT_ENGINE, ENGINES, usable_engine
 from .errors import LotlhuntError, UsageError
@@ -30,9 +31,8 @@ from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
 from .model import LEVELS, HuntResult
-from .reports import write_csv, write_jsonl, write_stats
+from .reports import REPORTS
 from .reports.console import print_explanations, print_summary
-from .reports.issues import write_issues
 from .reports.rows import terminal_text
 from .rules.loader import RuleSet
 from .scope import RuleScope
@@ -102,13 +102,22 @@ class RichProgress:
     def note(self, message: str) -> None:
         if not self.console.is_terminal:
             return
-        self.console.print(f"[dim]{message}[/]")
+        self.console.print(f"[dim]{terminal_safe(message)}[/]")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lotlhunt")
 def cli() -> None:
     """Hunt living-off-the-land intrusions in Windows event logs."""
+
+
+def report_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One ``--OPTION FILE`` per registered report, in registry order."""
+    for report in reversed(REPORTS.values()):
+        command = click.option(
+            report.option, report.name, type=click.Path(path_type=Path), help=report.help
+        )(command)
+    return command
 
 
 cli.add_command(search)
@@ -126,11 +135,7 @@ cli.add_command(logons)
     help="Sigma rule file or folder (repeatable).",
 )
 @click.option("--no-default-rules", is_flag=True, help="Do not load the bundled rule pack.")
-@click.option("--jsonl", type=click.Path(path_type=Path), help="Write detections as JSON lines.")
-@click.option(
-    "--csv", "csv_path", type=click.Path(path_type=Path), help="Write a CSV timeline of detections."
-)
-@click.option("--stats", type=click.Path(path_type=Path), help="Write counts as JSON.")
+@report_options
 @click.option(
     "--case",
     type=click.Path(path_type=Path),
@@ -201,12 +206,6 @@ cli.add_command(logons)
     help="Only rules with a tag starting with this prefix (repeatable).",
 )
 @click.option(
-    "--issues",
-    "issues_path",
-    type=click.Path(path_type=Path),
-    help="Write every input and rule problem and skipped file as JSON lines.",
-)
-@click.option(
     "--engine",
     "engine_name",
     default=DEFAULT_ENGINE,
@@ -223,9 +222,6 @@ def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
     no_default_rules: bool,
-    jsonl: Path | None,
-    csv_path: Path | None,
-    stats: Path | None,
     case: Path | None,
     workers: int | None,
     strict: bool,
@@ -244,8 +240,8 @@ def hunt(
     event_ids: tuple[int, ...],
     min_level: str | None,
     tags: tuple[str, ...],
-    issues_path: Path | None,
     engine_name: str,
+    **outputs: Path | None,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
@@ -273,16 +269,13 @@ def hunt(
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except LotlhuntError as exc:
-        err.print(f"[bold red]error:[/] {terminal_text(str(exc))}")
+        err.print(f"[bold red]error:[/] {terminal_safe(exc)}")
         sys.exit(EXIT_FAILURE)
-    if jsonl:
-        write_jsonl(result, jsonl)
-    if csv_path:
-        write_csv(result, csv_path)
-    if stats:
-        write_stats(result, stats)
-    if issues_path:
-        write_issues(result, issues_path)
+    for name, report in REPORTS.items():
+        target = outputs.get(name)
+        if target is not None:
+            report.writer(result, target)
+    issues_path = outputs.get("issues")
     print_summary(result, console)
     if result.skipped:
         shown = ", ".join(terminal_text(label) for label, _ in result.skipped[:5])
@@ -449,7 +442,7 @@ def rules_update(source: str | None, sha256: str | None, rollback: bool) -> None
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except LotlhuntError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {terminal_safe(exc)}")
         err.print("The installed rules are unchanged.")
         sys.exit(EXIT_FAILURE)
     verified = {
@@ -507,7 +500,13 @@ def _print_statuses(statuses: list[RuleStatus], as_json: bool, with_case: bool) 
     if with_case:
         table.add_column("events in case", justify="right")
     for s in statuses:
-        row = [escape(s.rule), s.state, s.level, s.logsource, escape(s.reason or s.needs)]
+        row = [
+            terminal_safe(s.rule),
+            terminal_safe(s.state),
+            terminal_safe(s.level),
+            terminal_safe(s.logsource),
+            terminal_safe(s.reason or s.needs),
+        ]
         if with_case:
             row.append("" if s.events_in_case is None else f"{s.events_in_case:,}")
         table.add_row(*row)
@@ -589,10 +588,12 @@ def simulate_volt_typhoon_cmd(
     attacked = ", ".join(summary.attacked_hosts) or "none (benign only)"
     console.print(
         f"Wrote {summary.events:,} events ({summary.malicious_events:,} malicious) for "
-        f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to {out / LOGS_DIR}.\n"
-        f"Attacked hosts: {attacked}\n"
-        f"Ground truth: {out / 'truth.jsonl'}; scenario: {out / 'scenario.json'}\n"
-        f"Hunt it: lotlhunt hunt {out / LOGS_DIR}"
+        f"{len(summary.hosts)} hosts in {summary.seconds:.1f} s to "
+        f"{terminal_safe(out / LOGS_DIR)}.\n"
+        f"Attacked hosts: {terminal_safe(attacked)}\n"
+        f"Ground truth: {terminal_safe(out / 'truth.jsonl')}; "
+        f"scenario: {terminal_safe(out / 'scenario.json')}\n"
+        f"Hunt it: lotlhunt hunt {terminal_safe(out / LOGS_DIR)}"
     )
 
 

@@ -21,7 +21,8 @@ from ._support.gc_pause import gc_paused
 from ._support.progress import Progress
 from ._support.progress import Silent as _Silent
 from .analytics.correlations import CorrelationHit, evaluate_correlations
-from .analytics.explain import Explanation, explain_matches
+from .analytics.explain import Details, Explanation, event_details, explain_matches
+from .analytics.run import Analysis, analyse
 from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
 from .errors import InputIssue, NoEventsError, UsageError
@@ -51,6 +52,7 @@ _EVENT_REF = (
     schema.EVENT_ID,
     schema.RECORD_ID,
     schema.SOURCE,
+    schema.POSITION,
 )
 
 
@@ -350,15 +352,17 @@ def collect_detections(
     table = engine.matched_events(matches)
     with gc_paused():
         explained = explain_matches(engine, rules, matches)
-        return _detections(rules, table, explained)
+        details = event_details(engine, table)
+        return _detections(rules, table, explained, details)
 
 
 def _detections(
     rules: Sequence[CompiledRule],
     table: pa.Table,
     explained: dict[tuple[int, int], Explanation],
+    details: Details,
 ) -> list[Detection]:
-    """Detections from the matched events' identities and their explanations."""
+    """Detections from the matched events' identities, explanations and key fields."""
     column = {name: table.column(name).to_pylist() for name in (RULE, RID)}
     times = schema.utc_datetimes(table.column(schema.TIMESTAMP))
     identity = [
@@ -370,13 +374,15 @@ def _detections(
             schema.RECORD_ID,
             schema.SOURCE,
             schema.POSITION,
+            schema.PROVIDER,
         )
     ]
     nothing: Explanation = ({}, ())
+    no_details: dict[str, str | None] = {}
     out: list[Detection] = []
     append = out.append
     # One pass over the columns: 175 k detections are built in Python.
-    for idx, rid, timestamp, host, channel, event_id, record_id, source, position in zip(
+    for idx, rid, timestamp, host, channel, event_id, record_id, source, position, provider in zip(
         column[RULE], column[RID], times, *identity, strict=True
     ):
         rule = rules[idx]
@@ -396,6 +402,8 @@ def _detections(
                 position=position,
                 fields=fields,
                 matched=held,
+                details=details.get(rid, no_details),
+                provider=provider,
             )
         )
     return out
@@ -499,6 +507,14 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             if config.rule_scope.admits(hit.level, hit.tags)
         ]
         stats.phases["collect"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        progress.note("analysing behaviour and chaining incidents")
+        try:
+            analysis = analyse(engine, detections, correlations, evaluation.matches.column("rid"))
+        except Exception as exc:  # noqa: BLE001 - the detections stand without the story
+            analysis = Analysis(notes=[f"behaviour analytics and incidents failed: {exc!r}"])
+        stats.notes.extend(analysis.notes)
+        stats.phases["analytics"] = time.perf_counter() - mark
     finally:
         stats.notes.extend(engine.notes)
         engine.close()
@@ -523,6 +539,8 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         stats=stats,
         detections=detections,
         correlations=correlations,
+        behaviours=analysis.behaviours,
+        incidents=analysis.incidents,
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,

@@ -30,6 +30,11 @@ class Detection:
     fields: dict[str, str | None]
     #: Names of the rule's selections that hold on this event: why it matched.
     matched: tuple[str, ...] = ()
+    #: The event's key fields (``data/key_fields.yaml``): what it is about, whatever
+    #: fields the rule read (a logon's account, address and type).
+    details: dict[str, str | None] = field(default_factory=dict)
+    #: The event's provider (``Microsoft-Windows-Security-Auditing``), when known.
+    provider: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""
@@ -47,6 +52,8 @@ class Detection:
             "position": self.position,
             "fields": self.fields,
             "matched": list(self.matched),
+            "details": self.details,
+            "provider": self.provider,
         }
 
 
@@ -150,9 +157,11 @@ class Signal:
     #: Logon sessions, process ids/guids, source addresses the signal's events carry:
     #: what incidents chain signals through.
     keys: tuple[tuple[str, str], ...] = ()
+    #: The move from one host to another this signal shows, if it shows one.
+    edge: LateralEdge | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": str(self.kind),
             "name": self.name,
             "rule_id": self.rule_id,
@@ -164,6 +173,9 @@ class Signal:
             "timestamp": iso(self.timestamp),
             "events": [e.to_dict() for e in self.events],
         }
+        if self.edge is not None:
+            out["edge"] = self.edge.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,15 @@ every negated one does not. That is the case for most SigmaHQ rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
+import yaml
 
 from ..engines.base import Engine, ExplainRequest
+from ..events import schema
 from ..rules.compile.dialect import ALL_TEXT_FIELD
 from ..rules.model import CompiledRule
 
@@ -67,3 +72,61 @@ def implied_selections(rule: CompiledRule) -> tuple[bool | None, ...]:
     if len(rule.implied) != len(rule.selections):  # a rule built without the facts
         return tuple(None for _ in rule.selections)
     return rule.implied
+
+
+#: Key fields of a matched event, by row id: what the event is about.
+Details = dict[int, dict[str, str | None]]
+
+
+@lru_cache(maxsize=1)
+def key_fields() -> dict[tuple[str, int], tuple[str, ...]]:
+    """``data/key_fields.yaml``: the fields that say what an event is about, keyed by
+    (lower-cased channel, event id)."""
+    text = resources.files("lotlhunt").joinpath("data/key_fields.yaml").read_text("utf-8")
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    return {
+        (str(channel).lower(), int(eid)): tuple(str(n) for n in names)
+        for channel, ids in raw.items()
+        for eid, names in (ids or {}).items()
+    }
+
+
+def event_details(engine: Engine, table: pa.Table) -> Details:
+    """The key fields of every matched event (``table``: the matched events' ``rid``,
+    channel and event id), read in one request for the fields of the kinds present:
+    a detection says what its event is about, whatever its rule read."""
+    spec = key_fields()
+    kinds = (
+        table.select([schema.CHANNEL, schema.EVENT_ID])
+        .group_by([schema.CHANNEL, schema.EVENT_ID])
+        .aggregate([])
+    )
+    wanted: dict[tuple[str, int], tuple[str, ...]] = {}
+    for channel, eid in zip(
+        kinds.column(schema.CHANNEL).to_pylist(),
+        kinds.column(schema.EVENT_ID).to_pylist(),
+        strict=True,
+    ):
+        if channel and eid is not None and (names := spec.get((channel.lower(), eid))):
+            wanted[(channel.lower(), eid)] = names
+    if not wanted:
+        return {}
+    fields = sorted({n for names in wanted.values() for n in names})
+    rids = pa.compute.unique(table.column("rid")).to_pylist()
+    got = engine.event_fields(rids, fields)
+    columns = {name: got.column(name).to_pylist() for name in fields}
+    out: Details = {}
+    for k, (rid, channel, eid) in enumerate(
+        zip(
+            got.column("rid").to_pylist(),
+            got.column(schema.CHANNEL).to_pylist(),
+            got.column(schema.EVENT_ID).to_pylist(),
+            strict=True,
+        )
+    ):
+        names = wanted.get(((channel or "").lower(), eid))
+        if names:
+            values = {n: columns[n][k] for n in names if columns[n][k] is not None}
+            if values:
+                out[rid] = values
+    return out

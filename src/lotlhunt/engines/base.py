@@ -15,7 +15,7 @@ case bookkeeping (:class:`InputCounts`) and tuning (:class:`EngineOptions`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -286,12 +286,23 @@ class Engine(Protocol):
         time then row id."""
         ...
 
+    def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
+        """``rid``, channel, event id and the ``fields`` (named as asked, text, NULL where
+        the event has no such field) of the events with these row ids."""
+        ...
+
     def events_frame(
-        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+        self,
+        columns: Sequence[str],
+        event_ids: Iterable[int] | None = None,
+        channels: Iterable[str] | None = None,
+        rows: pa.Array | None = None,
     ) -> pa.Table:
-        """Fields ``columns`` (named as asked; NULL where no event holds the field) and
-        ``rid`` of the events with one of ``event_ids`` on one of ``channels`` (either
-        empty: any), in row-id order."""
+        """``rid``, the core columns and the fields ``columns`` (text, named as asked,
+        NULL where no event holds the field) of the events with one of ``event_ids`` on
+        one of ``channels`` (compared without case; None: any), or of the row ids
+        ``rows``. The one way analytics read events: they work on what it returns with
+        Arrow, so they run on any engine."""
         ...
 
     def explain(

@@ -1,14 +1,24 @@
-"""The terminal summary: what was read, what ran, what fired, where."""
+"""The terminal summary: incidents as short stories, activity per host, then the counts.
+
+Everything that came from a log or a rule goes through
+:func:`~lotlhunt._support.text.terminal_safe` (rich markup escaped, control characters
+shown as escapes), so no event can clear the screen, set the window title or hide text.
+Host names are never cut: their column is as wide as the longest one (up to
+``HOST_WIDTH``) and longer ones fold onto the next line.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from ..model import LEVEL_RANK, LEVELS, HuntResult
+from .._support.text import control_free, terminal_safe
+from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, Signal
 
 LEVEL_STYLE = {
     "critical": "bold white on red",
@@ -17,75 +27,59 @@ LEVEL_STYLE = {
     "low": "cyan",
     "informational": "dim",
 }
+#: Incidents told in full; the others get one line each.
+STORIES = 3
+#: Incidents listed at all (the rest are counted).
+LISTED = 10
+#: Lines of evidence an incident's story shows.
+EVIDENCE = 5
+#: Reasons for an incident's score shown (the largest).
+REASONS = 3
+#: Widest host column before names fold.
+HOST_WIDTH = 40
+#: Sparkline glyphs from empty to full.
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def _level(level: str) -> str:
+    return f"[{LEVEL_STYLE.get(level, '')}]{terminal_safe(level)}[/]"
 
 
 def print_summary(result: HuntResult, console: Console, top: int = 10, issues: int = 10) -> None:
-    """Counts, detections by level, top rules and top hosts (hosts ranked by worst level)."""
+    """Incidents, host activity, counts, detections by level, top rules and hosts."""
+    if result.incidents:
+        print_incidents(result.incidents, console)
+    if result.detections:
+        print_activity(result.detections, console)
     s = result.stats
     console.print(
         f"[bold]Read[/] {s.files} files ({s.files_failed} failed, {s.files_skipped} skipped), "
         f"{s.records:,} records ({s.records_failed:,} failed). "
         f"[bold]Rules[/] {s.rules_loaded:,} loaded, {s.rules_failed:,} failed, "
         f"{s.rules_not_applicable:,} not for Windows. "
-        f"[bold]{s.detections:,} detections[/], {s.correlations:,} correlation hits "
-        f"in {s.seconds:.1f} s."
+        f"[bold]{s.detections:,} detections[/], {s.correlations:,} correlation hits, "
+        f"{len(result.incidents):,} incidents in {s.seconds:.1f} s."
     )
     for note in s.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {terminal_safe(note)}")
     if result.correlations:
         corr = Table(title="Correlation hits")
         for col in ("first", "rule", "level", "group", "value", "events"):
-            corr.add_column(col)
+            corr.add_column(col, overflow="fold")
         ranked = sorted(result.correlations, key=lambda c: (-LEVEL_RANK.get(c.level, 0), c.first))
         for c in ranked[:top]:
             group = ", ".join(f"{k}={v}" for k, v in c.group.items())
             corr.add_row(
                 c.first.isoformat(timespec="seconds"),
-                escape(c.rule_title),
-                f"[{LEVEL_STYLE.get(c.level, '')}]{c.level}[/]",
-                escape(group),
+                terminal_safe(c.rule_title),
+                _level(c.level),
+                terminal_safe(group),
                 str(c.value),
                 str(len(c.events)),
             )
         console.print(corr)
     if result.detections:
-        by_level = Counter(d.level for d in result.detections)
-        levels = Table(title="Detections by level")
-        levels.add_column("level")
-        levels.add_column("detections", justify="right")
-        for name in LEVELS:
-            if by_level.get(name):
-                levels.add_row(f"[{LEVEL_STYLE[name]}]{name}[/]", f"{by_level[name]:,}")
-        console.print(levels)
-
-        rules: Counter[tuple[str, str]] = Counter(
-            (d.rule_title, d.level) for d in result.detections
-        )
-        rule_table = Table(title=f"Top rules (of {len(rules)})")
-        rule_table.add_column("rule")
-        rule_table.add_column("level")
-        rule_table.add_column("hits", justify="right")
-        ranked = sorted(rules.items(), key=lambda kv: (-LEVEL_RANK.get(kv[0][1], 0), -kv[1]))
-        for (title, level), n in ranked[:top]:
-            rule_table.add_row(escape(title), f"[{LEVEL_STYLE.get(level, '')}]{level}[/]", f"{n:,}")
-        console.print(rule_table)
-
-        hosts: dict[str, Counter[str]] = {}
-        for d in result.detections:
-            hosts.setdefault(d.host or "?", Counter())[d.level] += 1
-        host_table = Table(title=f"Top hosts (of {len(hosts)})")
-        host_table.add_column("host")
-        for name in LEVELS:
-            host_table.add_column(name, justify="right")
-        ranked_hosts = sorted(
-            hosts.items(),
-            key=lambda kv: tuple(-kv[1].get(name, 0) for name in LEVELS),
-        )
-        for host, counts in ranked_hosts[:top]:
-            host_table.add_row(
-                escape(host), *[f"{counts[name]:,}" if counts.get(name) else "" for name in LEVELS]
-            )
-        console.print(host_table)
+        _print_counts(result.detections, console, top)
     for title, items in (
         ("Input problems", result.input_issues),
         ("Rule problems", result.rule_issues),
@@ -93,9 +87,179 @@ def print_summary(result: HuntResult, console: Console, top: int = 10, issues: i
         if items:
             console.print(f"[bold yellow]{title}[/] ({len(items)}):")
             for issue in items[:issues]:
-                console.print(f"  {escape(str(issue))}", soft_wrap=True)
+                console.print(f"  {terminal_safe(issue)}", soft_wrap=True)
             if len(items) > issues:
                 console.print(f"  ... and {len(items) - issues} more (see --stats / --issues)")
+
+
+def print_incidents(incidents: Sequence[Incident], console: Console) -> None:
+    """The best incidents as short stories: hosts in the order reached, the score and
+    its main reasons, and the few pieces of evidence that matter most; the next ones
+    one line each."""
+    ranked = sorted(incidents, key=lambda i: -i.score)
+    console.print(f"[bold]Incidents[/] ({len(ranked)}, best first)")
+    for n, inc in enumerate(ranked[:LISTED]):
+        head = f"[bold]{terminal_safe(inc.id)}[/] {_level(str(inc.severity))} score {inc.score:.0f}"
+        if inc.first:
+            head += f", {_when(inc.first)} to {_when(inc.last)}"
+        if n >= STORIES:
+            console.print(f" {head}: {_chain(inc.hosts).markup}")
+            continue
+        console.print(f" {head}")
+        console.print(_chain(inc.hosts, indent="   "))
+        if inc.accounts:
+            more = f" and {len(inc.accounts) - 2} more" if len(inc.accounts) > 2 else ""
+            console.print(f"   [dim]as[/] {terminal_safe(', '.join(inc.accounts[:2]))}{more}")
+        top = sorted(inc.reasons, key=lambda r: -r.points)[:REASONS]
+        for r in top:
+            text = _clip(control_free(r.reason), max(20, console.width - 8))
+            console.print(f"   [dim]+{r.points:.0f}[/] {terminal_safe(text)}")
+        for s in _evidence(inc.signals):
+            host = control_free(_short_host(s.host))
+            used = 3 + 12 + len(s.level) + 1 + len(host) + 2
+            console.print(
+                f"   {_when(s.timestamp)} {_level(s.level)} {terminal_safe(host)}: "
+                f"{terminal_safe(_clip(control_free(s.name), max(20, console.width - used)))}"
+            )
+        console.print()
+    if len(ranked) > LISTED:
+        console.print(f" ... and {len(ranked) - LISTED} more incidents (see --html, --incidents)")
+
+
+def _chain(hosts: Sequence[str], indent: str = "") -> Text:
+    """Hosts in the order reached, joined by arrows; a name is never cut (it wraps)."""
+    chain = Text(indent)
+    for k, host in enumerate(hosts):
+        if k:
+            chain.append(" → ", style="dim")
+        chain.append(control_free(host), style="bold")
+    return chain
+
+
+def _short_host(host: str | None) -> str:
+    """A host's first label (``dc01`` of ``dc01.corp.local``): evidence lines stay short;
+    the chain above names it in full."""
+    if not host:
+        return "?"
+    return host if _looks_like_address(host) else host.split(".", 1)[0]
+
+
+def _looks_like_address(host: str) -> bool:
+    return host.replace(".", "").isdigit() or ":" in host
+
+
+def _evidence(signals: Sequence[Signal]) -> list[Signal]:
+    """The signals that matter most (worst level, then earliest), in time order."""
+    best = sorted(
+        signals, key=lambda s: (-LEVEL_RANK.get(s.level, 0), s.timestamp or datetime.max)
+    )[:EVIDENCE]
+    return sorted(best, key=lambda s: (s.timestamp is None, s.timestamp or datetime.min))
+
+
+def _when(ts: datetime | None) -> str:
+    return ts.strftime("%m-%d %H:%M") if ts else "?"
+
+
+def activity_strip(
+    times: Sequence[datetime], levels: Sequence[str], t0: datetime, t1: datetime, width: int
+) -> Text:
+    """A sparkline of detections over [t0, t1]: bar height is the count (square-root
+    scaled), its colour the worst level in the bucket."""
+    counts = [0] * width
+    worst = [""] * width
+    span = (t1 - t0).total_seconds()
+    for ts, level in zip(times, levels, strict=True):
+        k = int((ts - t0).total_seconds() / span * (width - 1)) if span > 0 else 0
+        counts[k] += 1
+        if LEVEL_RANK.get(level, 0) > LEVEL_RANK.get(worst[k], 0):
+            worst[k] = level
+    peak = max(counts) or 1
+    text = Text()
+    for c, level in zip(counts, worst, strict=True):
+        glyph = (
+            SPARKS[0] if c == 0 else SPARKS[max(1, round((c / peak) ** 0.5 * (len(SPARKS) - 1)))]
+        )
+        text.append(glyph, style=LEVEL_STYLE.get(level, "").replace(" on red", "") if c else "")
+    return text
+
+
+def print_activity(detections: Sequence[Detection], console: Console, top: int = 12) -> None:
+    """One line per host (worst first): its detections over the hunt's time span."""
+    stamped = [d for d in detections if d.timestamp]
+    if not stamped:
+        return
+    t0 = min(d.timestamp for d in stamped)  # type: ignore[type-var]
+    t1 = max(d.timestamp for d in stamped)  # type: ignore[type-var]
+    by_host: dict[str, list[Detection]] = defaultdict(list)
+    for d in stamped:
+        by_host[d.host or "?"].append(d)
+    ranked = sorted(
+        by_host.items(),
+        key=lambda kv: (-max(LEVEL_RANK.get(d.level, 0) for d in kv[1]), -len(kv[1]), kv[0]),
+    )[:top]
+    names = {h: terminal_safe(h) for h, _ in ranked}
+    host_w = min(HOST_WIDTH, max(len(control_free(h)) for h in names))
+    width = max(10, min(console.width, 200) - host_w - 12)
+    table = Table(
+        title=f"Activity per host, {_when(t0)} to {_when(t1)} (of {len(by_host)} hosts)",
+        box=None,
+        padding=(0, 1),
+        show_header=False,
+    )
+    table.add_column("host", min_width=host_w, max_width=host_w, overflow="fold", no_wrap=False)
+    table.add_column("strip", no_wrap=True, width=width)
+    table.add_column("n", justify="right", no_wrap=True)
+    for host, items in ranked:
+        strip = activity_strip(
+            [d.timestamp for d in items],  # type: ignore[misc]
+            [d.level for d in items],
+            t0,  # type: ignore[arg-type]
+            t1,  # type: ignore[arg-type]
+            width,
+        )
+        table.add_row(names[host], strip, f"{len(items):,}")
+    console.print(table)
+
+
+def _print_counts(detections: Sequence[Detection], console: Console, top: int) -> None:
+    by_level = Counter(d.level for d in detections)
+    levels = Table(title="Detections by level")
+    levels.add_column("level")
+    levels.add_column("detections", justify="right")
+    for name in LEVELS:
+        if by_level.get(name):
+            levels.add_row(_level(name), f"{by_level[name]:,}")
+    console.print(levels)
+
+    rules: Counter[tuple[str, str]] = Counter((d.rule_title, d.level) for d in detections)
+    rule_table = Table(title=f"Top rules (of {len(rules)})")
+    rule_table.add_column("rule", overflow="fold")
+    rule_table.add_column("level")
+    rule_table.add_column("hits", justify="right")
+    ranked = sorted(rules.items(), key=lambda kv: (-LEVEL_RANK.get(kv[0][1], 0), -kv[1]))
+    for (title, level), n in ranked[:top]:
+        rule_table.add_row(terminal_safe(title), _level(level), f"{n:,}")
+    console.print(rule_table)
+
+    hosts: dict[str, Counter[str]] = {}
+    for d in detections:
+        hosts.setdefault(d.host or "?", Counter())[d.level] += 1
+    ranked_hosts = sorted(
+        hosts.items(),
+        key=lambda kv: tuple(-kv[1].get(name, 0) for name in LEVELS),
+    )[:top]
+    names = [terminal_safe(h) for h, _ in ranked_hosts]
+    host_w = min(HOST_WIDTH, max((len(control_free(h)) for h, _ in ranked_hosts), default=4))
+    host_table = Table(title=f"Top hosts (of {len(hosts)})")
+    host_table.add_column("host", min_width=host_w, overflow="fold")
+    for name in LEVELS:
+        # "informational" is the widest header: "info" keeps the table in 80 columns.
+        host_table.add_column(name if name != "informational" else "info", justify="right")
+    for name, (_, counts) in zip(names, ranked_hosts, strict=True):
+        host_table.add_row(
+            name, *[f"{counts[level]:,}" if counts.get(level) else "" for level in LEVELS]
+        )
+    console.print(host_table)
 
 
 def print_explanations(result: HuntResult, console: Console, limit: int = 50) -> None:
@@ -108,13 +272,15 @@ def print_explanations(result: HuntResult, console: Console, limit: int = 50) ->
     for col in ("time", "host", "rule", "selections", "fields"):
         table.add_column(col, overflow="fold")
     for d in ranked[:limit]:
-        fields = "\n".join(f"{k}: {_clip(v)}" for k, v in sorted(d.fields.items()))
+        fields = "\n".join(
+            f"{terminal_safe(k)}: {terminal_safe(_clip(v))}" for k, v in sorted(d.fields.items())
+        )
         table.add_row(
             d.timestamp.isoformat(timespec="seconds") if d.timestamp else "",
-            escape(d.host or ""),
-            f"[{LEVEL_STYLE.get(d.level, '')}]{escape(d.rule_title)}[/]",
-            escape(", ".join(d.matched)),
-            escape(fields),
+            terminal_safe(d.host or ""),
+            f"[{LEVEL_STYLE.get(d.level, '')}]{terminal_safe(d.rule_title)}[/]",
+            terminal_safe(", ".join(d.matched)),
+            fields,
         )
     console.print(table)
 

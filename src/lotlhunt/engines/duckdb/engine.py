@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -115,6 +115,9 @@ class DuckDBEngine:
         self.con.execute(query).fetchall()
 
     # -- storage ----------------------------------------------------------------------
+
+    def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
+        return case.event_fields(self, rids, fields)
 
     def ingest(self, batch: pa.RecordBatch) -> None:
         self.store.ingest(batch)
@@ -237,9 +240,13 @@ class DuckDBEngine:
         return case.event_rows(self, rids, columns)
 
     def events_frame(
-        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+        self,
+        columns: Sequence[str],
+        event_ids: Iterable[int] | None = None,
+        channels: Iterable[str] | None = None,
+        rows: pa.Array | None = None,
     ) -> pa.Table:
-        return case.events_frame(self, columns, event_ids, channels)
+        return case.events_frame(self, columns, event_ids, channels, rows)
 
     def explain(
         self,

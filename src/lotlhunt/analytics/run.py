@@ -1,0 +1,72 @@
+"""The analytics phase of a hunt: load the frames once, run every behaviour analytic,
+turn detections into signals, chain everything into incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from ..model import CorrelationDetection, Detection, Incident, Signal
+from . import hours, logons, processes, shares, tracks
+from .baseline import Baseline
+from .frame import Frames, FrameSource, load_frames
+from .hosts import HostMap, host_map
+from .incidents import KEY_FIELDS, build, detection_signals, event_keys
+from .movements import movements
+
+
+@dataclass
+class Analysis:
+    """Behaviour signals (time order), incidents (best first), and what could not be
+    judged."""
+
+    behaviours: list[Signal] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def behaviours(frames: Frames, base: Baseline, hosts: HostMap) -> list[Signal]:
+    """Every behaviour analytic over the loaded frames."""
+    found: list[Signal] = []
+    found += logons.inbound(frames.logons, base, hosts)
+    found += logons.explicit(frames.logons, base, hosts)
+    found += logons.outbound(frames.network, base, hosts)
+    found += shares.shares(frames.shares, base, hosts)
+    found += processes.rare_lotl(frames.processes, base)
+    found += processes.new_parent_child(frames.processes, base)
+    found += processes.discovery_bursts(frames.processes, base)
+    found += hours.off_hours(frames.processes, frames.logons, base)
+    found += tracks.marks(frames.marks, base)
+    logs = tracks.sorted_logs(frames.core)
+    found += tracks.holes(logs, base)
+    found += tracks.late_logs(logs, base)
+    found += tracks.silent_channels(logs, base)
+    found.sort(key=_when)
+    return found
+
+
+def analyse(
+    source: FrameSource,
+    detections: Sequence[Detection],
+    correlations: Sequence[CorrelationDetection],
+    matched_rows: pa.Array | None = None,
+) -> Analysis:
+    """Behaviour signals and incidents of the events ``source`` holds."""
+    frames = load_frames(source)
+    base = Baseline.of(frames.core)
+    hosts = host_map(frames)
+    found = behaviours(frames, base, hosts)
+    keys = {}
+    if matched_rows is not None and len(matched_rows):
+        keys = event_keys(source.events_frame(KEY_FIELDS, rows=matched_rows))
+    signals = detection_signals(detections, correlations, keys) + found
+    moves = movements(frames, hosts, signals)
+    incidents = build(signals + moves, frames)
+    found = sorted(found + moves, key=_when)
+    return Analysis(found, incidents, base.notes)
+
+
+def _when(s: Signal) -> tuple[bool, object, str, str]:
+    return (s.timestamp is None, s.timestamp, s.host or "", s.name)
