@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -26,6 +27,7 @@ from rich.table import Table
 from ._support.text import terminal_safe
 from .analytics.coverage import RuleStatus
 from .engines import DEFAULT_ENGINE, ENGINES, usable_engine
+from .engines.base import EngineOptions
 from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
@@ -218,6 +220,19 @@ cli.add_command(logons)
     )
     + ".",
 )
+@click.option(
+    "--spark-master",
+    default="local[*]",
+    show_default=True,
+    help="With --engine spark: the master URL, as spark-submit --master takes it.",
+)
+@click.option(
+    "--spark-conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --engine spark: a Spark setting (repeatable), as spark-submit --conf.",
+)
 def hunt(
     paths: tuple[Path, ...],
     rules: tuple[Path, ...],
@@ -241,12 +256,15 @@ def hunt(
     min_level: str | None,
     tags: tuple[str, ...],
     engine_name: str,
+    spark_master: str,
+    spark_conf: tuple[str, ...],
     **outputs: Path | None,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
     console = Console(stderr=False)
     err = Console(stderr=True)
     config = HuntConfig(
+        engine_options=_engine_options(spark_master, spark_conf),
         paths=paths,
         rules=rules,
         default_rules=not no_default_rules,
@@ -301,6 +319,70 @@ def hunt(
     if noisiest:
         print_noisiest(result, console, noisiest)
     if strict and result.issues:
+        sys.exit(EXIT_FAILURE)
+
+
+def _engine_options(spark_master: str, spark_conf: tuple[str, ...]) -> EngineOptions:
+    """Engine tuning from the environment, and the Spark session's settings."""
+    from .engines.spark.session import SparkOptions
+
+    try:
+        conf = SparkOptions.parse_conf(spark_conf)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--spark-conf") from exc
+    return replace(EngineOptions.from_env(), spark=SparkOptions(master=spark_master, conf=conf))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="New folder for the Parquet case store.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Read here (local worker processes) or on Spark's executors.",
+)
+@click.option("--spark-master", default="local[*]", show_default=True)
+@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE")
+@click.option("--strict", is_flag=True, help="Exit 1 if any input had a problem.")
+def ingest(
+    paths: tuple[Path, ...],
+    dest: Path,
+    workers: int | None,
+    engine_name: str,
+    spark_master: str,
+    spark_conf: tuple[str, ...],
+    strict: bool,
+) -> None:
+    """Read logs once into a Parquet case store; hunt it with --case DIR (any engine)."""
+    from .case_store import ingest_to_store
+
+    err = Console(stderr=True)
+    options = _engine_options(spark_master, spark_conf) if engine_name == "spark" else None
+    try:
+        with RichProgress(err) as progress:
+            summary = ingest_to_store(paths, dest, workers, progress, options)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except LotlhuntError as exc:
+        err.print(f"[bold red]error:[/] {terminal_safe(exc)}")
+        sys.exit(EXIT_FAILURE)
+    stats = summary.stats
+    Console().print(
+        f"{stats.records:,} events from {stats.files:,} files into {terminal_safe(dest)} "
+        f"({stats.records_failed:,} records failed, {stats.files_skipped:,} files skipped, "
+        f"{len(summary.partitions):,} channel partitions)"
+    )
+    if strict and (summary.issues or stats.records_failed):
         sys.exit(EXIT_FAILURE)
 
 

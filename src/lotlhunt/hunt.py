@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +24,16 @@ from .analytics.correlations import CorrelationHit, evaluate_correlations
 from .analytics.explain import Details, Explanation, event_details, explain_matches
 from .analytics.run import Analysis, analyse
 from .engines import DEFAULT_ENGINE, create_engine, usable_engine
-from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
+from .engines.base import (
+    RID,
+    RULE,
+    Engine,
+    EngineOptions,
+    EventSink,
+    InputCounts,
+    ReadsFiles,
+    Searchable,
+)
 from .errors import InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import (
@@ -105,7 +114,7 @@ def default_workers() -> int:
 
 
 def ingest(
-    engine: Engine,
+    engine: EventSink,
     paths: Sequence[str | Path],
     workers: int,
     progress: Progress,
@@ -133,7 +142,15 @@ def ingest(
     stats.files_failed += sum(1 for i in found.issues if i.kind == "file")
     progress.start("reading", len(found.units))
     reports: list[UnitReport] = []
-    for item in read_all(found.units, workers, options):
+    items: Iterable[pa.RecordBatch | UnitReport]
+    whole = (scope is None or not scope.active) and fields is None
+    if whole and isinstance(engine, ReadsFiles) and engine.reads_files:
+        # The engine reads the files where its data lives (Spark: on the executors);
+        # a scope or a field list is applied here, so such reads stay local.
+        items = engine.read_units(found.units)
+    else:
+        items = read_all(found.units, workers, options)
+    for item in items:
         if isinstance(item, pa.RecordBatch):
             kept = scope.apply(item) if scope is not None and scope.active else item
             stats.records_out_of_scope += item.num_rows - kept.num_rows

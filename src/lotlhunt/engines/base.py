@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not be
     from sigma.correlations import SigmaCorrelationRule
 
     from ..scope import EventScope
+    from ..sources import InputUnit, UnitReport
 
 #: Column of match tables naming the rule (its index in the rule list).
 RULE = "rule"
@@ -66,6 +67,9 @@ class EngineOptions:
     #: Distinct values of a field past which the engine, not Python, finds which
     #: literals occur.
     search_bytes: int = 8 * 2**20
+    #: The Spark engine's session settings (a :class:`~lotlhunt.engines.spark.SparkOptions`:
+    #: master, ``--spark-conf`` pairs, or a caller's own session); other engines ignore it.
+    spark: Any = field(default=None, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineOptions:
@@ -213,6 +217,26 @@ class CorrelationRun:
     failed: dict[int, str] = field(default_factory=dict)
     #: Episodes of every correlation that ran, in time order.
     episodes: list[Episode] = field(default_factory=list)
+
+
+class EventSink(Protocol):
+    """Where read events go: an engine, or a case store being written."""
+
+    def ingest(self, batch: pa.RecordBatch) -> None: ...
+    def flush(self) -> None: ...
+    def record_inputs(self, inputs: Sequence[InputCounts]) -> None: ...
+
+
+@runtime_checkable
+class ReadsFiles(Protocol):
+    """An engine that reads input files itself, where its data lives (Spark reads them on
+    its executors). It yields the :class:`~lotlhunt.sources.UnitReport` of every unit
+    (and batches, if any pass through the caller); the events go straight to its store."""
+
+    @property
+    def reads_files(self) -> bool: ...
+
+    def read_units(self, units: Sequence[InputUnit]) -> Iterable[pa.RecordBatch | UnitReport]: ...
 
 
 @runtime_checkable

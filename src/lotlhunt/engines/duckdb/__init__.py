@@ -6,6 +6,7 @@ engine is made, not when the registry is read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...rules.compile.dialect import DUCKDB
@@ -16,8 +17,16 @@ if TYPE_CHECKING:
 
 
 def _make(case: str | None, options: EngineOptions) -> Engine:
+    from ...events.parquet_store import is_store
     from .engine import DuckDBEngine
 
+    if case is not None and is_store(Path(case)):
+        # A Parquet case store: loaded into memory, the store itself is never written.
+        from .parquet import load_store
+
+        engine = DuckDBEngine(None, options)
+        load_store(engine, Path(case))
+        return engine
     return DuckDBEngine(case, options)
 
 

@@ -1,8 +1,8 @@
-"""Apache Spark, for cases too large for one machine: registered, not yet able to run.
+"""Apache Spark, for cases too large for one machine (:class:`.engine.SparkEngine`).
 
-Rules compile to Spark SQL already (:data:`lotlhunt.rules.compile.dialect.SPARK`); the
-engine that would run them on a Spark session is not built. The entry says so, and
-says what to install when pyspark is missing, rather than pretend.
+Registered disabled, with what to install, when pyspark is missing: pyspark is an
+optional extra (``pip install 'lotlhunt[spark]'``) and is imported only when a Spark
+hunt starts, never by ``import lotlhunt``.
 """
 
 from __future__ import annotations
@@ -10,36 +10,37 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
-from ...errors import UsageError
 from ...rules.compile.dialect import SPARK
 from .. import EngineEntry, register
+from .session import SparkOptions
 
 if TYPE_CHECKING:
     from ..base import Engine, EngineOptions
 
-#: Why the engine cannot run, with and without pyspark installed.
+#: Why the engine cannot run when pyspark is missing.
 MISSING = "pyspark is not installed: pip install 'lotlhunt[spark]'"
-NOT_BUILT = (
-    "not available yet: rules compile to Spark SQL, but lotlhunt does not run them on "
-    "Spark yet; use --engine duckdb"
-)
 
 
 def _make(case: str | None, options: EngineOptions) -> Engine:
-    raise UsageError(f"engine 'spark' is not available: {disabled_reason()}")
+    from .engine import SparkEngine
+
+    spark = options.spark if isinstance(options.spark, SparkOptions) else SparkOptions()
+    return SparkEngine(case, options, spark)
 
 
-def disabled_reason() -> str:
-    """Why the Spark engine cannot be used in this installation."""
-    return NOT_BUILT if find_spec("pyspark") is not None else MISSING
+def disabled_reason() -> str | None:
+    """Why the Spark engine cannot be used in this installation (None: it can)."""
+    return None if find_spec("pyspark") is not None else MISSING
 
 
 register(
     EngineEntry(
         name="spark",
-        description="Apache Spark (local or a cluster)",
+        description="Apache Spark (local[*] or a cluster) over a Parquet case store",
         dialect=SPARK,
         factory=_make,
         disabled=disabled_reason(),
     )
 )
+
+__all__ = ["MISSING", "SparkOptions", "disabled_reason"]

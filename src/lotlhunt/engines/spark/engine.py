@@ -1,0 +1,434 @@
+"""Apache Spark as a lotlhunt engine: the same rules, on a cluster, over a Parquet store.
+
+Events live in a Parquet case store (:mod:`lotlhunt.events.parquet_store`): the one a
+user made with ``lotlhunt ingest``, or a temporary one this engine writes while a hunt
+reads raw logs (on the executors where it can, :mod:`.reading`). Rule evaluation
+(:mod:`.evaluate`), explanations and every read of events run as Spark jobs over the
+store's partitions. Sigma correlations run on the driver, in the embedded engine, over
+the matched events only: they are a window over detections, a few thousand rows where
+the events are billions, and one implementation of their semantics is worth more than
+two.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from ...events import schema
+from ...events.parquet_store import ROW_ID, Store, StoreWriter, is_store
+from ...rules.compile.dialect import IP_HEX_FUNCTION, SPARK, ip_hex
+from ...rules.logsources import Variant
+from ...rules.model import CompiledRule
+from ...scope import EventScope
+from ..base import (
+    RID,
+    RULE,
+    CaseTotals,
+    CorrelationPlan,
+    CorrelationRun,
+    EngineOptions,
+    Evaluation,
+    ExplainRequest,
+    InputCounts,
+)
+from ..planning import SliceKey, batched
+from .evaluate import evaluate, spark_address_fields
+from .session import SparkOptions, spark_session
+from .tables import StoreTables
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from ...sources import InputUnit, UnitReport
+
+
+class SparkEngine:
+    """Events in a Parquet store, rules evaluated by a Spark session."""
+
+    name = "spark"
+    dialect = SPARK
+
+    def __init__(
+        self,
+        case: str | None = None,
+        options: EngineOptions | None = None,
+        spark: SparkOptions | None = None,
+    ) -> None:
+        self.options = options or EngineOptions()
+        self.spark_options = spark or SparkOptions()
+        self.spark = spark_session(self.spark_options)
+        self._register_functions()
+        self._notes: list[str] = []
+        self._writer: StoreWriter | None = None
+        self._store: Store | None = None
+        self._tables: StoreTables | None = None
+        self._temp: str | None = None
+        if case is not None and is_store(Path(case)):
+            self._open(Path(case))
+        else:
+            if case is None:
+                self._temp = tempfile.mkdtemp(prefix="lotlhunt-store-")
+                weakref.finalize(self, shutil.rmtree, self._temp, True)
+                root = Path(self._temp) / "case"
+            else:
+                root = Path(case)
+            self._writer = StoreWriter(root)
+
+    def _register_functions(self) -> None:
+        from pyspark.sql.functions import udf
+        from pyspark.sql.types import StringType
+
+        self.spark.udf.register(
+            IP_HEX_FUNCTION,
+            udf(ip_hex, StringType(), useArrow=True),
+        )
+
+    def _open(self, root: Path) -> None:
+        self._store = Store.open(root)
+        self._tables = StoreTables(self.spark, self._store)
+
+    # -- storage ----------------------------------------------------------------------
+
+    @property
+    def writer(self) -> StoreWriter:
+        if self._writer is None:
+            raise RuntimeError("this case store is complete: it cannot take more events")
+        return self._writer
+
+    def ingest(self, batch: pa.RecordBatch) -> None:
+        self.writer.ingest(batch)
+
+    def flush(self) -> None:
+        """Events become visible when the store is sealed (:meth:`record_inputs`)."""
+
+    def record_inputs(self, inputs: Sequence[InputCounts]) -> None:
+        writer = self.writer
+        writer.record_inputs(inputs)
+        self._writer = None
+        self._open(writer.root)
+
+    @property
+    def reads_files(self) -> bool:
+        """Whether raw files are read on the executors (a store still being written)."""
+        return self.spark_options.read_on_executors and self._writer is not None
+
+    def read_units(self, units: Sequence[InputUnit]) -> list[UnitReport]:
+        """Read ``units`` on the executors into the store; their reports."""
+        from .reading import read_on_executors
+
+        writer = self.writer
+        parts, reports = read_on_executors(self.spark, units, writer.root)
+        writer.add_parts(parts)
+        return reports
+
+    @property
+    def store_root(self) -> Path:
+        if self._writer is not None:
+            return self._writer.root
+        assert self._store is not None
+        return self._store.root
+
+    @property
+    def tables(self) -> StoreTables:
+        if self._tables is None:
+            # Events ingested without inputs recorded (a test, the Python API).
+            self.record_inputs([])
+        assert self._tables is not None
+        return self._tables
+
+    def count(self) -> int:
+        return self.tables.store.manifest.rows
+
+    def close(self) -> None:
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    @property
+    def notes(self) -> list[str]:
+        return self._notes
+
+    # -- inventory --------------------------------------------------------------------
+
+    def has_field(self, name: str) -> bool:
+        key = schema.field_column(name).lower()
+        return any(c.lower() == key for c in self.tables.store.manifest.columns)
+
+    def restrict(self, scope: EventScope) -> None:
+        self.tables.restrict(scope)
+
+    def present_slices(self) -> list[SliceKey]:
+        return [(c.lower(), e) for c, e in self.tables.store.manifest.inventory()]
+
+    def slice_size(self, variant: Variant) -> int:
+        tables = self.tables
+        channels = tables.channels_of(variant)
+        if channels is not None and not channels:
+            return 0
+        df = tables.events(channels)
+        return 0 if df is None else int(df.where(tables.row_filter(variant, channels)).count())
+
+    # -- evaluation -------------------------------------------------------------------
+
+    def evaluate(
+        self, rules: Sequence[CompiledRule], progress: Callable[[int], None] | None = None
+    ) -> Evaluation:
+        return evaluate(self, rules, progress)
+
+    # -- after evaluation -------------------------------------------------------------
+
+    def _frame(self, table: pa.Table) -> DataFrame:
+        return self.spark.createDataFrame(table)
+
+    def matched_events(self, matches: pa.Table) -> pa.Table:
+        cores = ", ".join(f"e.{c}" for c in schema.CORE_COLUMNS)
+        if matches.num_rows == 0:
+            return _empty_core([pa.field(RULE, pa.int32()), pa.field(RID, pa.int64())])
+        events = self.tables.events(None)
+        assert events is not None
+        events.createOrReplaceTempView("__lotl_events")
+        self._frame(matches.select([RULE, RID])).createOrReplaceTempView("__lotl_matches")
+        table = self.spark.sql(
+            f"SELECT CAST(m.{RULE} AS INT) AS {RULE}, e.{ROW_ID} AS {RID}, {cores} "
+            f"FROM __lotl_matches m JOIN __lotl_events e ON e.{ROW_ID} = m.{RID} "
+            f"ORDER BY e.{schema.TIMESTAMP}, m.{RULE}, e.{ROW_ID}"
+        ).toArrow()
+        return _conform(table)
+
+    def event_rows(self, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
+        wanted = [c for c in columns if c in schema.CORE_COLUMNS]
+        if len(wanted) != len(columns):
+            raise ValueError(f"not core columns: {sorted(set(columns) - set(wanted))}")
+        if not rids:
+            return _empty_core([pa.field(RID, pa.int64())], wanted)
+        events = self.tables.events(None)
+        assert events is not None
+        ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
+        table = (
+            events.join(ids, on=ROW_ID, how="left_semi")
+            .selectExpr(f"{ROW_ID} AS {RID}", *wanted)
+            .orderBy(schema.TIMESTAMP, RID)
+            .toArrow()
+        )
+        return _conform(table)
+
+    def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
+        names = list(dict.fromkeys(fields))
+        table = self.events_frame(names, rows=pa.array(sorted(set(rids)), pa.int64()))
+        return table.select([RID, schema.CHANNEL, schema.EVENT_ID, *names])
+
+    def events_frame(
+        self,
+        columns: Sequence[str],
+        event_ids: Iterable[int] | None = None,
+        channels: Iterable[str] | None = None,
+        rows: pa.Array | None = None,
+    ) -> pa.Table:
+        tables = self.tables
+        variant = Variant(
+            name="frame",
+            channels=tuple(channels) if channels is not None else (),
+            event_ids=tuple(sorted({int(i) for i in event_ids})) if event_ids is not None else (),
+        )
+        names = [n for n in dict.fromkeys(columns) if n not in schema.CORE_COLUMNS]
+        spelled = tables.channels_of(variant) if channels is not None else None
+        empty = (channels is not None and not spelled) or (
+            event_ids is not None and not variant.event_ids
+        )
+        df = None if empty else tables.events(spelled)
+        if df is None:
+            return pa.schema(
+                [
+                    pa.field(RID, pa.int64()),
+                    *schema.CORE_FIELDS,
+                    *(pa.field(n, pa.string()) for n in names),
+                ]
+            ).empty_table()
+        cols = tables.columns_of(spelled)
+        exprs = [
+            f"CAST({tables.field_expression(n, variant, cols)} AS STRING) AS {SPARK.ident(n)}"
+            for n in names
+        ]
+        df = df.where(tables.row_filter(variant, spelled))
+        if rows is not None:
+            ids = self._frame(pa.table({ROW_ID: pa.array(rows, pa.int64())}))
+            df = df.join(ids, on=ROW_ID, how="left_semi")
+        table = (
+            df.selectExpr(f"{ROW_ID} AS {RID}", *schema.CORE_COLUMNS, *exprs).orderBy(RID).toArrow()
+        )
+        return _conform(table)
+
+    def explain(
+        self,
+        rules: Sequence[CompiledRule],
+        matches: pa.Table,
+        requests: Mapping[int, ExplainRequest],
+    ) -> list[pa.Table]:
+        """Per match of a requested rule: the values of its shown fields and which
+        selections hold, computed on the matched events only, a batch of rules a job."""
+        if matches.num_rows == 0 or not requests:
+            return []
+        fired = set(matches.column(RULE).to_pylist())
+        groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
+        for idx in sorted(requests):
+            if idx in fired:
+                for variant in rules[idx].variants:
+                    groups.setdefault(variant.key, (variant, []))[1].append(idx)
+        hits = self._frame(
+            pa.table(
+                {
+                    "__rule": matches.column(RULE).cast(pa.int32()),
+                    ROW_ID: matches.column(RID).cast(pa.int64()),
+                }
+            )
+        )
+        frames = [
+            frame
+            for variant, idxs in groups.values()
+            for part in batched(idxs, self.options.explain_per_query)
+            if (frame := self._explain_part(rules, variant, part, requests, hits)) is not None
+        ]
+        if not frames:
+            return []
+        from functools import reduce
+
+        # One Spark job for every explanation: the matched events are few, the fixed
+        # cost of a job is not.
+        union = reduce(lambda a, b: a.unionByName(b), frames)
+        return [_conform(union.toArrow())]
+
+    def _explain_part(
+        self,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: Sequence[int],
+        requests: Mapping[int, ExplainRequest],
+        hits: DataFrame,
+    ) -> DataFrame | None:
+        vals: list[str] = []
+        held: list[str] = []
+        fields: set[str] = set()
+        for idx in idxs:
+            shown = [f"CAST({SPARK.ident(n)} AS STRING)" for n in requests[idx].shown]
+            fields |= rules[idx].fields
+            vals.append(f"WHEN {int(idx)} THEN CAST(array({', '.join(shown)}) AS ARRAY<STRING>)")
+            tests = [
+                f"coalesce(({sql}), false)" if known is None else str(known).lower()
+                for (_, sql), known in zip(
+                    rules[idx].selections, requests[idx].implied, strict=True
+                )
+            ]
+            held.append(f"WHEN {int(idx)} THEN CAST(array({', '.join(tests)}) AS ARRAY<BOOLEAN>)")
+        mine = hits.where(f"__rule IN ({', '.join(str(int(i)) for i in idxs)})")
+        ips = spark_address_fields([rules[i] for i in idxs])
+        df = self.tables.slice(
+            variant,
+            sorted(fields),
+            ips,
+            "\n".join(vals + held),
+            mine.select(ROW_ID).distinct().withColumnRenamed(ROW_ID, "rid"),
+        )
+        if df is None:
+            return None
+        return df.join(mine, on=ROW_ID).selectExpr(
+            f"CAST(__rule AS INT) AS {RULE}",
+            f"{ROW_ID} AS {RID}",
+            f"CASE __rule {' '.join(vals)} END AS vals",
+            f"CASE __rule {' '.join(held)} END AS held",
+        )
+
+    def correlate(
+        self,
+        rules: Sequence[CompiledRule],
+        plans: Mapping[int, CorrelationPlan],
+        order: Sequence[int],
+        matches: pa.Table,
+        case_sensitive: bool = False,
+    ) -> CorrelationRun:
+        """Correlations over the matched events, in the embedded engine on the driver."""
+        from ..duckdb.engine import DuckDBEngine
+
+        bases = {s.base for i in order for s in plans[i].sources if s.base is not None}
+        mask = pa.compute.is_in(matches.column(RULE), pa.array(sorted(bases), pa.int32()))
+        wanted = matches.filter(mask)
+        rids = (
+            np.unique(wanted.column(RID).to_numpy()) if wanted.num_rows else np.array([], np.int64)
+        )
+        local = DuckDBEngine(None, EngineOptions(memory_limit=self.options.memory_limit))
+        try:
+            if len(rids):
+                events = self.tables.events(None)
+                assert events is not None
+                ids = self._frame(pa.table({ROW_ID: pa.array(rids, pa.int64())}))
+                rows = events.join(ids, on=ROW_ID, how="left_semi").orderBy(ROW_ID).toArrow()
+                rows = _conform(rows)
+                order_rids = rows.column(ROW_ID).to_numpy()
+                for batch in rows.drop_columns([ROW_ID]).to_batches():
+                    local.ingest(batch)
+            else:
+                order_rids = np.array([], np.int64)
+            local.flush()
+            # The embedded engine numbers rows 0..n-1 in the order they were ingested.
+            remapped = pa.table(
+                {
+                    RULE: wanted.column(RULE),
+                    RID: pa.array(
+                        np.searchsorted(order_rids, wanted.column(RID).to_numpy()), pa.int64()
+                    ),
+                }
+            )
+            run = local.correlate(rules, plans, order, remapped, case_sensitive)
+        finally:
+            local.close()
+        for k, ep in enumerate(run.episodes):
+            run.episodes[k] = type(ep)(
+                correlation=ep.correlation,
+                group_values=ep.group_values,
+                value=ep.value,
+                first=ep.first,
+                last=ep.last,
+                rids=tuple(int(order_rids[r]) for r in ep.rids),
+            )
+        return run
+
+    # -- the case ---------------------------------------------------------------------
+
+    def case_totals(self) -> CaseTotals | None:
+        inputs = self.tables.store.inputs
+        return CaseTotals(
+            files=len(inputs),
+            records=sum(i.records for i in inputs),
+            records_failed=sum(i.records_failed for i in inputs),
+        )
+
+
+def _type_of(name: str) -> pa.DataType:
+    for f in schema.CORE_FIELDS:
+        if f.name == name:
+            return f.type
+    return pa.string()
+
+
+def _empty_core(head: list[pa.Field], columns: Sequence[str] = schema.CORE_COLUMNS) -> pa.Table:
+    return pa.schema([*head, *(pa.field(c, _type_of(c)) for c in columns)]).empty_table()
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """Spark's Arrow output with the events table's types (timestamps in UTC micros,
+    32-bit event ids), so the rest of a hunt cannot tell which engine answered."""
+    cols = []
+    for name in table.column_names:
+        col = table.column(name)
+        want = _type_of(name) if name in schema.CORE_COLUMNS else None
+        if want is not None and col.type != want:
+            col = col.cast(want)
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)

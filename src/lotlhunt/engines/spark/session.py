@@ -1,0 +1,86 @@
+"""The Spark session a hunt runs on: made from options, or the caller's own.
+
+Spark users configure a job with a master URL and ``key=value`` settings
+(``spark-submit --master ... --conf ...``); lotlhunt takes the same two things
+(``--spark-master``, ``--spark-conf``) or, from Python, an existing session (a notebook
+on Databricks or EMR already has one, configured by the platform). pyspark is imported
+here, when a Spark hunt starts, never by ``import lotlhunt``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: Settings lotlhunt needs, applied unless the user sets them: times are UTC like the
+#: events table, field names compare without case like Sigma's, Arrow carries results
+#: to the driver, and no web UI port is opened by a command-line run.
+DEFAULT_CONF: tuple[tuple[str, str], ...] = (
+    ("spark.sql.session.timeZone", "UTC"),
+    ("spark.sql.caseSensitive", "false"),
+    ("spark.sql.execution.arrow.pyspark.enabled", "true"),
+    ("spark.ui.enabled", "false"),
+    ("spark.ui.showConsoleProgress", "false"),
+)
+#: Settings that must hold for results to be right, enforced on a caller's session too.
+REQUIRED_CONF: tuple[tuple[str, str], ...] = (
+    ("spark.sql.session.timeZone", "UTC"),
+    ("spark.sql.caseSensitive", "false"),
+)
+
+
+@dataclass(frozen=True)
+class SparkOptions:
+    """Where and how to run: ``master`` as ``spark-submit --master`` takes it."""
+
+    master: str = "local[*]"
+    conf: tuple[tuple[str, str], ...] = ()
+    app_name: str = "lotlhunt"
+    #: An existing session (Python API); ``master`` and ``conf`` are then not applied.
+    session: Any = field(default=None, compare=False)
+    #: Read raw log files on the executors (each task reads whole files with the same
+    #: readers) rather than on the driver.
+    read_on_executors: bool = True
+
+    @staticmethod
+    def parse_conf(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+        """``key=value`` strings as the command line gives them; a clear error otherwise."""
+        out = []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--spark-conf takes key=value, not {pair!r}")
+            out.append((key.strip(), value))
+        return tuple(out)
+
+
+def spark_session(options: SparkOptions) -> SparkSession:
+    """The session to hunt on: the caller's, or one built from ``options``."""
+    from pyspark.sql import SparkSession
+
+    if options.session is not None:
+        session = options.session
+    else:
+        if options.master.startswith("local"):
+            # Python workers run this interpreter (with lotlhunt and its dependencies),
+            # not whatever ``python3`` is first on the PATH. On a cluster the platform
+            # (or spark.pyspark.python) says which Python the executors run.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = SparkSession.builder.appName(options.app_name).master(options.master)
+        given = {k for k, _ in options.conf}
+        for key, value in DEFAULT_CONF:
+            if key not in given:
+                builder = builder.config(key, value)
+        for key, value in options.conf:
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+    for key, value in REQUIRED_CONF:
+        session.conf.set(key, value)
+    return session
