@@ -6,6 +6,7 @@ Exit codes scripts can rely on: 0 the hunt ran (findings or not), 1 it failed or
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,9 @@ from .errors import LotlhuntError, UsageError
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
+from .interrupts import interrupted_by, stop_on_signals
 from .model import LEVELS
+from .outputs import Output, check_outputs, write_outputs
 from .reports import write_csv, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
 from .reports.issues import write_issues
@@ -221,22 +224,40 @@ def hunt(
         rule_scope=RuleScope(min_level, tags),
         engine=engine_name,
     )
+    named = [("--jsonl", jsonl), ("--csv", csv_path), ("--stats", stats), ("--issues", issues_path)]
+    problems = check_outputs(named)
+    if case is not None and (case.is_dir() or not case.absolute().parent.is_dir()):
+        problems.append(f"--case {case}: not a file in an existing folder")
+    if problems:
+        raise click.UsageError("cannot write " + "; ".join(problems))
     try:
-        with RichProgress(err) as progress:
-            result = run_hunt(config, progress)
+        with stop_on_signals():
+            with RichProgress(err) as progress:
+                result = run_hunt(config, progress)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except LotlhuntError as exc:
         err.print(f"[bold red]error:[/] {terminal_text(str(exc))}")
         sys.exit(EXIT_FAILURE)
-    if jsonl:
-        write_jsonl(result, jsonl)
-    if csv_path:
-        write_csv(result, csv_path)
-    if stats:
-        write_stats(result, stats)
-    if issues_path:
-        write_issues(result, issues_path)
+    except BaseException as exc:  # a signal, possibly wrapped by DuckDB
+        stop = interrupted_by(exc)
+        if stop is None:
+            raise
+        err.print(f"[bold red]{stop}[/]: hunt stopped, nothing written")
+        sys.exit(stop.exit_code)
+    writers = {
+        "--jsonl": write_jsonl,
+        "--csv": write_csv,
+        "--stats": write_stats,
+        "--issues": write_issues,
+    }
+    failed = write_outputs(
+        [
+            Output(option, path, functools.partial(writers[option], result))
+            for option, path in named
+            if path is not None
+        ]
+    )
     print_summary(result, console)
     if result.skipped:
         shown = ", ".join(terminal_text(label) for label, _ in result.skipped[:5])
@@ -259,7 +280,9 @@ def hunt(
         )
     if explain:
         print_explanations(result, console)
-    if strict and result.issues:
+    for message in failed:
+        err.print(f"[bold red]error:[/] cannot write {terminal_text(message)}")
+    if failed or (strict and result.issues):
         sys.exit(EXIT_FAILURE)
 
 
@@ -306,7 +329,11 @@ def rules_check(
     """List every rule that cannot run (and why), and with --case every blind rule."""
     from .analytics.coverage import rule_statuses
 
-    statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
+    try:
+        statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
+    except LotlhuntError as exc:  # a damaged case file
+        Console(stderr=True).print(f"[bold red]error:[/] {terminal_text(str(exc))}")
+        sys.exit(EXIT_FAILURE)
     problems = [
         s for s in statuses if s.state == "failed" or (s.state == "ok" and s.events_in_case == 0)
     ]

@@ -22,7 +22,7 @@ from .analytics.correlations import CorrelationHit, evaluate_correlations
 from .analytics.explain import Explanation, explain_matches
 from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
-from .errors import InputIssue, NoEventsError, UsageError
+from .errors import CaseError, InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
 from .rules.loader import bundled_rules_dir, load_rules
@@ -113,6 +113,9 @@ def ingest(
     from .sources import UnitReport, discover, read_all
 
     found = discover(paths)
+    case_labels = getattr(engine, "case_labels", None)  # engines that keep cases
+    if case_labels is not None:
+        refuse_duplicates(case_labels(), [unit.label for unit in found.units])
     skipped.extend(found.skipped)
     issues.extend(found.issues)
     stats.files_skipped += len(found.skipped)
@@ -254,13 +257,34 @@ def open_events(
 
 
 def _case_inputs(engine: Engine, stats: HuntStats) -> None:
-    """What the case was read from, as it recorded it (nothing for a case without it)."""
+    """What the case was read from, as it recorded it (nothing for a case without it),
+    checked against the events it holds."""
     totals = engine.case_totals()
     if totals is None:
         return
+    held = engine.count()
+    if totals.records != held:
+        # Hunting it would report detections over inputs it cannot account for.
+        raise CaseError(
+            f"the case is damaged or incomplete (a hunt into it was stopped?): it holds"
+            f" {held:,} events, its record of inputs accounts for {totals.records:,}"
+        )
     stats.files = totals.files
     stats.records = totals.records
     stats.records_failed = totals.records_failed
+
+
+def refuse_duplicates(held: set[str], labels: Sequence[str]) -> None:
+    """Hunting inputs into a case that already holds them (``held``: their labels) would
+    count their events twice: refused (re-hunt the case without paths, or use a new
+    case)."""
+    again = [label for label in labels if label in held]
+    if again:
+        more = f" and {len(again) - 3} more" if len(again) > 3 else ""
+        raise UsageError(
+            f"the case already holds {', '.join(again[:3])}{more}; re-hunt it"
+            " without paths, or give a new case file"
+        )
 
 
 def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> RuleSet:
@@ -442,7 +466,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             if config.rule_scope.admits(hit.level, hit.tags)
         ]
         stats.phases["collect"] = time.perf_counter() - mark
-    finally:
+    finally:  # closed while an error or a signal propagates, it inserts nothing more
         stats.notes.extend(engine.notes)
         engine.close()
     stats.rules_loaded = (

@@ -31,8 +31,9 @@ import yaml
 from .._support.gc_pause import gc_paused
 from .._support.yaml_files import YAML_LOADER
 from ..errors import InputIssue
+from ..events.schema import bad_field_name
 from . import cache as rule_cache
-from .compile.dialect import DUCKDB, Dialect
+from .compile.dialect import ALL_TEXT_FIELD, DUCKDB, Dialect
 from .logsources import Variant, resolve, resolve_names
 from .model import CompiledRule, RuleSet
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
@@ -160,10 +161,16 @@ def compile_rule(rule: SigmaRule, path: Path, backend: SqlBackend) -> CompiledRu
         return resolution.unsupported
     try:
         compiled = backend.compile_rule(rule)
+        selections = backend.compile_selections(rule)
     except (SigmaError, NotImplementedError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - pySigma's own bugs on odd rules: one rule fails
+        return f"cannot compile: {type(exc).__name__}: {exc}"
+    for name in sorted(compiled.fields):
+        why = None if name == ALL_TEXT_FIELD else bad_field_name(name)
+        if why:
+            return why
     ls = rule.logsource
-    selections = backend.compile_selections(rule)
     return CompiledRule(
         id=str(rule.id) if rule.id else f"{path}:{rule.title}",
         title=rule.title or path.stem,

@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,11 +53,18 @@ class InputUnit:
     #: record), cut at line ends of JSON lines (``jsonl.line_spans``; positions are line
     #: numbers) or between EVTX chunks (``evtx.chunk_spans``). None: the whole unit.
     span: tuple[int, int, int] | None = None
+    #: Which member of that name (1 the first): an archive may hold several members of
+    #: one name, and each is read.
+    occurrence: int = 1
 
     @property
     def label(self) -> str:
-        """What goes in the ``source`` column: ``path`` or ``path!member``."""
-        return self.path if self.member is None else f"{self.path}!{self.member}"
+        """What goes in the ``source`` column: ``path``, ``path!member``, or
+        ``path!member#N`` for the N-th member of a name the archive holds more than once."""
+        if self.member is None:
+            return self.path
+        extra = f"#{self.occurrence}" if self.occurrence > 1 else ""
+        return f"{self.path}!{self.member}{extra}"
 
 
 @dataclass
@@ -136,7 +143,7 @@ def _is_tar_header(block: bytes) -> bool:
 def discover(paths: Sequence[str | Path]) -> Discovery:
     """Every readable unit under ``paths`` (files, folders recursively, archive members)."""
     found = Discovery()
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[tuple[str, str | None, int]] = set()
     for given in paths:
         path = str(given)
         if os.path.isdir(path):
@@ -155,7 +162,7 @@ def _walk_error(found: Discovery, error: OSError) -> None:
     found.issues.append(InputIssue(str(error.filename), None, f"cannot list: {error}", "file"))
 
 
-def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) -> None:
+def _add_file(found: Discovery, seen: set[tuple[str, str | None, int]], path: str) -> None:
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
@@ -169,7 +176,7 @@ def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) ->
         return
 
     def add(unit: InputUnit) -> None:
-        key = (os.path.realpath(unit.path), unit.member)
+        key = (os.path.realpath(unit.path), unit.member, unit.occurrence)
         if key not in seen:
             seen.add(key)
             found.units.append(unit)
@@ -182,17 +189,20 @@ def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) ->
         else:
             found.skipped.append((path, why))
         return
+    names: dict[str, int] = {}
     try:
         for member, member_head, member_size, error in _members(path, kind):
-            label = f"{path}!{member}"
+            occurrence = names[member] = names.get(member, 0) + 1
+            unit = InputUnit(path, member, "json", member_size, occurrence=occurrence)
             if error:
-                found.issues.append(InputIssue(label if member else path, None, error, "file"))
+                label = unit.label if member else path
+                found.issues.append(InputIssue(label, None, error, "file"))
                 continue
             fmt, why = sniff(member_head, member)
             if fmt and _archive_kind(member_head, member) is None:
-                add(InputUnit(path, member, fmt, member_size))
+                add(replace(unit, fmt=fmt))
             else:
-                found.skipped.append((label, why or "nested archive, not read"))
+                found.skipped.append((unit.label, why or "nested archive, not read"))
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as e:
         found.issues.append(InputIssue(path, None, f"damaged archive: {e}", "file"))
 
@@ -216,14 +226,15 @@ def _members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        entries = _scan_local_headers(path)
+        entries = _local_entries(path)
         yield "", b"", 0, f"damaged zip ({e}); read {len(entries)} members by local headers"
-        for entry in entries:
-            try:
-                with open_unit(InputUnit(path, entry.name, "json")) as fh:
-                    yield entry.name, fh.read(_SNIFF), entry.size, ""
-            except (OSError, NotImplementedError, zlib.error) as e:
-                yield entry.name, b"", entry.size, f"unreadable member: {e}"
+        with open(path, "rb") as raw:
+            for entry in entries:
+                try:
+                    with _open_local_entry(raw, entry) as fh:
+                        yield entry.name, fh.read(_SNIFF), entry.size, ""
+                except (OSError, NotImplementedError, zlib.error) as e:
+                    yield entry.name, b"", entry.size, f"unreadable member: {e}"
         return
     with zf:
         for info in zf.infolist():
@@ -233,7 +244,7 @@ def _members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
                 yield info.filename, b"", info.file_size, "encrypted member, not read"
                 continue
             try:
-                with _zip_member(zf, info.filename) as fh:
+                with _zip_member(zf, info) as fh:
                     head = fh.read(_SNIFF)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
                 yield info.filename, b"", info.file_size, f"unreadable member: {e}"
@@ -419,8 +430,12 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
             yield io.BufferedReader(GunzipStream(raw), 1 << 20)  # type: ignore[arg-type]
         elif kind in ("tar", "tgz", "tarx"):
             with _open_tar(unit.path, kind) as tar:
+                seen = 0
                 for info in _tar_iter(tar):
                     if info.name == unit.member and info.isfile():
+                        seen += 1
+                        if seen < unit.occurrence:
+                            continue
                         extracted = tar.extractfile(info)
                         if extracted is not None:
                             yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)  # type: ignore[arg-type]
@@ -431,29 +446,79 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
 
 
 def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
-    try:
-        zf: zipfile.ZipFile | None = zipfile.ZipFile(raw)
-    except zipfile.BadZipFile:
-        zf = None
+    zf, names = _zip_file(unit.path)
     if zf is None:  # central directory lost: find the member by its local header
-        entry = next((e for e in _scan_local_headers(unit.path) if e.name == unit.member), None)
-        if entry is None:
+        named = [e for e in _local_entries(unit.path) if e.name == unit.member]
+        if len(named) < unit.occurrence:
             raise FileNotFoundError(f"member {unit.member!r} not found in damaged zip")
-        raw.seek(entry.offset)
-        if entry.method == 8:
-            yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)  # type: ignore[arg-type]
-        elif entry.method == 0 and entry.csize >= 0:
-            data = io.BytesIO(raw.read(entry.csize))
-            yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)  # type: ignore[arg-type]
-        else:
-            raise NotImplementedError(f"zip compression method {entry.method}")
+        with _open_local_entry(raw, named[unit.occurrence - 1]) as member:
+            yield member
         return
-    with zf, _zip_member(zf, unit.member or "") as member:
+    named_infos = names.get(unit.member or "", [])
+    if len(named_infos) < unit.occurrence:
+        raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+    with _zip_member(zf, named_infos[unit.occurrence - 1]) as member:
         yield member
 
 
 @contextmanager
-def _zip_member(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+def _open_local_entry(raw: IO[bytes], entry: _LocalEntry) -> Iterator[IO[bytes]]:
+    raw.seek(entry.offset)
+    if entry.method == 8:
+        yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)  # type: ignore[arg-type]
+    elif entry.method == 0 and entry.csize >= 0:
+        data = io.BytesIO(raw.read(entry.csize))
+        yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)  # type: ignore[arg-type]
+    else:
+        raise NotImplementedError(f"zip compression method {entry.method}")
+
+
+#: Archives kept open per process, with their directory: reading each of 10,000 members
+#: of a zip must not parse its central directory 10,000 times (that made many small
+#: members cost quadratic time: 10,000 took 4 minutes).
+_ARCHIVE_CACHE = 4
+_ZIPS: dict[tuple[str, int, int], tuple[zipfile.ZipFile | None, dict[str, list[zipfile.ZipInfo]]]]
+_ZIPS = {}
+_LOCAL_ENTRIES: dict[tuple[str, int, int], list[_LocalEntry]] = {}
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    info = os.stat(path)
+    return (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+
+
+def _zip_file(path: str) -> tuple[zipfile.ZipFile | None, dict[str, list[zipfile.ZipInfo]]]:
+    """The zip at ``path``, opened once per process (None when its central directory
+    is lost), and its members by name, in their order."""
+    key = _file_key(path)
+    if key not in _ZIPS:
+        if len(_ZIPS) >= _ARCHIVE_CACHE:
+            old, _ = _ZIPS.pop(next(iter(_ZIPS)))
+            if old is not None:
+                old.close()
+        try:
+            zf: zipfile.ZipFile | None = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            zf = None
+        names: dict[str, list[zipfile.ZipInfo]] = {}
+        for info in zf.infolist() if zf is not None else ():
+            names.setdefault(info.filename, []).append(info)
+        _ZIPS[key] = (zf, names)
+    return _ZIPS[key]
+
+
+def _local_entries(path: str) -> list[_LocalEntry]:
+    """:func:`_scan_local_headers`, kept per process like :func:`_zip_file`."""
+    key = _file_key(path)
+    if key not in _LOCAL_ENTRIES:
+        if len(_LOCAL_ENTRIES) >= _ARCHIVE_CACHE:
+            _LOCAL_ENTRIES.pop(next(iter(_LOCAL_ENTRIES)))
+        _LOCAL_ENTRIES[key] = _scan_local_headers(path)
+    return _LOCAL_ENTRIES[key]
+
+
+@contextmanager
+def _zip_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> Iterator[IO[bytes]]:
     """A member stream that keeps the data read before a CRC mismatch or damage."""
     with zf.open(name) as member:
         expected = member._expected_crc  # noqa: SLF001 - checked by _CheckedMember instead
