@@ -82,6 +82,7 @@ CORE = ["timestamp", "HOST", "Channel_", "source", "Source", "position", "event_
 def test_reserved_and_core_names_in_json_are_kept_aside(tmp_path: Path) -> None:
     doc = {"EventID": 1, "Channel": SYSMON, "CommandLine": "whoami"}
     doc |= {name: f"v-{name}" for name in RESERVED + CORE}
+    doc |= {".": "dot", ".a.b": "path", "[0]": "index"}  # Arrow reads these as paths
     result = hunt(
         lines(tmp_path / "r.json", doc), rules=(sysmon_rule(tmp_path, "CommandLine", "whoami"),)
     )
@@ -100,7 +101,7 @@ def test_reserved_names_never_name_a_column(tmp_path: Path) -> None:
         from lotlhunt.hunt import read_into
 
         read_into(engine, [path])
-        row = engine.sql("SELECT * FROM events").to_pylist()[0]
+        row = engine.con.sql("SELECT * FROM events").to_arrow_table().to_pylist()[0]
         assert row["__rid"] == 0  # the engine's own row id, untouched
         assert row["field___rid"] == "__rid"
     finally:
@@ -284,7 +285,7 @@ def test_many_distinct_keys_are_folded_not_lost(
         stats = read_into(engine, [path])
         assert stats.records == 30 and stats.records_failed == 0
         assert len(engine.columns) <= 60
-        rows = engine.sql("SELECT * FROM events ORDER BY position").to_pylist()
+        rows = engine.con.sql("SELECT * FROM events ORDER BY position").to_arrow_table().to_pylist()
         for i, row in enumerate(rows):
             extra = json.loads(row[schema.EXTRA_FIELDS] or "{}")
             held = {k: v for k, v in row.items() if k.startswith(f"k{i}_") and v is not None}
