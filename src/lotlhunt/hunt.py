@@ -263,8 +263,10 @@ def _case_inputs(engine: Engine, stats: HuntStats) -> None:
     if totals is None:
         return
     held = engine.count()
-    if totals.records != held:
-        # Hunting it would report detections over inputs it cannot account for.
+    if held > totals.records:
+        # Events no recorded input accounts for (fewer is fine: a scoped hunt stores the
+        # events in its scope only). Hunting them would report detections over inputs it
+        # cannot account for.
         raise CaseError(
             f"the case is damaged or incomplete (a hunt into it was stopped?): it holds"
             f" {held:,} events, its record of inputs accounts for {totals.records:,}"
