@@ -1,7 +1,7 @@
 """EVTX reading on files the project's writer makes, sound and deliberately damaged.
 
-Every damaged-file test checks the accounting rule: rows + failed records equal what an
-independent loop over the ``evtx`` package yields (records plus raised errors).
+Every damaged-file test checks the accounting rule: rows + failed records equal what the
+file's chunks declare (900 records here), whatever the parser itself skipped.
 """
 
 from __future__ import annotations
@@ -107,24 +107,27 @@ def test_garbage_inside_a_record(sample: Path, tmp_path: Path) -> None:
     path = damaged(sample, tmp_path, "rec.evtx", 4096 + CHUNK + 4000, b"\x44" * 600)
     rows, report = read(path)
     assert report.records_failed >= 1
-    assert report.records + report.records_failed == independent_count(path)
-    assert rows[-1]["record_id"] == 1899  # reading went on to the end
-    assert all(i.position is not None and i.kind == "record" for i in report.issues)
+    # The parser alone skips the rest of the damaged chunk without a word.
+    assert independent_count(path) < report.records + report.records_failed == 900
+    assert max(r["record_id"] for r in rows) == 1899  # reading went on to the end
+    assert any("chunk 1 " in i.message and "cannot be read" in i.message for i in report.issues)
 
 
 def test_bad_chunk_header(sample: Path, tmp_path: Path) -> None:
     path = damaged(sample, tmp_path, "chunk.evtx", 4096 + CHUNK, b"XXXXXXXX")
     rows, report = read(path)
-    assert report.records_failed == 1  # one error stands for the whole chunk
-    assert report.records + report.records_failed == independent_count(path)
-    assert rows[-1]["record_id"] == 1899
+    # The chunk's records are found by their own magic and read from a repaired copy.
+    assert report.records == 900 and report.records_failed == 0
+    assert sorted(r["record_id"] for r in rows) == list(range(1000, 1900))
+    assert any("chunk 1 " in i.message and "repaired" in i.message for i in report.issues)
 
 
 def test_bad_file_header(sample: Path, tmp_path: Path) -> None:
     path = damaged(sample, tmp_path, "header.evtx", 0, b"garbage!")
     rows, report = read(path)
-    assert rows == [] and report.records_failed == 0
-    assert [i.kind for i in report.issues] == ["file"]
+    # The parser refuses the file; its chunks are still read, each on its own.
+    assert len(rows) == 900 and report.records_failed == 0
+    assert report.issues[0].kind == "file" and "cannot open" in report.issues[0].message
 
 
 def test_truncated_inside_a_chunk_recovers_complete_records(sample: Path, tmp_path: Path) -> None:

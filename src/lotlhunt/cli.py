@@ -6,6 +6,7 @@ Exit codes scripts can rely on: 0 the hunt ran (findings or not), 1 it failed or
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -29,10 +30,13 @@ from .analytics.coverage import RuleStatus
 from .engines import DEFAULT_ENGINE, ENGINES, usable_engine
 from .engines.base import EngineOptions
 from .errors import LotlhuntError, UsageError
+from .events.parquet_store import is_store
 from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
+from .interrupts import interrupted_by, stop_on_signals
 from .model import LEVELS, HuntResult
+from .outputs import Output, check_outputs, write_outputs
 from .reports import REPORTS
 from .reports.console import print_explanations, print_summary
 from .reports.rows import terminal_text
@@ -281,18 +285,37 @@ def hunt(
         exclude_noisy=exclude_noisy,
         noisy_threshold=noisy_threshold,
     )
+    # Outputs are checked before any log is read: a hunt never ends in a traceback
+    # because of a file it could not write.
+    named = [(name, report.option, outputs.get(name)) for name, report in REPORTS.items()]
+    problems = check_outputs([(option, path) for _, option, path in named])
+    if case is not None and not is_store(case) and engine_name == DEFAULT_ENGINE:
+        if case.is_dir() or not case.absolute().parent.is_dir():
+            problems.append(f"--case {case}: not a file in an existing folder")
+    if problems:
+        raise click.UsageError("cannot write " + "; ".join(problems))
     try:
-        with RichProgress(err) as progress:
-            result = run_hunt(config, progress)
+        with stop_on_signals():
+            with RichProgress(err) as progress:
+                result = run_hunt(config, progress)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     except LotlhuntError as exc:
         err.print(f"[bold red]error:[/] {terminal_safe(exc)}")
         sys.exit(EXIT_FAILURE)
-    for name, report in REPORTS.items():
-        target = outputs.get(name)
-        if target is not None:
-            report.writer(result, target)
+    except BaseException as exc:  # a signal, possibly wrapped by DuckDB
+        stop = interrupted_by(exc)
+        if stop is None:
+            raise
+        err.print(f"[bold red]{stop}[/]: hunt stopped, nothing written")
+        sys.exit(stop.exit_code)
+    failed = write_outputs(
+        [
+            Output(option, path, functools.partial(REPORTS[name].writer, result))
+            for name, option, path in named
+            if path is not None
+        ]
+    )
     issues_path = outputs.get("issues")
     print_summary(result, console)
     if result.skipped:
@@ -318,7 +341,9 @@ def hunt(
         print_explanations(result, console)
     if noisiest:
         print_noisiest(result, console, noisiest)
-    if strict and result.issues:
+    for message in failed:
+        err.print(f"[bold red]error:[/] cannot write {terminal_text(message)}")
+    if failed or (strict and result.issues):
         sys.exit(EXIT_FAILURE)
 
 
@@ -429,7 +454,11 @@ def rules_check(
     """List every rule that cannot run (and why), and with --case every blind rule."""
     from .analytics.coverage import rule_statuses
 
-    statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
+    try:
+        statuses = rule_statuses(_load_for_report(paths, not no_default_rules), case)
+    except LotlhuntError as exc:  # a damaged case file
+        Console(stderr=True).print(f"[bold red]error:[/] {terminal_text(str(exc))}")
+        sys.exit(EXIT_FAILURE)
     problems = [
         s
         for s in statuses

@@ -13,6 +13,10 @@ class LotlhuntError(Exception):
     """Base class for errors lotlhunt raises on purpose."""
 
 
+class CaseError(LotlhuntError):
+    """A case file that cannot be used: not a DuckDB database, damaged, or inconsistent."""
+
+
 class UsageError(LotlhuntError):
     """The user asked for something that cannot work (bad path, bad option)."""
 

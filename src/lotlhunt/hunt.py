@@ -34,7 +34,7 @@ from .engines.base import (
     ReadsFiles,
     Searchable,
 )
-from .errors import InputIssue, NoEventsError, UsageError
+from .errors import CaseError, InputIssue, NoEventsError, UsageError
 from .events import schema
 from .model import (
     CorrelationDetection,
@@ -136,6 +136,9 @@ def ingest(
     from .sources import UnitReport, discover, read_all
 
     found = discover(paths)
+    case_labels = getattr(engine, "case_labels", None)  # engines that keep cases
+    if case_labels is not None:
+        refuse_duplicates(case_labels(), [unit.label for unit in found.units])
     skipped.extend(found.skipped)
     issues.extend(found.issues)
     stats.files_skipped += len(found.skipped)
@@ -285,13 +288,36 @@ def open_events(
 
 
 def _case_inputs(engine: Engine, stats: HuntStats) -> None:
-    """What the case was read from, as it recorded it (nothing for a case without it)."""
+    """What the case was read from, as it recorded it (nothing for a case without it),
+    checked against the events it holds."""
     totals = engine.case_totals()
     if totals is None:
         return
+    held = engine.count()
+    if held > totals.records:
+        # Events no recorded input accounts for (fewer is fine: a scoped hunt stores the
+        # events in its scope only). Hunting them would report detections over inputs it
+        # cannot account for.
+        raise CaseError(
+            f"the case is damaged or incomplete (a hunt into it was stopped?): it holds"
+            f" {held:,} events, its record of inputs accounts for {totals.records:,}"
+        )
     stats.files = totals.files
     stats.records = totals.records
     stats.records_failed = totals.records_failed
+
+
+def refuse_duplicates(held: set[str], labels: Sequence[str]) -> None:
+    """Hunting inputs into a case that already holds them (``held``: their labels) would
+    count their events twice: refused (re-hunt the case without paths, or use a new
+    case)."""
+    again = [label for label in labels if label in held]
+    if again:
+        more = f" and {len(again) - 3} more" if len(again) > 3 else ""
+        raise UsageError(
+            f"the case already holds {', '.join(again[:3])}{more}; re-hunt it"
+            " without paths, or give a new case file"
+        )
 
 
 def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> RuleSet:
@@ -532,7 +558,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             analysis = Analysis(notes=[f"behaviour analytics and incidents failed: {exc!r}"])
         stats.notes.extend(analysis.notes)
         stats.phases["analytics"] = time.perf_counter() - mark
-    finally:
+    finally:  # closed while an error or a signal propagates, it inserts nothing more
         stats.notes.extend(engine.notes)
         engine.close()
     for why, count in ruleset.left_out.items():

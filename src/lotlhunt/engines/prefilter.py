@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..rules.compile.dialect import re2_escape
-from ..rules.compile.literals import Clause
+from ..rules.compile.literals import MAX_LITERAL, Clause
 from ..rules.model import CompiledRule
 
 #: Rules whose candidate bits share one UBIGINT column.
@@ -155,6 +155,8 @@ def _automaton(words: Mapping[str, object]) -> ahocorasick.Automaton:
     """An Aho-Corasick automaton reporting each word's value where the word occurs."""
     automaton = ahocorasick.Automaton()
     for word, value in words.items():
+        if len(word) > MAX_LITERAL:  # see MAX_LITERAL: a longer word can crash the process
+            raise ValueError(f"literal of {len(word)} characters, over {MAX_LITERAL}")
         automaton.add_word(word, value)
     automaton.make_automaton()
     return automaton

@@ -12,6 +12,7 @@ Field names are compared without regard to case (exporters disagree on `Security
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -55,16 +56,43 @@ COLLISION_PREFIX = "field_"
 
 FIELD_TYPE = pa.string()
 
+#: Column holding, as one JSON object per event, the fields beyond the column caps (the
+#: rarest ones of a batch with too many distinct fields, and new fields once the events
+#: table is at its cap): kept, and seen by keyword rules, without a column each.
+EXTRA_FIELDS = "lotlhunt_extra_fields"
+
+#: Names starting with this are the engine's own (row ids, lowered twins, work columns);
+#: an event field never gets one, whatever its case.
+INTERNAL_PREFIX = "__"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 def field_column(name: str) -> str:
     """The column name that stores event field ``name``.
 
-    Core column names are reserved; a field that collides with one case-insensitively is
-    stored under ``field_<name>`` so the event keeps it without corrupting the core column.
+    Core column names and names starting with :data:`INTERNAL_PREFIX` are reserved; a
+    field that collides with one case-insensitively is stored under ``field_<name>`` so
+    the event keeps it without corrupting a core or internal column. Control characters
+    (a NUL ends an SQL identifier; an escape sequence must not reach a terminal) are
+    written as ``\\uXXXX`` text: the name stays readable and distinct.
     """
-    if name.lower() in _CORE_LOWER:
+    if _CONTROL.search(name):
+        name = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
+    if name.lower() in _CORE_LOWER or name.startswith(INTERNAL_PREFIX):
         return COLLISION_PREFIX + name
     return name
+
+
+def bad_field_name(name: str) -> str | None:
+    """Why a rule may not name field ``name`` (None when it may): control characters and
+    the engine's internal names would break or confuse the queries built from it (a
+    rule's fields name the columns of its slice, beside ``__rid`` and twins such as
+    ``<field>__lc``)."""
+    if _CONTROL.search(name):
+        return f"field name {name!r} has a control character"
+    if INTERNAL_PREFIX in name:
+        return f"field name {name!r} is reserved (the engine's names hold {INTERNAL_PREFIX!r})"
+    return None
 
 
 def is_core(name: str) -> bool:

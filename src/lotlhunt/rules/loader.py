@@ -32,10 +32,11 @@ from .._support.gc_pause import gc_paused
 from .._support.progress import Progress
 from .._support.yaml_files import YAML_LOADER
 from ..errors import InputIssue
+from ..events.schema import bad_field_name
 from ..settings import Settings
 from . import cache as rule_cache
 from .compat import COMPAT_KEY, tolerate_documents
-from .compile.dialect import DUCKDB, Dialect
+from .compile.dialect import ALL_TEXT_FIELD, DUCKDB, Dialect
 from .logsources import Resolution, Variant, resolve, resolve_names
 from .model import CompiledRule, RuleSet
 from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
@@ -191,10 +192,16 @@ def compile_rule(
         return resolution.unsupported
     try:
         compiled = backend.compile_rule(rule)
+        selections = backend.compile_selections(rule)
     except (SigmaError, NotImplementedError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - pySigma's own bugs on odd rules: one rule fails
+        return f"cannot compile: {type(exc).__name__}: {exc}"
+    for name in sorted(compiled.fields):
+        why = None if name == ALL_TEXT_FIELD else bad_field_name(name)
+        if why:
+            return why
     ls = rule.logsource
-    selections = backend.compile_selections(rule)
     compat = _compat(rule)
     warnings = list(compat.get("warnings", ()))
     if by_channel and not compat.get("hayabusa"):

@@ -82,14 +82,15 @@ def members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        entries = _scan_local_headers(path)
+        entries = _local_entries(path)
         yield "", b"", 0, f"damaged zip ({e}); read {len(entries)} members by local headers"
-        for entry in entries:
-            try:
-                with open_unit(InputUnit(path, entry.name, "json")) as fh:
-                    yield entry.name, fh.read(SNIFF_BYTES), entry.size, ""
-            except (OSError, NotImplementedError, zlib.error) as e:
-                yield entry.name, b"", entry.size, f"unreadable member: {e}"
+        with open(path, "rb") as raw:
+            for entry in entries:
+                try:
+                    with _open_local_entry(raw, entry) as fh:
+                        yield entry.name, fh.read(SNIFF_BYTES), entry.size, ""
+                except (OSError, NotImplementedError, zlib.error) as e:
+                    yield entry.name, b"", entry.size, f"unreadable member: {e}"
         return
     with zf:
         for zinfo in zf.infolist():
@@ -99,7 +100,7 @@ def members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
                 yield zinfo.filename, b"", zinfo.file_size, "encrypted member, not read"
                 continue
             try:
-                with _zip_member(zf, zinfo.filename) as fh:
+                with _zip_member(zf, zinfo) as fh:
                     head = fh.read(SNIFF_BYTES)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
                 yield zinfo.filename, b"", zinfo.file_size, f"unreadable member: {e}"
@@ -285,8 +286,12 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
             yield io.BufferedReader(GunzipStream(raw), 1 << 20)
         elif kind in ("tar", "tgz", "tarx"):
             with _open_tar(unit.path, kind) as tar:
+                seen = 0
                 for info in _tar_iter(tar):
                     if info.name == unit.member and info.isfile():
+                        seen += 1
+                        if seen < unit.occurrence:
+                            continue
                         extracted = tar.extractfile(info)
                         if extracted is not None:
                             yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
@@ -297,29 +302,79 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
 
 
 def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
-    try:
-        zf: zipfile.ZipFile | None = zipfile.ZipFile(raw)
-    except zipfile.BadZipFile:
-        zf = None
+    zf, names = _zip_file(unit.path)
     if zf is None:  # central directory lost: find the member by its local header
-        entry = next((e for e in _scan_local_headers(unit.path) if e.name == unit.member), None)
-        if entry is None:
+        named = [e for e in _local_entries(unit.path) if e.name == unit.member]
+        if len(named) < unit.occurrence:
             raise FileNotFoundError(f"member {unit.member!r} not found in damaged zip")
-        raw.seek(entry.offset)
-        if entry.method == 8:
-            yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)
-        elif entry.method == 0 and entry.csize >= 0:
-            data = io.BytesIO(raw.read(entry.csize))
-            yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)
-        else:
-            raise NotImplementedError(f"zip compression method {entry.method}")
+        with _open_local_entry(raw, named[unit.occurrence - 1]) as member:
+            yield member
         return
-    with zf, _zip_member(zf, unit.member or "") as member:
+    named_infos = names.get(unit.member or "", [])
+    if len(named_infos) < unit.occurrence:
+        raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+    with _zip_member(zf, named_infos[unit.occurrence - 1]) as member:
         yield member
 
 
 @contextmanager
-def _zip_member(zf: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+def _open_local_entry(raw: IO[bytes], entry: _LocalEntry) -> Iterator[IO[bytes]]:
+    raw.seek(entry.offset)
+    if entry.method == 8:
+        yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)
+    elif entry.method == 0 and entry.csize >= 0:
+        data = io.BytesIO(raw.read(entry.csize))
+        yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)
+    else:
+        raise NotImplementedError(f"zip compression method {entry.method}")
+
+
+#: Archives kept open per process, with their directory: reading each of 10,000 members
+#: of a zip must not parse its central directory 10,000 times (that made many small
+#: members cost quadratic time: 10,000 took 4 minutes).
+_ARCHIVE_CACHE = 4
+_ZipEntry = tuple[zipfile.ZipFile | None, dict[str, list[zipfile.ZipInfo]]]
+_ZIPS: dict[tuple[str, int, int], _ZipEntry] = {}
+_LOCAL_ENTRIES: dict[tuple[str, int, int], list[_LocalEntry]] = {}
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    info = os.stat(path)
+    return (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+
+
+def _zip_file(path: str) -> _ZipEntry:
+    """The zip at ``path``, opened once per process (None when its central directory
+    is lost), and its members by name, in their order."""
+    key = _file_key(path)
+    if key not in _ZIPS:
+        if len(_ZIPS) >= _ARCHIVE_CACHE:
+            old, _ = _ZIPS.pop(next(iter(_ZIPS)))
+            if old is not None:
+                old.close()
+        try:
+            zf: zipfile.ZipFile | None = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            zf = None
+        names: dict[str, list[zipfile.ZipInfo]] = {}
+        for info in zf.infolist() if zf is not None else ():
+            names.setdefault(info.filename, []).append(info)
+        _ZIPS[key] = (zf, names)
+    return _ZIPS[key]
+
+
+def _local_entries(path: str) -> list[_LocalEntry]:
+    """:func:`_scan_local_headers`, kept per process like :func:`_zip_file`."""
+    key = _file_key(path)
+    if key not in _LOCAL_ENTRIES:
+        if len(_LOCAL_ENTRIES) >= _ARCHIVE_CACHE:
+            _LOCAL_ENTRIES.pop(next(iter(_LOCAL_ENTRIES)))
+        _LOCAL_ENTRIES[key] = _scan_local_headers(path)
+    return _LOCAL_ENTRIES[key]
+
+
+@contextmanager
+def _zip_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> Iterator[IO[bytes]]:
     """A member stream that keeps the data read before a CRC mismatch or damage."""
     with zf.open(name) as member:
         # Checked by _CheckedMember instead (a private attribute of zipfile.ZipExtFile).

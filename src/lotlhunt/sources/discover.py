@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lotlhunt.errors import InputIssue
@@ -43,7 +43,7 @@ def sniff(head: bytes, name: str) -> tuple[str | None, str]:
 def discover(paths: Sequence[str | Path]) -> Discovery:
     """Every readable unit under ``paths`` (files, folders recursively, archive members)."""
     found = Discovery()
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[tuple[str, str | None, int]] = set()
     for given in paths:
         path = str(given)
         if os.path.isdir(path):
@@ -62,7 +62,7 @@ def _walk_error(found: Discovery, error: OSError) -> None:
     found.issues.append(InputIssue(str(error.filename), None, f"cannot list: {error}", "file"))
 
 
-def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) -> None:
+def _add_file(found: Discovery, seen: set[tuple[str, str | None, int]], path: str) -> None:
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
@@ -76,7 +76,7 @@ def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) ->
         return
 
     def add(unit: InputUnit) -> None:
-        key = (os.path.realpath(unit.path), unit.member)
+        key = (os.path.realpath(unit.path), unit.member, unit.occurrence)
         if key not in seen:
             seen.add(key)
             found.units.append(unit)
@@ -90,15 +90,18 @@ def _add_file(found: Discovery, seen: set[tuple[str, str | None]], path: str) ->
             found.skipped.append((path, why))
         return
     try:
+        names: dict[str, int] = {}
         for member, member_head, member_size, error in members(path, kind):
-            label = f"{path}!{member}"
+            occurrence = names[member] = names.get(member, 0) + 1
+            unit = InputUnit(path, member, "json", member_size, occurrence=occurrence)
             if error:
-                found.issues.append(InputIssue(label if member else path, None, error, "file"))
+                label = unit.label if member else path
+                found.issues.append(InputIssue(label, None, error, "file"))
                 continue
             fmt, why = sniff(member_head, member)
             if fmt and archive_kind(member_head, member) is None:
-                add(InputUnit(path, member, fmt, member_size))
+                add(replace(unit, fmt=fmt))
             else:
-                found.skipped.append((label, why or "nested archive, not read"))
+                found.skipped.append((unit.label, why or "nested archive, not read"))
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as e:
         found.issues.append(InputIssue(path, None, f"damaged archive: {e}", "file"))

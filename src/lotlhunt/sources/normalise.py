@@ -1,4 +1,4 @@
-"""Raw event records to rows of the events table (see :mod:`lotlhunt.schema`).
+"""Raw event records to rows of the events table (see :mod:`lotlhunt.events.schema`).
 
 Every reader turns one record into a flat ``row`` dict: string keys are event fields under
 their Windows names, and the small-int keys :data:`TS` .. :data:`RID` carry the core values
@@ -318,6 +318,8 @@ class BatchBuilder:
         #: Field columns dropped by that cap, and a few of them.
         self.dropped_columns = 0
         self.dropped_examples: list[str] = []
+        #: Core values that were no time or integer in range, per field they went to.
+        self.unreadable: dict[str, int] = {}
 
     def add(self, row: dict[Any, Any], position: int, size: int = 0) -> None:
         self.rows.append(row)
@@ -329,18 +331,91 @@ class BatchBuilder:
         ``max_bytes`` of source text."""
         return len(self.rows) >= batch_rows or self.size >= self.max_bytes
 
+    def _fold_rarest(self, cols: dict[str, _Column], fields: list[Any], n: int) -> list[Any]:
+        """Keep the ``max_field_columns`` - 1 fields most rows have as columns and
+        fold the others into one column, :data:`schema.EXTRA_FIELDS`: per row, a JSON
+        object of its folded fields. Nothing is lost: keyword rules and ``--explain``
+        still see them, rules naming such a field do not. ``cols`` is changed in place;
+        the fields of the columns kept are returned."""
+        keys = list(cols)
+        ranked = sorted(range(len(keys)), key=lambda i: -len(cols[keys[i]].values))
+        keep = sorted(ranked[: self.max_columns - 1])
+        folded = sorted(ranked[self.max_columns - 1 :])
+        per_row: list[dict[str, Any] | None] = [None] * n
+        for i in folded:
+            col = cols[keys[i]]
+            for value, row in zip(col.values, col.rows(), strict=True):
+                if value is not None:
+                    cell = per_row[row]
+                    if cell is None:
+                        cell = per_row[row] = {}
+                    cell.setdefault(col.raw, to_text(value))
+        self.dropped_columns += len(folded)
+        room = max(0, 5 - len(self.dropped_examples))
+        self.dropped_examples.extend(cols[keys[i]].raw for i in folded[:room])
+        kept = [fields[i] for i in keep]
+        for i in folded:
+            del cols[keys[i]]
+        extra_key = schema.EXTRA_FIELDS.lower()
+        extra = [None if c is None else orjson.dumps(c).decode() for c in per_row]
+        if extra_key in cols:  # a field of that very name: merged, its own value first
+            old = cols.pop(extra_key)
+            index = [k for k in keys if k in cols or k == extra_key].index(extra_key)
+            own = kept.pop(index)
+            own_list = own.to_pylist() if isinstance(own, pa.Array) else list(own)
+            extra = _first_non_null(own_list, extra)
+            del old
+        cols[extra_key] = _from_cells(schema.EXTRA_FIELDS, dict(enumerate(extra)))
+        kept.append(extra)
+        return kept
+
     def report_dropped(self, report: UnitReport) -> None:
-        """Say in ``report`` which fields the column cap dropped, if any."""
+        """Say in ``report`` which fields the column cap dropped, and which core values
+        could not be read (kept as text), if any."""
+        for name, count in self.unreadable.items():
+            core = name[len(schema.COLLISION_PREFIX) :]
+            report.note(None, f"{count} {core} values unreadable or out of range: kept in {name}")
         if self.dropped_columns:
             report.note(
                 None,
-                f"{self.dropped_columns} field columns beyond {self.max_columns} per batch"
-                f" were dropped, e.g. {', '.join(map(repr, self.dropped_examples))}",
-                "file",
+                f"{self.dropped_columns} fields beyond {self.max_columns} columns per batch"
+                f" (the rarest) were folded into {schema.EXTRA_FIELDS} as JSON, e.g."
+                f" {', '.join(map(repr, self.dropped_examples))}",
             )
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def _keep_unreadable(
+        self,
+        role: int,
+        values: list[Any],
+        array: pa.Array,
+        cols: dict[str, _Column],
+        fields: list[Any],
+    ) -> None:
+        """Values of a typed core column that are no time or integer in its range (an
+        event id of 99999999999999999999) stay NULL there but are kept, as text, in
+        field ``field_<column>``, and counted for :meth:`report_dropped`."""
+        nulls = array.is_null().to_pylist()
+        kept = [
+            to_text(v) if null and v not in (None, "") else None
+            for v, null in zip(values, nulls, strict=True)
+        ]
+        lost = sum(v is not None for v in kept)
+        if not lost:
+            return
+        name = schema.COLLISION_PREFIX + schema.CORE_COLUMNS[role]
+        self.unreadable[name] = self.unreadable.get(name, 0) + lost
+        if name.lower() in cols:
+            col = cols[name.lower()]
+            merged = _first_non_null(_spread(col.values, col.rows(), len(values)), kept)
+            index = list(cols).index(name.lower())
+            fields[index] = merged
+            cols[name.lower()] = _from_cells(col.raw, dict(enumerate(merged)))
+        else:
+            cols[name.lower()] = _from_cells(name, dict(enumerate(kept)))
+            fields.append(kept)
 
     def flush(self) -> pa.RecordBatch | None:
         """Build one record batch from the rows collected so far (None when empty)."""
@@ -402,17 +477,19 @@ class BatchBuilder:
         else:
             fields, cols = _field_arrays(cols, n)
         if len(cols) > self.max_columns:
-            extra = list(cols)[self.max_columns :]
-            self.dropped_columns += len(extra)
-            room = max(0, 5 - len(self.dropped_examples))
-            self.dropped_examples.extend(cols[k].raw for k in extra[:room])
-            for key in extra:
-                del cols[key]
-            fields = fields[: self.max_columns]
+            fields = self._fold_rarest(cols, fields, n)
         provider = _texts(core[PROVIDER])
         if "provider_name" not in cols and any(p is not None for p in provider):
             cols["provider_name"] = _Column("Provider_Name")  # Sigma rules use it; as in EVTX
             fields.append(provider)
+        typed = [
+            _timestamps(core[TS]),
+            _ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1),
+            _ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1),
+        ]
+        for role, array in zip((TS, EVENT_ID, RECORD_ID), typed, strict=True):
+            if array.null_count:
+                self._keep_unreadable(role, core[role], array, cols, fields)
         names = self._names
         for key, col in cols.items():
             if key not in names:
@@ -424,10 +501,9 @@ class BatchBuilder:
         head, rest = strings[:3], iter(strings[3:])
         grouped = pa.RecordBatch.from_arrays(
             [
-                _timestamps(core[TS]),
+                typed[0],
                 *head,
-                _ints(core[EVENT_ID], pa.int32(), -(2**31), 2**31 - 1),
-                _ints(core[RECORD_ID], pa.int64(), -(2**63), 2**63 - 1),
+                *typed[1:],
                 *(f if isinstance(f, pa.Array) else next(rest) for f in fields),
             ],
             names=[*schema.CORE_COLUMNS[:6], *(self._names[key] for key in cols)],

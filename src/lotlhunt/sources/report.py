@@ -27,6 +27,11 @@ class UnitReport:
         self.records_failed += 1
         self.note(position, message)
 
+    def fail_many(self, count: int, position: int | None, message: str) -> None:
+        """Count ``count`` records that could not become rows, with one issue for all."""
+        self.records_failed += count
+        self.note(position, message)
+
     def note(self, position: int | None, message: str, kind: str = "record") -> None:
         """Record an issue without counting a failed record (a file problem, a repair)."""
         if len(self.issues) < MAX_ISSUES:

@@ -19,8 +19,15 @@ class InputUnit:
     #: record), cut at line ends of JSON lines (``jsonl.line_spans``; positions are line
     #: numbers) or between EVTX chunks (``evtx.chunk_spans``). None: the whole unit.
     span: tuple[int, int, int] | None = None
+    #: Which member of that name (1 the first): an archive may hold several members of
+    #: one name, and each is read.
+    occurrence: int = 1
 
     @property
     def label(self) -> str:
-        """What goes in the ``source`` column: ``path`` or ``path!member``."""
-        return self.path if self.member is None else f"{self.path}!{self.member}"
+        """What goes in the ``source`` column: ``path``, ``path!member``, or
+        ``path!member#N`` for the N-th member of a name the archive holds more than once."""
+        if self.member is None:
+            return self.path
+        extra = f"#{self.occurrence}" if self.occurrence > 1 else ""
+        return f"{self.path}!{self.member}{extra}"

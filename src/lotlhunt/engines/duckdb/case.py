@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
+from ...errors import CaseError
 from ...events import schema
 from ...rules.compile.dialect import DUCKDB
 from ...rules.logsources import Variant
@@ -150,7 +151,20 @@ def case_totals(engine: DuckDBEngine) -> CaseTotals | None:
         rows = engine.con.execute(
             f"SELECT count(*), sum(records), sum(records_failed) FROM {META_TABLE}"
         ).fetchall()
-    except duckdb.Error:  # a case made by hand may lack the table
+    except duckdb.CatalogException:  # a case made by hand may lack the table
         return None
+    except duckdb.Error as exc:  # one it cannot read is damaged
+        raise CaseError(f"case file {engine.path} is damaged: {exc}") from exc
     files, records, failed = rows[0]
     return CaseTotals(int(files or 0), int(records or 0), int(failed or 0))
+
+
+def case_labels(engine: DuckDBEngine) -> set[str]:
+    """The labels of the inputs a case recorded (none for a new case)."""
+    try:
+        rows = engine.con.execute(f"SELECT DISTINCT label FROM {META_TABLE}").fetchall()
+    except duckdb.CatalogException:
+        return set()
+    except duckdb.Error as exc:
+        raise CaseError(f"case file {engine.path} is damaged: {exc}") from exc
+    return {row[0] for row in rows}

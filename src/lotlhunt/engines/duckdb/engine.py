@@ -9,7 +9,9 @@ sets up the database they share and holds them together.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 import threading
 import weakref
@@ -21,10 +23,12 @@ import duckdb.func
 import duckdb.sqltypes
 import pyarrow as pa
 
+from ...errors import CaseError
 from ...rules.compile.dialect import DUCKDB, IP_HEX_FUNCTION, ip_hex_vectorised
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ...scope import EventScope
+from ...tempfiles import SPILL_PREFIX, owned_prefix, remove_stale
 from ..base import (
     CaseTotals,
     CorrelationPlan,
@@ -47,7 +51,48 @@ from .store import EVENTS, ROW_ID, EventStore
 #: The compressed in-memory database holding the events when there is no case file.
 EVENTS_DB = "lotlhunt_events"
 
-__all__ = ["EVENTS", "ROW_ID", "SLICE", "DuckDBEngine", "Evaluation"]
+#: Connection settings: DuckDB must never fetch an extension (a case file in another
+#: format, e.g. SQLite, made it try to download a reader for it).
+CONNECT_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
+#: A DuckDB database file: its magic at byte 8, and its size a whole number of 4 KiB
+#: pages (headers and blocks), so a file cut short is noticed before it is read.
+_DUCKDB_MAGIC = b"DUCK"
+_PAGE = 4096
+
+__all__ = ["EVENTS", "ROW_ID", "SLICE", "CaseError", "DuckDBEngine", "Evaluation"]
+
+
+def connect(path: str | None) -> duckdb.DuckDBPyConnection:
+    """A connection to the case file ``path`` (or an in-memory database), never reaching
+    the network, or :class:`CaseError` when the file is not a sound DuckDB database."""
+    if path is not None and os.path.exists(path):
+        _check_case_file(path)
+    try:
+        return duckdb.connect(path or ":memory:", config=dict(CONNECT_CONFIG))
+    except duckdb.Error as exc:
+        raise CaseError(f"cannot open case file {path}: {exc}") from exc
+
+
+def _check_case_file(path: str) -> None:
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise CaseError(f"cannot read case file {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        return  # an empty file becomes a new case
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise CaseError(f"{path} is not a lotlhunt case (not a DuckDB database)")
+    if size % _PAGE:
+        raise CaseError(
+            f"case file {path} is damaged: {size} bytes is not a whole number of"
+            f" {_PAGE}-byte pages (cut short or padded)"
+        )
 
 
 class DuckDBEngine:
@@ -59,7 +104,7 @@ class DuckDBEngine:
     def __init__(self, path: str | None = None, options: EngineOptions | None = None) -> None:
         self.path = path
         self.options = options or EngineOptions()
-        self.con = duckdb.connect(path or ":memory:")
+        self.con = connect(path)
         self._use: str | None = None
         if path is None:
             # A compressed in-memory database: DuckDB keeps plain in-memory tables
@@ -74,7 +119,9 @@ class DuckDBEngine:
         # Bounded memory: past the limit DuckDB spills table data and operators to a
         # private temporary folder, so a hunt never needs memory in proportion to its input
         # (measured on Mordor: 4.8 GB resident without a limit, 1.8 GB with 1 GB).
-        self._spill = tempfile.mkdtemp(prefix="lotlhunt-spill-")
+        # Marked with this process's pid: a later hunt removes it if this one is killed.
+        remove_stale()
+        self._spill = tempfile.mkdtemp(prefix=owned_prefix(SPILL_PREFIX))
         # Removed by close(), or when the engine is collected or the program ends if
         # close() was never called: a leftover folder per hunt would pile up.
         self._remove_spill = weakref.finalize(self, shutil.rmtree, self._spill, True)
@@ -107,7 +154,11 @@ class DuckDBEngine:
         self.threads = max(1, int(row[0])) if row else 1
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self.store = EventStore(self.con, self.memory, self.options, self.threads, self._use)
+        try:
+            self.store = EventStore(self.con, self.memory, self.options, self.threads, self._use)
+        except duckdb.Error as exc:
+            self.close(flush=False)
+            raise CaseError(f"case file {path} is damaged or not a lotlhunt case: {exc}") from exc
         self.slices = Slices(self.store)
         self.evaluator = Evaluator(self)
 
@@ -128,12 +179,22 @@ class DuckDBEngine:
     def count(self) -> int:
         return self.store.count()
 
-    def close(self) -> None:
-        self.flush()
-        for cur in self._cursors:
-            cur.close()
-        self.con.close()
-        self._remove_spill()
+    def close(self, flush: bool | None = None) -> None:
+        """Insert what is buffered, close the database and remove the spill folder,
+        whatever fails. Closed while an exception propagates (an error, a signal), or
+        with ``flush=False``, nothing more is inserted."""
+        if flush is None:
+            flush = sys.exc_info()[1] is None
+        try:
+            if flush and hasattr(self, "store"):
+                self.flush()
+        finally:
+            try:
+                for cur in self._cursors:
+                    cur.close()
+                self.con.close()
+            finally:
+                self._remove_spill()
 
     @property
     def notes(self) -> list[str]:
@@ -273,3 +334,7 @@ class DuckDBEngine:
 
     def case_totals(self) -> CaseTotals | None:
         return case.case_totals(self)
+
+    def case_labels(self) -> set[str]:
+        """Inputs the case already holds (none for a new case)."""
+        return case.case_labels(self)

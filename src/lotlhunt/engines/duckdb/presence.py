@@ -48,10 +48,17 @@ class ColumnPresence:
             return
         skip = {channel, *ignore}
         names = [n for n in table.schema.names if n not in skip]
-        counts = table.group_by(channel).aggregate([(n, "count") for n in names])
-        channels = counts.column(channel).to_pylist()
-        for name in names:
-            filled = counts.column(f"{name}_count").to_pylist()
+        # Positional names: Arrow reads a name starting with "." or "[" (a field of the
+        # logs may be called anything) as a path into nested columns.
+        plain = table.select([channel, *names]).rename_columns(
+            ["channel", *(f"c{i}" for i in range(len(names)))]
+        )
+        counts = plain.group_by("channel").aggregate(
+            [(f"c{i}", "count") for i in range(len(names))]
+        )
+        channels = counts.column("channel").to_pylist()
+        for i, name in enumerate(names):
+            filled = counts.column(f"c{i}_count").to_pylist()
             for value, n in zip(channels, filled, strict=True):
                 if n:
                     cols = self.known.setdefault(str(value or "").lower(), set())

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from ...events import schema
@@ -36,6 +37,12 @@ COPY_PARTS = 4
 #: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
 READING_SHARE = 0.5
 _CORE_NAMES = frozenset([*schema.CORE_COLUMNS, ROW_ID])
+#: Columns of the events table past which new fields are folded into one JSON column
+#: (``schema.EXTRA_FIELDS``). Appending to a table pins a block (256 KiB) per column: an
+#: export with a new key on every line made tens of thousands of columns and ran out of
+#: memory whatever the limit; 2,100 columns stay within DuckDB's default limit (Mordor,
+#: the widest real corpus here, has 552).
+MAX_TABLE_COLUMNS = 2100
 
 
 class EventStore:
@@ -73,6 +80,8 @@ class EventStore:
         self._reading = False
         self._pending_columns: list[str] = []
         self._next_rid = 0
+        #: Fields folded into ``schema.EXTRA_FIELDS`` by the column cap.
+        self.folded_fields = 0
         self._ensure_table()
 
     def _ensure_table(self) -> None:
@@ -110,6 +119,9 @@ class EventStore:
         """
         if batch.num_rows == 0:
             return
+        new = [n for n in batch.schema.names if n.lower() not in self._columns]
+        if new and len(self._columns) + len(new) > MAX_TABLE_COLUMNS:
+            batch = self._fold_new_fields(batch, new)
         names = []
         for name in batch.schema.names:
             known = self._columns.get(name.lower())
@@ -131,6 +143,43 @@ class EventStore:
             self.memory.reserve(int(self.memory.limit * READING_SHARE))
         if self._buffered >= self.options.row_group_rows:
             self._insert(whole_groups=True)
+
+    def _fold_new_fields(self, batch: pa.RecordBatch, new: list[str]) -> pa.RecordBatch:
+        """``batch`` with the new fields the table has no room for (see
+        :data:`MAX_TABLE_COLUMNS`) folded into :data:`schema.EXTRA_FIELDS`, one JSON
+        object per row (the fields most rows have get the room there is)."""
+        extra = schema.EXTRA_FIELDS
+        room = MAX_TABLE_COLUMNS - len(self._columns) - (extra.lower() not in self._columns)
+        new = [n for n in new if n.lower() != extra.lower()]
+        ranked = sorted(new, key=lambda n: batch.column(n).null_count)
+        folded = ranked[max(room, 0) :]
+        if not folded:
+            return batch
+        values = {n: batch.column(n).to_pylist() for n in folded}
+        index = batch.schema.get_field_index(extra)
+        before = batch.column(index).to_pylist() if index >= 0 else [None] * batch.num_rows
+        cells: list[str | None] = []
+        for row, text in enumerate(before):
+            cell = {n: values[n][row] for n in folded if values[n][row] is not None}
+            if text is not None:
+                try:
+                    cell.update(orjson.loads(text))
+                except orjson.JSONDecodeError:
+                    cell[extra] = text
+            cells.append(orjson.dumps(cell).decode() if cell else None)
+        batch = batch.drop_columns(folded)
+        column = pa.array(cells, pa.string())
+        if index >= 0:
+            batch = batch.set_column(batch.schema.get_field_index(extra), extra, column)
+        else:
+            batch = batch.append_column(extra, column)
+        if not self.folded_fields:
+            self.memory.notes.append(
+                f"the events table has {MAX_TABLE_COLUMNS} columns, its cap: further fields"
+                f" are kept as JSON in {extra} (e.g. {folded[0]!r})"
+            )
+        self.folded_fields += len(folded)
+        return batch
 
     def flush(self) -> None:
         """Insert whatever is buffered; called before every query on the events table.

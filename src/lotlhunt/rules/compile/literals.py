@@ -29,6 +29,12 @@ _BRANCH = sre_constants.BRANCH
 _REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
 _IGNORECASE = re.IGNORECASE
 
+#: Longest literal kept for the prefilter; a longer one is cut to its first characters
+#: (still a literal every match holds). pyahocorasick builds a trie node per character
+#: and frees it recursively: a word of 700,000 characters crashed the process (SIGSEGV)
+#: when its automaton was freed, 500,000 did not (pyahocorasick 2.3.1, 8 MiB stack).
+MAX_LITERAL = 1024
+
 Clause = frozenset[tuple[str, str]]
 #: Required literals in conjunctive form: every clause needs one of its (field, literal)
 #: pairs present; None when nothing is known.
@@ -89,7 +95,7 @@ def required_literals(node: Any) -> Needs:
             parts = [p for p in value.s if isinstance(p, str)]
             longest = max(parts, key=len, default="")
             if longest and caseless_safe(longest):
-                return (frozenset({(node.field, longest.lower())}),)
+                return (frozenset({(node.field, longest.lower()[:MAX_LITERAL])}),)
     return None
 
 
@@ -222,7 +228,7 @@ def _literal(text: str, ignore_case: bool) -> set[str] | None:
     parts = [p for p in parts if len(p) >= MIN_LITERAL and caseless_safe(p)]
     if not parts:
         return None
-    return {max(parts, key=len).lower()}
+    return {max(parts, key=len).lower()[:MAX_LITERAL]}
 
 
 def _score(clause: set[str]) -> int:

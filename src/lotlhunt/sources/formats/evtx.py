@@ -9,9 +9,16 @@ How the ``evtx`` package (0.14) behaves on damaged input, which this module reli
   with a bad header or string table is one error standing for all its records). Each
   such error is counted here as one failed record at the position it occurred.
 * A file that ends inside a chunk is not reported at all: the partial chunk is silently
-  skipped. We detect that from the file size and parse the partial chunk on its own
-  (file header + chunk, zero-padded to 64 KiB), which recovers the records that are
-  complete in it.
+  skipped.
+* Records after one it cannot walk past, or beyond a damaged header's last number, are
+  skipped without a word.
+
+So a whole file is then accounted for chunk by chunk (:mod:`.evtx_scan`): every chunk
+stands for the records it declares (a sound chunk) or holds (a damaged one, walked
+record by record). Records the parser did not yield are read again from a repaired copy
+of their chunk; those that still cannot be read are failed records of that chunk. Thus
+records + records_failed is what the chunks declare, and the parser's own errors are
+notes. (A part of a large file, read on its own, holds only sound chunks.)
 """
 
 from __future__ import annotations
@@ -20,15 +27,27 @@ import io
 import os
 import tempfile
 import zlib
+from array import array
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import evtx
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from lotlhunt.sources.archives import open_unit, stream_error
+from lotlhunt.sources.formats.evtx_scan import (
+    ChunkScan,
+    file_header_chunks,
+    file_next_record,
+    infer_bounds,
+    mini_file,
+    repaired_chunk,
+    scan_chunks,
+    walk_records,
+)
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,
@@ -43,6 +62,7 @@ from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.sources.registry import Claim, Format, register
 from lotlhunt.sources.report import UnitReport
 from lotlhunt.sources.unit import InputUnit
+from lotlhunt.tempfiles import MEMBER_PREFIX, owned_prefix
 
 _HEADER = 4096
 _CHUNK = 65536
@@ -56,8 +76,11 @@ PARSER_THREADS = 1
 #: Consecutive errors after which a file is given up (guards against a parser that
 #: keeps raising without making progress).
 MAX_CONSECUTIVE_ERRORS = 100_000
-#: Largest EVTX archive member copied out to be parsed.
-MAX_SPOOL_BYTES = 16 << 30
+#: Largest EVTX archive member copied out to be parsed (the temporary folder holds one
+#: such copy per reader at a time; a larger member is read up to this, and an issue
+#: says so). Zero-filled stretches (unwritten chunks, the stuff of archive bombs) are
+#: not written but skipped, leaving a sparse file.
+MAX_SPOOL_BYTES = 2 << 30
 
 
 def read_evtx(
@@ -71,6 +94,7 @@ def read_evtx(
             return
         builder = BatchBuilder(unit.label, options)
         state = _Progress()
+        state.accounted = unit.span is None
         with ExitStack() as stack:
             source: str | _ChunkRange = path
             if unit.span is not None:
@@ -81,10 +105,14 @@ def read_evtx(
                 records = parser.records_json()
             except (RuntimeError, OSError, ValueError) as e:
                 report.note(None, f"cannot open EVTX: {e}", "file")
-                return
-            yield from _drain(records, builder, report, batch_rows, state)
+                records = None
+            if records is not None:
+                yield from _drain(records, builder, report, batch_rows, state)
         if unit.span is None or unit.span[1] == os.path.getsize(path):
-            yield from _recover_partial_chunk(path, builder, report, batch_rows, state)
+            # A part of a file read in parts holds sound chunks only (``chunk_spans``);
+            # the last part may end in a chunk cut short.
+            cut_only = unit.span is not None
+            yield from _account(path, builder, report, batch_rows, state, cut_only)
         batch = builder.flush()
         if batch is not None:
             yield batch
@@ -209,6 +237,13 @@ class _Progress:
         self.max_record_id = -1
         self.added = 0
         self.skip_upto = -1  # rows with a record id up to this were read already
+        #: Whole files are accounted chunk by chunk afterwards: the parser's errors are
+        #: notes then, and the ids of the records read are kept (8 bytes each).
+        self.accounted = False
+        self.read_ids = array("q")
+        self.errors = 0
+        #: While recovering a chunk: the ids still wanted from it (others are skipped).
+        self.wanted: set[int] | None = None
 
 
 def _drain(
@@ -222,14 +257,27 @@ def _drain(
         except StopIteration:
             return
         except (RuntimeError, OSError, ValueError) as e:
-            report.fail(state.position, f"EVTX: {e}")
-            state.position += 1
             errors_in_a_row += 1
             if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS:
                 report.note(state.position, "too many consecutive errors; rest skipped", "file")
                 return
+            if state.wanted is not None:
+                continue  # a recovery pass: what stays missing is counted afterwards
+            if state.accounted:
+                state.errors += 1
+                report.note(state.position, f"EVTX: {e}")
+            else:
+                report.fail(state.position, f"EVTX: {e}")
+            state.position += 1
             continue
         errors_in_a_row = 0
+        rid = record.get("event_record_id")
+        if state.wanted is not None:
+            if rid not in state.wanted:
+                continue
+            state.wanted.discard(rid)
+        elif state.accounted and type(rid) is int:
+            state.read_ids.append(rid)  # read, as a row or as a failed record
         try:
             row = map_evtx_event(loads(record["data"]))
         except Exception as e:  # noqa: BLE001 - one odd record, not the file
@@ -241,7 +289,6 @@ def _drain(
         if row is not None:
             if row[TS] is None:  # no TimeCreated: the record header's time is close
                 row[TS] = record.get("timestamp")
-            rid = record.get("event_record_id")
             if type(rid) is int:
                 if rid <= state.skip_upto:
                     state.position += 1
@@ -256,52 +303,151 @@ def _drain(
         state.position += 1
 
 
-def _recover_partial_chunk(
-    path: str, builder: BatchBuilder, report: UnitReport, batch_rows: int, state: _Progress
+def _account(
+    path: str,
+    builder: BatchBuilder,
+    report: UnitReport,
+    batch_rows: int,
+    state: _Progress,
+    cut_only: bool = False,
 ) -> Iterator[pa.RecordBatch]:
-    """Read the complete records of a chunk cut short by truncation (see module doc)."""
+    """Account for every chunk of a whole file (with ``cut_only``, for a chunk cut short
+    at its end only: the last part of a file read in parts); read again what the parser
+    skipped, and count what stays unread as failed records of its chunk."""
+    read = np.unique(np.frombuffer(state.read_ids, dtype=np.int64))
+    state.read_ids = array("q")
     size = os.path.getsize(path)
-    partial = (size - _HEADER) % _CHUNK if size > _HEADER else 0
-    if not partial:
-        return
+    expected = lost = present = 0
     with open(path, "rb") as fh:
         header = fh.read(_HEADER)
-        fh.seek(size - partial)
-        tail = fh.read(partial)
-    if not tail.startswith(_CHUNK_MAGIC) or partial < 512:
-        report.note(None, f"file ends {partial} bytes into an unreadable chunk", "file")
+        declared_chunks = file_header_chunks(header)
+        scans = [scan for scan, _ in scan_chunks(fh, size)]
+        infer_bounds(scans, file_next_record(header))
+        for scan in scans:
+            if scan.empty or (cut_only and scan.size == _CHUNK):
+                continue
+            present += 1
+            fh.seek(scan.offset)
+            data = fh.read(scan.size)
+            if scan.sound:
+                got = int(
+                    np.searchsorted(read, scan.last, "right")
+                    - np.searchsorted(read, scan.first, "left")
+                )
+                if got >= scan.declared:
+                    expected += scan.declared
+                    continue
+                scan.records = walk_records(data)
+            ids = scan.ids
+            expected += len(ids)
+            missing = _unread(ids, read)
+            # A record whose own number is damaged is found under another number (a
+            # stray): it stands for one of the numbers the chunk misses (a hole).
+            found = {rid for _, _, rid in scan.records}
+            strays = found - ids
+            holes = sorted(missing - found)
+            stray_unread = _unread(strays, read)
+            for _ in range(min(len(strays) - len(stray_unread), len(holes))):
+                missing.discard(holes.pop())
+            wanted = missing | stray_unread
+            before = state.added
+            if wanted:
+                yield from _recover_chunk(
+                    header, data, scan, wanted, builder, report, batch_rows, state
+                )
+            for _ in range(min(len(stray_unread - wanted), len(holes))):
+                wanted.discard(holes.pop())
+            missing = wanted - stray_unread
+            recovered = state.added - before
+            if missing:
+                lost += len(missing)
+                report.fail_many(len(missing), None, _chunk_loss(scan, len(ids), len(missing)))
+            if not scan.count_known:
+                report.note(
+                    None,
+                    f"{_where(scan)}: its header is lost and its neighbours do not tell its"
+                    f" records; {len(ids)} were found in it, more may have been lost",
+                    "file",
+                )
+            if scan.size < _CHUNK:
+                report.note(
+                    None,
+                    f"file truncated inside its last chunk: recovered {recovered} records"
+                    f" from it ({len(missing)} failed)",
+                    "file",
+                )
+            elif recovered:
+                report.note(
+                    None, f"{_where(scan)} damaged: {recovered} records read from a repaired copy"
+                )
+    if cut_only:
         return
-    complete = _complete_records(tail)
-    mini = io.BytesIO(header + complete + b"\x00" * (_CHUNK - len(complete)))
+    if declared_chunks is not None and present < declared_chunks < (size - _HEADER) // _CHUNK + 2:
+        report.note(
+            None,
+            f"file truncated: its header declares {declared_chunks} chunks, {present} are"
+            " present; the records of the missing ones cannot be counted",
+            "file",
+        )
+    if state.errors and not lost:
+        report.note(None, f"the parser reported {state.errors} errors, yet every record was read")
+    if state.added + report.records_failed != expected:
+        report.note(
+            None,
+            f"{state.added} records read and {report.records_failed} failed, where the chunks"
+            f" declare {expected} (records numbered twice, or not at all)",
+            "file",
+        )
+
+
+def _unread(ids: set[int], read: np.ndarray) -> set[int]:
+    """The ``ids`` not among the sorted ``read``."""
+    if not ids:
+        return set()
+    held = np.asarray(sorted(ids), np.int64)
+    return set(held[~np.isin(held, read)].tolist())
+
+
+def _where(scan: ChunkScan) -> str:
+    return f"chunk {scan.index} (byte {scan.offset})"
+
+
+def _chunk_loss(scan: ChunkScan, holds: int, missing: int) -> str:
+    if scan.size < _CHUNK:
+        why = f"file truncated {scan.size} bytes into it"
+    elif not scan.header_ok:
+        why = "its header is damaged"
+    else:
+        why = "records damaged"
+    return f"{_where(scan)}: {missing} of its {holds} records cannot be read ({why})"
+
+
+def _recover_chunk(
+    header: bytes,
+    data: bytes,
+    scan: ChunkScan,
+    missing: set[int],
+    builder: BatchBuilder,
+    report: UnitReport,
+    batch_rows: int,
+    state: _Progress,
+) -> Iterator[pa.RecordBatch]:
+    """Read the ``missing`` records (ids) of a chunk from a repaired copy of it; those
+    read leave ``missing``."""
+    chunk = repaired_chunk(data, scan)
+    if chunk is None:
+        return
     try:
-        records = evtx.PyEvtxParser(mini, number_of_threads=1, indent=False).records_json()
-    except (RuntimeError, OSError, ValueError) as e:
-        report.note(None, f"file truncated inside its last chunk, not recoverable: {e}", "file")
+        records = evtx.PyEvtxParser(
+            io.BytesIO(mini_file(header, chunk)), number_of_threads=1, indent=False
+        ).records_json()
+    except (RuntimeError, OSError, ValueError):
         return
-    added, failed = state.added, report.records_failed
-    state.skip_upto = state.max_record_id  # should the parser ever read partial chunks
-    yield from _drain(records, builder, report, batch_rows, state)
-    report.note(
-        None,
-        f"file truncated inside its last chunk: recovered {state.added - added} records"
-        f" from it ({report.records_failed - failed} failed)",
-        "file",
-    )
-
-
-def _complete_records(chunk: bytes) -> bytes:
-    """The chunk up to the end of its last record that is wholly present.
-
-    Records follow the 512-byte chunk header, each starting with magic ``**\\0\\0`` and
-    its size; a record cut by the truncation would parse as a bogus, zero-filled event.
-    """
-    end = 512
-    while end + 24 <= len(chunk) and chunk[end : end + 4] == _RECORD_MAGIC:
-        size = int.from_bytes(chunk[end + 4 : end + 8], "little")
-        if size < 28 or end + size > len(chunk):
-            break
-        end += size
-    return chunk[:end]
+    state.wanted = missing
+    try:
+        yield from _drain(records, builder, report, batch_rows, state)
+    finally:
+        state.wanted = None
 
 
 @contextmanager
@@ -311,7 +457,7 @@ def _local_path(unit: InputUnit, report: UnitReport) -> Iterator[str | None]:
     if unit.member is None:
         yield unit.path
         return
-    with tempfile.NamedTemporaryFile(prefix="lotlhunt-", suffix=".evtx") as tmp:
+    with tempfile.NamedTemporaryFile(prefix=owned_prefix(MEMBER_PREFIX), suffix=".evtx") as tmp:
         try:
             with open_unit(unit) as src:
                 error = _copy(src, tmp, MAX_SPOOL_BYTES) or stream_error(src)
@@ -326,14 +472,19 @@ def _local_path(unit: InputUnit, report: UnitReport) -> Iterator[str | None]:
 
 
 def _copy(src: Any, dst: Any, limit: int) -> str | None:
-    """Copy at most ``limit`` bytes (an archive bomb must not fill the disk)."""
+    """Copy at most ``limit`` bytes (an archive bomb must not fill the disk); runs of
+    zeros are skipped, not written (see :data:`MAX_SPOOL_BYTES`)."""
     copied = 0
-    while chunk := src.read(1 << 20):
+    while chunk := src.read(_CHUNK):
         copied += len(chunk)
         if copied > limit:
             dst.write(chunk[: len(chunk) - (copied - limit)])
             return f"member larger than {limit} bytes; only the first {limit} were read"
-        dst.write(chunk)
+        if chunk.count(0) == len(chunk):
+            dst.seek(len(chunk), os.SEEK_CUR)
+        else:
+            dst.write(chunk)
+    dst.truncate(copied)  # a file ending in zeros keeps its length
     return None
 
 

@@ -14,6 +14,7 @@ A line or element that is not a JSON object is a failed record, never a stop.
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from collections.abc import Iterator
 from typing import IO, Any
@@ -41,7 +42,29 @@ from lotlhunt.sources.unit import InputUnit
 
 JSON_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".jsonlines"})
 _STRUCT = re.compile(rb'[{}\[\]"]')
-_STRING_TAIL = re.compile(rb'(?:[^"\\]|\\.)*"', re.S)
+#: A run of digits this long may be a number orjson would change: integers beyond 64
+#: bits become floats, and a float keeps 15-17 significant digits. Data holding one is
+#: parsed again exactly (:func:`_exact_loads`); such runs are rare in logs, so the
+#: fast path stays orjson.
+_LONG_DIGITS = re.compile(rb"\d{16}")
+
+
+def _string_end(buf: bytes, start: int) -> int:
+    """Index just past the quote closing the string whose text starts at ``start``, or
+    -1 when ``buf`` ends first. A quote closes it unless an odd number of backslashes
+    precede it. (A regular expression over the string's characters took about 125
+    bytes of memory per byte of a long string, and started again on every chunk.)"""
+    at = start
+    while True:
+        quote = buf.find(b'"', at)
+        if quote < 0:
+            return -1
+        back = quote
+        while back > start and buf[back - 1] == 0x5C:  # backslash
+            back -= 1
+        if (quote - back) % 2 == 0:
+            return quote + 1
+        at = quote + 1
 
 
 def read_json(
@@ -176,6 +199,12 @@ def _is_document(head: bytes, ended: bool) -> bool:
     if stripped[:1] != b"{":
         return False
     candidates = [line for line in stripped.split(b"\n", 3)[:3] if line.strip()]
+    for line in candidates[1:]:
+        # A pretty-printed document: a line that opens an object alone, or an indented
+        # member (a first line ``{}`` parses, and must not make the rest JSON lines).
+        text = line.strip()
+        if text in (b"{", b"[") or (line[:1] in b" \t" and text[:1] in b'"}]'):
+            return True
     for line in candidates[:2]:
         try:
             orjson.loads(line)
@@ -194,7 +223,8 @@ def _lines(
 ) -> Iterator[pa.RecordBatch]:
     """JSON lines; ``lineno`` is the number of the line before the first."""
     batch_rows, max_record = options.batch_rows, options.max_record_bytes
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    loads = orjson.loads
+    decode_error = (ValueError, RecursionError)  # orjson's, or the exact parser's
     rows, positions = builder.rows, builder.positions
     size, max_bytes = 0, builder.max_bytes  # source bytes of ``rows``, kept here: per line
     rest = b""
@@ -205,12 +235,13 @@ def _lines(
             if cut < 0:
                 continue
             chunk, skipping, lineno = chunk[cut + 1 :], False, lineno + 1
+        exact = _LONG_DIGITS.search(rest[-16:] + chunk[:16]) or _LONG_DIGITS.search(chunk)
         lines = (rest + chunk if rest else chunk).split(b"\n")
         rest = lines.pop()
         for line in lines:
             lineno += 1
             try:
-                doc = loads(line)
+                doc = _loads(line) if exact else loads(line)
             except decode_error as e:
                 if not line.strip():
                     continue
@@ -238,7 +269,7 @@ def _lines(
     if rest.strip():
         lineno += 1
         try:
-            doc = loads(rest)
+            doc = _loads(rest)
         except decode_error as e:
             doc = _salvage(rest, e, lineno, report)
         if type(doc) is dict:
@@ -250,9 +281,34 @@ def _lines(
             report.fail(lineno, f"JSON value is not an object ({type(doc).__name__})")
 
 
+def _exact_loads(data: bytes) -> Any:
+    """A JSON value with every number as written: integers exact however large, floats
+    kept as their text when a float would not give that text back (``1e400``,
+    ``12345678901234567890.5``). Field values are stored as text anyway."""
+    return json.loads(data, parse_float=_float_or_text)
+
+
+def _float_or_text(text: str) -> float | str:
+    value = float(text)
+    return value if repr(value) == text else text
+
+
+def _loads(data: bytes) -> Any:
+    """orjson's parse, or the exact one where a long number may be in ``data``."""
+    if _LONG_DIGITS.search(data):
+        return _exact_loads(data)
+    return orjson.loads(data)
+
+
 def _salvage(line: bytes, error: Exception, position: int, report: UnitReport) -> Any:
-    """Retry a line whose only fault is bad UTF-8 (exporters writing a legacy code page);
-    anything else is a failed record. Returns the parsed value or None."""
+    """Retry a line whose only fault is bad UTF-8 (exporters writing a legacy code page)
+    or a number orjson cannot hold (``1e400``); anything else is a failed record.
+    Returns the parsed value or None."""
+    if "number" in str(error):
+        try:
+            return _exact_loads(line)
+        except (ValueError, RecursionError):
+            pass
     if "UTF-8" in str(error):
         try:
             doc = orjson.loads(line.decode("utf-8", "replace"))
@@ -271,7 +327,10 @@ class _Scanner:
     Tracks only nesting depth and string boundaries; each complete top-level object (or
     element of a top-level array) is handed to orjson. Stray text at the top level is one
     failed element per run; a document that never closes fails once, and scanning resumes
-    at the next line that starts the way it did.
+    at the next line that starts the way it did. A document larger than
+    ``MAX_RECORD_BYTES`` fails once and is skipped to its end, its bytes let go as they
+    are scanned (a string is scanned on from where the last chunk ended, not from its
+    start): the documents after it are read.
     """
 
     def __init__(self, builder: BatchBuilder, report: UnitReport, options: ReaderOptions) -> None:
@@ -285,20 +344,33 @@ class _Scanner:
         self.start = -1  # start of the current element in buf, or -1
         self.index = 0  # element counter (the position column)
         self.lines_before = 0  # newlines in data already dropped from buf
+        #: Inside a string that the data so far does not close: where to scan on.
+        self.string_from = -1
+        #: Inside an element too large to keep, skipped to its end.
+        self.skipping = False
 
     def feed(self, chunk: bytes) -> None:
         keep = self.start if self.start >= 0 else self.pos
+        if self.string_from >= 0:
+            keep = min(keep, self.string_from)
         self.lines_before += self.buf.count(b"\n", 0, keep)
         self.buf = self.buf[keep:] + chunk
         self.pos -= keep
+        if self.string_from >= 0:
+            self.string_from -= keep
         if self.start >= 0:
             self.start = 0
         self._scan(final=False)
         if self.start >= 0 and len(self.buf) - self.start > self.max_record:
-            self._abandon(f"document larger than {self.max_record} bytes or never closed")
+            self._skip(f"document larger than {self.max_record} bytes")
 
     def finish(self) -> None:
         self._scan(final=True)
+        if self.skipping:
+            self.report.note(
+                None, "a document too large to read never closed: the rest was skipped", "file"
+            )
+            return
         while self.start >= 0:
             self._abandon("truncated JSON document (no closing bracket)")
             self._scan(final=True)
@@ -313,7 +385,13 @@ class _Scanner:
             self.index += 1
 
     def _scan(self, final: bool) -> None:
-        buf, search, tail = self.buf, _STRUCT.search, _STRING_TAIL.match
+        buf, search = self.buf, _STRUCT.search
+        if self.string_from >= 0:  # a string left open by the last chunk
+            end = _string_end(buf, self.string_from)
+            if end < 0:
+                self._string_open(buf)
+                return
+            self.pos, self.string_from = end, -1
         while True:
             m = search(buf, self.pos)
             if m is None:
@@ -323,17 +401,20 @@ class _Scanner:
                 return
             at, c = m.start(), buf[m.start()]
             if c == 0x22:  # '"'
-                end = tail(buf, at + 1)
-                if end is None:
+                end = _string_end(buf, at + 1)
+                if end < 0:
                     if final and self.start < 0:
                         self._stray(len(buf))
                         self.pos = len(buf)
+                    elif self.depth > self.base:  # inside an element: scan on later
+                        self.pos = at + 1
+                        self._string_open(buf)
                     return
                 if self.depth == self.base:  # a bare string at top level
-                    self._stray(end.end())
-                    self.pos = end.end()
+                    self._stray(end)
+                    self.pos = end
                 else:
-                    self.pos = end.end()
+                    self.pos = end
                 continue
             if self.depth == self.base:
                 self._stray(at)
@@ -354,13 +435,16 @@ class _Scanner:
             else:
                 self.depth -= 1
                 if self.depth == self.base:
-                    self._element(buf[self.start : at + 1])
+                    if self.skipping:
+                        self.skipping = False
+                    else:
+                        self._element(buf[self.start : at + 1])
                     self.start = -1
 
     def _element(self, data: bytes) -> None:
         try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
+            doc = _loads(data)
+        except (ValueError, RecursionError) as e:
             doc = _salvage(data, e, self.index, self.report)
             if doc is None:
                 self.index += 1
@@ -378,6 +462,25 @@ class _Scanner:
         else:
             self.report.fail(self.index, f"JSON value is not an object ({type(doc).__name__})")
         self.index += 1
+
+    def _string_open(self, buf: bytes) -> None:
+        """Remember where to scan an open string on: past its text so far, less a run of
+        trailing backslashes (the next chunk decides what they escape). Skipping, the
+        scanned text is let go."""
+        resume = len(buf)
+        while resume > self.pos and buf[resume - 1] == 0x5C:
+            resume -= 1
+        self.string_from = max(resume, self.pos)
+        if self.skipping:
+            self.pos = self.string_from
+
+    def _skip(self, why: str) -> None:
+        """Fail the open element and skip it to its end, holding none of it."""
+        self.report.fail(self.index, f"{why} (line {self._line(self.start)})")
+        self.index += 1
+        self.skipping, self.start = True, -1
+        if self.string_from >= 0:
+            self.pos = self.string_from
 
     def _abandon(self, why: str) -> None:
         """Fail the open element; resume at the next line indented like its first line."""
