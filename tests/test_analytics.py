@@ -43,7 +43,7 @@ class Source:
             and (chans is None or e["channel"].lower() in chans)
             and (rows is None or rid in set(pa.array(rows).to_pylist()))
         ]
-        out: dict[str, pa.Array] = {"__rid": pa.array([r for r, _ in picked], pa.int64())}
+        out: dict[str, pa.Array] = {"rid": pa.array([r for r, _ in picked], pa.int64())}
         for f in schema.CORE_FIELDS:
             out[f.name] = pa.array([e.get(f.name) for _, e in picked], f.type)
         for name in dict.fromkeys(columns):
