@@ -97,6 +97,12 @@ def _correlations(result: HuntResult) -> set[str]:
     return {json.dumps(c.to_dict(), sort_keys=True, default=str) for c in result.correlations}
 
 
+def _story(result: HuntResult) -> tuple[set[str], list[str]]:
+    behaviours = {json.dumps(b.to_dict(), sort_keys=True) for b in result.behaviours}
+    incidents = [json.dumps(i.to_dict(), sort_keys=True) for i in result.incidents]
+    return behaviours, incidents
+
+
 def _hunt(paths: list[Path], engine: str, **config: Any) -> HuntResult:
     options = spark_options() if engine == "spark" else EngineOptions()
     return run_hunt(
@@ -167,6 +173,9 @@ def test_simulated_campaign_alike(simulated_network: Path, tmp_path: Path) -> No
     }
     assert _identity(spark) == _identity(duck)
     assert _correlations(spark) == _correlations(duck)
+    # The story is told alike: the same behaviour signals and incidents.
+    assert duck.incidents, "the campaign should make an incident"
+    assert _story(spark) == _story(duck)
     assert spark.stats.records == duck.stats.records
     assert spark.stats.records_failed == duck.stats.records_failed
 

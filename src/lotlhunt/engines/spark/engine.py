@@ -40,7 +40,7 @@ from ..base import (
     InputCounts,
 )
 from ..planning import SliceKey, batched
-from .evaluate import evaluate, spark_address_fields
+from .evaluate import evaluate, spark_address_fields, union_all
 from .session import SparkOptions, spark_session
 from .tables import StoreTables
 
@@ -298,11 +298,9 @@ class SparkEngine:
         ]
         if not frames:
             return []
-        from functools import reduce
-
         # One Spark job for every explanation: the matched events are few, the fixed
         # cost of a job is not.
-        union = reduce(lambda a, b: a.unionByName(b), frames)
+        union = union_all(frames)
         return [_conform(union.toArrow())]
 
     def _explain_part(
