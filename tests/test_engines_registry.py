@@ -3,6 +3,7 @@ hears when the engine asked for cannot run here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,16 @@ def test_duckdb_is_the_default_and_meets_the_protocol() -> None:
         engine.close()
 
 
-def test_spark_is_registered_but_says_why_it_cannot_run() -> None:
+def test_spark_is_registered_disabled_only_without_pyspark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.util import find_spec
+
     entry = ENGINES["spark"]
-    assert entry.disabled in (spark_engine.MISSING, spark_engine.NOT_BUILT)
-    with pytest.raises(UsageError, match="spark"):
+    assert entry.dialect.name == "spark"
+    assert entry.disabled == (None if find_spec("pyspark") else spark_engine.MISSING)
+    monkeypatch.setitem(ENGINES, "spark", replace(entry, disabled=spark_engine.MISSING))
+    with pytest.raises(UsageError, match="pip install 'lotlhunt\\[spark\\]'"):
         create_engine("spark")
 
 
@@ -48,7 +55,11 @@ def test_unknown_engine_is_a_usage_error_listing_the_registered_ones(tmp_path: P
 @pytest.mark.parametrize(
     ("name", "said"), [("nosuch", "registered: duckdb, spark"), ("spark", "not available")]
 )
-def test_hunt_refuses_an_engine_it_cannot_use(tmp_path: Path, name: str, said: str) -> None:
+def test_hunt_refuses_an_engine_it_cannot_use(
+    tmp_path: Path, name: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spark = ENGINES["spark"]
+    monkeypatch.setitem(ENGINES, "spark", replace(spark, disabled=spark_engine.MISSING))
     result = CliRunner().invoke(cli, ["hunt", str(tmp_path), "--engine", name])
     assert result.exit_code == 2
     assert said in result.output
