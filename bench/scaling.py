@@ -67,7 +67,7 @@ def main() -> None:
     print("\nevents scaling (full hunt: read + rules, into a case file)")
     print(
         f"{'x':>3} {'records':>10} {'EVTX MB':>8} {'raw rec/s':>10} {'read s':>7} "
-        f"{'hunt s':>7} {'total s':>8} {'rec/s':>9} {'ratio':>6} {'peak MB':>8}"
+        f"{'hunt s':>7} {'total s':>8} {'rec/s':>9} {'ratio':>6} {'peak MB':>8} {'analytics s':>11}"
     )
     cases = {}
     try:
@@ -90,12 +90,15 @@ def main() -> None:
                 f"{mult:>3} {st['records']:>10,} {_size(logs) / 2**20:>8.0f} "
                 f"{n_raw / t_raw:>10,.0f} {ph['read']:>7.1f} {ph['hunt']:>7.1f} "
                 f"{work_s:>8.1f} {rps:>9,.0f} {rps / (n_raw / t_raw):>6.2f} "
-                f"{st['peak_rss'] / 2**20:>8.0f}"
+                f"{st['peak_rss'] / 2**20:>8.0f} {ph.get('analytics', 0):>11.1f}"
             )
 
         biggest, records = cases[4]
         print(f"\nre-hunt of the 4x case ({records:,} events), no log read")
-        print(f"{'rules':>6} {'loaded':>7} {'hunt s':>7} {'total s':>8} {'peak MB':>8}")
+        print(
+            f"{'rules':>6} {'loaded':>7} {'hunt s':>7} {'total s':>8} {'peak MB':>8} "
+            f"{'analytics s':>11}"
+        )
         # A second copy of the rules under other paths: the same rules twice, which the
         # loader keeps apart (it only merges a path named twice).
         copy = work / "rules-copy"
@@ -108,7 +111,8 @@ def main() -> None:
             ph = st["phases"]
             print(
                 f"{copies:>5}x {st['rules_loaded']:>7,} {ph['hunt']:>7.1f} "
-                f"{st['seconds']:>8.1f} {st['peak_rss'] / 2**20:>8.0f}"
+                f"{st['seconds']:>8.1f} {st['peak_rss'] / 2**20:>8.0f} "
+                f"{ph.get('analytics', 0):>11.1f}"
             )
 
         print("\nworkers (base corpus, reading into memory)")

@@ -30,7 +30,7 @@ from .hunt import HuntConfig, run_hunt
 from .hunting_cli import event_scope, event_scope_options, logons, search
 from .hunting_cli import stats as stats_cmd
 from .model import LEVELS
-from .reports import write_csv, write_jsonl, write_stats
+from .reports import write_csv, write_incidents, write_jsonl, write_stats
 from .reports.console import print_explanations, print_summary
 from .reports.issues import write_issues
 from .reports.rows import terminal_text
@@ -132,6 +132,12 @@ cli.add_command(logons)
 )
 @click.option("--stats", type=click.Path(path_type=Path), help="Write counts as JSON.")
 @click.option(
+    "--incidents",
+    "incidents_path",
+    type=click.Path(path_type=Path),
+    help="Write incidents as JSON lines, best first.",
+)
+@click.option(
     "--case",
     type=click.Path(path_type=Path),
     help="DuckDB case file: logs are stored there; without PATHs, re-hunt it.",
@@ -191,6 +197,7 @@ def hunt(
     jsonl: Path | None,
     csv_path: Path | None,
     stats: Path | None,
+    incidents_path: Path | None,
     case: Path | None,
     workers: int | None,
     strict: bool,
@@ -235,6 +242,8 @@ def hunt(
         write_csv(result, csv_path)
     if stats:
         write_stats(result, stats)
+    if incidents_path:
+        write_incidents(result, incidents_path)
     if issues_path:
         write_issues(result, issues_path)
     print_summary(result, console)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from ._support.gc_pause import gc_paused
 from .analytics.correlations import CorrelationHit, evaluate_correlations
 from .analytics.explain import Explanation, explain_matches
+from .analytics.run import Analysis, analyse
 from .engines import DEFAULT_ENGINE, create_engine, usable_engine
 from .engines.base import RID, RULE, Engine, EngineOptions, InputCounts, Searchable
 from .errors import InputIssue, NoEventsError, UsageError
@@ -37,6 +38,7 @@ _EVENT_REF = (
     schema.EVENT_ID,
     schema.RECORD_ID,
     schema.SOURCE,
+    schema.POSITION,
 )
 
 
@@ -343,6 +345,7 @@ def _detections(
                 position=position,
                 fields=fields,
                 matched=held,
+                row=rid,
             )
         )
     return out
@@ -442,6 +445,14 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
             if config.rule_scope.admits(hit.level, hit.tags)
         ]
         stats.phases["collect"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        progress.note("analysing behaviour and chaining incidents")
+        try:
+            analysis = analyse(engine, detections, correlations)
+        except Exception as exc:  # noqa: BLE001 - the detections stand without the story
+            analysis = Analysis(notes=[f"behaviour analytics and incidents failed: {exc!r}"])
+        stats.notes.extend(analysis.notes)
+        stats.phases["analytics"] = time.perf_counter() - mark
     finally:
         stats.notes.extend(engine.notes)
         engine.close()
@@ -460,6 +471,8 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         stats=stats,
         detections=detections,
         correlations=correlations,
+        behaviours=analysis.behaviours,
+        incidents=analysis.incidents,
         input_issues=input_issues,
         rule_issues=rule_issues,
         skipped=skipped,

@@ -30,6 +30,9 @@ class Detection:
     fields: dict[str, str | None]
     #: Names of the rule's selections that hold on this event: why it matched.
     matched: tuple[str, ...] = ()
+    #: The event's row in the engine's events table (not reported: it is not stable
+    #: between hunts), for analytics that read more of the event.
+    row: int | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""
@@ -150,9 +153,11 @@ class Signal:
     #: Logon sessions, process ids/guids, source addresses the signal's events carry:
     #: what incidents chain signals through.
     keys: tuple[tuple[str, str], ...] = ()
+    #: The move from one host to another this signal shows, if it shows one.
+    edge: LateralEdge | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": str(self.kind),
             "name": self.name,
             "rule_id": self.rule_id,
@@ -164,6 +169,9 @@ class Signal:
             "timestamp": iso(self.timestamp),
             "events": [e.to_dict() for e in self.events],
         }
+        if self.edge is not None:
+            out["edge"] = self.edge.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

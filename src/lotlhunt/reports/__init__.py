@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..model import HuntResult
-from .files import write_csv, write_jsonl, write_stats
+from .files import write_csv, write_incidents, write_jsonl, write_stats
 from .issues import write_issues
 
 Writer = Callable[[HuntResult, Path], None]
@@ -20,6 +20,15 @@ REPORTS: dict[str, Writer] = {
     "csv": write_csv,
     "stats": write_stats,
     "issues": write_issues,
+    "incidents": write_incidents,
 }
 
-__all__ = ["REPORTS", "Writer", "write_csv", "write_issues", "write_jsonl", "write_stats"]
+__all__ = [
+    "REPORTS",
+    "Writer",
+    "write_csv",
+    "write_incidents",
+    "write_issues",
+    "write_jsonl",
+    "write_stats",
+]

@@ -35,6 +35,15 @@ def write_jsonl(result: HuntResult, path: Path) -> None:
     with path.open("wb") as out:
         for item in (*result.detections, *result.correlations):
             out.write(_json_line(item.to_dict()))
+        for signal in result.behaviours:
+            out.write(_json_line({"type": "behaviour", **signal.to_dict()}))
+
+
+def write_incidents(result: HuntResult, path: Path) -> None:
+    """One incident per line, best first (the order of ``result.incidents``)."""
+    with path.open("wb") as out:
+        for incident in result.incidents:
+            out.write(_json_line(incident.to_dict()))
 
 
 def _json_line(obj: dict[str, object]) -> bytes:

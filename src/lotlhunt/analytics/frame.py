@@ -1,0 +1,407 @@
+"""The events analytics read, loaded once per hunt as normalised Arrow tables.
+
+Each table keeps the identity of every row (row id, time, host, channel, record id,
+source, position) so a signal can cite its events, plus a few normalised columns: host
+keys without the domain (``dc01.corp.local`` and the machine account ``DC01$`` are the
+same host), accounts as ``DOMAIN\\user``, lower-cased images and their base names, logon
+ids and process GUIDs as the keys incidents chain through. Sysmon and Security process
+creation land in one table; so do the logon events of every channel that records one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..engines.base import RID
+from ..events import schema
+from ..model import EventRef
+
+SYSMON = "microsoft-windows-sysmon/operational"
+SECURITY = "security"
+SYSTEM = "system"
+RCM = "microsoft-windows-terminalservices-remoteconnectionmanager/operational"
+ROW = "__rid"
+TS = "ts"
+HK = "hk"
+
+
+class FrameSource(Protocol):
+    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frame`):
+    ``rid`` and the ``columns`` asked for (core columns or event fields, NULL where no event
+    holds the field) of the events with one of ``event_ids`` on one of ``channels``
+    (either empty: any)."""
+
+    def events_frame(
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+    ) -> pa.Table: ...
+
+
+def read(
+    source: FrameSource, fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+) -> pa.Table:
+    """The core columns, the row id (as ``ROW``) and ``fields`` of those events."""
+    table = source.events_frame([*schema.CORE_COLUMNS, *fields], list(event_ids), list(channels))
+    names = [ROW if n == RID else n for n in table.column_names]
+    return table.rename_columns(names)
+
+
+@dataclass
+class Frames:
+    """The normalised tables every analytic reads (see the module docstring)."""
+
+    processes: pa.Table
+    logons: pa.Table
+    shares: pa.Table
+    network: pa.Table
+    marks: pa.Table
+    #: Identity of every event (no fields): for holes, silences and late logs.
+    core: pa.Table
+
+
+# -- column helpers ----------------------------------------------------------------------
+
+
+def text(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """Column ``name`` as strings, empty where NULL."""
+    return pc.fill_null(table.column(name).cast(pa.string()), "")
+
+
+def lower(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return pc.utf8_lower(text(table, name))
+
+
+def coalesce(table: pa.Table, *names: str) -> pa.ChunkedArray:
+    """The first of ``names`` that is neither NULL nor empty, per row."""
+    cols = [pc.if_else(pc.equal(text(table, n), ""), None, text(table, n)) for n in names]
+    return pc.fill_null(pc.coalesce(*cols), "")
+
+
+def basename(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """What follows the last backslash or slash, lower-cased (worked out per distinct
+    value)."""
+    return per_value(
+        values, lambda v: pc.utf8_lower(pc.replace_substring_regex(v, r"^.*[\\/]", ""))
+    )
+
+
+def host_key(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Host names without domain, lower-cased; a machine account's trailing ``$`` goes."""
+    short = pc.replace_substring_regex(pc.utf8_lower(values), r"\..*$", "")
+    return pc.replace_substring_regex(short, r"\$$", "")
+
+
+def address(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Network addresses as logs write them, without the IPv4-mapped IPv6 prefix."""
+    return pc.replace_substring_regex(pc.utf8_lower(values), r"^::ffff:", "")
+
+
+def account(table: pa.Table, domain: str, user: str) -> pa.Array:
+    """``DOMAIN\\user`` (or the user alone when there is no domain)."""
+    d, u = text(table, domain), text(table, user)
+    joined = pc.binary_join_element_wise(d, u, "\\")
+    return pc.if_else(pc.equal(d, ""), u, joined)
+
+
+def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """One integer per distinct combination of the arrays' values, per row.
+
+    Each array is dictionary-encoded and the codes combined (and compacted after each
+    array, so they never overflow): no string is built per row.
+    """
+    combined: np.ndarray | None = None
+    for a in arrays:
+        if isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+        if not pa.types.is_dictionary(a.type):
+            a = pc.dictionary_encode(pc.fill_null(a, "") if pa.types.is_string(a.type) else a)
+        codes = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), np.int64) + 1
+        size = len(a.dictionary) + 1
+        combined = codes if combined is None else combined * size + codes
+        combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+    return combined if combined is not None else np.zeros(0, np.int64)
+
+
+def np_col(table: pa.Table, name: str) -> np.ndarray:
+    """A column as a numpy array (strings as objects)."""
+    return table.column(name).to_numpy()
+
+
+def event_ref(table: pa.Table, i: int) -> EventRef:
+    """The identity of row ``i``: enough to find the event in the logs again."""
+    row = {
+        name: table.column(name)[i].as_py()
+        for name in (
+            schema.TIMESTAMP,
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+        )
+    }
+    return EventRef(
+        timestamp=row[schema.TIMESTAMP],
+        host=row[schema.HOST],
+        channel=row[schema.CHANNEL],
+        event_id=row[schema.EVENT_ID],
+        record_id=row[schema.RECORD_ID],
+        source=row[schema.SOURCE],
+        position=row[schema.POSITION],
+    )
+
+
+def event_refs(table: pa.Table) -> list[EventRef]:
+    """The identity of every row of ``table``, read column by column."""
+    cols = [
+        table.column(name).to_pylist()
+        for name in (
+            schema.TIMESTAMP,
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+        )
+    ]
+    return [EventRef(*row) for row in zip(*cols, strict=True)]
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _base(table: pa.Table) -> pa.Table:
+    """Adds ``ts`` (microseconds since the epoch, 0 where unknown) and the host key."""
+    ts = pc.fill_null(table.column(schema.TIMESTAMP).cast(pa.int64()), 0)
+    table = table.append_column(TS, ts)
+    return table.append_column(HK, per_value(text(table, schema.HOST), host_key))
+
+
+def per_value(
+    values: pa.ChunkedArray | pa.Array, fn: Callable[[pa.Array], pa.Array]
+) -> pa.ChunkedArray | pa.Array:
+    """``fn`` applied to each distinct value once, spread back to every row: a handful of
+    host names over a million events cost a handful of regex runs."""
+    distinct = pc.unique(values)
+    return pc.take(fn(distinct), pc.index_in(values, value_set=distinct))
+
+
+PROCESS_FIELDS = (
+    "Image",
+    "ParentImage",
+    "CommandLine",
+    "User",
+    "LogonId",
+    "ProcessGuid",
+    "ParentProcessGuid",
+    "ProcessId",
+    "NewProcessName",
+    "ParentProcessName",
+    "NewProcessId",
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "TargetUserName",
+    "TargetDomainName",
+    "TargetLogonId",
+)
+
+
+def _processes(source: FrameSource) -> pa.Table:
+    sysmon = read(source, PROCESS_FIELDS, [1], [SYSMON])
+    security = read(source, PROCESS_FIELDS, [4688], [SECURITY])
+    table = pa.concat_tables([sysmon, security])
+    table = _base(table)
+    is_sysmon = pc.equal(table.column(schema.EVENT_ID), 1)
+    image = coalesce(table, "Image", "NewProcessName")
+    parent = coalesce(table, "ParentImage", "ParentProcessName")
+    target = account(table, "TargetDomainName", "TargetUserName")
+    subject = account(table, "SubjectDomainName", "SubjectUserName")
+    target_ok = pc.and_(
+        pc.not_equal(text(table, "TargetUserName"), ""),
+        pc.not_equal(text(table, "TargetUserName"), "-"),
+    )
+    sec_account = pc.if_else(target_ok, target, subject)
+    tlogon = lower(table, "TargetLogonId")
+    sec_session = pc.if_else(
+        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
+        lower(table, "SubjectLogonId"),
+        tlogon,
+    )
+    out = {
+        "image": pc.utf8_lower(image),
+        "image_base": basename(image),
+        "parent_base": basename(parent),
+        "cmd": text(table, "CommandLine"),
+        "account": pc.if_else(is_sysmon, text(table, "User"), sec_account),
+        "session": pc.if_else(is_sysmon, lower(table, "LogonId"), sec_session),
+        "guid": pc.if_else(is_sysmon, lower(table, "ProcessGuid"), lower(table, "NewProcessId")),
+        "pguid": pc.if_else(
+            is_sysmon, lower(table, "ParentProcessGuid"), lower(table, "ProcessId")
+        ),
+    }
+    keep = [ROW, *schema.CORE_COLUMNS, TS, HK]
+    table = table.select(keep)
+    for name, col in out.items():
+        table = table.append_column(name, col)
+    return table
+
+
+LOGON_FIELDS = (
+    "TargetUserName",
+    "TargetDomainName",
+    "TargetLogonId",
+    "LogonType",
+    "IpAddress",
+    "WorkstationName",
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "TargetServerName",
+    "AccountName",
+    "AccountDomain",
+    "ClientName",
+    "ClientAddress",
+    "LogonID",
+    "Param1",
+    "Param2",
+    "Param3",
+)
+
+
+def _logons(source: FrameSource) -> pa.Table:
+    """4624 / 4634 / 4647 / 4648 / 4778 (Security) and 1149 (RDP accepted), one shape:
+    ``account``, ``ltype`` (logon type, ``explicit`` for 4648, ``10`` for RDP events),
+    ``src`` (the other end's address), ``src_name`` (its name, when given),
+    ``session`` and, for 4648, ``target`` (the server the credentials were used for)."""
+    sec = read(source, LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY])
+    rcm = read(source, LOGON_FIELDS, [1149], [RCM])
+    table = _base(pa.concat_tables([sec, rcm]))
+    eid = table.column(schema.EVENT_ID)
+    is_4648 = pc.equal(eid, 4648)
+    is_4778 = pc.equal(eid, 4778)
+    is_1149 = pc.equal(eid, 1149)
+    acct = account(table, "TargetDomainName", "TargetUserName")
+    acct = pc.if_else(is_4778, account(table, "AccountDomain", "AccountName"), acct)
+    acct = pc.if_else(is_1149, account(table, "Param2", "Param1"), acct)
+    ltype = text(table, "LogonType")
+    ltype = pc.if_else(is_4648, "explicit", ltype)
+    ltype = pc.if_else(pc.or_(is_4778, is_1149), "10", ltype)
+    src = address(text(table, "IpAddress"))
+    src = pc.if_else(is_4778, address(text(table, "ClientAddress")), src)
+    src = pc.if_else(is_1149, address(text(table, "Param3")), src)
+    src_name = pc.if_else(is_4778, text(table, "ClientName"), text(table, "WorkstationName"))
+    session = pc.if_else(is_4648, lower(table, "SubjectLogonId"), lower(table, "TargetLogonId"))
+    session = pc.if_else(is_4778, lower(table, "LogonID"), session)
+    subject = account(table, "SubjectDomainName", "SubjectUserName")
+    out = {
+        "account": acct,
+        "ltype": ltype,
+        "src": src,
+        "src_name": host_key(src_name),
+        "session": session,
+        "target": host_key(text(table, "TargetServerName")),
+        "subject": subject,
+    }
+    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
+    for name, col in out.items():
+        table = table.append_column(name, col)
+    return table
+
+
+SHARE_FIELDS = (
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "IpAddress",
+    "ShareName",
+    "RelativeTargetName",
+)
+
+
+def _shares(source: FrameSource) -> pa.Table:
+    table = _base(read(source, SHARE_FIELDS, [5140, 5145], [SECURITY]))
+    share = pc.utf8_lower(pc.replace_substring_regex(text(table, "ShareName"), r"^.*\\", ""))
+    out = {
+        "account": account(table, "SubjectDomainName", "SubjectUserName"),
+        "session": lower(table, "SubjectLogonId"),
+        "src": address(text(table, "IpAddress")),
+        "share": share,
+        "target_name": pc.utf8_lower(text(table, "RelativeTargetName")),
+    }
+    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
+    for name, col in out.items():
+        table = table.append_column(name, col)
+    return table
+
+
+NETWORK_FIELDS = (
+    "Image",
+    "User",
+    "ProcessGuid",
+    "SourceIp",
+    "DestinationIp",
+    "DestinationPort",
+    "Initiated",
+)
+
+
+def _network(source: FrameSource) -> pa.Table:
+    table = _base(read(source, NETWORK_FIELDS, [3], [SYSMON]))
+    out = {
+        "image_base": basename(text(table, "Image")),
+        "account": text(table, "User"),
+        "guid": lower(table, "ProcessGuid"),
+        "src": address(text(table, "SourceIp")),
+        "dst": address(text(table, "DestinationIp")),
+        "port": text(table, "DestinationPort"),
+        "initiated": pc.utf8_lower(text(table, "Initiated")),
+    }
+    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
+    for name, col in out.items():
+        table = table.append_column(name, col)
+    return table
+
+
+MARK_FIELDS = (
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "param1",
+    "param2",
+    "param3",
+    "field_Channel",
+)
+
+
+def _marks(source: FrameSource) -> pa.Table:
+    """Events that say a log was cleared or silenced, or auditing changed."""
+    sec = read(source, MARK_FIELDS, [1102, 4719], [SECURITY])
+    sys = read(source, MARK_FIELDS, [104, 7036, 7040], [SYSTEM])
+    table = _base(pa.concat_tables([sec, sys]))
+    table = table.append_column("account", account(table, "SubjectDomainName", "SubjectUserName"))
+    table = table.append_column("session", lower(table, "SubjectLogonId"))
+    return table
+
+
+def _core(source: FrameSource) -> pa.Table:
+    return _base(read(source, (), [], []))
+
+
+def load_frames(source: FrameSource) -> Frames:
+    """Every table the analytics read, each loaded once."""
+    return Frames(
+        processes=_processes(source),
+        logons=_logons(source),
+        shares=_shares(source),
+        network=_network(source),
+        marks=_marks(source),
+        core=_core(source),
+    )

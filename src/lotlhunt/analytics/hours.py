@@ -1,0 +1,107 @@
+"""People working outside their own hours.
+
+An account's habit is the hours of the day (UTC, so time zones do not matter) in which it
+logs on interactively or starts processes. Activity in an hour that, on every other day,
+neither it nor the hours beside it ever saw is off-hours for that account. The habit
+needs ``MIN_DAYS`` other days and ``MIN_EVENTS`` events to mean anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..events import schema
+from ..model import Signal
+from .baseline import DAY_US, HOUR_US, Baseline, behaviour, human, session_key
+from .frame import HK, TS, key_ids, np_col
+
+MIN_DAYS = 2
+MIN_EVENTS = 20
+#: Hours either side of an hour that count as "around the same time".
+SLACK_HOURS = 1
+
+
+def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Signal]:
+    interactive = logons.filter(
+        pc.and_(
+            pc.equal(logons.column(schema.EVENT_ID), 4624),
+            pc.is_in(logons.column("ltype"), pa.array(["2", "10", "11"])),
+        )
+    )
+    keep = ["__rid", *schema.CORE_COLUMNS, TS, HK, "account", "session"]
+    table = pa.concat_tables([processes.select(keep), interactive.select(keep)])
+    table = table.filter(pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)))
+    if table.num_rows == 0:
+        return []
+    ts = np_col(table, TS)
+    day = ts // DAY_US
+    hour = (ts // HOUR_US) % 24
+    ids = key_ids(pc.utf8_lower(table.column("account")))
+    # The distinct (account, day, hour) cells: the habit is judged per cell, not per event.
+    cell = (ids * 100_000 + day - day.min()) * 24 + hour
+    cells, inverse = np.unique(cell, return_inverse=True)
+    c_acct = cells // 24 // 100_000
+    c_day = (cells // 24) % 100_000
+    c_hour = cells % 24
+    days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
+    hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
+    for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
+        days_of[a].add(d)
+        hours_of[a].setdefault(h, set()).add(d)
+    n_events = np.bincount(ids)
+    odd = np.zeros(cells.size, bool)
+    judged = False
+    for k, (a, d, h) in enumerate(
+        zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
+    ):
+        if len(days_of[a]) < MIN_DAYS + 1 or n_events[a] < MIN_EVENTS:
+            continue
+        judged = True
+        near: set[int] = set()
+        for j in range(-SLACK_HOURS, SLACK_HOURS + 1):
+            near |= hours_of[a].get((h + j) % 24, set())
+        odd[k] = not (near - {d})
+    if not judged:
+        base.too_short("off-hours activity", f"an account active on {MIN_DAYS + 1} days or more")
+    rows = np.flatnonzero(odd[inverse])
+    if rows.size == 0:
+        return []
+    accounts, hks, sessions = np_col(table, "account"), np_col(table, HK), np_col(table, "session")
+    groups = key_ids(pa.array(inverse[rows]), pa.array(hks[rows]))
+    out: list[Signal] = []
+    for g in np.unique(groups):
+        cited = rows[groups == g]
+        cited = cited[np.argsort(ts[cited], kind="stable")]
+        i = int(cited[0])
+        a = int(c_acct[inverse[i]])
+        hk, h = hks[i], int(hour[i])
+        key = session_key(hk, sessions[i])
+        today = int(c_day[inverse[i]])
+        usual = sorted(x for x, ds in hours_of[a].items() if ds - {today})
+        out.append(
+            behaviour(
+                "off_hours_activity",
+                "low",
+                f"{accounts[i]} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
+                f"events); on its other {len(days_of[a]) - 1} days it was never active within "
+                f"{SLACK_HOURS} h of that hour (usual hours, UTC: {_ranges(usual)}).",
+                table,
+                cited[:20],
+                ("attack.initial-access", "attack.t1078"),
+                account=accounts[i],
+                keys=(key,) if key else (),
+            )
+        )
+    return out
+
+
+def _ranges(hours: list[int]) -> str:
+    runs: list[list[int]] = []
+    for h in hours:
+        if runs and h == runs[-1][-1] + 1:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return ", ".join(f"{r[0]:02d}-{r[-1] + 1:02d}" for r in runs)

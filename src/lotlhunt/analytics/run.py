@@ -1,0 +1,84 @@
+"""The analytics phase of a hunt: load the frames once, run every behaviour analytic,
+turn detections into signals, chain everything into incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..model import CorrelationDetection, Detection, Incident, Signal
+from . import hours, logons, processes, shares, tracks
+from .baseline import Baseline
+from .frame import ROW, Frames, FrameSource, load_frames, read
+from .hosts import HostMap, host_map
+from .incidents import KEY_FIELDS, build, detection_groups, detection_signals, event_keys
+from .movements import movements
+
+
+@dataclass
+class Analysis:
+    """Behaviour signals (time order), incidents (best first), and what could not be
+    judged."""
+
+    behaviours: list[Signal] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def behaviours(frames: Frames, base: Baseline, hosts: HostMap) -> list[Signal]:
+    """Every behaviour analytic over the loaded frames."""
+    found: list[Signal] = []
+    found += logons.inbound(frames.logons, base, hosts)
+    found += logons.explicit(frames.logons, base, hosts)
+    found += logons.outbound(frames.network, base, hosts)
+    found += shares.shares(frames.shares, base, hosts)
+    runs = processes.unique_runs(frames.processes)
+    found += processes.rare_lotl(runs, base)
+    found += processes.new_parent_child(runs, base)
+    found += processes.discovery_bursts(runs, base)
+    found += hours.off_hours(frames.processes, frames.logons, base)
+    found += tracks.marks(frames.marks, base)
+    logs = tracks.sorted_logs(frames.core)
+    found += tracks.holes(logs, base)
+    found += tracks.late_logs(logs, base)
+    found += tracks.silent_channels(logs, base)
+    found.sort(key=_when)
+    return found
+
+
+def analyse(
+    source: FrameSource,
+    detections: Sequence[Detection],
+    correlations: Sequence[CorrelationDetection],
+) -> Analysis:
+    """Behaviour signals and incidents of the events ``source`` holds."""
+    frames = load_frames(source)
+    base = Baseline.of(frames.core)
+    hosts = host_map(frames)
+    found = behaviours(frames, base, hosts)
+    groups = detection_groups(detections)
+    keys = event_keys(_cited_events(source, [d for cited, _ in groups for d in cited]))
+    signals = detection_signals(groups, correlations, keys) + found
+    moves = movements(frames, hosts, signals)
+    incidents = build(signals + moves, frames)
+    found = sorted(found + moves, key=_when)
+    return Analysis(found, incidents, base.notes)
+
+
+def _cited_events(source: FrameSource, cited: Sequence[Detection]) -> pa.Table:
+    """The chaining fields of the events detection signals cite: read for their event ids
+    and channels, kept for their rows."""
+    rows = pa.array(sorted({d.row for d in cited if d.row is not None}), pa.int64())
+    ids = sorted({d.event_id for d in cited if d.event_id is not None})
+    channels = sorted({d.channel for d in cited if d.channel})
+    if not len(rows) or not ids or not channels:
+        return pa.table({})
+    frame = read(source, KEY_FIELDS, ids, channels)
+    return frame.filter(pc.is_in(frame.column(ROW), rows))
+
+
+def _when(s: Signal) -> tuple[bool, object, str, str]:
+    return (s.timestamp is None, s.timestamp, s.host or "", s.name)
