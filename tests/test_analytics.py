@@ -31,23 +31,18 @@ class Source:
     def __init__(self, events: Sequence[dict]) -> None:
         self.events = list(events)
 
-    def events_frame(
-        self, columns: Iterable[str], event_ids=None, channels=None, rows=None
-    ) -> pa.Table:
-        ids = set(event_ids) if event_ids is not None else None
-        chans = {c.lower() for c in channels} if channels is not None else None
+    def events_frame(self, columns: Iterable[str], event_ids, channels) -> pa.Table:
+        ids = set(event_ids)
+        chans = {c.lower() for c in channels}
         picked = [
             (rid, e)
             for rid, e in enumerate(self.events)
-            if (ids is None or e["event_id"] in ids)
-            and (chans is None or e["channel"].lower() in chans)
-            and (rows is None or rid in set(pa.array(rows).to_pylist()))
+            if (not ids or e["event_id"] in ids) and (not chans or e["channel"].lower() in chans)
         ]
+        types = {f.name: f.type for f in schema.CORE_FIELDS}
         out: dict[str, pa.Array] = {"rid": pa.array([r for r, _ in picked], pa.int64())}
-        for f in schema.CORE_FIELDS:
-            out[f.name] = pa.array([e.get(f.name) for _, e in picked], f.type)
         for name in dict.fromkeys(columns):
-            out[name] = pa.array([e.get(name) for _, e in picked], pa.string())
+            out[name] = pa.array([e.get(name) for _, e in picked], types.get(name, pa.string()))
         return pa.table(out)
 
 
@@ -329,3 +324,38 @@ def test_machine_accounts_are_not_people() -> None:
     )
     assert got.to_pylist() == [True, False, False, False, False]
     assert pc.sum(got).as_py() == 1
+
+
+def test_engine_events_frame_gives_fields_by_name_and_null_where_absent() -> None:
+    from lotlhunt.engines import create_engine
+
+    rows = [
+        ev("dc01", "Security", 4624, h(1), TargetUserName="alice", LogonType="3"),
+        ev("dc01", "SECURITY", 4625, h(2), TargetUserName="bob"),
+        ev("dc01", "System", 7036, h(3), param1="x"),
+    ]
+    names = [*schema.CORE_COLUMNS, "TargetUserName", "LogonType", "param1"]
+    table = Source(rows).events_frame(names, [], []).drop_columns(["rid"])
+    engine = create_engine("duckdb", None, None)
+    try:
+        engine.ingest(table.to_batches()[0])
+        frames = load_frames(engine)
+        assert sorted(frames.logons.column("account").to_pylist()) == ["alice"]
+        assert frames.marks.column("param1").to_pylist() == ["x"] and frames.core.num_rows == 3
+    finally:
+        engine.close()
+
+
+def test_events_without_record_numbers_or_times_judge_nothing_and_break_nothing() -> None:
+    """Exports without record numbers (Mordor's JSON) and events without a time."""
+    events = _routine()
+    for e in events:
+        e["record_id"] = None
+    events.append(
+        dict(ev("dc01", SEC, 4624, h(1), TargetUserName="x", LogonType="3"), timestamp=None)
+    )
+    frames, base, hosts = analyse(events)
+    logs = tracks.sorted_logs(frames.core)
+    assert tracks.holes(logs, base) == [] and tracks.late_logs(logs, base) == []
+    assert tracks.silent_channels(logs, base) == []
+    assert build(logons.inbound(frames.logons, base, hosts), frames) == []

@@ -23,12 +23,10 @@ def test_events_frame_selects_kinds_and_fields_whatever_their_case(tmp_path: Pat
     try:
         load_events(engine, EVENTS, tmp_path)
         frame = engine.events_frame(["targetusername", "NoSuchField"], [4624], ["SECURITY"])
-        everything = engine.events_frame([])
-        nothing = engine.events_frame(["targetusername"], event_ids=[])
+        everything = engine.events_frame([schema.HOST], [], [])
     finally:
         engine.close()
-    assert frame.column_names == ["rid", *schema.CORE_COLUMNS, "targetusername", "NoSuchField"]
-    assert nothing.num_rows == 0
+    assert frame.column_names == ["rid", "targetusername", "NoSuchField"]
     assert frame.column("targetusername").to_pylist() == ["bob", "eve"]
     assert frame.column("NoSuchField").null_count == 2
     assert everything.column(schema.HOST).to_pylist() == ["dc1", "dc1", "dc1", "ws1"]

@@ -145,7 +145,8 @@ cli.add_command(logons)
 @click.option(
     "--case",
     type=click.Path(path_type=Path),
-    help="DuckDB case file: logs are stored there; without PATHs, re-hunt it.",
+    help="Case: a DuckDB file (logs are stored there; without PATHs, re-hunt it) or a "
+    "Parquet case store folder (lotlhunt ingest).",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any input or rule had a problem.")

@@ -447,6 +447,7 @@ def _detections(
                 matched=held,
                 details=details.get(rid, no_details),
                 provider=provider,
+                row=rid,
             )
         )
     return out
@@ -553,7 +554,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
         mark = time.perf_counter()
         progress.note("analysing behaviour and chaining incidents")
         try:
-            analysis = analyse(engine, detections, correlations, evaluation.matches.column("rid"))
+            analysis = analyse(engine, detections, correlations)
         except Exception as exc:  # noqa: BLE001 - the detections stand without the story
             analysis = Analysis(notes=[f"behaviour analytics and incidents failed: {exc!r}"])
         stats.notes.extend(analysis.notes)

@@ -35,6 +35,9 @@ class Detection:
     details: dict[str, str | None] = field(default_factory=dict)
     #: The event's provider (``Microsoft-Windows-Security-Auditing``), when known.
     provider: str | None = None
+    #: The event's row in the engine's events table (not reported: it is not stable
+    #: between hunts), for analytics that read more of the event.
+    row: int | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: stable keys, ISO 8601 UTC time."""

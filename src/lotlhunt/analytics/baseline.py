@@ -9,14 +9,15 @@ shown. ``MIN_HISTORY`` is that reach; an event earlier than that on its host is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import EventRef, Signal, SignalKind
-from .frame import HK, TS, event_ref, np_col
+from .frame import HK, TS, event_ref, key_ids, np_col
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -83,16 +84,20 @@ class Baseline:
     ) -> np.ndarray:
         """Per row: whether its host, and its own log if ``channels`` are given, had
         ``MIN_HISTORY_US`` of history before the row."""
-        start = np.array([self.starts.get(h, 1 << 62) for h in hks], np.int64)
-        if channels is not None:
+        never = 1 << 62
+        start = _per_value(hks, lambda h: self.starts.get(h, never))
+        if channels is not None and len(hks):
+            ids = key_ids(pa.array(hks, pa.string()), pa.array(channels, pa.string()))
+            first = np.zeros(int(ids.max()) + 1, np.int64)
+            first[ids[::-1]] = np.arange(len(ids))[::-1]
             own = np.array(
                 [
-                    self.channel_starts.get((h, (c or "").lower()), 1 << 62)
-                    for h, c in zip(hks, channels, strict=True)
+                    self.channel_starts.get((hks[i], (channels[i] or "").lower()), never)
+                    for i in first
                 ],
                 np.int64,
             )
-            start = np.maximum(start, own)
+            start = np.maximum(start, own[ids])
         return (ts - start) >= MIN_HISTORY_US
 
     def history_hours(self, hk: str, ts: int) -> float:
@@ -106,6 +111,14 @@ class Baseline:
         note = f"{analytic}: not judged, {needs}"
         if note not in self.notes:
             self.notes.append(note)
+
+
+def _per_value(values: np.ndarray, fn: Callable[[str], int]) -> np.ndarray:
+    """``fn`` of each distinct value once, spread back to every row."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([fn(v) for v in distinct], np.int64)[inverse]
 
 
 def first_rows(keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +164,13 @@ def behaviour(
         keys=keys,
         edge=edge,  # type: ignore[arg-type]
     )
+
+
+def dated(sig: Signal) -> Signal:
+    """The signal with its edge dated by its first event."""
+    if sig.edge is None:
+        return sig
+    return replace(sig, edge=replace(sig.edge, first=sig.timestamp))
 
 
 def session_key(hk: str, session: str) -> tuple[str, str] | None:

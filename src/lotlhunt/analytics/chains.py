@@ -30,7 +30,7 @@ _LOW = LEVEL_RANK["low"]
 _HIGH = LEVEL_RANK["high"]
 
 
-def _user(account: str | None) -> str:
+def user_of(account: str | None) -> str:
     return (account or "").lower().rsplit("\\", 1)[-1]
 
 
@@ -54,7 +54,7 @@ _MACHINE = frozenset({"system", "local service", "network service", "anonymous l
 
 def person(account: str | None) -> bool:
     """Whether ``account`` is a person's (not the machine's own or a service identity)."""
-    user = _user(account)
+    user = user_of(account)
     return bool(user) and not user.endswith("$") and user not in _MACHINE
 
 
@@ -78,7 +78,7 @@ def _micros(sig: Signal) -> int:
     return int(sig.timestamp.timestamp() * 1_000_000) if sig.timestamp else 0
 
 
-def _host(name: str | None) -> str:
+def short_host(name: str | None) -> str:
     return (name or "").lower().split(".", 1)[0]
 
 
@@ -95,7 +95,7 @@ def chain(signals: Sequence[Signal]) -> list[list[int]]:
     per_host: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for i, sig in enumerate(signals):
         if LEVEL_RANK.get(sig.level, 0) >= _LOW:
-            per_host[_host(sig.host)].append((_micros(sig), i))
+            per_host[short_host(sig.host)].append((_micros(sig), i))
     for items in per_host.values():
         items.sort()
         for (t0, a), (t1, b) in zip(items, items[1:], strict=False):
@@ -106,23 +106,25 @@ def chain(signals: Sequence[Signal]) -> list[list[int]]:
         edge = sig.edge
         if edge is None:
             continue
-        here = _host(sig.host)
-        other = _host(edge.target) if _host(edge.source) == here else _host(edge.source)
+        here = short_host(sig.host)
+        other = (
+            short_host(edge.target) if short_host(edge.source) == here else short_host(edge.source)
+        )
         if other == here or other not in windows or here not in windows:
             continue
         t = _micros(sig)
         near = windows[other].near(t)
         there = [(d, j) for d, j in near if LEVEL_RANK.get(signals[j].level, 0) >= _HIGH]
         mine = [j for _, j in windows[here].near(t) if LEVEL_RANK.get(signals[j].level, 0) >= _HIGH]
-        who = _user(edge.account)
+        who = user_of(edge.account)
         if person(edge.account):
             # A person's move chains only if evidence of level high names that person on
             # either end: an administrator's own logon to a busy server chains nothing.
-            named = {_user(signals[j].account) for _, j in there}
-            named |= {_user(signals[j].account) for j in mine}
+            named = {user_of(signals[j].account) for _, j in there}
+            named |= {user_of(signals[j].account) for j in mine}
             if who not in named:
                 continue
-            same = [item for item in near if _user(signals[item[1]].account) == who]
+            same = [item for item in near if user_of(signals[item[1]].account) == who]
             target = min(same or there or [(0, -1)])[1]
         else:
             # The machine's own move (a SYSTEM process connecting out) chains two busy ends.

@@ -10,7 +10,7 @@ creation land in one table; so do the logon events of every channel that records
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,21 +26,29 @@ SYSMON = "microsoft-windows-sysmon/operational"
 SECURITY = "security"
 SYSTEM = "system"
 RCM = "microsoft-windows-terminalservices-remoteconnectionmanager/operational"
-ROW = RID  # the row id column of every frame an engine returns
+ROW = "__rid"
 TS = "ts"
 HK = "hk"
 
 
 class FrameSource(Protocol):
-    """What analytics need from an engine: events by id and channel, or by row id."""
+    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frame`):
+    ``rid`` and the ``columns`` asked for (core columns or event fields, NULL where no event
+    holds the field) of the events with one of ``event_ids`` on one of ``channels``
+    (either empty: any)."""
 
     def events_frame(
-        self,
-        columns: Sequence[str],
-        event_ids: Iterable[int] | None = None,
-        channels: Iterable[str] | None = None,
-        rows: pa.Array | None = None,
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table: ...
+
+
+def read(
+    source: FrameSource, fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+) -> pa.Table:
+    """The core columns, the row id (as ``ROW``) and ``fields`` of those events."""
+    table = source.events_frame([*schema.CORE_COLUMNS, *fields], list(event_ids), list(channels))
+    names = [ROW if n == RID else n for n in table.column_names]
+    return table.rename_columns(names)
 
 
 @dataclass
@@ -75,8 +83,11 @@ def coalesce(table: pa.Table, *names: str) -> pa.ChunkedArray:
 
 
 def basename(values: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """What follows the last backslash or slash, lower-cased."""
-    return pc.utf8_lower(pc.replace_substring_regex(values, r"^.*[\\/]", ""))
+    """What follows the last backslash or slash, lower-cased (worked out per distinct
+    value)."""
+    return per_value(
+        values, lambda v: pc.utf8_lower(pc.replace_substring_regex(v, r"^.*[\\/]", ""))
+    )
 
 
 def host_key(values: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -98,19 +109,22 @@ def account(table: pa.Table, domain: str, user: str) -> pa.Array:
 
 
 def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """One integer per distinct combination of the arrays' values, per row."""
-    if not arrays:
-        return np.zeros(0, np.int64)
-    parts = [pc.fill_null(pc.cast(a, pa.string()), "") for a in arrays]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
-    encoded = pc.dictionary_encode(joined)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = (
-            encoded.combine_chunks()
-            if encoded.num_chunks
-            else pa.array([], pa.string()).dictionary_encode()
-        )
-    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)
+    """One integer per distinct combination of the arrays' values, per row.
+
+    Each array is dictionary-encoded and the codes combined (and compacted after each
+    array, so they never overflow): no string is built per row.
+    """
+    combined: np.ndarray | None = None
+    for a in arrays:
+        if isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+        if not pa.types.is_dictionary(a.type):
+            a = pc.dictionary_encode(pc.fill_null(a, "") if pa.types.is_string(a.type) else a)
+        codes = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), np.int64) + 1
+        size = len(a.dictionary) + 1
+        combined = codes if combined is None else combined * size + codes
+        combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+    return combined if combined is not None else np.zeros(0, np.int64)
 
 
 def np_col(table: pa.Table, name: str) -> np.ndarray:
@@ -141,6 +155,23 @@ def event_ref(table: pa.Table, i: int) -> EventRef:
         source=row[schema.SOURCE],
         position=row[schema.POSITION],
     )
+
+
+def event_refs(table: pa.Table) -> list[EventRef]:
+    """The identity of every row of ``table``, read column by column."""
+    cols = [
+        table.column(name).to_pylist()
+        for name in (
+            schema.TIMESTAMP,
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+        )
+    ]
+    return [EventRef(*row) for row in zip(*cols, strict=True)]
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -184,8 +215,8 @@ PROCESS_FIELDS = (
 
 
 def _processes(source: FrameSource) -> pa.Table:
-    sysmon = source.events_frame(PROCESS_FIELDS, event_ids=[1], channels=[SYSMON])
-    security = source.events_frame(PROCESS_FIELDS, event_ids=[4688], channels=[SECURITY])
+    sysmon = read(source, PROCESS_FIELDS, [1], [SYSMON])
+    security = read(source, PROCESS_FIELDS, [4688], [SECURITY])
     table = pa.concat_tables([sysmon, security])
     table = _base(table)
     is_sysmon = pc.equal(table.column(schema.EVENT_ID), 1)
@@ -250,10 +281,8 @@ def _logons(source: FrameSource) -> pa.Table:
     ``account``, ``ltype`` (logon type, ``explicit`` for 4648, ``10`` for RDP events),
     ``src`` (the other end's address), ``src_name`` (its name, when given),
     ``session`` and, for 4648, ``target`` (the server the credentials were used for)."""
-    sec = source.events_frame(
-        LOGON_FIELDS, event_ids=[4624, 4634, 4647, 4648, 4778], channels=[SECURITY]
-    )
-    rcm = source.events_frame(LOGON_FIELDS, event_ids=[1149], channels=[RCM])
+    sec = read(source, LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY])
+    rcm = read(source, LOGON_FIELDS, [1149], [RCM])
     table = _base(pa.concat_tables([sec, rcm]))
     eid = table.column(schema.EVENT_ID)
     is_4648 = pc.equal(eid, 4648)
@@ -298,7 +327,7 @@ SHARE_FIELDS = (
 
 
 def _shares(source: FrameSource) -> pa.Table:
-    table = _base(source.events_frame(SHARE_FIELDS, event_ids=[5140, 5145], channels=[SECURITY]))
+    table = _base(read(source, SHARE_FIELDS, [5140, 5145], [SECURITY]))
     share = pc.utf8_lower(pc.replace_substring_regex(text(table, "ShareName"), r"^.*\\", ""))
     out = {
         "account": account(table, "SubjectDomainName", "SubjectUserName"),
@@ -325,7 +354,7 @@ NETWORK_FIELDS = (
 
 
 def _network(source: FrameSource) -> pa.Table:
-    table = _base(source.events_frame(NETWORK_FIELDS, event_ids=[3], channels=[SYSMON]))
+    table = _base(read(source, NETWORK_FIELDS, [3], [SYSMON]))
     out = {
         "image_base": basename(text(table, "Image")),
         "account": text(table, "User"),
@@ -354,8 +383,8 @@ MARK_FIELDS = (
 
 def _marks(source: FrameSource) -> pa.Table:
     """Events that say a log was cleared or silenced, or auditing changed."""
-    sec = source.events_frame(MARK_FIELDS, event_ids=[1102, 4719], channels=[SECURITY])
-    sys = source.events_frame(MARK_FIELDS, event_ids=[104, 7036, 7040], channels=[SYSTEM])
+    sec = read(source, MARK_FIELDS, [1102, 4719], [SECURITY])
+    sys = read(source, MARK_FIELDS, [104, 7036, 7040], [SYSTEM])
     table = _base(pa.concat_tables([sec, sys]))
     table = table.append_column("account", account(table, "SubjectDomainName", "SubjectUserName"))
     table = table.append_column("session", lower(table, "SubjectLogonId"))
@@ -363,7 +392,7 @@ def _marks(source: FrameSource) -> pa.Table:
 
 
 def _core(source: FrameSource) -> pa.Table:
-    return _base(source.events_frame(()))
+    return _base(read(source, (), [], []))
 
 
 def load_frames(source: FrameSource) -> Frames:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from ..events import schema
 from ..model import Signal
 from .baseline import DAY_US, HOUR_US, Baseline, behaviour, human, session_key
-from .frame import HK, ROW, TS, key_ids, np_col
+from .frame import HK, TS, key_ids, np_col
 
 MIN_DAYS = 2
 MIN_EVENTS = 20
@@ -30,7 +30,7 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
             pc.is_in(logons.column("ltype"), pa.array(["2", "10", "11"])),
         )
     )
-    keep = [ROW, *schema.CORE_COLUMNS, TS, HK, "account", "session"]
+    keep = ["__rid", *schema.CORE_COLUMNS, TS, HK, "account", "session"]
     table = pa.concat_tables([processes.select(keep), interactive.select(keep)])
     table = table.filter(pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)))
     if table.num_rows == 0:

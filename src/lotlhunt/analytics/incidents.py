@@ -31,8 +31,8 @@ from ..model import (
     SignalKind,
 )
 from .baseline import SYSTEM_SESSIONS, human
-from .chains import _host, chain
-from .frame import HK, TS, Frames, event_ref, lower, text
+from .chains import chain, short_host
+from .frame import HK, TS, Frames, event_refs, lower, text
 from .playbooks import resemblance
 from .scoring import score, severity
 
@@ -89,7 +89,7 @@ class EventKeys:
 
 def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys]:
     """(source, position) -> the chaining keys of each event of ``frame`` (an
-    ``events_frame`` of ``KEY_FIELDS`` over matched rows)."""
+    ``events_frame`` of ``KEY_FIELDS`` over cited rows)."""
     if frame.num_rows == 0:
         return {}
     hk = pc.replace_substring_regex(pc.utf8_lower(text(frame, schema.HOST)), r"\..*$", "")
@@ -138,20 +138,36 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
     return out
 
 
+#: Events a detection signal cites at most (the first ones; every detection is in the
+#: detections report anyway): a noisy rule's thousands of hits would cost more to cite
+#: than they tell.
+CITED_EVENTS = 100
+
+
+def detection_groups(detections: Sequence[Detection]) -> list[tuple[list[Detection], int]]:
+    """Detections per (rule, host, hour): the ones a signal cites, and how many there are."""
+    groups: dict[tuple[str, str | None, int], list[Detection]] = defaultdict(list)
+    counts: Counter[tuple[str, str | None, int]] = Counter()
+    for d in detections:
+        hour = int(d.timestamp.timestamp()) // 3600 if d.timestamp else 0
+        key = (d.rule_id, d.host, hour)
+        counts[key] += 1
+        if counts[key] <= CITED_EVENTS:
+            groups[key].append(d)
+    return [(items, counts[key]) for key, items in groups.items()]
+
+
 def detection_signals(
-    detections: Sequence[Detection],
+    groups: Sequence[tuple[list[Detection], int]],
     correlations: Sequence[CorrelationDetection],
     keys: dict[tuple[str | None, int | None], EventKeys],
 ) -> list[Signal]:
-    """One signal per (rule, host, hour) of detections, one per correlation hit."""
-    groups: dict[tuple[str, str | None, int], list[Detection]] = defaultdict(list)
-    for d in detections:
-        hour = int(d.timestamp.timestamp()) // 3600 if d.timestamp else 0
-        groups[(d.rule_id, d.host, hour)].append(d)
+    """One signal per group of :func:`detection_groups`, one per correlation hit."""
     nothing = EventKeys((), None)
     out = []
-    for (_rule, host, _hour), items in groups.items():
+    for items, total in groups:
         first = items[0]
+        host = first.host
         chained: dict[tuple[str, str], None] = {}
         accounts: Counter[str] = Counter()
         for d in items:
@@ -163,13 +179,14 @@ def detection_signals(
             EventRef(d.timestamp, d.host, d.channel, d.event_id, d.record_id, d.source, d.position)
             for d in items
         )
+        more = f" (the first {len(items)} cited)" if total > len(items) else ""
         out.append(
             Signal(
                 kind=SignalKind.DETECTION,
                 name=first.rule_title,
                 level=first.level,
-                why=f"rule {first.rule_title!r} ({first.level}) matched {len(items)} event"
-                f"{'s' if len(items) != 1 else ''} on {host}"
+                why=f"rule {first.rule_title!r} ({first.level}) matched {total} event"
+                f"{'s' if total != 1 else ''} on {host} within the hour{more}"
                 + (f": {', '.join(first.matched)} held" if first.matched else "")
                 + ".",
                 events=events,
@@ -235,9 +252,11 @@ class Context:
 
     def __init__(self, frames: Frames, signals: Sequence[Signal]) -> None:
         wanted = {v for s in signals for kind, v in s.keys if kind in ("session", "process")}
-        #: key -> (table, row, time, (source, position)) of its events, in time order.
-        self.rows: dict[str, list[tuple[pa.Table, int, int, tuple[object, object]]]]
+        #: key -> (table, row, time, (source, position)) of its events, in time order; the
+        #: events' identities are read only for the rows an incident cites.
+        self.rows: dict[str, list[tuple[int, int, int, tuple[object, object]]]]
         self.rows = defaultdict(list)
+        self.tables: list[pa.Table] = []
         self.times: dict[str, list[int]] = {}
         if not wanted:
             return
@@ -254,11 +273,13 @@ class Context:
         ):
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
-            found = table.filter(hit).append_column("__key", key.filter(hit)).sort_by(TS)
+            found = table.filter(hit).append_column("__key", key.filter(hit))
+            n = len(self.tables)
+            self.tables.append(found)
             cols = [found.column(c).to_pylist() for c in ("__key", TS, schema.SOURCE)]
             cols.append(found.column(schema.POSITION).to_pylist())
             for i, (k, ts, src, pos) in enumerate(zip(*cols, strict=True)):
-                self.rows[k].append((found, i, ts, (src, pos)))
+                self.rows[k].append((n, i, ts, (src, pos)))
         for rows in self.rows.values():
             rows.sort(key=lambda r: r[2])
         self.times = {k: [r[2] for r in rows] for k, rows in self.rows.items()}
@@ -289,7 +310,7 @@ class Context:
             cited.update(r[3] for r in rows)
             host, ident = key.split("|", 1)
             kind = "logon session" if key in sessions else "process tree"
-            events = tuple(event_ref(t, i) for t, i, _, _ in rows)
+            events = self._refs(rows)
             out.append(
                 Signal(
                     kind=SignalKind.BEHAVIOUR,
@@ -304,19 +325,35 @@ class Context:
             )
         return out
 
+    def _refs(
+        self, rows: list[tuple[int, int, int, tuple[object, object]]]
+    ) -> tuple[EventRef, ...]:
+        """The identities of ``rows``, in their order, read per table in one take."""
+        by_table: dict[int, list[int]] = defaultdict(list)
+        for n, i, _, _ in rows:
+            by_table[n].append(i)
+        read = {}
+        for n, idx in by_table.items():
+            refs = event_refs(self.tables[n].take(pa.array(idx, pa.int64())))
+            read.update({(n, i): ref for i, ref in zip(idx, refs, strict=True)})
+        return tuple(read[(n, i)] for n, i, _, _ in rows)
+
 
 def build(signals: Sequence[Signal], frames: Frames | None) -> list[Incident]:
     """Incidents from all signals, best first; only groups holding evidence of level low
     or more become incidents."""
-    groups = chain(signals)
-    context = Context(frames, signals) if frames is not None else None
+    groups = [[signals[i] for i in g] for g in chain(signals)]
+    top = {id(g): max(LEVEL_RANK.get(s.level, 0) for s in g) for g in groups}
+    # Context (the rest of a session or process tree) is told for stories with evidence
+    # of level medium or more: for the others it would cost more than it tells.
+    told = [s for g in groups if top[id(g)] >= LEVEL_RANK["medium"] for s in g]
+    context = Context(frames, told) if frames is not None else None
     drafts = []
-    for group in groups:
-        members = [signals[i] for i in group]
-        if max(LEVEL_RANK.get(s.level, 0) for s in members) < LEVEL_RANK["low"]:
+    for members in groups:
+        if top[id(members)] < LEVEL_RANK["low"]:
             continue
-        if context is not None:
-            members += context.signals(members)
+        if context is not None and top[id(members)] >= LEVEL_RANK["medium"]:
+            members = members + context.signals(members)
         drafts.append(_incident(members))
     drafts.sort(key=lambda inc: (-inc.score, _micros(inc.first)))
     return [replace(inc, id=f"INC-{k + 1:04d}") for k, inc in enumerate(drafts)]
@@ -327,7 +364,7 @@ def _incident(members: list[Signal]) -> Incident:
     names: dict[str, str] = {}
     for s in members:
         if s.host:
-            names.setdefault(_host(s.host), s.host)
+            names.setdefault(short_host(s.host), s.host)
     edges = _edges(members, names)
     order, entry = _reach(members, edges)
     hosts = tuple(names[h] for h in order if h in names)
@@ -363,9 +400,12 @@ def _edges(members: Sequence[Signal], names: dict[str, str]) -> tuple[LateralEdg
     found: dict[tuple[str, str, str | None, str], LateralEdge] = {}
     for s in members:
         e = s.edge
-        if e is None or _host(e.source) == _host(e.target):
+        if e is None or short_host(e.source) == short_host(e.target):
             continue
-        src, dst = names.get(_host(e.source), e.source), names.get(_host(e.target), e.target)
+        src, dst = (
+            names.get(short_host(e.source), e.source),
+            names.get(short_host(e.target), e.target),
+        )
         key = (src.lower(), dst.lower(), (e.account or "").lower() or None, e.method)
         if key not in found or _micros(e.first) < _micros(found[key].first):
             found[key] = LateralEdge(src, dst, e.account, e.method, e.first)
@@ -382,7 +422,7 @@ def _reach(members: Sequence[Signal], edges: Sequence[LateralEdge]) -> tuple[lis
     strong: dict[str, int] = {}
     weak: dict[str, int] = {}
     for s in members:
-        h = _host(s.host)
+        h = short_host(s.host)
         if not h:
             continue
         t = _micros(s.timestamp)
@@ -393,7 +433,7 @@ def _reach(members: Sequence[Signal], edges: Sequence[LateralEdge]) -> tuple[lis
     arrival = dict(seen)
     entered: set[str] = set()
     for e in edges:
-        src, dst, t = _host(e.source), _host(e.target), _micros(e.first)
+        src, dst, t = short_host(e.source), short_host(e.target), _micros(e.first)
         if dst in seen and src in seen and src != dst and t <= seen[dst]:
             entered.add(dst)
             arrival[dst] = min(arrival[dst], t)

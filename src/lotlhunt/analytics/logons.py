@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from ..events import schema
 from ..model import LateralEdge, Signal
-from .baseline import Baseline, behaviour, first_rows, human, session_key
+from .baseline import Baseline, behaviour, dated, first_rows, human, session_key
 from .frame import HK, TS, key_ids, np_col
 from .hosts import PORT_METHODS, HostMap
 
@@ -126,17 +126,8 @@ def inbound(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Sig
             keys=(key,) if key else (),
             edge=edge,
         )
-        out.append(_dated(sig))
+        out.append(dated(sig))
     return out
-
-
-def _dated(sig: Signal) -> Signal:
-    """The signal with its edge dated by its first event."""
-    if sig.edge is None:
-        return sig
-    from dataclasses import replace
-
-    return replace(sig, edge=replace(sig.edge, first=sig.timestamp))
 
 
 def explicit(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
@@ -174,7 +165,7 @@ def explicit(frames_logons: pa.Table, base: Baseline, hosts: HostMap) -> list[Si
         edge = LateralEdge(source=hk, target=target[i], account=who, method="logon", first=None)
         days = base.history_hours(hk, int(ts[i])) / 24
         out.append(
-            _dated(
+            dated(
                 behaviour(
                     "first_seen_explicit_credentials",
                     "low",
@@ -235,7 +226,7 @@ def outbound(network: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
             source=hk, target=target[i], account=users[i] or None, method=method, first=None
         )
         out.append(
-            _dated(
+            dated(
                 behaviour(
                     "first_seen_remote_admin_connection",
                     "low",

@@ -22,11 +22,10 @@ import pyarrow.compute as pc
 
 from ..events import schema
 from ..model import LEVEL_RANK, LateralEdge, Signal
-from .baseline import behaviour, human, session_key
-from .chains import EDGE_WINDOW_US, _host, _user, person
+from .baseline import behaviour, dated, human, session_key
+from .chains import EDGE_WINDOW_US, person, short_host, user_of
 from .frame import HK, TS, Frames, np_col
 from .hosts import PORT_METHODS, HostMap
-from .logons import _dated
 
 _HIGH = LEVEL_RANK["high"]
 #: Per host: the times of its signals of level high or more, sorted, and their accounts.
@@ -38,7 +37,9 @@ def _hot_times(signals: Sequence[Signal]) -> Hot:
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for s in signals:
         if LEVEL_RANK.get(s.level, 0) >= _HIGH and s.timestamp is not None:
-            found[_host(s.host)].append((int(s.timestamp.timestamp() * 1e6), _user(s.account)))
+            found[short_host(s.host)].append(
+                (int(s.timestamp.timestamp() * 1e6), user_of(s.account))
+            )
     out = {}
     for h, items in found.items():
         items.sort()
@@ -163,10 +164,10 @@ def _signals(
         if not person(who):
             continue  # the machine's own traffic (monitoring, backups) joins nothing here
         named = _accounts_near(hot, src[i], when) | _accounts_near(hot, dst[i], when)
-        if _user(who) not in named:
+        if user_of(who) not in named:
             continue
         method, key = how(i)
-        mark = (src[i], dst[i], _user(who), method, when // 3_600_000_000)
+        mark = (src[i], dst[i], user_of(who), method, when // 3_600_000_000)
         if mark in seen:
             continue
         seen.add(mark)
@@ -186,4 +187,4 @@ def _signals(
                 edge=LateralEdge(src[i], dst[i], who or None, method, None),
             )
         )
-    return [_dated(s) for s in out]
+    return [dated(s) for s in out]

@@ -108,7 +108,7 @@ def shapes(table: pa.Table) -> pa.Array:
     return pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(cmd), 0, 200)
 
 
-def _unique_runs(table: pa.Table) -> pa.Table:
+def unique_runs(table: pa.Table) -> pa.Table:
     """One row per process start: Sysmon 1 and Security 4688 of the same start (same host,
     second, program and command line) count once (the Sysmon row is kept: it has GUIDs)."""
     second = pc.divide(table.column(TS), 1_000_000)
@@ -133,8 +133,9 @@ def _keys(hk: str, session: str, guid: str, pguid: str) -> tuple[tuple[str, str]
 
 
 def rare_lotl(processes: pa.Table, base: Baseline) -> list[Signal]:
-    """LOTL binaries in a shape rare on this host and unseen on the others."""
-    t = _unique_runs(processes)
+    """LOTL binaries in a shape rare on this host and unseen on the others (``processes``
+    as :func:`unique_runs` gives them, like the analytics below)."""
+    t = processes
     t = t.filter(pc.is_in(t.column("image_base"), pa.array(LOTL)))
     if t.num_rows == 0:
         return []
@@ -187,7 +188,7 @@ def rare_lotl(processes: pa.Table, base: Baseline) -> list[Signal]:
 
 def new_parent_child(processes: pa.Table, base: Baseline) -> list[Signal]:
     """Parent -> child pairs a host never showed before and no other host shows."""
-    t = _unique_runs(processes)
+    t = processes
     t = t.filter(pc.not_equal(t.column("parent_base"), ""))
     if t.num_rows == 0 or base.fleet < MIN_FLEET:
         return []
@@ -230,7 +231,7 @@ def new_parent_child(processes: pa.Table, base: Baseline) -> list[Signal]:
 
 def discovery_bursts(processes: pa.Table, base: Baseline) -> list[Signal]:
     """``BURST_COMMANDS`` distinct discovery commands in one logon session within 15 min."""
-    t = _unique_runs(processes)
+    t = processes
     t = t.filter(pc.is_in(t.column("image_base"), pa.array(DISCOVERY)))
     if t.num_rows == 0:
         return []

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
 from .baseline import Baseline
-from .frame import Frames, FrameSource, load_frames
+from .frame import ROW, Frames, FrameSource, load_frames, read
 from .hosts import HostMap, host_map
-from .incidents import KEY_FIELDS, build, detection_signals, event_keys
+from .incidents import KEY_FIELDS, build, detection_groups, detection_signals, event_keys
 from .movements import movements
 
 
@@ -34,9 +35,10 @@ def behaviours(frames: Frames, base: Baseline, hosts: HostMap) -> list[Signal]:
     found += logons.explicit(frames.logons, base, hosts)
     found += logons.outbound(frames.network, base, hosts)
     found += shares.shares(frames.shares, base, hosts)
-    found += processes.rare_lotl(frames.processes, base)
-    found += processes.new_parent_child(frames.processes, base)
-    found += processes.discovery_bursts(frames.processes, base)
+    runs = processes.unique_runs(frames.processes)
+    found += processes.rare_lotl(runs, base)
+    found += processes.new_parent_child(runs, base)
+    found += processes.discovery_bursts(runs, base)
     found += hours.off_hours(frames.processes, frames.logons, base)
     found += tracks.marks(frames.marks, base)
     logs = tracks.sorted_logs(frames.core)
@@ -51,21 +53,31 @@ def analyse(
     source: FrameSource,
     detections: Sequence[Detection],
     correlations: Sequence[CorrelationDetection],
-    matched_rows: pa.Array | None = None,
 ) -> Analysis:
     """Behaviour signals and incidents of the events ``source`` holds."""
     frames = load_frames(source)
     base = Baseline.of(frames.core)
     hosts = host_map(frames)
     found = behaviours(frames, base, hosts)
-    keys = {}
-    if matched_rows is not None and len(matched_rows):
-        keys = event_keys(source.events_frame(KEY_FIELDS, rows=matched_rows))
-    signals = detection_signals(detections, correlations, keys) + found
+    groups = detection_groups(detections)
+    keys = event_keys(_cited_events(source, [d for cited, _ in groups for d in cited]))
+    signals = detection_signals(groups, correlations, keys) + found
     moves = movements(frames, hosts, signals)
     incidents = build(signals + moves, frames)
     found = sorted(found + moves, key=_when)
     return Analysis(found, incidents, base.notes)
+
+
+def _cited_events(source: FrameSource, cited: Sequence[Detection]) -> pa.Table:
+    """The chaining fields of the events detection signals cite: read for their event ids
+    and channels, kept for their rows."""
+    rows = pa.array(sorted({d.row for d in cited if d.row is not None}), pa.int64())
+    ids = sorted({d.event_id for d in cited if d.event_id is not None})
+    channels = sorted({d.channel for d in cited if d.channel})
+    if not len(rows) or not ids or not channels:
+        return pa.table({})
+    frame = read(source, KEY_FIELDS, ids, channels)
+    return frame.filter(pc.is_in(frame.column(ROW), rows))
 
 
 def _when(s: Signal) -> tuple[bool, object, str, str]:

@@ -14,10 +14,9 @@ import pyarrow.compute as pc
 
 from ..events import schema
 from ..model import LateralEdge, Signal
-from .baseline import Baseline, behaviour, first_rows, human, session_key
+from .baseline import Baseline, behaviour, dated, first_rows, human, session_key
 from .frame import HK, TS, key_ids, np_col
 from .hosts import HostMap
-from .logons import _dated
 
 _ORDINARY = ("ipc$", "print$", "sysvol", "netlogon")
 #: Pipes every domain member opens all day (lsarpc, samr, netlogon...): not signals.
@@ -93,7 +92,7 @@ def shares(table: pa.Table, base: Baseline, hosts: HostMap) -> list[Signal]:
                 source=src[i], target=hk, account=accounts[i], method=method, first=None
             )
         out.append(
-            _dated(
+            dated(
                 behaviour(
                     "new_admin_share_access" if not is_pipe else "new_named_pipe",
                     "low",

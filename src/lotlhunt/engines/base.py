@@ -316,17 +316,11 @@ class Engine(Protocol):
         ...
 
     def events_frame(
-        self,
-        columns: Sequence[str],
-        event_ids: Iterable[int] | None = None,
-        channels: Iterable[str] | None = None,
-        rows: pa.Array | None = None,
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table:
-        """``rid``, the core columns and the fields ``columns`` (text, named as asked,
-        NULL where no event holds the field) of the events with one of ``event_ids`` on
-        one of ``channels`` (compared without case; None: any), or of the row ids
-        ``rows``. The one way analytics read events: they work on what it returns with
-        Arrow, so they run on any engine."""
+        """Fields ``columns`` (named as asked; NULL where no event holds the field) and
+        ``rid`` of the events with one of ``event_ids`` on one of ``channels`` (either
+        empty: any), in row-id order."""
         ...
 
     def explain(

@@ -10,7 +10,7 @@ a bounded memory cannot always give).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -80,39 +80,25 @@ def event_fields(engine: DuckDBEngine, rids: Sequence[int], fields: Sequence[str
 def events_frame(
     engine: DuckDBEngine,
     columns: Sequence[str],
-    event_ids: Iterable[int] | None = None,
-    channels: Iterable[str] | None = None,
-    rows: pa.Array | None = None,
+    event_ids: Sequence[int],
+    channels: Sequence[str],
 ) -> pa.Table:
-    """``rid``, the core columns and the field ``columns`` of the events with one of
-    ``event_ids`` on one of ``channels`` (compared without case; None: any), or of the
-    row ids ``rows`` (see :meth:`lotlhunt.engines.base.Engine.events_frame`)."""
+    """Fields ``columns`` and ``rid`` of the events of ``event_ids`` on ``channels``
+    (see :meth:`lotlhunt.engines.base.Engine.events_frame`)."""
     engine.flush()
-    everything = Variant(name="frame", channels=())
-    picked = [f"{ROW_ID} AS {RID}", *(DUCKDB.ident(c) for c in schema.CORE_COLUMNS)]
-    picked += [
-        f"CAST({engine.slices.field_expression(n, everything)} AS VARCHAR) AS {DUCKDB.ident(n)}"
-        for n in dict.fromkeys(columns)
+    variant = Variant(name="frame", channels=tuple(channels), event_ids=tuple(event_ids))
+    names = list(dict.fromkeys(columns))
+    exprs = [
+        f"CAST({engine.slices.field_expression(n, variant)} AS VARCHAR) AS {DUCKDB.ident(n)}"
         if n not in schema.CORE_COLUMNS
+        else DUCKDB.ident(n)
+        for n in names
     ]
-    where = []
-    if event_ids is not None:
-        ids = sorted({int(i) for i in event_ids})
-        where.append(f"{schema.EVENT_ID} IN ({', '.join(map(str, ids)) or 'NULL'})")
-    if channels is not None:
-        names = ", ".join(DUCKDB.literal(c.lower()) for c in sorted(set(channels)))
-        where.append(f"lower({schema.CHANNEL}) IN ({names or 'NULL'})")
-    query = f"SELECT {', '.join(picked)} FROM {EVENTS}"
-    if rows is not None:
-        wanted = pa.table({"rid": pa.array(rows, pa.int64())})
-        with arrow_view(engine.con, "__frame_rows", wanted):
-            query += f" WHERE {ROW_ID} IN (SELECT rid FROM __frame_rows)"
-            query += "".join(f" AND {w}" for w in where)
-            return engine.memory.run(lambda: engine.con.sql(query).to_arrow_table())
-    if where:
-        query += " WHERE " + " AND ".join(where)
-    query += f" ORDER BY {ROW_ID}"
-    return engine.memory.run(lambda: engine.con.sql(query).to_arrow_table())
+    select = ", ".join([f"{ROW_ID} AS {RID}", *exprs])
+    return engine.con.sql(
+        f"SELECT {select} FROM {EVENTS} WHERE {engine.slices.slice_filter(variant)} "
+        f"ORDER BY {ROW_ID}"
+    ).to_arrow_table()
 
 
 def slice_size(engine: DuckDBEngine, variant: Variant) -> int:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -301,13 +301,9 @@ class DuckDBEngine:
         return case.event_rows(self, rids, columns)
 
     def events_frame(
-        self,
-        columns: Sequence[str],
-        event_ids: Iterable[int] | None = None,
-        channels: Iterable[str] | None = None,
-        rows: pa.Array | None = None,
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table:
-        return case.events_frame(self, columns, event_ids, channels, rows)
+        return case.events_frame(self, columns, event_ids, channels)
 
     def explain(
         self,

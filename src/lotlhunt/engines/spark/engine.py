@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -222,49 +222,53 @@ class SparkEngine:
 
     def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
         names = list(dict.fromkeys(fields))
-        table = self.events_frame(names, rows=pa.array(sorted(set(rids)), pa.int64()))
-        return table.select([RID, schema.CHANNEL, schema.EVENT_ID, *names])
+        head = [RID, schema.CHANNEL, schema.EVENT_ID]
+        if not rids:
+            return pa.schema(
+                [pa.field(RID, pa.int64()), *(f for f in schema.CORE_FIELDS if f.name in head)]
+                + [pa.field(n, pa.string()) for n in names]
+            ).empty_table()
+        return self._frame_of(names, Variant(name="frame", channels=()), rids, head)
 
     def events_frame(
-        self,
-        columns: Sequence[str],
-        event_ids: Iterable[int] | None = None,
-        channels: Iterable[str] | None = None,
-        rows: pa.Array | None = None,
+        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table:
+        variant = Variant(name="frame", channels=tuple(channels), event_ids=tuple(event_ids))
+        names = list(dict.fromkeys(columns))
+        return self._frame_of(names, variant, None, [RID])
+
+    def _frame_of(
+        self,
+        names: Sequence[str],
+        variant: Variant,
+        rids: Sequence[int] | None,
+        head: Sequence[str],
+    ) -> pa.Table:
+        """``head`` then ``names`` (core columns as they are, fields as text, NULL where
+        absent) of the events of ``variant`` (or of the row ids ``rids``), by row id."""
         tables = self.tables
-        variant = Variant(
-            name="frame",
-            channels=tuple(channels) if channels is not None else (),
-            event_ids=tuple(sorted({int(i) for i in event_ids})) if event_ids is not None else (),
-        )
-        names = [n for n in dict.fromkeys(columns) if n not in schema.CORE_COLUMNS]
-        spelled = tables.channels_of(variant) if channels is not None else None
-        empty = (channels is not None and not spelled) or (
-            event_ids is not None and not variant.event_ids
-        )
-        df = None if empty else tables.events(spelled)
+        spelled = tables.channels_of(variant)
+        df = None if spelled is not None and not spelled else tables.events(spelled)
         if df is None:
+            fields = {f.name: f for f in schema.CORE_FIELDS}
             return pa.schema(
                 [
-                    pa.field(RID, pa.int64()),
-                    *schema.CORE_FIELDS,
-                    *(pa.field(n, pa.string()) for n in names),
+                    pa.field(n, pa.int64()) if n == RID else fields.get(n, pa.field(n, pa.string()))
+                    for n in [*head, *names]
                 ]
             ).empty_table()
         cols = tables.columns_of(spelled)
-        exprs = [
-            f"CAST({tables.field_expression(n, variant, cols)} AS STRING) AS {SPARK.ident(n)}"
+        exprs = [f"{ROW_ID} AS {RID}" if n == RID else SPARK.ident(n) for n in head] + [
+            SPARK.ident(n)
+            if n in schema.CORE_COLUMNS
+            else f"CAST({tables.field_expression(n, variant, cols)} AS STRING) AS {SPARK.ident(n)}"
             for n in names
         ]
         df = df.where(tables.row_filter(variant, spelled))
-        if rows is not None:
-            ids = self._frame(pa.table({ROW_ID: pa.array(rows, pa.int64())}))
+        if rids is not None:
+            ids = self._frame(pa.table({ROW_ID: pa.array(sorted(set(rids)), pa.int64())}))
             df = df.join(ids, on=ROW_ID, how="left_semi")
-        table = (
-            df.selectExpr(f"{ROW_ID} AS {RID}", *schema.CORE_COLUMNS, *exprs).orderBy(RID).toArrow()
-        )
-        return _conform(table)
+        return _conform(df.selectExpr(*exprs).orderBy(RID).toArrow())
 
     def explain(
         self,
