@@ -8,6 +8,7 @@ each engine's dialect) and compares what a hunter sees: which rule fired on whic
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +270,17 @@ def _matches(
     }
 
 
+#: The two comparisons with every SigmaHQ rule take tens of minutes of Spark jobs on two
+#: cores: they run when asked for (``LOTLHUNT_SPARK_CORPUS=1``), not in every suite run.
+spark_corpus = pytest.mark.skipif(
+    os.environ.get("LOTLHUNT_SPARK_CORPUS") != "1",
+    reason="set LOTLHUNT_SPARK_CORPUS=1 to compare the engines with every SigmaHQ rule",
+)
+
+
 @pytest.mark.corpus
 @pytest.mark.slow
+@spark_corpus
 def test_sigma_regression_cases_alike() -> None:
     from corpus import require_corpus
     from test_corpus_regression import RULE_FOLDERS, load_cases
@@ -287,6 +297,7 @@ def test_sigma_regression_cases_alike() -> None:
 
 @pytest.mark.corpus
 @pytest.mark.slow
+@spark_corpus
 def test_attack_samples_with_every_windows_rule_alike() -> None:
     from corpus import require_corpus
     from lotlhunt.rules.loader import bundled_rules_dir
