@@ -56,12 +56,12 @@ from lotlhunt.sources.normalise import (
     RECORD_ID,
     TS,
     BatchBuilder,
-    leaves_into,
 )
 from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.sources.registry import Claim, Format, register
 from lotlhunt.sources.report import UnitReport
 from lotlhunt.sources.unit import InputUnit
+from lotlhunt.sources.values import leaves_into
 from lotlhunt.tempfiles import MEMBER_PREFIX, owned_prefix
 
 _HEADER = 4096

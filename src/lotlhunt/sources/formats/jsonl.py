@@ -32,13 +32,12 @@ from lotlhunt.sources.normalise import (
     RECORD_ID,
     TS,
     BatchBuilder,
-    flatten_into,
-    leaves_into,
 )
 from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.sources.registry import Claim, Format, register
 from lotlhunt.sources.report import UnitReport
 from lotlhunt.sources.unit import InputUnit
+from lotlhunt.sources.values import flatten_into, leaves_into
 
 JSON_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".jsonlines"})
 _STRUCT = re.compile(rb'[{}\[\]"]')
