@@ -23,9 +23,7 @@ from .compat import tolerate_documents
 from .compiling import CompileContext, load_collection
 from .model import RuleSet
 from .placeholders import Placeholders
-from .tuning import (
-    LoadedFilter,
-)
+from .tuning import LoadedFilter
 
 if TYPE_CHECKING:
     from sigma.collection import SigmaCollection
