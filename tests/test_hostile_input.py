@@ -34,7 +34,7 @@ from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
 from lotlhunt.sources import InputUnit, UnitReport, discover, normalise, read_unit
 from lotlhunt.sources.formats import evtx as evtx_reader
-from lotlhunt.sources.formats.jsonl import _string_end
+from lotlhunt.sources.formats.json_documents import _string_end
 from lotlhunt.tempfiles import SPILL_PREFIX, remove_stale
 from lotlhunt.testing import rule_yaml, write_yaml
 
