@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lotlhunt.events import schema
 from lotlhunt.sources import columns
-from lotlhunt.sources.formats.evtx import map_evtx_event
+from lotlhunt.sources.formats.evtx_events import map_evtx_event
 from lotlhunt.sources.formats.json_flavours import map_document
 from lotlhunt.sources.normalise import (
     CHANNEL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lotlhunt.sources.formats.evtx import map_evtx_event
+from lotlhunt.sources.formats.evtx_events import map_evtx_event
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,
