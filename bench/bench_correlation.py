@@ -28,7 +28,8 @@ from lotlhunt.analytics.correlations import evaluate_correlations
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.events import schema
 from lotlhunt.rules.compile.backend import SqlBackend
-from lotlhunt.rules.loader import RuleSet, load_collection
+from lotlhunt.rules.compiling import load_collection
+from lotlhunt.rules.model import RuleSet
 
 BATCH = 100_000
 DAY_US = 86_400 * 1_000_000

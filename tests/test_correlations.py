@@ -22,7 +22,8 @@ from sigma.collection import SigmaCollection
 from lotlhunt.analytics.correlations import CorrelationResult, evaluate_correlations
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.rules.compile.backend import SqlBackend
-from lotlhunt.rules.loader import RuleSet, load_collection, load_rules
+from lotlhunt.rules.compiling import load_collection
+from lotlhunt.rules.loader import RuleSet, load_rules
 from lotlhunt.testing import load_events
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

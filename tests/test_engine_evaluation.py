@@ -24,7 +24,7 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.presence import PRESENCE_TABLE
 from lotlhunt.engines.duckdb.store import take_unified
 from lotlhunt.hunt import HuntConfig, run_hunt
-from lotlhunt.rules.loader import CompiledRule
+from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from lotlhunt.errors import UsageError
-from lotlhunt.rules.loader import CompiledRule, load_rules
+from lotlhunt.rules.loader import load_rules
+from lotlhunt.rules.model import CompiledRule
 from lotlhunt.rules.tuning import load_exclusions
 from lotlhunt.testing import rules_fired, write_yaml
 

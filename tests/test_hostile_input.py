@@ -33,8 +33,8 @@ from lotlhunt.rules.compile.literals import MAX_LITERAL
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
 from lotlhunt.sources import InputUnit, UnitReport, discover, normalise, read_unit
-from lotlhunt.sources.formats import evtx as evtx_reader
-from lotlhunt.sources.formats.jsonl import _string_end
+from lotlhunt.sources.formats import evtx_spool
+from lotlhunt.sources.formats.json_documents import _string_end
 from lotlhunt.tempfiles import SPILL_PREFIX, remove_stale
 from lotlhunt.testing import rule_yaml, write_yaml
 
@@ -408,10 +408,10 @@ def test_evtx_member_copies_are_bounded_and_sparse(
 
     zeros = io.BytesIO(bytes(5 * 65536) + b"data" + bytes(100))
     sink = Sink()
-    assert evtx_reader._copy(zeros, sink, 1 << 30) is None
+    assert evtx_spool._copy(zeros, sink, 1 << 30) is None
     assert sink.getvalue() == bytes(5 * 65536) + b"data" + bytes(100)
-    assert "larger than" in (evtx_reader._copy(io.BytesIO(b"x" * 1000), Sink(), 100) or "")
-    monkeypatch.setattr(evtx_reader, "MAX_SPOOL_BYTES", 4096 + 65536)
+    assert "larger than" in (evtx_spool._copy(io.BytesIO(b"x" * 1000), Sink(), 100) or "")
+    monkeypatch.setattr(evtx_spool, "MAX_SPOOL_BYTES", 4096 + 65536)
     records = [
         EvtxRecord(
             provider="P",

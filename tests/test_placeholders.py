@@ -10,7 +10,8 @@ import pytest
 
 from corpus import require_corpus
 from lotlhunt.errors import UsageError
-from lotlhunt.rules.loader import CompiledRule, RuleSet, load_rules
+from lotlhunt.rules.loader import load_rules
+from lotlhunt.rules.model import CompiledRule, RuleSet
 from lotlhunt.rules.placeholders import load_placeholders
 from lotlhunt.testing import rule_matches, rules_fired, write_yaml
 

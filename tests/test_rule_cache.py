@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from lotlhunt.rules import cache as rule_cache
+from lotlhunt.rules.cache_entries import _ENTRY_SCHEMA
 from lotlhunt.rules.compile.dialect import SPARK
-from lotlhunt.rules.loader import _ENTRY_SCHEMA, CompiledRule, load_rules
+from lotlhunt.rules.loader import load_rules
+from lotlhunt.rules.model import CompiledRule
 from lotlhunt.settings import Settings
 
 

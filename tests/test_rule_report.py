@@ -8,7 +8,7 @@ from typing import Any
 
 from lotlhunt.analytics.coverage import case_counts, describe_needs
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
-from lotlhunt.rules.loader import CompiledRule
+from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from corpus import require_corpus
-from lotlhunt.rules.loader import iter_rule_files, load_rules
+from lotlhunt.rules.loader import load_rules
 from lotlhunt.rules.parallel import CompileOptions
+from lotlhunt.rules.rule_files import iter_rule_files
 from lotlhunt.testing import write_yaml
 
 SIGMAHQ_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.events import schema
-from lotlhunt.sources import normalise
-from lotlhunt.sources.formats.evtx import map_evtx_event
-from lotlhunt.sources.formats.jsonl import map_document
+from lotlhunt.sources import columns
+from lotlhunt.sources.formats.evtx_events import map_evtx_event
+from lotlhunt.sources.formats.json_flavours import map_document
 from lotlhunt.sources.normalise import (
     CHANNEL,
     EVENT_ID,
@@ -24,9 +24,9 @@ from lotlhunt.sources.normalise import (
     TS,
     BatchBuilder,
     batch_rows_of,
-    parse_time,
     to_text,
 )
+from lotlhunt.sources.values import parse_time
 
 
 def rows_of(batch: pa.RecordBatch) -> list[dict[str, Any]]:
@@ -309,9 +309,9 @@ def test_scattered_columns_are_built_as_runs_would_build_them(
     shuffled = rows * (600 // len(rows) + 1)
     random.Random(seed).shuffle(shuffled)  # shapes interleaved: many runs per column
     pairs = [(row, i) for i, row in enumerate(shuffled)]
-    with patch.object(normalise, "ROWS_PER_RUN", 0):
+    with patch.object(columns, "ROWS_PER_RUN", 0):
         by_runs = batch_rows_of(pairs, "p")
-    with patch.object(normalise, "ROWS_PER_RUN", 10**9):
+    with patch.object(columns, "ROWS_PER_RUN", 10**9):
         by_list = batch_rows_of(pairs, "p")
     assert by_list.equals(by_runs)
 

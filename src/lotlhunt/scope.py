@@ -26,7 +26,7 @@ from .events import schema
 from .model import LEVEL_RANK, LEVELS
 
 if TYPE_CHECKING:
-    from .rules.loader import CompiledRule, RuleSet
+    from .rules.model import CompiledRule, RuleSet
 
 #: Units of a relative time (``7d``, ``12h``): how far back from now.
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

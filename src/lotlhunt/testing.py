@@ -21,7 +21,7 @@ from .engines.base import Engine, EngineOptions
 from .events import schema
 from .rules.compile.backend import SqlBackend
 from .rules.compile.dialect import DUCKDB, Dialect
-from .rules.loader import load_collection
+from .rules.compiling import load_collection
 from .rules.model import CompiledRule, RuleSet
 
 

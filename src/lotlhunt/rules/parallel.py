@@ -78,14 +78,9 @@ def compile_in_workers(
 def _serve(config: tuple[Any, ...]) -> Callable[[list[Job]], Iterator[tuple[bytes, bytes]]]:
     """A compile worker's handler: each file of a job answered with its cache entry."""
     from . import cache as rule_cache
-    from .loader import (
-        CompileContext,
-        _applicable_key,
-        _compile_file,
-        _entry,
-        _load_filters,
-        _new_backend,
-    )
+    from .cache_entries import _applicable_key, _entry
+    from .compiling import CompileContext, _new_backend
+    from .rule_files import _compile_file, _load_filters
 
     dialect, placeholders, filter_files = config
     filters, _ = _load_filters(filter_files, placeholders)

@@ -22,13 +22,14 @@ Field references are emitted through :meth:`SqlBackend.field` and
 :meth:`SqlBackend.lfield`; the engine provides, for each referenced field ``F``, a column
 ``F`` and a lower-cased twin ``F__lc`` in the slice it evaluates the rule on, so lowering
 happens once per slice and not once per rule.
+
+What a conversion learns besides its SQL is :mod:`.facts`; the reading of plain values that
+chooses the SQL for them, :mod:`.values`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 from sigma.conditions import (
@@ -68,9 +69,8 @@ from .dialect import (
     cidr_hex_range,
     re2_escape,
 )
+from .facts import AND, NOT, OR, CompiledCondition, ConversionFacts
 from .literals import (
-    EventIds,
-    Needs,
     caseless_safe,
     regex_pattern,
     required_event_ids,
@@ -78,110 +78,7 @@ from .literals import (
     union_event_ids,
     union_needs,
 )
-
-# Regular-expression constructs RE2 (DuckDB) does not implement; rules using them are
-# reported as unsupported instead of silently mismatching.
-_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?>|\\[GZ]|\(\?P=|[*+?}]\+")
-
-
-#: How a boolean node of compiled SQL combines its operands.
-AND, OR, NOT = "and", "or", "not"
-
-
-@dataclass
-class ConversionFacts:
-    """What the compiler learns about a condition while it writes its SQL: the state
-    pySigma's ``ConversionState`` is meant to carry to later phases, typed.
-
-    Kept beside pySigma's state (:meth:`SqlBackend.facts`), not in its
-    ``processing_state`` mapping, which is pySigma's and read-only to backends.
-    """
-
-    #: Fields read as they are (case-sensitive comparisons, regular expressions, NULL
-    #: and existence tests, numeric comparisons).
-    plain_fields: set[str] = field(default_factory=set)
-    #: Fields read through their lower-cased twin (case-insensitive comparisons).
-    lower_fields: set[str] = field(default_factory=set)
-    #: Fields compared as addresses (CIDR), through their address twin.
-    ip_fields: set[str] = field(default_factory=set)
-    #: Whether the condition searches the text of the whole event.
-    keywords: bool = False
-    #: The operands of every boolean node written, by the node's SQL: (AND/OR/NOT, parts).
-    operands: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
-
-    @property
-    def fields(self) -> set[str]:
-        return self.plain_fields | self.lower_fields | self.ip_fields
-
-    def merge(self, other: ConversionFacts) -> None:
-        self.plain_fields |= other.plain_fields
-        self.lower_fields |= other.lower_fields
-        self.ip_fields |= other.ip_fields
-        self.keywords = self.keywords or other.keywords
-        self.operands.update(other.operands)
-
-    def flat(self, sql: str, kind: str) -> set[str]:
-        """The operands of ``sql`` under nested nodes of ``kind`` at its top
-        (``(a AND b) AND c`` gives a, b and c for AND); ``{sql}`` for anything else."""
-        node = self.operands.get(sql)
-        if node is None or node[0] != kind:
-            return {sql}
-        out: set[str] = set()
-        for part in node[1]:
-            out |= self.flat(part, kind)
-        return out
-
-
-@dataclass
-class CompiledCondition:
-    """What converting one condition produced: SQL text plus the facts behind it."""
-
-    sql: str
-    facts: ConversionFacts = field(default_factory=ConversionFacts)
-    #: Required literals (see :func:`required_literals`); None when none are known.
-    needs: Needs = None
-    #: Event ids it cannot match without (see :func:`required_event_ids`).
-    event_ids: EventIds = None
-
-    @property
-    def fields(self) -> set[str]:
-        return self.facts.fields
-
-    @property
-    def keywords(self) -> bool:
-        return self.facts.keywords
-
-    @property
-    def cidr(self) -> bool:
-        return bool(self.facts.ip_fields)
-
-    def implied(self, selections: Sequence[tuple[str, ConversionFacts]]) -> tuple[bool | None, ...]:
-        """For each selection (its SQL and facts, compiled alone), whether it holds on
-        every event this condition matches (True), on none (False), or either (None).
-
-        The condition is read as a conjunction of terms. On a match every term is true:
-        a selection all of whose own conjuncts are among them holds; a term that is a
-        negation means no disjunct of its operand is true, so a selection all of whose
-        own disjuncts are among those does not hold. Anything else (a selection under an
-        ``or``, one the condition does not use) is left to evaluation.
-        """
-        holding: set[str] = set()
-        failing: set[str] = set()
-        for term in self.facts.flat(self.sql, AND):
-            node = self.facts.operands.get(term)
-            if node is not None and node[0] == NOT:
-                failing |= self.facts.flat(node[1][0], OR)
-            else:
-                holding.add(term)
-        out: list[bool | None] = []
-        for sql, facts in selections:
-            if facts.flat(sql, AND) <= holding:
-                out.append(True)
-            elif facts.flat(sql, OR) <= failing:
-                out.append(False)
-            else:
-                out.append(None)
-        return tuple(out)
+from .values import _RE2_UNSUPPORTED, ALTERNATION_MIN, _keyword_text, _plain, _simple_kind
 
 
 def _correlation_elsewhere(self: Backend, *args: Any, **kwargs: Any) -> Any:
@@ -605,51 +502,3 @@ class SqlBackend(Backend):
                 facts = self._facts.pop(id(state), ConversionFacts())
             out.append((name, sql, facts))
         return tuple(out)
-
-
-#: Number of ``contains`` values on one field from which an OR becomes one alternation.
-ALTERNATION_MIN = 8
-
-
-def _simple_kind(arg: Any) -> str | None:
-    """ "eq" or "contains" for plain string items on a field, else None."""
-    if not (
-        isinstance(arg, ConditionFieldEqualsValueExpression)
-        and arg.field is not None
-        and type(arg.value) is SigmaString
-        and not arg.value.contains_placeholder()
-    ):
-        return None
-    value: SigmaString = arg.value
-    if not value.contains_special():
-        return "eq"
-    parts = value.s
-    multi = SpecialChars.WILDCARD_MULTI
-    if len(parts) == 3 and parts[0] is multi and parts[2] is multi and isinstance(parts[1], str):
-        return "contains"
-    return None
-
-
-def _keyword_text(arg: Any) -> str | None:
-    """The text a plain, case-insensitive keyword searches for (``mimikatz``,
-    ``*mimikatz*``), else None."""
-    if not (
-        isinstance(arg, ConditionValueExpression)
-        and type(arg.value) is SigmaString
-        and not arg.value.contains_placeholder()
-    ):
-        return None
-    parts = list(arg.value.s)
-    multi = SpecialChars.WILDCARD_MULTI
-    while parts and parts[0] is multi:
-        parts.pop(0)
-    while parts and parts[-1] is multi:
-        parts.pop()
-    if len(parts) == 1 and isinstance(parts[0], str) and parts[0]:
-        return parts[0]
-    return None
-
-
-def _plain(s: SigmaString) -> str:
-    """The literal text of a string without wildcards (``to_plain`` would re-escape it)."""
-    return "".join(p for p in s.s if isinstance(p, str))

@@ -1,0 +1,105 @@
+"""One rendered EVTX record (``{"Event": {"System": .., ...}}``) as a row of the events table.
+
+The same JSON comes from the ``evtx`` parser and from EVTX dumps in JSON exports, so both
+readers map it here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lotlhunt.sources.normalise import (
+    CHANNEL,
+    EVENT_ID,
+    HOST,
+    PROVIDER,
+    RECORD_ID,
+    TS,
+)
+from lotlhunt.sources.values import leaves_into
+
+
+def map_evtx_event(doc: dict[str, Any]) -> dict[Any, Any] | None:
+    """An ``{"Event": {"System": .., "EventData" | "UserData": ..}}`` document as a row.
+
+    This is the JSON that the ``evtx`` package renders and that EVTX dumps contain.
+    EventData items keep their names (unnamed ``<Data>`` become ``Data``); UserData is
+    flattened to leaf names; the System values Sigma rules use become fields too.
+    Returns None when the document is not of that shape. Runs once per record: kept flat.
+    """
+    ev = doc.get("Event")
+    if type(ev) is not dict:
+        return None
+    system = ev.get("System")
+    if type(system) is not dict:
+        return None
+    data = ev.get("EventData")
+    if type(data) is dict:
+        row: dict[Any, Any] = dict(data)
+        if "#attributes" in row:
+            del row["#attributes"]
+        if "#text" in row:
+            row.setdefault("Data", row.pop("#text"))
+    else:
+        row = {} if data is None else {"EventData": data}
+    if "UserData" in ev:
+        leaves_into(row, ev["UserData"], "UserData")
+    if "ProcessingErrorData" in ev:
+        leaves_into(row, ev["ProcessingErrorData"], "ProcessingErrorData")
+    get = system.get
+    provider = _attrs(get("Provider"))
+    execution = _attrs(get("Execution"))
+    source_name = provider.get("EventSourceName")
+    if _SYSTEM_FIELDS.isdisjoint(row):  # the usual case: no name clashes
+        row["Provider_Name"] = provider.get("Name")
+        row["Provider_Guid"] = provider.get("Guid")
+        row["Level"] = get("Level")
+        row["Task"] = get("Task")
+        row["Opcode"] = get("Opcode")
+        row["Keywords"] = get("Keywords")
+        row["Version"] = get("Version")
+        row["Execution_ProcessID"] = execution.get("ProcessID")
+        row["Execution_ThreadID"] = execution.get("ThreadID")
+        row["Security_UserID"] = _attrs(get("Security")).get("UserID")
+        row["Correlation_ActivityID"] = _attrs(get("Correlation")).get("ActivityID")
+        if source_name is not None:
+            row["EventSourceName"] = source_name
+    else:  # EventData already has some of these names: it wins
+        extras = {
+            "Provider_Name": provider.get("Name"),
+            "Provider_Guid": provider.get("Guid"),
+            "Level": get("Level"),
+            "Task": get("Task"),
+            "Opcode": get("Opcode"),
+            "Keywords": get("Keywords"),
+            "Version": get("Version"),
+            "Execution_ProcessID": execution.get("ProcessID"),
+            "Execution_ThreadID": execution.get("ThreadID"),
+            "Security_UserID": _attrs(get("Security")).get("UserID"),
+            "Correlation_ActivityID": _attrs(get("Correlation")).get("ActivityID"),
+        }
+        if source_name is not None:
+            extras["EventSourceName"] = source_name
+        for key, value in extras.items():
+            row.setdefault(key, value)
+    time_created = get("TimeCreated")
+    row[TS] = _attrs(time_created).get("SystemTime") if time_created else None
+    row[HOST] = get("Computer")
+    row[CHANNEL] = get("Channel")
+    row[PROVIDER] = provider.get("Name") or source_name
+    row[EVENT_ID] = get("EventID")
+    row[RECORD_ID] = get("EventRecordID")
+    return row
+
+
+_SYSTEM_FIELDS = frozenset(
+    "Provider_Name Provider_Guid Level Task Opcode Keywords Version Execution_ProcessID"
+    " Execution_ThreadID Security_UserID Correlation_ActivityID EventSourceName".split()
+)
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    if type(node) is dict:
+        attrs = node.get("#attributes")
+        return attrs if type(attrs) is dict else node
+    return {}
