@@ -32,9 +32,10 @@ from lotlhunt.outputs import output_problem
 from lotlhunt.rules.compile.literals import MAX_LITERAL
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
-from lotlhunt.sources import InputUnit, UnitReport, discover, normalise, read_unit
+from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
 from lotlhunt.sources.formats import evtx_spool
 from lotlhunt.sources.formats.json_documents import _string_end
+from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.tempfiles import SPILL_PREFIX, remove_stale
 from lotlhunt.testing import rule_yaml, write_yaml
 
@@ -48,9 +49,13 @@ def lines(path: Path, *docs: dict[str, Any]) -> Path:
 
 
 def read(
-    path: Path, member: str | None = None, fmt: str = "json", occurrence: int = 1
+    path: Path,
+    member: str | None = None,
+    fmt: str = "json",
+    occurrence: int = 1,
+    options: ReaderOptions = DEFAULT_OPTIONS,
 ) -> tuple[list[dict[str, Any]], UnitReport]:
-    items = list(read_unit(InputUnit(str(path), member, fmt, occurrence=occurrence)))
+    items = list(read_unit(InputUnit(str(path), member, fmt, occurrence=occurrence), options))
     report = items[-1]
     assert isinstance(report, UnitReport)
     rows = [r for b in items[:-1] if isinstance(b, pa.RecordBatch) for r in b.to_pylist()]
@@ -240,10 +245,7 @@ def test_long_string_in_a_pretty_document_costs_a_few_copies(tmp_path: Path) -> 
 def test_a_document_over_the_cap_is_skipped_and_the_next_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framing: str
 ) -> None:
-    from lotlhunt.sources.formats import jsonl
-
-    monkeypatch.setattr(jsonl, "MAX_RECORD_BYTES", 1 << 20)
-    monkeypatch.setattr(jsonl, "_READ", 1 << 16)
+    options = ReaderOptions(max_record_bytes=1 << 20, read_bytes=1 << 16)
     docs = [
         {"EventID": 1, "Channel": "Security"},
         {"EventID": 2, "Channel": "Security", "Big": 'A\\"' * (1 << 20), "After": {"x": "}"}},
@@ -254,7 +256,7 @@ def test_a_document_over_the_cap_is_skipped_and_the_next_read(
         path.write_text("".join(json.dumps(d, indent=2) + "\n" for d in docs))
     else:
         path.write_text(json.dumps(docs, indent=1))
-    rows, report = read(path)
+    rows, report = read(path, options=options)
     assert [r["event_id"] for r in rows] == [1, 3]
     assert report.records_failed == 1 and "larger than" in report.issues[0].message
 
@@ -265,9 +267,9 @@ def test_a_document_over_the_cap_is_skipped_and_the_next_read(
 def test_many_distinct_keys_are_folded_not_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(normalise, "MAX_FIELD_COLUMNS", 40)
     monkeypatch.setattr(store_module, "MAX_TABLE_COLUMNS", 60)
-    monkeypatch.setattr(normalise, "BATCH_BYTES", 2000)  # several batches
+    # Several batches, each with more keys than it may hold as columns.
+    options = ReaderOptions(max_field_columns=40, batch_bytes=2000)
     docs = [
         {
             "EventID": 1,
@@ -282,7 +284,7 @@ def test_many_distinct_keys_are_folded_not_lost(
     try:
         from lotlhunt.hunt import read_into
 
-        stats = read_into(engine, [path])
+        stats = read_into(engine, [path], options=options)
         assert stats.records == 30 and stats.records_failed == 0
         assert len(engine.columns) <= 60
         rows = engine.con.sql("SELECT * FROM events ORDER BY position").to_arrow_table().to_pylist()

@@ -200,10 +200,11 @@ def read_into(
     paths: Sequence[str | Path],
     workers: int = 1,
     scope: EventScope | None = None,
+    options: ReaderOptions = DEFAULT_READER_OPTIONS,
 ) -> HuntStats:
     """Read inputs into ``engine`` without a progress display; return what was read."""
     stats = HuntStats()
-    ingest(engine, paths, workers, _Silent(), stats, [], [], scope)
+    ingest(engine, paths, workers, _Silent(), stats, [], [], scope, options=options)
     return stats
 
 
