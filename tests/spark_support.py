@@ -8,6 +8,7 @@ One ``local[2]`` session serves the whole test session: starting the JVM costs s
 from __future__ import annotations
 
 import os
+import shutil
 from importlib.util import find_spec
 
 import pytest
@@ -19,8 +20,12 @@ SPARK_OPTIONS = SparkOptions(master="local[2]", conf=(("spark.sql.shuffle.partit
 
 
 def require_spark() -> None:
+    message = None
     if find_spec("pyspark") is None:
         message = "pyspark is not installed (pip install 'lotlhunt[spark]')"
+    elif shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        message = "no Java runtime for Spark (install a JRE 17 or later)"
+    if message is not None:
         if os.environ.get("LOTLHUNT_REQUIRE_SPARK") == "1":
             pytest.fail(f"{message} (LOTLHUNT_REQUIRE_SPARK=1)")
         pytest.skip(message)
