@@ -370,7 +370,7 @@ _LOCAL_ENTRIES: dict[tuple[str, int, int], list[_LocalEntry]] = {}
 #: once, members taken in archive order (the order discovery lists and the reader pool
 #: hands them out, see :func:`lotlhunt.sources.parallel.read_all`); only a member behind
 #: the cursor starts a new pass. Re-reading a tar from its start for each member made
-#: 5,000 members cost quadratic time.
+#: many members cost quadratic time (2,500 tiny members: 150 s plain, 270 s gzipped).
 _TarEntry = tuple[tarfile.TarFile, dict[str, list[tarfile.TarInfo]]]
 _TARS: dict[tuple[str, int, int], tuple[_TarEntry, IO[bytes]]] = {}
 
