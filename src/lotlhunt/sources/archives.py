@@ -8,6 +8,7 @@ member is read; listing a damaged archive raises only the errors :mod:`.discover
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import struct
@@ -438,6 +439,17 @@ def _plain_tar(path: str) -> _TarEntry:
             raise
         _TARS[key] = ((tar, names), raw)
     return _TARS[key][0]
+
+
+@atexit.register
+def _close_tars() -> None:
+    """Close the archives kept open (else each is reported as an unclosed file at exit)."""
+    while _TARS:
+        _, ((tar, _), raw) = _TARS.popitem()
+        tar.close()
+        raw.close()
+    while _CURSORS:
+        _CURSORS.popitem()[1].close()
 
 
 def _file_key(path: str) -> tuple[str, int, int]:
