@@ -13,11 +13,13 @@ difference is what the shape itself costs.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -144,6 +146,18 @@ def zip_many_members(folder: Path, scale: float) -> Path:
     return path
 
 
+def tar_gz_many_members(folder: Path, scale: float) -> Path:
+    """A compressed tar (no random access) of many tiny members."""
+    path = folder / "many.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(int(10_000 * scale)):
+            data = (json.dumps(_event(i)) + "\n").encode()
+            info = tarfile.TarInfo(f"m{i}.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def evtx_zip_bomb(folder: Path, scale: float) -> Path:
     """An EVTX member of zeros after its header (1 GB from a 1 MB zip)."""
     path = folder / "bomb.zip"
@@ -176,6 +190,7 @@ SHAPES: dict[str, Callable[[Path, float], Path]] = {
     "30 lines x 2,000 keys": many_keys,
     "300 lines x 2,000 keys": many_keys_many_batches,
     "zip, 10,000 members": zip_many_members,
+    "tar.gz, 10,000 members": tar_gz_many_members,
     "EVTX zip bomb, 1 GB of zeros": evtx_zip_bomb,
     "deep nesting": deep_nesting,
 }

@@ -3,11 +3,13 @@ silently, or reach the network. One test (at least) per class of attack."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import warnings
@@ -32,7 +34,7 @@ from lotlhunt.outputs import output_problem
 from lotlhunt.rules.compile.literals import MAX_LITERAL
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.simulate.records import EvtxRecord
-from lotlhunt.sources import InputUnit, UnitReport, discover, read_unit
+from lotlhunt.sources import InputUnit, UnitReport, archives, discover, read_unit
 from lotlhunt.sources.formats import evtx_spool
 from lotlhunt.sources.formats.json_documents import _string_end
 from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
@@ -381,6 +383,110 @@ def test_many_zip_members_read_the_directory_once(
     assert total == 1500
     assert len(opened) <= 3, len(opened)  # discovery, then once for all members
     assert time.perf_counter() - started < 30
+
+
+def _tar_of_tiny_members(path: Path, count: int, mode: str) -> Path:
+    with tarfile.open(path, mode) as tar:
+        for i in range(count):
+            data = json.dumps({"EventID": 1, "Channel": "Security", "n": i}).encode() + b"\n"
+            info = tarfile.TarInfo(f"m{i}.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(("name", "mode"), [("many.tar", "w"), ("many.tar.gz", "w:gz")])
+def test_many_tar_members_are_read_in_bounded_time(tmp_path: Path, name: str, mode: str) -> None:
+    path = _tar_of_tiny_members(tmp_path / name, 5000, mode)
+    started = time.perf_counter()
+    found = discover([path])
+    assert len(found.units) == 5000 and not found.issues
+    items = [item for u in found.units for item in read_unit(u)]
+    rows = sum(b.num_rows for b in items if isinstance(b, pa.RecordBatch))
+    reports = [r for r in items if isinstance(r, UnitReport)]
+    assert rows == 5000 and not any(r.issues for r in reports)
+    # Re-reading the archive for each member took minutes here (quadratic).
+    assert time.perf_counter() - started < 60
+
+
+class _CountingFile(io.FileIO):
+    """A file that counts the bytes read from it (all instances together)."""
+
+    read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        _CountingFile.read_bytes += len(data or b"")
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = super().readinto(buffer) or 0
+        _CountingFile.read_bytes += n
+        return n
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"), [("t.tar", "w"), ("t.tar.gz", "w:gz"), ("t.tar.bz2", "w:bz2")]
+)
+def test_reading_tar_members_reads_the_archive_a_bounded_number_of_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, mode: str
+) -> None:
+    def counting_open(path: str, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        assert mode == "rb"
+        return _CountingFile(path, "r")
+
+    monkeypatch.setattr(archives, "open", counting_open, raising=False)
+    for count in (300, 1200):
+        path = _tar_of_tiny_members(tmp_path / f"{count}{name}", count, mode)
+        units = discover([path]).units
+        _CountingFile.read_bytes = 0
+        rows = sum(len(read(path, u.member)[0]) for u in units)
+        assert rows == count
+        # The archive about once, and the first bytes of it once per member (to tell its
+        # kind); reading it from the start for each member is ``count / 2`` times.
+        bound = 3 * path.stat().st_size + count * archives.SNIFF_BYTES
+        assert _CountingFile.read_bytes < bound, (_CountingFile.read_bytes, bound)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("d.tar", "w"), ("d.tar.gz", "w:gz")])
+def test_tar_members_read_out_of_order_and_of_one_name(
+    tmp_path: Path, name: str, mode: str
+) -> None:
+    path = tmp_path / name
+    with tarfile.open(path, mode) as tar:
+        for i, member in enumerate(["a.json", "b.json", "a.json", "c.json", "a.json"]):
+            data = json.dumps({"EventID": i}).encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    units = discover([path]).units
+    assert [u.label.rsplit("!", 1)[1] for u in units] == [
+        "a.json",
+        "b.json",
+        "a.json#2",
+        "c.json",
+        "a.json#3",
+    ]
+    order = [4, 0, 3, 1, 2, 2, 4]  # backwards, then forwards again, one twice
+    got = [read(path, units[i].member, occurrence=units[i].occurrence)[0] for i in order]
+    assert [r[0]["event_id"] for r in got] == order
+    assert read(path, "missing.json")[1].issues
+    assert read(path, "a.json", occurrence=4)[1].issues
+
+
+@pytest.mark.parametrize(("name", "mode"), [("cut.tar", "w"), ("cut.tar.gz", "w:gz")])
+def test_truncated_tar_members_before_the_cut_are_read(
+    tmp_path: Path, name: str, mode: str
+) -> None:
+    whole = _tar_of_tiny_members(tmp_path / f"whole{name}", 200, mode)
+    path = tmp_path / name
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    found = discover([path])
+    assert 0 < len(found.units) < 200
+    reports = [read(path, u.member)[1] for u in found.units]
+    assert sum(r.records for r in reports) >= len(found.units) - 1
+    assert all(len(r.issues) <= 1 for r in reports)
+    assert read(path, "m199.json")[1].issues  # past the cut: said, not raised
 
 
 def test_zip_members_of_one_name_are_all_read(tmp_path: Path) -> None:

@@ -274,3 +274,36 @@ def test_a_large_evtx_file_is_read_in_parts(
     assert parallel_rows == serial_rows and len(serial_rows) == 3050
     assert_same_reports(serial_reports, parallel_reports)
     assert children() == []
+
+
+def test_compressed_tar_members_go_to_workers_in_archive_order(tmp_path: Path) -> None:
+    import io
+    import tarfile
+    import zipfile
+
+    tgz = tmp_path / "set.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for i in range(40):
+            data = "".join(json.dumps({"EventID": 1, "n": j}) + "\n" for j in range(i % 7 + 1))
+            info = tarfile.TarInfo(f"m{i}.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data.encode()))
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("small.json", '{"EventID":1}\n')
+        zf.writestr("big.json", '{"EventID":1}\n' * 100)
+    big = tmp_path / "big.json"
+    big.write_text('{"EventID":1}\n' * 1000)
+    units = discover([tgz, archive, big]).units
+    ordered = parallel_module._largest_first(units)
+    assert [u.label for u in ordered][:1] == [str(big)]
+    members = [u for u in ordered if u.path == str(tgz)]
+    first = ordered.index(members[0])
+    assert ordered[first : first + 40] == [u for u in units if u.path == str(tgz)]
+    zipped = [u.member for u in ordered if u.path == str(archive)]
+    assert zipped == ["big.json", "small.json"]  # random access: largest first
+    items = list(read_all(units, 2, POOLED))
+    reports = [r for r in items if isinstance(r, UnitReport)]
+    assert len(reports) == 43 and not any(r.issues for r in reports)
+    rows = sum(b.num_rows for b in items if isinstance(b, pa.RecordBatch))
+    assert rows == sum(i % 7 + 1 for i in range(40)) + 101 + 1000

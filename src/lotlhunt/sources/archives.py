@@ -8,6 +8,7 @@ member is read; listing a damaged archive raises only the errors :mod:`.discover
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import struct
@@ -113,7 +114,7 @@ def _tar_iter(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     while True:
         try:
             info = tar.next()
-        except (tarfile.ReadError, EOFError, zlib.error, OSError):
+        except (tarfile.TarError, EOFError, zlib.error, OSError):
             return
         if info is None:
             return
@@ -284,21 +285,48 @@ def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
         raw.seek(0)
         if kind == "gz":
             yield io.BufferedReader(GunzipStream(raw), 1 << 20)
-        elif kind in ("tar", "tgz", "tarx"):
-            with _open_tar(unit.path, kind) as tar:
-                seen = 0
-                for info in _tar_iter(tar):
-                    if info.name == unit.member and info.isfile():
-                        seen += 1
-                        if seen < unit.occurrence:
-                            continue
-                        extracted = tar.extractfile(info)
-                        if extracted is not None:
-                            yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
-                            return
-                raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+        elif kind == "tar":
+            yield from _open_plain_tar_member(unit)
+        elif kind in ("tgz", "tarx"):
+            yield from _open_streamed_tar_member(unit, kind)
         else:
             yield from _open_zip_member(unit, raw)
+
+
+def _open_plain_tar_member(unit: InputUnit) -> Iterator[IO[bytes]]:
+    tar, names = _plain_tar(unit.path)
+    named = names.get(unit.member or "", [])
+    if len(named) < unit.occurrence:
+        raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+    extracted = tar.extractfile(named[unit.occurrence - 1])
+    if extracted is None:
+        raise FileNotFoundError(f"member {unit.member!r} is not a file")
+    yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
+
+
+def _open_streamed_tar_member(unit: InputUnit, kind: str) -> Iterator[IO[bytes]]:
+    key = _file_key(unit.path)
+    member, occurrence = unit.member or "", unit.occurrence
+    cursor = _CURSORS.pop(key, None)
+    if cursor is not None and cursor.behind(member, occurrence):
+        cursor.close()
+        cursor = None
+    if cursor is None:
+        cursor = _TarCursor(unit.path, kind)
+    try:
+        info = cursor.advance_to(member, occurrence)
+        extracted = cursor.tar.extractfile(info) if info is not None else None
+        if extracted is None:
+            raise FileNotFoundError(f"member {unit.member!r} not found in archive")
+        # Out of the cache while its member is read: a second stream of the same archive
+        # opened meanwhile gets a cursor of its own.
+        yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
+    except BaseException:
+        cursor.close()
+        raise
+    while len(_CURSORS) >= _ARCHIVE_CACHE:
+        _CURSORS.pop(next(iter(_CURSORS))).close()
+    _CURSORS[key] = cursor
 
 
 def _open_zip_member(unit: InputUnit, raw: IO[bytes]) -> Iterator[IO[bytes]]:
@@ -336,6 +364,92 @@ _ARCHIVE_CACHE = 4
 _ZipEntry = tuple[zipfile.ZipFile | None, dict[str, list[zipfile.ZipInfo]]]
 _ZIPS: dict[tuple[str, int, int], _ZipEntry] = {}
 _LOCAL_ENTRIES: dict[tuple[str, int, int], list[_LocalEntry]] = {}
+
+
+#: Plain tars kept open per process, with their file members by name (read by seeking to
+#: a member's data). Compressed tars cannot seek: a cursor per archive reads it forward
+#: once, members taken in archive order (the order discovery lists and the reader pool
+#: hands them out, see :func:`lotlhunt.sources.parallel.read_all`); only a member behind
+#: the cursor starts a new pass. Re-reading a tar from its start for each member made
+#: many members cost quadratic time (2,500 tiny members: 150 s plain, 270 s gzipped).
+_TarEntry = tuple[tarfile.TarFile, dict[str, list[tarfile.TarInfo]]]
+_TARS: dict[tuple[str, int, int], tuple[_TarEntry, IO[bytes]]] = {}
+
+
+class _TarCursor:
+    """A compressed tar open at some member, which knows how many members of each name it
+    has passed (to find the N-th member of a name, ``InputUnit.occurrence``)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self._context = _open_tar(path, kind)
+        self.tar = self._context.__enter__()
+        self._members = _tar_iter(self.tar)
+        self._passed: dict[str, int] = {}
+
+    def behind(self, member: str, occurrence: int) -> bool:
+        return self._passed.get(member, 0) >= occurrence
+
+    def advance_to(self, member: str, occurrence: int) -> tarfile.TarInfo | None:
+        """That file member, the cursor after its header; None if the archive ends first."""
+        for info in self._members:
+            if not info.isfile():
+                continue
+            seen = self._passed[info.name] = self._passed.get(info.name, 0) + 1
+            # Headers already passed are not needed again (a stream cannot go back).
+            self.tar.members.clear()  # type: ignore[attr-defined]
+            if info.name == member and seen == occurrence:
+                return info
+        return None
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+_CURSORS: dict[tuple[str, int, int], _TarCursor] = {}
+
+
+def is_streamed_archive(path: str) -> bool:
+    """Whether the members of the archive at ``path`` are read by streaming it from the
+    start (a compressed tar): they are best read in archive order by one reader."""
+    try:
+        with open(path, "rb") as fh:
+            return archive_kind(fh.read(SNIFF_BYTES), path) in ("tgz", "tarx")
+    except OSError:
+        return False
+
+
+def _plain_tar(path: str) -> _TarEntry:
+    """The uncompressed tar at ``path``, opened once per process for reading by seeking,
+    and its file members by name, in their order (a damaged tail ends the list)."""
+    key = _file_key(path)
+    if key not in _TARS:
+        while len(_TARS) >= _ARCHIVE_CACHE:
+            (old, _), old_raw = _TARS.pop(next(iter(_TARS)))
+            old.close()
+            old_raw.close()
+        raw = open(path, "rb")  # noqa: SIM115 - kept open in the cache, closed on eviction
+        try:
+            tar = tarfile.open(fileobj=raw, mode="r:")
+            names: dict[str, list[tarfile.TarInfo]] = {}
+            for info in _tar_iter(tar):
+                if info.isfile():
+                    names.setdefault(info.name, []).append(info)
+        except BaseException:
+            raw.close()
+            raise
+        _TARS[key] = ((tar, names), raw)
+    return _TARS[key][0]
+
+
+@atexit.register
+def _close_tars() -> None:
+    """Close the archives kept open (else each is reported as an unclosed file at exit)."""
+    while _TARS:
+        _, ((tar, _), raw) = _TARS.popitem()
+        tar.close()
+        raw.close()
+    while _CURSORS:
+        _CURSORS.popitem()[1].close()
 
 
 def _file_key(path: str) -> tuple[str, int, int]:

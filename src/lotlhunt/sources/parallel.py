@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from lotlhunt._support.gc_pause import gc_paused
 from lotlhunt._support.workers import Died, Output, Unstarted, WorkerOptions, WorkerPool
+from lotlhunt.sources.archives import is_streamed_archive
 from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.sources.registry import formats
 from lotlhunt.sources.report import MAX_ISSUES, UnitReport
@@ -67,8 +68,8 @@ def read_all(
 
     ``workers <= 1`` reads in this process, in order, and so do inputs smaller than
     ``options.in_process_bytes`` in all (starting worker processes costs more than reading
-    them). Otherwise units are read by that many worker processes, largest first, and
-    batches of different units interleave.
+    them). Otherwise units are read by that many worker processes, largest first (see
+    :func:`_largest_first`), and batches of different units interleave.
     """
     todo = list(units)
     if workers <= 1 or sum(map(_size, todo)) < options.in_process_bytes:
@@ -76,7 +77,7 @@ def read_all(
             yield from read_unit(unit, options)
         return
     parts, counts = _in_parts(todo, workers, options)
-    parts.sort(key=_size, reverse=True)
+    parts = _largest_first(parts)
     pool = WorkerOptions(
         processes=min(workers, len(parts)),
         in_flight=options.units_in_flight,
@@ -110,6 +111,26 @@ def _in_parts(
             replace(unit, size=end - start, span=(start, end, line)) for start, end, line in spans
         ]
     return out, counts
+
+
+def _largest_first(units: list[InputUnit]) -> list[InputUnit]:
+    """The units, largest first, except that the members of a compressed tar stay
+    together and in the order given (discovery's: archive order), placed as one unit of
+    their total size. Such a tar can only be read forward: each worker then takes its
+    members in archive order and streams the archive once, instead of once per member."""
+    blocks: dict[str, list[InputUnit]] = {}
+    streamed: dict[str, bool] = {}
+    singles: list[list[InputUnit]] = []
+    for unit in units:
+        if unit.member is not None:
+            if unit.path not in streamed:
+                streamed[unit.path] = is_streamed_archive(unit.path)
+            if streamed[unit.path]:
+                blocks.setdefault(unit.path, []).append(unit)
+                continue
+        singles.append([unit])
+    ordered = sorted([*singles, *blocks.values()], key=lambda b: sum(map(_size, b)), reverse=True)
+    return [unit for block in ordered for unit in block]
 
 
 def _pooled(
