@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 import warnings
 from collections import defaultdict
 from dataclasses import replace
@@ -24,19 +25,27 @@ from test_sources_evtx import record
 POOLED = ReaderOptions(in_process_bytes=0)
 
 
-def children() -> list[int]:
-    """Pids of this process's live child processes (the pool's workers)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid() and fields[0] != "Z":
-                pids.append(int(entry.name))
-    return pids
+def children(settle: float = 5.0) -> list[int]:
+    """Pids of this process's live worker processes (the pool's), after giving workers
+    that were told to stop up to ``settle`` seconds to exit: a loaded machine schedules
+    their exit late. Other children of the test session (a browser, a JVM) are not ours."""
+    deadline = time.monotonic() + settle
+    while True:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                ours = b"_worker_main" in cmdline
+                if int(fields[1]) == os.getpid() and fields[0] != "Z" and ours:
+                    pids.append(int(entry.name))
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.1)
 
 
 #: A worker command that exits before it could do anything (as a broken install would).
