@@ -46,7 +46,6 @@ def _time(scope: EventScope) -> tuple[str, str]:
     return lit(since), lit(until)
 
 
-#: A field name in ``--regex`` that stands for the text of the whole event.
 def search_condition(terms: SearchTerms, expression: Callable[[str], str], all_text: str) -> str:
     """SQL for ``terms``; ``expression`` gives a field's SQL (NULL when absent),
     ``all_text`` the SQL of the event's whole text."""
