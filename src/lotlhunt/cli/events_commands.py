@@ -3,6 +3,7 @@ where. Each is a question to the engine (:mod:`lotlhunt.cli.reading`) and its ta
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,45 +12,22 @@ from rich.console import Console
 
 from ..model import iso
 from ..scope import EventScope
-from .options import CSV, ISSUES, JSONL, WORKERS, event_scope, logs_in_options
-from .reading import ask_events, report_reading
+from .options import CSV, JSONL, LogsIn, logs_in_options, top_option
+from .reading import ask_events
 from .tables import print_table, shortened, write_table
 
 
 @click.command()
 @logs_in_options
 @JSONL
-@click.option(
-    "--top",
-    default=20,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows per table in the terminal.",
-)
-@ISSUES
-@WORKERS
-def stats(
-    paths: tuple[Path, ...],
-    case: Path | None,
-    since: str | None,
-    until: str | None,
-    hosts: tuple[str, ...],
-    event_ids: tuple[int, ...],
-    jsonl: Path | None,
-    top: int,
-    issues_path: Path | None,
-    workers: int | None,
-) -> None:
+@top_option(20, "Rows per table in the terminal.")
+def stats(logs: LogsIn, jsonl: Path | None, top: int) -> None:
     """Events per host, channel and event id, time span per log, logsources fed."""
     from ..analytics.metrics import compute_metrics
     from ..reports.rows import JsonlRows
 
-    scope = event_scope(since, until, hosts, event_ids)
     # Metrics read only the core columns: no event field is stored.
-    answer = ask_events(
-        paths, case, scope, workers, (), lambda e: compute_metrics(e.event_counts(scope))
-    )
-    report_reading(answer, paths, issues_path)
+    answer = ask_events(logs, (), lambda e: compute_metrics(e.event_counts(logs.scope)))
     metrics = answer.value
     console = Console()
     console.print(
@@ -88,30 +66,15 @@ def stats(
 @click.option("--failed-only", is_flag=True, help="Only failed logons (4625).")
 @JSONL
 @CSV
-@click.option(
-    "--top",
-    default=50,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows shown in the terminal (files get all).",
-)
-@ISSUES
-@WORKERS
+@top_option(50, "Rows shown in the terminal (files get all).")
 def logons(
-    paths: tuple[Path, ...],
-    case: Path | None,
-    since: str | None,
-    until: str | None,
-    hosts: tuple[str, ...],
-    event_ids: tuple[int, ...],
+    logs: LogsIn,
     late_share: float,
     late_only: bool,
     failed_only: bool,
     jsonl: Path | None,
     csv_path: Path | None,
     top: int,
-    issues_path: Path | None,
-    workers: int | None,
 ) -> None:
     """Successful and failed logons by account, type, source and target host."""
     import pyarrow.compute as pc
@@ -124,21 +87,17 @@ def logons(
         summarise_logons,
     )
 
-    given = event_scope(since, until, hosts, event_ids)
+    given = logs.scope
     wanted = frozenset({SUCCESS, FAILURE}) & (given.event_ids or frozenset({SUCCESS, FAILURE}))
     if not wanted:
         raise click.UsageError("--event-id leaves neither 4624 nor 4625")
     # Only logon events are read into the engine: the others are dropped while reading.
     scope = EventScope(given.since, given.until, given.hosts, wanted)
     answer = ask_events(
-        paths,
-        case,
-        scope,
-        workers,
+        replace(logs, scope=scope),
         LOGON_FIELDS,
         lambda e: e.events_of(SECURITY, sorted(wanted), LOGON_FIELDS, scope),
     )
-    report_reading(answer, paths, issues_path)
     summary = summarise_logons(answer.value, late_share)
     table = summary.table
     if late_only and table.num_rows:

@@ -7,9 +7,10 @@ with ``--strict``, an input or rule could not be read, 2 the command line was wr
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -183,6 +184,42 @@ def run_or_exit(work: Callable[[], Any]) -> Any:
         fail(exc)
 
 
-def logs_in_options(func: F) -> F:
-    """The logs a reading command looks at: ``PATHS``, ``--case`` and the event scope."""
-    return _stack(func, [PATHS, CASE, event_scope_options])
+def top_option(default: int, help: str) -> Callable[[F], F]:
+    """``--top N``: how many rows of each table the terminal shows."""
+    return click.option(
+        "--top", default=default, show_default=True, type=click.IntRange(min=1), help=help
+    )
+
+
+@dataclass(frozen=True)
+class LogsIn:
+    """The logs a reading command looks at, as its options give them."""
+
+    paths: tuple[Path, ...]
+    case: Path | None
+    scope: EventScope
+    workers: int | None
+    issues_path: Path | None
+
+
+def logs_in_options(func: Callable[..., None]) -> Callable[..., None]:
+    """``PATHS``, ``--case``, the event scope, ``--issues`` and ``--workers``, handed to
+    the command as one :class:`LogsIn` (its first argument) instead of nine."""
+
+    @functools.wraps(func)
+    def command(
+        *,
+        paths: tuple[Path, ...],
+        case: Path | None,
+        since: str | None,
+        until: str | None,
+        hosts: tuple[str, ...],
+        event_ids: tuple[int, ...],
+        issues_path: Path | None,
+        workers: int | None,
+        **rest: Any,
+    ) -> None:
+        scope = event_scope(since, until, hosts, event_ids)
+        func(LogsIn(paths, case, scope, workers, issues_path), **rest)
+
+    return _stack(command, [PATHS, CASE, event_scope_options, ISSUES, WORKERS])
