@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._support.text import terminal_safe
+from ..settings import Settings
 
 
 @click.group()
@@ -43,6 +44,11 @@ def simulate() -> None:
     is_flag=True,
     help="The same network with no intruder: empty truth, a baseline to measure against.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that write the hosts (default: $LOTLHUNT_SIM_WORKERS, else by size).",
+)
 def simulate_volt_typhoon_cmd(
     out: Path,
     hosts: int,
@@ -51,6 +57,7 @@ def simulate_volt_typhoon_cmd(
     fmt: str,
     events: int | None,
     benign_only: bool,
+    workers: int | None,
 ) -> None:
     """Volt Typhoon inside a critical-infrastructure Windows network (see truth.jsonl)."""
     from ..simulate import LOGS_DIR, estimate_events, simulate_volt_typhoon
@@ -78,6 +85,7 @@ def simulate_volt_typhoon_cmd(
                 events=events,
                 progress=lambda n: bar.update(task, completed=n),
                 benign_only=benign_only,
+                workers=workers if workers is not None else Settings.from_environ().sim_workers,
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
