@@ -322,11 +322,15 @@ def test_behaviour_only_steps_are_in_truth(run, logs):
     rdp = events(dc, "lateral_rdp")
     ids = {e["System"]["EventID"] for e in rdp}
     assert 1149 in ids  # its log is not the one the actor clears
+    accepted = [e for e in rdp if e["System"]["EventID"] == 1149]
+    # As Windows writes it: UserData EventXML, Param1 the user, Param2 the domain,
+    # Param3 the source address; no EventData.
+    assert all("EventData" not in e for e in accepted)
     assert any(
-        e["EventData"].get("Param1") == variants["compromised_account"].split("\\")[1]
-        for e in rdp
-        if e["System"]["EventID"] == 1149
+        e["UserData"]["EventXML"]["Param1"] == variants["compromised_account"].split("\\")[1]
+        for e in accepted
     )
+    assert all(e["UserData"]["EventXML"]["#attributes"]["xmlns"] == "Event_NS" for e in accepted)
     smb = events(fs, "lateral_smb") + events(fs, "discovery_remote_share")
     assert {4624, 5140, 5145} <= {e["System"]["EventID"] for e in smb}
     clears = [

@@ -154,6 +154,7 @@ class _Sink:
                 process_id=pid,
                 thread_id=tid,
                 user_sid=sid,
+                user_data=tpl.user_data,
             )
             for w in self.evtx:
                 w.write(rec)
@@ -173,7 +174,7 @@ class _Sink:
                 )
             system_time = f"{fmt_second(ts // 1_000_000, 'T')}.{ts % 1_000_000:06d}Z"
             self.jsonl.write_encoded(
-                head, system_time, self.rid, pid, tid, self._tail, sid, named, values
+                head, system_time, self.rid, pid, tid, self._tail, sid, named, values, tpl.user_data
             )
         self.written += 1
 
