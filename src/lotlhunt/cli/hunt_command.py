@@ -24,6 +24,7 @@ from .options import (
     EXIT_FAILURE,
     LEVEL_OVERRIDE,
     PROFILES,
+    WORKERS,
     engine_options,
     event_scope,
     event_scope_options,
@@ -52,7 +53,7 @@ from .progress import RichProgress
     help="Case: a DuckDB file (logs are stored there; without PATHs, re-hunt it) or a "
     "Parquet case store folder (lotlhunt ingest).",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
+@WORKERS
 @click.option("--strict", is_flag=True, help="Exit 1 if any input or rule had a problem.")
 @click.option(
     "--placeholders",

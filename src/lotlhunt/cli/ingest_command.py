@@ -10,7 +10,7 @@ from rich.console import Console
 
 from .._support.text import terminal_safe
 from ..errors import LotlhuntError, UsageError
-from .options import EXIT_FAILURE, engine_options, fail, spark_options
+from .options import EXIT_FAILURE, WORKERS, engine_options, fail, spark_options
 from .progress import RichProgress
 
 
@@ -23,7 +23,7 @@ from .progress import RichProgress
     type=click.Path(path_type=Path),
     help="New folder for the Parquet case store.",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Reader processes (default: cores).")
+@WORKERS
 @click.option(
     "--engine",
     "engine_name",
