@@ -204,7 +204,7 @@ class LogsIn:
 
 def logs_in_options(func: Callable[..., None]) -> Callable[..., None]:
     """``PATHS``, ``--case``, the event scope, ``--issues`` and ``--workers``, handed to
-    the command as one :class:`LogsIn` (its first argument) instead of nine."""
+    the command as one :class:`LogsIn` (its first argument) instead of eight."""
 
     @functools.wraps(func)
     def command(

@@ -12,12 +12,7 @@ from lotlhunt.simulate.habits import HABITS
 from lotlhunt.simulate.host import MIN, SEC, Op
 from lotlhunt.simulate.network import DC, WEB, Network
 from lotlhunt.simulate.remote import psexec_target
-from lotlhunt.simulate.routine import (
-    own_console,
-    psexec_client,
-    remote_desktop,
-    service_schedule,
-)
+from lotlhunt.simulate.routine import own_console, psexec_client, remote_desktop, service_schedule
 
 
 def plan_habits(net: Network, hab: random.Random, ops: list[Op], notables: list[dict]) -> None:

@@ -7,11 +7,7 @@ import random
 
 from lotlhunt.simulate.host import MIN, SEC, Op
 from lotlhunt.simulate.network import DC, WS, Host, Network, Person
-from lotlhunt.simulate.routine import (
-    jump_session,
-    rdp_client,
-    remote_desktop,
-)
+from lotlhunt.simulate.routine import jump_session, rdp_client, remote_desktop
 
 
 def fill_command(template: str, net: Network, rng: random.Random) -> str:

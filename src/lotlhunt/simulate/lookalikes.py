@@ -10,10 +10,7 @@ import random
 from lotlhunt.simulate.background_ops import admin_rdp
 from lotlhunt.simulate.host import MIN, SEC, Op
 from lotlhunt.simulate.network import DC, MON, WEB, WS, Network
-from lotlhunt.simulate.routine import (
-    clear_log,
-    rdp_client,
-)
+from lotlhunt.simulate.routine import clear_log, rdp_client
 from lotlhunt.simulate.templates import APPLICATION, SECURITY
 
 

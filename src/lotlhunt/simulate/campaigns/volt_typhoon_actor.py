@@ -7,14 +7,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from lotlhunt.simulate.actions import (
-    a_net,
-    a_rdp_open,
-)
+from lotlhunt.simulate.actions import a_net, a_rdp_open
 from lotlhunt.simulate.campaigns.plan import Timeline
-from lotlhunt.simulate.campaigns.volt_typhoon_sheet import (
-    IFM_DIRS,
-)
+from lotlhunt.simulate.campaigns.volt_typhoon_sheet import IFM_DIRS
 from lotlhunt.simulate.network import Account, Host, Network
 
 

@@ -25,10 +25,7 @@ from lotlhunt.simulate.actions import (
 )
 from lotlhunt.simulate.campaigns.plan import Timeline, rand_text
 from lotlhunt.simulate.campaigns.volt_typhoon_actor import Actor, rdp_in, wmic_node
-from lotlhunt.simulate.campaigns.volt_typhoon_sheet import (
-    CRED_RECON,
-    IFM_DIRS,
-)
+from lotlhunt.simulate.campaigns.volt_typhoon_sheet import CRED_RECON, IFM_DIRS
 from lotlhunt.simulate.host import MIN, SEC
 from lotlhunt.simulate.inventory import TOOLS
 from lotlhunt.simulate.templates import SECURITY, SYSTEM_LOG, WINDOWS_POWERSHELL
