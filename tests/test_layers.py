@@ -60,3 +60,39 @@ def test_rules_import_no_engine() -> None:
         if any(m.startswith("lotlhunt.engines") for m in _imports(p))
     ]
     assert offenders == []
+
+
+#: The most lines a module may have: past it, a module does more than one job.
+MAX_MODULE_LINES = 500
+
+#: Modules over the limit that are being split, at the size they may not pass meanwhile.
+#: Each is a debt: an entry leaves as its module is split, and none is ever added.
+OVERSIZED_BEING_SPLIT: dict[str, int] = {
+    "hunt.py": 612,  # orchestration: ingest, rule loading, analysis into their own modules
+    "rules/compile/backend.py": 504,  # the pySigma backend: conversion state apart
+    "sources/archives.py": 503,  # zip / tar / gzip streams
+}
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text("utf-8").splitlines())
+
+
+def test_no_module_exceeds_the_line_limit() -> None:
+    sizes = {str(p.relative_to(SRC)): _lines(p) for p in _modules()}
+    over = {
+        name: n
+        for name, n in sizes.items()
+        if n > MAX_MODULE_LINES and n > OVERSIZED_BEING_SPLIT.get(name, 0)
+    }
+    assert over == {}, f"split these modules by job (at most {MAX_MODULE_LINES} lines): {over}"
+
+
+def test_the_allowance_holds_only_modules_still_over_the_limit() -> None:
+    # A module split (or gone) leaves the allowance, so the allowance can only shrink.
+    stale = [
+        name
+        for name in OVERSIZED_BEING_SPLIT
+        if not (SRC / name).is_file() or _lines(SRC / name) <= MAX_MODULE_LINES
+    ]
+    assert stale == []

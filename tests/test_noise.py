@@ -246,7 +246,7 @@ def test_cli_prints_noisiest_rules_without_terminal_controls(tmp_path: Path) -> 
     )
     assert out.exit_code == 0, out.output
     assert "Noisiest rules" in out.output and "\x1b[2J" not in out.output
-    assert "\\x1b[2J" in out.output
+    assert "\\e[2J" in out.output
     assert "00000000-0000-4000-8000-000000000040: low" in out.output
 
 

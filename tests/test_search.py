@@ -222,7 +222,7 @@ def test_outputs_hold_every_field_and_are_safe(logs: Path, tmp_path: Path) -> No
     assert "\n=" not in csv_text and ",=" not in csv_text
     # The terminal gets neither escape sequences nor markup from a log.
     assert "\x1b" not in result.output and "\u202e" not in result.output
-    assert "\\x1b[31mred" in result.output
+    assert "\\e[31mred" in result.output
     assert "[bold]markup[/bold]" in result.output
 
 

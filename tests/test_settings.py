@@ -23,6 +23,27 @@ def test_environment_values() -> None:
     )
 
 
+@pytest.mark.parametrize(("value", "workers"), [("4", 4), (" 2 ", 2), ("0", 1), ("x", None)])
+def test_simulation_workers_from_the_environment(value: str, workers: int | None) -> None:
+    assert Settings.from_environ({"HOME": "/h", "LOTLHUNT_SIM_WORKERS": value}).sim_workers == (
+        workers
+    )
+    assert Settings.from_environ({"HOME": "/h"}).sim_workers is None
+
+
+def test_the_simulator_reads_no_environment() -> None:
+    # The environment is read at the edge (settings, the command line) only.
+    import lotlhunt.simulate as simulate
+
+    folder = Path(simulate.__file__).parent
+    readers = [
+        str(p.relative_to(folder))
+        for p in sorted(folder.rglob("*.py"))
+        if "environ" in p.read_text("utf-8") or "getenv" in p.read_text("utf-8")
+    ]
+    assert readers == []
+
+
 def test_a_hunt_config_keeps_the_settings_it_was_made_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,9 +74,10 @@ def test_same_seed_same_bytes(run, tmp_path):
     assert _digest(again.out_dir) == _digest(run.out_dir)
 
 
-def test_worker_processes_write_the_same_bytes(run, tmp_path, monkeypatch):
-    monkeypatch.setenv("LOTLHUNT_SIM_WORKERS", "2")
-    forked = simulate_volt_typhoon(tmp_path / "forked", hosts=6, days=1, seed=0, fmt="jsonl")
+def test_worker_processes_write_the_same_bytes(run, tmp_path):
+    forked = simulate_volt_typhoon(
+        tmp_path / "forked", hosts=6, days=1, seed=0, fmt="jsonl", workers=2
+    )
     assert _digest(forked.out_dir) == _digest(run.out_dir)
 
 
@@ -321,11 +322,15 @@ def test_behaviour_only_steps_are_in_truth(run, logs):
     rdp = events(dc, "lateral_rdp")
     ids = {e["System"]["EventID"] for e in rdp}
     assert 1149 in ids  # its log is not the one the actor clears
+    accepted = [e for e in rdp if e["System"]["EventID"] == 1149]
+    # As Windows writes it: UserData EventXML, Param1 the user, Param2 the domain,
+    # Param3 the source address; no EventData.
+    assert all("EventData" not in e for e in accepted)
     assert any(
-        e["EventData"].get("Param1") == variants["compromised_account"].split("\\")[1]
-        for e in rdp
-        if e["System"]["EventID"] == 1149
+        e["UserData"]["EventXML"]["Param1"] == variants["compromised_account"].split("\\")[1]
+        for e in accepted
     )
+    assert all(e["UserData"]["EventXML"]["#attributes"]["xmlns"] == "Event_NS" for e in accepted)
     smb = events(fs, "lateral_smb") + events(fs, "discovery_remote_share")
     assert {4624, 5140, 5145} <= {e["System"]["EventID"] for e in smb}
     clears = [
@@ -435,3 +440,34 @@ def test_cli_benign_only(tmp_path):
     assert "none (benign only)" in result.output
     assert json.loads((out / "scenario.json").read_text())["benign_only"] is True
     assert (out / "truth.jsonl").read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("env", "option", "expected"),
+    [(None, [], None), ("3", [], 3), ("3", ["--workers", "2"], 2), ("many", [], None)],
+)
+def test_cli_passes_the_simulation_workers_from_the_edge(
+    tmp_path, monkeypatch, env, option, expected
+):
+    # The command line reads LOTLHUNT_SIM_WORKERS (its --workers first) and hands the
+    # simulator a number; the simulator itself reads no environment.
+    from click.testing import CliRunner
+
+    import lotlhunt.simulate as simulate
+    from lotlhunt.cli import cli
+
+    if env is None:
+        monkeypatch.delenv("LOTLHUNT_SIM_WORKERS", raising=False)
+    else:
+        monkeypatch.setenv("LOTLHUNT_SIM_WORKERS", env)
+    seen = {}
+
+    def fake(out_dir, **kwargs):
+        seen.update(kwargs)
+        return SimulationSummary(out_dir, ["h1"], [], [], 0, 0, 0.0)
+
+    monkeypatch.setattr(simulate, "simulate_volt_typhoon", fake)
+    args = ["simulate", "volt-typhoon", "--out", str(tmp_path / "o"), *option]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == expected

@@ -42,6 +42,40 @@ def test_spreadsheet_safe_neutralises_formulas(text: str) -> None:
     assert spreadsheet_safe("dc01") == "dc01"
 
 
+def test_terminal_safe_clips_after_escaping_and_before_markup() -> None:
+    # Clipping never cuts an escape in half nor leaves a bracket unescaped.
+    assert terminal_safe("abcdef", 4) == "abc…"
+    assert terminal_safe("ab", 4) == "ab"
+    assert terminal_safe("\x1b[2Jxyz", 5) == "\\e[2…"
+    clipped = terminal_safe("[bold]" * 10, 7)
+    console = Console(record=True, width=200, color_system=None)
+    console.print(clipped)
+    assert console.export_text().strip() == "[bold]…"
+
+
+def test_terminal_safe_hides_no_line_tab_or_invisible_character() -> None:
+    # Newline and tab would fake a row or a column of a table; zero-width and bidi
+    # isolate characters hide or reorder text.
+    shown = terminal_safe("a\nb\tc\u200bd\u2066e\ufeff")
+    assert shown == "a\\nb\\tc\\u200bd\\u2066e\\ufeff"
+
+
+def test_spreadsheet_safe_takes_any_value() -> None:
+    assert spreadsheet_safe(None) == ""
+    assert spreadsheet_safe(-5) == "'-5"
+    assert spreadsheet_safe("a=1") == "a=1"
+
+
+def test_csv_rows_neutralise_full_width_formulas(tmp_path: Path) -> None:
+    from lotlhunt.reports.rows import CsvRows
+
+    sink = CsvRows(tmp_path / "rows.csv", ["\uff1dHEADER", "host"])
+    sink.write([{"\uff1dHEADER": "\uff0bcmd", "host": "@dc01"}])
+    sink.close()
+    lines = (tmp_path / "rows.csv").read_text("utf-8").splitlines()
+    assert lines == ["'\uff1dHEADER,host", "'\uff0bcmd,'@dc01"]
+
+
 def rendered(print_fn: object, width: int = 80) -> str:
     console = Console(file=None, width=width, force_terminal=True, color_system="truecolor")
     with console.capture() as cap:

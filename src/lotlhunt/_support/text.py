@@ -40,9 +40,16 @@ def control_free(text: object) -> str:
     return _UNSAFE.sub(_visible, value)
 
 
-def terminal_safe(text: object) -> str:
-    """``text`` for a rich console: controls made visible and rich markup escaped."""
-    return _markup_escape(control_free(text))
+def terminal_safe(text: object, width: int | None = None) -> str:
+    """``text`` for a rich console: controls made visible, clipped to ``width``
+    characters (the last one an ellipsis) when given, and rich markup escaped.
+
+    Clipping comes after the controls are made visible and before markup is escaped,
+    so it can neither cut an escape in half nor leave an unclosed ``[``."""
+    value = control_free(text)
+    if width is not None and len(value) > width:
+        value = value[: width - 1] + "…"
+    return _markup_escape(value)
 
 
 #: What a spreadsheet reads as the start of a formula (or of DDE): ``=``, ``+``, ``-``,

@@ -2,15 +2,15 @@
 
 A search can keep millions of events, so rows are written batch by batch as the engine
 produces them, never gathered first. Everything from a log is hostile: CSV cells that a
-spreadsheet would run as a formula get a leading ``'``, and text for the terminal loses
-its control characters (escape sequences could rewrite the screen) and its rich markup.
+spreadsheet would run as a formula get a leading ``'``
+(:func:`~lotlhunt._support.text.spreadsheet_safe`); text for the terminal goes through
+:func:`~lotlhunt._support.text.terminal_safe`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,32 +20,13 @@ from typing import IO, Any, Protocol
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from rich.markup import escape
 
+from .._support.text import spreadsheet_safe
 from ..events import schema
 from ..model import iso
 
 #: Keys of an event row besides its fields (which go under ``fields``).
 EVENT_KEYS = tuple(c for c in schema.CORE_COLUMNS)
-#: C0 and C1 control characters, DEL, and the bidirectional overrides that reorder text.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_text(value: object, width: int | None = None) -> str:
-    """``value`` as text safe to print with rich: control characters shown as escapes
-    (``\\x1b``), markup escaped, clipped to ``width`` characters."""
-    text = "" if value is None else value if isinstance(value, str) else plain(value)
-    text = _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return escape(text)
-
-
-def spreadsheet_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas: log text must never execute in a viewer."""
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 def plain(value: object) -> str:
@@ -150,11 +131,11 @@ class CsvRows:
         self._out = path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         self._writer = csv.writer(self._out)
         self._columns = list(columns)
-        self._writer.writerow([spreadsheet_cell(c) for c in self._columns])
+        self._writer.writerow([spreadsheet_safe(c) for c in self._columns])
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
-            self._writer.writerow([spreadsheet_cell(plain(row.get(c))) for c in self._columns])
+            self._writer.writerow([spreadsheet_safe(plain(row.get(c))) for c in self._columns])
 
     def close(self) -> None:
         self._out.close()

@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from lotlhunt.simulate.records import UserData
+
 # --- tokens -------------------------------------------------------------------------
 FRAGMENT_HEADER = b"\x0f\x01\x01\x00"  # token 0x0f, BinXml version 1.1, flags 0
 TOKEN_EOF = 0x00
@@ -364,23 +366,43 @@ _SYSTEM = Element(
 )
 
 
-def event_template(provider: str, event_id: int, names: tuple[str, ...], unnamed: int) -> Template:
-    """The template for one event shape: ``<Event>`` with System, then EventData.
+def event_template(
+    provider: str,
+    event_id: int,
+    names: tuple[str, ...],
+    unnamed: int,
+    user_data: UserData | None = None,
+) -> Template:
+    """The template for one event shape: ``<Event>`` with System, then EventData (or
+    UserData).
 
     System has the elements and attributes Windows writes, in its order; attributes a
     log may lack (Guid, EventSourceName, Qualifiers, ActivityID, UserID) are optional
     substitutions, so a NullType value drops them. EventData holds one
-    ``<Data Name="...">`` per named value, then one ``<Data>`` per unnamed value.
+    ``<Data Name="...">`` per named value, then one ``<Data>`` per unnamed value. With
+    ``user_data``, UserData holds its wrapper element with one ``<Name>`` per value.
     """
     slot = FIRST_DATA
     data: list[Element] = []
     for name in names:
-        data.append(Element("Data", (("Name", Text(name)),), (Sub(slot, STRING),)))
+        if user_data is None:
+            data.append(Element("Data", (("Name", Text(name)),), (Sub(slot, STRING),)))
+        else:
+            data.append(Element(name, children=(Sub(slot, STRING),)))
         slot += 1
-    for _ in range(unnamed):
-        data.append(Element("Data", children=(Sub(slot, STRING),)))
-        slot += 1
-    event_data = Element("EventData", children=tuple(data) if data else None)
-    root = Element("Event", (("xmlns", Text(EVENT_NAMESPACE)),), (_SYSTEM, event_data))
-    guid = template_guid(provider, event_id, names, unnamed)
+    if user_data is not None:
+        if unnamed:
+            raise ValueError("UserData values are named: no unnamed values")
+        attributes = tuple((k, Text(v)) for k, v in user_data.attributes)
+        wrapper = Element(user_data.element, attributes, tuple(data) if data else None)
+        body = Element("UserData", children=(wrapper,))
+    else:
+        for _ in range(unnamed):
+            data.append(Element("Data", children=(Sub(slot, STRING),)))
+            slot += 1
+        body = Element("EventData", children=tuple(data) if data else None)
+    root = Element("Event", (("xmlns", Text(EVENT_NAMESPACE)),), (_SYSTEM, body))
+    # EventData shapes keep the identity they always had.
+    key = (provider, event_id, names, unnamed) + ((user_data,) if user_data else ())
+    guid = template_guid(*key)
     return Template(root=root, guid=guid, substitution_count=slot)

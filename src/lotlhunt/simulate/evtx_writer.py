@@ -58,7 +58,7 @@ from lotlhunt.simulate.binxml import (
     guid_bytes,
     sid_bytes,
 )
-from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.records import EvtxRecord, UserData
 
 __all__ = ["EvtxWriter", "write_evtx", "MAX_RECORD_SIZE"]
 
@@ -190,7 +190,7 @@ class EvtxWriter:
         self._records_written = 0
         self._last_record_id = -1
         self._closed = False
-        self._templates: dict[tuple[str, int, tuple[str, ...], int], Template] = {}
+        self._templates: dict[tuple[str, int, tuple[str, ...], int, UserData | None], Template] = {}
         self._system: dict[
             tuple[str, str | None, str | None, str, str, str | None], tuple[bytes, bytes]
         ] = {}
@@ -238,7 +238,13 @@ class EvtxWriter:
                 f"record ids must strictly increase: {record_id} after {self._last_record_id}"
             )
         event_data = record.event_data
-        key = (record.provider, record.event_id, tuple(event_data), len(record.data_values))
+        key = (
+            record.provider,
+            record.event_id,
+            tuple(event_data),
+            len(record.data_values),
+            record.user_data,
+        )
         template = self._templates.get(key)
         if template is None:
             template = event_template(*key)

@@ -4,7 +4,8 @@ The shape is the one the Rust ``evtx`` parser emits (``evtx_dump -o jsonl``), so
 readers treat a simulated ``.jsonl`` exactly like a dump of a real log: ``Event.System``
 with ``#attributes`` for Provider/TimeCreated/Execution/Security and ``Event.EventData``
 with named fields, or ``EventData.Data.#text`` for the unnamed values classic providers
-(ESENT, Windows PowerShell) write. Values stay strings, as :class:`EvtxRecord` holds them.
+(ESENT, Windows PowerShell) write, or ``Event.UserData.<wrapper>`` for the providers that
+write UserData (TerminalServices 1149). Values stay strings, as :class:`EvtxRecord` holds them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from types import TracebackType
 
 import orjson
 
-from lotlhunt.simulate.records import EvtxRecord
+from lotlhunt.simulate.records import EvtxRecord, UserData
 
 _XMLNS = {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}
 #: Lines are buffered and written in blocks; a line is ~1-2 KB.
@@ -51,7 +52,9 @@ def record_to_json(rec: EvtxRecord) -> dict:
         "Security": {"#attributes": {"UserID": rec.user_sid}} if rec.user_sid else None,
     }
     event: dict = {"#attributes": _XMLNS, "System": system}
-    if rec.data_values:
+    if rec.user_data is not None:
+        event["UserData"] = rec.user_data.as_json(rec.event_data)
+    elif rec.data_values:
         data: dict = dict(rec.event_data)
         data["Data"] = {"#text": list(rec.data_values)}
         event["EventData"] = data
@@ -129,6 +132,7 @@ class JsonlWriter:
         user_sid: str | None,
         named: dict[str, str],
         values: tuple[str, ...] = (),
+        user_data: UserData | None = None,
     ) -> None:
         """Write one event from :func:`encode_head`/:func:`encode_tail` parts (fast path)."""
         sec = (
@@ -140,7 +144,9 @@ class JsonlWriter:
             f'{head}{system_time}"}}}},"EventRecordID":{record_id},"Correlation":null,'
             f'"Execution":{{"#attributes":{{"ProcessID":{pid},"ThreadID":{tid}}}}}{tail}{sec}'
         ).encode()
-        if values:
+        if user_data is not None:
+            line += b',"UserData":' + orjson.dumps(user_data.as_json(named))
+        elif values:
             line += b',"EventData":' + orjson.dumps({**named, "Data": {"#text": list(values)}})
         elif named:
             line += b',"EventData":' + orjson.dumps(named)

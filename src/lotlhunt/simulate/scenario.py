@@ -154,6 +154,7 @@ class _Sink:
                 process_id=pid,
                 thread_id=tid,
                 user_sid=sid,
+                user_data=tpl.user_data,
             )
             for w in self.evtx:
                 w.write(rec)
@@ -173,7 +174,7 @@ class _Sink:
                 )
             system_time = f"{fmt_second(ts // 1_000_000, 'T')}.{ts % 1_000_000:06d}Z"
             self.jsonl.write_encoded(
-                head, system_time, self.rid, pid, tid, self._tail, sid, named, values
+                head, system_time, self.rid, pid, tid, self._tail, sid, named, values, tpl.user_data
             )
         self.written += 1
 
@@ -292,10 +293,12 @@ def _worker(task: tuple[str, float]) -> _Result:
     return task[0], n, files, truth
 
 
-def _workers(expected: int, tasks: int) -> int:
-    env = os.environ.get("LOTLHUNT_SIM_WORKERS")
-    if env:
-        return max(1, int(env))
+def _workers(expected: int, tasks: int, asked: int | None) -> int:
+    """Processes to write ``tasks`` hosts with: ``asked`` when given, else one for a
+    small run (starting processes costs more than it saves) and up to eight for a big
+    one where ``fork`` exists."""
+    if asked is not None:
+        return max(1, asked)
     if expected < _PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return max(1, min(os.cpu_count() or 1, tasks, 8))
@@ -372,6 +375,7 @@ def simulate_volt_typhoon(
     events: int | None = None,
     progress: Callable[[int], None] | None = None,
     benign_only: bool = False,
+    workers: int | None = None,
 ) -> SimulationSummary:
     """Write a network's logs with Volt Typhoon inside, plus truth; deterministic per seed.
 
@@ -379,6 +383,8 @@ def simulate_volt_typhoon(
     (people, schedules and the campaign are fixed by the seed); ``progress`` is called
     with the running count of records written. ``benign_only`` writes the same network
     with no intruder: the baseline a hunt's false positives are measured on.
+    ``workers`` processes write the hosts (default: chosen by the run's size); the bytes
+    written are the same whatever it is.
     """
     t0 = time.perf_counter()
     if fmt not in FORMATS:
@@ -407,7 +413,7 @@ def simulate_volt_typhoon(
     for lst in ops_by_host.values():
         lst.sort(key=lambda o: o.ts)
     job = _Job(net, seed, dict(ops_by_host), clears, out_dir, fmts)
-    workers = _workers(estimate_events(hosts, days, events), len(net.hosts))
+    workers = _workers(estimate_events(hosts, days, events), len(net.hosts), workers)
     noise_days = {h.name: h.noise_per_day * days for h in net.hosts}
     fixed = _fixed_counts(net, seed, ops_by_host) if events else {}
     # Hosts whose logs get cleared go first so the others can make up the wiped records.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lotlhunt.simulate.records import UserData
+
 SECURITY, SYSTEM_LOG, APPLICATION, SYSMON, PS_OPERATIONAL, WINDOWS_POWERSHELL, RDP_RCM = range(7)
 CHANNELS = (
     "Security",
@@ -50,6 +52,8 @@ class Template:
     task: int = 0
     opcode: int = 0
     keywords: str = "0x8000000000000000"
+    #: The UserData shape for providers that write their values there (None: EventData).
+    user_data: UserData | None = None
 
 
 AUDITING = Provider("Microsoft-Windows-Security-Auditing", "54849625-5478-4994-A5BA-3E3B0328C30D")
@@ -159,4 +163,16 @@ T800 = Template(
 )
 
 # ---- TerminalServices ------------------------------------------------------------------------
-T1149 = Template(channel=RDP_RCM, provider=RCM, event_id=1149, keywords="0x1000000000000000")
+#: TerminalServices writes its values as UserData ``EventXML`` (as in real 1149 records:
+#: Param1 the user, Param2 the domain, Param3 the source address), not as EventData.
+EVENT_XML = UserData(
+    "EventXML",
+    (("xmlns:auto-ns2", "http://schemas.microsoft.com/win/2004/08/events"), ("xmlns", "Event_NS")),
+)
+T1149 = Template(
+    channel=RDP_RCM,
+    provider=RCM,
+    event_id=1149,
+    keywords="0x1000000000000000",
+    user_data=EVENT_XML,
+)

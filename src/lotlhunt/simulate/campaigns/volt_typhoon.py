@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 
 from lotlhunt.simulate.campaigns.plan import CampaignPlan, Timeline, rand_text, summarise
+from lotlhunt.simulate.campaigns.volt_typhoon_access import credentials_window, edge_window
+from lotlhunt.simulate.campaigns.volt_typhoon_actor import Actor
 from lotlhunt.simulate.campaigns.volt_typhoon_sheet import (
     FRP_NAMES,
     FRP_PORTS,
@@ -26,13 +28,7 @@ from lotlhunt.simulate.campaigns.volt_typhoon_sheet import (
     MS_FRP,
     SOHO,
 )
-from lotlhunt.simulate.campaigns.volt_typhoon_windows import (
-    Actor,
-    cleanup_window,
-    credentials_window,
-    edge_window,
-    staging_window,
-)
+from lotlhunt.simulate.campaigns.volt_typhoon_staging import cleanup_window, staging_window
 from lotlhunt.simulate.network import DC, FILE, MON, SQL, WEB, Network
 
 

@@ -16,8 +16,8 @@ class RdpEvents(HostBase):
     def rdp_authenticated(self, ts: int, acct: Account, ip: str) -> None:
         """TerminalServices-RemoteConnectionManager 1149: the RDP user authenticated.
 
-        Windows writes these three values as UserData ``EventXML`` Param1-3; readers
-        flatten UserData to leaf names, so they are written here as the same three names.
+        Written as Windows writes them, UserData ``EventXML`` Param1-3 (the template
+        says so); readers flatten UserData to these leaf names.
         """
         self.emit(
             ts,

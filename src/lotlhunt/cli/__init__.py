@@ -1,0 +1,45 @@
+"""The ``lotlhunt`` command: a thin shell over the library.
+
+One module per command or family of commands; the options they share, and how an error
+becomes an exit code, are in :mod:`lotlhunt.cli.options`. Exit codes scripts can rely
+on: 0 the command ran (findings or not), 1 it failed or, with ``--strict``, an input or
+rule could not be read, 2 the command line was wrong.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .events_commands import logons, stats
+from .hunt_command import hunt, print_noisiest
+from .ingest_command import ingest
+from .options import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from .progress import RichProgress
+from .rules_commands import rules
+from .search_command import search
+from .simulate_command import simulate
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "RichProgress",
+    "cli",
+    "main",
+    "print_noisiest",
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lotlhunt")
+def cli() -> None:
+    """Hunt living-off-the-land intrusions in Windows event logs."""
+
+
+for command in (search, stats, logons, hunt, ingest, rules, simulate):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point; click turns usage errors into exit 2."""
+    cli(prog_name="lotlhunt")
