@@ -1,0 +1,166 @@
+"""A compiled condition as a boolean tree over units that each read one field.
+
+The SQL of a rule is one expression; evaluating it rule by rule costs a query per rule.
+The tree lets an engine share the work between rules instead: every maximal part of a
+condition that reads a single field (``Image`` through any of its twins: as it is,
+lower-cased, as an address) is a *field unit*, which the engine evaluates once over the
+distinct values of that field for all rules of a slice; what reads several fields or the
+whole event's text is a *row unit*, evaluated on the rows. Above the units, AND, OR and
+the two ways the compiler wraps a condition in ``coalesce`` are combined as bitmaps.
+
+Each unit keeps its SQL exactly as the rule's SQL holds it, so evaluating a unit over a
+field's values gives what the rule's SQL gives on every row holding those values: the
+tree changes where SQL runs, never what it says.
+
+The tree is a tuple of :class:`Node` in post-order (children before parents, the root
+last), children referred to by index: flat, so the rule cache stores it as plain JSON.
+No pySigma here: a hunt whose rules come from the cache reads trees without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .dialect import ALL_TEXT_FIELD, IP_SUFFIX, LOWER_SUFFIX
+
+
+class Kind(StrEnum):
+    """What a node of a condition tree is."""
+
+    #: SQL reading one field only (any of its twins): evaluated over its distinct values.
+    FIELD = "field"
+    #: SQL reading several fields or the whole event's text: evaluated on the rows.
+    ROW = "row"
+    AND = "and"
+    OR = "or"
+    #: ``NOT coalesce(x, false)``: true wherever ``x`` is not true (a missing field
+    #: makes a negated selection true, see :data:`~.dialect.NEGATION`).
+    NOT = "not"
+    #: ``coalesce(x, false)``: true where ``x`` is, false elsewhere.
+    TRUE = "true"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a condition tree: a unit (its SQL and, for a field unit, the field's
+    lower-cased name) or a boolean operator over earlier nodes (``args``)."""
+
+    kind: Kind
+    sql: str = ""
+    field: str = ""
+    args: tuple[int, ...] = ()
+
+
+#: A condition tree: nodes in post-order, the root last.
+Tree = tuple[Node, ...]
+#: How the compiler records boolean nodes: SQL of the node -> (and/or/not, operand SQL).
+Operands = Mapping[str, tuple[str, tuple[str, ...]]]
+
+
+def identifiers(sql: str) -> list[str]:
+    """The quoted identifiers of ``sql`` (column names), string literals skipped.
+
+    Compiled SQL quotes every column (``"Image__lc"``) and writes every value as a
+    single-quoted literal whose quotes are doubled, so this reads the columns exactly.
+    """
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            j = i + 1
+            text: list[str] = []
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:
+                        text.append(c)
+                        j += 2
+                        continue
+                    break
+                text.append(sql[j])
+                j += 1
+            if c == '"':
+                out.append("".join(text))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def column_field(column: str) -> str:
+    """The lower-cased field a slice column holds (a twin's suffix removed). Field names
+    never contain the engine's ``__`` (:func:`~lotlhunt.events.schema.bad_field_name`)."""
+    for suffix in (LOWER_SUFFIX, IP_SUFFIX):
+        if column.endswith(suffix) and column != suffix:
+            return column[: -len(suffix)].lower()
+    return column.lower()
+
+
+def fields_of(sql: str) -> set[str]:
+    """The lower-cased fields ``sql`` reads."""
+    return {column_field(c) for c in identifiers(sql)}
+
+
+_BOOLEAN = {"and": Kind.AND, "or": Kind.OR, "not": Kind.NOT}
+
+
+class _Builder:
+    """Appends nodes in post-order, one node per distinct (kind, SQL, operands)."""
+
+    def __init__(self, operands: Operands) -> None:
+        self.operands = operands
+        self.nodes: list[Node] = []
+        self.index: dict[Node, int] = {}
+
+    def add(self, node: Node) -> int:
+        found = self.index.get(node)
+        if found is None:
+            found = self.index[node] = len(self.nodes)
+            self.nodes.append(node)
+        return found
+
+    def build(self, sql: str) -> int:
+        fields = fields_of(sql)
+        if len(fields) == 1 and ALL_TEXT_FIELD not in fields:
+            return self.add(Node(Kind.FIELD, sql=sql, field=next(iter(fields))))
+        found = self.operands.get(sql)
+        if found is None or found[0] not in _BOOLEAN:
+            return self.add(Node(Kind.ROW, sql=sql))
+        kind, parts = found
+        args = tuple(self.build(p) for p in parts)
+        return self.add(Node(_BOOLEAN[kind], args=args))
+
+
+def condition_tree(sql: str, operands: Operands) -> Tree:
+    """The tree of a condition compiled to ``sql``, from the boolean nodes the compiler
+    recorded while writing it (``operands``)."""
+    builder = _Builder(operands)
+    builder.build(sql)
+    return tuple(builder.nodes)
+
+
+def any_of_true(trees: Sequence[Tree]) -> Tree:
+    """``coalesce(t1, false) OR coalesce(t2, false) ...``: a rule of several conditions."""
+    return combine(Kind.OR, [(Kind.TRUE, t) for t in trees])
+
+
+def and_not(tree: Tree, excluded: Sequence[Tree]) -> Tree:
+    """``tree AND NOT coalesce(e1, false) AND ...``: a rule with exclusions applied."""
+    return combine(Kind.AND, [(None, tree), *((Kind.NOT, e) for e in excluded)])
+
+
+def combine(kind: Kind, parts: Sequence[tuple[Kind | None, Tree]]) -> Tree:
+    """A node of ``kind`` over trees, each optionally wrapped in a one-operand node."""
+    builder = _Builder({})
+    roots: list[int] = []
+    for wrap, tree in parts:
+        remap: list[int] = []
+        for node in tree:
+            args = tuple(remap[a] for a in node.args)
+            remap.append(builder.add(Node(node.kind, node.sql, node.field, args)))
+        root = remap[-1]
+        roots.append(builder.add(Node(wrap, args=(root,))) if wrap is not None else root)
+    builder.add(Node(kind, args=tuple(roots)))
+    return tuple(builder.nodes)
