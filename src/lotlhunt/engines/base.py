@@ -60,8 +60,10 @@ class EngineOptions:
     #: wide table is several times slower (755 k simulated events of 155 columns: 34 s
     #: in inserts of 65,536 rows, 7.5 s in inserts of 122,880).
     row_group_rows: int = 122_880
-    #: Rules per evaluation query.
+    #: Rules per evaluation query (rules run as their own SQL).
     rules_per_query: int = 16
+    #: Tests of one field evaluated by one query over its distinct values.
+    units_per_query: int = 64
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which
