@@ -25,6 +25,7 @@ from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import (
+    SliceColumns,
     batched,
     by_event_ids,
     covers,
@@ -49,6 +50,9 @@ from .units import RuleMatcher, UnitTruth
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
 
+
+#: No column of a field read.
+NO_TWINS = SliceColumns()
 
 NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
@@ -201,14 +205,15 @@ class Evaluator:
             if progress:
                 progress(len(idxs))
             return NO_MATCHES, {}, 0
-        lower = twins(u for units in field_units.values() for u in units).lower
+        needed = {f: twins(units) for f, units in field_units.items()}
+        literal_fields = {n.lower() for n in by_field}
         values = {
             f: values_table(
                 engine.con,
                 spellings.get(f, f),
                 codes,
-                lower=f in lower or f in {n.lower() for n in by_field},
-                ip=any(f in twins([u]).ip for u in field_units.get(f, ())),
+                lower=f in literal_fields or bool(needed.get(f, NO_TWINS).lower),
+                ip=bool(needed.get(f, NO_TWINS).ip),
             )
             for f, codes in encoded.fields.items()
         }

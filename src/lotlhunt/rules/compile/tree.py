@@ -19,6 +19,7 @@ No pySigma here: a hunt whose rules come from the cache reads trees without it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,34 +60,17 @@ Tree = tuple[Node, ...]
 Operands = Mapping[str, tuple[str, tuple[str, ...]]]
 
 
+#: A quoted identifier or a string literal (either quote doubled inside).
+_QUOTED = re.compile(r"\"((?:[^\"]|\"\")*)\"|'(?:[^']|'')*'")
+
+
 def identifiers(sql: str) -> list[str]:
     """The quoted identifiers of ``sql`` (column names), string literals skipped.
 
     Compiled SQL quotes every column (``"Image__lc"``) and writes every value as a
     single-quoted literal whose quotes are doubled, so this reads the columns exactly.
     """
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        c = sql[i]
-        if c in "'\"":
-            j = i + 1
-            text: list[str] = []
-            while j < n:
-                if sql[j] == c:
-                    if j + 1 < n and sql[j + 1] == c:
-                        text.append(c)
-                        j += 2
-                        continue
-                    break
-                text.append(sql[j])
-                j += 1
-            if c == '"':
-                out.append("".join(text))
-            i = j + 1
-        else:
-            i += 1
-    return out
+    return [m.group(1).replace('""', '"') for m in _QUOTED.finditer(sql) if m.group(1) is not None]
 
 
 def column_field(column: str) -> str:
