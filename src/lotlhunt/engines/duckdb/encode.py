@@ -156,29 +156,3 @@ def values_table(
     table = pa.table({INDEX: pa.array(np.arange(len(codes.values))), name: codes.values})
     with arrow_view(con, "__values", table):
         return con.sql(f"SELECT {', '.join(exprs)} FROM __values").to_arrow_table()
-
-
-def unit_query(view: str, sqls: Sequence[str]) -> str:
-    """One query giving, for each unit, the value numbers where it is true and where it
-    is NULL (each unit computed once, then aggregated twice)."""
-    cols = "".join(f", ({sql}) AS __u{k}" for k, sql in enumerate(sqls))
-    aggs = ", ".join(
-        f"list({INDEX}) FILTER (WHERE __u{k}), list({INDEX}) FILTER (WHERE __u{k} IS NULL)"
-        for k in range(len(sqls))
-    )
-    return f"SELECT {aggs} FROM (SELECT {INDEX}{cols} FROM {view})"
-
-
-def unit_outcomes(row: pa.Table, sqls: Sequence[str], codes: FieldCodes) -> dict[str, UnitTruth]:
-    """The outcomes of the units ``sqls`` from the one row :func:`unit_query` gives."""
-    out: dict[str, UnitTruth] = {}
-    for k, sql in enumerate(sqls):
-        true, null = (_sorted(row.column(2 * k + j)[0]) for j in (0, 1))
-        out[sql] = UnitTruth(true=true, null=null, codes=codes)
-    return out
-
-
-def _sorted(items: pa.Scalar) -> np.ndarray:
-    if not items.is_valid:
-        return np.empty(0, np.int64)
-    return np.sort(items.values.to_numpy().astype(np.int64, copy=False))

@@ -12,15 +12,15 @@ condition tree runs as its own SQL on the slice instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, cast
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
-from ...rules.compile.tree import Kind
+from ...rules.compile.tree import Kind, Tree
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
@@ -41,11 +41,12 @@ from ..prefilter import (
     present_literals,
 )
 from .arrow_view import arrow_view
-from .encode import EncodedSlice, encode_slice, twins, unit_outcomes, unit_query, values_table
+from .encode import EncodedSlice, encode_slice, twins, values_table
+from .kernels import FieldUnits
 from .memory import out_of_memory
 from .slices import SLICE
 from .store import ROW_ID
-from .units import RuleMatcher, UnitTruth
+from .units import RuleMatcher, UnitKey, UnitTruth, unit_keys
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
@@ -62,8 +63,8 @@ class Evaluator:
 
     Tuning (``engine.options``), with the measurements behind the defaults:
 
-    * ``units_per_query``: field units evaluated by one query over a field's distinct
-      values (see :meth:`_field_units`).
+    * ``units_per_query``: field tests with no string kernel evaluated by one query
+      over a field's distinct values (:mod:`.kernels`).
     * ``rules_per_query`` (16): rules per query for the rules run as their own SQL
       (see :meth:`run_rules`).
     * ``search_bytes`` (8 MiB): distinct values of a field past which DuckDB, not
@@ -190,13 +191,13 @@ class Evaluator:
                 elif node.kind is Kind.ROW:
                     row_units[node.sql] = None
         by_field = literal_index(rules, idxs)
-        encoded_fields = set(field_units) | {f.lower() for f in by_field}
+        literal_fields = {n.lower() for n in by_field}
         encoded = engine.memory.run(
             lambda: encode_slice(
                 engine.con,
                 engine.slices,
                 variant,
-                {f: spellings.get(f, f) for f in encoded_fields},
+                {f: spellings.get(f, f) for f in set(field_units) | literal_fields},
                 list(row_units),
                 engine.options.scan_rows,
             )
@@ -205,8 +206,7 @@ class Evaluator:
             if progress:
                 progress(len(idxs))
             return NO_MATCHES, {}, 0
-        needed = {f: twins(units) for f, units in field_units.items()}
-        literal_fields = {n.lower() for n in by_field}
+        needed = {f: twins(tests) for f, tests in field_units.items()}
         values = {
             f: values_table(
                 engine.con,
@@ -220,11 +220,14 @@ class Evaluator:
         plan = plan_by_presence(rules, idxs, lambda need: self._present(need, values))
         if progress:
             progress(len(plan.skipped))
-        wanted: dict[str, dict[str, None]] = {}
+        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
+        wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
-            for node in rules[i].condition or ():
-                if node.kind is Kind.FIELD:
-                    wanted.setdefault(node.field, {})[node.sql] = None
+            tree = rules[i].condition or ()
+            for node, key in keys[i].items():
+                if tree[node].kind is not Kind.ROW:
+                    field_name = cast(tuple[str, object], key)[0]
+                    wanted.setdefault(field_name, {}).setdefault(key, (key, tree, node))
         outcomes, errors = self._field_units(pool, encoded, values, wanted)
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
@@ -234,10 +237,9 @@ class Evaluator:
         rids: list[np.ndarray] = []
         failed: dict[int, str] = {}
         for i in plan.plain:
-            tree = rules[i].condition or ()
-            rows = matcher.match(tree)
+            rows = matcher.match(rules[i].condition or (), keys[i])
             if rows is None:
-                failed[i] = next(errors[(n.kind, n.sql)] for n in tree if (n.kind, n.sql) in errors)
+                failed[i] = next(errors[k] for k in keys[i].values() if k in errors)
                 continue
             if len(rows):
                 rule_ids.append(np.full(len(rows), i, np.int32))
@@ -259,50 +261,24 @@ class Evaluator:
         pool: ThreadPoolExecutor,
         encoded: EncodedSlice,
         values: dict[str, pa.Table],
-        wanted: dict[str, dict[str, None]],
-    ) -> tuple[dict[tuple[Kind, str], UnitTruth], dict[tuple[Kind, str], str]]:
-        """Outcomes of the field units ``wanted`` (field -> SQL), evaluated over their
-        field's distinct values, ``units_per_query`` per query, on the engine's threads;
-        and the units that failed, with why. A failing query is retried unit by unit so
-        one broken test does not hide the others."""
-        size = self.engine.options.units_per_query
-        futures: list[Future[tuple[dict[str, UnitTruth], dict[str, str]]]] = []
-        for f, units in wanted.items():
-            for batch in batched(list(units), size):
-                futures.append(pool.submit(self._units, encoded, f, values[f], batch))
-        outcomes: dict[tuple[Kind, str], UnitTruth] = {}
-        errors: dict[tuple[Kind, str], str] = {}
-        for future in as_completed(futures):
-            done, bad = future.result()
-            outcomes.update({(Kind.FIELD, sql): t for sql, t in done.items()})
-            errors.update({(Kind.FIELD, sql): e for sql, e in bad.items()})
-        return outcomes, errors
+        wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]],
+    ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
+        """Outcomes of the units ``wanted`` (field -> units), each field's evaluated over
+        its distinct values (:class:`.kernels.FieldUnits`), fields in parallel on the
+        engine's threads; and the units that failed, with why."""
+        per_query = self.engine.options.units_per_query
 
-    def _units(
-        self, encoded: EncodedSlice, name: str, values: pa.Table, sqls: list[str]
-    ) -> tuple[dict[str, UnitTruth], dict[str, str]]:
-        """Outcomes of the units ``sqls`` of field ``name`` (one query, else one each)."""
-        cursor = self.engine.cursor()
-        codes = encoded.fields[name]
-        view = f"__values_{id(sqls)}"
-        with arrow_view(cursor, view, values):
-            try:
-                row = self.engine.memory.run(
-                    lambda: cursor.sql(unit_query(view, sqls)).to_arrow_table()
-                )
-                return unit_outcomes(row, sqls, codes), {}
-            except duckdb.Error as exc:
-                if out_of_memory(exc):
-                    raise
-                if len(sqls) == 1:
-                    return {}, {sqls[0]: f"query failed: {exc}"}
-        done: dict[str, UnitTruth] = {}
-        bad: dict[str, str] = {}
-        for sql in sqls:
-            one, error = self._units(encoded, name, values, [sql])
-            done.update(one)
-            bad.update(error)
-        return done, bad
+        def run(name: str) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
+            units = FieldUnits(self.engine.cursor(), values[name], encoded.fields[name], per_query)
+            return self.engine.memory.run(lambda: units.evaluate(list(wanted[name].values())))
+
+        outcomes: dict[UnitKey, UnitTruth] = {}
+        errors: dict[UnitKey, str] = {}
+        for future in as_completed([pool.submit(run, name) for name in wanted]):
+            done, bad = future.result()
+            outcomes.update(done)
+            errors.update(bad)
+        return outcomes, errors
 
     def _present(
         self, by_field: dict[str, set[str]], values: dict[str, pa.Table]

@@ -19,12 +19,13 @@ its candidates, and only those are evaluated; an OR unites its branches' candida
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.tree import Kind, Node, Tree
+from ...rules.compile.tree import Kind, Tree
 
 #: Truth of a node on some rows: (true, false) boolean arrays; unknown is neither.
 Truth = tuple[np.ndarray, np.ndarray]
@@ -115,39 +116,79 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[pos] == values
 
 
+#: What identifies a unit: a maximal part of a tree reading one field, or a row test.
+UnitKey = Hashable
+
+
+def unit_keys(tree: Tree) -> dict[int, UnitKey]:
+    """The units of ``tree``: each maximal subtree reading one field only (evaluated
+    over that field's distinct values) and each row test, by node index, with a key
+    equal for equal subtrees (rules share them: one evaluation serves all)."""
+    fields: list[str | None] = []
+    keys: list[UnitKey] = []
+    parents: dict[int, list[int]] = {}
+    for i, node in enumerate(tree):
+        for a in node.args:
+            parents.setdefault(a, []).append(i)
+        if node.kind is Kind.FIELD:
+            fields.append(node.field)
+            keys.append(node.sql)
+        elif node.kind is Kind.ROW:
+            fields.append(None)
+            keys.append((Kind.ROW, node.sql))
+        else:
+            below = {fields[a] for a in node.args}
+            fields.append(below.pop() if len(below) == 1 else None)
+            keys.append((node.kind, tuple(keys[a] for a in node.args)))
+    out: dict[int, UnitKey] = {}
+    for i, node in enumerate(tree):
+        if node.kind is Kind.ROW:
+            out[i] = keys[i]
+            continue
+        f = fields[i]
+        if f is None:
+            continue
+        if any(fields[p] != f for p in parents.get(i, ())) or i not in parents:
+            out[i] = (f, keys[i])
+    return out
+
+
 class RuleMatcher:
     """Matches rules' trees on a slice's rows from their units' outcomes.
 
-    ``units`` maps a unit's (kind, SQL) to its outcome; a tree reading a unit with no
-    outcome cannot be evaluated (its rule failed), which :meth:`match` reports as None.
+    ``units`` maps a unit's key (:func:`unit_keys`) to its outcome; a tree reading a
+    unit with no outcome cannot be evaluated (its rule failed): :meth:`match` gives None.
     """
 
-    def __init__(self, rows: int, units: dict[tuple[Kind, str], UnitTruth]) -> None:
+    def __init__(self, rows: int, units: dict[UnitKey, UnitTruth]) -> None:
         self.rows = rows
         self.units = units
 
-    def match(self, tree: Tree) -> np.ndarray | None:
+    def match(self, tree: Tree, keys: dict[int, UnitKey]) -> np.ndarray | None:
         """The rows (sorted positions) where the tree is true, or None if one of its
-        units has no outcome."""
-        for node in tree:
-            if node.kind in (Kind.FIELD, Kind.ROW) and (node.kind, node.sql) not in self.units:
-                return None
-        rows = self._candidates(tree, len(tree) - 1)
+        units has no outcome. ``keys``: the tree's units (:func:`unit_keys`)."""
+        if any(k not in self.units for k in keys.values()):
+            return None
+        self._keys = keys
+        root = len(tree) - 1
+        rows = self._candidates(tree, root)
         if rows is None:
             rows = np.arange(self.rows)
         if not len(rows):
             return rows
-        true, _ = self._truth(tree, len(tree) - 1, rows)
+        true, _ = self._truth(tree, root, rows)
         return rows[true]
 
-    def _unit(self, node: Node) -> UnitTruth:
-        return self.units[(node.kind, node.sql)]
+    def _unit(self, i: int) -> UnitTruth | None:
+        key = self._keys.get(i)
+        return None if key is None else self.units[key]
 
     def _weight(self, tree: Tree, i: int) -> int | None:
         """How many rows the candidates of node ``i`` hold (None: every row)."""
+        unit = self._unit(i)
+        if unit is not None:
+            return unit.weight()
         node = tree[i]
-        if node.kind in (Kind.FIELD, Kind.ROW):
-            return self._unit(node).weight()
         if node.kind is Kind.TRUE:
             return self._weight(tree, node.args[0])
         if node.kind is Kind.AND:
@@ -160,9 +201,10 @@ class RuleMatcher:
 
     def _candidates(self, tree: Tree, i: int) -> np.ndarray | None:
         """Sorted rows outside which node ``i`` is not true (None: any row may be)."""
+        unit = self._unit(i)
+        if unit is not None:
+            return unit.true_rows()
         node = tree[i]
-        if node.kind in (Kind.FIELD, Kind.ROW):
-            return self._unit(node).true_rows()
         if node.kind is Kind.TRUE:
             return self._candidates(tree, node.args[0])
         if node.kind is Kind.AND:
@@ -179,9 +221,10 @@ class RuleMatcher:
 
     def _truth(self, tree: Tree, i: int, rows: np.ndarray) -> Truth:
         """(true, false) of node ``i`` on ``rows``, as SQL's three-valued logic has it."""
+        unit = self._unit(i)
+        if unit is not None:
+            return unit.on(rows)
         node = tree[i]
-        if node.kind in (Kind.FIELD, Kind.ROW):
-            return self._unit(node).on(rows)
         if node.kind is Kind.NOT:
             t, _ = self._truth(tree, node.args[0], rows)
             return ~t, t

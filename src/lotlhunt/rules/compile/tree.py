@@ -19,6 +19,7 @@ No pySigma here: a hunt whose rules come from the cache reads trees without it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from .dialect import ALL_TEXT_FIELD, IP_SUFFIX, LOWER_SUFFIX
 class Kind(StrEnum):
     """What a node of a condition tree is."""
 
-    #: SQL reading one field only (any of its twins): evaluated over its distinct values.
+    #: An atomic test of one field (any of its twins): evaluated over its distinct values.
     FIELD = "field"
-    #: SQL reading several fields or the whole event's text: evaluated on the rows.
+    #: An atomic test reading several fields or the whole event's text: on the rows.
     ROW = "row"
     AND = "and"
     OR = "or"
@@ -43,15 +44,34 @@ class Kind(StrEnum):
     TRUE = "true"
 
 
+class Op(StrEnum):
+    """What a field test does, when it is one a vectorised string kernel does exactly
+    as the SQL does (the engine then needs no query for it)."""
+
+    EQUALS = "eq"
+    CONTAINS = "contains"
+    STARTS = "starts"
+    ENDS = "ends"
+    IN = "in"
+    IS_NULL = "null"
+    NOT_NULL = "notnull"
+    #: ``regexp_matches`` of an alternation of escaped literals (a long OR of contains).
+    SEARCH = "search"
+
+
 @dataclass(frozen=True)
 class Node:
-    """One node of a condition tree: a unit (its SQL and, for a field unit, the field's
-    lower-cased name) or a boolean operator over earlier nodes (``args``)."""
+    """One node of a condition tree: a test (its SQL; for a field test, the field's
+    lower-cased name, and what it does where a kernel can do it: ``op`` on ``column``
+    with ``values``) or a boolean operator over earlier nodes (``args``)."""
 
     kind: Kind
     sql: str = ""
     field: str = ""
     args: tuple[int, ...] = ()
+    op: Op | None = None
+    column: str = ""
+    values: tuple[str, ...] = ()
 
 
 #: A condition tree: nodes in post-order, the root last.
@@ -106,15 +126,68 @@ class _Builder:
         return found
 
     def build(self, sql: str) -> int:
+        found = self.operands.get(sql)
+        if found is not None and found[0] in _BOOLEAN:
+            kind, parts = found
+            args = tuple(self.build(p) for p in parts)
+            return self.add(Node(_BOOLEAN[kind], args=args))
         fields = fields_of(sql)
         if len(fields) == 1 and ALL_TEXT_FIELD not in fields:
-            return self.add(Node(Kind.FIELD, sql=sql, field=next(iter(fields))))
-        found = self.operands.get(sql)
-        if found is None or found[0] not in _BOOLEAN:
-            return self.add(Node(Kind.ROW, sql=sql))
-        kind, parts = found
-        args = tuple(self.build(p) for p in parts)
-        return self.add(Node(_BOOLEAN[kind], args=args))
+            op, column, values = kernel_test(sql)
+            return self.add(
+                Node(
+                    Kind.FIELD,
+                    sql=sql,
+                    field=next(iter(fields)),
+                    op=op,
+                    column=column,
+                    values=values,
+                )
+            )
+        return self.add(Node(Kind.ROW, sql=sql))
+
+
+_IDENT = r'"((?:[^"]|"")*)"'
+_LIT = r"'((?:[^']|'')*)'"
+_LIT_ANY = r"'(?:[^']|'')*'"
+_CALLS = {"contains": Op.CONTAINS, "starts_with": Op.STARTS, "ends_with": Op.ENDS}
+_CALL = re.compile(r"(contains|starts_with|ends_with)\(" + _IDENT + ", " + _LIT + r"\)")
+_EQUALS = re.compile(_IDENT + " = " + _LIT)
+_IN = re.compile(_IDENT + r" IN \((" + _LIT_ANY + "(?:, " + _LIT_ANY + r")*)\)")
+_IN_ITEM = re.compile(_LIT)
+_NULL = re.compile(_IDENT + " IS (NOT )?NULL")
+#: One alternative of an alternation of escaped literals (:func:`~.dialect.re2_escape`).
+_ESCAPED = r"(?:[^'\\.+*?()|\[\]{}^$]|''|\\[\\.+*?()|\[\]{}^$])+"
+_SEARCH = re.compile(
+    r"regexp_matches\(" + _IDENT + r", '\(\?s\)(" + _ESCAPED + r"(?:\|" + _ESCAPED + r")*)'\)"
+)
+
+
+def _text(literal: str) -> str:
+    return literal.replace("''", "'")
+
+
+def kernel_test(sql: str) -> tuple[Op | None, str, tuple[str, ...]]:
+    """What ``sql`` does if it is one of the tests the compiler writes that a string
+    kernel does exactly (its whole text matched, so nothing else is in it): the
+    operation, its column and its literal values; else (None, "", ())."""
+    m = _CALL.fullmatch(sql)
+    if m:
+        return _CALLS[m.group(1)], _text(m.group(2)).replace('""', '"'), (_text(m.group(3)),)
+    m = _EQUALS.fullmatch(sql)
+    if m:
+        return Op.EQUALS, m.group(1).replace('""', '"'), (_text(m.group(2)),)
+    m = _IN.fullmatch(sql)
+    if m:
+        items = tuple(_text(x.group(1)) for x in _IN_ITEM.finditer(m.group(2)))
+        return Op.IN, m.group(1).replace('""', '"'), items
+    m = _NULL.fullmatch(sql)
+    if m:
+        return (Op.NOT_NULL if m.group(2) else Op.IS_NULL), m.group(1).replace('""', '"'), ()
+    m = _SEARCH.fullmatch(sql)
+    if m:
+        return Op.SEARCH, m.group(1).replace('""', '"'), ("(?s)" + _text(m.group(2)),)
+    return None, "", ()
 
 
 def condition_tree(sql: str, operands: Operands) -> Tree:
@@ -143,7 +216,7 @@ def combine(kind: Kind, parts: Sequence[tuple[Kind | None, Tree]]) -> Tree:
         remap: list[int] = []
         for node in tree:
             args = tuple(remap[a] for a in node.args)
-            remap.append(builder.add(Node(node.kind, node.sql, node.field, args)))
+            remap.append(builder.add(dataclasses.replace(node, args=args)))
         root = remap[-1]
         roots.append(builder.add(Node(wrap, args=(root,))) if wrap is not None else root)
     builder.add(Node(kind, args=tuple(roots)))
