@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...rules.compile.dialect import DUCKDB, IP_HEX_FUNCTION, IP_SUFFIX, LOWER_SUFFIX
+from ...rules.compile.dialect import DUCKDB, IP_SUFFIX, LOWER_SUFFIX, ip_hex_vectorised
 from ...rules.compile.tree import column_field, identifiers
 from ...rules.logsources import Variant
 from ..planning import SliceColumns
@@ -30,6 +30,8 @@ from .units import FieldCodes, UnitTruth
 
 #: Column of a field's values table numbering its distinct values.
 INDEX = "__i"
+#: Suffix of a column's DOUBLE cast in a values table.
+NUMBER_SUFFIX = "__num"
 
 
 @dataclass
@@ -142,17 +144,48 @@ def _codes(parts: list[pa.Array]) -> FieldCodes:
     return FieldCodes(values=values, codes=codes)
 
 
+def number_column(column: str) -> str:
+    """The name of the engine's ``try_cast(column AS DOUBLE)`` in a values table."""
+    return column + NUMBER_SUFFIX
+
+
 def values_table(
-    con: duckdb.DuckDBPyConnection, name: str, codes: FieldCodes, lower: bool, ip: bool
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    codes: FieldCodes,
+    lower: bool,
+    ip: bool,
+    numbers: Iterable[str] = (),
 ) -> pa.Table:
-    """The distinct values of field ``name`` numbered, with the twins asked for: the
-    slice's own projections (:meth:`Slices.slice_columns`), on distinct values only."""
-    col = DUCKDB.ident(name)
-    exprs = [INDEX, col]
-    if lower:
-        exprs.append(f"lower({col}) AS {DUCKDB.ident(name + LOWER_SUFFIX)}")
+    """The distinct values of field ``name`` numbered, with the twins asked for (the
+    slice's own projections, :meth:`Slices.slice_columns`, on distinct values only)
+    and the engine's DOUBLE cast of the columns ``numbers``.
+
+    Lower-casing ASCII text is the same everywhere, so pyarrow's kernel does it when
+    every value is ASCII; the address twin is the very function the engine registers.
+    The rest is DuckDB's own SQL.
+    """
+    values = codes.values
+    table = pa.table({INDEX: pa.array(np.arange(len(values))), name: values})
+    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
+    if lower and ascii_only:
+        table = table.append_column(name + LOWER_SUFFIX, pc.ascii_lower(values))
     if ip:
-        exprs.append(f"{IP_HEX_FUNCTION}({col}) AS {DUCKDB.ident(name + IP_SUFFIX)}")
-    table = pa.table({INDEX: pa.array(np.arange(len(codes.values))), name: codes.values})
+        table = table.append_column(name + IP_SUFFIX, ip_hex_vectorised(values))
+    exprs = []
+    if lower and not ascii_only:
+        exprs.append(f"lower({DUCKDB.ident(name)}) AS {DUCKDB.ident(name + LOWER_SUFFIX)}")
+    casts = [
+        f"try_cast({DUCKDB.ident(c)} AS DOUBLE) AS {DUCKDB.ident(number_column(c))}"
+        for c in sorted(set(numbers))
+    ]
+    if not exprs and not casts:
+        return table
     with arrow_view(con, "__values", table):
-        return con.sql(f"SELECT {', '.join(exprs)} FROM __values").to_arrow_table()
+        if exprs:
+            query = f"SELECT *, {', '.join(exprs)} FROM __values"
+        else:
+            query = "SELECT * FROM __values"
+        if casts:
+            query = f"SELECT *, {', '.join(casts)} FROM ({query})"
+        return con.sql(query).to_arrow_table()

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
-from ...rules.compile.tree import Kind, Tree
+from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
@@ -182,12 +182,12 @@ class Evaluator:
         for i in idxs:
             for name in sorted(rules[i].fields):
                 spellings.setdefault(name.lower(), name)
-        field_units: dict[str, dict[str, None]] = {}
+        field_units: dict[str, dict[str, Node]] = {}
         row_units: dict[str, None] = {}
         for i in idxs:
             for node in rules[i].condition or ():
                 if node.kind is Kind.FIELD:
-                    field_units.setdefault(node.field, {})[node.sql] = None
+                    field_units.setdefault(node.field, {})[node.sql] = node
                 elif node.kind is Kind.ROW:
                     row_units[node.sql] = None
         by_field = literal_index(rules, idxs)
@@ -214,6 +214,7 @@ class Evaluator:
                 codes,
                 lower=f in literal_fields or bool(needed.get(f, NO_TWINS).lower),
                 ip=bool(needed.get(f, NO_TWINS).ip),
+                numbers=[n.column for n in field_units.get(f, {}).values() if n.op is Op.NUMBER],
             )
             for f, codes in encoded.fields.items()
         }

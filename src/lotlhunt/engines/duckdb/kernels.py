@@ -14,15 +14,20 @@ logic, which is SQL's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 
+import ahocorasick
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from .arrow_view import arrow_view
+from .encode import number_column
 from .memory import out_of_memory
 from .units import FieldCodes, UnitKey, UnitTruth
 
@@ -49,7 +54,33 @@ def kernel(node: Node, column: pa.Array) -> pa.Array:
         return pc.is_valid(column)
     if op is Op.SEARCH:
         return pc.match_substring_regex(column, values[0])
+    if op is Op.BETWEEN:
+        return pc.and_kleene(pc.greater_equal(column, values[0]), pc.less_equal(column, values[1]))
     raise ValueError(f"no kernel for {op}")
+
+
+#: How DuckDB compares NaN with a number: NaN is larger than every other value.
+_NAN_IS = {"=": False, "<>": True, "<": False, "<=": False, ">": True, ">=": True}
+_COMPARE = {
+    "=": pc.equal,
+    "<>": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
+
+
+def number_kernel(node: Node, text: pa.Array, number: pa.Array) -> pa.Array:
+    """An :attr:`Op.NUMBER` test from the column (``text``) and the engine's
+    ``try_cast`` of it to DOUBLE (``number``), with DuckDB's ordering of NaN."""
+    op, literal = node.values[0], float(node.values[1])
+    compared = _COMPARE[op](number, literal)
+    nan = pc.is_nan(number).fill_null(False)
+    out = pc.if_else(nan, pa.scalar(_NAN_IS[op]), compared)
+    if op == "=" and len(node.values) > 2:
+        out = pc.or_kleene(pc.equal(text, node.values[2]), out)
+    return out
 
 
 class FieldUnits:
@@ -74,6 +105,7 @@ class FieldUnits:
         tests: dict[str, Node] = {}
         for _key, tree, i in units:
             _tests(tree, i, tests)
+        self._substrings(list(tests.values()))
         self._sql([sql for sql, node in tests.items() if not self._kernel(node)])
         out: dict[UnitKey, UnitTruth] = {}
         failed: dict[UnitKey, str] = {}
@@ -92,17 +124,57 @@ class FieldUnits:
             )
         return out, failed
 
+    def _substrings(self, nodes: list[Node]) -> None:
+        """Evaluate the ``contains`` tests and searches of alternations of literals, one
+        Aho-Corasick pass per column over the distinct values for all their literals: a
+        substring kernel call per literal scans every value once per literal."""
+        by_column: dict[int, dict[str, list[Node]]] = {}
+        for node in nodes:
+            if node.op not in (Op.CONTAINS, Op.SEARCH) or node.sql in self.tests:
+                continue
+            k = self.columns.get(node.column.lower())
+            if k is None:
+                continue
+            words = [node.values[0]] if node.op is Op.CONTAINS else search_literals(node)
+            if words is None or any(not w or len(w) > MAX_LITERAL for w in words):
+                continue
+            for w in words:
+                by_column.setdefault(k, {}).setdefault(w, []).append(node)
+        for k, words in by_column.items():
+            column = self.values.column(k).combine_chunks()
+            hits = substring_hits(column, list(words))
+            valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+            done: dict[str, np.ndarray] = {}
+            for word, readers in words.items():
+                for node in readers:
+                    mask = done.get(node.sql)
+                    if mask is None:
+                        mask = done[node.sql] = np.zeros(len(column), bool)
+                    mask[hits.get(word, _NONE)] = True
+            for sql, mask in done.items():
+                self.tests[sql] = pa.array(mask, mask=~valid)
+
     def _kernel(self, node: Node) -> bool:
         """Compute ``node`` by a kernel if it has one; whether it had."""
         if node.op is None or node.column.lower() not in self.columns:
             return False
-        if node.sql not in self.tests:
-            column = self.values.column(self.columns[node.column.lower()]).combine_chunks()
+        if node.sql in self.tests:
+            return True
+        column = self.values.column(self.columns[node.column.lower()]).combine_chunks()
+        if node.op is Op.NUMBER:
+            cast = self.columns.get(number_column(node.column).lower())
+            if cast is None:
+                return False
+            number = self.values.column(cast).combine_chunks()
+            self.tests[node.sql] = number_kernel(node, column, number)
+        else:
             self.tests[node.sql] = kernel(node, column)
         return True
 
     def _sql(self, sqls: list[str]) -> None:
         """Evaluate tests as SQL, ``per_query`` per query; one by one where one fails."""
+        if not sqls:
+            return
         view = f"__values_{id(self)}"
         with arrow_view(self.cursor, view, self.values):
             for k in range(0, len(sqls), max(self.per_query, 1)):
@@ -138,6 +210,39 @@ class FieldUnits:
         for p in parts[1:]:
             out = join(out, p)
         return out
+
+
+_NONE = np.empty(0, np.int64)
+_UNESCAPE = re.compile(r"\\(.)", re.S)
+_ITEM = re.compile(r"(?:\\.|[^\\|])+", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _search_literals(pattern: str) -> tuple[str, ...]:
+    return tuple(_UNESCAPE.sub(r"\1", item) for item in _ITEM.findall(pattern[4:]))
+
+
+def search_literals(node: Node) -> list[str] | None:
+    """The literals of an :attr:`Op.SEARCH` pattern (``(?s)`` then escaped literals
+    joined by ``|``: :func:`~lotlhunt.rules.compile.dialect.re2_escape`)."""
+    pattern = node.values[0]
+    if not pattern.startswith("(?s)"):
+        return None
+    return list(_search_literals(pattern))
+
+
+def substring_hits(column: pa.Array, words: list[str]) -> dict[str, np.ndarray]:
+    """For each word, the positions of the values of ``column`` holding it."""
+    automaton = ahocorasick.Automaton()
+    for w in words:
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    found: dict[str, list[int]] = {}
+    for k, value in enumerate(column.to_pylist()):
+        if value:
+            for _end, word in automaton.iter(value):
+                found.setdefault(word, []).append(k)
+    return {w: np.unique(np.array(p, np.int64)) for w, p in found.items()}
 
 
 def _tests(tree: Tree, i: int, out: dict[str, Node]) -> None:

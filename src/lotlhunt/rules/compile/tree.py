@@ -57,6 +57,12 @@ class Op(StrEnum):
     NOT_NULL = "notnull"
     #: ``regexp_matches`` of an alternation of escaped literals (a long OR of contains).
     SEARCH = "search"
+    #: ``BETWEEN`` two literals (an address twin in a network's range).
+    BETWEEN = "between"
+    #: ``try_cast(column AS DOUBLE)`` compared with a number (``values``: operator,
+    #: number), or, for ``=``, also the column equal to the number's text (``values``:
+    #: "=", number, text): the engine computes the cast, a kernel compares.
+    NUMBER = "number"
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,11 @@ _EQUALS = re.compile(_IDENT + " = " + _LIT)
 _IN = re.compile(_IDENT + r" IN \((" + _LIT_ANY + "(?:, " + _LIT_ANY + r")*)\)")
 _IN_ITEM = re.compile(_LIT)
 _NULL = re.compile(_IDENT + " IS (NOT )?NULL")
+_BETWEEN = re.compile(r"\(" + _IDENT + " BETWEEN " + _LIT + " AND " + _LIT + r"\)")
+_FLOAT = r"(-?(?:\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+|inf))"
+_CAST = r"try_cast\(" + _IDENT + r" AS DOUBLE\)"
+_COMPARE = re.compile(_CAST + r" (<|<=|>|>=|<>) " + _FLOAT)
+_NUMBER_EQ = re.compile(r"\(" + _IDENT + " = " + _LIT + " OR " + _CAST + " = " + _FLOAT + r"\)")
 #: One alternative of an alternation of escaped literals (:func:`~.dialect.re2_escape`).
 _ESCAPED = r"(?:[^'\\.+*?()|\[\]{}^$]|''|\\[\\.+*?()|\[\]{}^$])+"
 _SEARCH = re.compile(
@@ -184,6 +195,16 @@ def kernel_test(sql: str) -> tuple[Op | None, str, tuple[str, ...]]:
     m = _NULL.fullmatch(sql)
     if m:
         return (Op.NOT_NULL if m.group(2) else Op.IS_NULL), m.group(1).replace('""', '"'), ()
+    m = _BETWEEN.fullmatch(sql)
+    if m:
+        return Op.BETWEEN, m.group(1).replace('""', '"'), (_text(m.group(2)), _text(m.group(3)))
+    m = _COMPARE.fullmatch(sql)
+    if m:
+        return Op.NUMBER, m.group(1).replace('""', '"'), (m.group(2), m.group(3))
+    m = _NUMBER_EQ.fullmatch(sql)
+    if m and m.group(1) == m.group(3):
+        column = m.group(1).replace('""', '"')
+        return Op.NUMBER, column, ("=", m.group(4), _text(m.group(2)))
     m = _SEARCH.fullmatch(sql)
     if m:
         return Op.SEARCH, m.group(1).replace('""', '"'), ("(?s)" + _text(m.group(2)),)
