@@ -62,8 +62,12 @@ class EngineOptions:
     row_group_rows: int = 122_880
     #: Rules per evaluation query (rules run as their own SQL).
     rules_per_query: int = 16
-    #: Tests of one field evaluated by one query over its distinct values.
+    #: Tests of one field without a string kernel evaluated by one query over its
+    #: distinct values.
     units_per_query: int = 64
+    #: Whether rules are evaluated per field (every test of a field once over its
+    #: distinct values, then each rule as boolean algebra) or each as its own SQL.
+    by_field: bool = True
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which

@@ -125,8 +125,9 @@ class Evaluator:
     ) -> tuple[list[pa.Table], dict[int, str], int]:
         """Matches of the rules ``idxs`` on the slice of ``variant``, the rules that
         failed, and how many the prefilter skipped."""
-        by_tree = [i for i in idxs if rules[i].condition]
-        by_sql = [i for i in idxs if not rules[i].condition]
+        trees = self.engine.options.by_field
+        by_tree = [i for i in idxs if trees and rules[i].condition]
+        by_sql = [i for i in idxs if not (trees and rules[i].condition)]
         found: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
