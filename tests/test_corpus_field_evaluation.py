@@ -13,12 +13,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from corpus import require_corpus
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.hunt import read_into
 from lotlhunt.rules.loader import load_rules
 from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon
-
-from .corpus import require_corpus
 
 pytestmark = pytest.mark.corpus
 
