@@ -49,12 +49,10 @@ class EngineOptions:
     #: Memory the engine may hold before it spills (DuckDB's syntax: "1GB", "512MB").
     memory_limit: str = "1GB"
     #: Rules in a group from which its slice is built distinct (one row per distinct
-    #: combination of the fields the rules read).
+    #: combination of the fields the rules read; the Spark engine).
     distinct_min_rules: int = 64
-    #: Rules in a distinct slice from which candidate rows are worked out per rule.
-    candidate_min_rules: int = 512
-    #: Rows per chunk when slices are scanned in Python (the literal prefilter): bounds
-    #: memory on large slices.
+    #: Rows per chunk when slices are scanned into Python (their fields encoded): bounds
+    #: the memory of a chunk on large slices.
     scan_rows: int = 65_536
     #: Rows inserted at once: DuckDB's row group. Appending to a partly filled one of a
     #: wide table is several times slower (755 k simulated events of 155 columns: 34 s

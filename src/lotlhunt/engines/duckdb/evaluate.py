@@ -44,7 +44,6 @@ from .arrow_view import arrow_view
 from .encode import EncodedSlice, encode_slice, twins, values_table
 from .kernels import FieldUnits
 from .memory import out_of_memory
-from .slices import SLICE
 from .store import ROW_ID
 from .units import RuleMatcher, UnitKey, UnitTruth, unit_keys
 
@@ -104,7 +103,6 @@ class Evaluator:
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
-        engine.store.one(f"DROP TABLE IF EXISTS {SLICE}")
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
             with arrow_view(engine.con, "__parts", pa.concat_tables(parts)):
@@ -328,7 +326,7 @@ class Evaluator:
         return present_literals({name: literals}, _held(column.chunks))
 
     def run_rules(
-        self, rules: Sequence[CompiledRule], idxs: list[int], source: str = SLICE
+        self, rules: Sequence[CompiledRule], idxs: list[int], source: str
     ) -> tuple[pa.Table, dict[int, str], int]:
         """Matches of rules ``idxs`` on ``source`` (a relation with the slice's columns),
         the rules whose query failed, and how many rules were run.
