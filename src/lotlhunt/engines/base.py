@@ -42,7 +42,7 @@ RID = "rid"
 class EngineOptions:
     """How an engine tunes its work. Every default carries the measurement behind it
     where the engine uses it (:mod:`lotlhunt.engines.duckdb.engine`); tests pass other
-    values to force a path (distinct slices on a few rules, tiny scan chunks)."""
+    values to force a path (each rule as its own SQL, tiny scan chunks)."""
 
     #: Threads of the engine (None: the engine's default, one per core).
     threads: int | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import duckdb
 import numpy as np
@@ -45,13 +46,19 @@ class EncodedSlice:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=1 << 16)
+def _columns(sql: str) -> tuple[str, ...]:
+    """The columns ``sql`` reads (the same tests come back slice after slice)."""
+    return tuple(identifiers(sql))
+
+
 def twins(sqls: Iterable[str]) -> SliceColumns:
     """Which columns (as it is, lowered, address) of which fields ``sqls`` read."""
     plain: set[str] = set()
     lower: set[str] = set()
     ip: set[str] = set()
     for sql in sqls:
-        for col in identifiers(sql):
+        for col in _columns(sql):
             name = column_field(col)
             if col.endswith(LOWER_SUFFIX) and col != LOWER_SUFFIX:
                 lower.add(name)
