@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
+from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
@@ -42,7 +43,7 @@ from ..prefilter import (
 )
 from .arrow_view import arrow_view
 from .encode import EncodedSlice, encode_slice, twins, values_table
-from .kernels import FieldUnits
+from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
 from .store import ROW_ID
 from .units import RuleMatcher, UnitKey, UnitTruth, unit_keys
@@ -217,7 +218,8 @@ class Evaluator:
             )
             for f, codes in encoded.fields.items()
         }
-        plan = plan_by_presence(rules, idxs, lambda need: self._present(need, values))
+        hits = self._substring_hits(values, field_units, by_field)
+        plan = plan_by_presence(rules, idxs, lambda need: self._present(need, values, hits))
         if progress:
             progress(len(plan.skipped))
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
@@ -228,7 +230,7 @@ class Evaluator:
                 if tree[node].kind is not Kind.ROW:
                     field_name = cast(tuple[str, object], key)[0]
                     wanted.setdefault(field_name, {}).setdefault(key, (key, tree, node))
-        outcomes, errors = self._field_units(pool, encoded, values, wanted)
+        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits)
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
@@ -262,14 +264,23 @@ class Evaluator:
         encoded: EncodedSlice,
         values: dict[str, pa.Table],
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]],
+        hits: dict[str, dict[str, np.ndarray]],
     ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
         """Outcomes of the units ``wanted`` (field -> units), each field's evaluated over
         its distinct values (:class:`.kernels.FieldUnits`), fields in parallel on the
         engine's threads; and the units that failed, with why."""
-        per_query = self.engine.options.units_per_query
+        options = self.engine.options
 
         def run(name: str) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
-            units = FieldUnits(self.engine.cursor(), values[name], encoded.fields[name], per_query)
+            column = lowered(values[name])
+            units = FieldUnits(
+                self.engine.cursor(),
+                values[name],
+                encoded.fields[name],
+                options.units_per_query,
+                options.search_bytes,
+                {column.lower(): hits[name]} if name in hits and column else None,
+            )
             return self.engine.memory.run(lambda: units.evaluate(list(wanted[name].values())))
 
         outcomes: dict[UnitKey, UnitTruth] = {}
@@ -280,8 +291,41 @@ class Evaluator:
             errors.update(bad)
         return outcomes, errors
 
+    def _substring_hits(
+        self,
+        values: dict[str, pa.Table],
+        field_units: dict[str, dict[str, Node]],
+        by_field: dict[str, set[str]],
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """For each field whose lowered values are small (``options.search_bytes``), the
+        values holding each literal the prefilter or a ``contains`` test looks for: one
+        Aho-Corasick pass serves both."""
+        words: dict[str, set[str]] = {}
+        for name, literals in by_field.items():
+            words.setdefault(name.lower(), set()).update(literals)
+        for f, nodes in field_units.items():
+            for node in nodes.values():
+                found = node_words(node)
+                if found and node.column.lower() == f + LOWER_SUFFIX:
+                    words.setdefault(f, set()).update(found)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for f, wanted in words.items():
+            table = values.get(f)
+            column = lowered(table) if table is not None else None
+            if table is None or column is None:
+                continue
+            array = table.column(column).combine_chunks()
+            if array.nbytes <= self.engine.options.search_bytes:
+                out[f] = substring_hits(
+                    array, sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
+                )
+        return out
+
     def _present(
-        self, by_field: dict[str, set[str]], values: dict[str, pa.Table]
+        self,
+        by_field: dict[str, set[str]],
+        values: dict[str, pa.Table],
+        hits: dict[str, dict[str, np.ndarray]] | None = None,
     ) -> set[tuple[str, str]]:
         """Which literals occur in the slice's fields, from their lowered distinct values.
 
@@ -292,6 +336,12 @@ class Evaluator:
         """
         found: set[tuple[str, str]] = set()
         for name, literals in by_field.items():
+            held = (hits or {}).get(name.lower())
+            if held is not None and all(
+                lit in held or 0 < len(lit) <= MAX_LITERAL for lit in literals
+            ):
+                found.update((name, lit) for lit in literals if lit in held)
+                continue
             table = values[name.lower()]
             column = table.column(_lower_index(table))
             if column.nbytes <= self.engine.options.search_bytes:
@@ -356,12 +406,20 @@ class Evaluator:
         return pa.concat_tables(parts), errors, len(idxs)
 
 
+def lowered(table: pa.Table) -> str | None:
+    """The name of the lowered twin in a field's values table, if it has one."""
+    for name in table.column_names:
+        if name.endswith(LOWER_SUFFIX):
+            return name
+    return None
+
+
 def _lower_index(table: pa.Table) -> int:
     """The position of the lowered twin in a field's values table."""
-    for k, name in enumerate(table.column_names):
-        if name.endswith(LOWER_SUFFIX):
-            return k
-    raise KeyError("no lowered values")
+    name = lowered(table)
+    if name is None:
+        raise KeyError("no lowered values")
+    return table.column_names.index(name)
 
 
 def _held(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:

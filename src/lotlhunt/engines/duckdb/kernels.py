@@ -87,12 +87,21 @@ class FieldUnits:
     """Evaluates the units of one field over its values table ``values``."""
 
     def __init__(
-        self, cursor: duckdb.DuckDBPyConnection, values: pa.Table, codes: FieldCodes, per_query: int
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        values: pa.Table,
+        codes: FieldCodes,
+        per_query: int,
+        pass_bytes: int,
+        hits: dict[str, dict[str, np.ndarray]] | None = None,
     ) -> None:
         self.cursor = cursor
         self.values = values
         self.codes = codes
         self.per_query = per_query
+        self.pass_bytes = pass_bytes
+        #: Positions holding each word, by lower-cased column, where already searched.
+        self.hits = hits or {}
         self.columns = {name.lower(): k for k, name in enumerate(values.column_names)}
         self.tests: dict[str, pa.Array] = {}
         self.errors: dict[str, str] = {}
@@ -126,8 +135,11 @@ class FieldUnits:
 
     def _substrings(self, nodes: list[Node]) -> None:
         """Evaluate the ``contains`` tests and searches of alternations of literals, one
-        Aho-Corasick pass per column over the distinct values for all their literals: a
-        substring kernel call per literal scans every value once per literal."""
+        Aho-Corasick pass per column over the distinct values for all their literals (a
+        substring kernel call per literal scans every value once per literal), or the
+        pass already made (``hits``). A column past ``pass_bytes`` is left to a kernel
+        call per test: Python's pass runs at tens of MB/s, and few tests reach such
+        columns (long script blocks) after the prefilter."""
         by_column: dict[int, dict[str, list[Node]]] = {}
         for node in nodes:
             if node.op not in (Op.CONTAINS, Op.SEARCH) or node.sql in self.tests:
@@ -135,14 +147,18 @@ class FieldUnits:
             k = self.columns.get(node.column.lower())
             if k is None:
                 continue
-            words = [node.values[0]] if node.op is Op.CONTAINS else search_literals(node)
-            if words is None or any(not w or len(w) > MAX_LITERAL for w in words):
+            words = node_words(node)
+            if words is None:
                 continue
             for w in words:
                 by_column.setdefault(k, {}).setdefault(w, []).append(node)
         for k, words in by_column.items():
             column = self.values.column(k).combine_chunks()
-            hits = substring_hits(column, list(words))
+            hits = self.hits.get(self.values.column_names[k].lower())
+            if hits is None:
+                if column.nbytes > self.pass_bytes:
+                    continue
+                hits = substring_hits(column, list(words))
             valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
             done: dict[str, np.ndarray] = {}
             for word, readers in words.items():
@@ -220,6 +236,20 @@ _ITEM = re.compile(r"(?:\\.|[^\\|])+", re.S)
 @lru_cache(maxsize=4096)
 def _search_literals(pattern: str) -> tuple[str, ...]:
     return tuple(_UNESCAPE.sub(r"\1", item) for item in _ITEM.findall(pattern[4:]))
+
+
+def node_words(node: Node) -> list[str] | None:
+    """The literals an Aho-Corasick pass looks for to evaluate ``node`` (a ``contains``
+    or a search), or None when it cannot (an empty or too long literal)."""
+    if node.op is Op.CONTAINS:
+        words: list[str] | None = [node.values[0]]
+    elif node.op is Op.SEARCH:
+        words = search_literals(node)
+    else:
+        return None
+    if words is None or any(not w or len(w) > MAX_LITERAL for w in words):
+        return None
+    return words
 
 
 def search_literals(node: Node) -> list[str] | None:
