@@ -191,10 +191,16 @@ def test_kernel_tests_read_back_the_compiled_sql() -> None:
         "E__lc",
         ("=", "7.0", "7"),
     )
+    assert kernel_test("regexp_matches(\"c\", '(?s)a.b')") == (Op.REGEX, "c", ("(?s)a.b",))
+    assert kernel_test("\"c\" LIKE '%a\\%\\_%' ESCAPE '\\'") == (
+        Op.LIKE,
+        "c",
+        ("(?s)\\A.*a%_.*\\z",),
+    )
     for sql in (
         "contains(\"a__lc\", 'x') OR contains(\"a__lc\", 'y')",
         '("E__lc" = \'7\' OR try_cast("F__lc" AS DOUBLE) = 7.0)',
-        "regexp_matches(\"c__lc\", '(?s)a.b')",
+        "\"c__lc\" LIKE 'a_b' ESCAPE '\\'",
         "\"I__lc\" = lower('ÄB')",
     ):
         assert kernel_test(sql) == (None, "", ())

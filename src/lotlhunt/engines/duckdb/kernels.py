@@ -52,7 +52,7 @@ def kernel(node: Node, column: pa.Array) -> pa.Array:
         return pc.is_null(column)
     if op is Op.NOT_NULL:
         return pc.is_valid(column)
-    if op is Op.SEARCH:
+    if op in (Op.SEARCH, Op.REGEX, Op.LIKE):
         return pc.match_substring_regex(column, values[0])
     if op is Op.BETWEEN:
         return pc.and_kleene(pc.greater_equal(column, values[0]), pc.less_equal(column, values[1]))
@@ -184,7 +184,10 @@ class FieldUnits:
             number = self.values.column(cast).combine_chunks()
             self.tests[node.sql] = number_kernel(node, column, number)
         else:
-            self.tests[node.sql] = kernel(node, column)
+            try:
+                self.tests[node.sql] = kernel(node, column)
+            except pa.ArrowException:
+                return False  # a pattern RE2 refuses here: the engine says what it does
         return True
 
     def _sql(self, sqls: list[str]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .dialect import ALL_TEXT_FIELD, IP_SUFFIX, LOWER_SUFFIX
+from .dialect import ALL_TEXT_FIELD, IP_SUFFIX, LOWER_SUFFIX, re2_escape
 
 
 class Kind(StrEnum):
@@ -63,6 +63,12 @@ class Op(StrEnum):
     #: number), or, for ``=``, also the column equal to the number's text (``values``:
     #: "=", number, text): the engine computes the cast, a kernel compares.
     NUMBER = "number"
+    #: ``regexp_matches`` of any pattern (RE2 in the engine and in the kernel alike;
+    #: a pattern the kernel refuses is left to the engine).
+    REGEX = "regex"
+    #: ``LIKE`` with ``%`` wildcards and escaped literals only (``values``: an RE2
+    #: pattern matching exactly what the ``LIKE`` does).
+    LIKE = "like"
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,10 @@ _EQUALS = re.compile(_IDENT + " = " + _LIT)
 _IN = re.compile(_IDENT + r" IN \((" + _LIT_ANY + "(?:, " + _LIT_ANY + r")*)\)")
 _IN_ITEM = re.compile(_LIT)
 _NULL = re.compile(_IDENT + " IS (NOT )?NULL")
+_REGEX = re.compile(r"regexp_matches\(" + _IDENT + ", " + _LIT + r"\)")
+_LIKE = re.compile(_IDENT + " LIKE " + _LIT + r" ESCAPE '\\'")
+#: A ``LIKE`` pattern of escaped literals and ``%`` (``_`` unescaped is not read).
+_LIKE_PART = re.compile(r"\\[\\%_]|%|[^\\%_]")
 _BETWEEN = re.compile(r"\(" + _IDENT + " BETWEEN " + _LIT + " AND " + _LIT + r"\)")
 _FLOAT = r"(-?(?:\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+|inf))"
 _CAST = r"try_cast\(" + _IDENT + r" AS DOUBLE\)"
@@ -208,7 +218,32 @@ def kernel_test(sql: str) -> tuple[Op | None, str, tuple[str, ...]]:
     m = _SEARCH.fullmatch(sql)
     if m:
         return Op.SEARCH, m.group(1).replace('""', '"'), ("(?s)" + _text(m.group(2)),)
+    m = _REGEX.fullmatch(sql)
+    if m:
+        return Op.REGEX, m.group(1).replace('""', '"'), (_text(m.group(2)),)
+    m = _LIKE.fullmatch(sql)
+    if m:
+        pattern = like_regex(_text(m.group(2)))
+        if pattern is not None:
+            return Op.LIKE, m.group(1).replace('""', '"'), (pattern,)
     return None, "", ()
+
+
+def like_regex(like: str) -> str | None:
+    """An RE2 pattern matching what ``LIKE like ESCAPE '\\'`` does, for patterns of
+    literals and ``%`` only (None for anything else: ``_``, a dangling escape)."""
+    parts = _LIKE_PART.findall(like)
+    if "".join(parts) != like:
+        return None
+    out = ["(?s)\\A"]
+    for part in parts:
+        if part == "%":
+            out.append(".*")
+        elif part.startswith("\\"):
+            out.append(re2_escape(part[1]))
+        else:
+            out.append(re2_escape(part))
+    return "".join(out) + "\\z"
 
 
 def condition_tree(sql: str, operands: Operands) -> Tree:
