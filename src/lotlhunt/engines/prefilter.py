@@ -43,12 +43,14 @@ def plan_by_presence(
     rules: Sequence[CompiledRule],
     idxs: Sequence[int],
     present: Callable[[dict[str, set[str]]], set[tuple[str, str]]],
+    by_field: dict[str, set[str]] | None = None,
 ) -> RulePlan:
     """Skip the rules among ``idxs`` with a required clause none of whose literals occurs
     in the slice; run the others on every row. ``present(literals by field)`` gives the
     (field, literal) pairs that occur (:func:`present_literals`,
-    :func:`present_by_search`)."""
-    by_field = literal_index(rules, idxs)
+    :func:`present_by_search`); ``by_field``: the rules' :func:`literal_index`, if known."""
+    if by_field is None:
+        by_field = literal_index(rules, idxs)
     if not by_field:
         return RulePlan(plain=list(idxs))
     found = present(by_field)

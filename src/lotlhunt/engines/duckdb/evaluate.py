@@ -219,7 +219,9 @@ class Evaluator:
             for f, codes in encoded.fields.items()
         }
         hits = self._substring_hits(values, field_units, by_field)
-        plan = plan_by_presence(rules, idxs, lambda need: self._present(need, values, hits))
+        plan = plan_by_presence(
+            rules, idxs, lambda need: self._present(need, values, hits), by_field
+        )
         if progress:
             progress(len(plan.skipped))
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}

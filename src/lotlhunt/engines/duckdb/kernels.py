@@ -159,16 +159,19 @@ class FieldUnits:
                 if column.nbytes > self.pass_bytes:
                     continue
                 hits = substring_hits(column, list(words))
-            valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
-            done: dict[str, np.ndarray] = {}
+            invalid = ~pc.is_valid(column).to_numpy(zero_copy_only=False)
+            positions: dict[str, list[np.ndarray]] = {}
             for word, readers in words.items():
+                found = hits.get(word)
                 for node in readers:
-                    mask = done.get(node.sql)
-                    if mask is None:
-                        mask = done[node.sql] = np.zeros(len(column), bool)
-                    mask[hits.get(word, _NONE)] = True
-            for sql, mask in done.items():
-                self.tests[sql] = pa.array(mask, mask=~valid)
+                    held = positions.setdefault(node.sql, [])
+                    if found is not None:
+                        held.append(found)
+            for sql, parts in positions.items():
+                mask = np.zeros(len(column), bool)
+                if parts:
+                    mask[np.concatenate(parts)] = True
+                self.tests[sql] = pa.array(mask, mask=invalid)
 
     def _kernel(self, node: Node) -> bool:
         """Compute ``node`` by a kernel if it has one; whether it had."""
