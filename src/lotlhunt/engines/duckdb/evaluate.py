@@ -228,10 +228,10 @@ class Evaluator:
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
             tree = rules[i].condition or ()
-            for node, key in keys[i].items():
-                if tree[node].kind is not Kind.ROW:
+            for at, key in keys[i].items():
+                if tree[at].kind is not Kind.ROW:
                     field_name = cast(tuple[str, object], key)[0]
-                    wanted.setdefault(field_name, {}).setdefault(key, (key, tree, node))
+                    wanted.setdefault(field_name, {}).setdefault(key, (key, tree, at))
         outcomes, errors = self._field_units(pool, encoded, values, wanted, hits)
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth

@@ -147,10 +147,10 @@ class FieldUnits:
             k = self.columns.get(node.column.lower())
             if k is None:
                 continue
-            words = node_words(node)
-            if words is None:
+            literals = node_words(node)
+            if literals is None:
                 continue
-            for w in words:
+            for w in literals:
                 by_column.setdefault(k, {}).setdefault(w, []).append(node)
         for k, words in by_column.items():
             column = self.values.column(k).combine_chunks()
