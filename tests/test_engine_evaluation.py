@@ -1,8 +1,8 @@
-"""How the DuckDB engine evaluates rule groups: slices, distinct rows, skipped slices.
+"""How the DuckDB engine evaluates rule groups: slices, per-field tests, skipped slices.
 
-Semantics are covered construct by construct in test_sigma_conformance.py (on both kinds
-of slice); these tests check the machinery that makes large hunts cheap gives the same
-answers as the plain way.
+Semantics are covered construct by construct in test_sigma_conformance.py; these tests
+check the machinery that makes large hunts cheap gives the same answers as the plain
+way (each rule's own SQL).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.engines.base import EngineOptions
+from lotlhunt.engines.duckdb import evaluate as evaluate_module
+from lotlhunt.engines.duckdb.encode import EncodedSlice
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.presence import PRESENCE_TABLE
 from lotlhunt.engines.duckdb.store import take_unified
@@ -104,44 +106,46 @@ def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, 
     return set(zip(m.column("rule").to_pylist(), m.column("rid").to_pylist(), strict=True))
 
 
-def test_distinct_slices_give_the_matches_of_event_slices(
+def _encoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, EncodedSlice | None]]:
+    """Record each slice the engine encodes: its variant and what it became."""
+    seen: list[tuple[Any, EncodedSlice | None]] = []
+    original = evaluate_module.encode_slice
+
+    def spy(con: Any, slices: Any, variant: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((variant, original(con, slices, variant, *args, **kwargs)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(evaluate_module, "encode_slice", spy)
+    return seen
+
+
+def test_per_field_evaluation_gives_the_matches_of_each_rules_sql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = DuckDBEngine()
     try:
         load_events(engine, _events(), tmp_path)
         rules = _rules()
-        _tune(engine, distinct_min_rules=10**9)
+        _tune(engine, by_field=False)
         plain = _matches(engine, rules)
-        _tune(engine, distinct_min_rules=1)
-        _tune(engine, candidate_min_rules=1)
-        distinct = _matches(engine, rules)
-        # Fewer rules than make candidate rows pay: the presence prefilter alone.
-        _tune(engine, candidate_min_rules=len(rules) + 1)
-        plans: list[Any] = []
-        original = engine.evaluator.plan
-
-        def spy(*args: Any) -> Any:
-            plans.append(original(*args))
-            return plans[-1]
-
-        monkeypatch.setattr(engine.evaluator, "plan", spy)
-        by_presence = _matches(engine, rules)
-        variant = rules[0].variants[0]
-        rows = engine.slices.build_slice(variant, ["Image", "CommandLine"], distinct=True)
+        _tune(engine, by_field=True)
+        encoded = _encoded(monkeypatch)
+        by_field = _matches(engine, rules)
     finally:
         engine.close()
-    assert plain == distinct == by_presence
-    assert plans and all(p.words is None and not p.masked for p in plans)
+    assert plain == by_field
     assert len({r for r, _ in plain}) == 6  # every rule fired
-    assert rows < 20  # 604 events, a handful of distinct (Image, CommandLine) pairs
+    [(_variant, slice_)] = encoded
+    assert slice_ is not None and len(slice_.rids) == 604
+    # 604 events, a handful of distinct values of each field
+    assert all(len(codes.values) < 20 for codes in slice_.fields.values())
 
 
-def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
+def test_a_keyword_rule_is_one_more_test_of_its_logsources_scan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The whole-event text is nearly unique per row; the other rules of the logsource
-    # must still run on distinct rows, the keyword rule on every event.
+    # The whole-event text is nearly unique per row: it is tested on the rows, in the
+    # same scan that encodes the fields the other rules read.
     keyword = compile_rules(
         {
             "title": "keywords",
@@ -152,33 +156,24 @@ def test_a_keyword_rule_does_not_keep_its_logsource_from_distinct_slices(
     ).rules
     rules = _rules() + keyword
     engine = DuckDBEngine()
-    built: list[tuple[int, bool]] = []
-    original = engine.slices.build_slice
-
-    def spy(*args: Any, **kwargs: Any) -> int:
-        rows = original(*args, **kwargs)
-        built.append((rows, bool(args[4])))  # rows, distinct
-        return rows
-
-    monkeypatch.setattr(engine.slices, "build_slice", spy)
+    encoded = _encoded(monkeypatch)
     try:
         load_events(engine, _events(), tmp_path)
-        _tune(engine, distinct_min_rules=10**9)
+        _tune(engine, by_field=False)
         plain = _matches(engine, rules)
-        # Too few rules for a distinct slice: one slice for all, the keyword rule's too.
-        assert built == [(604, False)]
-        built.clear()
-        _tune(engine, distinct_min_rules=len(_rules()))
-        distinct = _matches(engine, rules)
+        _tune(engine, by_field=True)
+        by_field = _matches(engine, rules)
     finally:
         engine.close()
-    assert distinct == plain
+    assert by_field == plain
     assert {rid for r, rid in plain if r == len(rules) - 1} == {600}  # the wmic event
-    # The keyword rule, alone in its group, is matched as its text is made: no slice.
-    assert sorted(built) == [(8, True)]
+    [(_variant, slice_)] = encoded
+    assert slice_ is not None and len(slice_.rows) == 1
 
 
-def test_a_lone_keyword_rule_matches_as_it_would_on_a_slice(tmp_path: Path) -> None:
+def test_a_lone_keyword_rule_matches_as_it_does_beside_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = {
         **KEYWORD_RULE,
         "id": "00000000-0000-4000-8000-0000000000dd",
@@ -187,30 +182,24 @@ def test_a_lone_keyword_rule_matches_as_it_would_on_a_slice(tmp_path: Path) -> N
     alone = compile_rules(KEYWORD_RULE).rules
     both = compile_rules(yaml.safe_dump_all([KEYWORD_RULE, other])).rules
     engine = DuckDBEngine()
-    built: list[int] = []
-    original = engine.slices.build_slice
-
-    def spy(*args: Any, **kwargs: Any) -> int:
-        built.append(original(*args, **kwargs))
-        return built[-1]
-
-    engine.slices.build_slice = spy  # type: ignore[method-assign]
+    encoded = _encoded(monkeypatch)
     try:
         load_events(engine, _keyword_events(), tmp_path)
         inline = _matches(engine, alone)
         sliced = _matches(engine, both)
     finally:
         engine.close()
-    assert built == [2]  # the System events, for the two rules together only
+    # The System events only, once per evaluation.
+    assert [len(e.rids) for _v, e in encoded if e is not None] == [2, 2]
     assert inline == {(0, rid) for r, rid in sliced if r == 0} and len(inline) == 1
     assert {r for r, _ in sliced} == {0, 1}
 
 
-def test_rules_run_only_on_rows_holding_their_literals(
+def test_rules_whose_literals_occur_nowhere_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On a distinct slice each rule runs on the rows holding one literal of each of its
-    required clauses, in row chunks of any size, with the matches of the plain way."""
+    """The presence prefilter skips rules whose required literals are in no value; the
+    others give the matches of the plain way, whatever the size of the scan's chunks."""
     extra = [
         {"selection": {"CommandLine|contains": "mimikatz"}, "condition": "selection"},
         {"selection": {"CommandLine|re": "svchost\\s+-k"}, "condition": "selection"},
@@ -233,43 +222,36 @@ def test_rules_run_only_on_rows_holding_their_literals(
     engine = DuckDBEngine()
     try:
         load_events(engine, _events(), tmp_path)
-        _tune(engine, distinct_min_rules=10**9)
+        _tune(engine, by_field=False)
         plain = _matches(engine, rules)
-        _tune(engine, distinct_min_rules=1)
-        _tune(engine, candidate_min_rules=1)
+        _tune(engine, by_field=True)
         plans: list[Any] = []
-        original = engine.evaluator.plan
+        original = evaluate_module.plan_by_presence
 
         def spy(*args: Any) -> Any:
             plans.append(original(*args))
             return plans[-1]
 
-        monkeypatch.setattr(engine.evaluator, "plan", spy)
+        monkeypatch.setattr(evaluate_module, "plan_by_presence", spy)
         for rows in (65_536, 2):  # one chunk, and a chunk boundary between every 2 rows
             _tune(engine, scan_rows=rows)
             assert _matches(engine, rules) == plain
     finally:
         engine.close()
     assert len({r for r, _ in plain}) == 6 + 3  # mimikatz is nowhere
-    plan = plans[0]
-    assert plan.skipped == [6]  # mimikatz
-    assert {8, 9}.issubset(plan.plain)  # nothing long enough known: every row
-    # whoami /1, wmic + ntdsutil, svchost in the regular expression: on candidates only
-    assert {1, 4, 7}.issubset(plan.masked)
-    assert plan.words is not None and plan.words.num_rows < 10
-    assert plans[-1].skipped == [6] and set(plans[-1].masked) == set(plan.masked)
+    assert [p.skipped for p in plans] == [[6], [6]]
 
 
 def test_slices_without_events_are_not_built(tmp_path: Path) -> None:
     engine = DuckDBEngine()
     built: list[object] = []
-    real = engine.slices.build_slice
+    real = engine.slices.slice_query
 
-    def spy(*args: Any, **kwargs: Any) -> int:
+    def spy(*args: Any, **kwargs: Any) -> str | None:
         built.append(args[0])
         return real(*args, **kwargs)
 
-    engine.slices.build_slice = spy  # type: ignore[method-assign]
+    engine.slices.slice_query = spy  # type: ignore[method-assign]
     try:
         load_events(engine, [{"Channel": "Security", "EventID": 4624, "Hostname": "dc1"}], tmp_path)
         evaluation = engine.evaluate(_rules())
@@ -651,22 +633,16 @@ def test_rules_run_only_on_the_event_ids_they_name(
         load_events(engine, _security_events(), tmp_path)
         unnarrowed = [dataclasses.replace(r, event_ids=None) for r in rules]
         plain = _matches(engine, unnarrowed)
-        built: list[tuple[tuple[int, ...], int]] = []
-        original = engine.slices.build_slice
-
-        def spy(variant: Any, *args: Any, **kwargs: Any) -> int:
-            built.append((variant.event_ids, original(variant, *args, **kwargs)))
-            return built[-1][1]
-
-        monkeypatch.setattr(engine.slices, "build_slice", spy)
+        encoded = _encoded(monkeypatch)
         narrowed = _matches(engine, rules)
+        built = [(v.event_ids, len(e.rids) if e else 0) for v, e in encoded]
     finally:
         engine.close()
     assert narrowed == plain and plain
     assert {rule for rule, _ in plain} == {0, 1, 3, 4, 5, 7}
     # One slice of the ids the naming rules need and the logs hold (4697: not held); the
-    # rules naming none keep the channel's whole slice (the keyword rule matches as its
-    # text is made, without one); the process creation rule only on Security 4688.
+    # rules naming none keep the channel's whole slice (the keyword rule's text is
+    # tested in its scan); the process creation rule only on Security 4688.
     assert sorted(built) == [((), 120), ((4624, 4625, 5145), 72), ((4688,), 24)]
 
 

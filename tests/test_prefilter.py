@@ -61,14 +61,12 @@ def test_duckdb_search_agrees_with_the_python_pass(tmp_path: Path) -> None:
             [{"Channel": "c", "EventID": 1, "Field": v} for v in values],
             tmp_path,
         )
-        engine.con.execute(
-            "CREATE TABLE lotlhunt_work.slice AS SELECT lower(Field) AS Field__lc FROM events"
-        )
-        searched = engine.evaluator._search_literals("field", literals)
-        small = engine.evaluator._present_literals({"field": literals})  # small: scanned in Python
         column = engine.con.sql(
-            "SELECT DISTINCT Field__lc FROM lotlhunt_work.slice"
+            "SELECT DISTINCT lower(Field) AS Field__lc FROM events"
         ).to_arrow_table()
+        values = {"field": column}
+        searched = engine.evaluator._search_literals("field", literals, column)
+        small = engine.evaluator._present({"field": literals}, values)  # scanned in Python
     finally:
         engine.close()
     scanned = present_literals({"field": literals}, lambda _name: [column.column(0)])

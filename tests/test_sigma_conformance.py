@@ -15,13 +15,12 @@ from lotlhunt.engines.base import EngineOptions
 from lotlhunt.testing import compile_rules
 from lotlhunt.testing import rule_matches as matches_with
 
-#: Every case runs on both kinds of slice: one row per event, and one row per distinct
-#: combination of the fields the rules read (used for large rule groups), the latter
-#: with and without candidate rows (used for the largest).
+#: Every case runs both ways the DuckDB engine evaluates rules: per field (each test of
+#: a field once over its distinct values, the rule as boolean algebra on the rows), and
+#: each rule as its own SQL on the rows.
 SLICE_MODES = {
-    "event-rows": EngineOptions(distinct_min_rules=10**9, candidate_min_rules=10**9),
-    "distinct-rows": EngineOptions(distinct_min_rules=1, candidate_min_rules=10**9),
-    "distinct-candidates": EngineOptions(distinct_min_rules=1, candidate_min_rules=1),
+    "by-field": EngineOptions(),
+    "rule-sql": EngineOptions(by_field=False),
 }
 
 

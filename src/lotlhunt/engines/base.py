@@ -42,26 +42,30 @@ RID = "rid"
 class EngineOptions:
     """How an engine tunes its work. Every default carries the measurement behind it
     where the engine uses it (:mod:`lotlhunt.engines.duckdb.engine`); tests pass other
-    values to force a path (distinct slices on a few rules, tiny scan chunks)."""
+    values to force a path (each rule as its own SQL, tiny scan chunks)."""
 
     #: Threads of the engine (None: the engine's default, one per core).
     threads: int | None = None
     #: Memory the engine may hold before it spills (DuckDB's syntax: "1GB", "512MB").
     memory_limit: str = "1GB"
     #: Rules in a group from which its slice is built distinct (one row per distinct
-    #: combination of the fields the rules read).
+    #: combination of the fields the rules read; the Spark engine).
     distinct_min_rules: int = 64
-    #: Rules in a distinct slice from which candidate rows are worked out per rule.
-    candidate_min_rules: int = 512
-    #: Rows per chunk when slices are scanned in Python (the literal prefilter): bounds
-    #: memory on large slices.
+    #: Rows per chunk when slices are scanned into Python (their fields encoded): bounds
+    #: the memory of a chunk on large slices.
     scan_rows: int = 65_536
     #: Rows inserted at once: DuckDB's row group. Appending to a partly filled one of a
     #: wide table is several times slower (755 k simulated events of 155 columns: 34 s
     #: in inserts of 65,536 rows, 7.5 s in inserts of 122,880).
     row_group_rows: int = 122_880
-    #: Rules per evaluation query.
+    #: Rules per evaluation query (rules run as their own SQL).
     rules_per_query: int = 16
+    #: Tests of one field without a string kernel evaluated by one query over its
+    #: distinct values.
+    units_per_query: int = 64
+    #: Whether rules are evaluated per field (every test of a field once over its
+    #: distinct values, then each rule as boolean algebra) or each as its own SQL.
+    by_field: bool = True
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which

@@ -31,6 +31,7 @@ Location: the folder the caller gives (by default :class:`lotlhunt.settings.Sett
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import sqlite3
 import time
@@ -150,6 +151,8 @@ def converter(tp: Any) -> Converter | None:
     """A function rebuilding a value of type ``tp`` from its JSON form (None: as is)."""
     if tp in (str, int, float, bool, Any, type(None)):
         return None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]

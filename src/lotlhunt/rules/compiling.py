@@ -165,6 +165,7 @@ def compile_rule(
         event_ids=compiled.event_ids,
         selections=tuple((name, sql) for name, sql, _ in selections),
         implied=compiled.implied([(sql, facts) for _, sql, facts in selections]),
+        condition=compiled.tree or None,
     )
 
 

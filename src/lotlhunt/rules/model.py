@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputIssue
 from .compile.literals import Needs
+from .compile.tree import Tree
 from .logsources import Variant
 from .placeholders import Placeholders
 from .tuning import RuleRef
@@ -83,6 +84,9 @@ class CompiledRule:
     by_channel: bool = False
     #: Set when a level override file re-graded it ("file: high -> low").
     level_override: str = ""
+    #: ``sql`` as a tree over single-field units (:mod:`.compile.tree`), by which an
+    #: engine evaluates many rules' tests of one field together; None: run ``sql``.
+    condition: Tree | None = None
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._support.yaml_files import read_yaml_file
 from ..errors import InputIssue, UsageError
+from .compile.tree import Tree, and_not
 
 if TYPE_CHECKING:
     from sigma.filters import SigmaFilter
@@ -191,6 +192,7 @@ class Exclusion:
     lower_fields: frozenset[str] = frozenset()
     plain_fields: frozenset[str] = frozenset()
     ip_fields: frozenset[str] = frozenset()
+    condition: Tree = ()
 
     @property
     def description(self) -> str:
@@ -310,6 +312,7 @@ def compile_exclusions(exclusions: Exclusions, backend: SqlBackend) -> None:
                 lower_fields=frozenset(result.facts.lower_fields),
                 plain_fields=frozenset(result.facts.plain_fields),
                 ip_fields=frozenset(result.facts.ip_fields),
+                condition=result.tree,
             )
         )
     exclusions.entries = compiled
@@ -332,6 +335,11 @@ def apply_exclusions(rule: CompiledRule, exclusions: Sequence[Exclusion]) -> Com
         plain_fields=rule.plain_fields.union(*(e.plain_fields for e in applicable)),
         ip_fields=rule.ip_fields.union(*(e.ip_fields for e in applicable)),
         exclusions=rule.exclusions + tuple(e.description for e in applicable),
+        condition=(
+            and_not(rule.condition, [e.condition for e in applicable])
+            if rule.condition and all(e.condition for e in applicable)
+            else None
+        ),
     )
 
 

@@ -1,26 +1,32 @@
 """Evaluation of compiled rules on a DuckDB events table, slice by slice.
 
 A hunt groups rules by the slice of events their logsource covers
-(:mod:`lotlhunt.engines.planning`), builds each slice once with exactly the columns its
-rules read (:mod:`.slices`), skips the rules whose required literals occur nowhere in it
-(:mod:`lotlhunt.engines.prefilter`), and runs the others as one small query each,
-several at a time on the engine's threads.
+(:mod:`lotlhunt.engines.planning`) and scans each slice once: its fields come out
+dictionary-encoded (:mod:`.encode`), the rules whose required literals occur nowhere in
+it are skipped (:mod:`lotlhunt.engines.prefilter`, on the distinct values), every test
+the others make of one field is evaluated once over that field's distinct values, and
+each rule is boolean algebra over those results (:mod:`.units`). A rule without a
+condition tree runs as its own SQL on the slice instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, LOWER_SUFFIX
+from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
+from ...rules.compile.literals import MAX_LITERAL
+from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import (
+    SliceColumns,
     batched,
     by_event_ids,
     covers,
@@ -29,38 +35,25 @@ from ..planning import (
     slice_columns,
 )
 from ..prefilter import (
-    BITS_KEY,
-    RulePlan,
     alternation,
     literal_index,
     plan_by_presence,
-    plan_rules,
     present_by_search,
     present_literals,
-    word_column,
 )
 from .arrow_view import arrow_view
+from .encode import EncodedSlice, encode_slice, twins, values_table
+from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
-from .slices import GROUPED_IDS, SLICE, WORK_DB
 from .store import ROW_ID
+from .units import RuleMatcher, UnitKey, UnitTruth, unit_keys
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
 
-#: Candidate bits of the slice's rows, for the rules that run on their candidates only.
-SLICE_BITS = f"{WORK_DB}.slice_bits"
 
-
-def distinct_query(name: str, table: str) -> str:
-    """The distinct lower-cased values of field ``name`` in ``table``."""
-    col = DUCKDB.ident(name + LOWER_SUFFIX)
-    return f"SELECT DISTINCT {col} AS v FROM {table} WHERE {col} IS NOT NULL"
-
-
-def candidate_test(word: int, bit: int) -> str:
-    """SQL true on the rows where a rule's candidate bit is set (NULL: no bit set)."""
-    return f"({word_column(word)} & {1 << bit}::UBIGINT) <> 0"
-
+#: No column of a field read.
+NO_TWINS = SliceColumns()
 
 NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
@@ -70,19 +63,10 @@ class Evaluator:
 
     Tuning (``engine.options``), with the measurements behind the defaults:
 
-    * ``rules_per_query`` (16): rules per evaluation query (see :meth:`run_rules`).
-    * ``distinct_min_rules`` (64): rules in a group from which its slice is built
-      distinct: grouping costs one hash pass over every column the rules read and pays
-      back when many rules read the result (process creation: 3x fewer rows on the
-      simulated corpus, 1,226 rules).
-    * ``candidate_min_rules`` (512): rules in a distinct slice from which candidate rows
-      are worked out (which rows hold a literal each rule needs, so a rule runs on those
-      rows only). That is a pass over every distinct row's values: it saves time per rule
-      and costs it per row, so it pays where very many rules share a slice (process
-      creation, 1,458 SigmaHQ rules), not on slices of a few hundred (on 1 M events: 171
-      Security rules, 47 of them left by the presence prefilter, ran in less time than
-      the pass took; evaluation 19.8, 20.3 -> 16.8-18.6 s; unchanged on Mordor and the
-      samples).
+    * ``units_per_query``: field tests with no string kernel evaluated by one query
+      over a field's distinct values (:mod:`.kernels`).
+    * ``rules_per_query`` (16): rules per query for the rules run as their own SQL
+      (see :meth:`run_rules`).
     * ``search_bytes`` (8 MiB): distinct values of a field past which DuckDB, not
       Python, finds which literals occur.
     """
@@ -100,11 +84,10 @@ class Evaluator:
         engine.flush()
         engine.store.checkpoint()
         present = engine.present_slices()
+        # One group per slice: a rule searching the whole event's text is one more row
+        # unit of the slice's one scan, not a reason for a slice of its own.
         groups, unheld = by_event_ids(
-            rule_groups(rules, engine.options.distinct_min_rules),
-            rules,
-            present,
-            engine.has_field("EventID"),
+            rule_groups(rules, len(rules) + 1), rules, present, engine.has_field("EventID")
         )
         if progress and unheld:
             progress(unheld)
@@ -121,8 +104,6 @@ class Evaluator:
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
-        engine.store.one(f"DROP TABLE IF EXISTS {SLICE}")
-        engine.store.one(f"DROP TABLE IF EXISTS {SLICE_BITS}")
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
             with arrow_view(engine.con, "__parts", pa.concat_tables(parts)):
@@ -143,39 +124,40 @@ class Evaluator:
     ) -> tuple[list[pa.Table], dict[int, str], int]:
         """Matches of the rules ``idxs`` on the slice of ``variant``, the rules that
         failed, and how many the prefilter skipped."""
-        fields = fields_read(rules, idxs)
-        # Fields the literal prefilter scans are read lowered, rule or no rule.
-        needs = slice_columns(rules, idxs, lower=literal_index(rules, idxs))
-        slices = self.engine.slices
-        if len(idxs) == 1 and ALL_TEXT_FIELD in fields:
-            # One rule on the whole event's text: that column is most of the cost
-            # of a slice, and this rule its only reader. Matching it as the text
-            # is made, in one pass, costs 25-45% less than making the slice and
-            # then scanning it (and a literal prefilter would scan it too).
-            query = slices.slice_query(variant, sorted(fields), needs)
-            found: list[pa.Table] = []
-            errors: dict[int, str] = {}
-            if query is not None:
-                table, errors, _ = self.run_rules(rules, idxs, source=f"({query})")
-                if table.num_rows:
-                    found.append(table)
-            if progress:
-                progress(1)
-            return found, errors, 0
-        distinct = (
-            ALL_TEXT_FIELD not in fields and len(idxs) >= self.engine.options.distinct_min_rules
-        )
-        if slices.build_slice(variant, sorted(fields), SLICE, needs, distinct) == 0:
+        trees = self.engine.options.by_field
+        by_tree = [i for i in idxs if trees and rules[i].condition]
+        by_sql = [i for i in idxs if not (trees and rules[i].condition)]
+        found: list[pa.Table] = []
+        failed: dict[int, str] = {}
+        skipped = 0
+        if by_tree:
+            table, failed, skipped = self._by_field(pool, rules, variant, by_tree, progress)
+            if table.num_rows:
+                found.append(table)
+        if by_sql:
+            parts, errors = self._by_sql(pool, rules, variant, by_sql, progress)
+            found += parts
+            failed.update(errors)
+        return found, failed, skipped
+
+    def _by_sql(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        progress: Callable[[int], None] | None,
+    ) -> tuple[list[pa.Table], dict[int, str]]:
+        """Matches of rules run as their own SQL, a few per query, on the slice's query."""
+        fields = sorted(fields_read(rules, idxs))
+        query = self.engine.slices.slice_query(variant, fields, slice_columns(rules, idxs))
+        if query is None:
             if progress:
                 progress(len(idxs))
-            return [], {}, 0
-        plan = self.plan(rules, idxs, distinct)
-        if progress:
-            progress(len(plan.skipped))
-        runnable = plan.plain + list(plan.masked)
+            return [], {}
         size = self.engine.options.rules_per_query
-        futures = [pool.submit(self.run_rules, rules, b, plan) for b in batched(runnable, size)]
-        found = []
+        futures = [pool.submit(self.run_rules, rules, b, f"({query})") for b in batched(idxs, size)]
+        found: list[pa.Table] = []
         failed: dict[int, str] = {}
         for future in as_completed(futures):
             table, errors, done = future.result()
@@ -184,90 +166,208 @@ class Evaluator:
                 found.append(table)
             if progress:
                 progress(done)
-        if distinct and found:
-            found = [self._expand(pa.concat_tables(found))]
-        return found, failed, len(plan.skipped)
+        return found, failed
 
-    def _expand(self, found: pa.Table) -> pa.Table:
-        """Matches on the rows of a distinct slice, as matches on the events they stand for."""
-        with arrow_view(self.engine.con, "__found", found):
-            return self.engine.con.sql(
-                f"SELECT f.rule, unnest(s.{GROUPED_IDS}) AS rid FROM __found f "
-                f"JOIN {SLICE} s ON s.{ROW_ID} = f.rid"
-            ).to_arrow_table()
-
-    def plan(self, rules: Sequence[CompiledRule], idxs: list[int], distinct: bool) -> RulePlan:
-        """Which rules among ``idxs`` can match the current slice (:mod:`.prefilter`);
-        on a distinct slice, also on which rows (their bits go to ``SLICE_BITS``)."""
-        if not distinct or len(idxs) < self.engine.options.candidate_min_rules:
-            return plan_by_presence(rules, idxs, self._present_literals)
-
-        def batches(names: list[str]) -> Iterable[pa.RecordBatch]:
-            cols = "".join(f", {DUCKDB.ident(n + LOWER_SUFFIX)}" for n in names)
-            yield from self.engine.con.sql(f"SELECT {ROW_ID}{cols} FROM {SLICE}").to_arrow_reader(
-                self.engine.options.scan_rows
+    def _by_field(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        progress: Callable[[int], None] | None,
+    ) -> tuple[pa.Table, dict[int, str], int]:
+        """Matches of rules with condition trees, evaluated per field (:mod:`.units`)."""
+        engine = self.engine
+        spellings: dict[str, str] = {}
+        for i in idxs:
+            for name in sorted(rules[i].fields):
+                spellings.setdefault(name.lower(), name)
+        field_units: dict[str, dict[str, Node]] = {}
+        row_units: dict[str, None] = {}
+        for i in idxs:
+            for node in rules[i].condition or ():
+                if node.kind is Kind.FIELD:
+                    field_units.setdefault(node.field, {})[node.sql] = node
+                elif node.kind is Kind.ROW:
+                    row_units[node.sql] = None
+        by_field = literal_index(rules, idxs)
+        literal_fields = {n.lower() for n in by_field}
+        encoded = engine.memory.run(
+            lambda: encode_slice(
+                engine.con,
+                engine.slices,
+                variant,
+                {f: spellings.get(f, f) for f in set(field_units) | literal_fields},
+                list(row_units),
+                engine.options.scan_rows,
             )
+        )
+        if encoded is None or not len(encoded.rids):
+            if progress:
+                progress(len(idxs))
+            return NO_MATCHES, {}, 0
+        needed = {f: twins(tests) for f, tests in field_units.items()}
+        values = {
+            f: values_table(
+                engine.con,
+                spellings.get(f, f),
+                codes,
+                lower=f in literal_fields or bool(needed.get(f, NO_TWINS).lower),
+                ip=bool(needed.get(f, NO_TWINS).ip),
+                numbers=[n.column for n in field_units.get(f, {}).values() if n.op is Op.NUMBER],
+            )
+            for f, codes in encoded.fields.items()
+        }
+        hits = self._substring_hits(values, field_units, by_field)
+        plan = plan_by_presence(
+            rules, idxs, lambda need: self._present(need, values, hits), by_field
+        )
+        if progress:
+            progress(len(plan.skipped))
+        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
+        wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
+        for i in plan.plain:
+            tree = rules[i].condition or ()
+            for at, key in keys[i].items():
+                if tree[at].kind is not Kind.ROW:
+                    field_name = cast(tuple[str, object], key)[0]
+                    wanted.setdefault(field_name, {}).setdefault(key, (key, tree, at))
+        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits)
+        for sql, truth in encoded.rows.items():
+            outcomes[(Kind.ROW, sql)] = truth
+        errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
+        matcher = RuleMatcher(len(encoded.rids), outcomes)
+        rule_ids: list[np.ndarray] = []
+        rids: list[np.ndarray] = []
+        failed: dict[int, str] = {}
+        for i in plan.plain:
+            rows = matcher.match(rules[i].condition or (), keys[i])
+            if rows is None:
+                failed[i] = next(errors[k] for k in keys[i].values() if k in errors)
+                continue
+            if len(rows):
+                rule_ids.append(np.full(len(rows), i, np.int32))
+                rids.append(encoded.rids[rows])
+        if progress:
+            progress(len(plan.plain))
+        if not rids:
+            return NO_MATCHES, failed, len(plan.skipped)
+        table = pa.table(
+            {
+                "rule": pa.array(np.concatenate(rule_ids), pa.int32()),
+                "rid": pa.array(np.concatenate(rids), pa.int64()),
+            }
+        )
+        return table, failed, len(plan.skipped)
 
-        plan = plan_rules(rules, idxs, batches)
-        if plan.words is not None:
-            with arrow_view(self.engine.con, "__words", plan.words):
-                self.engine.store.one(
-                    f"CREATE OR REPLACE TABLE {SLICE_BITS} AS SELECT * FROM __words"
+    def _field_units(
+        self,
+        pool: ThreadPoolExecutor,
+        encoded: EncodedSlice,
+        values: dict[str, pa.Table],
+        wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]],
+        hits: dict[str, dict[str, np.ndarray]],
+    ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
+        """Outcomes of the units ``wanted`` (field -> units), each field's evaluated over
+        its distinct values (:class:`.kernels.FieldUnits`), fields in parallel on the
+        engine's threads; and the units that failed, with why."""
+        options = self.engine.options
+
+        def run(name: str) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
+            column = lowered(values[name])
+            units = FieldUnits(
+                self.engine.cursor(),
+                values[name],
+                encoded.fields[name],
+                options.units_per_query,
+                options.search_bytes,
+                {column.lower(): hits[name]} if name in hits and column else None,
+            )
+            return self.engine.memory.run(lambda: units.evaluate(list(wanted[name].values())))
+
+        outcomes: dict[UnitKey, UnitTruth] = {}
+        errors: dict[UnitKey, str] = {}
+        for future in as_completed([pool.submit(run, name) for name in wanted]):
+            done, bad = future.result()
+            outcomes.update(done)
+            errors.update(bad)
+        return outcomes, errors
+
+    def _substring_hits(
+        self,
+        values: dict[str, pa.Table],
+        field_units: dict[str, dict[str, Node]],
+        by_field: dict[str, set[str]],
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """For each field whose lowered values are small (``options.search_bytes``), the
+        values holding each literal the prefilter or a ``contains`` test looks for: one
+        Aho-Corasick pass serves both."""
+        words: dict[str, set[str]] = {}
+        for name, literals in by_field.items():
+            words.setdefault(name.lower(), set()).update(literals)
+        for f, nodes in field_units.items():
+            for node in nodes.values():
+                found = node_words(node)
+                if found and node.column.lower() == f + LOWER_SUFFIX:
+                    words.setdefault(f, set()).update(found)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for f, wanted in words.items():
+            table = values.get(f)
+            column = lowered(table) if table is not None else None
+            if table is None or column is None:
+                continue
+            array = table.column(column).combine_chunks()
+            if array.nbytes <= self.engine.options.search_bytes:
+                out[f] = substring_hits(
+                    array, sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
                 )
-        return plan
+        return out
 
-    def _present_literals(self, by_field: dict[str, set[str]]) -> set[tuple[str, str]]:
-        """Which literals occur in the slice's fields.
+    def _present(
+        self,
+        by_field: dict[str, set[str]],
+        values: dict[str, pa.Table],
+        hits: dict[str, dict[str, np.ndarray]] | None = None,
+    ) -> set[tuple[str, str]]:
+        """Which literals occur in the slice's fields, from their lowered distinct values.
 
-        A field's distinct values are scanned in Python (:func:`present_literals`) while
-        they are small; past ``options.search_bytes`` DuckDB searches them instead
-        (:func:`present_by_search`): Python's pass runs at tens of MB/s, and the rounds of
-        a search cost more than that pass on small values.
+        Scanned in Python (:func:`present_literals`) while they are small; past
+        ``options.search_bytes`` DuckDB searches them instead (:func:`present_by_search`):
+        Python's pass runs at tens of MB/s, and the rounds of a search cost more than
+        that pass on small values.
         """
         found: set[tuple[str, str]] = set()
         for name, literals in by_field.items():
-            chunks = self._small_distinct_values(name)
-            if chunks is None:
-                found |= self._search_literals(name, literals)
+            held = (hits or {}).get(name.lower())
+            if held is not None and all(
+                lit in held or 0 < len(lit) <= MAX_LITERAL for lit in literals
+            ):
+                found.update((name, lit) for lit in literals if lit in held)
+                continue
+            table = values[name.lower()]
+            column = table.column(_lower_index(table))
+            if column.nbytes <= self.engine.options.search_bytes:
+                found |= present_literals({name: literals}, _held(column.chunks))
             else:
-                found |= present_literals({name: literals}, _held(chunks))
+                found |= self._search_literals(name, literals, table)
         return found
 
-    def _small_distinct_values(self, name: str) -> list[pa.Array] | None:
-        """The distinct values of field ``name`` if they fit in ``options.search_bytes``, else
-        None (the reading stops there)."""
-        chunks: list[pa.Array] = []
-        size = 0
-        values = self._distinct_values(name)
-        for chunk in values:
-            chunks.append(chunk)
-            size += chunk.nbytes
-            if size > self.engine.options.search_bytes:
-                values.close()  # the query's result, before the next query runs
-                return None
-        return chunks
+    def _search_literals(
+        self, name: str, literals: set[str], table: pa.Table
+    ) -> set[tuple[str, str]]:
+        """Which ``literals`` occur in the lowered values of field ``name`` (``table``),
+        by DuckDB's search (or Python's pass if DuckDB cannot compile the search)."""
+        con = self.engine.con
+        column = table.column(_lower_index(table))
+        lowered = pa.table({"v": column})
 
-    def _distinct_values(self, name: str) -> Generator[pa.Array, None, None]:
-        """The slice's distinct lower-cased values of field ``name``, in chunks."""
-        reader = self.engine.con.sql(distinct_query(name, SLICE)).to_arrow_reader(
-            self.engine.options.scan_rows
-        )
-        try:
-            for batch in reader:
-                yield batch.column(0)
-        finally:
-            reader.close()
-
-    def _search_literals(self, name: str, literals: set[str]) -> set[tuple[str, str]]:
-        """Which ``literals`` occur in field ``name`` of the slice, by DuckDB's search
-        (or Python's pass if DuckDB cannot compile the search)."""
-
-        def search(field: str, ordered: list[str]) -> set[str]:
+        def search(_field: str, ordered: list[str]) -> set[str]:
             pattern = DUCKDB.literal(alternation(ordered))
-            rows = self.engine.con.execute(
-                f"SELECT DISTINCT unnest(regexp_extract_all(v, {pattern})) "
-                f"FROM ({distinct_query(field, SLICE)})"
-            ).fetchall()
+            with arrow_view(con, "__lowered", lowered):
+                rows = con.execute(
+                    "SELECT DISTINCT unnest(regexp_extract_all(v, "
+                    f"{pattern})) FROM __lowered WHERE v IS NOT NULL"
+                ).fetchall()
             return {row[0] for row in rows}
 
         try:
@@ -275,44 +375,23 @@ class Evaluator:
         except duckdb.Error as exc:
             if out_of_memory(exc):
                 raise
-        return present_literals({name: literals}, self._distinct_values)
+        return present_literals({name: literals}, _held(column.chunks))
 
     def run_rules(
-        self,
-        rules: Sequence[CompiledRule],
-        idxs: list[int],
-        plan: RulePlan | None = None,
-        source: str = SLICE,
+        self, rules: Sequence[CompiledRule], idxs: list[int], source: str
     ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules ``idxs`` on the slice (or on ``source``, a relation with its
-        columns), the rules whose query failed, and how many rules were run.
+        """Matches of rules ``idxs`` on ``source`` (a relation with the slice's columns),
+        the rules whose query failed, and how many rules were run.
 
         A few rules per query (a UNION ALL of one filter each), several queries at once on
-        the engine's threads: a slice of a hundred thousand rows is one row group, which
-        DuckDB scans on one thread, so concurrency between queries is what uses the
-        cores; and on small slices the fixed cost per query dominates, which the union
-        shares. (One pass evaluating many rules per row was measured slower: every row
-        then pays for a list of results.) A failing query is retried rule by rule so one
-        broken rule does not hide the others' matches. A rule with candidate rows runs on
-        those only: the CASE tests its bit before the rule's own conditions (a plain AND
-        may be reordered to scan every row's strings first).
+        the engine's threads: on small slices the fixed cost per query dominates, which
+        the union shares. A failing query is retried rule by rule so one broken rule does
+        not hide the others' matches.
         """
-        masked = plan.masked if plan else {}
-
-        def select(i: int) -> str:
-            head = f"SELECT {i}::INTEGER AS rule"
-            if i not in masked:
-                return f"{head}, {ROW_ID} AS rid FROM {source} WHERE {rules[i].sql}"
-            test = candidate_test(*masked[i])
-            # The bit test alone is pushed into the scan of the (small) bits table; the
-            # CASE keeps the rule's conditions off every row that is not a candidate.
-            return (
-                f"{head}, s.{ROW_ID} AS rid FROM {SLICE} s "
-                f"JOIN {SLICE_BITS} b ON b.{BITS_KEY} = s.{ROW_ID} WHERE {test} "
-                f"AND CASE WHEN {test} THEN ({rules[i].sql}) ELSE false END"
-            )
-
-        query = " UNION ALL ".join(select(i) for i in idxs)
+        query = " UNION ALL ".join(
+            f"SELECT {i}::INTEGER AS rule, {ROW_ID} AS rid FROM {source} WHERE {rules[i].sql}"
+            for i in idxs
+        )
         try:
             table = self.engine.memory.run(lambda: self.engine.cursor().sql(query).to_arrow_table())
             return table, {}, len(idxs)
@@ -323,10 +402,26 @@ class Evaluator:
                 return NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
         parts, errors = [], {}
         for i in idxs:
-            table, error, _ = self.run_rules(rules, [i], plan, source)
+            table, error, _ = self.run_rules(rules, [i], source)
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
+
+
+def lowered(table: pa.Table) -> str | None:
+    """The name of the lowered twin in a field's values table, if it has one."""
+    for name in table.column_names:
+        if name.endswith(LOWER_SUFFIX):
+            return name
+    return None
+
+
+def _lower_index(table: pa.Table) -> int:
+    """The position of the lowered twin in a field's values table."""
+    name = lowered(table)
+    if name is None:
+        raise KeyError("no lowered values")
+    return table.column_names.index(name)
 
 
 def _held(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:

@@ -4,7 +4,6 @@ A slice is built once per group of rules (:mod:`lotlhunt.engines.planning`): the
 of its channels and event ids, each field the rules read under its Sigma name (renamed
 for the slice where the logsource says so), its lower-cased twin for case-insensitive
 matching, its address twin for CIDR conditions, NULL where the data has no such field.
-Optionally distinct: one row per distinct combination of the fields.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from .store import EVENTS, ROW_ID, EventStore
 WORK_DB = "lotlhunt_work"
 #: The slice of events the current group of rules runs on.
 SLICE = f"{WORK_DB}.slice"
-#: Column of a distinct slice listing the events each of its rows stands for.
-GROUPED_IDS = "__rids"
 
 #: Sigma field names that refer to core columns, as the event's own System values.
 CORE_ALIASES: dict[str, str] = {
@@ -102,21 +99,17 @@ class Slices:
         variant: Variant,
         fields: Iterable[str],
         needs: SliceColumns | None = None,
-        grouped: bool = False,
     ) -> list[str]:
         """Projections giving compiled rules the columns they read on rows of ``variant``:
         each field, its lowered twin, its address twin, as far as ``needs`` says they are
         read (without ``needs``: each field and its lowered twin).
-
-        With ``grouped``, the fields are read from columns of their own name (a query
-        that already projected and grouped them) instead of the events table.
         """
         seen: dict[str, str] = {}
         for f in fields:
             seen.setdefault(f.lower(), f)
         exprs = []
         for key, f in seen.items():
-            e = DUCKDB.ident(f) if grouped else self.field_expression(f, variant)
+            e = self.field_expression(f, variant)
             if needs is None or key in needs.plain:
                 exprs.append(f"{e} AS {DUCKDB.ident(f)}")
             if needs is None or key in needs.lower:
@@ -125,39 +118,14 @@ class Slices:
                 exprs.append(f"{IP_HEX_FUNCTION}({e}) AS {DUCKDB.ident(f + IP_SUFFIX)}")
         return exprs
 
-    def build_slice(
-        self,
-        variant: Variant,
-        fields: Iterable[str],
-        name: str = SLICE,
-        needs: SliceColumns | None = None,
-        distinct: bool = False,
-    ) -> int:
-        """Materialise the rows of ``variant`` with the columns its rules read.
-
-        With ``distinct``, one row per distinct combination of the fields, with the ids of
-        its events in ``GROUPED_IDS`` (and the first of them as the row id): logs repeat
-        themselves (services, scheduled tasks, agents), and a rule evaluated on the
-        distinct rows gives the same answer for a fraction of the work.
-        """
-        query = self.slice_query(variant, fields, needs, distinct)
-        if query is None:
-            self.store.one(
-                f"CREATE OR REPLACE TABLE {name} AS SELECT NULL::BIGINT AS {ROW_ID} LIMIT 0"
-            )
-            return 0
-        self.store.memory.run(lambda: self.store.one(f"CREATE OR REPLACE TABLE {name} AS {query}"))
-        row = self.store.one(f"SELECT count(*) FROM {name}")
-        return int(row[0]) if row else 0
-
     def slice_query(
         self,
         variant: Variant,
         fields: Iterable[str],
         needs: SliceColumns | None = None,
-        distinct: bool = False,
     ) -> str | None:
-        """The query :meth:`build_slice` materialises, or None when no row is in it."""
+        """The rows of ``variant`` with the columns its rules read (:meth:`slice_columns`),
+        or None when no row is in it."""
         fields = list(dict.fromkeys(fields))
         where = f"FROM {EVENTS} WHERE {self.slice_filter(variant)}"
         # Rows of one channel come in runs (one input file after another): bounding the
@@ -167,20 +135,6 @@ class Slices:
         if not span or span[0] is None:
             return None
         where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
-        if distinct:
-            seen: dict[str, str] = {}
-            for f in fields:
-                seen.setdefault(f.lower(), f)
-            base = ", ".join(
-                f"{self.field_expression(f, variant)} AS {DUCKDB.ident(f)}" for f in seen.values()
-            )
-            outer = self.slice_columns(variant, seen.values(), needs, grouped=True)
-            query = (
-                f"SELECT {ROW_ID}, {GROUPED_IDS}{''.join(', ' + e for e in outer)} FROM "
-                f"(SELECT min({ROW_ID}) AS {ROW_ID}, list({ROW_ID}) AS {GROUPED_IDS}, "
-                f"{base} {where} GROUP BY ALL)"
-            )
-        else:
-            exprs = [ROW_ID, *self.slice_columns(variant, fields, needs)]
-            query = f"SELECT {', '.join(exprs)} {where}"
+        exprs = [ROW_ID, *self.slice_columns(variant, fields, needs)]
+        query = f"SELECT {', '.join(exprs)} {where}"
         return query

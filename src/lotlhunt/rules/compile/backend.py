@@ -29,7 +29,6 @@ chooses the SQL for them, :mod:`.values`.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, cast
 
 from sigma.conditions import (
@@ -67,18 +66,18 @@ from .dialect import (
     NEGATION,
     Dialect,
     cidr_hex_range,
-    re2_escape,
 )
 from .facts import AND, NOT, OR, CompiledCondition, ConversionFacts
 from .literals import (
-    caseless_safe,
     regex_pattern,
     required_event_ids,
     required_literals,
     union_event_ids,
     union_needs,
 )
-from .values import _RE2_UNSUPPORTED, ALTERNATION_MIN, _keyword_text, _plain, _simple_kind
+from .strings import StringConversions
+from .tree import any_of_true, condition_tree
+from .values import _RE2_UNSUPPORTED
 
 
 def _correlation_elsewhere(self: Backend, *args: Any, **kwargs: Any) -> Any:
@@ -87,7 +86,7 @@ def _correlation_elsewhere(self: Backend, *args: Any, **kwargs: Any) -> Any:
     )
 
 
-class SqlBackend(Backend):
+class SqlBackend(StringConversions, Backend):
     """pySigma backend producing one SQL boolean expression per rule condition.
 
     What a conversion learns (fields read, keyword use, boolean structure) goes into a
@@ -164,120 +163,6 @@ class SqlBackend(Backend):
 
     def decide_convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> bool:
         return False
-
-    def _merge_in_lists(self, cond: ConditionOR, state: ConversionState) -> list[str]:
-        """Fold long ORs on one field into one expression (same meaning, far less planning).
-
-        Plain equalities become an ``IN`` list; many plain ``contains`` values (SigmaHQ's
-        hash and driver lists hold thousands) or keywords become one RE2 alternation, which
-        the engine compiles once into an automaton instead of planning thousands of
-        comparisons and scanning the text once per value.
-        """
-        plain: dict[str, list[str]] = {}
-        contains: dict[str, list[str]] = {}
-        out: list[str] = []
-        for arg in cond.args:
-            keyword = _keyword_text(arg)
-            if keyword is not None:
-                # Keywords search the whole event's text: the same fold, on that column
-                # (Mimikatz's 20 keywords: one scan of every event's text instead of 20).
-                self.facts(state).keywords = True
-                contains.setdefault(ALL_TEXT_FIELD, []).append(keyword)
-                continue
-            kind = _simple_kind(arg)
-            if kind is not None:
-                item = cast(ConditionFieldEqualsValueExpression, arg)
-                by_kind = plain if kind == "eq" else contains
-                by_kind.setdefault(item.field, []).append(_plain(cast(SigmaString, item.value)))
-            else:
-                out.append(self.convert_condition(arg, state))
-        for name, values in contains.items():
-            # Values whose lower-casing Python might not share with the engine keep their
-            # own comparison; the rest fold (one odd value must not unfold a long list).
-            safe = [v for v in values if caseless_safe(v)]
-            if len(safe) < ALTERNATION_MIN:
-                safe = []
-            out.extend(
-                self.dialect.contains.format(col=self.lfield(name, state), lit=self._lowered(v))
-                for v in values
-                if not safe or not caseless_safe(v)
-            )
-            if not safe:
-                continue
-            pattern = "|".join(sorted({re2_escape(v.lower()) for v in safe}))
-            out.insert(
-                0,
-                self.dialect.regex.format(
-                    col=self.lfield(name, state), lit=self.dialect.literal("(?s)" + pattern)
-                ),
-            )
-        for name, values in plain.items():
-            if len(values) == 1:
-                out.insert(0, self._str_eq(name, values[0], state))
-            else:
-                lits = ", ".join(self._lowered(v) for v in values)
-                out.insert(0, f"{self.lfield(name, state)} IN ({lits})")
-        return out
-
-    # -- strings -----------------------------------------------------------------------
-
-    def _str_eq(self, name: str, value: str, state: ConversionState) -> str:
-        return f"{self.lfield(name, state)} = {self._lowered(value)}"
-
-    def _lowered(self, text: str) -> str:
-        """``text`` lower-cased as the engine lower-cases: folded here when Python's
-        folding is surely the engine's (:func:`caseless_safe`), else by the engine's
-        ``lower()``. The engine binds and folds each ``lower()`` of a constant when it
-        plans the query: on 8 k events, a third of the planning of 16 rules."""
-        if caseless_safe(text):
-            return self.dialect.literal(text.lower())
-        return f"lower({self.dialect.literal(text)})"
-
-    def _string_match(self, col: str, s: SigmaString, lower: bool) -> str:
-        """SQL for ``col`` matching Sigma string ``s`` (wildcards, escapes) exactly."""
-        if s.contains_placeholder():
-            raise SigmaFeatureNotSupportedByBackendError(
-                "value has a placeholder that no placeholder file resolved"
-            )
-        parts = list(s.s)
-        d = self.dialect
-
-        def lit(text: str) -> str:
-            return self._lowered(text) if lower else d.literal(text)
-
-        if not s.contains_special():
-            return f"{col} = {lit(_plain(s))}"
-        literal_parts = [p for p in parts if isinstance(p, str)]
-        specials = [p for p in parts if not isinstance(p, str)]
-        multi = SpecialChars.WILDCARD_MULTI
-        if all(p is multi for p in specials) and len(literal_parts) <= 1:
-            text = literal_parts[0] if literal_parts else ""
-            starts = parts[0] is multi
-            ends = parts[-1] is multi
-            if not text:
-                return f"{col} IS NOT NULL"
-            if starts and ends and len(parts) == 3:
-                return d.contains.format(col=col, lit=lit(text))
-            if ends and len(parts) == 2:
-                return d.startswith.format(col=col, lit=lit(text))
-            if starts and len(parts) == 2:
-                return d.endswith.format(col=col, lit=lit(text))
-        if SpecialChars.WILDCARD_SINGLE in specials:
-            # '?' is one character; RE2 '.' (with s) is one code point, LIKE '_' may be a byte.
-            rx = "".join(
-                re.escape(p.lower() if lower else p)
-                if isinstance(p, str)
-                else (".*" if p is multi else ".")
-                for p in parts
-            )
-            return d.regex.format(col=col, lit=d.literal("(?s)^" + rx + "$"))
-        pattern = "".join(
-            p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            if isinstance(p, str)
-            else "%"
-            for p in parts
-        )
-        return d.like_escape.format(col=col, lit=lit(pattern))
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -453,9 +338,11 @@ class SqlBackend(Backend):
     ) -> Any:
         assert isinstance(rule, SigmaRule), "correlation rules are not compiled"
         parsed = rule.detection.parsed_condition[index].parsed
+        facts = self._facts.pop(id(state), ConversionFacts())
         return CompiledCondition(
             sql=query,
-            facts=self._facts.pop(id(state), ConversionFacts()),
+            facts=facts,
+            tree=condition_tree(query, facts.operands),
             needs=required_literals(parsed),
             event_ids=required_event_ids(parsed),
         )
@@ -479,6 +366,7 @@ class SqlBackend(Backend):
         return CompiledCondition(
             sql="(" + " OR ".join(f"coalesce({p.sql}, false)" for p in parts) + ")",
             facts=facts,
+            tree=any_of_true([p.tree for p in parts]),
             needs=union_needs([p.needs for p in parts]),
             event_ids=union_event_ids([p.event_ids for p in parts]),
         )

@@ -14,6 +14,7 @@ from .literals import (
     EventIds,
     Needs,
 )
+from .tree import Tree
 
 #: How a boolean node of compiled SQL combines its operands.
 AND, OR, NOT = "and", "or", "not"
@@ -73,6 +74,8 @@ class CompiledCondition:
     needs: Needs = None
     #: Event ids it cannot match without (see :func:`required_event_ids`).
     event_ids: EventIds = None
+    #: The condition as a tree over single-field units (:mod:`.tree`).
+    tree: Tree = ()
 
     @property
     def fields(self) -> set[str]:

@@ -1,0 +1,198 @@
+"""A slice as codes: each field's distinct values, each row's code, row units evaluated.
+
+The SQL side of per-field evaluation (:mod:`.units`): one scan of a slice gives its row
+ids, its fields dictionary-encoded batch by batch (pyarrow's hash, then one dictionary
+per field), and the outcome of every *row unit* (a test reading several fields or the
+whole event's text, evaluated on the rows in the same scan). Then each field's distinct
+values get the twins its units read (lower-cased, as an address: the same SQL the slice
+would apply, on a fraction of the rows), and the units of a field are evaluated over
+them, many per query, each returning where it is true and where NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...rules.compile.dialect import DUCKDB, IP_SUFFIX, LOWER_SUFFIX, ip_hex_vectorised
+from ...rules.compile.tree import column_field, identifiers
+from ...rules.logsources import Variant
+from ..planning import SliceColumns
+from .arrow_view import arrow_view
+from .slices import Slices
+from .store import ROW_ID
+from .units import FieldCodes, UnitTruth
+
+#: Column of a field's values table numbering its distinct values.
+INDEX = "__i"
+#: Suffix of a column's DOUBLE cast in a values table.
+NUMBER_SUFFIX = "__num"
+
+
+@dataclass
+class EncodedSlice:
+    """A slice's rows as codes: their ids, each field's codes, each row unit's outcome,
+    and the row units that failed (SQL -> error)."""
+
+    rids: np.ndarray
+    fields: dict[str, FieldCodes] = field(default_factory=dict)
+    rows: dict[str, UnitTruth] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1 << 16)
+def _columns(sql: str) -> tuple[str, ...]:
+    """The columns ``sql`` reads (the same tests come back slice after slice)."""
+    return tuple(identifiers(sql))
+
+
+def twins(sqls: Iterable[str]) -> SliceColumns:
+    """Which columns (as it is, lowered, address) of which fields ``sqls`` read."""
+    plain: set[str] = set()
+    lower: set[str] = set()
+    ip: set[str] = set()
+    for sql in sqls:
+        for col in _columns(sql):
+            name = column_field(col)
+            if col.endswith(LOWER_SUFFIX) and col != LOWER_SUFFIX:
+                lower.add(name)
+            elif col.endswith(IP_SUFFIX) and col != IP_SUFFIX:
+                ip.add(name)
+            else:
+                plain.add(name)
+    return SliceColumns(frozenset(plain), frozenset(lower), frozenset(ip))
+
+
+def encode_slice(
+    con: duckdb.DuckDBPyConnection,
+    slices: Slices,
+    variant: Variant,
+    spellings: dict[str, str],
+    row_units: Sequence[str],
+    scan_rows: int,
+) -> EncodedSlice | None:
+    """The slice of ``variant`` with fields ``spellings`` (lower-cased name -> name)
+    encoded and ``row_units`` evaluated; None when no row is in it. A row unit that
+    fails is left out and reported in ``failed``."""
+    units = list(row_units)
+    failed: dict[str, str] = {}
+    while True:
+        needs = twins(units) | SliceColumns(plain=frozenset(spellings))
+        names = [spellings.get(f, f) for f in sorted(needs.plain | needs.lower | needs.ip)]
+        inner = slices.slice_query(variant, names, needs)
+        if inner is None:
+            return None
+        cols = [ROW_ID, *(DUCKDB.ident(spellings[f]) for f in sorted(spellings))]
+        cols += [f"({sql}) AS {DUCKDB.ident(f'__r{k}')}" for k, sql in enumerate(units)]
+        query = f"SELECT {', '.join(cols)} FROM ({inner})"
+        try:
+            reader = con.sql(query).to_arrow_reader(scan_rows)
+            break
+        except duckdb.Error:
+            if not units:
+                raise
+            bad = _failing(con, inner, units)
+            if not bad:
+                raise
+            failed.update(bad)
+            units = [u for u in units if u not in bad]
+    rid_parts: list[np.ndarray] = []
+    chunks: dict[str, list[pa.Array]] = {f: [] for f in spellings}
+    row_parts: dict[str, list[pa.Array]] = {u: [] for u in units}
+    names = sorted(spellings)
+    for batch in reader:
+        rid_parts.append(batch.column(0).to_numpy())
+        for k, f in enumerate(names, start=1):
+            chunks[f].append(pc.dictionary_encode(batch.column(k)))
+        for k, u in enumerate(units, start=1 + len(names)):
+            row_parts[u].append(batch.column(k))
+    out = EncodedSlice(np.concatenate(rid_parts) if rid_parts else np.empty(0, np.int64))
+    out.failed = failed
+    if not len(out.rids):
+        return out
+    for f, parts in chunks.items():
+        out.fields[f] = _codes(parts)
+    for u, row_chunks in row_parts.items():
+        values = pa.chunked_array(row_chunks, pa.bool_())
+        out.rows[u] = UnitTruth(
+            true=values.fill_null(False).to_numpy(),
+            null=values.is_null().to_numpy(),
+        )
+    return out
+
+
+def _failing(con: duckdb.DuckDBPyConnection, inner: str, units: Sequence[str]) -> dict[str, str]:
+    """The row units that do not compile on the slice, each with its error."""
+    bad: dict[str, str] = {}
+    for sql in units:
+        try:
+            con.sql(f"SELECT ({sql}) FROM ({inner}) LIMIT 0").fetchall()
+        except duckdb.Error as exc:
+            bad[sql] = f"query failed: {exc}"
+    return bad
+
+
+def _codes(parts: list[pa.Array]) -> FieldCodes:
+    """One field's distinct values and row codes from its batches' dictionary arrays;
+    NULL, where a row lacks the field, is the last value."""
+    unified = pa.chunked_array(parts).unify_dictionaries()
+    dictionary = unified.chunk(0).dictionary if unified.num_chunks else pa.array([], pa.string())
+    null = len(dictionary)
+    codes = np.concatenate(
+        [c.indices.fill_null(null).to_numpy(zero_copy_only=False) for c in unified.chunks]
+    ).astype(np.int64, copy=False)
+    values = pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
+    return FieldCodes(values=values, codes=codes)
+
+
+def number_column(column: str) -> str:
+    """The name of the engine's ``try_cast(column AS DOUBLE)`` in a values table."""
+    return column + NUMBER_SUFFIX
+
+
+def values_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    codes: FieldCodes,
+    lower: bool,
+    ip: bool,
+    numbers: Iterable[str] = (),
+) -> pa.Table:
+    """The distinct values of field ``name`` numbered, with the twins asked for (the
+    slice's own projections, :meth:`Slices.slice_columns`, on distinct values only)
+    and the engine's DOUBLE cast of the columns ``numbers``.
+
+    Lower-casing ASCII text is the same everywhere, so pyarrow's kernel does it when
+    every value is ASCII; the address twin is the very function the engine registers.
+    The rest is DuckDB's own SQL.
+    """
+    values = codes.values
+    table = pa.table({INDEX: pa.array(np.arange(len(values))), name: values})
+    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
+    if lower and ascii_only:
+        table = table.append_column(name + LOWER_SUFFIX, pc.ascii_lower(values))
+    if ip:
+        table = table.append_column(name + IP_SUFFIX, ip_hex_vectorised(values))
+    exprs = []
+    if lower and not ascii_only:
+        exprs.append(f"lower({DUCKDB.ident(name)}) AS {DUCKDB.ident(name + LOWER_SUFFIX)}")
+    casts = [
+        f"try_cast({DUCKDB.ident(c)} AS DOUBLE) AS {DUCKDB.ident(number_column(c))}"
+        for c in sorted(set(numbers))
+    ]
+    if not exprs and not casts:
+        return table
+    with arrow_view(con, "__values", table):
+        if exprs:
+            query = f"SELECT *, {', '.join(exprs)} FROM __values"
+        else:
+            query = "SELECT * FROM __values"
+        if casts:
+            query = f"SELECT *, {', '.join(casts)} FROM ({query})"
+        return con.sql(query).to_arrow_table()
