@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -152,6 +155,42 @@ def test_strict_fails_on_input_problems(workspace: Path) -> None:
     ]
     assert run(*args).exit_code == 0
     assert run(*args, "--strict").exit_code == 1
+
+
+def test_the_hunt_process_ends_with_its_status_and_every_output_whole(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # The entry point ends a finished hunt without the interpreter's teardown: its
+    # status, what it printed and the files it wrote must all be there, and its
+    # processes must not have imported pandas.
+    out = tmp_path / "d.jsonl"
+    code = (
+        "import sys; from lotlhunt.cli import main; main()\n"
+        "import pandas  # never reached: main ends the process\n"
+    )
+    args = [
+        sys.executable,
+        "-c",
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('pandas' in sys.modules, file=sys.stderr))\n" + code,
+        "hunt",
+        str(workspace / "logs"),
+        "--rules",
+        str(workspace / "rules"),
+        "--no-default-rules",
+        "--workers",
+        "1",
+        "--jsonl",
+        str(out),
+    ]
+    env = {**os.environ, "LOTLHUNT_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Netsh Portproxy Added" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "False"  # the exit handlers ran
+    assert len(out.read_text("utf-8").splitlines()) == 3  # 2 detections, 1 correlation
+    strict = subprocess.run([*args, "--strict"], capture_output=True, env=env, timeout=120)
+    assert strict.returncode == 1
 
 
 def test_invalid_rule_is_reported_and_hunt_goes_on(workspace: Path) -> None:
