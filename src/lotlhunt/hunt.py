@@ -60,7 +60,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
         paths.insert(0, bundled_rules_dir())
-        from .rules.update import installed_rules
+        from .rules.installed import installed_rules
 
         installed = installed_rules()
         if installed is not None:  # fetched by ``lotlhunt rules update``

@@ -18,7 +18,8 @@ SigmaHQ has none); filter documents are read on every load too, while the rules 
 files are cached like any other.
 
 Entries are :mod:`marshal` data (dataclasses as tuples of their fields, read back by
-their annotations, with a format version) in one SQLite file, so a lookup of every file is one query and writes are atomic. A corrupt
+their annotations, with a format version) in one SQLite file, so a lookup of every file
+is one query and writes are atomic. A corrupt
 database or entry is ignored and rewritten; a cache that cannot be opened (read-only
 home, locked by another process) only makes the load slower, never fail.
 
