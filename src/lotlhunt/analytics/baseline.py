@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import EventRef, Signal, SignalKind
-from .frame import HK, TS, event_refs, key_ids, np_col
+from .frame import HK, TS, event_ref, key_ids, np_col
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -135,11 +135,7 @@ def first_rows(keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def refs(table: pa.Table, rows: list[int] | np.ndarray) -> tuple[EventRef, ...]:
-    """The identities of ``rows`` of ``table``, in their order (one take, read column by
-    column: a scalar read per field per row cost a tenth of a second per hunt)."""
-    if len(rows) == 0:
-        return ()
-    return tuple(event_refs(table.take(pa.array(np.asarray(rows, np.int64)))))
+    return tuple(event_ref(table, int(i)) for i in rows)
 
 
 def behaviour(

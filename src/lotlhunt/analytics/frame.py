@@ -132,6 +132,31 @@ def np_col(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy()
 
 
+def event_ref(table: pa.Table, i: int) -> EventRef:
+    """The identity of row ``i``: enough to find the event in the logs again."""
+    row = {
+        name: table.column(name)[i].as_py()
+        for name in (
+            schema.TIMESTAMP,
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+        )
+    }
+    return EventRef(
+        timestamp=row[schema.TIMESTAMP],
+        host=row[schema.HOST],
+        channel=row[schema.CHANNEL],
+        event_id=row[schema.EVENT_ID],
+        record_id=row[schema.RECORD_ID],
+        source=row[schema.SOURCE],
+        position=row[schema.POSITION],
+    )
+
+
 def event_refs(table: pa.Table) -> list[EventRef]:
     """The identity of every row of ``table``, read column by column."""
     cols = [
