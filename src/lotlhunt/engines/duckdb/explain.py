@@ -111,7 +111,7 @@ def _matched_kinds(engine: DuckDBEngine) -> dict[int, list[tuple[str | None, int
     table = (
         engine.cursor()
         .sql(
-            f"SELECT DISTINCT m.{HIT_RULE} AS rule, lower(e.{schema.CHANNEL}) AS channel, "
+            f"SELECT DISTINCT m.{HIT_RULE} AS rule, e.{schema.CHANNEL} AS channel, "
             f"e.{schema.EVENT_ID} AS event_id FROM {MATCHES} m JOIN {EVENTS} e "
             f"ON e.{ROW_ID} = m.{ROW_ID}"
         )
@@ -121,7 +121,8 @@ def _matched_kinds(engine: DuckDBEngine) -> dict[int, list[tuple[str | None, int
     for idx, channel, event_id in zip(
         *(table.column(c).to_pylist() for c in ("rule", "channel", "event_id")), strict=True
     ):
-        kinds.setdefault(idx, []).append((channel, event_id))
+        # Lower-cased as the slice filter's channel spellings are (in Python).
+        kinds.setdefault(idx, []).append((None if channel is None else channel.lower(), event_id))
     return kinds
 
 
