@@ -329,3 +329,31 @@ def test_rules_check_lists_failures_and_blind_rules(workspace: Path) -> None:
     assert any(r["state"] == "failed" and "broken.yml" in r["path"] for r in rows)
     assert states["Netsh Portproxy Added"]["events_in_case"] == 3  # Sysmon 1 events
     assert states["Logon Failure Burst"]["state"] == "correlation"
+
+
+def test_pandas_is_kept_out_until_let_in() -> None:
+    # The command line's processes refuse pandas (pyarrow and DuckDB only import it to
+    # check what they are handed); what needs it (Spark) lets it in, and it then works.
+    code = """
+import sys
+from lotlhunt._support.no_pandas import keep_pandas_out, let_pandas_in
+keep_pandas_out()
+import duckdb, pyarrow as pa
+con = duckdb.connect()
+con.register("t", pa.table({"a": [1, 2]}))
+assert con.execute("SELECT sum(a) FROM t WHERE a > ?", [0]).fetchone() == (3,)
+assert "pandas" not in sys.modules
+try:
+    import pandas
+except ImportError:
+    pass
+else:
+    raise SystemExit("pandas was imported")
+let_pandas_in()
+print(pa.table({"a": [1, 2]}).to_pandas()["a"].sum())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
