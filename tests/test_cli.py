@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -154,6 +157,42 @@ def test_strict_fails_on_input_problems(workspace: Path) -> None:
     assert run(*args, "--strict").exit_code == 1
 
 
+def test_the_hunt_process_ends_with_its_status_and_every_output_whole(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # The entry point ends a finished hunt without the interpreter's teardown: its
+    # status, what it printed and the files it wrote must all be there, and its
+    # processes must not have imported pandas.
+    out = tmp_path / "d.jsonl"
+    code = (
+        "import sys; from lotlhunt.cli import main; main()\n"
+        "import pandas  # never reached: main ends the process\n"
+    )
+    args = [
+        sys.executable,
+        "-c",
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('pandas' in sys.modules, file=sys.stderr))\n" + code,
+        "hunt",
+        str(workspace / "logs"),
+        "--rules",
+        str(workspace / "rules"),
+        "--no-default-rules",
+        "--workers",
+        "1",
+        "--jsonl",
+        str(out),
+    ]
+    env = {**os.environ, "LOTLHUNT_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Netsh Portproxy Added" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "False"  # the exit handlers ran
+    assert len(out.read_text("utf-8").splitlines()) == 3  # 2 detections, 1 correlation
+    strict = subprocess.run([*args, "--strict"], capture_output=True, env=env, timeout=120)
+    assert strict.returncode == 1
+
+
 def test_invalid_rule_is_reported_and_hunt_goes_on(workspace: Path) -> None:
     (workspace / "rules" / "broken.yml").write_text("title: x\ndetection: [unclosed\n", "utf-8")
     stats = workspace / "s.json"
@@ -290,3 +329,31 @@ def test_rules_check_lists_failures_and_blind_rules(workspace: Path) -> None:
     assert any(r["state"] == "failed" and "broken.yml" in r["path"] for r in rows)
     assert states["Netsh Portproxy Added"]["events_in_case"] == 3  # Sysmon 1 events
     assert states["Logon Failure Burst"]["state"] == "correlation"
+
+
+def test_pandas_is_kept_out_until_let_in() -> None:
+    # The command line's processes refuse pandas (pyarrow and DuckDB only import it to
+    # check what they are handed); what needs it (Spark) lets it in, and it then works.
+    code = """
+import sys
+from lotlhunt._support.no_pandas import keep_pandas_out, let_pandas_in
+keep_pandas_out()
+import duckdb, pyarrow as pa
+con = duckdb.connect()
+con.register("t", pa.table({"a": [1, 2]}))
+assert con.execute("SELECT sum(a) FROM t WHERE a > ?", [0]).fetchone() == (3,)
+assert "pandas" not in sys.modules
+try:
+    import pandas
+except ImportError:
+    pass
+else:
+    raise SystemExit("pandas was imported")
+let_pandas_in()
+print(pa.table({"a": [1, 2]}).to_pandas()["a"].sum())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

@@ -195,3 +195,49 @@ def test_collecting_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_matches_on_two_slices_of_one_rule_show_each_slice_s_values(tmp_path: Path) -> None:
+    # Process creation is Sysmon 1 and Security 4688 (Image named NewProcessName there):
+    # each match is explained from the slice its event lies on, with that slice's names,
+    # and a slice holding none of a rule's matches is left alone.
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {"Channel": SYSMON, "EventID": 1, "Image": "C:\\Windows\\System32\\cmd.exe"},
+        {"Channel": "security", "EventID": 4688, "NewProcessName": "C:\\Tools\\cmd.exe"},
+        {"Channel": "Security", "EventID": 4624, "NewProcessName": "C:\\Other\\cmd.exe"},
+    ]
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rules = [
+        _rule({"selection": {"Image|endswith": "\\cmd.exe"}, "condition": "selection"}, "img", 1),
+        _rule(
+            {
+                "a": {"Image|contains": "\\Tools\\"},
+                "b": {"Image|contains": "\\System32\\"},
+                "condition": "a or b",
+            },
+            "either",
+            2,
+        ),
+    ]
+    config = HuntConfig(paths=[events], default_rules=False, extra_rule_dicts=rules)
+    got = sorted(
+        (d.rule_title, d.channel, d.fields.get("Image"), d.matched)
+        for d in run_hunt(config).detections
+    )
+    assert got == [
+        (
+            "either",
+            "Microsoft-Windows-Sysmon/Operational",
+            "C:\\Windows\\System32\\cmd.exe",
+            ("b",),
+        ),
+        ("either", "security", "C:\\Tools\\cmd.exe", ("a",)),
+        (
+            "img",
+            "Microsoft-Windows-Sysmon/Operational",
+            "C:\\Windows\\System32\\cmd.exe",
+            ("selection",),
+        ),
+        ("img", "security", "C:\\Tools\\cmd.exe", ("selection",)),
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import stat
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -266,7 +267,7 @@ def test_local_zip_and_its_checksum_file(tmp_path: Path) -> None:
 
 def test_data_dir_follows_the_environment(tmp_path: Path) -> None:
     assert updates.data_dir({"LOTLHUNT_DATA_DIR": "/x/y"}) == Path("/x/y")
-    if updates.sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux"):
         assert updates.data_dir({"XDG_DATA_HOME": "/d"}) == Path("/d/lotlhunt")
         assert updates.data_dir({}) == Path.home() / ".local" / "share" / "lotlhunt"
 

@@ -305,6 +305,9 @@ def _worker_main(service: str) -> None:
     if setup is None:
         return
     buffer, config = setup
+    from .no_pandas import keep_pandas_out
+
+    keep_pandas_out()  # the services hand pyarrow lists, never pandas objects
     module, name = service.split(":")
     handler: Handler = getattr(importlib.import_module(module), name)(config)
     outbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(buffer)

@@ -8,8 +8,12 @@ rule could not be read, 2 the command line was wrong.
 
 from __future__ import annotations
 
+import gc
+
 import click
 
+from .._support import quick_exit
+from .._support.no_pandas import keep_pandas_out
 from .events_commands import logons, stats
 from .hunt_command import hunt, print_noisiest
 from .ingest_command import ingest
@@ -42,4 +46,13 @@ for command in (search, stats, logons, hunt, ingest, rules, simulate):
 
 def main() -> None:
     """Entry point; click turns usage errors into exit 2."""
-    cli(prog_name="lotlhunt")
+    keep_pandas_out()  # nothing the command line runs needs it, but the Spark engine
+    # What the imports made lives as long as the process: the cyclic collector need
+    # not walk it again on every full collection of the hunt's objects.
+    gc.freeze()
+    quick_exit.disarm()
+    try:
+        cli(prog_name="lotlhunt")
+    except SystemExit as exc:
+        quick_exit.finish(exc.code)  # a command done with everything it opened
+        raise

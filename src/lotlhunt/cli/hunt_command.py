@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from .._support import quick_exit
+from .._support.no_pandas import let_pandas_in
 from .._support.text import terminal_safe
 from ..engines import DEFAULT_ENGINE, ENGINES
 from ..errors import LotlhuntError, UsageError
-from ..events.parquet_store import is_store
 from ..hunt import HuntConfig, run_hunt
 from ..interrupts import interrupted_by, stop_on_signals
 from ..model import LEVELS, HuntResult
@@ -154,6 +155,8 @@ def hunt(
     **outputs: Path | None,
 ) -> None:
     """Read logs (EVTX, JSON, zip, folders) and run Sigma rules over them."""
+    if engine_name != DEFAULT_ENGINE:
+        let_pandas_in()  # pyspark converts Arrow tables through pandas
     console = Console(stderr=False)
     err = Console(stderr=True)
     config = HuntConfig(
@@ -178,7 +181,7 @@ def hunt(
     # because of a file it could not write.
     named = [(name, report.option, outputs.get(name)) for name, report in REPORTS.items()]
     problems = check_outputs([(option, path) for _, option, path in named])
-    if case is not None and not is_store(case) and engine_name == DEFAULT_ENGINE:
+    if case is not None and engine_name == DEFAULT_ENGINE and not _is_store(case):
         if case.is_dir() or not case.absolute().parent.is_dir():
             problems.append(f"--case {case}: not a file in an existing folder")
     if problems:
@@ -212,8 +215,16 @@ def hunt(
         print_noisiest(result, console, noisiest)
     for message in failed:
         err.print(f"[bold red]error:[/] cannot write {terminal_safe(message)}")
+    quick_exit.arm()  # the engine and every output are closed
     if failed or (strict and result.issues):
         sys.exit(EXIT_FAILURE)
+
+
+def _is_store(case: Path) -> bool:
+    """Whether ``case`` is a Parquet case store (imported here: most hunts have none)."""
+    from ..events.parquet_store import is_store
+
+    return is_store(case)
 
 
 def _print_read_notes(

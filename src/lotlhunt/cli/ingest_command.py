@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from .._support.no_pandas import let_pandas_in
 from .._support.text import terminal_safe
 from ..errors import LotlhuntError, UsageError
 from .options import EXIT_FAILURE, WORKERS, engine_options, fail, spark_options
@@ -46,6 +47,8 @@ def ingest(
     """Read logs once into a Parquet case store; hunt it with --case DIR (any engine)."""
     from ..case_store import ingest_to_store
 
+    if engine_name == "spark":
+        let_pandas_in()  # pyspark converts Arrow tables through pandas
     err = Console(stderr=True)
     options = engine_options(spark_master, spark_conf) if engine_name == "spark" else None
     try:

@@ -18,8 +18,7 @@ import base64
 import hashlib
 from importlib import resources
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from ..model import LEVELS, HuntResult, iso
 from .attack import attack_table
@@ -29,11 +28,16 @@ from .html_incidents import GRAPH_BOX, incident_timeline, lateral_graph
 
 __all__ = ["render_html", "report_data", "script_json", "write_html"]
 
+if TYPE_CHECKING:
+    import jinja2
+
 #: Issues listed in full before the report says "and N more".
 ISSUES_SHOWN = 500
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # here: every command line registers this report, few write it
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("lotlhunt.reports", "templates"),
         autoescape=True,

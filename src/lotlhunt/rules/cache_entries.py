@@ -52,7 +52,7 @@ rule_cache.DERIVED[CompiledRule] = {
 
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:
     return {
-        "rules": [rule_cache.as_stored(r) for r in result.rules],
+        "rules": result.rules,
         "failed": result.failed,
         "not_applicable": result.not_applicable,
         "unresolved": result.unresolved_placeholders,

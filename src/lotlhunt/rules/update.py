@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import time
 import urllib.error
@@ -38,11 +36,13 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ..errors import LotlhuntError, UsageError
+from .installed import MANIFEST, rules_home
+from .installed import data_dir as data_dir  # where rule sets go, for callers of this module
+from .installed import installed_rules as installed_rules
 
 #: SigmaHQ's release package with every rule (they publish core, core+, core++,
 #: emerging-threats and all-rules zips with each release).
 DEFAULT_URL = "https://github.com/SigmaHQ/sigma/releases/latest/download/sigma_all_rules.zip"
-MANIFEST = "lotlhunt-manifest.json"
 RULE_SUFFIXES = (".yml", ".yaml")
 _SHA256 = re.compile(r"\b([0-9a-fA-F]{64})\b")
 _TOP_LEVEL_ID = re.compile(rb"^id:[ \t]*['\"]?([^\s'\"#]+)", re.MULTILINE)
@@ -94,35 +94,6 @@ class UpdateResult:
     #: Members that are not rule files (README, LICENSE...): not installed.
     skipped: int
     changes: RuleChanges
-
-
-# -- where ---------------------------------------------------------------------------
-
-
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """lotlhunt's data folder: ``$LOTLHUNT_DATA_DIR``, else the platform's user data
-    folder (``$XDG_DATA_HOME/lotlhunt``, ``~/.local/share/lotlhunt``; ``%LOCALAPPDATA%``
-    on Windows, ``~/Library/Application Support`` on macOS), as platformdirs puts it."""
-    env = os.environ if env is None else env
-    if env.get("LOTLHUNT_DATA_DIR"):
-        return Path(env["LOTLHUNT_DATA_DIR"])
-    if sys.platform == "win32" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "lotlhunt"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "lotlhunt"
-    if env.get("XDG_DATA_HOME"):
-        return Path(env["XDG_DATA_HOME"]) / "lotlhunt"
-    return Path.home() / ".local" / "share" / "lotlhunt"
-
-
-def rules_home(base: Path | None = None) -> Path:
-    return (base or data_dir()) / "rules"
-
-
-def installed_rules(base: Path | None = None) -> Path | None:
-    """The folder of the installed rule set, if an update installed one."""
-    current = rules_home(base) / "current"
-    return current if (current / MANIFEST).is_file() else None
 
 
 # -- fetching ------------------------------------------------------------------------

@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 
 
 def _make(case: str | None, options: EngineOptions) -> Engine:
-    from ...events.parquet_store import is_store
     from .engine import DuckDBEngine
 
-    if case is not None and is_store(Path(case)):
+    if case is not None and _is_store(case):
         # A Parquet case store: loaded into memory, the store itself is never written.
         from .parquet import load_store
 
@@ -28,6 +27,14 @@ def _make(case: str | None, options: EngineOptions) -> Engine:
         load_store(engine, Path(case))
         return engine
     return DuckDBEngine(case, options)
+
+
+def _is_store(case: str) -> bool:
+    # Imported here: Parquet (and the TLS library pyarrow's file systems load) costs a
+    # hunt without a case a twentieth of a second.
+    from ...events.parquet_store import is_store
+
+    return is_store(Path(case))
 
 
 register(
