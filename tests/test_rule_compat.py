@@ -437,3 +437,34 @@ def test_hayabusa_channel_is_the_system_channel_whatever_the_data_holds(tmp_path
         ("Log Cleared", 1102),
         ("Some Log Cleared", 104),
     ]
+
+
+def test_two_rule_files_with_one_id_both_run_and_are_warned_about(tmp_path: Path) -> None:
+    """Hayabusa's repository renamed rules over time (``alerts/1_ProcessCreated...`` then
+    ``Sysmon_1_High_ProcExec_RuleAlert``) keeping their id; a folder holding both runs
+    both, and says that the id no longer names one rule."""
+    doc = {
+        "title": "Proc Exec Sysmon Alert",
+        "id": "2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b",
+        "level": "high",
+        "status": "stable",
+        "logsource": {"product": "windows", "service": "sysmon"},
+        "detection": {
+            "selection_basic": {"Channel": SYSMON, "EventID": 1},
+            "filter_no_alerts": [{"RuleName": ""}, {"RuleName": "-"}],
+            "condition": "selection_basic and not filter_no_alerts",
+        },
+        "tags": ["sysmon"],
+        "ruletype": "Hayabusa",
+    }
+    old = write_yaml(tmp_path / "alerts" / "1_ProcessCreated_SysmonAlert.yml", doc)
+    new = write_yaml(tmp_path / "Sysmon_1_High_ProcExec_RuleAlert.yml", doc)
+    ruleset = load_rules([tmp_path], workers=1)
+    assert ruleset.failed == []
+    warned = {r.path: r.warnings for r in ruleset.rules}
+    assert warned == {
+        str(old): (f"id 2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b is also the id of the rule in {new}",),
+        str(new): (f"id 2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b is also the id of the rule in {old}",),
+    }
+    events = [ev(SYSMON, 1, RuleName="technique_id=T1036"), ev(SYSMON, 1, RuleName="-")]
+    assert [fires(r, events) for r in ruleset.rules] == [[True, False], [True, False]]
