@@ -352,3 +352,119 @@ def test_hayabusa_file_references_fail_with_a_clear_reason(tmp_path: Path) -> No
         "NewProcessName: Hayabusa's 'regexes:' reads './rules/config/regex/lolbas_paths.txt'"
         in (issue.message)
     )
+
+
+def _log_clear_records() -> list[Any]:
+    """A Security log clear, a System 104 that names the cleared log in its data (as
+    Windows writes it: ``<UserData><LogFileCleared><Channel>``), and a logon."""
+    from lotlhunt.simulate.records import EvtxRecord
+
+    def rec(channel: str, eid: int, n: int, **data: str) -> EvtxRecord:
+        return EvtxRecord(
+            provider="Microsoft-Windows-Eventlog",
+            event_id=eid,
+            channel=channel,
+            computer="dc1.corp.example",
+            timestamp=T0 + timedelta(seconds=n),
+            record_id=100 + n,
+            event_data=dict(data),
+        )
+
+    return [
+        rec("Security", 1102, 0, SubjectUserName="alice"),
+        rec("System", 104, 1, SubjectUserName="alice", Channel="Windows PowerShell"),
+        rec("Security", 4624, 2, TargetUserName="bob", LogonType="3"),
+    ]
+
+
+def test_hayabusa_channel_is_the_system_channel_whatever_the_data_holds(tmp_path: Path) -> None:
+    """Hayabusa reads ``Channel`` as the event's System channel. One event whose data has
+    a ``Channel`` item (the 104 of a cleared log) must not blind every rule of the
+    repository to the events of other channels (it did: 0 detections over a corpus)."""
+    from lotlhunt.simulate.evtx_writer import write_evtx
+
+    logs = tmp_path / "logs" / "dc1.evtx"
+    logs.parent.mkdir()
+    write_evtx(logs, _log_clear_records())
+    haya = {"logsource": {"product": "windows", "service": "security"}, "ruletype": "Hayabusa"}
+    rules = tmp_path / "rules"
+    write_yaml(
+        rules / "Sec_1102_High_LogCleared.yml",
+        {
+            "title": "Log Cleared",
+            "id": "0c9f2a14-6b1e-4f57-9d0a-3e8b7c6d5a41",
+            "level": "high",
+            **haya,
+            "detection": {
+                "selection_basic": {"Channel": "Security", "EventID": 1102},
+                "condition": "selection_basic",
+            },
+        },
+    )
+    write_yaml(
+        rules / "Sys_104_Med_LogCleared.yml",
+        {
+            "title": "Some Log Cleared",
+            "id": "5e2d7c90-1f4a-4b8e-a3c6-9d0e1f2a3b4c",
+            "level": "medium",
+            **haya,
+            "logsource": {"product": "windows", "service": "system"},
+            "detection": {
+                "selection": {"Channel": "System", "EventID": 104},
+                "condition": "selection",
+            },
+        },
+    )
+    # SigmaHQ's own 104 rule reads the cleared log's name from the data: unchanged.
+    write_yaml(
+        rules / "win_system_important_log_cleared.yml",
+        {
+            "title": "Important Log Cleared",
+            "id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "level": "high",
+            "logsource": {"product": "windows", "service": "system"},
+            "detection": {
+                "selection": {"EventID": 104, "Channel": ["Windows PowerShell", "Security"]},
+                "condition": "selection",
+            },
+        },
+    )
+    result = run_hunt(HuntConfig(paths=[logs.parent], rules=[rules], default_rules=False))
+    assert result.rule_issues == []
+    fired = sorted((d.rule_title, d.event_id) for d in result.detections)
+    assert fired == [
+        ("Important Log Cleared", 104),
+        ("Log Cleared", 1102),
+        ("Some Log Cleared", 104),
+    ]
+
+
+def test_two_rule_files_with_one_id_both_run_and_are_warned_about(tmp_path: Path) -> None:
+    """Hayabusa's repository renamed rules over time (``alerts/1_ProcessCreated...`` then
+    ``Sysmon_1_High_ProcExec_RuleAlert``) keeping their id; a folder holding both runs
+    both, and says that the id no longer names one rule."""
+    doc = {
+        "title": "Proc Exec Sysmon Alert",
+        "id": "2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b",
+        "level": "high",
+        "status": "stable",
+        "logsource": {"product": "windows", "service": "sysmon"},
+        "detection": {
+            "selection_basic": {"Channel": SYSMON, "EventID": 1},
+            "filter_no_alerts": [{"RuleName": ""}, {"RuleName": "-"}],
+            "condition": "selection_basic and not filter_no_alerts",
+        },
+        "tags": ["sysmon"],
+        "ruletype": "Hayabusa",
+    }
+    old = write_yaml(tmp_path / "alerts" / "1_ProcessCreated_SysmonAlert.yml", doc)
+    new = write_yaml(tmp_path / "Sysmon_1_High_ProcExec_RuleAlert.yml", doc)
+    ruleset = load_rules([tmp_path], workers=1)
+    assert ruleset.failed == []
+    warned = {r.path: r.warnings for r in ruleset.rules}
+    assert warned == {
+        str(old): (f"id 2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b is also the id of the rule in {new}",),
+        str(new): (f"id 2f4e6a8c-0b1d-4e3f-9a5b-7c9d1e3f5a7b is also the id of the rule in {old}",),
+    }
+    events = [ev(SYSMON, 1, RuleName="technique_id=T1036"), ev(SYSMON, 1, RuleName="-")]
+    assert [fires(r, events) for r in ruleset.rules] == [[True, False], [True, False]]

@@ -17,7 +17,7 @@ from ..errors import InputIssue
 from ..events.schema import bad_field_name
 from .compat import COMPAT_KEY
 from .compile.dialect import ALL_TEXT_FIELD, Dialect
-from .logsources import Resolution, Variant, resolve
+from .logsources import SYSTEM_RENAMES, Resolution, Variant, resolve
 from .model import CompiledRule, RuleSet
 from .placeholders import Placeholders, load_placeholders, placeholder_pipeline, rule_placeholders
 from .tuning import (
@@ -78,8 +78,10 @@ def _new_backend(dialect: Dialect) -> SqlBackend:
     return SqlBackend(dialect)
 
 
-#: The slice of a rule that selects its events by its own ``Channel`` condition.
-BY_CHANNEL = Variant(name="by-channel", channels=())
+#: The slice of a rule that selects its events by its own ``Channel`` condition: every
+#: event, ``Channel`` and ``EventID`` read as the event's System values (as Hayabusa reads
+#: them), never as a data item of that name some other event carries.
+BY_CHANNEL = Variant(name="by-channel", channels=(), renames=SYSTEM_RENAMES)
 
 
 def _compat(rule: SigmaRule | SigmaCorrelationRule) -> dict[str, Any]:

@@ -17,6 +17,7 @@ parsing rule files :mod:`.rule_files`, and the cache entries :mod:`.cache_entrie
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from . import cache as rule_cache
 from .cache_entries import _ENTRY_SCHEMA, _applicable_key, _entry, _from_entry
 from .compile.dialect import DUCKDB, Dialect
 from .compiling import CompileContext, _new_backend
-from .model import RuleSet
+from .model import CompiledRule, RuleSet
 from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .parallel import CompileOptions, compile_in_workers, worker_count
 from .placeholders import load_placeholders
@@ -217,6 +218,7 @@ def load_rules(
     for done in results:
         if done is not None:
             out.extend(done)
+    out.rules = _warn_shared_ids(out.rules)
 
     # Checks that need every rule: references of filters and exclusions.
     for f in filters:
@@ -230,4 +232,27 @@ def load_rules(
         out.tuning_issues.extend(unknown_exclusion_references(excl, out.known, out.rules))
         if excl.entries:
             out.rules = [apply_exclusions(r, excl.entries) for r in out.rules]
+    return out
+
+
+def _warn_shared_ids(rules: list[CompiledRule]) -> list[CompiledRule]:
+    """``rules``, each rule whose id another rule file also uses warned about it.
+
+    Both rules run, but exclusions, filters, level overrides and correlations name rules
+    by id: they then apply to both. Rule folders collect such pairs when a rule is
+    renamed or copied to be tuned without a new id.
+    """
+    by_id: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        by_id.setdefault(rule.id, []).append(i)
+    out = list(rules)
+    for rule_id, at in by_id.items():
+        if len({rules[i].path for i in at}) < 2:
+            continue  # one file's documents (a base rule and its variants) may share it
+        for i in at:
+            others = ", ".join(
+                sorted({rules[j].path for j in at if rules[j].path != rules[i].path})
+            )
+            note = f"id {rule_id} is also the id of the rule in {others[:300]}"
+            out[i] = dataclasses.replace(rules[i], warnings=(*rules[i].warnings, note))
     return out

@@ -36,6 +36,18 @@ class Rename:
 
 #: The transform that is the field itself.
 SAME = "same"
+#: Transforms of no field: the event's own System values (its channel, its event id),
+#: whatever the event's data holds under the same name. Event 104 (a log cleared) carries
+#: a ``Channel`` item naming the cleared log; Hayabusa reads ``Channel`` and ``EventID``
+#: as the System values only.
+SYSTEM_CHANNEL = "system_channel"
+SYSTEM_EVENT_ID = "system_event_id"
+#: Sigma field -> how a rule that selects its events by its own ``Channel`` condition
+#: reads it (see :data:`lotlhunt.rules.compiling.BY_CHANNEL`).
+SYSTEM_RENAMES: tuple[tuple[str, Rename], ...] = (
+    ("Channel", Rename(SYSTEM_CHANNEL, ())),
+    ("EventID", Rename(SYSTEM_EVENT_ID, ())),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +70,9 @@ def narrowed(variant: Variant, event_ids: Iterable[int] | None) -> Variant | Non
     """The part of ``variant`` a rule needing one of ``event_ids`` can match: the variant
     with only those event ids, itself when they do not narrow it (or a rename gives
     ``EventID`` another meaning there), None when it holds none of them."""
-    if event_ids is None or any(t.lower() == "eventid" for t, _ in variant.renames):
+    if event_ids is None or any(
+        t.lower() == "eventid" and r.transform != SYSTEM_EVENT_ID for t, r in variant.renames
+    ):
         return variant
     ids = set(event_ids)
     if variant.event_ids:
@@ -109,14 +123,15 @@ def _variant(entry: dict[str, object]) -> Variant:
 
 
 def transforms_used() -> frozenset[str]:
-    """Every transform the mapping names (each dialect must implement them all)."""
+    """Every transform the mapping and :data:`SYSTEM_RENAMES` name (each dialect must
+    implement them all)."""
     categories: dict[str, list[dict[str, object]]] = _mapping()["categories"]  # type: ignore[assignment]
     return frozenset(
         rename.transform
         for entries in categories.values()
         for entry in entries
         for _, rename in _variant(entry).renames
-    )
+    ) | {rename.transform for _, rename in SYSTEM_RENAMES}
 
 
 def resolve(logsource: SigmaLogSource) -> Resolution:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ...events import schema
+
 #: How a negated condition is written: NULL (a missing field) counts as not matching.
 NEGATION = "(NOT coalesce({}, false))"
 #: Suffix of the lower-cased twin of a field column in an evaluation slice.
@@ -102,6 +104,9 @@ DUCKDB = Dialect(
         # A process id as decimal text, whether logged as hex (0x1a2c) or decimal.
         ("decimal_id", "CAST(try_cast({0} AS UBIGINT) AS VARCHAR)"),
         ("integrity_level", _INTEGRITY_CASE),
+        # The event's own System channel and event id (core columns), as text.
+        ("system_channel", schema.CHANNEL),
+        ("system_event_id", f"CAST({schema.EVENT_ID} AS VARCHAR)"),
     ),
 )
 
@@ -123,6 +128,8 @@ SPARK = Dialect(
             "ELSE CAST(try_cast({0} AS DECIMAL(20, 0)) AS STRING) END",
         ),
         ("integrity_level", _INTEGRITY_CASE),
+        ("system_channel", schema.CHANNEL),
+        ("system_event_id", f"CAST({schema.EVENT_ID} AS STRING)"),
     ),
 )
 
