@@ -8,7 +8,6 @@ each engine's dialect) and compares what a hunter sees: which rule fired on whic
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -241,10 +240,16 @@ def test_a_rule_spark_cannot_run_fails_alone() -> None:
     assert evaluation.matches.column("rule").to_pylist() == [0]
 
 
+Match = tuple[str, str, int, str, tuple[str, ...]]
+
+
 def _matches(
     engine_name: str, files: list[Path], rule_paths: list[Path]
-) -> set[tuple[str, str, int]]:
-    """(rule id, source, position) of every match of the rules on ``files``."""
+) -> tuple[set[Match], set[str]]:
+    """(rule id, source, position, fields shown, selections that held) of every match of
+    the rules on ``files`` (what a hunter reads of a detection, engine aside), and the
+    ids of the rules the engine could not run."""
+    from lotlhunt.analytics.explain import explain_matches
     from lotlhunt.engines import ENGINES, create_engine
     from lotlhunt.events import schema
     from lotlhunt.hunt import read_into
@@ -257,30 +262,29 @@ def _matches(
         read_into(engine, files, workers=2)
         evaluation = engine.evaluate(ruleset.rules)
         events = engine.matched_events(evaluation.matches)
+        explained = explain_matches(engine, ruleset.rules, evaluation.matches)
     finally:
         engine.close()
-    return {
-        (ruleset.rules[r].id, src, pos)
-        for r, src, pos in zip(
-            events.column("rule").to_pylist(),
-            events.column(schema.SOURCE).to_pylist(),
-            events.column(schema.POSITION).to_pylist(),
-            strict=True,
-        )
-    }
+    columns = ("rule", "rid", schema.SOURCE, schema.POSITION)
+    out = set()
+    for r, rid, src, pos in zip(*(events.column(c).to_pylist() for c in columns), strict=True):
+        fields, held = explained[(r, rid)]
+        out.add((ruleset.rules[r].id, src, pos, json.dumps(fields, sort_keys=True), held))
+    return out, {ruleset.rules[i].id for i, _ in evaluation.failed}
 
 
-#: The two comparisons with every SigmaHQ rule take tens of minutes of Spark jobs on two
-#: cores: they run when asked for (``LOTLHUNT_SPARK_CORPUS=1``), not in every suite run.
-spark_corpus = pytest.mark.skipif(
-    os.environ.get("LOTLHUNT_SPARK_CORPUS") != "1",
-    reason="set LOTLHUNT_SPARK_CORPUS=1 to compare the engines with every SigmaHQ rule",
-)
+def _alike(duck: tuple[set[Match], set[str]], spark: tuple[set[Match], set[str]]) -> None:
+    """The same matches, explained alike, but for the few rules Spark cannot run: Java's
+    regular expressions refuse a few RE2 patterns, and such a rule fails alone, reported
+    (never silently without its matches)."""
+    (duck_hits, duck_failed), (spark_hits, spark_failed) = duck, spark
+    assert not duck_failed
+    assert len(spark_failed) <= 5, sorted(spark_failed)
+    assert {m for m in duck_hits if m[0] not in spark_failed} == spark_hits
 
 
 @pytest.mark.corpus
 @pytest.mark.slow
-@spark_corpus
 def test_sigma_regression_cases_alike() -> None:
     from corpus import require_corpus
     from test_corpus_regression import RULE_FOLDERS, load_cases
@@ -290,21 +294,20 @@ def test_sigma_regression_cases_alike() -> None:
     files = sorted({c.evtx for c in cases})
     rules = [sigma / f for f in RULE_FOLDERS if (sigma / f).exists()]
     duck = _matches("duckdb", files, rules)
-    spark = _matches("spark", files, rules)
-    assert len(duck) > 100
-    assert spark == duck
+    assert len(duck[0]) > 100
+    _alike(duck, _matches("spark", files, rules))
 
 
 @pytest.mark.corpus
 @pytest.mark.slow
-@spark_corpus
 def test_attack_samples_with_every_windows_rule_alike() -> None:
     from corpus import require_corpus
     from lotlhunt.rules.loader import bundled_rules_dir
+    from test_corpus_regression import RULE_FOLDERS
 
     samples = require_corpus("evtx-attack-samples")
-    rules = [bundled_rules_dir(), require_corpus("sigma") / "rules" / "windows"]
+    sigma = require_corpus("sigma")
+    rules = [bundled_rules_dir(), *(sigma / f for f in RULE_FOLDERS if (sigma / f).exists())]
     duck = _matches("duckdb", [samples], rules)
-    spark = _matches("spark", [samples], rules)
-    assert len(duck) > 1000
-    assert spark == duck
+    assert len(duck[0]) > 1000
+    _alike(duck, _matches("spark", [samples], rules))

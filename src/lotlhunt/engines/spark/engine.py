@@ -72,6 +72,8 @@ class SparkEngine:
         self._store: Store | None = None
         self._tables: StoreTables | None = None
         self._temp: str | None = None
+        self._rows: pa.Table | None = None
+        self._row_ids: set[int] = set()
         if case is not None and is_store(Path(case)):
             self._open(Path(case))
         else:
@@ -219,6 +221,12 @@ class SparkEngine:
             raise ValueError(f"not core columns: {sorted(set(columns) - set(wanted))}")
         if not rids:
             return _empty_core([pa.field(RID, pa.int64())], wanted)
+        known = self._known_rows(rids)
+        if known is not None:
+            # Events already on the driver (those correlations read): no Spark job, as a
+            # hunt asks this once per correlation hit.
+            order = [(schema.TIMESTAMP, "ascending"), (RID, "ascending")]
+            return known.sort_by(order, null_placement="at_start").select([RID, *wanted])
         events = self.tables.events(None)
         assert events is not None
         ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
@@ -229,6 +237,24 @@ class SparkEngine:
             .toArrow()
         )
         return _conform(table)
+
+    def _remember(self, rows: pa.Table) -> None:
+        """Keep the core columns of ``rows`` (events read to the driver, with their row
+        ids) to answer :meth:`event_rows` about them without a Spark job."""
+        core = rows.select([ROW_ID, *schema.CORE_COLUMNS]).rename_columns(
+            [RID, *schema.CORE_COLUMNS]
+        )
+        self._rows = core if self._rows is None else pa.concat_tables([self._rows, core])
+        self._row_ids = set(self._rows.column(RID).to_pylist())
+
+    def _known_rows(self, rids: Sequence[int]) -> pa.Table | None:
+        """The remembered core rows of ``rids`` (None unless every one is remembered)."""
+        if self._rows is None or not self._row_ids.issuperset(rids):
+            return None
+        mask = pa.compute.is_in(self._rows.column(RID), pa.array(sorted(set(rids)), pa.int64()))
+        rows = self._rows.filter(mask)
+        _, first = np.unique(rows.column(RID).to_numpy(), return_index=True)
+        return rows.take(pa.array(first))
 
     def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
         names = list(dict.fromkeys(fields))
@@ -315,6 +341,7 @@ class SparkEngine:
                 ids = self._frame(pa.table({ROW_ID: pa.array(rids, pa.int64())}))
                 rows = events.join(ids, on=ROW_ID, how="left_semi").orderBy(ROW_ID).toArrow()
                 rows = _conform(rows)
+                self._remember(rows)
                 order_rids = rows.column(ROW_ID).to_numpy()
                 for batch in rows.drop_columns([ROW_ID]).to_batches():
                     local.ingest(batch)

@@ -164,9 +164,7 @@ def _matched_events(engine: SparkEngine, parts: Sequence[_Part], rids: pa.Chunke
     events = tables.events(every)
     if events is None:
         return pa.table({ROW_ID: pa.array([], pa.int64())})
-    ids = engine.spark.createDataFrame(
-        pa.table({ROW_ID: pa.compute.unique(rids.cast(pa.int64()))})
-    )
+    ids = engine.spark.createDataFrame(pa.table({ROW_ID: pa.compute.unique(rids.cast(pa.int64()))}))
     core = [c for c in schema.CORE_COLUMNS if c.lower() not in {r.lower() for r in read}]
     return (
         events.join(ids, on=ROW_ID, how="left_semi")
