@@ -111,8 +111,8 @@ def interpreted(session: SparkSession) -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in saved:
-            if value is None:
+        for key, before in saved:
+            if before is None:
                 session.conf.unset(key)
             else:
-                session.conf.set(key, value)
+                session.conf.set(key, before)
