@@ -311,3 +311,31 @@ def test_attack_samples_with_every_windows_rule_alike() -> None:
     duck = _matches("duckdb", [samples], rules)
     assert len(duck[0]) > 1000
     _alike(duck, _matches("spark", [samples], rules))
+
+
+def test_small_cases_are_interpreted_and_the_settings_restored() -> None:
+    from lotlhunt.engines import create_engine
+    from lotlhunt.engines.spark.session import SparkOptions, interpreted
+
+    engine = create_engine("spark", options=spark_options())
+    try:
+        spark = engine.spark
+        assert engine.interprets  # an empty case: compiling rules would not pay
+        spark.conf.set("spark.sql.codegen.wholeStage", "true")
+        spark.conf.unset("spark.sql.codegen.factoryMode")
+        with interpreted(spark):
+            assert spark.conf.get("spark.sql.codegen.wholeStage") == "false"
+            assert spark.conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
+        assert spark.conf.get("spark.sql.codegen.wholeStage") == "true"
+        assert spark.conf.get("spark.sql.codegen.factoryMode", None) is None
+    finally:
+        engine.close()
+    own = SparkOptions(
+        master=SPARK_OPTIONS.master,
+        conf=(*SPARK_OPTIONS.conf, ("spark.sql.codegen.wholeStage", "true")),
+    )
+    engine = create_engine("spark", options=EngineOptions(spark=own))
+    try:
+        assert not engine.interprets  # the user's own setting wins
+    finally:
+        engine.close()
