@@ -36,10 +36,12 @@ from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon  # noqa: E402
 
 
 def _task_seconds(spark: object) -> float:
-    """Executor time of every task that ran so far (ms summed by Spark), in seconds."""
+    """Time of every task that ran so far on any executor (ms summed by Spark), in
+    seconds."""
     sc = spark.sparkContext  # type: ignore[attr-defined]
     store = sc._jsc.sc().statusStore()  # the data behind Spark's UI, through py4j
-    return sum(stage.executorRunTime() for stage in store.stageList(None)) / 1000.0
+    executors = store.executorList(False)  # a Scala Seq
+    return sum(executors.apply(i).totalDuration() for i in range(executors.size())) / 1000.0
 
 
 def main() -> None:

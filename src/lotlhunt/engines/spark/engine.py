@@ -39,9 +39,10 @@ from ..base import (
     ExplainRequest,
     InputCounts,
 )
-from ..planning import SliceKey, batched
-from .evaluate import evaluate, spark_address_fields, union_all
-from .session import SparkOptions, spark_session
+from ..planning import SliceKey
+from .evaluate import evaluate
+from .explain import explain
+from .session import INTERPRETED_CONF, SparkOptions, spark_session
 from .tables import StoreTables
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class SparkEngine:
         self._store: Store | None = None
         self._tables: StoreTables | None = None
         self._temp: str | None = None
+        self._rows: pa.Table | None = None
+        self._row_ids: set[int] = set()
         if case is not None and is_store(Path(case)):
             self._open(Path(case))
         else:
@@ -144,6 +147,15 @@ class SparkEngine:
         assert self._tables is not None
         return self._tables
 
+    @property
+    def interprets(self) -> bool:
+        """Whether rules are evaluated with expressions interpreted (a small case), not
+        compiled: unless the user set Spark's code generation themselves."""
+        own = {k for k, _ in self.spark_options.conf}
+        if any(k in own for k, _ in INTERPRETED_CONF) or self.spark_options.session is not None:
+            return False
+        return self.count() < self.spark_options.interpret_below_rows
+
     def count(self) -> int:
         return self.tables.store.manifest.rows
 
@@ -209,6 +221,12 @@ class SparkEngine:
             raise ValueError(f"not core columns: {sorted(set(columns) - set(wanted))}")
         if not rids:
             return _empty_core([pa.field(RID, pa.int64())], wanted)
+        known = self._known_rows(rids)
+        if known is not None:
+            # Events already on the driver (those correlations read): no Spark job, as a
+            # hunt asks this once per correlation hit.
+            order = [(schema.TIMESTAMP, "ascending"), (RID, "ascending")]
+            return known.sort_by(order, null_placement="at_start").select([RID, *wanted])
         events = self.tables.events(None)
         assert events is not None
         ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
@@ -219,6 +237,24 @@ class SparkEngine:
             .toArrow()
         )
         return _conform(table)
+
+    def _remember(self, rows: pa.Table) -> None:
+        """Keep the core columns of ``rows`` (events read to the driver, with their row
+        ids) to answer :meth:`event_rows` about them without a Spark job."""
+        core = rows.select([ROW_ID, *schema.CORE_COLUMNS]).rename_columns(
+            [RID, *schema.CORE_COLUMNS]
+        )
+        self._rows = core if self._rows is None else pa.concat_tables([self._rows, core])
+        self._row_ids = set(self._rows.column(RID).to_pylist())
+
+    def _known_rows(self, rids: Sequence[int]) -> pa.Table | None:
+        """The remembered core rows of ``rids`` (None unless every one is remembered)."""
+        if self._rows is None or not self._row_ids.issuperset(rids):
+            return None
+        mask = pa.compute.is_in(self._rows.column(RID), pa.array(sorted(set(rids)), pa.int64()))
+        rows = self._rows.filter(mask)
+        _, first = np.unique(rows.column(RID).to_numpy(), return_index=True)
+        return rows.take(pa.array(first))
 
     def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
         names = list(dict.fromkeys(fields))
@@ -277,75 +313,8 @@ class SparkEngine:
         requests: Mapping[int, ExplainRequest],
     ) -> list[pa.Table]:
         """Per match of a requested rule: the values of its shown fields and which
-        selections hold, computed on the matched events only, a batch of rules a job."""
-        if matches.num_rows == 0 or not requests:
-            return []
-        fired = set(matches.column(RULE).to_pylist())
-        groups: dict[tuple[object, ...], tuple[Variant, list[int]]] = {}
-        for idx in sorted(requests):
-            if idx in fired:
-                for variant in rules[idx].variants:
-                    groups.setdefault(variant.key, (variant, []))[1].append(idx)
-        hits = self._frame(
-            pa.table(
-                {
-                    "__rule": matches.column(RULE).cast(pa.int32()),
-                    ROW_ID: matches.column(RID).cast(pa.int64()),
-                }
-            )
-        )
-        frames = [
-            frame
-            for variant, idxs in groups.values()
-            for part in batched(idxs, self.options.explain_per_query)
-            if (frame := self._explain_part(rules, variant, part, requests, hits)) is not None
-        ]
-        if not frames:
-            return []
-        # One Spark job for every explanation: the matched events are few, the fixed
-        # cost of a job is not.
-        union = union_all(frames)
-        return [_conform(union.toArrow())]
-
-    def _explain_part(
-        self,
-        rules: Sequence[CompiledRule],
-        variant: Variant,
-        idxs: Sequence[int],
-        requests: Mapping[int, ExplainRequest],
-        hits: DataFrame,
-    ) -> DataFrame | None:
-        vals: list[str] = []
-        held: list[str] = []
-        fields: set[str] = set()
-        for idx in idxs:
-            shown = [f"CAST({SPARK.ident(n)} AS STRING)" for n in requests[idx].shown]
-            fields |= rules[idx].fields
-            vals.append(f"WHEN {int(idx)} THEN CAST(array({', '.join(shown)}) AS ARRAY<STRING>)")
-            tests = [
-                f"coalesce(({sql}), false)" if known is None else str(known).lower()
-                for (_, sql), known in zip(
-                    rules[idx].selections, requests[idx].implied, strict=True
-                )
-            ]
-            held.append(f"WHEN {int(idx)} THEN CAST(array({', '.join(tests)}) AS ARRAY<BOOLEAN>)")
-        mine = hits.where(f"__rule IN ({', '.join(str(int(i)) for i in idxs)})")
-        ips = spark_address_fields([rules[i] for i in idxs])
-        df = self.tables.slice(
-            variant,
-            sorted(fields),
-            ips,
-            "\n".join(vals + held),
-            mine.select(ROW_ID).distinct().withColumnRenamed(ROW_ID, "rid"),
-        )
-        if df is None:
-            return None
-        return df.join(mine, on=ROW_ID).selectExpr(
-            f"CAST(__rule AS INT) AS {RULE}",
-            f"{ROW_ID} AS {RID}",
-            f"CASE __rule {' '.join(vals)} END AS vals",
-            f"CASE __rule {' '.join(held)} END AS held",
-        )
+        selections hold, over the matched events collected once (:mod:`.explain`)."""
+        return [_conform(t) for t in explain(self, rules, matches, requests)]
 
     def correlate(
         self,
@@ -372,6 +341,7 @@ class SparkEngine:
                 ids = self._frame(pa.table({ROW_ID: pa.array(rids, pa.int64())}))
                 rows = events.join(ids, on=ROW_ID, how="left_semi").orderBy(ROW_ID).toArrow()
                 rows = _conform(rows)
+                self._remember(rows)
                 order_rids = rows.column(ROW_ID).to_numpy()
                 for batch in rows.drop_columns([ROW_ID]).to_batches():
                     local.ingest(batch)

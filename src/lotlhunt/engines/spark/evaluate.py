@@ -1,18 +1,33 @@
-"""Compiled rules run as Spark jobs: one slice per group of rules, a batch of rules a job.
+"""Compiled rules run as Spark jobs: one job per slice, the slices' jobs side by side.
 
 The plan is the DuckDB engine's (:mod:`lotlhunt.engines.planning`): rules grouped by
 the slice their logsource covers, narrowed to the event ids they name and the store
-holds. Each slice is read once from its channels' partitions and cached while its
-batches run; a batch is one pass over the slice computing, per row, the indexes of the
-rules that hold (``filter(array(IF(rule, i, NULL), ...))``), exploded into matches.
-Per-row work runs on the executors; the driver only plans and collects matches.
-A batch that fails (a rule whose regular expression Java refuses) is retried rule by
+holds. A job is one pass over a slice computing, per row, the indexes of the rules that
+hold (``filter(array(IF(rule, i, NULL), ...))``), exploded into matches. Per-row work
+runs on the executors; the driver plans, and collects matches.
+
+Why a job per slice, not one job for the whole rule set: every task of a job carries
+(and deserializes) the job's whole plan, and SigmaHQ's rule set makes a plan of
+megabytes. As one union of every slice, each of its hundreds of tiny tasks spent
+seconds deserializing the other slices' rules (the EVTX attack samples: a median task
+of 5.9 s, 3.4 s of it deserialization, for a few hundred rows). Jobs are submitted from
+a few driver threads at once, so small slices overlap instead of queueing.
+
+Expressions are compiled to Java (Spark's code generation) only for large cases
+(:attr:`.session.SparkOptions.interpret_below_rows`): compiling SigmaHQ's rules costs
+the driver minutes before the first row is read, which only a large case repays.
+When compiled, a slice's rules run in batches of :data:`RULES_PER_JOB`, because very
+large generated methods make Java give up compiling them.
+
+A job that fails (a rule whose regular expression Java refuses) is run again rule by
 rule, so one broken rule never hides the others' matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -22,16 +37,19 @@ from ...rules.compile.dialect import IP_SUFFIX, SPARK
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import batched, by_event_ids, covers, fields_read, rule_groups
+from .session import interpreted
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from .engine import SparkEngine
 
-#: Rules per Spark job. Each job has a fixed cost of scheduling and a scan of the cached
-#: slice; very large expressions make Spark's code generation give up (it then
-#: interprets, correctly but slower), so batches stay moderate.
+#: Rules per Spark job when expressions are compiled: very large expressions make
+#: Spark's code generation give up (it then interprets, correctly but slower).
 RULES_PER_JOB = 48
+#: Jobs the driver submits at once (at most the default parallelism): enough to keep
+#: executors busy with small slices while the driver plans the next ones.
+JOBS_AT_ONCE = 4
 
 _NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
@@ -59,6 +77,7 @@ def evaluate(
     )
     if progress and unheld:
         progress(unheld)
+    interpret = engine.interprets
     jobs: list[tuple[list[int], DataFrame]] = []
     for variant, idxs in groups:
         df = None
@@ -74,10 +93,20 @@ def evaluate(
             if progress:
                 progress(len(idxs))
             continue
-        jobs.extend((part, df) for part in batched(idxs, RULES_PER_JOB))
-    parts, failed = _collect(jobs, rules)
-    if progress:
-        progress(sum(len(idxs) for idxs, _ in jobs))
+        size = len(idxs) if interpret else RULES_PER_JOB
+        jobs.extend((part, df) for part in batched(idxs, size))
+    parts: list[pa.Table] = []
+    failed: dict[int, str] = {}
+    threads = max(1, min(JOBS_AT_ONCE, engine.spark.sparkContext.defaultParallelism))
+    with interpreted(engine.spark) if interpret else nullcontext():
+        with ThreadPoolExecutor(threads, thread_name_prefix="lotlhunt-rules") as pool:
+            for (idxs, _), (got, errors) in zip(
+                jobs, pool.map(lambda job: _collect(job[1], rules, job[0]), jobs), strict=True
+            ):
+                parts.extend(got)
+                failed.update(errors)
+                if progress:
+                    progress(len(idxs))
     matches = pa.concat_tables(parts) if parts else _NO_MATCHES
     if matches.num_rows:
         # A rule whose variants overlap (never in the shipped mapping) matches once.
@@ -98,27 +127,19 @@ def _hits(df: DataFrame, rules: Sequence[CompiledRule], idxs: Sequence[int]) -> 
 
 
 def _collect(
-    jobs: list[tuple[list[int], DataFrame]], rules: Sequence[CompiledRule]
+    df: DataFrame, rules: Sequence[CompiledRule], idxs: Sequence[int]
 ) -> tuple[list[pa.Table], dict[int, str]]:
-    """Every job's matches (a job: rules and the slice they read), as one Spark job when
-    all of them run (a union: one scheduling round for the whole rule set); otherwise
-    job by job, and rule by rule in a job that fails, so one broken rule hides nothing
-    else."""
-    if not jobs:
-        return [], {}
+    """The matches of rules ``idxs`` on the slice ``df`` (one Spark job); if it fails,
+    rule by rule, so one broken rule hides nothing else."""
     try:
-        union = union_all([_hits(df, rules, idxs) for idxs, df in jobs])
-        return [_typed(union.toArrow())], {}
+        return [_typed(_hits(df, rules, idxs).toArrow())], {}
     except _spark_errors() as exc:
-        if len(jobs) == 1 and len(jobs[0][0]) == 1:
-            return [], {jobs[0][0][0]: f"query failed: {_first_line(exc)}"}
+        if len(idxs) == 1:
+            return [], {idxs[0]: f"query failed: {_first_line(exc)}"}
     parts: list[pa.Table] = []
     failed: dict[int, str] = {}
-    for idxs, df in jobs:
-        if len(jobs) == 1:  # the union above was this very job
-            got, errors = _collect([([i], df) for i in idxs], rules)
-        else:
-            got, errors = _collect([(idxs, df)], rules)
+    for idx in idxs:
+        got, errors = _collect(df, rules, [idx])
         parts.extend(got)
         failed.update(errors)
     return parts, failed

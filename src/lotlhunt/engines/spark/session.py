@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,10 @@ class SparkOptions:
     #: Read raw log files on the executors (each task reads whole files with the same
     #: readers) rather than on the driver.
     read_on_executors: bool = True
+    #: Cases with fewer events than this are evaluated with expressions interpreted,
+    #: not compiled to Java (:data:`INTERPRETED_CONF`): compiling SigmaHQ's rule set costs
+    #: minutes on the driver before any row is read, repaid only over many rows.
+    interpret_below_rows: int = 10_000_000
 
     @staticmethod
     def parse_conf(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -84,3 +89,30 @@ def spark_session(options: SparkOptions) -> SparkSession:
     for key, value in REQUIRED_CONF:
         session.conf.set(key, value)
     return session
+
+
+#: Settings that make Spark interpret expressions instead of compiling them to Java.
+#: Compiling a plan costs the driver (and every executor) seconds per rule group with
+#: SigmaHQ's large rules, paid before the first row; interpreting costs per row. On few
+#: rows (explanations of matched events, small cases) interpreting is the cheaper.
+INTERPRETED_CONF: tuple[tuple[str, str], ...] = (
+    ("spark.sql.codegen.wholeStage", "false"),
+    ("spark.sql.codegen.factoryMode", "NO_CODEGEN"),
+)
+
+
+@contextmanager
+def interpreted(session: SparkSession) -> Iterator[None]:
+    """Run the jobs started inside with expressions interpreted (:data:`INTERPRETED_CONF`),
+    the session's own settings restored after."""
+    saved = [(key, session.conf.get(key, None)) for key, _ in INTERPRETED_CONF]
+    for key, value in INTERPRETED_CONF:
+        session.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, before in saved:
+            if before is None:
+                session.conf.unset(key)
+            else:
+                session.conf.set(key, before)
