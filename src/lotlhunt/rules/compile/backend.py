@@ -283,6 +283,7 @@ class SqlBackend(StringConversions, Backend):
         )
         if flags:
             pattern = f"(?{flags})" + pattern
+        pattern = self.dialect.regex_pattern(pattern)
         return self.dialect.regex.format(col=col, lit=self.dialect.literal(pattern))
 
     def convert_condition_field_eq_val_re(

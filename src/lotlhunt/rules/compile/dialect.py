@@ -9,12 +9,13 @@ pySigma (a third of a second of a warm start); :mod:`.sigma_sql` compiles with t
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ...events import schema
+from .java_regex import java_pattern
 
 #: How a negated condition is written: NULL (a missing field) counts as not matching.
 NEGATION = "(NOT coalesce({}, false))"
@@ -29,6 +30,11 @@ IP_HEX_FUNCTION = "lotl_ip_hex"
 #: projected once per slice row for fields that CIDR conditions read, so a rule with
 #: twenty networks compares text twenty times instead of parsing the address twenty times.
 IP_SUFFIX = "__ip"
+
+
+def re2_pattern(pattern: str) -> str:
+    """The pattern as it is: rules are written for RE2."""
+    return pattern
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class Dialect:
     #: Named field transforms (see ``data/logsources.yaml``): name -> SQL template over
     #: its arguments ``{0}``, ``{1}``... (column expressions, NULL where absent).
     transforms: tuple[tuple[str, str], ...] = ()
+    #: A Sigma (RE2) regular expression as this engine's library must be given it to
+    #: match the same text.
+    regex_pattern: Callable[[str], str] = re2_pattern
 
     def literal(self, s: str) -> str:
         """A string literal. Logs and rules are hostile: every quote is escaped."""
@@ -119,6 +128,7 @@ SPARK = Dialect(
     like_escape="{col} LIKE {lit} ESCAPE '\\\\'",
     quote_backslash=True,
     ident_quote="`",
+    regex_pattern=java_pattern,
     transforms=(
         ("same", "{0}"),
         ("domain_user", "CASE WHEN {0} IS NULL THEN {1} ELSE concat({0}, '\\\\', {1}) END"),

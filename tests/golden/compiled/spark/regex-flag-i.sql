@@ -1,5 +1,5 @@
 -- condition
-`CommandLine` RLIKE '(?i)^invoke-'
+`CommandLine` RLIKE '(?iu)^invoke-'
 
 -- selection selection
-`CommandLine` RLIKE '(?i)^invoke-'
+`CommandLine` RLIKE '(?iu)^invoke-'

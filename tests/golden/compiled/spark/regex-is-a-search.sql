@@ -1,5 +1,5 @@
 -- condition
-`CommandLine` RLIKE 'port=(80|443)\\b'
+`CommandLine` RLIKE 'port=(80|443)(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))'
 
 -- selection selection
-`CommandLine` RLIKE 'port=(80|443)\\b'
+`CommandLine` RLIKE 'port=(80|443)(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))'
