@@ -434,6 +434,7 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
         for i, size in enumerate(sizes):
             engine.ingest(_plain_batch(first, size, "Late" if i == len(sizes) - 1 else None))
             first += size
+        engine.store.settle()  # whole groups are stored in the background
         inserted = engine.con.execute("SELECT count(*) FROM events").fetchone()
         engine.flush()
         groups = engine.con.execute(
