@@ -95,7 +95,7 @@ def ingest(
             issues.extend(item.issues)
             if any(i.kind == "file" for i in item.issues):
                 stats.files_failed += 1
-            progress.advance(1)
+            progress.advance(1, records=item.out_of_scope)  # read, though never handed on
     engine.flush()
     engine.record_inputs(
         [
