@@ -65,7 +65,7 @@ def _count_lines(stream: IO[bytes]) -> int:
     """JSON lines of ``stream``, each parsed by orjson (bad ones counted too: the hunt
     counts them as failed records)."""
     n = 0
-    for line in io.BufferedReader(stream, _MEMBER_BUFFER):  # type: ignore[arg-type]
+    for line in io.BufferedReader(stream, _MEMBER_BUFFER):  # type: ignore[type-var]
         if line.strip():
             try:
                 orjson.loads(line)
