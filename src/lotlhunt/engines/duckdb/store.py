@@ -235,13 +235,16 @@ class EventStore:
     def settle(self) -> None:
         """Wait for the row group being stored in the background, if any; raise what
         storing it raised."""
-        storing, self._storing = self._storing, None
-        if storing is not None:
-            started = perf_counter()
-            try:
-                storing.result()
-            finally:
-                self._spent("waiting", started)
+        storing = self._storing
+        if storing is None:
+            return
+        started = perf_counter()
+        try:
+            storing.result()
+        finally:
+            self._spent("waiting", started)
+            if storing.done():  # not when the wait itself was interrupted (Ctrl-C)
+                self._storing = None
 
     def _spent(self, step: str, started: float) -> float:
         now = perf_counter()
