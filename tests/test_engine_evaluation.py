@@ -434,6 +434,7 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
         for i, size in enumerate(sizes):
             engine.ingest(_plain_batch(first, size, "Late" if i == len(sizes) - 1 else None))
             first += size
+        engine.store.settle()  # whole groups are stored in the background
         inserted = engine.con.execute("SELECT count(*) FROM events").fetchone()
         engine.flush()
         groups = engine.con.execute(
@@ -448,6 +449,45 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
     assert inserted is not None and inserted[0] == 2 * group  # whole groups, rest buffered
     assert [count for _, count in groups[:2]] == [group, group]  # DuckDB's size is ours
     assert (total, rids, late) == (first, first, 8192)
+
+
+def test_row_groups_stored_in_the_background_keep_order_and_columns() -> None:
+    # Whole groups go to the storing thread while ingest goes on; columns first seen
+    # while a group is being stored are added before the group that has them, and the
+    # rows keep the order they came in.
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000))
+    try:
+        first = 0
+        for i, size in enumerate([700, 700, 900, 1300, 50, 2400, 30]):
+            engine.ingest(_plain_batch(first, size, f"F{i % 3}" if i else None))
+            first += size
+        engine.flush()
+        rows = engine.con.execute(
+            "SELECT count(*), count(DISTINCT __rid), bool_and(position = __rid),"
+            " count(F0), count(F1), count(F2) FROM events"
+        ).fetchone()
+    finally:
+        engine.close()
+    assert rows == (first, first, True, 1300 + 30, 700 + 50, 900 + 2400)
+
+
+def test_a_failure_while_storing_in_the_background_is_raised_and_closing_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lotlhunt.engines.duckdb import store as store_module
+
+    def broken(pieces: list[Any], parts: int) -> Any:
+        raise RuntimeError("copy failed")
+
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=500))
+    monkeypatch.setattr(store_module, "take_unified", broken)
+    try:
+        engine.ingest(_plain_batch(0, 600))  # a whole group handed to the storing thread
+        with pytest.raises(RuntimeError, match="copy failed"):
+            engine.ingest(_plain_batch(600, 600))  # the next group waits for it
+    finally:
+        engine.close(flush=False)
+    assert engine.store._storer is None
 
 
 _PIECE = st.tuples(

@@ -239,3 +239,27 @@ def test_progress_bar_never_passes_its_total() -> None:
         bar.start("hunting", 3)
         bar.advance(5)
         assert bar.done == 3 and bar.counts() == "3/3 rule runs"
+
+
+def test_reading_progress_counts_the_records_outside_the_scope(workspace: Path) -> None:
+    # The readers drop them, but they were read: the progress counts every record.
+    counted = []
+
+    class Counting(Recording):
+        def advance(self, n: int = 1, records: int = 0) -> None:
+            super().advance(n, records)
+            if self.phases[-1][0] == "reading":
+                counted.append(records)
+
+    result = run_hunt(
+        HuntConfig(
+            paths=[workspace / "logs"],
+            rules=[workspace / "rules"],
+            default_rules=False,
+            workers=1,
+            scope=EventScope(event_ids=frozenset({1})),
+        ),
+        Counting(),
+    )
+    assert result.stats.records_out_of_scope == 3
+    assert sum(counted) == result.stats.records == 6

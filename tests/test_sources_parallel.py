@@ -316,3 +316,28 @@ def test_compressed_tar_members_go_to_workers_in_archive_order(tmp_path: Path) -
     assert len(reports) == 43 and not any(r.issues for r in reports)
     rows = sum(b.num_rows for b in items if isinstance(b, pa.RecordBatch))
     assert rows == sum(i % 7 + 1 for i in range(40)) + 101 + 1000
+
+
+@pytest.mark.parametrize(("workers", "split_bytes"), [(1, 2**40), (2, 2**40), (2, 1)])
+def test_readers_drop_rows_outside_the_scope(
+    tmp_path: Path, workers: int, split_bytes: int
+) -> None:
+    """Rows outside the scope are dropped by the reader itself (in a worker, before the
+    pipe), counted per unit, never handed on; every row read is one or the other."""
+    from lotlhunt.scope import EventScope
+
+    with (tmp_path / "mixed.jsonl").open("w", encoding="utf-8") as out:
+        for i in range(3000):
+            out.write(json.dumps({"EventID": 4688 if i % 3 else 4624, "RecordNumber": i}) + "\n")
+    units = discover([tmp_path]).units
+    scope = EventScope(event_ids=frozenset({4624}))
+    options = replace(POOLED, batch_rows=250, split_bytes=split_bytes, part_bytes=1)
+    batches, reports = [], []
+    for item in read_all(units, workers, options, scope):
+        (reports if isinstance(item, UnitReport) else batches).append(item)
+    ids = {i for b in batches for i in b["event_id"].to_pylist()}
+    assert ids == {4624}
+    assert sum(b.num_rows for b in batches) == 1000
+    (report,) = reports  # a file read in parts: one report, the parts' counts summed
+    assert (report.records, report.out_of_scope) == (3000, 2000)
+    assert children() == []

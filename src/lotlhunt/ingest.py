@@ -79,24 +79,23 @@ def ingest(
         # a scope or a field list is applied here, so such reads stay local.
         items = engine.read_units(found.units)
     else:
-        items = read_all(found.units, workers, options)
+        # The readers drop the rows outside the scope (in their worker processes).
+        items = read_all(found.units, workers, options, scope)
     for item in items:
         if isinstance(item, pa.RecordBatch):
-            kept = scope.apply(item) if scope is not None and scope.active else item
-            stats.records_out_of_scope += item.num_rows - kept.num_rows
-            if wanted is not None:
-                kept = _projected(kept, wanted)
+            kept = item if wanted is None else _projected(item, wanted)
             engine.ingest(kept)
             progress.advance(0, records=item.num_rows)
         else:
             reports.append(item)
             stats.files += 1
             stats.records += item.records
+            stats.records_out_of_scope += item.out_of_scope
             stats.records_failed += item.records_failed
             issues.extend(item.issues)
             if any(i.kind == "file" for i in item.issues):
                 stats.files_failed += 1
-            progress.advance(1)
+            progress.advance(1, records=item.out_of_scope)  # read, though never handed on
     engine.flush()
     engine.record_inputs(
         [

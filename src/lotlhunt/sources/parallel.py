@@ -15,7 +15,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -27,16 +27,24 @@ from lotlhunt.sources.registry import formats
 from lotlhunt.sources.report import MAX_ISSUES, UnitReport
 from lotlhunt.sources.unit import InputUnit
 
+if TYPE_CHECKING:
+    from lotlhunt.scope import EventScope
+
 _BATCH, _REPORT = b"B", b"C"  # message tags: Arrow IPC stream, or a pickled report
 _SERVICE = "lotlhunt.sources.parallel:_serve"
 
 
 def read_unit(
-    unit: InputUnit, options: ReaderOptions = DEFAULT_OPTIONS
+    unit: InputUnit, options: ReaderOptions = DEFAULT_OPTIONS, scope: EventScope | None = None
 ) -> Iterator[pa.RecordBatch | UnitReport]:
-    """Record batches of one unit, then its :class:`UnitReport`. Never raises on bad data."""
+    """Record batches of one unit, then its :class:`UnitReport`. Never raises on bad data.
+
+    With an active ``scope``, each batch keeps only its rows in scope (the others are
+    counted in ``UnitReport.out_of_scope``, never handed on): in a worker process, rows
+    no one will store do not cross the pipe. ``records`` counts every row read."""
     started = time.perf_counter()
     report = UnitReport(unit)
+    keep = scope.apply if scope is not None and scope.active else None
     fmt = formats().get(unit.fmt)
     if fmt is None:
         report.note(None, f"unknown input format {unit.fmt!r}", "file")
@@ -54,6 +62,12 @@ def read_unit(
                 report.note(None, f"reader failed: {type(e).__name__}: {e}", "file")
                 break
             report.records += batch.num_rows
+            if keep is not None:
+                kept = keep(batch)
+                report.out_of_scope += batch.num_rows - kept.num_rows
+                batch = kept
+                if not batch.num_rows:
+                    continue
             yield batch
     if unit.span is None:  # parts: said once, when merged
         report.say_dropped()
@@ -62,9 +76,13 @@ def read_unit(
 
 
 def read_all(
-    units: Iterable[InputUnit], workers: int, options: ReaderOptions = DEFAULT_OPTIONS
+    units: Iterable[InputUnit],
+    workers: int,
+    options: ReaderOptions = DEFAULT_OPTIONS,
+    scope: EventScope | None = None,
 ) -> Iterator[pa.RecordBatch | UnitReport]:
     """Batches and reports of all units; each unit's report follows its last batch.
+    With ``scope``, batches hold only the rows in it (see :func:`read_unit`).
 
     ``workers <= 1`` reads in this process, in order, and so do inputs smaller than
     ``options.in_process_bytes`` in all (starting worker processes costs more than reading
@@ -74,7 +92,7 @@ def read_all(
     todo = list(units)
     if workers <= 1 or sum(map(_size, todo)) < options.in_process_bytes:
         for unit in todo:
-            yield from read_unit(unit, options)
+            yield from read_unit(unit, options, scope)
         return
     parts, counts = _in_parts(todo, workers, options)
     parts = _largest_first(parts)
@@ -84,7 +102,7 @@ def read_all(
         buffer=options.worker_buffer,
         interpreter=options.interpreter,
     )
-    yield from _merged_reports(_pooled(parts, options, pool), counts)
+    yield from _merged_reports(_pooled(parts, options, pool, scope), counts)
 
 
 def _in_parts(
@@ -134,14 +152,17 @@ def _largest_first(units: list[InputUnit]) -> list[InputUnit]:
 
 
 def _pooled(
-    units: list[InputUnit], options: ReaderOptions, pool: WorkerOptions
+    units: list[InputUnit],
+    options: ReaderOptions,
+    pool: WorkerOptions,
+    scope: EventScope | None = None,
 ) -> Iterator[pa.RecordBatch | UnitReport]:
     """Batches and reports of units read by worker processes; a unit whose worker died is
     reported with the rows that arrived; units no worker could take are read here."""
     rows: dict[InputUnit, int] = {}
     # Workers import the modules of the formats registered here (built-in ones or not).
     modules = sorted({fmt.read.__module__ for fmt in formats().values()})
-    for event in WorkerPool(_SERVICE, (options, modules), units, pool).run():
+    for event in WorkerPool(_SERVICE, (options, modules, scope), units, pool).run():
         if isinstance(event, Output):
             tag, payload = event.data[:1], event.data[1:]
             if tag == _REPORT:
@@ -154,7 +175,7 @@ def _pooled(
         elif isinstance(event, Died):
             yield _crash_report(event.job, rows.pop(event.job, 0), event.exit_code)
         elif isinstance(event, Unstarted):
-            yield from read_unit(event.job, options)
+            yield from read_unit(event.job, options, scope)
 
 
 def _crash_report(unit: InputUnit, rows: int, exit_code: int | None) -> UnitReport:
@@ -197,6 +218,7 @@ def _merge(unit: InputUnit, reports: list[UnitReport]) -> UnitReport:
     for r in sorted(reports, key=lambda r: r.unit.span or (0, 0, 0)):
         merged.records += r.records
         merged.records_failed += r.records_failed
+        merged.out_of_scope += r.out_of_scope
         merged.issues_dropped += r.issues_dropped
         merged.seconds += r.seconds
         merged.issues += r.issues
@@ -217,17 +239,17 @@ def _size(unit: InputUnit) -> int:
 
 
 def _serve(
-    setup: tuple[ReaderOptions, list[str]],
+    setup: tuple[ReaderOptions, list[str], EventScope | None],
 ) -> Callable[[InputUnit], Iterator[tuple[Any, ...]]]:
     """A reader worker's handler (see :mod:`lotlhunt._support.workers`), once the modules
     that register the parent's formats are imported."""
-    options, modules = setup
+    options, modules, scope = setup
     for module in modules:
         importlib.import_module(module)
     pool = pa.default_memory_pool()
 
     def read(unit: InputUnit) -> Iterator[tuple[Any, ...]]:
-        for item in read_unit(unit, options):
+        for item in read_unit(unit, options, scope):
             if isinstance(item, pa.RecordBatch):
                 yield _BATCH, _ipc_bytes(item)
                 del item

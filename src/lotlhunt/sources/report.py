@@ -21,6 +21,9 @@ class UnitReport:
     issues: list[InputIssue] = field(default_factory=list)
     seconds: float = 0.0
     issues_dropped: int = 0
+    #: Rows read but outside the hunt's scope (``--from``/``--host``...): counted in
+    #: ``records``, dropped by the reader (see :func:`lotlhunt.sources.read_unit`).
+    out_of_scope: int = 0
 
     def fail(self, position: int | None, message: str) -> None:
         """Count one record that could not become a row, and say where and why."""

@@ -190,6 +190,8 @@ class DuckDBEngine:
                 self.flush()
         finally:
             try:
+                if hasattr(self, "store"):
+                    self.store.stop()  # no background insert left running on the database
                 for cur in self._cursors:
                     cur.close()
                 self.con.close()

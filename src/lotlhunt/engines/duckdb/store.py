@@ -3,15 +3,20 @@
 Ingest appends Arrow batches to one wide ``events`` table (new field columns are added as
 they appear, spelled as the table first saw them whatever their case). Batches are
 buffered and inserted in whole row groups, as one aligned copy, on one thread, with the
-memory the copy needs set aside from DuckDB's limit while reading lasts. The store also
-knows what the table holds: its columns, the (channel, event id) pairs of its rows, and
-which columns each channel fills.
+memory the copy needs set aside from DuckDB's limit while reading lasts. Whole row groups
+are copied, inserted and checkpointed by a thread of their own while the caller goes on
+reading (DuckDB and Arrow's copies run without Python's lock), one group at a time. The
+store also knows what the table holds: its columns, the (channel, event id) pairs of its
+rows, and which columns each channel fills.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 import duckdb
@@ -31,6 +36,9 @@ EVENTS = "events"
 #: Chunks the copy of a row group is made in (see ``take_unified``). Inserted on one
 #: thread, four chunks went in as fast as one (Mordor: 1.6 s against 1.5 s).
 COPY_PARTS = 4
+#: Below this many bytes of Arrow a buffer is copied in one part: parts only bound memory,
+#: and each costs a concatenation per column (277 small EVTX files, 401 columns).
+ONE_PART_BYTES = 64 << 20
 #: Share of the memory limit set aside while whole row groups are inserted, for the Arrow
 #: buffer of a row group and its copy, which the process holds beside DuckDB (on Mordor
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
@@ -43,6 +51,22 @@ _CORE_NAMES = frozenset([*schema.CORE_COLUMNS, ROW_ID])
 #: memory whatever the limit; 2,100 columns stay within DuckDB's default limit (Mordor,
 #: the widest real corpus here, has 552).
 MAX_TABLE_COLUMNS = 2100
+#: Arrow bytes the reader may buffer while a row group is being stored in the background;
+#: past it, ingest waits for that group. Simulated EVTX row groups are 89 MB of Arrow:
+#: reading and storing overlap fully. Mordor's are 300-400 MB: buffering a whole one more
+#: raised the peak of the process tree by about that much (192 MB allowed: 2,336 MB
+#: against 2,149 MB on a loaded machine).
+STORE_AHEAD_BYTES = 128 << 20
+
+
+@dataclass
+class _Group:
+    """Buffered tables handed to the storing thread, with what the table needs first:
+    made with every column known so far (nothing inserted yet), or columns added."""
+
+    pieces: list[pa.Table]
+    create: list[str] | None = None
+    add: list[str] = field(default_factory=list)
 
 
 class EventStore:
@@ -77,11 +101,19 @@ class EventStore:
         self._spaceless: dict[str, str] = {}
         self._buffer: list[pa.Table] = []
         self._buffered = 0
+        self._buffered_bytes = 0
+        #: The one thread that stores whole row groups while reading goes on, and the
+        #: group it is storing (its result raises what storing raised).
+        self._storer: ThreadPoolExecutor | None = None
+        self._storing: Future[None] | None = None
         self._reading = False
         self._pending_columns: list[str] = []
         self._next_rid = 0
         #: Fields folded into ``schema.EXTRA_FIELDS`` by the column cap.
         self.folded_fields = 0
+        #: Seconds spent storing, per step (copy, presence, insert, checkpoint), and
+        #: waiting for the storing thread: where the time of the read phase goes.
+        self.seconds: dict[str, float] = {}
         self._ensure_table()
 
     def _ensure_table(self) -> None:
@@ -135,14 +167,17 @@ class EventStore:
             batch = batch.rename_columns(names)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
-        piece = pa.Table.from_batches([batch]).append_column(ROW_ID, rids)
-        self._buffer.append(_without_empty_fields(piece))
-        self._buffered += batch.num_rows
+        piece = _without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        self._buffer.append(piece)
+        self._buffered += piece.num_rows
+        self._buffered_bytes += piece.nbytes
         if not self._reading:
             self._reading = True
             self.memory.reserve(int(self.memory.limit * READING_SHARE))
         if self._buffered >= self.options.row_group_rows:
-            self._insert(whole_groups=True)
+            self._hand_off()
+        elif self._buffered_bytes > STORE_AHEAD_BYTES:
+            self.settle()
 
     def _fold_new_fields(self, batch: pa.RecordBatch, new: list[str]) -> pa.RecordBatch:
         """``batch`` with the new fields the table has no room for (see
@@ -191,56 +226,122 @@ class EventStore:
         memory at commit: it invalidates the database. Measured on Mordor's last 65,949
         rows of 552 columns on one thread: out of memory at 512 MB, fine at 1 GB.
         """
+        self.settle()
         if self._reading:
             self._reading = False
             self.memory.reserve(0)
-        self._insert(whole_groups=False)
+        self._store(self._take(self._buffered))
 
-    def _insert(self, whole_groups: bool) -> None:
-        """Insert the buffer, or as many whole row groups of it as it holds (the rest
-        stays buffered)."""
-        if self._pending_columns and self._next_rid == self._buffered:
+    def settle(self) -> None:
+        """Wait for the row group being stored in the background, if any; raise what
+        storing it raised."""
+        storing = self._storing
+        if storing is None:
+            return
+        started = perf_counter()
+        try:
+            storing.result()
+        finally:
+            self._spent("waiting", started)
+            if storing.done():  # not when the wait itself was interrupted (Ctrl-C)
+                self._storing = None
+
+    def _spent(self, step: str, started: float) -> float:
+        now = perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - started
+        return now
+
+    def stop(self) -> None:
+        """Wait for background storing and end its thread, whatever it raised (the
+        engine is closing: a failure was raised already, or is being)."""
+        try:
+            self.settle()
+        except Exception:  # noqa: BLE001, S110 - closing after a failure
+            pass
+        finally:
+            if self._storer is not None:
+                self._storer.shutdown(wait=True)
+                self._storer = None
+
+    def _hand_off(self) -> None:
+        """Give the buffer's whole row groups to the storing thread, once it is done with
+        the previous group; the rest stays buffered."""
+        group = self._take(self._buffered - self._buffered % self.options.row_group_rows)
+        self.settle()
+        if self._storer is None:
+            self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")
+        self._storing = self._storer.submit(self._store, group)
+
+    def _take(self, rows: int) -> _Group:
+        """The first ``rows`` buffered rows as a group to store (a table cut in two
+        leaves its second part, a zero-copy slice, buffered), with the columns the table
+        needs first."""
+        first = self._next_rid == self._buffered  # nothing handed to the table yet
+        pieces: list[pa.Table] = []
+        taken = used = 0
+        for piece in self._buffer:
+            if taken >= rows:
+                break
+            used += 1
+            self._buffered_bytes -= piece.nbytes
+            if taken + piece.num_rows > rows:  # cut: its second part stays buffered
+                head = rows - taken
+                rest = _without_empty_fields(piece.slice(head))
+                self._buffered_bytes += rest.nbytes
+                used -= 1
+                self._buffer[used] = rest
+                piece = piece.slice(0, head)
+            pieces.append(piece)
+            taken += piece.num_rows
+        del self._buffer[:used]
+        self._buffered -= taken
+        group = _Group(pieces)
+        if self._pending_columns and first:
             # Nothing inserted yet: make the table with all its columns in one statement
             # (an export can bring hundreds of fields; one ALTER each costs more than
             # reading them).
+            core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
+            group.create = [c for k, c in self._columns.items() if k not in core]
+        else:
+            group.add = list(self._pending_columns)
+        self._pending_columns = []
+        return group
+
+    def _store(self, group: _Group) -> None:
+        """Make the columns ``group`` needs, then insert its tables as one aligned copy
+        and checkpoint an in-memory database past a row group of rows. Runs on the storing
+        thread, or on the caller's once that thread is idle (never both at once)."""
+        if group.create is not None:
             self.one(f"DROP TABLE {EVENTS}")
             cols = [f"{ROW_ID} BIGINT"]
             cols += [f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS]
-            core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
-            cols += [
-                f"{DUCKDB.ident(c)} VARCHAR" for k, c in self._columns.items() if k not in core
-            ]
+            cols += [f"{DUCKDB.ident(c)} VARCHAR" for c in group.create]
             self.one(f"CREATE TABLE {EVENTS} ({', '.join(cols)})")
-            self._pending_columns = []
-        for name in self._pending_columns:
+        for name in group.add:
             self.one(f"ALTER TABLE {EVENTS} ADD COLUMN {DUCKDB.ident(name)} VARCHAR")
-        self._pending_columns = []
-        if not self._buffer:
+        if not group.pieces:
             return
         # An aligned copy in a few contiguous parts: IPC-received buffers may be
         # unaligned, which the Arrow scan DuckDB uses warns about and handles slowly.
-        pieces, self._buffer, self._buffered = self._buffer, [], 0
-        table = take_unified(pieces, COPY_PARTS)
-        if whole_groups:
-            whole = table.num_rows - table.num_rows % self.options.row_group_rows
-            if whole < table.num_rows:  # keep a copy of the rest, not the whole buffer
-                rest = table.num_rows - whole
-                kept = table.slice(whole).take(pa.array(range(rest), pa.int32()))
-                self._buffer = [_without_empty_fields(kept)]
-                self._buffered = rest
-                table = table.slice(0, whole)
+        started = perf_counter()
+        small = sum(piece.nbytes for piece in group.pieces) < ONE_PART_BYTES
+        table = take_unified(group.pieces, 1 if small else COPY_PARTS)
+        started = self._spent("copy", started)
         self.presence.note(table, schema.CHANNEL, ignore=[ROW_ID])
         self.presence.save(self.con)
         self._pairs = None
+        started = self._spent("presence", started)
         with arrow_view(self.con, "__batch", table), self._one_thread():
             self.memory.run(lambda: self.one(f"INSERT INTO {EVENTS} BY NAME SELECT * FROM __batch"))
         inserted = table.num_rows
         del table  # DuckDB has the rows: not held through the checkpoint (Mordor: 0.5 GB)
         pa.default_memory_pool().release_unused()
+        started = self._spent("insert", started)
         if self._use:
             self._unchecked += inserted
             if self._unchecked >= self.options.row_group_rows:
                 self.checkpoint()
+                self._spent("checkpoint", started)
 
     @contextmanager
     def _one_thread(self) -> Iterator[None]:

@@ -1,0 +1,89 @@
+"""Where the read phase goes: reading, storing, and reading with 1 and 2 workers.
+
+For a folder of logs this prints, per record in microseconds:
+
+* the readers alone, in this process (CPU time: parsing, rows, Arrow batches);
+* storing the same batches, replayed from memory through ``DuckDBEngine.ingest`` and
+  ``flush`` (wall time and the store's own steps: aligned copy, column presence,
+  INSERT, checkpoint; the steps run on the store's thread while ingest goes on);
+* reading into the engine (``read_into``) with each ``--workers`` count, runs
+  alternated, with the store's steps and how long ingest waited for them.
+
+    python bench/read_phase.py ../shared/data/evtx-attack-samples --workers 1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.hunt import read_into
+from lotlhunt.sources import discover
+from lotlhunt.sources.parallel import read_unit
+
+
+def _steps(engine: DuckDBEngine, records: int) -> str:
+    seconds: dict[str, float] = getattr(engine.store, "seconds", {})
+    return ", ".join(
+        f"{step} {s:.2f} s ({s / records * 1e6:.1f} us)" for step, s in sorted(seconds.items())
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path", type=Path, help="a folder of EVTX or JSON logs")
+    ap.add_argument("--workers", type=int, action="append", default=[])
+    ap.add_argument("--runs", type=int, default=2, help="runs of each worker count")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; load {os.getloadavg()}")
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    batches: list[pa.RecordBatch] = []
+    for unit in discover([args.path]).units:
+        batches.extend(b for b in read_unit(unit) if isinstance(b, pa.RecordBatch))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    records = sum(b.num_rows for b in batches)
+    us = 1e6 / records
+    print(
+        f"{records:,} records in {len(batches)} batches; readers alone, in process:"
+        f" {wall:.2f} s wall, {cpu:.2f} s CPU ({cpu * us:.1f} us a record)"
+    )
+
+    engine = DuckDBEngine()
+    try:
+        started = time.perf_counter()
+        for batch in batches:
+            engine.ingest(batch)
+        engine.flush()
+        stored = time.perf_counter() - started
+        print(f"storing them (replayed): {stored:.2f} s ({stored * us:.1f} us a record)")
+        print(f"  steps: {_steps(engine, records)}")
+    finally:
+        engine.close()
+    del batches
+
+    for run in range(args.runs):
+        for workers in args.workers or [1, 2]:
+            engine = DuckDBEngine()
+            try:
+                started = time.perf_counter()
+                stats = read_into(engine, [args.path], workers)
+                seconds = time.perf_counter() - started
+                print(
+                    f"read_into, {workers} worker(s), run {run + 1}: {seconds:.2f} s"
+                    f" ({seconds / max(stats.records, 1) * 1e6:.1f} us a record)"
+                    f"; load {os.getloadavg()[0]:.1f}"
+                )
+                print(f"  steps: {_steps(engine, max(stats.records, 1))}")
+            finally:
+                engine.close()
+
+
+if __name__ == "__main__":
+    main()
