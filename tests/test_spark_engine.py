@@ -299,21 +299,8 @@ def test_sigma_regression_cases_alike() -> None:
     _alike(duck, _matches("spark", files, rules))
 
 
-#: Known difference, so this comparison runs when asked for (``LOTLHUNT_SPARK_CORPUS=1``):
-#: Java 17's ``\b`` counts every Unicode letter as a word character, RE2's only ASCII
-#: ones, so the bundled ntdsutil IFM rule (``\bifm\b`` after a mis-decoded ``œ`` quote in
-#: PanacheSysmon_vs_AtomicRedTeam01.evtx) matches on DuckDB and not on Spark. It does not
-#: fail the rule, so it is not reported either; until the Spark dialect writes ``\b`` as
-#: an ASCII boundary, the comparison is not required.
-spark_corpus = pytest.mark.skipif(
-    os.environ.get("LOTLHUNT_SPARK_CORPUS") != "1",
-    reason="set LOTLHUNT_SPARK_CORPUS=1 (a known \\b difference between Java and RE2)",
-)
-
-
 @pytest.mark.corpus
 @pytest.mark.slow
-@spark_corpus
 def test_attack_samples_with_every_windows_rule_alike() -> None:
     from corpus import require_corpus
     from lotlhunt.rules.loader import bundled_rules_dir
