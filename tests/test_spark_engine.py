@@ -8,7 +8,6 @@ each engine's dialect) and compares what a hunter sees: which rule fired on whic
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
