@@ -37,7 +37,13 @@ DRIVER = r"""
 import atexit, json, sys, time
 T0 = time.perf_counter()
 marks = {}
-from lotlhunt import cli, hunt
+import importlib
+hunt = importlib.import_module("lotlhunt.hunt")  # the module, not the API's function
+from lotlhunt import cli as entry
+try:  # the hunt command's own module, where the command line is a package
+    from lotlhunt.cli import hunt_command as cli
+except ImportError:
+    cli = entry
 marks["imports"] = time.perf_counter() - T0
 marks["cpu:start-up"] = time.process_time()
 def timed(module, name, part):
@@ -65,7 +71,7 @@ def report():
     print("WARM_HUNT " + json.dumps(marks), file=sys.stderr, flush=True)
 atexit.register(report)
 sys.argv = ["lotlhunt", *sys.argv[1:]]
-cli.main()
+entry.main()
 """
 
 PHASES = ("rules", "read", "hunt", "correlate", "collect", "analytics")

@@ -259,3 +259,29 @@ def test_every_compiler_module_is_part_of_the_key(tmp_path: Path) -> None:
     assert rule_cache._digest_sources(copy) == before
     (copy / "rules" / "compile" / "new_module.py").write_text("X = 1\n")
     assert rule_cache._digest_sources(copy) != before
+
+
+def test_the_environment_key_is_the_same_in_every_process() -> None:
+    # A key holding anything made per process (a function's address in a repr, a
+    # set's order) would make every hunt's cache cold.
+    import subprocess
+    import sys
+
+    script = (
+        "from lotlhunt.rules import cache\n"
+        "from lotlhunt.rules.compile.dialect import DUCKDB, SPARK\n"
+        "print(cache.environment_digest(DUCKDB), cache.environment_digest(SPARK))\n"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in (1, 2)
+    }
+    assert len(runs) == 1
+    duckdb_key, spark_key = runs.pop().split()
+    assert duckdb_key != spark_key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -56,8 +56,9 @@ class Dialect:
     #: its arguments ``{0}``, ``{1}``... (column expressions, NULL where absent).
     transforms: tuple[tuple[str, str], ...] = ()
     #: A Sigma (RE2) regular expression as this engine's library must be given it to
-    #: match the same text.
-    regex_pattern: Callable[[str], str] = re2_pattern
+    #: match the same text. Out of the repr, which keys the rule cache: a function's repr
+    #: holds its address, new in every process (its code is in the cache key anyway).
+    regex_pattern: Callable[[str], str] = field(default=re2_pattern, repr=False)
 
     def literal(self, s: str) -> str:
         """A string literal. Logs and rules are hostile: every quote is escaped."""
