@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lotlhunt.engines.base import EngineOptions
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.kernels import search_literals, substring_hits
 from lotlhunt.rules.compile.dialect import re2_escape
@@ -133,9 +134,11 @@ def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, 
     return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
 
 
-def _agree(events: list[dict[str, Any]], folder: Path) -> set[tuple[int, int]]:
+def _agree(
+    events: list[dict[str, Any]], folder: Path, options: EngineOptions | None = None
+) -> set[tuple[int, int]]:
     """The matches by field, asserted equal to the oracle's."""
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(options=options)
     try:
         load_events(engine, events, folder)
         by_field = _matches(engine, RULES)
@@ -168,8 +171,15 @@ def test_per_field_evaluation_agrees_with_each_rules_sql(
     _agree(rows, tmp_path_factory.mktemp("events"))
 
 
-def test_every_value_of_every_field_agrees(tmp_path: Path) -> None:
-    """Each value alone and beside every other field's values: every rule fires somewhere."""
+@pytest.mark.parametrize(
+    "search_bytes",
+    [EngineOptions().search_bytes, 0],
+    ids=["values-scanned-in-python", "values-searched-by-the-engine"],
+)
+def test_every_value_of_every_field_agrees(tmp_path: Path, search_bytes: int) -> None:
+    """Each value alone and beside every other field's values: every rule fires somewhere.
+    Fields past ``search_bytes`` (all of them at 0, as Mordor's script blocks are) find
+    their words by the engine's search, then a kernel call for each word found."""
     rows: list[dict[str, Any]] = []
     for f in FIELDS:
         for v in VALUES[f]:
@@ -178,7 +188,7 @@ def test_every_value_of_every_field_agrees(tmp_path: Path) -> None:
                 {"Channel": SYSMON, "EventID": 1, **{g: VALUES[g][0] for g in FIELDS}, f: v}
             )
     rows.append({"Channel": SYSMON, "EventID": 1})
-    found = _agree(rows, tmp_path)
+    found = _agree(rows, tmp_path, EngineOptions(search_bytes=search_bytes))
     assert len({rule for rule, _ in found}) >= len(RULES) - 2
 
 

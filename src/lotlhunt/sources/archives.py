@@ -18,9 +18,19 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
+from lotlhunt.sources.streams import CheckedMember, GunzipStream, stream_error
 from lotlhunt.sources.unit import InputUnit
+
+__all__ = [
+    "SNIFF_BYTES",
+    "archive_kind",
+    "is_streamed_archive",
+    "members",
+    "open_unit",
+    "stream_error",
+]
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -77,7 +87,7 @@ def members(path: str, kind: str) -> Iterator[tuple[str, bytes, int, str]]:
             for info in _tar_iter(tar):
                 if info.isfile():
                     extracted = tar.extractfile(info)
-                    head = _CheckedMember(extracted, None).read(SNIFF_BYTES) if extracted else b""
+                    head = CheckedMember(extracted, None).read(SNIFF_BYTES) if extracted else b""
                     yield info.name, head or b"", info.size, ""
         return
     try:
@@ -188,90 +198,6 @@ def _end_of_deflate(fh: IO[bytes], start: int) -> int:
     return pos - len(d.unused_data)
 
 
-class GunzipStream(io.RawIOBase):
-    """Decompress gzip (also concatenated members) or raw deflate (``wbits=-15``, zip data)
-    without losing what was readable before damage.
-
-    The stdlib ``gzip`` module raises on a truncated file and drops the block it had just
-    decompressed; here the stream simply ends and ``error`` says why.
-    """
-
-    def __init__(self, raw: IO[bytes], wbits: int = 47) -> None:
-        self._raw, self._wbits = raw, wbits
-        self._d = zlib.decompressobj(wbits)
-        self._fed = False  # has the current decompressor seen input?
-        self._members = 0  # gzip members completed
-        self._input = b""
-        self._pending = b""
-        self._done = False
-        self.error: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending and not self._done:
-            self._step()
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def _step(self) -> None:
-        data = self._input or self._raw.read(1 << 16)
-        self._input = b""
-        if not data:
-            if self._fed:
-                self.error = "compressed data ends early (truncated)"
-            self._done = True
-            return
-        try:
-            self._pending = self._d.decompress(data, 1 << 20)
-        except zlib.error as e:
-            if not (self._members and not self._fed):  # else: trailing garbage, ignored
-                self.error = f"corrupt compressed data: {e}"
-            self._done = True
-            return
-        self._fed = True
-        self._input = self._d.unconsumed_tail
-        if self._d.eof:
-            self._members += 1
-            if self._wbits == -15:
-                self._done = True
-            else:  # another gzip member may follow
-                self._input = self._d.unused_data
-                self._d = zlib.decompressobj(self._wbits)
-                self._fed = False
-
-
-class _CheckedMember(io.RawIOBase):
-    """A zip member stream that ends, instead of raising, when its data is damaged."""
-
-    def __init__(self, inner: IO[bytes], expected_crc: int | None) -> None:
-        self._inner, self._expected = inner, expected_crc
-        self._crc = 0
-        self.error: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.error is not None:
-            return 0
-        try:
-            data = self._inner.read(len(buffer))
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as e:
-            self.error = f"damaged member data: {e}"
-            return 0
-        if not data:
-            if self._expected is not None and self._crc != self._expected:
-                self.error = "member CRC mismatch (data may be damaged)"
-            return 0
-        self._crc = zlib.crc32(data, self._crc)
-        buffer[: len(data)] = data
-        return len(data)
-
-
 @contextmanager
 def open_unit(unit: InputUnit) -> Iterator[IO[bytes]]:
     """A binary stream of the unit's bytes. After reading, ``getattr(s, "error", None)``
@@ -301,7 +227,7 @@ def _open_plain_tar_member(unit: InputUnit) -> Iterator[IO[bytes]]:
     extracted = tar.extractfile(named[unit.occurrence - 1])
     if extracted is None:
         raise FileNotFoundError(f"member {unit.member!r} is not a file")
-    yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
+    yield io.BufferedReader(CheckedMember(extracted, None), 1 << 20)
 
 
 def _open_streamed_tar_member(unit: InputUnit, kind: str) -> Iterator[IO[bytes]]:
@@ -320,7 +246,7 @@ def _open_streamed_tar_member(unit: InputUnit, kind: str) -> Iterator[IO[bytes]]
             raise FileNotFoundError(f"member {unit.member!r} not found in archive")
         # Out of the cache while its member is read: a second stream of the same archive
         # opened meanwhile gets a cursor of its own.
-        yield io.BufferedReader(_CheckedMember(extracted, None), 1 << 20)
+        yield io.BufferedReader(CheckedMember(extracted, None), 1 << 20)
     except BaseException:
         cursor.close()
         raise
@@ -352,7 +278,7 @@ def _open_local_entry(raw: IO[bytes], entry: _LocalEntry) -> Iterator[IO[bytes]]
         yield io.BufferedReader(GunzipStream(raw, -15), 1 << 20)
     elif entry.method == 0 and entry.csize >= 0:
         data = io.BytesIO(raw.read(entry.csize))
-        yield io.BufferedReader(_CheckedMember(data, None), 1 << 20)
+        yield io.BufferedReader(CheckedMember(data, None), 1 << 20)
     else:
         raise NotImplementedError(f"zip compression method {entry.method}")
 
@@ -494,10 +420,4 @@ def _zip_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> Iterator[IO
         # Checked by _CheckedMember instead (a private attribute of zipfile.ZipExtFile).
         expected = member._expected_crc  # type: ignore[attr-defined]  # noqa: SLF001
         member._expected_crc = None  # type: ignore[attr-defined]  # noqa: SLF001
-        yield io.BufferedReader(_CheckedMember(member, expected), 1 << 20)
-
-
-def stream_error(stream: IO[bytes]) -> str | None:
-    """Why a stream from :func:`open_unit` ended early, if it did."""
-    inner = getattr(stream, "raw", stream)
-    return getattr(inner, "error", None)
+        yield io.BufferedReader(CheckedMember(member, expected), 1 << 20)
