@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...events import schema
 from ...events.parquet_store import ROW_ID, Store, StoreWriter, is_store
@@ -225,8 +226,11 @@ class SparkEngine:
         if known is not None:
             # Events already on the driver (those correlations read): no Spark job, as a
             # hunt asks this once per correlation hit.
-            order = [(schema.TIMESTAMP, "ascending"), (RID, "ascending")]
-            return known.sort_by(order, null_placement="at_start").select([RID, *wanted])
+            # Events without a time first, as the engines' SQL orders them (a key of its
+            # own: pyarrow is deprecating a null placement for the whole sort).
+            keyed = known.append_column("__timed", pc.is_valid(known.column(schema.TIMESTAMP)))
+            order = [("__timed", "ascending"), (schema.TIMESTAMP, "ascending"), (RID, "ascending")]
+            return keyed.sort_by(order).select([RID, *wanted])
         events = self.tables.events(None)
         assert events is not None
         ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
