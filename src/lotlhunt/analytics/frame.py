@@ -184,6 +184,15 @@ def _base(table: pa.Table) -> pa.Table:
     return table.append_column(HK, per_value(text(table, schema.HOST), host_key))
 
 
+def _framed(table: pa.Table, columns: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+    """A frame: the row id, core columns, time and host key of ``table``, then
+    ``columns`` (the frame's own, derived from the fields read), in order."""
+    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
+    for name, col in columns.items():
+        table = table.append_column(name, col)
+    return table
+
+
 def per_value(
     values: pa.ChunkedArray | pa.Array, fn: Callable[[pa.Array], pa.Array]
 ) -> pa.ChunkedArray | pa.Array:
@@ -247,11 +256,7 @@ def _processes(source: FrameSource) -> pa.Table:
             is_sysmon, lower(table, "ParentProcessGuid"), lower(table, "ProcessId")
         ),
     }
-    keep = [ROW, *schema.CORE_COLUMNS, TS, HK]
-    table = table.select(keep)
-    for name, col in out.items():
-        table = table.append_column(name, col)
-    return table
+    return _framed(table, out)
 
 
 LOGON_FIELDS = (
@@ -310,10 +315,7 @@ def _logons(source: FrameSource) -> pa.Table:
         "target": host_key(text(table, "TargetServerName")),
         "subject": subject,
     }
-    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
-    for name, col in out.items():
-        table = table.append_column(name, col)
-    return table
+    return _framed(table, out)
 
 
 SHARE_FIELDS = (
@@ -336,10 +338,7 @@ def _shares(source: FrameSource) -> pa.Table:
         "share": share,
         "target_name": pc.utf8_lower(text(table, "RelativeTargetName")),
     }
-    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
-    for name, col in out.items():
-        table = table.append_column(name, col)
-    return table
+    return _framed(table, out)
 
 
 NETWORK_FIELDS = (
@@ -364,10 +363,7 @@ def _network(source: FrameSource) -> pa.Table:
         "port": text(table, "DestinationPort"),
         "initiated": pc.utf8_lower(text(table, "Initiated")),
     }
-    table = table.select([ROW, *schema.CORE_COLUMNS, TS, HK])
-    for name, col in out.items():
-        table = table.append_column(name, col)
-    return table
+    return _framed(table, out)
 
 
 MARK_FIELDS = (
