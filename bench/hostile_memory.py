@@ -27,25 +27,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from process_tree import tree_rss
+
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
 
 
 def hunt(path: Path, workers: int, tmp: Path) -> tuple[int, float, int, dict[str, object]]:
@@ -63,7 +47,7 @@ def hunt(path: Path, workers: int, tmp: Path) -> tuple[int, float, int, dict[str
     def sample() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample)

@@ -30,6 +30,7 @@ from typing import IO
 
 import orjson
 from evtx import PyEvtxParser
+from process_tree import tree_rss
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -125,24 +126,6 @@ def raw_rate(kind: str, folder: Path, workers: int) -> tuple[int, float]:
     return total, time.perf_counter() - start
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
 def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -> dict:
     """Run the CLI; return its stats plus wall seconds and peak tree RSS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +154,7 @@ def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -
         def sample() -> None:
             nonlocal peak
             while not stop.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                peak = max(peak, tree_rss(proc.pid))
                 stop.wait(0.1)
 
         sampler = threading.Thread(target=sample)
