@@ -21,13 +21,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from process_tree import tree_rss
+from process_tree import wait_with_peak
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -41,20 +40,7 @@ def hunt(path: Path, workers: int, tmp: Path) -> tuple[int, float, int, dict[str
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, tree_rss(proc.pid))
-            stop.wait(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    code = proc.wait()
-    stop.set()
-    sampler.join()
+    code, peak = wait_with_peak(proc, 0.05)
     wall = time.perf_counter() - start
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     return code, wall, peak, stats

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +29,7 @@ from typing import IO
 
 import orjson
 from evtx import PyEvtxParser
-from process_tree import tree_rss
+from process_tree import wait_with_peak
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -148,20 +147,7 @@ def hunt(paths: list[Path], rules: list[Path], workers: int, extra: list[str]) -
         err_path = Path(tmp) / "stderr.txt"
         err_file = err_path.open("wb")
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
-        peak = 0
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, tree_rss(proc.pid))
-                stop.wait(0.1)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        code = proc.wait()
-        stop.set()
-        sampler.join()
+        code, peak = wait_with_peak(proc, 0.1)
         wall = time.perf_counter() - start
         err_file.close()
         if code != 0:

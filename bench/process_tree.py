@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
 
 
 def tree_rss(pid: int) -> int:
@@ -21,3 +23,23 @@ def tree_rss(pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
+
+
+def wait_with_peak(proc: subprocess.Popen[bytes], interval: float) -> tuple[int, int]:
+    """Wait for ``proc``; its exit code and the peak resident bytes of its tree, sampled
+    every ``interval`` seconds."""
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            stop.wait(interval)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = proc.wait()
+    stop.set()
+    sampler.join()
+    return code, peak
