@@ -468,3 +468,36 @@ def test_two_rule_files_with_one_id_both_run_and_are_warned_about(tmp_path: Path
     }
     events = [ev(SYSMON, 1, RuleName="technique_id=T1036"), ev(SYSMON, 1, RuleName="-")]
     assert [fires(r, events) for r in ruleset.rules] == [[True, False], [True, False]]
+
+
+def test_hayabusa_channel_in_each_branch_of_an_or_selects_each_branch_s_events(
+    tmp_path: Path,
+) -> None:
+    """Hayabusa's rules covering two logs name each log's channel in its own selection
+    under ``or`` (a Security 1102 or a System 104). Each branch must read the System
+    channel, so each fires on its own events only, and the logon of neither stays out."""
+    from lotlhunt.simulate.evtx_writer import write_evtx
+
+    logs = tmp_path / "logs" / "dc1.evtx"
+    logs.parent.mkdir()
+    write_evtx(logs, _log_clear_records())
+    rules = tmp_path / "rules"
+    write_yaml(
+        rules / "Win_LogCleared_Any.yml",
+        {
+            "title": "A Log Cleared",
+            "id": "3c1d9e7f-2a4b-4c6d-8e0f-1a2b3c4d5e6f",
+            "level": "high",
+            "ruletype": "Hayabusa",
+            "logsource": {"product": "windows"},
+            "detection": {
+                "security": {"Channel": "Security", "EventID": 1102},
+                "system": {"Channel": "System", "EventID": 104},
+                "condition": "security or system",
+            },
+        },
+    )
+    result = run_hunt(HuntConfig(paths=[logs.parent], rules=[rules], default_rules=False))
+    assert result.rule_issues == []
+    fired = sorted((d.rule_title, d.channel, d.event_id) for d in result.detections)
+    assert fired == [("A Log Cleared", "Security", 1102), ("A Log Cleared", "System", 104)]
