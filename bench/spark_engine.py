@@ -9,11 +9,11 @@ Generates a simulated EVTX corpus (``--events``, default 1 M), then:
 For Spark it also prints where the time goes, to tell what a cluster would do with it.
 Every Spark job is read back from Spark's own status store (the data behind its UI)
 and set in the phase it started in: per phase, how many jobs and tasks ran, the task
-time the executors spent (``executor run``, scales with executors; deserializing
-tasks counted apart), how long at least one job was running (``jobs wall``), and what
-remains of the phase's wall time with no job running at all (``driver only``: Python
-and Spark planning on the driver, collecting, analytics on Arrow tables; does not
-scale with executors).
+time the executors spent (``exec run``, scales with executors), its CPU time (``exec
+cpu``: the run time on idle cores), task deserialization, how long at least one job
+was running (``jobs wall``), and what remains of the phase's wall time with no job
+running at all (``driver only``: Python and Spark planning on the driver, collecting,
+analytics on Arrow tables; does not scale with executors).
 
     python bench/spark_engine.py --events 1000000
     python bench/spark_engine.py --events 100000 --engine spark --keep /tmp/b
@@ -53,6 +53,8 @@ class JobTimes:
     #: Task time on the executors: running, and deserializing the task first (s).
     run: float = 0.0
     deserialize: float = 0.0
+    #: CPU time of the tasks' runs (s): what the run time would be on idle cores.
+    cpu: float = 0.0
     #: Wall time with at least one of these jobs running (s).
     busy: float = 0.0
 
@@ -81,20 +83,21 @@ class Ledger:
             out.append((j.jobId(), start, end, [ids.apply(i) for i in range(ids.size())]))
         return out
 
-    def stages(self) -> dict[int, tuple[int, float, float]]:
-        """Per stage id: tasks, executor run time and deserialization time (s), summed
-        over its attempts."""
+    def stages(self) -> dict[int, tuple[int, float, float, float]]:
+        """Per stage id: tasks, executor run time, deserialization time and run CPU
+        time (s), summed over its attempts."""
         seq = self.store.stageList(
             None, False, False, getattr(self.store, "stageList$default$4")(), None
         )
-        out: dict[int, tuple[int, float, float]] = {}
+        out: dict[int, tuple[int, float, float, float]] = {}
         for k in range(seq.size()):
             s = seq.apply(k)
-            n, run, de = out.get(s.stageId(), (0, 0.0, 0.0))
+            n, run, de, cpu = out.get(s.stageId(), (0, 0.0, 0.0, 0.0))
             out[s.stageId()] = (
                 n + s.numCompleteTasks() + s.numFailedTasks(),
                 run + s.executorRunTime() / 1000.0,
                 de + s.executorDeserializeTime() / 1000.0,
+                cpu + s.executorCpuTime() / 1e9,
             )
         return out
 
@@ -109,10 +112,11 @@ class Ledger:
             got.jobs += 1
             spans.append((s, e))
             for i in ids:
-                n, run, de = stages.get(i, (0, 0.0, 0.0))
+                n, run, de, cpu = stages.get(i, (0, 0.0, 0.0, 0.0))
                 got.tasks += n
                 got.run += run
                 got.deserialize += de
+                got.cpu += cpu
         got.busy = _union(spans)
         return got
 
@@ -136,7 +140,8 @@ def _union(spans: list[tuple[float, float]]) -> float:
 def _print_phases(rows: list[tuple[str, str, float, JobTimes | None]]) -> None:
     print(
         f"{'engine':<7} {'phase':<22} {'wall s':>8} {'jobs':>6} {'tasks':>7} "
-        f"{'exec run s':>10} {'deser s':>8} {'jobs wall':>9} {'driver only':>11}"
+        f"{'exec run s':>10} {'exec cpu s':>10} {'deser s':>8} {'jobs wall':>9} "
+        f"{'driver only':>11}"
     )
     for engine, phase, wall, jt in rows:
         if jt is None:
@@ -144,7 +149,7 @@ def _print_phases(rows: list[tuple[str, str, float, JobTimes | None]]) -> None:
             continue
         print(
             f"{engine:<7} {phase:<22} {wall:>8.1f} {jt.jobs:>6} {jt.tasks:>7} "
-            f"{jt.run:>10.1f} {jt.deserialize:>8.1f} {jt.busy:>9.1f} "
+            f"{jt.run:>10.1f} {jt.cpu:>10.1f} {jt.deserialize:>8.1f} {jt.busy:>9.1f} "
             f"{max(0.0, wall - jt.busy):>11.1f}"
         )
 
