@@ -40,7 +40,7 @@ def test_slices_of_one_channel_share_a_pass_each_rule_on_its_own_events() -> Non
     assert len(got) == 2
     sysmon = got[(SYSMON,)]
     assert sysmon.variant.event_ids == (1, 3)
-    assert sysmon.guards == {0: "event_id IN (1)", 1: "event_id IN (1)", 2: "event_id IN (3)"}
+    assert sysmon.guards == {0: "__event_id IN (1)", 1: "__event_id IN (1)", 2: "__event_id IN (3)"}
     assert sysmon.fields == {"Image", "CommandLine", "DestinationIp"}
     lone = got[("Microsoft-Windows-PowerShell/Operational",)]
     # A slice alone in its pass needs no guard: the pass reads only its events.
@@ -55,7 +55,7 @@ def test_a_slice_of_every_event_id_widens_its_pass_and_keeps_no_guard() -> None:
     ]
     (only,) = passes(groups, rules)  # type: ignore[arg-type]
     assert only.variant.event_ids == ()
-    assert only.guards == {0: "event_id IN (4688)", 1: None}
+    assert only.guards == {0: "__event_id IN (4688)", 1: None}
 
 
 def test_slices_whose_fields_resolve_otherwise_never_share_a_pass() -> None:

@@ -229,12 +229,13 @@ class SparkEngine:
         events = self.tables.events(None)
         assert events is not None
         ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
+        keys = [c for c in (schema.TIMESTAMP,) if c not in wanted]
         table = (
             events.join(ids, on=ROW_ID, how="left_semi")
-            .selectExpr(f"{ROW_ID} AS {RID}", *wanted)
+            .selectExpr(f"{ROW_ID} AS {RID}", *wanted, *keys)
             .toArrow()
         )
-        return _sorted(_conform(table), [schema.TIMESTAMP, RID])
+        return _sorted(_conform(table), [schema.TIMESTAMP, RID]).select([RID, *wanted])
 
     def _remember(self, rows: pa.Table) -> None:
         """Keep the core columns of ``rows`` (events read to the driver, with their row

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ...events import schema
 from ...events.parquet_store import ROW_ID
 from ...rules.compile.dialect import IP_SUFFIX, SPARK
 from ...rules.logsources import Variant
@@ -48,6 +47,7 @@ from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import batched, by_event_ids, covers, fields_read, rule_groups
 from .session import interpreted
+from .tables import EVENT_ID
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -121,7 +121,7 @@ def passes(
 
 
 def _ids_guard(event_ids: Sequence[int]) -> str:
-    return f"{schema.EVENT_ID} IN ({', '.join(str(int(i)) for i in event_ids)})"
+    return f"{EVENT_ID} IN ({', '.join(str(int(i)) for i in event_ids)})"
 
 
 def evaluate(
@@ -156,6 +156,7 @@ def evaluate(
             sorted(pass_.fields),
             spark_address_fields([rules[i] for i in idxs]),
             used,
+            event_id=any(g is not None for g in pass_.guards.values()),
         )
         if df is None:
             if progress:
