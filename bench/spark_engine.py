@@ -164,6 +164,9 @@ def main() -> None:
     ap.add_argument(
         "--reuse-store", action="store_true", help="hunt the store kept by an earlier run"
     )
+    ap.add_argument(
+        "--ingest-only", action="store_true", help="Spark: read into the store, no hunt"
+    )
     args = ap.parse_args()
     rules = args.rules or DEFAULT_RULES
     work = args.keep or Path(tempfile.mkdtemp(prefix="lotlhunt-bench-spark-"))
@@ -196,6 +199,11 @@ def main() -> None:
             ingest_to_store([logs], store, spark=engine_options)
             read_wall = time.perf_counter() - mark
             rows.append(("spark", "ingest (read)", read_wall, ledger.between(t0, time.time())))
+        if args.ingest_only:
+            _print_phases(rows)
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+            return
         t0, mark = time.time(), time.perf_counter()
         result = run_hunt(
             HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options)
