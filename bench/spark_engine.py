@@ -6,14 +6,17 @@ Generates a simulated EVTX corpus (``--events``, default 1 M), then:
 2. Spark, ``local[*]``: raw files read on the executors into a Parquet store
    (``lotlhunt ingest --engine spark``), then ``hunt --case STORE --engine spark``.
 
-For Spark it also prints where the time goes, to tell what a cluster would do with it:
-per-file reading (executor tasks, scales with executors), rule evaluation (Spark jobs
-over the store's partitions, scales with executors), and driver work that does not
-scale (session start, planning one slice per rule group, collecting matches,
-explanations and correlations of the matched events). Task time is taken from Spark's
-own status tracker (sum of task run times per stage).
+For Spark it also prints where the time goes, to tell what a cluster would do with it.
+Every Spark job is read back from Spark's own status store (the data behind its UI)
+and set in the phase it started in: per phase, how many jobs and tasks ran, the task
+time the executors spent (``exec run``, scales with executors), its CPU time (``exec
+cpu``: the run time on idle cores), task deserialization, how long at least one job
+was running (``jobs wall``), and what remains of the phase's wall time with no job
+running at all (``driver only``: Python and Spark planning on the driver, collecting,
+analytics on Arrow tables; does not scale with executors).
 
     python bench/spark_engine.py --events 1000000
+    python bench/spark_engine.py --events 100000 --engine spark --keep /tmp/b
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from parse_vs_hunt import DEFAULT_RULES  # noqa: E402
@@ -34,14 +39,119 @@ from lotlhunt.engines.spark.session import SparkOptions, spark_session  # noqa: 
 from lotlhunt.hunt import HuntConfig, run_hunt  # noqa: E402
 from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon  # noqa: E402
 
+#: Spark keeps this many jobs and stages for its status store (1,000 by default: a
+#: hunt over SigmaHQ's rules runs more).
+RETAINED = "1000000"
 
-def _task_seconds(spark: object) -> float:
-    """Time of every task that ran so far on any executor (ms summed by Spark), in
-    seconds."""
-    sc = spark.sparkContext  # type: ignore[attr-defined]
-    store = sc._jsc.sc().statusStore()  # the data behind Spark's UI, through py4j
-    executors = store.executorList(False)  # a Scala Seq
-    return sum(executors.apply(i).totalDuration() for i in range(executors.size())) / 1000.0
+
+@dataclass
+class JobTimes:
+    """The Spark jobs of one phase, as Spark's status store recorded them."""
+
+    jobs: int = 0
+    tasks: int = 0
+    #: Task time on the executors: running, and deserializing the task first (s).
+    run: float = 0.0
+    deserialize: float = 0.0
+    #: CPU time of the tasks' runs (s): what the run time would be on idle cores.
+    cpu: float = 0.0
+    #: Wall time with at least one of these jobs running (s).
+    busy: float = 0.0
+
+
+class Ledger:
+    """Spark's jobs and stages so far, read through py4j from the driver's status store."""
+
+    def __init__(self, spark: Any) -> None:
+        self.store = spark.sparkContext._jsc.sc().statusStore()
+
+    def jobs(self) -> list[tuple[int, float, float, list[int]]]:
+        """(job id, submitted, completed, stage ids), times in seconds since the epoch."""
+        out = []
+        seq = self.store.jobsList(None)
+        for k in range(seq.size()):
+            j = seq.apply(k)
+            if not j.submissionTime().isDefined():
+                continue
+            start = j.submissionTime().get().getTime() / 1000.0
+            end = (
+                j.completionTime().get().getTime() / 1000.0
+                if j.completionTime().isDefined()
+                else start
+            )
+            ids = j.stageIds()
+            out.append((j.jobId(), start, end, [ids.apply(i) for i in range(ids.size())]))
+        return out
+
+    def stages(self) -> dict[int, tuple[int, float, float, float]]:
+        """Per stage id: tasks, executor run time, deserialization time and run CPU
+        time (s), summed over its attempts."""
+        seq = self.store.stageList(
+            None, False, False, getattr(self.store, "stageList$default$4")(), None
+        )
+        out: dict[int, tuple[int, float, float, float]] = {}
+        for k in range(seq.size()):
+            s = seq.apply(k)
+            n, run, de, cpu = out.get(s.stageId(), (0, 0.0, 0.0, 0.0))
+            out[s.stageId()] = (
+                n + s.numCompleteTasks() + s.numFailedTasks(),
+                run + s.executorRunTime() / 1000.0,
+                de + s.executorDeserializeTime() / 1000.0,
+                cpu + s.executorCpuTime() / 1e9,
+            )
+        return out
+
+    def between(self, start: float, end: float) -> JobTimes:
+        """The jobs submitted in [start, end) (seconds since the epoch)."""
+        stages = self.stages()
+        got = JobTimes()
+        spans = []
+        for _, s, e, ids in self.jobs():
+            if not start <= s < end:
+                continue
+            got.jobs += 1
+            spans.append((s, e))
+            for i in ids:
+                n, run, de, cpu = stages.get(i, (0, 0.0, 0.0, 0.0))
+                got.tasks += n
+                got.run += run
+                got.deserialize += de
+                got.cpu += cpu
+        got.busy = _union(spans)
+        return got
+
+
+def _union(spans: list[tuple[float, float]]) -> float:
+    """Total length of the union of intervals."""
+    total = 0.0
+    cur_s = cur_e = None
+    for s, e in sorted(spans):
+        if cur_e is None or s > cur_e:
+            if cur_e is not None and cur_s is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None and cur_s is not None:
+        total += cur_e - cur_s
+    return total
+
+
+def _print_phases(rows: list[tuple[str, str, float, JobTimes | None]]) -> None:
+    print(
+        f"{'engine':<7} {'phase':<22} {'wall s':>8} {'jobs':>6} {'tasks':>7} "
+        f"{'exec run s':>10} {'exec cpu s':>10} {'deser s':>8} {'jobs wall':>9} "
+        f"{'driver only':>11}"
+    )
+    for engine, phase, wall, jt in rows:
+        if jt is None:
+            print(f"{engine:<7} {phase:<22} {wall:>8.1f}")
+            continue
+        print(
+            f"{engine:<7} {phase:<22} {wall:>8.1f} {jt.jobs:>6} {jt.tasks:>7} "
+            f"{jt.run:>10.1f} {jt.cpu:>10.1f} {jt.deserialize:>8.1f} {jt.busy:>9.1f} "
+            f"{max(0.0, wall - jt.busy):>11.1f}"
+        )
 
 
 def main() -> None:
@@ -49,7 +159,14 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--rules", type=Path, action="append", help="default: all SigmaHQ rules")
     ap.add_argument("--master", default="local[*]")
+    ap.add_argument("--engine", choices=("both", "duckdb", "spark"), default="both")
     ap.add_argument("--keep", type=Path, help="keep the corpus and the store here")
+    ap.add_argument(
+        "--reuse-store", action="store_true", help="hunt the store kept by an earlier run"
+    )
+    ap.add_argument(
+        "--ingest-only", action="store_true", help="Spark: read into the store, no hunt"
+    )
     args = ap.parse_args()
     rules = args.rules or DEFAULT_RULES
     work = args.keep or Path(tempfile.mkdtemp(prefix="lotlhunt-bench-spark-"))
@@ -57,45 +174,57 @@ def main() -> None:
     if not (corpus / LOGS_DIR).exists():
         simulate_volt_typhoon(corpus, hosts=40, days=7, seed=11, events=args.events)
     logs = corpus / LOGS_DIR
-    rows: list[tuple[str, str, float]] = []
+    rows: list[tuple[str, str, float, JobTimes | None]] = []
+    duck = result = None
 
-    started = time.perf_counter()
-    duck = run_hunt(HuntConfig(paths=[logs], rules=rules))
-    rows.append(("duckdb", "total", time.perf_counter() - started))
-    rows += [("duckdb", k, v) for k, v in duck.stats.phases.items()]
+    if args.engine in ("both", "duckdb"):
+        started = time.perf_counter()
+        duck = run_hunt(HuntConfig(paths=[logs], rules=rules))
+        rows.append(("duckdb", "total", time.perf_counter() - started, None))
+        rows += [("duckdb", k, v, None) for k, v in duck.stats.phases.items()]
+        print(f"duckdb: {duck.stats.records:,} events, {len(duck.detections):,} detections")
 
-    options = SparkOptions(master=args.master, conf=(("spark.ui.enabled", "true"),))
-    mark = time.perf_counter()
-    spark = spark_session(options)
-    rows.append(("spark", "session start (driver)", time.perf_counter() - mark))
-    store = work / "store"
-    shutil.rmtree(store, ignore_errors=True)
-    engine_options = EngineOptions(spark=options)
-    mark = time.perf_counter()
-    ingest_to_store([logs], store, spark=engine_options)
-    read_wall = time.perf_counter() - mark
-    read_tasks = _task_seconds(spark)
-    rows.append(("spark", "read on executors (wall)", read_wall))
-    rows.append(("spark", "read: executor task time", read_tasks))
-    mark = time.perf_counter()
-    result = run_hunt(
-        HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options)
-    )
-    hunt_wall = time.perf_counter() - mark
-    rows.append(("spark", "hunt (wall)", hunt_wall))
-    rows += [("spark", f"hunt phase {k}", v) for k, v in result.stats.phases.items()]
-    rows.append(("spark", "hunt: executor task time", _task_seconds(spark) - read_tasks))
+    if args.engine in ("both", "spark"):
+        conf = (("spark.ui.retainedJobs", RETAINED), ("spark.ui.retainedStages", RETAINED))
+        options = SparkOptions(master=args.master, conf=conf)
+        mark = time.perf_counter()
+        spark = spark_session(options)
+        rows.append(("spark", "session start", time.perf_counter() - mark, None))
+        ledger = Ledger(spark)
+        store = work / f"store-{args.events}"
+        engine_options = EngineOptions(spark=options)
+        if not args.reuse_store or not store.exists():
+            shutil.rmtree(store, ignore_errors=True)
+            t0, mark = time.time(), time.perf_counter()
+            ingest_to_store([logs], store, spark=engine_options)
+            read_wall = time.perf_counter() - mark
+            rows.append(("spark", "ingest (read)", read_wall, ledger.between(t0, time.time())))
+        if args.ingest_only:
+            _print_phases(rows)
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+            return
+        t0, mark = time.time(), time.perf_counter()
+        result = run_hunt(
+            HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options)
+        )
+        hunt_wall = time.perf_counter() - mark
+        t1 = time.time()
+        rows.append(("spark", "hunt --case (total)", hunt_wall, ledger.between(t0, t1)))
+        # The hunt's phases follow one another: each phase's jobs are those submitted in
+        # its span of the hunt's wall time.
+        at = t0
+        for k, v in result.stats.phases.items():
+            rows.append(("spark", k, v, ledger.between(at, at + v)))
+            at += v
+        print(f"spark: {result.stats.records:,} events, {len(result.detections):,} detections")
 
-    same = {(d.rule_id, d.source, d.position) for d in duck.detections} == {
-        (d.rule_id, d.source, d.position) for d in result.detections
-    }
-    print(
-        f"\n{duck.stats.records:,} events, {len(duck.detections):,} detections (duckdb), "
-        f"{len(result.detections):,} (spark); the same detections: {same}"
-    )
-    print(f"{'engine':<8} {'phase':<32} {'seconds':>9}")
-    for engine, phase, seconds in rows:
-        print(f"{engine:<8} {phase:<32} {seconds:>9.1f}")
+    if duck is not None and result is not None:
+        same = {(d.rule_id, d.source, d.position) for d in duck.detections} == {
+            (d.rule_id, d.source, d.position) for d in result.detections
+        }
+        print(f"the same detections: {same}")
+    _print_phases(rows)
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -240,6 +240,55 @@ def test_a_rule_spark_cannot_run_fails_alone() -> None:
     assert evaluation.matches.column("rule").to_pylist() == [0]
 
 
+def test_a_broken_rule_among_many_of_one_pass_hides_none_of_the_others() -> None:
+    """Rules of two slices of one channel share a job; when it fails, halves run again
+    until the broken rule fails alone, and every other rule keeps its matches."""
+    words = ["whoami", "net", "ipconfig", "tasklist", "systeminfo", "hostname", "quser"]
+    docs = []
+    for n, word in enumerate(words):
+        doc = conformance.rule(conformance.sel(**{"CommandLine|contains": word}))
+        doc["id"] = f"00000000-0000-4000-8000-0000000001{n:02d}"
+        docs.append(doc)
+    bad = conformance.rule(conformance.sel(**{"CommandLine|re": "who{,3}ami"}))
+    bad["id"] = "00000000-0000-4000-8000-00000000020b"
+    docs.insert(3, bad)
+    network = conformance.rule(
+        conformance.sel(**{"Image|endswith": "\\whoami.exe"}),
+        {"product": "windows", "category": "network_connection"},
+    )
+    network["id"] = "00000000-0000-4000-8000-00000000030c"
+    docs.append(network)
+    rules = [compile_rules(d, SPARK).rules[0] for d in docs]
+    events = [
+        conformance.proc(CommandLine=f"{w} /all", Image="C:\\Windows\\whoami.exe") for w in words
+    ]
+    # A network connection whose command line would match the process rules: each
+    # rule sees only its own slice's events.
+    events.append({**conformance.NETWORK, "Image": "C:\\Windows\\whoami.exe", "CommandLine": "net"})
+    from lotlhunt.engines import create_engine
+    from lotlhunt.hunt import read_into
+
+    engine = create_engine("spark", options=spark_options())
+    try:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "e.jsonl"
+            path.write_text("".join(json.dumps(e) + "\n" for e in events))
+            read_into(engine, [path])
+            evaluation = engine.evaluate(rules)
+            fired = engine.matched_events(evaluation.matches)
+    finally:
+        engine.close()
+    assert [i for i, _ in evaluation.failed] == [3]
+    by_rule: dict[int, int] = {}
+    for r in fired.column("rule").to_pylist():
+        by_rule[r] = by_rule.get(r, 0) + 1
+    # Each word's rule fires on its own process only (not on the network connection
+    # whose command line says "net"), the network rule on the connection only.
+    assert by_rule == {0: 1, 1: 1, 2: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1}
+
+
 Match = tuple[str, str, int, str, tuple[str, ...]]
 
 

@@ -211,10 +211,9 @@ class SparkEngine:
         self._frame(matches.select([RULE, RID])).createOrReplaceTempView("__lotl_matches")
         table = self.spark.sql(
             f"SELECT CAST(m.{RULE} AS INT) AS {RULE}, e.{ROW_ID} AS {RID}, {cores} "
-            f"FROM __lotl_matches m JOIN __lotl_events e ON e.{ROW_ID} = m.{RID} "
-            f"ORDER BY e.{schema.TIMESTAMP}, m.{RULE}, e.{ROW_ID}"
+            f"FROM __lotl_matches m JOIN __lotl_events e ON e.{ROW_ID} = m.{RID}"
         ).toArrow()
-        return _conform(table)
+        return _sorted(_conform(table), [schema.TIMESTAMP, RULE, RID])
 
     def event_rows(self, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
         wanted = [c for c in columns if c in schema.CORE_COLUMNS]
@@ -226,21 +225,17 @@ class SparkEngine:
         if known is not None:
             # Events already on the driver (those correlations read): no Spark job, as a
             # hunt asks this once per correlation hit.
-            # Events without a time first, as the engines' SQL orders them (a key of its
-            # own: pyarrow is deprecating a null placement for the whole sort).
-            keyed = known.append_column("__timed", pc.is_valid(known.column(schema.TIMESTAMP)))
-            order = [("__timed", "ascending"), (schema.TIMESTAMP, "ascending"), (RID, "ascending")]
-            return keyed.sort_by(order).select([RID, *wanted])
+            return _sorted(known, [schema.TIMESTAMP, RID]).select([RID, *wanted])
         events = self.tables.events(None)
         assert events is not None
         ids = self._frame(pa.table({ROW_ID: pa.array(sorted(rids), pa.int64())}))
+        keys = [c for c in (schema.TIMESTAMP,) if c not in wanted]
         table = (
             events.join(ids, on=ROW_ID, how="left_semi")
-            .selectExpr(f"{ROW_ID} AS {RID}", *wanted)
-            .orderBy(schema.TIMESTAMP, RID)
+            .selectExpr(f"{ROW_ID} AS {RID}", *wanted, *keys)
             .toArrow()
         )
-        return _conform(table)
+        return _sorted(_conform(table), [schema.TIMESTAMP, RID]).select([RID, *wanted])
 
     def _remember(self, rows: pa.Table) -> None:
         """Keep the core columns of ``rows`` (events read to the driver, with their row
@@ -308,7 +303,7 @@ class SparkEngine:
         if rids is not None:
             ids = self._frame(pa.table({ROW_ID: pa.array(sorted(set(rids)), pa.int64())}))
             df = df.join(ids, on=ROW_ID, how="left_semi")
-        return _conform(df.selectExpr(*exprs).orderBy(RID).toArrow())
+        return _sorted(_conform(df.selectExpr(*exprs).toArrow()), [RID])
 
     def explain(
         self,
@@ -343,8 +338,8 @@ class SparkEngine:
                 events = self.tables.events(None)
                 assert events is not None
                 ids = self._frame(pa.table({ROW_ID: pa.array(rids, pa.int64())}))
-                rows = events.join(ids, on=ROW_ID, how="left_semi").orderBy(ROW_ID).toArrow()
-                rows = _conform(rows)
+                rows = events.join(ids, on=ROW_ID, how="left_semi").toArrow()
+                rows = _sorted(_conform(rows), [ROW_ID])
                 self._remember(rows)
                 order_rids = rows.column(ROW_ID).to_numpy()
                 for batch in rows.drop_columns([ROW_ID]).to_batches():
@@ -395,6 +390,25 @@ def _type_of(name: str) -> pa.DataType:
 
 def _empty_core(head: list[pa.Field], columns: Sequence[str] = schema.CORE_COLUMNS) -> pa.Table:
     return pa.schema([*head, *(pa.field(c, _type_of(c)) for c in columns)]).empty_table()
+
+
+def _sorted(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """``table`` ordered by ``keys``, ascending, NULL first as Spark's and DuckDB's SQL
+    order them: sorted on the driver, where the rows are anyway, instead of a Spark
+    sort (a sampling job, then a shuffle stage, for each answer of a few rows).
+
+    Each key holding NULL gets a key of its own before it (pyarrow is deprecating a
+    null placement for the whole sort)."""
+    names = table.column_names
+    order: list[tuple[str, str]] = []
+    for k, name in enumerate(keys):
+        col = table.column(name)
+        if col.null_count:
+            flag = f"__valid{k}"
+            table = table.append_column(flag, pc.is_valid(col))
+            order.append((flag, "ascending"))
+        order.append((name, "ascending"))
+    return table.sort_by(order).select(names)
 
 
 def _conform(table: pa.Table) -> pa.Table:

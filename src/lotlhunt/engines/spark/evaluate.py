@@ -1,43 +1,53 @@
-"""Compiled rules run as Spark jobs: one job per slice, the slices' jobs side by side.
+"""Compiled rules run as Spark jobs: one pass per channel partition, every rule of its
+slices tested in the same scan.
 
 The plan is the DuckDB engine's (:mod:`lotlhunt.engines.planning`): rules grouped by
 the slice their logsource covers, narrowed to the event ids they name and the store
-holds. A job is one pass over a slice computing, per row, the indexes of the rules that
-hold (``filter(array(IF(rule, i, NULL), ...))``), exploded into matches. Per-row work
-runs on the executors; the driver plans, and collects matches.
+holds. Slices of the same channels and field renames (Sysmon's process creation,
+network connections, image loads...) differ only in their event ids, so they are
+merged into one pass (:func:`passes`) that reads their partitions once and tests each
+rule only on its own slice's rows (its event ids, tested first). A pass computes, per
+row, the indexes of the rules that hold (``filter(array(IF(rule, i, NULL), ...))``),
+exploded into matches. Per-row work runs on the executors; the driver plans a job per
+pass, and collects matches.
 
-Why a job per slice, not one job for the whole rule set: every task of a job carries
-(and deserializes) the job's whole plan, and SigmaHQ's rule set makes a plan of
-megabytes. As one union of every slice, each of its hundreds of tiny tasks spent
-seconds deserializing the other slices' rules (the EVTX attack samples: a median task
-of 5.9 s, 3.4 s of it deserialization, for a few hundred rows). Jobs are submitted from
-a few driver threads at once, so small slices overlap instead of queueing.
+Why not one job for the whole rule set: every task of a job carries (and
+deserializes) the job's whole plan, and SigmaHQ's rule set makes a plan of megabytes.
+As one union of every slice, each of its hundreds of tiny tasks spent seconds
+deserializing the other slices' rules (the EVTX attack samples: a median task of
+5.9 s, 3.4 s of it deserialization, for a few hundred rows). A pass's tasks carry only
+the rules of its channels. Jobs are submitted from a few driver threads at once, so
+small passes overlap instead of queueing.
 
 Expressions are compiled to Java (Spark's code generation) only for large cases
 (:attr:`.session.SparkOptions.interpret_below_rows`): compiling SigmaHQ's rules costs
 the driver minutes before the first row is read, which only a large case repays.
-When compiled, a slice's rules run in batches of :data:`RULES_PER_JOB`, because very
+When compiled, a pass's rules run in batches of :data:`RULES_PER_JOB`, because very
 large generated methods make Java give up compiling them.
 
-A job that fails (a rule whose regular expression Java refuses) is run again rule by
-rule, so one broken rule never hides the others' matches.
+A job that fails (a rule whose regular expression Java refuses) is run again in
+halves, down to the rules that fail alone, so one broken rule never hides the others'
+matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from ...events.parquet_store import ROW_ID
 from ...rules.compile.dialect import IP_SUFFIX, SPARK
+from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import batched, by_event_ids, covers, fields_read, rule_groups
 from .session import interpreted
+from .tables import EVENT_ID
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -63,6 +73,57 @@ def spark_address_fields(rules: Sequence[CompiledRule]) -> set[str]:
     return out
 
 
+@dataclass
+class _Pass:
+    """One Spark job: a pass over the partitions of some channels, testing every rule of
+    the slices that read them, each on its own slice's rows (its event ids)."""
+
+    variant: Variant
+    #: Rule index -> the SQL guard of its slice's rows within the pass (None: all).
+    guards: dict[int, str | None] = field(default_factory=dict)
+    fields: set[str] = field(default_factory=set)
+
+
+def passes(
+    groups: Sequence[tuple[Variant, list[int]]], rules: Sequence[CompiledRule]
+) -> list[_Pass]:
+    """The slices' groups merged into one pass per channel set and field renames.
+
+    Slices that differ only in their event ids read the same partitions with the same
+    field resolution, so their rules share one scan: each rule is guarded by its own
+    slice's event ids. Each pass is one Spark job, planned once on the driver, instead
+    of one per slice (a job's fixed cost on the driver: planning, scheduling, listing
+    its files; and one more read of the same files on the executors).
+    """
+    merged: dict[tuple[object, ...], list[tuple[Variant, list[int]]]] = {}
+    for variant, idxs in groups:
+        key = (tuple(sorted(c.lower() for c in variant.channels)), variant.renames)
+        merged.setdefault(key, []).append((variant, idxs))
+    out: list[_Pass] = []
+    for members in merged.values():
+        ids: set[int] = set()
+        whole = False
+        for variant, _ in members:
+            whole = whole or not variant.event_ids
+            ids.update(variant.event_ids)
+        first = members[0][0]
+        wide = replace(first, event_ids=() if whole else tuple(sorted(ids)))
+        one = len(members) == 1
+        pass_ = _Pass(wide)
+        for variant, idxs in members:
+            same = one or set(variant.event_ids) == set(wide.event_ids)
+            guard = None if same or not variant.event_ids else _ids_guard(variant.event_ids)
+            for i in idxs:
+                pass_.guards[i] = guard
+            pass_.fields |= fields_read(rules, idxs)
+        out.append(pass_)
+    return out
+
+
+def _ids_guard(event_ids: Sequence[int]) -> str:
+    return f"{EVENT_ID} IN ({', '.join(str(int(i)) for i in event_ids)})"
+
+
 def evaluate(
     engine: SparkEngine,
     rules: Sequence[CompiledRule],
@@ -77,31 +138,41 @@ def evaluate(
     )
     if progress and unheld:
         progress(unheld)
-    interpret = engine.interprets
-    jobs: list[tuple[list[int], DataFrame]] = []
+    live = []
     for variant, idxs in groups:
-        df = None
         if any(covers(variant, key) for key in present):
-            used = "\n".join(rules[i].sql for i in idxs)
-            df = engine.tables.slice(
-                variant,
-                sorted(fields_read(rules, idxs)),
-                spark_address_fields([rules[i] for i in idxs]),
-                used,
-            )
+            live.append((variant, idxs))
+        elif progress:
+            progress(len(idxs))
+    interpret = engine.interprets
+    jobs: list[tuple[list[int], DataFrame, dict[int, str | None]]] = []
+    # The passes with the most rules first: with few job slots, the longest is not left
+    # to run alone at the end.
+    for pass_ in sorted(passes(live, rules), key=lambda p: -len(p.guards)):
+        idxs = list(pass_.guards)
+        used = "\n".join(rules[i].sql for i in idxs)
+        df = engine.tables.slice(
+            pass_.variant,
+            sorted(pass_.fields),
+            spark_address_fields([rules[i] for i in idxs]),
+            used,
+            event_id=any(g is not None for g in pass_.guards.values()),
+        )
         if df is None:
             if progress:
                 progress(len(idxs))
             continue
         size = len(idxs) if interpret else RULES_PER_JOB
-        jobs.extend((part, df) for part in batched(idxs, size))
+        jobs.extend((part, df, pass_.guards) for part in batched(idxs, size))
     parts: list[pa.Table] = []
     failed: dict[int, str] = {}
     threads = max(1, min(JOBS_AT_ONCE, engine.spark.sparkContext.defaultParallelism))
     with interpreted(engine.spark) if interpret else nullcontext():
         with ThreadPoolExecutor(threads, thread_name_prefix="lotlhunt-rules") as pool:
-            for (idxs, _), (got, errors) in zip(
-                jobs, pool.map(lambda job: _collect(job[1], rules, job[0]), jobs), strict=True
+            for (idxs, _, _), (got, errors) in zip(
+                jobs,
+                pool.map(lambda job: _collect(job[1], rules, job[0], job[2]), jobs),
+                strict=True,
             ):
                 parts.extend(got)
                 failed.update(errors)
@@ -114,32 +185,48 @@ def evaluate(
     return Evaluation(matches=matches, failed=sorted(failed.items()), slices=len(groups))
 
 
-def _hits(df: DataFrame, rules: Sequence[CompiledRule], idxs: Sequence[int]) -> DataFrame:
-    """(rule, rid) of every match of rules ``idxs`` on the slice ``df``."""
-    tests = ", ".join(
-        f"IF(coalesce(({rules[i].sql}), false), CAST({int(i)} AS INT), NULL)" for i in idxs
-    )
+def _hits(
+    df: DataFrame,
+    rules: Sequence[CompiledRule],
+    idxs: Sequence[int],
+    guards: Mapping[int, str | None],
+) -> DataFrame:
+    """(rule, rid) of every match of rules ``idxs`` on the pass ``df``, each rule tested
+    only on its own slice's rows (its guard first: Spark does not test the rule where
+    the guard is false)."""
+    tests = []
+    for i in idxs:
+        test = f"coalesce(({rules[i].sql}), false)"
+        guard = guards.get(i)
+        if guard is not None:
+            test = f"({guard}) AND {test}"
+        tests.append(f"IF({test}, CAST({int(i)} AS INT), NULL)")
     return (
-        df.selectExpr(ROW_ID, f"filter(array({tests}), x -> x IS NOT NULL) AS hits")
+        df.selectExpr(ROW_ID, f"filter(array({', '.join(tests)}), x -> x IS NOT NULL) AS hits")
         .where("size(hits) > 0")
         .selectExpr("explode(hits) AS rule", f"{ROW_ID} AS rid")
     )
 
 
 def _collect(
-    df: DataFrame, rules: Sequence[CompiledRule], idxs: Sequence[int]
+    df: DataFrame,
+    rules: Sequence[CompiledRule],
+    idxs: Sequence[int],
+    guards: Mapping[int, str | None],
 ) -> tuple[list[pa.Table], dict[int, str]]:
-    """The matches of rules ``idxs`` on the slice ``df`` (one Spark job); if it fails,
-    rule by rule, so one broken rule hides nothing else."""
+    """The matches of rules ``idxs`` on the pass ``df`` (one Spark job); if it fails,
+    each half again, down to the rules that fail alone: one broken rule hides nothing
+    else, and costs a few jobs, not one per rule of its pass."""
     try:
-        return [_typed(_hits(df, rules, idxs).toArrow())], {}
+        return [_typed(_hits(df, rules, idxs, guards).toArrow())], {}
     except _spark_errors() as exc:
         if len(idxs) == 1:
             return [], {idxs[0]: f"query failed: {_first_line(exc)}"}
     parts: list[pa.Table] = []
     failed: dict[int, str] = {}
-    for idx in idxs:
-        got, errors = _collect(df, rules, [idx])
+    half = len(idxs) // 2
+    for part in (idxs[:half], idxs[half:]):
+        got, errors = _collect(df, rules, part, guards)
         parts.extend(got)
         failed.update(errors)
     return parts, failed

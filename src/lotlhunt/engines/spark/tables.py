@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 NULL_TEXT = "CAST(NULL AS STRING)"
+#: The event's own id in a slice, under a name no Sigma field takes.
+EVENT_ID = "__event_id"
 #: Sigma field names that refer to core columns, as the event's own System values.
 _CORE_ALIASES: dict[str, str] = {
     "eventid": f"CAST({schema.EVENT_ID} AS STRING)",
@@ -200,9 +202,12 @@ class StoreTables:
         ip_fields: Iterable[str] = (),
         used: str | None = None,
         rids: DataFrame | None = None,
+        event_id: bool = False,
     ) -> DataFrame | None:
         """The rows of ``variant`` with the columns its rules read, keyed by ``__rid``;
-        with ``rids`` (a relation of one ``rid`` column), only those events."""
+        with ``rids`` (a relation of one ``rid`` column), only those events; with
+        ``event_id``, the event's own id too, as :data:`EVENT_ID` (the guards of a pass
+        of several slices test it)."""
         channels = self.channels_of(variant)
         if channels is not None and not channels:
             return None
@@ -211,6 +216,8 @@ class StoreTables:
             return None
         columns = self.columns_of(channels)
         exprs = [ROW_ID, *self.slice_columns(variant, columns, fields, ip_fields, used)]
+        if event_id:
+            exprs.append(f"{schema.EVENT_ID} AS {EVENT_ID}")
         df = df.where(self.row_filter(variant, channels))
         if rids is not None:
             df = df.join(rids.withColumnRenamed("rid", ROW_ID), on=ROW_ID, how="left_semi")
