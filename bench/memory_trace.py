@@ -88,12 +88,7 @@ def engine_made(engine):
         return
     cls._traced = True
     evaluate = cls.evaluate
-    limit = os.environ.get("MEMORY_TRACE_HUNT_LIMIT")
     def ev(self, *a, **k):
-        if limit:  # an experiment: DuckDB's limit once reading is over
-            self.flush()
-            self.memory.limit = int(limit)
-            self.memory.reserve(0)
         mark("hunt", "start")
         try:
             return evaluate(self, *a, **k)
@@ -155,7 +150,6 @@ def run(
     interval: float,
     tick: float,
     keep: Path,
-    hunt_limit: int = 0,
 ) -> dict:
     """One traced hunt: its samples, its marks, and its stats; its detections and
     incidents written to ``keep``."""
@@ -173,8 +167,7 @@ def run(
         env = {**os.environ, "PYTHONPATH": str(src), "MEMORY_TRACE_MARKS": str(marks_path)}
         if tick:
             env["MEMORY_TRACE_TICK"] = str(tick)
-        if hunt_limit:
-            env["MEMORY_TRACE_HUNT_LIMIT"] = str(hunt_limit)
+
         samples: list[tuple[float, int, int]] = []
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         stop = threading.Event()
@@ -274,12 +267,6 @@ def main() -> None:
     )
     ap.add_argument(
         "--keep", type=Path, help="Keep each run's detections and incidents in this folder."
-    )
-    ap.add_argument(
-        "--hunt-limit-mb",
-        type=int,
-        default=0,
-        help="An experiment: set DuckDB's memory limit to this once reading is over.",
     )
     ap.add_argument("--timeline", type=Path, help="Write every sample and mark here (JSON).")
     args = ap.parse_args()
