@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from process_tree import tree_rss
+from process_tree import process_rss, tree_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -129,19 +129,6 @@ finally:
 """
 
 
-def _rss_split(pid: int) -> tuple[int, int]:
-    """(resident bytes of ``pid``, of the whole tree below and including it)."""
-    own = 0
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    own = int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return own, tree_rss(pid)
-
-
 def run(
     src: Path,
     paths: list[Path],
@@ -174,8 +161,7 @@ def run(
 
         def sample() -> None:
             while not stop.is_set():
-                own, tree = _rss_split(proc.pid)
-                samples.append((time.time(), own, tree))
+                samples.append((time.time(), process_rss(proc.pid), tree_rss(proc.pid)))
                 stop.wait(interval)
 
         sampler = threading.Thread(target=sample)
