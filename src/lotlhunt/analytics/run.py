@@ -92,8 +92,8 @@ def _cited_events(source: CitedSource, cited: Sequence[Detection]) -> pa.Table:
     # Events without an event id or a channel give no keys (they are no kind of event).
     channel = pc.fill_null(fields.column(schema.CHANNEL), "")
     kept = pc.and_(pc.is_valid(fields.column(schema.EVENT_ID)), pc.not_equal(channel, ""))
-    fields = fields.filter(kept)
-    return fields.join(core, RID)
+    # Row order as before (a join's is not defined): a later duplicate wins, as it did.
+    return fields.filter(kept).join(core, RID).sort_by(RID)
 
 
 def _when(s: Signal) -> tuple[bool, object, str, str]:
