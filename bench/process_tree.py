@@ -25,6 +25,18 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def process_rss(pid: int) -> int:
+    """Resident bytes of one process (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
 def wait_with_peak(proc: subprocess.Popen[bytes], interval: float) -> tuple[int, int]:
     """Wait for ``proc``; its exit code and the peak resident bytes of its tree, sampled
     every ``interval`` seconds."""

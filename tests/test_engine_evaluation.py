@@ -581,6 +581,50 @@ def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
     assert before == after == "1.0 GiB" and reading == "512.0 MiB" and count == 100
 
 
+def test_duckdb_keeps_less_once_the_events_are_stored(tmp_path: Path) -> None:
+    # Queries need far less than storing wide row groups: past the lower limit DuckDB
+    # spills the events no query is reading instead of keeping the whole table resident,
+    # and the matches are the same.
+    from lotlhunt.engines.duckdb.memory import QUERY_SHARE
+
+    rules = _rules()
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    try:
+        load_events(engine, _events(), tmp_path)
+        matches = _matches(engine, rules)
+        row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        engine.close()
+    full = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    try:
+        load_events(full, _events(), tmp_path)
+        full.memory.stored = lambda: None  # type: ignore[method-assign]
+        assert _matches(full, rules) == matches and matches
+    finally:
+        full.close()
+    assert row == (f"{(2**30 - int(2**30 * QUERY_SHARE)) // 2**20}.0 MiB",)
+
+
+def test_a_limit_duckdb_cannot_come_under_at_once_is_left_as_it_was() -> None:
+    import duckdb
+
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    guard = engine.memory
+    applied: list[int] = []
+
+    def apply() -> None:
+        applied.append(guard._effective())
+        if len(applied) == 1:
+            raise duckdb.OutOfMemoryException("could not free up enough memory")
+
+    try:
+        guard._apply = apply  # type: ignore[method-assign]
+        guard.stored()
+    finally:
+        engine.close()
+    assert guard.reserved == 0 and applied[-1] == guard.limit and len(applied) == 2
+
+
 def test_freed_allocator_pages_are_returned_in_the_background() -> None:
     # Without it, the pages of each inserted row group stayed resident until a later
     # allocation purged them: a third more peak memory while reading Mordor.

@@ -270,6 +270,8 @@ class DuckDBEngine:
     def evaluate(
         self, rules: Sequence[CompiledRule], progress: Callable[[int], None] | None = None
     ) -> Evaluation:
+        self.flush()
+        self.memory.stored()  # reading is over: DuckDB needs less from here on
         return self.evaluator.evaluate(rules, progress)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

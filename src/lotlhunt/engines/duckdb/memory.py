@@ -26,6 +26,13 @@ MEMORY_RETRIES = 3
 CEILING_SHARE = 0.8
 #: DuckDB's limit is never lowered below this by a reservation.
 MIN_LIMIT = 256 * 2**20
+#: Share of the memory limit set aside once the events are stored, for what queries'
+#: results hold beside DuckDB (a slice encoded in Arrow, frames, detections). Reading
+#: needs DuckDB's whole limit (wide row groups compressed, a partial one committed);
+#: queries need much less, and under a 1 GB limit DuckDB kept the whole events table
+#: resident through the hunt (Mordor: 0.9 GB beside the hunt's own 0.6 GB of Arrow)
+#: where, past the lower limit, it spills the blocks no query is reading.
+QUERY_SHARE = 0.6
 
 
 class MemoryGuard:
@@ -50,6 +57,16 @@ class MemoryGuard:
         with self._lock:
             self.reserved = nbytes
             self._apply()
+
+    def stored(self) -> None:
+        """The events are stored, queries follow: DuckDB's limit lowered by
+        :data:`QUERY_SHARE` of it. If DuckDB cannot spill enough to come under it at once,
+        the limit stays as it was (a lower one is only a saving)."""
+        before = self.reserved
+        try:
+            self.reserve(int(self.limit * QUERY_SHARE))
+        except duckdb.Error:
+            self.reserve(before)
 
     def _effective(self) -> int:
         return self.limit - min(self.reserved, max(self.limit - MIN_LIMIT, 0))
