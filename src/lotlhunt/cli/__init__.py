@@ -13,6 +13,7 @@ import gc
 import click
 
 from .._support import quick_exit
+from .._support.gc_pause import freeze_lasting
 from .._support.no_pandas import keep_pandas_out
 from .events_commands import logons, stats
 from .hunt_command import hunt, print_noisiest
@@ -50,6 +51,7 @@ def main() -> None:
     # What the imports made lives as long as the process: the cyclic collector need
     # not walk it again on every full collection of the hunt's objects.
     gc.freeze()
+    freeze_lasting()  # and so does what is made to last it (the compiled rules)
     quick_exit.disarm()
     try:
         cli(prog_name="lotlhunt")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InputIssue
 from . import cache as rule_cache
+from .compile.tree import Node
 from .compiling import BY_CHANNEL
 from .logsources import Variant, resolve_names
 from .model import CompiledRule, RuleSet
@@ -48,6 +49,8 @@ def _variants(
 rule_cache.DERIVED[CompiledRule] = {
     "variants": lambda v: _variants(tuple(v["logsource"]), bool(v["by_channel"]))
 }
+#: Nodes are frozen and hold only strings, enums and tuples: one object per distinct node.
+rule_cache.SHARED.add(Node)
 
 
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:
