@@ -18,8 +18,9 @@ SigmaHQ has none); filter documents are read on every load too, while the rules 
 files are cached like any other.
 
 Entries are :mod:`marshal` data (dataclasses as tuples of their fields, read back by
-their annotations, with a format version) in one SQLite file, so a lookup of every file
-is one query and writes are atomic. A corrupt
+their annotations, with a format version and a CRC-32) in one SQLite file, so a lookup
+of every file is one query and writes are atomic; a rule's bulk is a blob of its own,
+decoded when the hunt first reads it (:mod:`.deferred`). A corrupt
 database or entry is ignored and rewritten; a cache that cannot be opened (read-only
 home, locked by another process) only makes the load slower, never fail.
 
@@ -38,14 +39,17 @@ import sqlite3
 import sys
 import time
 import types
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from .deferred import DECODERS, PENDING, Deferred
+
 #: Bump when the entry layout changes (old entries are then misses, and get replaced).
-ENTRY_VERSION = 3
+ENTRY_VERSION = 4
 DB_NAME = "compiled-rules.sqlite3"
 #: Environments (lotlhunt versions, dialects...) whose entries are kept: the ones most
 #: recently written to. Two installations sharing a cache both stay warm.
@@ -142,18 +146,31 @@ def _plain(value: Any) -> Any:
     if kind is dict:
         return {_plain(k): _plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return tuple(_plain(getattr(value, name)) for name in _stored_fields(kind))
+        later = DEFERRED.get(kind, ())
+        return tuple(
+            marshal.dumps(_plain(getattr(value, name)))
+            if name in later
+            else _plain(getattr(value, name))
+            for name in _stored_fields(kind)
+        )
     raise TypeError(f"cannot cache a {kind.__name__}")
 
 
 def dumps(entry: Mapping[str, Any]) -> bytes:
-    return marshal.dumps((ENTRY_VERSION, _plain(dict(entry))))
+    """The entry as marshal data behind its CRC-32: a deferred field is decoded long after
+    the entry is read, so damage anywhere in it must be found when it is read."""
+    data = marshal.dumps((ENTRY_VERSION, _plain(dict(entry))))
+    return zlib.crc32(data).to_bytes(4, "little") + data
 
 
 Converter = Callable[[Any], Any]
 #: Dataclass -> {field: function of the entry's other fields}: fields not stored but
 #: derived when read (cheaper than parsing them), e.g. a rule's slices from its logsource.
 DERIVED: dict[type, dict[str, Callable[[dict[str, Any]], Any]]] = {}
+#: Dataclass -> fields stored as a blob of their own (marshal data inside the entry),
+#: decoded when first read if the class derives from :class:`~.deferred.Deferred`,
+#: else when the entry is: a rule's bulk that a hunt reads for some rules only.
+DEFERRED: dict[type, tuple[str, ...]] = {}
 
 
 def _stored_fields(tp: type) -> tuple[str, ...]:
@@ -202,6 +219,13 @@ def converter(tp: Any) -> Converter | None:
     raise TypeError(f"cannot cache a {tp}")
 
 
+def _blob_decoder(conv: Converter | None) -> Callable[[bytes], Any]:
+    """Decodes a deferred field's blob: marshal data, rebuilt as its type says."""
+    if conv is None:
+        return marshal.loads
+    return lambda blob: conv(marshal.loads(blob))
+
+
 def _enum_converter(tp: type[enum.Enum]) -> Converter:
     """A member of enum ``tp`` from its value: a dictionary lookup (calling the enum
     costs a microsecond a value, and a warm load converts tens of thousands), the
@@ -213,20 +237,6 @@ def _enum_converter(tp: type[enum.Enum]) -> Converter:
         return tp(v) if found is None else found
 
     return member
-
-
-#: Frozen dataclasses of immutable values whose equal stored forms are rebuilt as one
-#: shared object within a load (condition tree nodes: half the nodes of SigmaHQ's rules
-#: are another rule's too), registered by the modules that cache them.
-SHARED: set[type] = set()
-_shared_maps: list[dict[Any, Any]] = []
-
-
-def forget_shared() -> None:
-    """Drop the objects kept for sharing (a load calls it when done: what it built lives
-    on in its rules, and a long-lived process does not keep every load's nodes)."""
-    for found in _shared_maps:
-        found.clear()
 
 
 def _plain_init(tp: type) -> bool:
@@ -250,48 +260,45 @@ def _dataclass_converter(tp: type) -> Converter:
     # them: the instance's __dict__ is filled at once instead, about three times faster.
     plain = _plain_init(tp) and set(every) == {*names, *(n for n, _ in derived)}
     new = object.__new__
+    blobs = [n for n in names if n in DEFERRED.get(tp, ())]
+    later = blobs if plain and issubclass(tp, Deferred) else []
+    for n in blobs:
+        DECODERS[(tp, n)] = _blob_decoder(converter(hints[n]))
+    now = [(n, DECODERS[(tp, n)]) for n in blobs if n not in later]
+    needed = [(n, c) for n, c in needed if n not in blobs]
 
     def build_dataclass(v: tuple[Any, ...]) -> Any:
         # One value per stored field (strict: a tuple of another length means the entry
         # predates the class, a miss), converted where the type needs it.
-        if len(v) != len(names):
-            raise ValueError(f"a stored {tp.__name__} of {len(v)} fields, not {len(names)}")
-        fields = dict(zip(names, v))
+        fields = dict(zip(names, v, strict=True))
         for n, c in needed:
             fields[n] = c(fields[n])
+        for n, decode in now:
+            fields[n] = decode(fields[n])
+        pending = {n: fields.pop(n) for n in later}
+        if any(type(b) is not bytes for b in pending.values()):
+            raise TypeError("a deferred field stored as something else than a blob")
         for n, derive in derived:
             fields[n] = derive(fields)
         if not plain:
             return tp(**fields)
-        made = new(tp)
+        made: Any = new(tp)
         made.__dict__.update(fields)
+        if pending:
+            made.__dict__[PENDING] = pending
         return made
 
-    if tp not in SHARED:
-        return build_dataclass
-
-    made: dict[Any, Any] = {}
-    _shared_maps.append(made)
-
-    def shared(v: tuple[Any, ...]) -> Any:
-        # Keyed by the stored form: equal forms build equal objects. A form holding
-        # something unhashable is built each time.
-        try:
-            found = made.get(v)
-        except TypeError:
-            return build_dataclass(v)
-        if found is None:
-            found = made[v] = build_dataclass(v)
-        return found
-
-    return shared
+    return build_dataclass
 
 
 def loads(data: bytes, schema: Mapping[str, Any]) -> dict[str, Any] | None:
     """The entry, its parts rebuilt as ``schema`` (part name -> type) says; None if it is
     corrupt, of another format version, or does not fit the types any more."""
     try:
-        raw = marshal.loads(data)
+        body = memoryview(data)[4:]
+        if zlib.crc32(body) != int.from_bytes(data[:4], "little"):
+            return None
+        raw = marshal.loads(body)
         if not isinstance(raw, tuple) or len(raw) != 2 or raw[0] != ENTRY_VERSION:
             return None
         parts = raw[1]

@@ -13,10 +13,9 @@ from typing import Any
 
 from ..errors import InputIssue
 from . import cache as rule_cache
-from .compile.tree import Node
 from .compiling import BY_CHANNEL
 from .logsources import Variant, resolve_names
-from .model import CompiledRule, RuleSet
+from .model import DEFERRED_FIELDS, CompiledRule, RuleSet
 from .tuning import (
     LoadedFilter,
     RuleRef,
@@ -49,8 +48,7 @@ def _variants(
 rule_cache.DERIVED[CompiledRule] = {
     "variants": lambda v: _variants(tuple(v["logsource"]), bool(v["by_channel"]))
 }
-#: Nodes are frozen and hold only strings, enums and tuples: one object per distinct node.
-rule_cache.SHARED.add(Node)
+rule_cache.DEFERRED[CompiledRule] = DEFERRED_FIELDS
 
 
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:

@@ -168,7 +168,6 @@ def load_rules(
             if files[i][0] == GENERATED:
                 cached.files = 0
             results[i] = cached
-        rule_cache.forget_shared()
 
     todo = [i for i, r in enumerate(results) if r is None]
     ctx: CompileContext | None = None
