@@ -134,3 +134,36 @@ def test_a_lasting_block_freezes_only_in_a_one_command_process() -> None:
     finally:
         freeze_lasting(False)
         gc.unfreeze()
+
+
+def test_a_stored_object_of_another_layout_is_a_miss() -> None:
+    to_node = rule_cache.converter(Node)
+    assert to_node is not None
+    stored = rule_cache._plain(Node(Kind.AND, args=(0, 1)))
+    with pytest.raises(ValueError):
+        to_node(stored[:-1])  # a field fewer: an entry older than the class
+    with pytest.raises(ValueError):
+        to_node((*stored, "x"))
+    to_rule = rule_cache.converter(CompiledRule)
+    assert to_rule is not None
+    names = rule_cache._stored_fields(CompiledRule)
+    rule = CompiledRule(
+        "id", "t", "low", "test", (), "p", ("windows", None, None), (), "x = 1", frozenset()
+    )
+    good = rule_cache._plain(rule)
+    assert dataclasses.replace(to_rule(good), variants=()) == rule  # variants: derived
+    bad = list(good)
+    bad[names.index("sql")] = "x = 1"  # a deferred field must be a blob
+    with pytest.raises(TypeError):
+        to_rule(tuple(bad))
+
+
+def test_a_dataclass_without_fields_round_trips() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Empty:
+        pass
+
+    to_empty = rule_cache.converter(Empty)
+    assert to_empty is not None and to_empty(()) == Empty()
+    with pytest.raises(ValueError):
+        to_empty((1,))

@@ -253,42 +253,72 @@ def _dataclass_converter(tp: type) -> Converter:
     hints = get_type_hints(tp)
     names = _stored_fields(tp)
     derived = list(DERIVED.get(tp, {}).items())
-    needed = [(n, c) for n in names if (c := converter(hints[n])) is not None]
     every = tuple(f.name for f in dataclasses.fields(tp))
     # Each field of a stored entry is stored or derived, so the generated __init__ (a
     # frozen dataclass sets every field through object.__setattr__) would only copy
     # them: the instance's __dict__ is filled at once instead, about three times faster.
     plain = _plain_init(tp) and set(every) == {*names, *(n for n, _ in derived)}
-    new = object.__new__
     blobs = [n for n in names if n in DEFERRED.get(tp, ())]
     later = blobs if plain and issubclass(tp, Deferred) else []
     for n in blobs:
         DECODERS[(tp, n)] = _blob_decoder(converter(hints[n]))
-    now = [(n, DECODERS[(tp, n)]) for n in blobs if n not in later]
-    needed = [(n, c) for n, c in needed if n not in blobs]
+    convert = {
+        n: DECODERS[(tp, n)] if n in blobs else converter(hints[n]) for n in names if n not in later
+    }
+    return _builder(tp, names, convert, later, derived, plain)
 
-    def build_dataclass(v: tuple[Any, ...]) -> Any:
-        # One value per stored field (strict: a tuple of another length means the entry
-        # predates the class, a miss), converted where the type needs it.
-        fields = dict(zip(names, v, strict=True))
-        for n, c in needed:
-            fields[n] = c(fields[n])
-        for n, decode in now:
-            fields[n] = decode(fields[n])
-        pending = {n: fields.pop(n) for n in later}
-        if any(type(b) is not bytes for b in pending.values()):
-            raise TypeError("a deferred field stored as something else than a blob")
-        for n, derive in derived:
-            fields[n] = derive(fields)
-        if not plain:
-            return tp(**fields)
-        made: Any = new(tp)
-        made.__dict__.update(fields)
-        if pending:
-            made.__dict__[PENDING] = pending
-        return made
 
-    return build_dataclass
+def _builder(
+    tp: type,
+    names: tuple[str, ...],
+    convert: dict[str, Converter | None],
+    later: list[str],
+    derived: list[tuple[str, Callable[[dict[str, Any]], Any]]],
+    plain: bool,
+) -> Converter:
+    """The function rebuilding a ``tp`` from its stored tuple, written for ``tp`` as the
+    dataclass decorator writes ``__init__`` (the generic loop over fields cost three
+    times as much per object, and a warm hunt rebuilds some hundred thousand): it
+    unpacks one value per stored field (another length is a ValueError: the entry
+    predates the class, a miss), converts where the type needs it, keeps the deferred
+    fields' blobs and derives the derived fields. Only field names, all identifiers,
+    enter the code; the values are its arguments."""
+    scope: dict[str, Any] = {"tp": tp, "new": object.__new__, "PENDING": PENDING, "bytes": bytes}
+    slots = [f"v{i}" for i in range(len(names))]
+    items = []
+    for i, n in enumerate(names):
+        if n in later:
+            continue
+        conv = convert[n]
+        if conv is None:
+            items.append(f"{n!r}: v{i}")
+        else:
+            scope[f"c{i}"] = conv
+            items.append(f"{n!r}: c{i}(v{i})")
+    lines = [
+        "def build(v):",
+        f"    {', '.join(slots)}, = v" if slots else "    () = v",
+        f"    d = {{{', '.join(items)}}}",
+    ]
+    for j, (n, derive) in enumerate(derived):
+        scope[f"derive{j}"] = derive
+        lines.append(f"    d[{n!r}] = derive{j}(d)")
+    if not plain:
+        lines.append("    return tp(**d)")
+    else:
+        lines += ["    m = new(tp)", "    m.__dict__.update(d)"]
+        if later:
+            at = [names.index(n) for n in later]
+            checks = " or ".join(f"type(v{i}) is not bytes" for i in at)
+            lines += [
+                f"    if {checks}:",
+                "        raise TypeError('a deferred field stored as something else than a blob')",
+                f"    m.__dict__[PENDING] = {{{', '.join(f'{names[i]!r}: v{i}' for i in at)}}}",
+            ]
+        lines.append("    return m")
+    exec("\n".join(lines), scope)  # noqa: S102 - code made of field names, as dataclasses do
+    build: Converter = scope["build"]
+    return build
 
 
 def loads(data: bytes, schema: Mapping[str, Any]) -> dict[str, Any] | None:
