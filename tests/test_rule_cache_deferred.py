@@ -167,3 +167,22 @@ def test_a_dataclass_without_fields_round_trips() -> None:
     assert to_empty is not None and to_empty(()) == Empty()
     with pytest.raises(ValueError):
         to_empty((1,))
+
+
+def test_threads_reading_the_same_pending_fields_get_one_value(folder: Path, cache: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cold, _ = _warm(folder)
+    for _ in range(20):
+        warm = load_rules([folder]).rules
+
+        def read(i: int, warm: list[CompiledRule] = warm) -> list[object]:
+            return [getattr(r, DEFERRED_FIELDS[i % len(DEFERRED_FIELDS)]) for r in warm]
+
+        with ThreadPoolExecutor(8) as pool:
+            seen = list(pool.map(read, range(64)))
+        for i, values in enumerate(seen):
+            name = DEFERRED_FIELDS[i % len(DEFERRED_FIELDS)]
+            assert values == [getattr(r, name) for r in cold]
+            assert all(v is getattr(r, name) for v, r in zip(values, warm, strict=True))
+        assert all(PENDING not in vars(r) for r in warm)

@@ -32,15 +32,23 @@ class Deferred:
 
     def __getattr__(self, name: str) -> Any:
         # Asked only when the instance and its class lack ``name``: a pending field.
+        # Threads may ask at once (the engine plans slices on a pool): the value is set
+        # before the blob is dropped, so a thread finding no blob finds the value, and
+        # the first value set is the one every thread gets.
         state = object.__getattribute__(self, "__dict__")
         pending = state.get(PENDING)
-        if pending is None or name not in pending:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value = DECODERS[(type(self), name)](pending[name])
-        state[name] = value
-        del pending[name]
+        blob = None if pending is None else pending.get(name)
+        if blob is None:
+            try:
+                return state[name]  # decoded by another thread meanwhile
+            except KeyError:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}"
+                ) from None
+        value = state.setdefault(name, DECODERS[(type(self), name)](blob))
+        pending.pop(name, None)
         if not pending:
-            del state[PENDING]
+            state.pop(PENDING, None)
         return value
 
     def __getstate__(self) -> dict[str, Any]:
