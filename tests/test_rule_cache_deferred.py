@@ -186,3 +186,22 @@ def test_threads_reading_the_same_pending_fields_get_one_value(folder: Path, cac
             assert values == [getattr(r, name) for r in cold]
             assert all(v is getattr(r, name) for v, r in zip(values, warm, strict=True))
         assert all(PENDING not in vars(r) for r in warm)
+
+
+def test_a_one_command_process_freezes_and_collects_young_objects_less_often() -> None:
+    from lotlhunt._support import gc_pause
+
+    saved = gc.get_threshold()
+    try:
+        gc.unfreeze()
+        gc_pause.one_command_process()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (gc_pause.YOUNG_THRESHOLD, *saved[1:])
+        frozen = gc.get_freeze_count()
+        with gc_paused(lasting=True):
+            kept = [[i] for i in range(100)]
+        assert gc.get_freeze_count() >= frozen + len(kept)
+    finally:
+        gc_pause.freeze_lasting(False)
+        gc.set_threshold(*saved)
+        gc.unfreeze()

@@ -8,13 +8,12 @@ rule could not be read, 2 the command line was wrong.
 
 from __future__ import annotations
 
-import gc
 from importlib import import_module
 
 import click
 
 from .._support import quick_exit
-from .._support.gc_pause import freeze_lasting
+from .._support.gc_pause import one_command_process
 from .._support.no_pandas import keep_pandas_out
 from .hunt_command import hunt, print_noisiest
 from .options import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -72,10 +71,10 @@ cli.add_command(hunt)
 def main() -> None:
     """Entry point; click turns usage errors into exit 2."""
     keep_pandas_out()  # nothing the command line runs needs it, but the Spark engine
-    # What the imports made lives as long as the process: the cyclic collector need
-    # not walk it again on every full collection of the hunt's objects.
-    gc.freeze()
-    freeze_lasting()  # and so does what is made to last it (the compiled rules)
+    # What the imports made lives as long as the process, and so do the compiled rules:
+    # the cyclic collector need not walk them again on every full collection of the
+    # hunt's objects, nor walk those every 700 allocations.
+    one_command_process()
     quick_exit.disarm()
     try:
         cli(prog_name="lotlhunt")
