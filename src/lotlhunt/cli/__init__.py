@@ -8,20 +8,16 @@ rule could not be read, 2 the command line was wrong.
 
 from __future__ import annotations
 
-import gc
+from importlib import import_module
 
 import click
 
 from .._support import quick_exit
+from .._support.gc_pause import one_command_process
 from .._support.no_pandas import keep_pandas_out
-from .events_commands import logons, stats
 from .hunt_command import hunt, print_noisiest
-from .ingest_command import ingest
 from .options import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from .progress import RichProgress
-from .rules_commands import rules
-from .search_command import search
-from .simulate_command import simulate
 
 __all__ = [
     "EXIT_FAILURE",
@@ -34,22 +30,51 @@ __all__ = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The commands besides ``hunt``: name -> (module of this package, attribute). A command's
+#: module is imported when the command runs or help lists it, so a hunt does not start
+#: by importing the search, ingest, rules, statistics and simulator commands.
+_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "search": ("search_command", "search"),
+    "stats": ("events_commands", "stats"),
+    "logons": ("events_commands", "logons"),
+    "ingest": ("ingest_command", "ingest"),
+    "rules": ("rules_commands", "rules"),
+    "simulate": ("simulate_command", "simulate"),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands of :data:`_LAZY_COMMANDS` are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in _LAZY_COMMANDS:
+            module, attribute = _LAZY_COMMANDS[cmd_name]
+            found = getattr(import_module(f"{__name__}.{module}"), attribute)
+            assert isinstance(found, click.Command)
+            self.add_command(found, cmd_name)
+        return found
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lotlhunt")
 def cli() -> None:
     """Hunt living-off-the-land intrusions in Windows event logs."""
 
 
-for command in (search, stats, logons, hunt, ingest, rules, simulate):
-    cli.add_command(command)
+cli.add_command(hunt)
 
 
 def main() -> None:
     """Entry point; click turns usage errors into exit 2."""
     keep_pandas_out()  # nothing the command line runs needs it, but the Spark engine
-    # What the imports made lives as long as the process: the cyclic collector need
-    # not walk it again on every full collection of the hunt's objects.
-    gc.freeze()
+    # What the imports made lives as long as the process, and so do the compiled rules:
+    # the cyclic collector need not walk them again on every full collection of the
+    # hunt's objects, nor walk those every 700 allocations.
+    one_command_process()
     quick_exit.disarm()
     try:
         cli(prog_name="lotlhunt")

@@ -18,8 +18,9 @@ SigmaHQ has none); filter documents are read on every load too, while the rules 
 files are cached like any other.
 
 Entries are :mod:`marshal` data (dataclasses as tuples of their fields, read back by
-their annotations, with a format version) in one SQLite file, so a lookup of every file
-is one query and writes are atomic. A corrupt
+their annotations, with a format version and a CRC-32) in one SQLite file, so a lookup
+of every file is one query and writes are atomic; a rule's bulk is a blob of its own,
+decoded when the hunt first reads it (:mod:`.deferred`). A corrupt
 database or entry is ignored and rewritten; a cache that cannot be opened (read-only
 home, locked by another process) only makes the load slower, never fail.
 
@@ -38,14 +39,17 @@ import sqlite3
 import sys
 import time
 import types
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from .deferred import DECODERS, PENDING, Deferred
+
 #: Bump when the entry layout changes (old entries are then misses, and get replaced).
-ENTRY_VERSION = 3
+ENTRY_VERSION = 4
 DB_NAME = "compiled-rules.sqlite3"
 #: Environments (lotlhunt versions, dialects...) whose entries are kept: the ones most
 #: recently written to. Two installations sharing a cache both stay warm.
@@ -142,18 +146,31 @@ def _plain(value: Any) -> Any:
     if kind is dict:
         return {_plain(k): _plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return tuple(_plain(getattr(value, name)) for name in _stored_fields(kind))
+        later = DEFERRED.get(kind, ())
+        return tuple(
+            marshal.dumps(_plain(getattr(value, name)))
+            if name in later
+            else _plain(getattr(value, name))
+            for name in _stored_fields(kind)
+        )
     raise TypeError(f"cannot cache a {kind.__name__}")
 
 
 def dumps(entry: Mapping[str, Any]) -> bytes:
-    return marshal.dumps((ENTRY_VERSION, _plain(dict(entry))))
+    """The entry as marshal data behind its CRC-32: a deferred field is decoded long after
+    the entry is read, so damage anywhere in it must be found when it is read."""
+    data = marshal.dumps((ENTRY_VERSION, _plain(dict(entry))))
+    return zlib.crc32(data).to_bytes(4, "little") + data
 
 
 Converter = Callable[[Any], Any]
 #: Dataclass -> {field: function of the entry's other fields}: fields not stored but
 #: derived when read (cheaper than parsing them), e.g. a rule's slices from its logsource.
 DERIVED: dict[type, dict[str, Callable[[dict[str, Any]], Any]]] = {}
+#: Dataclass -> fields stored as a blob of their own (marshal data inside the entry),
+#: decoded when first read if the class derives from :class:`~.deferred.Deferred`,
+#: else when the entry is: a rule's bulk that a hunt reads for some rules only.
+DEFERRED: dict[type, tuple[str, ...]] = {}
 
 
 def _stored_fields(tp: type) -> tuple[str, ...]:
@@ -168,7 +185,7 @@ def converter(tp: Any) -> Converter | None:
     if tp in (str, int, float, bool, Any, type(None)):
         return None
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp
+        return _enum_converter(tp)
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
         inner = [converter(a) for a in args if a is not type(None)]
@@ -202,30 +219,116 @@ def converter(tp: Any) -> Converter | None:
     raise TypeError(f"cannot cache a {tp}")
 
 
+def _blob_decoder(conv: Converter | None) -> Callable[[bytes], Any]:
+    """Decodes a deferred field's blob: marshal data, rebuilt as its type says."""
+    if conv is None:
+        return marshal.loads
+    return lambda blob: conv(marshal.loads(blob))
+
+
+def _enum_converter(tp: type[enum.Enum]) -> Converter:
+    """A member of enum ``tp`` from its value: a dictionary lookup (calling the enum
+    costs a microsecond a value, and a warm load converts tens of thousands), the
+    call only for a value that is no member's (it raises, and the entry is a miss)."""
+    members = {m.value: m for m in tp}
+
+    def member(v: Any) -> Any:
+        found = members.get(v)
+        return tp(v) if found is None else found
+
+    return member
+
+
+def _plain_init(tp: type) -> bool:
+    """Whether ``tp``'s instances may be made without calling ``__init__``: its fields
+    set in the instance's ``__dict__`` (no slots, nothing run after the fields are set)."""
+    return (
+        "__slots__" not in tp.__dict__
+        and not hasattr(tp, "__post_init__")
+        and not hasattr(tp, "__attrs_init__")
+    )
+
+
 def _dataclass_converter(tp: type) -> Converter:
     hints = get_type_hints(tp)
     names = _stored_fields(tp)
     derived = list(DERIVED.get(tp, {}).items())
-    needed = [(n, c) for n in names if (c := converter(hints[n])) is not None]
+    every = tuple(f.name for f in dataclasses.fields(tp))
+    # Each field of a stored entry is stored or derived, so the generated __init__ (a
+    # frozen dataclass sets every field through object.__setattr__) would only copy
+    # them: the instance's __dict__ is filled at once instead, about three times faster.
+    plain = _plain_init(tp) and set(every) == {*names, *(n for n, _ in derived)}
+    blobs = [n for n in names if n in DEFERRED.get(tp, ())]
+    later = blobs if plain and issubclass(tp, Deferred) else []
+    for n in blobs:
+        DECODERS[(tp, n)] = _blob_decoder(converter(hints[n]))
+    convert = {
+        n: DECODERS[(tp, n)] if n in blobs else converter(hints[n]) for n in names if n not in later
+    }
+    return _builder(tp, names, convert, later, derived, plain)
 
-    def build_dataclass(v: tuple[Any, ...]) -> Any:
-        # One value per stored field (strict: a tuple of another length means the entry
-        # predates the class, a miss), converted where the type needs it.
-        fields = dict(zip(names, v, strict=True))
-        for n, c in needed:
-            fields[n] = c(fields[n])
-        for n, derive in derived:
-            fields[n] = derive(fields)
-        return tp(**fields)
 
-    return build_dataclass
+def _builder(
+    tp: type,
+    names: tuple[str, ...],
+    convert: dict[str, Converter | None],
+    later: list[str],
+    derived: list[tuple[str, Callable[[dict[str, Any]], Any]]],
+    plain: bool,
+) -> Converter:
+    """The function rebuilding a ``tp`` from its stored tuple, written for ``tp`` as the
+    dataclass decorator writes ``__init__`` (the generic loop over fields cost three
+    times as much per object, and a warm hunt rebuilds some hundred thousand): it
+    unpacks one value per stored field (another length is a ValueError: the entry
+    predates the class, a miss), converts where the type needs it, keeps the deferred
+    fields' blobs and derives the derived fields. Only field names, all identifiers,
+    enter the code; the values are its arguments."""
+    scope: dict[str, Any] = {"tp": tp, "new": object.__new__, "PENDING": PENDING, "bytes": bytes}
+    slots = [f"v{i}" for i in range(len(names))]
+    items = []
+    for i, n in enumerate(names):
+        if n in later:
+            continue
+        conv = convert[n]
+        if conv is None:
+            items.append(f"{n!r}: v{i}")
+        else:
+            scope[f"c{i}"] = conv
+            items.append(f"{n!r}: c{i}(v{i})")
+    lines = [
+        "def build(v):",
+        f"    {', '.join(slots)}, = v" if slots else "    () = v",
+        f"    d = {{{', '.join(items)}}}",
+    ]
+    for j, (n, derive) in enumerate(derived):
+        scope[f"derive{j}"] = derive
+        lines.append(f"    d[{n!r}] = derive{j}(d)")
+    if not plain:
+        lines.append("    return tp(**d)")
+    else:
+        lines += ["    m = new(tp)", "    m.__dict__.update(d)"]
+        if later:
+            at = [names.index(n) for n in later]
+            checks = " or ".join(f"type(v{i}) is not bytes" for i in at)
+            lines += [
+                f"    if {checks}:",
+                "        raise TypeError('a deferred field stored as something else than a blob')",
+                f"    m.__dict__[PENDING] = {{{', '.join(f'{names[i]!r}: v{i}' for i in at)}}}",
+            ]
+        lines.append("    return m")
+    exec("\n".join(lines), scope)  # noqa: S102 - code made of field names, as dataclasses do
+    build: Converter = scope["build"]
+    return build
 
 
 def loads(data: bytes, schema: Mapping[str, Any]) -> dict[str, Any] | None:
     """The entry, its parts rebuilt as ``schema`` (part name -> type) says; None if it is
     corrupt, of another format version, or does not fit the types any more."""
     try:
-        raw = marshal.loads(data)
+        body = memoryview(data)[4:]
+        if zlib.crc32(body) != int.from_bytes(data[:4], "little"):
+            return None
+        raw = marshal.loads(body)
         if not isinstance(raw, tuple) or len(raw) != 2 or raw[0] != ENTRY_VERSION:
             return None
         parts = raw[1]

@@ -15,7 +15,7 @@ from ..errors import InputIssue
 from . import cache as rule_cache
 from .compiling import BY_CHANNEL
 from .logsources import Variant, resolve_names
-from .model import CompiledRule, RuleSet
+from .model import DEFERRED_FIELDS, CompiledRule, RuleSet
 from .tuning import (
     LoadedFilter,
     RuleRef,
@@ -48,6 +48,7 @@ def _variants(
 rule_cache.DERIVED[CompiledRule] = {
     "variants": lambda v: _variants(tuple(v["logsource"]), bool(v["by_channel"]))
 }
+rule_cache.DEFERRED[CompiledRule] = DEFERRED_FIELDS
 
 
 def _entry(result: RuleSet, filters_key: str) -> dict[str, Any]:

@@ -152,7 +152,8 @@ def load_rules(
     stored = store.get_many(keys.values()) if store is not None and keys else {}
 
     results: list[RuleSet | None] = [None] * len(files)
-    with gc_paused():
+    # The rules last as long as the hunt: frozen in a one-command process.
+    with gc_paused(lasting=True):
         for i, key in keys.items():
             data = stored.get(key)
             entry = rule_cache.loads(data, _ENTRY_SCHEMA) if data is not None else None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputIssue
 from .compile.literals import Needs
 from .compile.tree import Tree
+from .deferred import Deferred, without_class_defaults
 from .logsources import Variant
 from .placeholders import Placeholders
 from .tuning import RuleRef
@@ -22,11 +23,16 @@ from .tuning import RuleRef
 if TYPE_CHECKING:
     from sigma.correlations import SigmaCorrelationRule
 
-__all__ = ["CompiledRule", "RuleRef", "RuleSet"]
+__all__ = ["DEFERRED_FIELDS", "CompiledRule", "RuleRef", "RuleSet"]
+
+#: The bulk of a rule, read only for the rules a hunt's logs have slices for (the SQL,
+#: its tree and literals) or that fired (the selections): a rule from the cache decodes
+#: them on first use (:mod:`.deferred`).
+DEFERRED_FIELDS = ("sql", "needs", "selections", "condition")
 
 
 @dataclass(frozen=True)
-class CompiledRule:
+class CompiledRule(Deferred):
     """A Sigma rule ready to run: its SQL condition, the slices it runs on, its metadata."""
 
     id: str
@@ -87,6 +93,9 @@ class CompiledRule:
     #: ``sql`` as a tree over single-field units (:mod:`.compile.tree`), by which an
     #: engine evaluates many rules' tests of one field together; None: run ``sql``.
     condition: Tree | None = None
+
+
+without_class_defaults(CompiledRule, DEFERRED_FIELDS)
 
 
 @dataclass

@@ -29,6 +29,7 @@ FILE_HEADER = 4096
 CHUNK = 65536
 CHUNK_HEADER = 512
 CHUNK_MAGIC = b"ElfChnk\x00"
+_ZEROS = bytes(CHUNK)
 FILE_MAGIC = b"ElfFile\x00"
 RECORD_MAGIC = b"\x2a\x2a\x00\x00"
 #: Smallest record: magic, size, id, time (24 bytes), then the size again.
@@ -153,7 +154,10 @@ def scan_chunks(fh: IO[bytes], size: int) -> Iterator[tuple[ChunkScan, bytes]]:
 def scan_chunk(data: bytes, index: int, offset: int) -> ChunkScan:
     """What one chunk slot declares and holds (see the module doc)."""
     scan = ChunkScan(index, offset, len(data))
-    if data.count(0) == len(data):
+    # All zeros: a slot the log never wrote. A chunk's magic is not zeros, so a chunk
+    # needs no look at its other bytes; others are compared with zeros at memcmp speed
+    # (counting the zero bytes of every chunk was a tenth of reading the attack samples).
+    if not data.startswith(CHUNK_MAGIC) and _all_zeros(data):
         scan.empty = True
         return scan
     head = memoryview(data)[:CHUNK_HEADER]
@@ -175,6 +179,12 @@ def scan_chunk(data: bytes, index: int, offset: int) -> ChunkScan:
             return scan
     scan.records = walk_records(data)
     return scan
+
+
+def _all_zeros(data: bytes) -> bool:
+    if len(data) <= CHUNK:
+        return data == _ZEROS[: len(data)]
+    return data.count(0) == len(data)
 
 
 def walk_records(data: bytes) -> list[tuple[int, int, int]]:
