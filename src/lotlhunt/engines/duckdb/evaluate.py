@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
+from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
@@ -34,10 +34,8 @@ from ..planning import (
     slice_columns,
 )
 from ..prefilter import (
-    alternation,
     literal_index,
     plan_by_presence,
-    present_by_search,
     present_literals,
 )
 from .arrow_view import arrow_view
@@ -46,6 +44,7 @@ from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
 from .store import ROW_ID
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys
+from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
@@ -190,6 +189,7 @@ class Evaluator:
         first: EncodedSlice | None = None
         values: dict[str, pa.Table] = {}
         hits: dict[str, dict[str, np.ndarray]] = {}
+        searches: dict[str, WordSearch] = {}
         if literal_fields:
             first = self._encode(variant, {f: spellings.get(f, f) for f in literal_fields}, [])
             if first is None or not len(first.rids):
@@ -198,9 +198,9 @@ class Evaluator:
                 return NO_MATCHES, {}, 0
             units = _units(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
-            hits = self._substring_hits(values, units, by_field)
+            hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
-            rules, idxs, lambda need: self._present(need, values, hits), by_field
+            rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
         if progress:
             progress(len(plan.skipped))
@@ -219,11 +219,11 @@ class Evaluator:
             encoded = second if encoded is None else joined(encoded, second)
         new = {f: codes for f, codes in encoded.fields.items() if f in field_units}
         values = self._values(new, spellings, field_units, values)
-        hits.update(
-            self._substring_hits(
-                {f: t for f, t in values.items() if f not in held}, field_units, {}
-            )
+        more_hits, more_searches = self._word_hits(
+            {f: t for f, t in values.items() if f not in held}, field_units, {}
         )
+        hits.update(more_hits)
+        searches.update(more_searches)
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
@@ -232,7 +232,7 @@ class Evaluator:
                 if tree[at].kind is not Kind.ROW:
                     field_name = cast(tuple[str, object], key)[0]
                     wanted.setdefault(field_name, {}).setdefault(key, (key, tree, at))
-        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits)
+        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits, searches)
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
@@ -314,6 +314,7 @@ class Evaluator:
         values: dict[str, pa.Table],
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]],
         hits: dict[str, dict[str, np.ndarray]],
+        searches: dict[str, WordSearch],
     ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
         """Outcomes of the units ``wanted`` (field -> units), each field's evaluated over
         its distinct values (:class:`.kernels.FieldUnits`), fields in parallel on the
@@ -329,6 +330,7 @@ class Evaluator:
                 options.units_per_query,
                 options.search_bytes,
                 {column.lower(): hits[name]} if name in hits and column else None,
+                {column.lower(): searches[name]} if name in searches and column else None,
             )
             return self.engine.memory.run(lambda: units.evaluate(list(wanted[name].values())))
 
@@ -340,15 +342,16 @@ class Evaluator:
             errors.update(bad)
         return outcomes, errors
 
-    def _substring_hits(
+    def _word_hits(
         self,
         values: dict[str, pa.Table],
         field_units: dict[str, dict[str, Node]],
         by_field: dict[str, set[str]],
-    ) -> dict[str, dict[str, np.ndarray]]:
-        """For each field whose lowered values are small (``options.search_bytes``), the
-        values holding each literal the prefilter or a ``contains`` test looks for: one
-        Aho-Corasick pass serves both."""
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, WordSearch]]:
+        """For each field, where the literals the prefilter or a ``contains`` test looks
+        for occur in its lowered values: one Aho-Corasick pass serves both while the
+        values are small (``options.search_bytes``); past that, one search by DuckDB
+        (:mod:`.wordsearch`), located later, word by word as tests need them."""
         words: dict[str, set[str]] = {}
         for name, literals in by_field.items():
             words.setdefault(name.lower(), set()).update(literals)
@@ -357,31 +360,37 @@ class Evaluator:
                 found = node_words(node)
                 if found and node.column.lower() == f + LOWER_SUFFIX:
                     words.setdefault(f, set()).update(found)
-        out: dict[str, dict[str, np.ndarray]] = {}
+        hits: dict[str, dict[str, np.ndarray]] = {}
+        searches: dict[str, WordSearch] = {}
         for f, wanted in words.items():
             table = values.get(f)
             column = lowered(table) if table is not None else None
             if table is None or column is None:
                 continue
             array = table.column(column).combine_chunks()
+            usable = sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
             if array.nbytes <= self.engine.options.search_bytes:
-                out[f] = substring_hits(
-                    array, sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
+                hits[f] = substring_hits(array, usable)
+            else:
+                searches[f] = self.engine.memory.run(
+                    lambda array=array, usable=usable: search_words(
+                        self.engine.cursor(), array, usable
+                    )
                 )
-        return out
+        return hits, searches
 
     def _present(
         self,
         by_field: dict[str, set[str]],
         values: dict[str, pa.Table],
         hits: dict[str, dict[str, np.ndarray]] | None = None,
+        searches: dict[str, WordSearch] | None = None,
     ) -> set[tuple[str, str]]:
-        """Which literals occur in the slice's fields, from their lowered distinct values.
-
-        Scanned in Python (:func:`present_literals`) while they are small; past
-        ``options.search_bytes`` DuckDB searches them instead (:func:`present_by_search`):
-        Python's pass runs at tens of MB/s, and the rounds of a search cost more than
-        that pass on small values.
+        """Which literals occur in the slice's fields, from their lowered distinct values:
+        the passes already made (``hits``, ``searches``, :meth:`_word_hits`), else
+        Python's pass while they are small (:func:`present_literals`) and DuckDB's search
+        past ``options.search_bytes`` (:mod:`.wordsearch`): Python's pass runs at tens
+        of MB/s, and the rounds of a search cost more than that pass on small values.
         """
         found: set[tuple[str, str]] = set()
         for name, literals in by_field.items():
@@ -391,38 +400,20 @@ class Evaluator:
             ):
                 found.update((name, lit) for lit in literals if lit in held)
                 continue
-            table = values[name.lower()]
-            column = table.column(_lower_index(table))
-            if column.nbytes <= self.engine.options.search_bytes:
-                found |= present_literals({name: literals}, _held(column.chunks))
-            else:
-                found |= self._search_literals(name, literals, table)
+            search = (searches or {}).get(name.lower())
+            if search is None or not search.covers(literals):
+                table = values[name.lower()]
+                column = table.column(_lower_index(table)).combine_chunks()
+                if column.nbytes <= self.engine.options.search_bytes:
+                    found |= present_literals({name: literals}, _held([column]))
+                    continue
+                search = self.engine.memory.run(
+                    lambda column=column, literals=literals: search_words(
+                        self.engine.cursor(), column, literals
+                    )
+                )
+            found.update((name, lit) for lit in literals if lit in search.present)
         return found
-
-    def _search_literals(
-        self, name: str, literals: set[str], table: pa.Table
-    ) -> set[tuple[str, str]]:
-        """Which ``literals`` occur in the lowered values of field ``name`` (``table``),
-        by DuckDB's search (or Python's pass if DuckDB cannot compile the search)."""
-        con = self.engine.con
-        column = table.column(_lower_index(table))
-        lowered = pa.table({"v": column})
-
-        def search(_field: str, ordered: list[str]) -> set[str]:
-            pattern = DUCKDB.literal(alternation(ordered))
-            with arrow_view(con, "__lowered", lowered):
-                rows = con.execute(
-                    "SELECT DISTINCT unnest(regexp_extract_all(v, "
-                    f"{pattern})) FROM __lowered WHERE v IS NOT NULL"
-                ).fetchall()
-            return {row[0] for row in rows}
-
-        try:
-            return self.engine.memory.run(lambda: present_by_search({name: literals}, search))
-        except duckdb.Error as exc:
-            if out_of_memory(exc):
-                raise
-        return present_literals({name: literals}, _held(column.chunks))
 
     def run_rules(
         self, rules: Sequence[CompiledRule], idxs: list[int], source: str
