@@ -71,6 +71,11 @@ class WordSearch:
         maybe = np.setdiff1d(np.unique(np.concatenate(others)), held, assume_unique=True)
         if not len(maybe):
             return held
+        if 2 * len(maybe) > len(self.column):
+            # Most values to look in: one kernel call over all of them costs less than
+            # copying most of a large column first.
+            found = pc.match_substring(self.column, word).fill_null(False)
+            return np.flatnonzero(found.to_numpy(zero_copy_only=False))
         found = pc.match_substring(self.column.take(pa.array(maybe, pa.int64())), word)
         more = maybe[np.flatnonzero(found.fill_null(False).to_numpy(zero_copy_only=False))]
         return np.union1d(held, more)
