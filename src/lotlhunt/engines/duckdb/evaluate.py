@@ -372,12 +372,12 @@ class Evaluator:
             if array.nbytes <= self.engine.options.search_bytes:
                 hits[f] = substring_hits(array, usable)
             else:
-                searches[f] = self.engine.memory.run(
-                    lambda array=array, usable=usable: search_words(
-                        self.engine.cursor(), array, usable
-                    )
-                )
+                searches[f] = self._search(array, usable)
         return hits, searches
+
+    def _search(self, column: pa.Array, words: Iterable[str]) -> WordSearch:
+        """:func:`.wordsearch.search_words` on one of the engine's cursors."""
+        return self.engine.memory.run(lambda: search_words(self.engine.cursor(), column, words))
 
     def _present(
         self,
@@ -407,11 +407,7 @@ class Evaluator:
                 if column.nbytes <= self.engine.options.search_bytes:
                     found |= present_literals({name: literals}, _held([column]))
                     continue
-                search = self.engine.memory.run(
-                    lambda column=column, literals=literals: search_words(
-                        self.engine.cursor(), column, literals
-                    )
-                )
+                search = self._search(column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
         return found
 
