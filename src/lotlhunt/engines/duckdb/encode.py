@@ -1,9 +1,11 @@
 """A slice as codes: each field's distinct values, each row's code, row units evaluated.
 
-The SQL side of per-field evaluation (:mod:`.units`): one scan of a slice gives its row
-ids, its fields dictionary-encoded batch by batch (pyarrow's hash, then one dictionary
-per field), and the outcome of every *row unit* (a test reading several fields or the
-whole event's text, evaluated on the rows in the same scan). Then each field's distinct
+The SQL side of per-field evaluation (:mod:`.units`): a scan of a slice gives its row
+ids, the fields asked for dictionary-encoded batch by batch (pyarrow's hash, then one
+dictionary per field), and the outcome of the *row units* asked for (tests reading
+several fields or the whole event's text, evaluated on the rows in the same scan). A
+slice is scanned in two passes (:mod:`.evaluate`), their rows matched by row id
+(:func:`by_row_id`, :func:`joined`). Then each field's distinct
 values get the twins its units read (lower-cased, as an address: the same SQL the slice
 would apply, on a fraction of the rows), and the units of a field are evaluated over
 them, many per query, each returning where it is true and where NULL.
@@ -125,6 +127,42 @@ def encode_slice(
             null=values.is_null().to_numpy(),
         )
     return out
+
+
+def by_row_id(encoded: EncodedSlice) -> EncodedSlice:
+    """``encoded`` with its rows in row id order.
+
+    A slice is scanned twice (the prefilter's fields, then what the rules it keeps
+    read), and the two scans' rows are matched by position: DuckDB keeps a plain scan's
+    order only while ``preserve_insertion_order`` is set, so each scan is put in row id
+    order here rather than trusted to be. A scan already in order (the usual case) costs
+    one comparison pass.
+    """
+    rids = encoded.rids
+    if len(rids) < 2 or bool(np.all(rids[1:] > rids[:-1])):
+        return encoded
+    order = np.argsort(rids, kind="stable")
+    out = EncodedSlice(rids[order], failed=dict(encoded.failed))
+    out.fields = {f: FieldCodes(c.values, c.codes[order]) for f, c in encoded.fields.items()}
+    out.rows = {u: UnitTruth(t.true[order], t.null[order]) for u, t in encoded.rows.items()}
+    return out
+
+
+def joined(first: EncodedSlice, second: EncodedSlice) -> EncodedSlice:
+    """The fields and row units of two scans of one slice, both in row id order
+    (:func:`by_row_id`), as one. The scans filter the same table the same way, so they
+    hold the same rows; if they do not, the slice changed between them and matching
+    rows by position would be wrong: an error, never a guess."""
+    if not np.array_equal(first.rids, second.rids):
+        raise RuntimeError(
+            f"two scans of one slice disagree: {len(first.rids)} and {len(second.rids)} rows"
+        )
+    return EncodedSlice(
+        first.rids,
+        fields={**first.fields, **second.fields},
+        rows={**first.rows, **second.rows},
+        failed={**first.failed, **second.failed},
+    )
 
 
 def _failing(con: duckdb.DuckDBPyConnection, inner: str, units: Sequence[str]) -> dict[str, str]:

@@ -19,14 +19,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.dialect import DUCKDB, LOWER_SUFFIX
+from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import (
-    SliceColumns,
     batched,
     by_event_ids,
     covers,
@@ -35,25 +34,21 @@ from ..planning import (
     slice_columns,
 )
 from ..prefilter import (
-    alternation,
     literal_index,
     plan_by_presence,
-    present_by_search,
     present_literals,
 )
 from .arrow_view import arrow_view
-from .encode import EncodedSlice, encode_slice, twins, values_table
+from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values_table
 from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
 from .store import ROW_ID
-from .units import RuleMatcher, UnitKey, UnitTruth, unit_keys
+from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys
+from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
 
-
-#: No column of a field read.
-NO_TWINS = SliceColumns()
 
 NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
@@ -176,54 +171,59 @@ class Evaluator:
         idxs: list[int],
         progress: Callable[[int], None] | None,
     ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules with condition trees, evaluated per field (:mod:`.units`)."""
-        engine = self.engine
+        """Matches of rules with condition trees, evaluated per field (:mod:`.units`).
+
+        The slice is scanned in two passes. The first reads only the fields holding the
+        rules' required literals, and the prefilter decides from their distinct values
+        which rules can match; the second reads only what the rules it keeps read
+        besides (their other fields, their row units: keywords on the whole event's
+        text). Most rules of a slice are skipped, and their fields and row units were
+        most of the one scan's cost (Mordor: 39 % of the hunt phase). Nothing kept, no
+        second pass."""
         spellings: dict[str, str] = {}
         for i in idxs:
             for name in sorted(rules[i].fields):
                 spellings.setdefault(name.lower(), name)
-        field_units: dict[str, dict[str, Node]] = {}
-        row_units: dict[str, None] = {}
-        for i in idxs:
-            for node in rules[i].condition or ():
-                if node.kind is Kind.FIELD:
-                    field_units.setdefault(node.field, {})[node.sql] = node
-                elif node.kind is Kind.ROW:
-                    row_units[node.sql] = None
         by_field = literal_index(rules, idxs)
         literal_fields = {n.lower() for n in by_field}
-        encoded = engine.memory.run(
-            lambda: encode_slice(
-                engine.con,
-                engine.slices,
-                variant,
-                {f: spellings.get(f, f) for f in set(field_units) | literal_fields},
-                list(row_units),
-                engine.options.scan_rows,
-            )
-        )
-        if encoded is None or not len(encoded.rids):
-            if progress:
-                progress(len(idxs))
-            return NO_MATCHES, {}, 0
-        needed = {f: twins(tests) for f, tests in field_units.items()}
-        values = {
-            f: values_table(
-                engine.con,
-                spellings.get(f, f),
-                codes,
-                lower=f in literal_fields or bool(needed.get(f, NO_TWINS).lower),
-                ip=bool(needed.get(f, NO_TWINS).ip),
-                numbers=[n.column for n in field_units.get(f, {}).values() if n.op is Op.NUMBER],
-            )
-            for f, codes in encoded.fields.items()
-        }
-        hits = self._substring_hits(values, field_units, by_field)
+        first: EncodedSlice | None = None
+        values: dict[str, pa.Table] = {}
+        hits: dict[str, dict[str, np.ndarray]] = {}
+        searches: dict[str, WordSearch] = {}
+        if literal_fields:
+            first = self._encode(variant, {f: spellings.get(f, f) for f in literal_fields}, [])
+            if first is None or not len(first.rids):
+                if progress:
+                    progress(len(idxs))
+                return NO_MATCHES, {}, 0
+            units = _units(rules, idxs, literal_fields)[0]
+            values = self._values(first.fields, spellings, {}, {}, lower=True)
+            hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
-            rules, idxs, lambda need: self._present(need, values, hits), by_field
+            rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
         if progress:
             progress(len(plan.skipped))
+        if not plan.plain:
+            return NO_MATCHES, {}, len(plan.skipped)
+        field_units, row_units = _units(rules, plan.plain)
+        held = set(first.fields) if first is not None else set()
+        more = {f: spellings.get(f, f) for f in field_units if f not in held}
+        encoded = first
+        if encoded is None or more or row_units:
+            second = self._encode(variant, more, row_units)
+            if second is None or not len(second.rids):
+                if progress:
+                    progress(len(plan.plain))
+                return NO_MATCHES, {}, len(plan.skipped)
+            encoded = second if encoded is None else joined(encoded, second)
+        new = {f: codes for f, codes in encoded.fields.items() if f in field_units}
+        values = self._values(new, spellings, field_units, values)
+        more_hits, more_searches = self._word_hits(
+            {f: t for f, t in values.items() if f not in held}, field_units, {}
+        )
+        hits.update(more_hits)
+        searches.update(more_searches)
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
@@ -232,7 +232,7 @@ class Evaluator:
                 if tree[at].kind is not Kind.ROW:
                     field_name = cast(tuple[str, object], key)[0]
                     wanted.setdefault(field_name, {}).setdefault(key, (key, tree, at))
-        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits)
+        outcomes, errors = self._field_units(pool, encoded, values, wanted, hits, searches)
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
@@ -260,6 +260,53 @@ class Evaluator:
         )
         return table, failed, len(plan.skipped)
 
+    def _encode(
+        self, variant: Variant, spellings: dict[str, str], row_units: list[str]
+    ) -> EncodedSlice | None:
+        """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`), its rows
+        in row id order (:func:`.encode.by_row_id`)."""
+        engine = self.engine
+        encoded = engine.memory.run(
+            lambda: encode_slice(
+                engine.con,
+                engine.slices,
+                variant,
+                spellings,
+                row_units,
+                engine.options.scan_rows,
+            )
+        )
+        return None if encoded is None else by_row_id(encoded)
+
+    def _values(
+        self,
+        fields: dict[str, FieldCodes],
+        spellings: dict[str, str],
+        field_units: dict[str, dict[str, Node]],
+        known: dict[str, pa.Table],
+        lower: bool = False,
+    ) -> dict[str, pa.Table]:
+        """``known`` and the values tables (:func:`.encode.values_table`) of ``fields``
+        with the twins their ``field_units`` read (lowered always if ``lower``: the
+        prefilter reads it). A known table is kept where it holds every column needed
+        (known tables are lowered)."""
+        out = dict(known)
+        for f, codes in fields.items():
+            units = field_units.get(f, {})
+            needed = twins(units)
+            numbers = [n.column for n in units.values() if n.op is Op.NUMBER]
+            if f in out and not needed.ip and not numbers:
+                continue
+            out[f] = values_table(
+                self.engine.con,
+                spellings.get(f, f),
+                codes,
+                lower=lower or f in out or bool(needed.lower),
+                ip=bool(needed.ip),
+                numbers=numbers,
+            )
+        return out
+
     def _field_units(
         self,
         pool: ThreadPoolExecutor,
@@ -267,6 +314,7 @@ class Evaluator:
         values: dict[str, pa.Table],
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]],
         hits: dict[str, dict[str, np.ndarray]],
+        searches: dict[str, WordSearch],
     ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
         """Outcomes of the units ``wanted`` (field -> units), each field's evaluated over
         its distinct values (:class:`.kernels.FieldUnits`), fields in parallel on the
@@ -282,6 +330,7 @@ class Evaluator:
                 options.units_per_query,
                 options.search_bytes,
                 {column.lower(): hits[name]} if name in hits and column else None,
+                {column.lower(): searches[name]} if name in searches and column else None,
             )
             return self.engine.memory.run(lambda: units.evaluate(list(wanted[name].values())))
 
@@ -293,15 +342,16 @@ class Evaluator:
             errors.update(bad)
         return outcomes, errors
 
-    def _substring_hits(
+    def _word_hits(
         self,
         values: dict[str, pa.Table],
         field_units: dict[str, dict[str, Node]],
         by_field: dict[str, set[str]],
-    ) -> dict[str, dict[str, np.ndarray]]:
-        """For each field whose lowered values are small (``options.search_bytes``), the
-        values holding each literal the prefilter or a ``contains`` test looks for: one
-        Aho-Corasick pass serves both."""
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, WordSearch]]:
+        """For each field, where the literals the prefilter or a ``contains`` test looks
+        for occur in its lowered values: one Aho-Corasick pass serves both while the
+        values are small (``options.search_bytes``); past that, one search by DuckDB
+        (:mod:`.wordsearch`), located later, word by word as tests need them."""
         words: dict[str, set[str]] = {}
         for name, literals in by_field.items():
             words.setdefault(name.lower(), set()).update(literals)
@@ -310,31 +360,37 @@ class Evaluator:
                 found = node_words(node)
                 if found and node.column.lower() == f + LOWER_SUFFIX:
                     words.setdefault(f, set()).update(found)
-        out: dict[str, dict[str, np.ndarray]] = {}
+        hits: dict[str, dict[str, np.ndarray]] = {}
+        searches: dict[str, WordSearch] = {}
         for f, wanted in words.items():
             table = values.get(f)
             column = lowered(table) if table is not None else None
             if table is None or column is None:
                 continue
             array = table.column(column).combine_chunks()
+            usable = sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
             if array.nbytes <= self.engine.options.search_bytes:
-                out[f] = substring_hits(
-                    array, sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
-                )
-        return out
+                hits[f] = substring_hits(array, usable)
+            else:
+                searches[f] = self._search(array, usable)
+        return hits, searches
+
+    def _search(self, column: pa.Array, words: Iterable[str]) -> WordSearch:
+        """:func:`.wordsearch.search_words` on one of the engine's cursors."""
+        return self.engine.memory.run(lambda: search_words(self.engine.cursor(), column, words))
 
     def _present(
         self,
         by_field: dict[str, set[str]],
         values: dict[str, pa.Table],
         hits: dict[str, dict[str, np.ndarray]] | None = None,
+        searches: dict[str, WordSearch] | None = None,
     ) -> set[tuple[str, str]]:
-        """Which literals occur in the slice's fields, from their lowered distinct values.
-
-        Scanned in Python (:func:`present_literals`) while they are small; past
-        ``options.search_bytes`` DuckDB searches them instead (:func:`present_by_search`):
-        Python's pass runs at tens of MB/s, and the rounds of a search cost more than
-        that pass on small values.
+        """Which literals occur in the slice's fields, from their lowered distinct values:
+        the passes already made (``hits``, ``searches``, :meth:`_word_hits`), else
+        Python's pass while they are small (:func:`present_literals`) and DuckDB's search
+        past ``options.search_bytes`` (:mod:`.wordsearch`): Python's pass runs at tens
+        of MB/s, and the rounds of a search cost more than that pass on small values.
         """
         found: set[tuple[str, str]] = set()
         for name, literals in by_field.items():
@@ -344,38 +400,16 @@ class Evaluator:
             ):
                 found.update((name, lit) for lit in literals if lit in held)
                 continue
-            table = values[name.lower()]
-            column = table.column(_lower_index(table))
-            if column.nbytes <= self.engine.options.search_bytes:
-                found |= present_literals({name: literals}, _held(column.chunks))
-            else:
-                found |= self._search_literals(name, literals, table)
+            search = (searches or {}).get(name.lower())
+            if search is None or not search.covers(literals):
+                table = values[name.lower()]
+                column = table.column(_lower_index(table)).combine_chunks()
+                if column.nbytes <= self.engine.options.search_bytes:
+                    found |= present_literals({name: literals}, _held([column]))
+                    continue
+                search = self._search(column, literals)
+            found.update((name, lit) for lit in literals if lit in search.present)
         return found
-
-    def _search_literals(
-        self, name: str, literals: set[str], table: pa.Table
-    ) -> set[tuple[str, str]]:
-        """Which ``literals`` occur in the lowered values of field ``name`` (``table``),
-        by DuckDB's search (or Python's pass if DuckDB cannot compile the search)."""
-        con = self.engine.con
-        column = table.column(_lower_index(table))
-        lowered = pa.table({"v": column})
-
-        def search(_field: str, ordered: list[str]) -> set[str]:
-            pattern = DUCKDB.literal(alternation(ordered))
-            with arrow_view(con, "__lowered", lowered):
-                rows = con.execute(
-                    "SELECT DISTINCT unnest(regexp_extract_all(v, "
-                    f"{pattern})) FROM __lowered WHERE v IS NOT NULL"
-                ).fetchall()
-            return {row[0] for row in rows}
-
-        try:
-            return self.engine.memory.run(lambda: present_by_search({name: literals}, search))
-        except duckdb.Error as exc:
-            if out_of_memory(exc):
-                raise
-        return present_literals({name: literals}, _held(column.chunks))
 
     def run_rules(
         self, rules: Sequence[CompiledRule], idxs: list[int], source: str
@@ -406,6 +440,23 @@ class Evaluator:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
+
+
+def _units(
+    rules: Sequence[CompiledRule], idxs: Iterable[int], fields: set[str] | None = None
+) -> tuple[dict[str, dict[str, Node]], list[str]]:
+    """The field units of the rules ``idxs`` by field (of ``fields`` only, if given),
+    each field's by SQL, and their row units' SQL."""
+    field_units: dict[str, dict[str, Node]] = {}
+    row_units: dict[str, None] = {}
+    for i in idxs:
+        for node in rules[i].condition or ():
+            if node.kind is Kind.FIELD:
+                if fields is None or node.field in fields:
+                    field_units.setdefault(node.field, {})[node.sql] = node
+            elif node.kind is Kind.ROW:
+                row_units[node.sql] = None
+    return field_units, list(row_units)
 
 
 def lowered(table: pa.Table) -> str | None:

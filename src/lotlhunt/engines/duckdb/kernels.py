@@ -24,14 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...rules.compile.dialect import DUCKDB
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
-from ..prefilter import alternation, present_by_search
 from .arrow_view import arrow_view
 from .encode import number_column
 from .memory import out_of_memory
 from .units import FieldCodes, UnitKey, UnitTruth
+from .wordsearch import WordSearch, search_words
 
 _NULL_BOOL = pa.scalar(None, pa.bool_())
 
@@ -96,6 +95,7 @@ class FieldUnits:
         per_query: int,
         pass_bytes: int,
         hits: dict[str, dict[str, np.ndarray]] | None = None,
+        searched: dict[str, WordSearch] | None = None,
     ) -> None:
         self.cursor = cursor
         self.values = values
@@ -104,6 +104,8 @@ class FieldUnits:
         self.pass_bytes = pass_bytes
         #: Positions holding each word, by lower-cased column, where already searched.
         self.hits = hits or {}
+        #: Searches of large columns (:mod:`.wordsearch`), by lower-cased column, where made.
+        self.searched = searched or {}
         self.columns = {name.lower(): k for k, name in enumerate(values.column_names)}
         self.tests: dict[str, pa.Array] = {}
         self.errors: dict[str, str] = {}
@@ -139,9 +141,9 @@ class FieldUnits:
         """Evaluate the ``contains`` tests and searches of alternations of literals, one
         Aho-Corasick pass per column over the distinct values for all their literals (a
         substring kernel call per literal scans every value once per literal), or the
-        pass already made (``hits``). A column past ``pass_bytes`` is left to a kernel
-        call per test: Python's pass runs at tens of MB/s, and few tests reach such
-        columns (long script blocks) after the prefilter."""
+        pass already made (``hits``). A column past ``pass_bytes`` is searched by DuckDB
+        instead (:mod:`.wordsearch`; or the search already made, ``searched``): Python's
+        pass runs at tens of MB/s."""
         by_column: dict[int, dict[str, list[Node]]] = {}
         for node in nodes:
             if node.op not in (Op.CONTAINS, Op.SEARCH) or node.sql in self.tests:
@@ -156,10 +158,14 @@ class FieldUnits:
                 by_column.setdefault(k, {}).setdefault(w, []).append(node)
         for k, words in by_column.items():
             column = self.values.column(k).combine_chunks()
-            hits = self.hits.get(self.values.column_names[k].lower())
+            name = self.values.column_names[k].lower()
+            hits = self.hits.get(name)
             if hits is None:
                 if column.nbytes > self.pass_bytes:
-                    hits = self._large_hits(column, list(words))
+                    search = self.searched.get(name)
+                    if search is None or not search.covers(words):
+                        search = search_words(self.cursor, column, words)
+                    hits = search.hits(words)
                 else:
                     hits = substring_hits(column, list(words))
             invalid = ~pc.is_valid(column).to_numpy(zero_copy_only=False)
@@ -175,38 +181,6 @@ class FieldUnits:
                 if parts:
                     mask[np.concatenate(parts)] = True
                 self.tests[sql] = pa.array(mask, mask=invalid)
-
-    def _large_hits(self, column: pa.Array, words: list[str]) -> dict[str, np.ndarray]:
-        """:func:`substring_hits` for a column too large for Python's pass: which words
-        occur at all is found by DuckDB's search (a few rounds of one alternation,
-        :func:`~lotlhunt.engines.prefilter.present_by_search`), and only those are
-        located, by a kernel call each. On Mordor's script blocks and command lines most
-        ``contains`` tests that reach a field hold a word it never has: a kernel call per
-        test scanned every value for each (the hunt phase 2.4x that of the rule-by-rule
-        plan); a search round scans them once for all."""
-        table = pa.table({"v": column})
-        view = f"__words_{id(self)}"
-
-        def search(_field: str, ordered: list[str]) -> set[str]:
-            pattern = DUCKDB.literal(alternation(ordered))
-            with arrow_view(self.cursor, view, table):
-                rows = self.cursor.execute(
-                    f"SELECT DISTINCT unnest(regexp_extract_all(v, {pattern})) "
-                    f"FROM {view} WHERE v IS NOT NULL"
-                ).fetchall()
-            return {row[0] for row in rows}
-
-        try:
-            present = {w for _, w in present_by_search({"": set(words)}, search)}
-        except duckdb.Error as exc:
-            if out_of_memory(exc):
-                raise
-            present = set(words)  # the search would not compile: locate every word
-        out: dict[str, np.ndarray] = {}
-        for word in present:
-            found = pc.match_substring(column, word).fill_null(False)
-            out[word] = np.flatnonzero(found.to_numpy(zero_copy_only=False))
-        return out
 
     def _kernel(self, node: Node) -> bool:
         """Compute ``node`` by a kernel if it has one; whether it had."""

@@ -1,0 +1,213 @@
+"""A slice scanned in two passes: the prefilter's fields, then what the kept rules read.
+
+The first scan of a slice reads only the fields holding the rules' required literals;
+the prefilter keeps the rules that can match, and the second scan reads their other
+fields and row units (keywords, tests of several fields). Its rows are matched to the
+first's by row id, whatever order either scan returns them in. Each test compares with
+the oracle, every rule's own SQL (``EngineOptions(by_field=False)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from lotlhunt.engines.duckdb import evaluate as evaluate_module
+from lotlhunt.engines.duckdb.encode import EncodedSlice, by_row_id, joined
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.engines.duckdb.units import FieldCodes, UnitTruth
+from lotlhunt.rules.model import CompiledRule
+from lotlhunt.testing import compile_rules, load_events
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+Scan = tuple[dict[str, str], list[str], EncodedSlice | None]
+
+
+def _rules(*detections: dict[str, Any]) -> list[CompiledRule]:
+    out: list[CompiledRule] = []
+    for n, detection in enumerate(detections):
+        ruleset = compile_rules(
+            {
+                "title": f"rule {n}",
+                "id": f"00000000-0000-4000-9000-{n:012d}",
+                "logsource": {"product": "windows", "category": "process_creation"},
+                "detection": detection,
+            }
+        )
+        assert not ruleset.failed, ruleset.failed
+        out.extend(ruleset.rules)
+    return out
+
+
+def _events() -> list[dict[str, Any]]:
+    base = {"Channel": SYSMON, "EventID": 1}
+    out = []
+    for i in range(200):
+        out.append(
+            {
+                **base,
+                "Image": ("C:\\Windows\\System32\\cmd.exe", "C:\\x\\svchost.exe")[i % 2],
+                "CommandLine": f"cmd /c whoami /{i % 7}",
+                "ParentImage": ("C:\\Windows\\explorer.exe", "C:\\x\\cmd.exe")[i % 3 == 0],
+                "User": ("bob", "SYSTEM", None)[i % 3],
+            }
+        )
+    out.append({**base, "Image": "C:\\x\\wmic.exe", "CommandLine": "wmic shadowcopy delete"})
+    out.append({**base, "Image": "C:\\x\\cmd.exe", "CommandLine": "c:\\x\\cmd.exe /c ver"})
+    return out
+
+
+def _scans(monkeypatch: pytest.MonkeyPatch, shuffle: int | None = None) -> list[Scan]:
+    """Record each scan of a slice: the fields and row units it read, what it gave.
+    With ``shuffle`` (a seed), each scan's rows come back in a random order, as a scan
+    without ``preserve_insertion_order`` may return them."""
+    seen: list[Scan] = []
+    original = evaluate_module.encode_slice
+    random = np.random.default_rng(shuffle)
+
+    def spy(con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any) -> Any:
+        out = original(con, slices, variant, spellings, units, *rest)
+        if out is not None and shuffle is not None:
+            out = _permuted(out, random.permutation(len(out.rids)))
+        seen.append((dict(spellings), list(units), out))
+        return out
+
+    monkeypatch.setattr(evaluate_module, "encode_slice", spy)
+    return seen
+
+
+def _permuted(encoded: EncodedSlice, order: np.ndarray) -> EncodedSlice:
+    out = EncodedSlice(encoded.rids[order], failed=dict(encoded.failed))
+    out.fields = {f: FieldCodes(c.values, c.codes[order]) for f, c in encoded.fields.items()}
+    out.rows = {u: UnitTruth(t.true[order], t.null[order]) for u, t in encoded.rows.items()}
+    return out
+
+
+def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
+    found = engine.evaluate(rules)
+    assert not found.failed
+    table: pa.Table = found.matches
+    return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
+
+
+def _both(
+    tmp_path: Path, rules: list[CompiledRule], monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]], list[Scan]]:
+    """Matches per field, the oracle's, and the per-field path's scans."""
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _events(), tmp_path)
+        oracle = _matches(engine, [dataclasses.replace(r, condition=None) for r in rules])
+        scans = _scans(monkeypatch, **kw)
+        by_field = _matches(engine, rules)
+    finally:
+        engine.close()
+    return by_field, oracle, scans
+
+
+def test_no_second_scan_when_the_prefilter_keeps_no_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _rules(
+        {"s": {"CommandLine|contains": "mimikatz"}, "condition": "s"},
+        {"s": {"Image|endswith": "\\ntdsutil.exe"}, "k": ["secretsdump"], "condition": "s and k"},
+        {
+            "s": {"CommandLine|contains": "vssadmin"},
+            "p": {"ParentImage|endswith": "\\explorer.exe"},
+            "condition": "s and not p",
+        },
+    )
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
+    assert by_field == oracle == set()
+    # One scan, of the literal fields only: no keyword text, no ParentImage.
+    [(fields, units, encoded)] = scans
+    assert sorted(fields) == ["commandline", "image"] and not units
+    assert encoded is not None and len(encoded.rids) == 202
+
+
+def test_the_second_scan_reads_only_what_the_kept_rules_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _rules(
+        # Kept: its literal occurs; its keyword and ParentImage come in the second scan.
+        {
+            "s": {"CommandLine|contains": "shadowcopy"},
+            "k": ["wmic"],
+            "p": {"ParentImage|endswith": "\\explorer.exe"},
+            "condition": "s and (k or not p)",
+        },
+        # Kept: a test of two fields (a row unit) needed only in the second scan.
+        {
+            "s": {"Image|endswith": "cmd.exe"},
+            "r": {"CommandLine|fieldref|contains": "Image"},
+            "condition": "s and r",
+        },
+        # Skipped: its literal occurs nowhere; its keyword and User are never read.
+        {"s": {"CommandLine|contains": "mimikatz"}, "k": ["psexec"], "u": {"User": "x"},
+         "condition": "s and (k or u)"},
+    )  # fmt: skip
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
+    assert by_field == oracle
+    assert {rule for rule, _ in by_field} == {0, 1}
+    (first, none, one), (second, units, two) = scans
+    assert sorted(first) == ["commandline", "image"] and not none
+    assert sorted(second) == ["parentimage"] and len(units) == 2  # keyword, fieldref
+    assert not any("psexec" in u for u in units)
+    assert one is not None and two is not None and list(one.rids) == list(two.rids)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rows_returned_in_any_order_are_matched_by_row_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    rules = _rules(
+        {
+            "s": {"CommandLine|contains": "whoami /3"},
+            "p": {"ParentImage|endswith": "\\cmd.exe"},
+            "condition": "s and p",
+        },
+        {"s": {"CommandLine|contains": "whoami"}, "k": ["SYSTEM"], "condition": "s and k"},
+        {
+            "s": {"Image|endswith": "cmd.exe"},
+            "r": {"CommandLine|fieldref|contains": "Image"},
+            "condition": "s and r",
+        },
+        {"s": {"CommandLine|contains": "whoami"}, "u": {"User": None}, "condition": "s and u"},
+    )
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch, shuffle=seed)
+    assert by_field == oracle
+    assert {rule for rule, _ in by_field} == {0, 1, 2, 3}
+    assert len(scans) == 2 and all(e is not None for _f, _u, e in scans)
+
+
+def _slice(rids: list[int], codes: list[int], truth: list[bool]) -> EncodedSlice:
+    out = EncodedSlice(np.array(rids, np.int64))
+    out.fields["f"] = FieldCodes(pa.array(["a", "b", None]), np.array(codes, np.int64))
+    out.rows["r"] = UnitTruth(np.array(truth), np.zeros(len(truth), bool))
+    return out
+
+
+def test_a_scan_is_put_in_row_id_order_with_its_codes_and_row_units() -> None:
+    ordered = by_row_id(_slice([7, 3, 5], [0, 1, 2], [True, False, False]))
+    assert list(ordered.rids) == [3, 5, 7]
+    assert list(ordered.fields["f"].codes) == [1, 2, 0]
+    assert list(ordered.rows["r"].true) == [False, False, True]
+    already = _slice([1, 2], [0, 1], [True, False])
+    assert by_row_id(already) is already
+
+
+def test_two_scans_of_different_rows_are_never_joined() -> None:
+    one = _slice([1, 2, 3], [0, 1, 0], [True, False, True])
+    two = EncodedSlice(np.array([1, 2, 4], np.int64))
+    with pytest.raises(RuntimeError, match="disagree"):
+        joined(one, two)
+    same = EncodedSlice(np.array([1, 2, 3], np.int64))
+    same.fields["g"] = FieldCodes(pa.array(["x"]), np.zeros(3, np.int64))
+    both = joined(one, same)
+    assert sorted(both.fields) == ["f", "g"] and list(both.rows) == ["r"]
