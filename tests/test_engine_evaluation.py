@@ -427,7 +427,7 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
     # Appending to a partly filled row group of a wide table is several times slower
     # than filling new ones; the engine buffers until it has whole groups.
     group = EngineOptions().row_group_rows
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(options=EngineOptions(parts=False))
     try:
         sizes = [8192] * (2 * group // 8192 + 3)
         first = 0
@@ -479,7 +479,7 @@ def test_a_failure_while_storing_in_the_background_is_raised_and_closing_ends(
     def broken(pieces: list[Any], parts: int) -> Any:
         raise RuntimeError("copy failed")
 
-    engine = DuckDBEngine(options=EngineOptions(row_group_rows=500))
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=500, parts=False))
     monkeypatch.setattr(store_module, "take_unified", broken)
     try:
         engine.ingest(_plain_batch(0, 600))  # a whole group handed to the storing thread
@@ -539,7 +539,7 @@ def test_fields_null_on_every_row_are_not_buffered() -> None:
     # NAME fills it instead. The column still exists and reads NULL there.
     import pyarrow as pa
 
-    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000))
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000, parts=False))
     try:
         with_a = _plain_batch(0, 600, "A")
         without_a = _plain_batch(600, 600)
@@ -568,7 +568,7 @@ def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
         row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
         return str(row[0]) if row else ""
 
-    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB", parts=False))
     try:
         before = limit(engine)
         engine.ingest(_plain_batch(0, 100))
