@@ -79,6 +79,8 @@ class PartsTarget:
 
     folder: str
     claim: Callable[[int], int]
+    #: Rows per part a reader writes.
+    rows: int = PART_ROWS
 
 
 def filled_by_channel(

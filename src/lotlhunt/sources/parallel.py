@@ -116,7 +116,7 @@ def read_all(
         units = [
             replace(unit, first_rid=(first + i) << UNIT_BITS) for i, unit in enumerate(units)
         ]
-        folder = parts.folder
+        folder = (parts.folder, parts.rows)
     units = _largest_first(units)
     pool = WorkerOptions(
         processes=min(workers, len(units)),
@@ -178,7 +178,7 @@ def _pooled(
     options: ReaderOptions,
     pool: WorkerOptions,
     scope: EventScope | None = None,
-    folder: str | None = None,
+    folder: tuple[str, int] | None = None,
 ) -> Iterator[pa.RecordBatch | UnitReport | EventPart]:
     """Batches (or parts written into ``folder``) and reports of units read by worker
     processes; a unit whose worker died is reported with the rows that arrived (or were
@@ -268,7 +268,7 @@ def _size(unit: InputUnit) -> int:
 
 
 def _serve(
-    setup: tuple[ReaderOptions, list[str], EventScope | None, str | None],
+    setup: tuple[ReaderOptions, list[str], EventScope | None, tuple[str, int] | None],
 ) -> Callable[[InputUnit], Iterator[tuple[Any, ...]]]:
     """A reader worker's handler (see :mod:`lotlhunt._support.workers`), once the modules
     that register the parent's formats are imported. With a folder, the rows are written
@@ -296,7 +296,7 @@ def _serve(
 
 
 def _written(
-    unit: InputUnit, options: ReaderOptions, scope: EventScope | None, folder: str
+    unit: InputUnit, options: ReaderOptions, scope: EventScope | None, folder: tuple[str, int]
 ) -> Iterator[tuple[Any, ...]]:
     """A worker's messages for ``unit`` when it stores the rows itself: each part once
     written (rows numbered from ``unit.first_rid``), then the report.
@@ -307,7 +307,7 @@ def _written(
     many small files must not become many small parts (the 277 attack samples as 277
     parts: 0.1-0.2 s a query on 8,255 rows; as one part, milliseconds)."""
     pool = pa.default_memory_pool()
-    buffer = PartBuffer(folder)
+    buffer = PartBuffer(folder[0], rows=folder[1])
     held: list[pa.RecordBatch] = []
     n = unit.first_rid
     for item in read_unit(unit, options, scope):
