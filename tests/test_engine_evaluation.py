@@ -712,7 +712,7 @@ def test_the_spill_folder_goes_with_the_engine() -> None:
 def _positions(engine: DuckDBEngine, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """(rule, event position) for (rule, row id) matches: row ids differ by store."""
     rows = engine.event_rows(sorted({rid for _, rid in pairs}), ["position"])
-    at = dict(zip(rows.column("rid").to_pylist(), rows.column("position").to_pylist()))
+    at = dict(zip(rows.column("rid").to_pylist(), rows.column("position").to_pylist(), strict=True))
     return {(rule, at[rid]) for rule, rid in pairs}
 
 

@@ -150,9 +150,7 @@ def write_part(table: pa.Table, path: str, group_rows: int | None = None) -> Eve
         rows=table.num_rows,
         first_rid=int(bounds["min"].as_py()),
         last_rid=int(bounds["max"].as_py()),
-        columns=tuple(
-            n for n in table.column_names if not schema.is_core(n) and n != ROW_ID
-        ),
+        columns=tuple(n for n in table.column_names if not schema.is_core(n) and n != ROW_ID),
         presence={c: frozenset(cols) for c, cols in presence.items()},
         pairs=frozenset(
             zip(

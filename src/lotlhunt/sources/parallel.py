@@ -113,9 +113,7 @@ def read_all(
     folder = None
     if parts is not None:
         first = parts.claim(len(units))
-        units = [
-            replace(unit, first_rid=(first + i) << UNIT_BITS) for i, unit in enumerate(units)
-        ]
+        units = [replace(unit, first_rid=(first + i) << UNIT_BITS) for i, unit in enumerate(units)]
         folder = (parts.folder, parts.rows)
     units = _largest_first(units)
     pool = WorkerOptions(

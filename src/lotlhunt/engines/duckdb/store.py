@@ -254,8 +254,9 @@ class EventStore:
         if self.parts_dir is None:
             self._store(self._take(self._buffered))
             return
-        if self._buffered:
-            self._accept(self._write_group(self._take(self._buffered)))
+        part = self._write_group(self._take(self._buffered)) if self._buffered else None
+        if part is not None:
+            self._accept(part)
         self._publish()
 
     def settle(self) -> None:
