@@ -400,6 +400,8 @@ class EventStore:
             return
         if not self._viewed:
             self.one(f"DROP TABLE {EVENTS}")
+            # Each query reads the parts' footers (hundreds of columns) unless cached.
+            self.one("SET parquet_metadata_cache = true")
         files = ", ".join(DUCKDB.literal(p.path) for p in self._parts)
         self.one(
             f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT * FROM read_parquet([{files}],"
