@@ -13,7 +13,7 @@ rows, and which columns each channel fills.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,11 +169,15 @@ class EventStore:
         new = [n for n in batch.schema.names if n.lower() not in self._columns]
         if new and len(self._columns) + len(new) > MAX_TABLE_COLUMNS:
             batch = self._fold_new_fields(batch, new)
-        if self.parts_dir is None:  # parts: their fields are accounted once written
+        if self.parts_dir is None:
             batch = self._spelled(batch)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
         piece = _without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        if self.parts_dir is not None:
+            # Only the fields some row fills: a part holds no others, and a query naming
+            # a column no part has would fail. Counted now, for the column cap.
+            self._note_columns(n for n in piece.schema.names if n not in _CORE_NAMES)
         self._buffer.append(piece)
         self._buffered += piece.num_rows
         self._buffered_bytes += piece.nbytes
@@ -382,12 +386,15 @@ class EventStore:
         os.makedirs(self.parts_dir, exist_ok=True)
         return self.parts_dir
 
-    def _accept(self, part: EventPart) -> None:
-        """Account a written part: its fields, the columns its channels fill, its pairs."""
-        for name in part.columns:
+    def _note_columns(self, names: Iterable[str]) -> None:
+        for name in names:
             if name.lower() not in self._columns:
                 self._columns[name.lower()] = name
                 self._spaceless.setdefault(name.lower().replace(" ", ""), name)
+
+    def _accept(self, part: EventPart) -> None:
+        """Account a written part: its fields, the columns its channels fill, its pairs."""
+        self._note_columns(part.columns)
         self.presence.merge(part.presence)
         self._pair_set |= part.pairs
         self._pairs = None
