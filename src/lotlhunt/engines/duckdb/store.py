@@ -1,21 +1,17 @@
 """The events of a DuckDB engine: Parquet parts scanned in place, or one wide table.
 
 A new hunt's events (no case file) are Parquet parts (:mod:`lotlhunt.events.parts`):
-reader workers write the rows they read as parts and hand over only what each holds;
-batches handed to :meth:`EventStore.ingest` (inputs read in this process, the remainders
-of small files) are written as parts by a thread of the store's own. The ``events`` the
-queries name is then a view over the parts; the main process copies and inserts no row.
-Measured against the table (``bench/README.md``, "Storing in the readers"): as fast to
-hunt on simulated EVTX, slower on Mordor's 552 sparse columns.
+reader workers write them and hand over only what each holds; batches handed to
+:meth:`EventStore.ingest` are written as parts by the store's own thread. ``events`` is
+then a view over the parts: the main process inserts no row (``bench/README.md``,
+"Storing in the readers": as fast to hunt on simulated EVTX, slower on Mordor).
 
-A case file keeps one wide ``events`` table, appended in whole row groups (new field
-columns are added as they appear, spelled as the table first saw them whatever their
-case). Batches are buffered and inserted in whole row groups, as one aligned copy, on one
-thread, with the memory the copy needs set aside from DuckDB's limit while reading lasts.
-Whole row groups are copied, inserted and checkpointed by a thread of their own while the
-caller goes on reading (DuckDB and Arrow's copies run without Python's lock), one group at
-a time. Either way the store knows what the events hold: their columns, the (channel,
-event id) pairs of their rows, and which columns each channel fills.
+A case file keeps one wide ``events`` table, appended in whole row groups (new fields
+added as columns as they appear, spelled as the table first saw them), as one aligned
+copy, on one thread, with the memory the copy needs set aside from DuckDB's limit while
+reading lasts; a thread of its own copies, inserts and checkpoints each group while the
+caller reads on. Either way the store knows the events' columns, their (channel, event
+id) pairs, and which columns each channel fills.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from time import perf_counter
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -43,6 +38,7 @@ from ...events.parts import (
 from ...rules.compile.dialect import DUCKDB
 from ..base import EngineOptions
 from .arrow_view import arrow_view
+from .columns import CORE_NAMES, duck_type, fold_fields, without_empty_fields
 from .memory import MemoryGuard
 from .presence import ColumnPresence
 
@@ -59,7 +55,6 @@ ONE_PART_BYTES = 64 << 20
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
 #: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
 READING_SHARE = 0.5
-_CORE_NAMES = frozenset([*schema.CORE_COLUMNS, ROW_ID])
 #: Columns of the events table past which new fields are folded into one JSON column
 #: (``schema.EXTRA_FIELDS``). Appending to a table pins a block (256 KiB) per column: an
 #: export with a new key on every line made tens of thousands of columns and ran out of
@@ -145,7 +140,7 @@ class EventStore:
         )
         if not exists or not exists[0]:
             cols = ", ".join(
-                f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS
+                f"{DUCKDB.ident(f.name)} {duck_type(f.type)}" for f in schema.CORE_FIELDS
             )
             self.one(f"CREATE TABLE {EVENTS} ({ROW_ID} BIGINT, {cols})")
         rows = self.con.execute(f"DESCRIBE {EVENTS}").fetchall()
@@ -181,11 +176,10 @@ class EventStore:
             batch = self._spelled(batch)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
-        piece = _without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        piece = without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
         if self.parts_dir is not None:
-            # Only the fields some row fills: a part holds no others, and a query naming
-            # a column no part has would fail. Counted now, for the column cap.
-            self._note_columns(n for n in piece.schema.names if n not in _CORE_NAMES)
+            # Fields some row fills (a part has no others), counted now for the cap.
+            self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
         self._buffer.append(piece)
         self._buffered += piece.num_rows
         self._buffered_bytes += piece.nbytes
@@ -217,29 +211,9 @@ class EventStore:
         object per row (the fields most rows have get the room there is)."""
         extra = schema.EXTRA_FIELDS
         room = MAX_TABLE_COLUMNS - len(self._columns) - (extra.lower() not in self._columns)
-        new = [n for n in new if n.lower() != extra.lower()]
-        ranked = sorted(new, key=lambda n: batch.column(n).null_count)
-        folded = ranked[max(room, 0) :]
+        batch, folded = fold_fields(batch, new, room)
         if not folded:
             return batch
-        values = {n: batch.column(n).to_pylist() for n in folded}
-        index = batch.schema.get_field_index(extra)
-        before = batch.column(index).to_pylist() if index >= 0 else [None] * batch.num_rows
-        cells: list[str | None] = []
-        for row, text in enumerate(before):
-            cell = {n: values[n][row] for n in folded if values[n][row] is not None}
-            if text is not None:
-                try:
-                    cell.update(orjson.loads(text))
-                except orjson.JSONDecodeError:
-                    cell[extra] = text
-            cells.append(orjson.dumps(cell).decode() if cell else None)
-        batch = batch.drop_columns(folded)
-        column = pa.array(cells, pa.string())
-        if index >= 0:
-            batch = batch.set_column(batch.schema.get_field_index(extra), extra, column)
-        else:
-            batch = batch.append_column(extra, column)
         if not self.folded_fields:
             self.memory.notes.append(
                 f"the events table has {MAX_TABLE_COLUMNS} columns, its cap: further fields"
@@ -328,7 +302,7 @@ class EventStore:
             self._buffered_bytes -= piece.nbytes
             if taken + piece.num_rows > rows:  # cut: its second part stays buffered
                 head = rows - taken
-                rest = _without_empty_fields(piece.slice(head))
+                rest = without_empty_fields(piece.slice(head))
                 self._buffered_bytes += rest.nbytes
                 used -= 1
                 self._buffer[used] = rest
@@ -432,7 +406,7 @@ class EventStore:
         if group.create is not None:
             self.one(f"DROP TABLE {EVENTS}")
             cols = [f"{ROW_ID} BIGINT"]
-            cols += [f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS]
+            cols += [f"{DUCKDB.ident(f.name)} {duck_type(f.type)}" for f in schema.CORE_FIELDS]
             cols += [f"{DUCKDB.ident(c)} VARCHAR" for c in group.create]
             self.one(f"CREATE TABLE {EVENTS} ({', '.join(cols)})")
         for name in group.add:
@@ -524,25 +498,3 @@ class EventStore:
             if name is not None and name not in spellings.get(name.lower(), ()):
                 spellings.setdefault(name.lower(), []).append(name)
         return spellings
-
-
-def _without_empty_fields(table: pa.Table) -> pa.Table:
-    """``table`` without the field columns that are null on every row: INSERT BY NAME
-    fills them, where buffered they would cost a null run each in the copy that is
-    inserted (Mordor: 70-110 MB of its 470-590 MB per row group)."""
-    empty = [
-        f.name
-        for f, column in zip(table.schema, table.columns, strict=True)
-        if column.null_count == table.num_rows and f.name not in _CORE_NAMES
-    ]
-    return table.drop_columns(empty) if empty else table
-
-
-def _duck_type(t: pa.DataType) -> str:
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ"
-    if pa.types.is_int32(t):
-        return "INTEGER"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    return "VARCHAR"
