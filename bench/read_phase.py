@@ -4,10 +4,12 @@ For a folder of logs this prints, per record in microseconds:
 
 * the readers alone, in this process (CPU time: parsing, rows, Arrow batches);
 * storing the same batches, replayed from memory through ``DuckDBEngine.ingest`` and
-  ``flush`` (wall time and the store's own steps: aligned copy, column presence,
-  INSERT, checkpoint; the steps run on the store's thread while ingest goes on);
+  ``flush`` (wall and CPU time, and the store's own steps: aligned copy, column
+  presence, INSERT, checkpoint into DuckDB's table, or ``part``, writing Parquet parts;
+  the steps run on the store's thread while ingest goes on);
 * reading into the engine (``read_into``) with each ``--workers`` count, runs
-  alternated, with the store's steps and how long ingest waited for them.
+  alternated, with the main process's CPU (what the readers leave it: storing), the
+  store's steps and how long ingest waited for them.
 
     python bench/read_phase.py ../shared/data/evtx-attack-samples --workers 1 --workers 2
 """
@@ -35,6 +37,17 @@ def _steps(engine: DuckDBEngine, records: int) -> str:
     )
 
 
+def _parts(engine: DuckDBEngine) -> str:
+    """How many Parquet parts hold the events, and how many of them the readers wrote
+    (the rest the engine wrote from batches handed on); "table" without parts."""
+    parts = getattr(engine.store, "_parts", None)
+    if getattr(engine.store, "parts_dir", None) is None or parts is None:
+        return "table"
+    folder = engine.store.parts_dir
+    ours = {p.path for p in parts if p.first_rid < 1 << 40}
+    return f"{len(parts)} ({len(parts) - len(ours)} by readers) in {folder}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path", type=Path, help="a folder of EVTX or JSON logs")
@@ -57,12 +70,15 @@ def main() -> None:
 
     engine = DuckDBEngine()
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for batch in batches:
             engine.ingest(batch)
         engine.flush()
-        stored = time.perf_counter() - started
-        print(f"storing them (replayed): {stored:.2f} s ({stored * us:.1f} us a record)")
+        stored, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(
+            f"storing them (replayed): {stored:.2f} s ({stored * us:.1f} us a record),"
+            f" {cpu:.2f} s CPU ({cpu * us:.1f} us a record); parts: {_parts(engine)}"
+        )
         print(f"  steps: {_steps(engine, records)}")
     finally:
         engine.close()
@@ -72,12 +88,14 @@ def main() -> None:
         for workers in args.workers or [1, 2]:
             engine = DuckDBEngine()
             try:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 stats = read_into(engine, [args.path], workers)
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                per = 1e6 / max(stats.records, 1)
                 print(
                     f"read_into, {workers} worker(s), run {run + 1}: {seconds:.2f} s"
-                    f" ({seconds / max(stats.records, 1) * 1e6:.1f} us a record)"
+                    f" ({seconds * per:.1f} us a record), main process CPU {cpu:.2f} s"
+                    f" ({cpu * per:.1f} us a record); parts: {_parts(engine)}"
                     f"; load {os.getloadavg()[0]:.1f}"
                 )
                 print(f"  steps: {_steps(engine, max(stats.records, 1))}")

@@ -432,7 +432,7 @@ def test_events_are_inserted_in_whole_row_groups() -> None:
     # Appending to a partly filled row group of a wide table is several times slower
     # than filling new ones; the engine buffers until it has whole groups.
     group = EngineOptions().row_group_rows
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(options=EngineOptions(parts=False))
     try:
         sizes = [8192] * (2 * group // 8192 + 3)
         first = 0
@@ -484,7 +484,7 @@ def test_a_failure_while_storing_in_the_background_is_raised_and_closing_ends(
     def broken(pieces: list[Any], parts: int) -> Any:
         raise RuntimeError("copy failed")
 
-    engine = DuckDBEngine(options=EngineOptions(row_group_rows=500))
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=500, parts=False))
     monkeypatch.setattr(store_module, "take_unified", broken)
     try:
         engine.ingest(_plain_batch(0, 600))  # a whole group handed to the storing thread
@@ -544,7 +544,7 @@ def test_fields_null_on_every_row_are_not_buffered() -> None:
     # NAME fills it instead. The column still exists and reads NULL there.
     import pyarrow as pa
 
-    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000))
+    engine = DuckDBEngine(options=EngineOptions(row_group_rows=1000, parts=False))
     try:
         with_a = _plain_batch(0, 600, "A")
         without_a = _plain_batch(600, 600)
@@ -573,7 +573,7 @@ def test_duckdb_gives_memory_to_the_buffer_while_reading() -> None:
         row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
         return str(row[0]) if row else ""
 
-    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="1GiB", parts=False))
     try:
         before = limit(engine)
         engine.ingest(_plain_batch(0, 100))
@@ -757,3 +757,87 @@ def test_the_spill_folder_goes_with_the_engine() -> None:
     del forgotten
     gc.collect()
     assert not folders[1].exists()
+
+
+def _positions(engine: DuckDBEngine, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """(rule, event position) for (rule, row id) matches: row ids differ by store."""
+    rows = engine.event_rows(sorted({rid for _, rid in pairs}), ["position"])
+    at = dict(zip(rows.column("rid").to_pylist(), rows.column("position").to_pylist(), strict=True))
+    return {(rule, at[rid]) for rule, rid in pairs}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_events_as_parts_answer_as_the_table_does(tmp_path: Path, workers: int) -> None:
+    # A new hunt's events are Parquet parts (written by the reader workers, or by the
+    # engine from the batches it is handed) scanned in place: every question gets the
+    # answer DuckDB's own table gave, with row ids unique.
+    from dataclasses import replace
+
+    from lotlhunt.hunt import read_into
+    from lotlhunt.sources import ReaderOptions
+
+    events = _events() * 60  # 36k rows: the worker writes a part, not only batches
+    events += [
+        {"Channel": "Security", "EventID": 4688, "NewProcessName": "c:\\x\\cmd.exe"},
+        {"Channel": "security", "EventID": 4624, "image": "lower-spelled"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    options = replace(ReaderOptions(), in_process_bytes=0)
+    rules = _rules()
+    seen = {}
+    for parts in (False, True):
+        engine = DuckDBEngine(options=EngineOptions(parts=parts))
+        try:
+            stats = read_into(engine, [path], workers, options=options)
+            assert (engine.store.parts_dir is not None) == parts
+            if parts and workers == 2:
+                assert engine.store._parts and engine.store._viewed == len(engine.store._parts)
+            rids = engine.con.execute("SELECT count(DISTINCT __rid) FROM events").fetchone()
+            seen[parts] = (
+                stats.records,
+                engine.count(),
+                rids[0] if rids else None,
+                sorted(engine.present_slices()),
+                sorted(engine.store.presence.filled(["security"], list(engine.columns.values()))),
+                engine.has_field("Image"),
+                engine.count_events(),
+                _positions(engine, _matches(engine, rules)),
+            )
+        finally:
+            engine.close()
+    assert seen[True] == seen[False]
+    assert seen[True][0] == seen[True][1] == seen[True][2] == len(events)
+
+
+def test_a_part_past_the_column_cap_is_folded_as_a_table_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader's part whose fields would take the events past MAX_TABLE_COLUMNS is read
+    # back and ingested by the engine, whose new fields are folded into one JSON column.
+    from lotlhunt.engines.duckdb import store as store_module
+    from lotlhunt.events import schema
+    from lotlhunt.events.parts import ROW_ID, write_part
+
+    monkeypatch.setattr(store_module, "MAX_TABLE_COLUMNS", 12)
+    engine = DuckDBEngine()
+    try:
+        batch = _plain_batch(0, 10)
+        wide = pa.table(
+            {
+                **{n: batch.column(n) for n in batch.schema.names},
+                **{f"K{i}": pa.array([f"v{i}"] * 10) for i in range(20)},
+                ROW_ID: pa.array(range(1 << 40, (1 << 40) + 10), pa.int64()),
+            }
+        )
+        part = write_part(wide, str(tmp_path / "wide.parquet"))
+        engine.add_part(part)
+        engine.flush()
+        extra = engine.con.execute(
+            f"SELECT count(*), count({schema.EXTRA_FIELDS}) FROM events"
+        ).fetchone()
+        columns = len(engine.columns)
+    finally:
+        engine.close()
+    assert extra == (10, 10) and columns <= 12
+    assert not (tmp_path / "wide.parquet").exists()

@@ -26,6 +26,7 @@ from .engines.base import (
 )
 from .errors import CaseError, InputIssue, NoEventsError, UsageError
 from .events import schema
+from .events.parts import EventPart
 from .model import HuntStats
 from .scope import EventScope
 from .sources.options import DEFAULT_OPTIONS as DEFAULT_READER_OPTIONS
@@ -72,20 +73,26 @@ def ingest(
     stats.files_failed += sum(1 for i in found.issues if i.kind == "file")
     progress.start("reading", len(found.units))
     reports: list[UnitReport] = []
-    items: Iterable[pa.RecordBatch | UnitReport]
+    items: Iterable[pa.RecordBatch | UnitReport | EventPart]
     whole = (scope is None or not scope.active) and fields is None
     if whole and isinstance(engine, ReadsFiles) and engine.reads_files:
         # The engine reads the files where its data lives (Spark: on the executors);
         # a scope or a field list is applied here, so such reads stay local.
         items = engine.read_units(found.units)
     else:
-        # The readers drop the rows outside the scope (in their worker processes).
-        items = read_all(found.units, workers, options, scope)
+        # The readers drop the rows outside the scope (in their worker processes) and,
+        # for an engine that scans Parquet parts, write the rows there themselves.
+        target = getattr(engine, "parts_target", None)
+        parts = target() if target is not None and fields is None else None
+        items = read_all(found.units, workers, options, scope, parts)
     for item in items:
         if isinstance(item, pa.RecordBatch):
             kept = item if wanted is None else _projected(item, wanted)
             engine.ingest(kept)
             progress.advance(0, records=item.num_rows)
+        elif isinstance(item, EventPart):
+            engine.add_part(item)  # type: ignore[attr-defined]  # it gave the target
+            progress.advance(0, records=item.rows)
         else:
             reports.append(item)
             stats.files += 1

@@ -66,6 +66,10 @@ class EngineOptions:
     #: Whether rules are evaluated per field (every test of a field once over its
     #: distinct values, then each rule as boolean algebra) or each as its own SQL.
     by_field: bool = True
+    #: Whether a new hunt's events (no case file) are Parquet parts that reader
+    #: processes write themselves, scanned in place, or rows inserted into DuckDB's own
+    #: table by the main process (see ``bench/README.md``, "Storing in the readers").
+    parts: bool = True
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which

@@ -22,6 +22,9 @@ class InputUnit:
     #: Which member of that name (1 the first): an archive may hold several members of
     #: one name, and each is read.
     occurrence: int = 1
+    #: Row id of the unit's first row when its reader writes the rows as Parquet parts
+    #: itself (``events.parts``; -1: the reader hands the rows on, the engine numbers them).
+    first_rid: int = field(default=-1, compare=False)
 
     @property
     def label(self) -> str:

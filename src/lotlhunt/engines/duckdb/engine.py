@@ -24,6 +24,7 @@ import duckdb.sqltypes
 import pyarrow as pa
 
 from ...errors import CaseError
+from ...events.parts import EventPart, PartsTarget
 from ...rules.compile.dialect import DUCKDB, IP_HEX_FUNCTION, ip_hex_vectorised
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
@@ -155,7 +156,13 @@ class DuckDBEngine:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         try:
-            self.store = EventStore(self.con, self.memory, self.options, self.threads, self._use)
+            # A new hunt's events are Parquet parts the readers write (in the spill
+            # folder, removed with it); a case file's stay in its table.
+            new = path is None and self.options.parts
+            parts = os.path.join(self._spill, "parts") if new else None
+            self.store = EventStore(
+                self.con, self.memory, self.options, self.threads, self._use, parts
+            )
         except duckdb.Error as exc:
             self.close(flush=False)
             raise CaseError(f"case file {path} is damaged or not a lotlhunt case: {exc}") from exc
@@ -175,6 +182,14 @@ class DuckDBEngine:
 
     def flush(self) -> None:
         self.store.flush()
+
+    def parts_target(self) -> PartsTarget | None:
+        """Where reader processes write the events as Parquet parts (None: hand them
+        rows)."""
+        return self.store.parts_target()
+
+    def add_part(self, part: EventPart) -> None:
+        self.store.add_part(part)
 
     def count(self) -> int:
         return self.store.count()

@@ -9,11 +9,12 @@ a re-hunt of a case has it; a case made before it existed reports it unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import pyarrow as pa
 
+from ...events.parts import filled_by_channel
 from .arrow_view import arrow_view
 
 #: Table of (channel, column) pairs, lower-cased, in the events' database.
@@ -41,30 +42,24 @@ class ColumnPresence:
         self.known = known
 
     def note(self, table: pa.Table, channel: str, ignore: Iterable[str] = ()) -> None:
-        """Record the columns each channel's rows of ``table`` fill: one grouped count of
-        non-null values per column, in Arrow (which wants aligned buffers: pass the copy
-        the engine inserts, not batches straight from a reader process)."""
-        if self.known is None or channel not in table.schema.names:
+        """Record the columns each channel's rows of ``table`` fill (Arrow wants aligned
+        buffers: pass the copy the engine inserts, not batches straight from a reader
+        process)."""
+        if self.known is None:
             return
-        skip = {channel, *ignore}
-        names = [n for n in table.schema.names if n not in skip]
-        # Positional names: Arrow reads a name starting with "." or "[" (a field of the
-        # logs may be called anything) as a path into nested columns.
-        plain = table.select([channel, *names]).rename_columns(
-            ["channel", *(f"c{i}" for i in range(len(names)))]
-        )
-        counts = plain.group_by("channel").aggregate(
-            [(f"c{i}", "count") for i in range(len(names))]
-        )
-        channels = counts.column("channel").to_pylist()
-        for i, name in enumerate(names):
-            filled = counts.column(f"c{i}_count").to_pylist()
-            for value, n in zip(channels, filled, strict=True):
-                if n:
-                    cols = self.known.setdefault(str(value or "").lower(), set())
-                    if name.lower() not in cols:
-                        cols.add(name.lower())
-                        self._dirty = True
+        self.merge(filled_by_channel(table, channel, ignore))
+
+    def merge(self, filled: Mapping[str, Iterable[str]]) -> None:
+        """Record what a part says its channels fill (lower-cased channel -> lower-cased
+        columns), as :func:`~lotlhunt.events.parts.filled_by_channel` gives it."""
+        if self.known is None:
+            return
+        for channel, columns in filled.items():
+            cols = self.known.setdefault(channel, set())
+            new = set(columns) - cols
+            if new:
+                cols |= new
+                self._dirty = True
 
     def save(self, con: duckdb.DuckDBPyConnection) -> None:
         """Write the record to the database if it changed."""

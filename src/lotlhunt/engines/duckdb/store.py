@@ -1,18 +1,23 @@
-"""The events table of a DuckDB engine: one wide table, appended in whole row groups.
+"""The events of a DuckDB engine: Parquet parts scanned in place, or one wide table.
 
-Ingest appends Arrow batches to one wide ``events`` table (new field columns are added as
-they appear, spelled as the table first saw them whatever their case). Batches are
-buffered and inserted in whole row groups, as one aligned copy, on one thread, with the
-memory the copy needs set aside from DuckDB's limit while reading lasts. Whole row groups
-are copied, inserted and checkpointed by a thread of their own while the caller goes on
-reading (DuckDB and Arrow's copies run without Python's lock), one group at a time. The
-store also knows what the table holds: its columns, the (channel, event id) pairs of its
-rows, and which columns each channel fills.
+A new hunt's events (no case file) are Parquet parts (:mod:`lotlhunt.events.parts`):
+reader workers write them and hand over only what each holds; batches handed to
+:meth:`EventStore.ingest` are written as parts by the store's own thread. ``events`` is
+then a view over the parts: the main process inserts no row (``bench/README.md``,
+"Storing in the readers": as fast to hunt on simulated EVTX, slower on Mordor).
+
+A case file keeps one wide ``events`` table, appended in whole row groups (new fields
+added as columns as they appear, spelled as the table first saw them), as one aligned
+copy, on one thread, with the memory the copy needs set aside from DuckDB's limit while
+reading lasts; a thread of its own copies, inserts and checkpoints each group while the
+caller reads on. Either way the store knows the events' columns, their (channel, event
+id) pairs, and which columns each channel fills.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,14 +25,20 @@ from time import perf_counter
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ...events import schema
-from ...events.arrow_runs import with_null_gaps
+from ...events.parts import (
+    EventPart,
+    PartBuffer,
+    PartsTarget,
+    take_unified,
+)
 from ...rules.compile.dialect import DUCKDB
 from ..base import EngineOptions
 from .arrow_view import arrow_view
+from .columns import CORE_NAMES, duck_type, fold_fields, without_empty_fields
 from .memory import MemoryGuard
 from .presence import ColumnPresence
 
@@ -44,7 +55,6 @@ ONE_PART_BYTES = 64 << 20
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
 #: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
 READING_SHARE = 0.5
-_CORE_NAMES = frozenset([*schema.CORE_COLUMNS, ROW_ID])
 #: Columns of the events table past which new fields are folded into one JSON column
 #: (``schema.EXTRA_FIELDS``). Appending to a table pins a block (256 KiB) per column: an
 #: export with a new key on every line made tens of thousands of columns and ran out of
@@ -86,6 +96,7 @@ class EventStore:
         options: EngineOptions,
         threads: int,
         use: str | None,
+        parts_dir: str | None = None,
     ) -> None:
         self.con = con
         self.memory = memory
@@ -105,7 +116,7 @@ class EventStore:
         #: The one thread that stores whole row groups while reading goes on, and the
         #: group it is storing (its result raises what storing raised).
         self._storer: ThreadPoolExecutor | None = None
-        self._storing: Future[None] | None = None
+        self._storing: Future[EventPart | None] | None = None
         self._reading = False
         self._pending_columns: list[str] = []
         self._next_rid = 0
@@ -115,6 +126,13 @@ class EventStore:
         #: waiting for the storing thread: where the time of the read phase goes.
         self.seconds: dict[str, float] = {}
         self._ensure_table()
+        #: Where the events are Parquet parts (None: DuckDB's own table). Only a new
+        #: events table becomes parts: a case file keeps its table.
+        self.parts_dir = parts_dir if not self._next_rid else None
+        self._parts: list[EventPart] = []
+        self._viewed = 0
+        self._next_unit = 1
+        self._pair_set: set[tuple[str | None, int | None]] = set()
 
     def _ensure_table(self) -> None:
         exists = self.one(
@@ -122,7 +140,7 @@ class EventStore:
         )
         if not exists or not exists[0]:
             cols = ", ".join(
-                f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS
+                f"{DUCKDB.ident(f.name)} {duck_type(f.type)}" for f in schema.CORE_FIELDS
             )
             self.one(f"CREATE TABLE {EVENTS} ({ROW_ID} BIGINT, {cols})")
         rows = self.con.execute(f"DESCRIBE {EVENTS}").fetchall()
@@ -154,6 +172,28 @@ class EventStore:
         new = [n for n in batch.schema.names if n.lower() not in self._columns]
         if new and len(self._columns) + len(new) > MAX_TABLE_COLUMNS:
             batch = self._fold_new_fields(batch, new)
+        if self.parts_dir is None:
+            batch = self._spelled(batch)
+        rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
+        self._next_rid += batch.num_rows
+        piece = without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        if self.parts_dir is not None:
+            # Fields some row fills (a part has no others), counted now for the cap.
+            self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
+        self._buffer.append(piece)
+        self._buffered += piece.num_rows
+        self._buffered_bytes += piece.nbytes
+        if not self._reading:
+            self._reading = True
+            if self.parts_dir is None:
+                self.memory.reserve(int(self.memory.limit * READING_SHARE))
+        if self._buffered >= self.options.row_group_rows:
+            self._hand_off()
+        elif self._buffered_bytes > STORE_AHEAD_BYTES:
+            self.settle()
+
+    def _spelled(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with its fields spelled as the table spells them, new ones noted."""
         names = []
         for name in batch.schema.names:
             known = self._columns.get(name.lower())
@@ -163,21 +203,7 @@ class EventStore:
                 self._spaceless.setdefault(name.lower().replace(" ", ""), name)
                 known = name
             names.append(known)
-        if names != batch.schema.names:
-            batch = batch.rename_columns(names)
-        rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
-        self._next_rid += batch.num_rows
-        piece = _without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
-        self._buffer.append(piece)
-        self._buffered += piece.num_rows
-        self._buffered_bytes += piece.nbytes
-        if not self._reading:
-            self._reading = True
-            self.memory.reserve(int(self.memory.limit * READING_SHARE))
-        if self._buffered >= self.options.row_group_rows:
-            self._hand_off()
-        elif self._buffered_bytes > STORE_AHEAD_BYTES:
-            self.settle()
+        return batch.rename_columns(names) if names != batch.schema.names else batch
 
     def _fold_new_fields(self, batch: pa.RecordBatch, new: list[str]) -> pa.RecordBatch:
         """``batch`` with the new fields the table has no room for (see
@@ -185,29 +211,9 @@ class EventStore:
         object per row (the fields most rows have get the room there is)."""
         extra = schema.EXTRA_FIELDS
         room = MAX_TABLE_COLUMNS - len(self._columns) - (extra.lower() not in self._columns)
-        new = [n for n in new if n.lower() != extra.lower()]
-        ranked = sorted(new, key=lambda n: batch.column(n).null_count)
-        folded = ranked[max(room, 0) :]
+        batch, folded = fold_fields(batch, new, room)
         if not folded:
             return batch
-        values = {n: batch.column(n).to_pylist() for n in folded}
-        index = batch.schema.get_field_index(extra)
-        before = batch.column(index).to_pylist() if index >= 0 else [None] * batch.num_rows
-        cells: list[str | None] = []
-        for row, text in enumerate(before):
-            cell = {n: values[n][row] for n in folded if values[n][row] is not None}
-            if text is not None:
-                try:
-                    cell.update(orjson.loads(text))
-                except orjson.JSONDecodeError:
-                    cell[extra] = text
-            cells.append(orjson.dumps(cell).decode() if cell else None)
-        batch = batch.drop_columns(folded)
-        column = pa.array(cells, pa.string())
-        if index >= 0:
-            batch = batch.set_column(batch.schema.get_field_index(extra), extra, column)
-        else:
-            batch = batch.append_column(extra, column)
         if not self.folded_fields:
             self.memory.notes.append(
                 f"the events table has {MAX_TABLE_COLUMNS} columns, its cap: further fields"
@@ -229,8 +235,15 @@ class EventStore:
         self.settle()
         if self._reading:
             self._reading = False
-            self.memory.reserve(0)
-        self._store(self._take(self._buffered))
+            if self.parts_dir is None:
+                self.memory.reserve(0)
+        if self.parts_dir is None:
+            self._store(self._take(self._buffered))
+            return
+        part = self._write_group(self._take(self._buffered)) if self._buffered else None
+        if part is not None:
+            self._accept(part)
+        self._publish()
 
     def settle(self) -> None:
         """Wait for the row group being stored in the background, if any; raise what
@@ -240,7 +253,9 @@ class EventStore:
             return
         started = perf_counter()
         try:
-            storing.result()
+            part = storing.result()
+            if part is not None:
+                self._accept(part)
         finally:
             self._spent("waiting", started)
             if storing.done():  # not when the wait itself was interrupted (Ctrl-C)
@@ -270,7 +285,8 @@ class EventStore:
         self.settle()
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")
-        self._storing = self._storer.submit(self._store, group)
+        work = self._store if self.parts_dir is None else self._write_group
+        self._storing = self._storer.submit(work, group)
 
     def _take(self, rows: int) -> _Group:
         """The first ``rows`` buffered rows as a group to store (a table cut in two
@@ -286,7 +302,7 @@ class EventStore:
             self._buffered_bytes -= piece.nbytes
             if taken + piece.num_rows > rows:  # cut: its second part stays buffered
                 head = rows - taken
-                rest = _without_empty_fields(piece.slice(head))
+                rest = without_empty_fields(piece.slice(head))
                 self._buffered_bytes += rest.nbytes
                 used -= 1
                 self._buffer[used] = rest
@@ -307,6 +323,82 @@ class EventStore:
         self._pending_columns = []
         return group
 
+    # -- events as Parquet parts ------------------------------------------------------
+
+    def parts_target(self) -> PartsTarget | None:
+        """Where reader processes write their rows as parts, and how they number them
+        (None: the events are DuckDB's own table, handed rows)."""
+        if self.parts_dir is None:
+            return None
+        return PartsTarget(self._folder(), self._claim_units)
+
+    def _claim_units(self, count: int) -> int:
+        first = self._next_unit
+        self._next_unit += count
+        return first
+
+    def add_part(self, part: EventPart) -> None:
+        """Take a part a reader wrote. A part that would take the events past
+        :data:`MAX_TABLE_COLUMNS` columns is read back and ingested here instead, so its
+        new fields are folded as a table's would be."""
+        new = {c.lower() for c in part.columns} - self._columns.keys()
+        if self.parts_dir is None or len(self._columns) + len(new) > MAX_TABLE_COLUMNS:
+            table = pq.read_table(part.path)
+            os.unlink(part.path)
+            for batch in table.drop_columns([ROW_ID]).to_batches():
+                self.ingest(batch)
+            return
+        self._accept(part)
+
+    def _write_group(self, group: _Group) -> EventPart | None:
+        """Write a group of buffered rows as one part (on the storing thread)."""
+        if not group.pieces:
+            return None
+        started = perf_counter()
+        buffer = PartBuffer(self._folder(), rows=1 << 62, nbytes=1 << 62)
+        for piece in group.pieces:
+            buffer.add(piece)
+        group.pieces.clear()
+        buffer.flush()
+        self._spent("part", started)
+        return buffer.take()[0]
+
+    def _folder(self) -> str:
+        assert self.parts_dir is not None
+        os.makedirs(self.parts_dir, exist_ok=True)
+        return self.parts_dir
+
+    def _note_columns(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name.lower() not in self._columns:
+                self._columns[name.lower()] = name
+                self._spaceless.setdefault(name.lower().replace(" ", ""), name)
+
+    def _accept(self, part: EventPart) -> None:
+        """Account a written part: its fields, the columns its channels fill, its pairs."""
+        self._note_columns(part.columns)
+        self.presence.merge(part.presence)
+        self._pair_set |= part.pairs
+        self._pairs = None
+        self._parts.append(part)
+
+    def _publish(self) -> None:
+        """Make the events table a view over the parts, when parts came since the last
+        time (a table without parts stays the empty table it was made)."""
+        if len(self._parts) == self._viewed:
+            return
+        if not self._viewed:
+            self.one(f"DROP TABLE {EVENTS}")
+            # Each query reads the parts' footers (hundreds of columns) unless cached.
+            self.one("SET parquet_metadata_cache = true")
+        files = ", ".join(DUCKDB.literal(p.path) for p in self._parts)
+        self.one(
+            f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT * FROM read_parquet([{files}],"
+            " union_by_name = true)"
+        )
+        self._viewed = len(self._parts)
+        self.presence.save(self.con)
+
     def _store(self, group: _Group) -> None:
         """Make the columns ``group`` needs, then insert its tables as one aligned copy
         and checkpoint an in-memory database past a row group of rows. Runs on the storing
@@ -314,7 +406,7 @@ class EventStore:
         if group.create is not None:
             self.one(f"DROP TABLE {EVENTS}")
             cols = [f"{ROW_ID} BIGINT"]
-            cols += [f"{DUCKDB.ident(f.name)} {_duck_type(f.type)}" for f in schema.CORE_FIELDS]
+            cols += [f"{DUCKDB.ident(f.name)} {duck_type(f.type)}" for f in schema.CORE_FIELDS]
             cols += [f"{DUCKDB.ident(c)} VARCHAR" for c in group.create]
             self.one(f"CREATE TABLE {EVENTS} ({', '.join(cols)})")
         for name in group.add:
@@ -390,6 +482,8 @@ class EventStore:
     def inventory(self) -> list[tuple[str | None, int | None]]:
         """The distinct (channel, event id) pairs of the events table, cached until the
         next insert: they decide which slices exist and how channels are spelled."""
+        if self._pairs is None and self._viewed:
+            self._pairs = sorted(self._pair_set, key=lambda p: (p[0] or "", p[1] or -1))
         if self._pairs is None:
             rows = self.con.execute(
                 f"SELECT DISTINCT {schema.CHANNEL}, {schema.EVENT_ID} FROM {EVENTS}"
@@ -404,78 +498,3 @@ class EventStore:
             if name is not None and name not in spellings.get(name.lower(), ()):
                 spellings.setdefault(name.lower(), []).append(name)
         return spellings
-
-
-def _without_empty_fields(table: pa.Table) -> pa.Table:
-    """``table`` without the field columns that are null on every row: INSERT BY NAME
-    fills them, where buffered they would cost a null run each in the copy that is
-    inserted (Mordor: 70-110 MB of its 470-590 MB per row group)."""
-    empty = [
-        f.name
-        for f, column in zip(table.schema, table.columns, strict=True)
-        if column.null_count == table.num_rows and f.name not in _CORE_NAMES
-    ]
-    return table.drop_columns(empty) if empty else table
-
-
-def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
-    """``pieces`` one after another as one table with every column any of them has
-    (nulls where a piece lacks it), made in ``parts`` chunks of about equal rows (cut
-    between pieces), each column one contiguous array per chunk.
-
-    The same table as ``pa.concat_tables(pieces, promote_options="default")``,
-    five times faster on the buffers of many small files of different shapes (277 EVTX
-    files, 401 columns: 0.1 s against 0.5 s): that first makes every table as wide as
-    all of them, a null array per missing column, then copies them all; this visits only
-    the columns a piece has and adds one null run per gap. ``pieces`` is emptied as it
-    goes: each piece is let go as soon as its chunk is made, so the buffer and its copy
-    are never both held whole (Mordor: 300-410 MB of pieces and 380-500 MB of copy per
-    row group).
-    """
-    types: dict[str, pa.DataType] = {}
-    total = 0
-    for table in pieces:
-        for f in table.schema:
-            if pa.types.is_null(types.get(f.name, pa.null())):
-                types[f.name] = f.type
-        total += table.num_rows
-    names = list(types)
-    target = -(-total // max(parts, 1))
-    chunks: list[pa.Table] = []
-    pieces.reverse()  # pop from the end: pieces leave the list, in order, as they are used
-    while pieces:
-        run: list[pa.Table] = [pieces.pop()]
-        rows = run[0].num_rows
-        while pieces and (rows < target or len(chunks) + 1 >= parts):
-            run.append(pieces.pop())
-            rows += run[-1].num_rows
-        chunks.append(_unified_run(run, rows, names, types))
-        del run
-    if not chunks:
-        return pa.table({n: pa.array([], t) for n, t in types.items()})
-    return pa.concat_tables(chunks)
-
-
-def _unified_run(
-    run: list[pa.Table], rows: int, names: list[str], types: dict[str, pa.DataType]
-) -> pa.Table:
-    placed: dict[str, list[tuple[int, list[pa.Array]]]] = {}
-    at = 0
-    for table in run:
-        for f, column in zip(table.schema, table.columns, strict=True):
-            kind = types[f.name]
-            chunks = (column if column.type == kind else column.cast(kind)).chunks
-            placed.setdefault(f.name, []).append((at, chunks))
-        at += table.num_rows
-    columns = [with_null_gaps(placed.get(name, []), rows, types[name]) for name in names]
-    return pa.table(columns, names=names)
-
-
-def _duck_type(t: pa.DataType) -> str:
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ"
-    if pa.types.is_int32(t):
-        return "INTEGER"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    return "VARCHAR"
