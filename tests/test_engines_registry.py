@@ -74,3 +74,11 @@ def test_hunt_help_lists_the_registered_engines() -> None:
 def test_memory_limit_comes_from_the_environment_once() -> None:
     assert EngineOptions.from_env({"LOTLHUNT_MEMORY_LIMIT": "300MB"}).memory_limit == "300MB"
     assert EngineOptions.from_env({}) == EngineOptions()
+
+
+def test_events_as_parts_are_asked_for_by_the_environment_once() -> None:
+    assert EngineOptions().parts is False
+    assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "1"}).parts is True
+    assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "no"}).parts is False
+    both = EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "yes", "LOTLHUNT_MEMORY_LIMIT": "1GB"})
+    assert (both.parts, both.memory_limit) == (True, "1GB")

@@ -68,8 +68,11 @@ class EngineOptions:
     by_field: bool = True
     #: Whether a new hunt's events (no case file) are Parquet parts that reader
     #: processes write themselves, scanned in place, or rows inserted into DuckDB's own
-    #: table by the main process (see ``bench/README.md``, "Storing in the readers").
-    parts: bool = True
+    #: table by the main process. Off by default: parts take storing off the main
+    #: process, but DuckDB scans them slower than its own table (the attack samples'
+    #: hunt phase 2.7 s against 2.0 s, Mordor's 2-2.6x; ``bench/README.md``, "Storing
+    #: in the readers"). ``LOTLHUNT_EVENT_PARTS=1`` turns them on.
+    parts: bool = False
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which
@@ -81,14 +84,16 @@ class EngineOptions:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineOptions:
-        """Defaults, with the memory limit of ``LOTLHUNT_MEMORY_LIMIT`` if set.
+        """Defaults, with the memory limit of ``LOTLHUNT_MEMORY_LIMIT`` if set and events
+        as Parquet parts if ``LOTLHUNT_EVENT_PARTS`` is ``1`` (or ``true``, ``yes``).
 
         Read once, where a hunt is configured (the CLI, :class:`~lotlhunt.hunt.HuntConfig`),
         never deep inside an engine.
         """
         env = os.environ if environ is None else environ
         limit = env.get("LOTLHUNT_MEMORY_LIMIT", "").strip()
-        return cls(memory_limit=limit) if limit else cls()
+        parts = env.get("LOTLHUNT_EVENT_PARTS", "").strip().lower() in ("1", "true", "yes")
+        return cls(memory_limit=limit, parts=parts) if limit else cls(parts=parts)
 
 
 @dataclass
