@@ -69,9 +69,10 @@ class EngineOptions:
     #: Whether a new hunt's events (no case file) are Parquet parts that reader
     #: processes write themselves, scanned in place, or rows inserted into DuckDB's own
     #: table by the main process. Off by default: parts take storing off the main
-    #: process, but DuckDB scans them slower than its own table (the attack samples'
-    #: hunt phase 2.7 s against 2.0 s, Mordor's 2-2.6x; ``bench/README.md``, "Storing
-    #: in the readers"). ``LOTLHUNT_EVENT_PARTS=1`` turns them on.
+    #: process (Mordor's read phase 1.85x faster with two workers than one), but many
+    #: small inputs make many parts, and every query reads each part's footer (the
+    #: attack samples' hunt phase 2.7 s against 2.0 s; ``bench/README.md``, "Latest
+    #: figures"). ``LOTLHUNT_EVENT_PARTS=1`` turns them on.
     parts: bool = False
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
