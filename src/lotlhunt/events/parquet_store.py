@@ -156,8 +156,10 @@ class PartWritten:
     columns: list[str]
 
 
-def _nonempty_fields(table: pa.Table) -> pa.Table:
-    """The table without field columns that no row fills (core columns always stay)."""
+def nonempty_fields(table: pa.Table) -> pa.Table:
+    """The table without field columns that no row fills (core columns and row ids
+    always stay): a part or a table's INSERT BY NAME fills them, where kept they would
+    cost a null run each (Mordor: 70-110 MB of its 470-590 MB per row group)."""
     keep = [
         name
         for name in table.column_names
@@ -209,7 +211,7 @@ class PartWriter:
         self._rows.pop(key, None)
         if not pieces:
             return
-        table = _nonempty_fields(pa.concat_tables(pieces, promote_options="default"))
+        table = nonempty_fields(pa.concat_tables(pieces, promote_options="default"))
         self._bytes -= sum(p.nbytes for p in pieces)
         rel = f"{EVENTS_DIR}/{PARTITION}={key}/{self.prefix}-{self._seq:05d}.parquet"
         self._seq += 1

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from . import schema
 from .arrow_runs import with_null_gaps
-from .parquet_store import ROW_ID, UNIT_BITS, FieldSpellings
+from .parquet_store import ROW_ID, UNIT_BITS, FieldSpellings, nonempty_fields
 
 __all__ = [
     "ROW_ID",
@@ -108,15 +108,6 @@ def filled_by_channel(
     return out
 
 
-def _without_empty_fields(table: pa.Table) -> pa.Table:
-    keep = [
-        name
-        for name, column in zip(table.column_names, table.columns, strict=True)
-        if schema.is_core(name) or name == ROW_ID or column.null_count < table.num_rows
-    ]
-    return table.select(keep) if len(keep) != table.num_columns else table
-
-
 def _with_core_columns(table: pa.Table) -> pa.Table:
     """``table`` with every core column, of its type: each part then has the columns
     every query names, whatever the reader left out."""
@@ -133,7 +124,7 @@ def write_part(table: pa.Table, path: str, group_rows: int | None = None) -> Eve
     """Write ``table`` (core columns, fields, ``__rid``) as the part ``path``, without
     the fields no row fills, and say what it holds. Written under a temporary name and
     renamed: a part that exists is whole."""
-    table = _with_core_columns(_without_empty_fields(table))
+    table = _with_core_columns(nonempty_fields(table))
     tmp = f"{path}.tmp"
     rows = group_rows or GROUP_ROWS
     pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=max(rows, 1))

@@ -1,4 +1,4 @@
-"""The columns of the events table: DuckDB types, fields no row fills, fields past the cap.
+"""The columns of the events table: DuckDB types and fields past the cap.
 
 Kept apart from :mod:`.store`, which decides when these apply.
 """
@@ -46,18 +46,6 @@ def fold_fields(
     else:
         batch = batch.append_column(extra, column)
     return batch, folded
-
-
-def without_empty_fields(table: pa.Table) -> pa.Table:
-    """``table`` without the field columns that are null on every row: INSERT BY NAME
-    fills them, where buffered they would cost a null run each in the copy that is
-    inserted (Mordor: 70-110 MB of its 470-590 MB per row group)."""
-    empty = [
-        f.name
-        for f, column in zip(table.schema, table.columns, strict=True)
-        if column.null_count == table.num_rows and f.name not in CORE_NAMES
-    ]
-    return table.drop_columns(empty) if empty else table
 
 
 def duck_type(t: pa.DataType) -> str:

@@ -29,16 +29,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...events import schema
-from ...events.parts import (
-    EventPart,
-    PartBuffer,
-    PartsTarget,
-    take_unified,
-)
+from ...events.parquet_store import nonempty_fields
+from ...events.parts import EventPart, PartBuffer, PartsTarget, take_unified
 from ...rules.compile.dialect import DUCKDB
 from ..base import EngineOptions
 from .arrow_view import arrow_view
-from .columns import CORE_NAMES, duck_type, fold_fields, without_empty_fields
+from .columns import CORE_NAMES, duck_type, fold_fields
 from .memory import MemoryGuard
 from .presence import ColumnPresence
 
@@ -176,7 +172,7 @@ class EventStore:
             batch = self._spelled(batch)
         rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
         self._next_rid += batch.num_rows
-        piece = without_empty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        piece = nonempty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
         if self.parts_dir is not None:
             # Fields some row fills (a part has no others), counted now for the cap.
             self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
@@ -302,7 +298,7 @@ class EventStore:
             self._buffered_bytes -= piece.nbytes
             if taken + piece.num_rows > rows:  # cut: its second part stays buffered
                 head = rows - taken
-                rest = without_empty_fields(piece.slice(head))
+                rest = nonempty_fields(piece.slice(head))
                 self._buffered_bytes += rest.nbytes
                 used -= 1
                 self._buffer[used] = rest
