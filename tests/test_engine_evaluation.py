@@ -810,6 +810,44 @@ def test_events_as_parts_answer_as_the_table_does(tmp_path: Path, workers: int) 
     assert seen[True][0] == seen[True][1] == seen[True][2] == len(events)
 
 
+@pytest.mark.parametrize(
+    ("parts", "min_bytes", "expected"),
+    [(None, 1, True), (None, 1 << 40, False), (True, 1 << 40, True), (False, 1, False)],
+)
+def test_events_are_parts_by_the_inputs_size_unless_told(
+    tmp_path: Path, parts: bool | None, min_bytes: int, expected: bool
+) -> None:
+    # Left to the inputs' size, a new hunt's events are parts when the inputs reach
+    # ``parts_min_bytes`` (large inputs read faster), DuckDB's table below it (many
+    # small files hunt faster there); an explicit choice holds whatever the size. The
+    # events are the same either way.
+    from lotlhunt.hunt import read_into
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in _events()), encoding="utf-8")
+    engine = DuckDBEngine(options=EngineOptions(parts=parts, parts_min_bytes=min_bytes))
+    try:
+        stats = read_into(engine, [path], 1)
+        assert (engine.store.parts_dir is not None) is expected
+        assert engine.count() == stats.records == len(_events())
+    finally:
+        engine.close()
+
+
+def test_a_case_file_keeps_its_table_whatever_the_inputs_size(tmp_path: Path) -> None:
+    from lotlhunt.hunt import read_into
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in _events()), encoding="utf-8")
+    engine = DuckDBEngine(tmp_path / "case.duckdb", options=EngineOptions(parts_min_bytes=1))
+    try:
+        read_into(engine, [path], 1)
+        assert engine.store.parts_dir is None
+        assert engine.count() == len(_events())
+    finally:
+        engine.close()
+
+
 def test_a_part_past_the_column_cap_is_folded_as_a_table_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

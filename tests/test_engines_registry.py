@@ -76,8 +76,10 @@ def test_memory_limit_comes_from_the_environment_once() -> None:
     assert EngineOptions.from_env({}) == EngineOptions()
 
 
-def test_events_as_parts_are_asked_for_by_the_environment_once() -> None:
-    assert EngineOptions().parts is False
+def test_events_as_parts_are_decided_by_the_environment_once_else_by_size() -> None:
+    assert EngineOptions().parts is None  # by the inputs' size
+    assert EngineOptions.from_env({}).parts is None
+    assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "0"}).parts is False
     assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "1"}).parts is True
     assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "no"}).parts is False
     both = EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "yes", "LOTLHUNT_MEMORY_LIMIT": "1GB"})

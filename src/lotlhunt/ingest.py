@@ -62,6 +62,7 @@ def ingest(
     """
     wanted = None if fields is None else {f.lower().replace(" ", "") for f in fields}
     from .sources import UnitReport, discover, read_all
+    from .sources.parallel import input_bytes
 
     found = discover(paths)
     case_labels = getattr(engine, "case_labels", None)  # engines that keep cases
@@ -83,7 +84,7 @@ def ingest(
         # The readers drop the rows outside the scope (in their worker processes) and,
         # for an engine that scans Parquet parts, write the rows there themselves.
         target = getattr(engine, "parts_target", None)
-        parts = target() if target is not None and fields is None else None
+        parts = target(input_bytes(found.units)) if target is not None and fields is None else None
         items = read_all(found.units, workers, options, scope, parts)
     for item in items:
         if isinstance(item, pa.RecordBatch):

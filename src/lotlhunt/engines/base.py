@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pySigma is imported when a correlation is evaluated, not be
 RULE = "rule"
 #: Column of match and event tables holding the engine's row id of an event.
 RID = "rid"
+#: Values of a ``LOTLHUNT_*`` switch that turn it off.
+_NO = ("0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,17 @@ class EngineOptions:
     by_field: bool = True
     #: Whether a new hunt's events (no case file) are Parquet parts that reader
     #: processes write themselves, scanned in place, or rows inserted into DuckDB's own
-    #: table by the main process. Off by default: parts take storing off the main
-    #: process (Mordor's read phase 1.85x faster with two workers than one), but many
-    #: small inputs make many parts, and every query reads each part's footer (the
-    #: attack samples' hunt phase 2.7 s against 2.0 s; ``bench/README.md``, "Latest
-    #: figures"). ``LOTLHUNT_EVENT_PARTS=1`` turns them on.
-    parts: bool = False
+    #: table by the main process. None (the default) decides by the inputs' size: parts
+    #: from :attr:`parts_min_bytes` on. Parts take storing off the main process
+    #: (Mordor, 1.6 GB: read phase 1.85x faster with two workers than one, the whole hunt
+    #: 72.6 s against 93.0 s on the table), but many small inputs make many parts and
+    #: every query reads each part's footer (the attack samples, 36 MB: hunt phase 2.7 s
+    #: against 2.0 s; ``bench/README.md``, "Latest figures"). ``LOTLHUNT_EVENT_PARTS=1``
+    #: or ``0`` forces either way.
+    parts: bool | None = None
+    #: Inputs (bytes as read: an archive's members unpacked) from which a new hunt's
+    #: events are Parquet parts when :attr:`parts` is None.
+    parts_min_bytes: int = 256 << 20
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which
@@ -85,15 +92,17 @@ class EngineOptions:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineOptions:
-        """Defaults, with the memory limit of ``LOTLHUNT_MEMORY_LIMIT`` if set and events
-        as Parquet parts if ``LOTLHUNT_EVENT_PARTS`` is ``1`` (or ``true``, ``yes``).
+        """Defaults, with the memory limit of ``LOTLHUNT_MEMORY_LIMIT`` if set, and events
+        as Parquet parts if ``LOTLHUNT_EVENT_PARTS`` is ``1`` (or ``true``, ``yes``), as
+        DuckDB's table if it is ``0`` (``false``, ``no``), by the inputs' size if unset.
 
         Read once, where a hunt is configured (the CLI, :class:`~lotlhunt.hunt.HuntConfig`),
         never deep inside an engine.
         """
         env = os.environ if environ is None else environ
         limit = env.get("LOTLHUNT_MEMORY_LIMIT", "").strip()
-        parts = env.get("LOTLHUNT_EVENT_PARTS", "").strip().lower() in ("1", "true", "yes")
+        said = env.get("LOTLHUNT_EVENT_PARTS", "").strip().lower()
+        parts = True if said in ("1", "true", "yes") else False if said in _NO else None
         return cls(memory_limit=limit, parts=parts) if limit else cls(parts=parts)
 
 

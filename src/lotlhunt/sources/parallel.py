@@ -105,7 +105,7 @@ def read_all(
     :func:`_largest_first`), and batches of different units interleave.
     """
     todo = list(units)
-    if workers <= 1 or sum(map(_size, todo)) < options.in_process_bytes:
+    if workers <= 1 or input_bytes(todo) < options.in_process_bytes:
         for unit in todo:
             yield from read_unit(unit, options, scope)
         return
@@ -254,6 +254,11 @@ def _merge(unit: InputUnit, reports: list[UnitReport]) -> UnitReport:
         del merged.issues[MAX_ISSUES:]
     merged.say_dropped()
     return merged
+
+
+def input_bytes(units: Iterable[InputUnit]) -> int:
+    """Bytes the units hold as read (an archive member's unpacked size)."""
+    return sum(map(_size, units))
 
 
 def _size(unit: InputUnit) -> int:

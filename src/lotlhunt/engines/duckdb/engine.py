@@ -156,9 +156,9 @@ class DuckDBEngine:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         try:
-            # A new hunt's events are Parquet parts the readers write (in the spill
+            # A new hunt's events may be Parquet parts the readers write (in the spill
             # folder, removed with it); a case file's stay in its table.
-            new = path is None and self.options.parts
+            new = path is None and self.options.parts is not False
             parts = os.path.join(self._spill, "parts") if new else None
             self.store = EventStore(
                 self.con, self.memory, self.options, self.threads, self._use, parts
@@ -183,10 +183,10 @@ class DuckDBEngine:
     def flush(self) -> None:
         self.store.flush()
 
-    def parts_target(self) -> PartsTarget | None:
+    def parts_target(self, input_bytes: int | None = None) -> PartsTarget | None:
         """Where reader processes write the events as Parquet parts (None: hand them
-        rows)."""
-        return self.store.parts_target()
+        rows), for inputs of ``input_bytes`` (see :attr:`EngineOptions.parts`)."""
+        return self.store.parts_target(input_bytes)
 
     def add_part(self, part: EventPart) -> None:
         self.store.add_part(part)

@@ -122,9 +122,12 @@ class EventStore:
         #: waiting for the storing thread: where the time of the read phase goes.
         self.seconds: dict[str, float] = {}
         self._ensure_table()
-        #: Where the events are Parquet parts (None: DuckDB's own table). Only a new
-        #: events table becomes parts: a case file keeps its table.
-        self.parts_dir = parts_dir if not self._next_rid else None
+        #: Where the events may be Parquet parts: only a new events table becomes
+        #: parts, a case file keeps its table.
+        self._parts_home = parts_dir if not self._next_rid else None
+        #: Where the events are Parquet parts (None: DuckDB's own table). Decided by
+        #: the inputs' size at the first :meth:`parts_target` unless the options say.
+        self.parts_dir = self._parts_home if options.parts else None
         self._parts: list[EventPart] = []
         self._viewed = 0
         self._next_unit = 1
@@ -321,9 +324,21 @@ class EventStore:
 
     # -- events as Parquet parts ------------------------------------------------------
 
-    def parts_target(self) -> PartsTarget | None:
+    def parts_target(self, input_bytes: int | None = None) -> PartsTarget | None:
         """Where reader processes write their rows as parts, and how they number them
-        (None: the events are DuckDB's own table, handed rows)."""
+        (None: the events are DuckDB's own table, handed rows). With parts left to the
+        inputs' size (``options.parts`` None), inputs of ``input_bytes`` at least
+        ``options.parts_min_bytes`` make the events parts, if nothing is stored yet."""
+        empty = not self._next_rid and not self._buffered and not self._parts
+        if (
+            self.parts_dir is None
+            and self._parts_home is not None
+            and self.options.parts is None
+            and empty
+            and input_bytes is not None
+            and input_bytes >= self.options.parts_min_bytes
+        ):
+            self.parts_dir = self._parts_home
         if self.parts_dir is None:
             return None
         return PartsTarget(self._folder(), self._claim_units)
