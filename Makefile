@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make demo  - create .venv, install, simulate a small network with an intruder, hunt it
 #   make test  - create .venv, install with test extras, run the whole test suite
-#   make lint  - ruff (lint and format) over src, tests and bench; mypy over src
+#   make lint  - ruff (lint and format) over src, tests and bench; mypy over src and bench
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
