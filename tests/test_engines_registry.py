@@ -84,3 +84,20 @@ def test_events_as_parts_are_decided_by_the_environment_once_else_by_size() -> N
     assert EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "no"}).parts is False
     both = EngineOptions.from_env({"LOTLHUNT_EVENT_PARTS": "yes", "LOTLHUNT_MEMORY_LIMIT": "1GB"})
     assert (both.parts, both.memory_limit) == (True, "1GB")
+
+
+def test_workers_bound_the_engines_threads_unless_the_options_say() -> None:
+    # ``--workers N`` is the hunt's share of the cores: the readers and the engine's
+    # threads. Left unset, the engine takes every core; set in the options, they win.
+    from lotlhunt.hunt import engine_options
+
+    assert engine_options(HuntConfig(workers=1)).threads == 1
+    assert engine_options(HuntConfig(workers=2)).threads == 2
+    assert engine_options(HuntConfig()).threads is None
+    told = HuntConfig(workers=1, engine_options=replace(EngineOptions(), threads=3))
+    assert engine_options(told).threads == 3
+    engine = create_engine("duckdb", options=engine_options(HuntConfig(workers=1)))
+    try:
+        assert engine.threads == 1  # type: ignore[attr-defined]
+    finally:
+        engine.close()

@@ -9,6 +9,7 @@ turning matches into detections :mod:`.detections`, the options :mod:`.hunt_conf
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ from .analytics.correlations import evaluate_correlations
 from .analytics.run import Analysis, analyse
 from .detections import collect_detections, correlation_detection, set_aside_floods
 from .engines import create_engine, usable_engine
+from .engines.base import EngineOptions
 from .errors import InputIssue, NoEventsError, UsageError
 from .hunt_config import HuntConfig
 from .ingest import (
@@ -120,6 +122,16 @@ def choose_rules(ruleset: RuleSet, config: HuntConfig) -> None:
             ruleset.left_out[f"outside profile {profile.value}"] = left
 
 
+def engine_options(config: HuntConfig) -> EngineOptions:
+    """The engine's options for ``config``: ``workers`` is the hunt's share of the cores,
+    so it bounds the engine's threads too unless the options set them (one worker
+    leaves DuckDB one thread: ``--workers 1`` is one core, ``--workers 2`` two)."""
+    options = config.engine_options
+    if config.workers and options.threads is None:
+        return replace(options, threads=config.workers)
+    return options
+
+
 def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult:
     """Read, hunt, collect. The same result the CLI prints, for notebooks and scripts."""
     progress = progress or _Silent()
@@ -137,7 +149,7 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     ruleset, quiet = scoped_rules(load_hunt_rules(config, progress), config.rule_scope)
     stats.phases["rules"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    engine = create_engine(config.engine, config.case, config.engine_options)
+    engine = create_engine(config.engine, config.case, engine_options(config))
     try:
         if not config.paths:
             case_inputs(engine, stats)

@@ -91,7 +91,9 @@ CASE = click.option(
     help="DuckDB case file: without PATHs, read it; with PATHs, store the logs there.",
 )
 WORKERS = click.option(
-    "--workers", type=click.IntRange(min=1), help="Reader processes (default: cores)."
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Cores to use: reader processes and the engine's threads (default: all).",
 )
 JSONL = click.option("--jsonl", type=click.Path(path_type=Path), help="Write rows as JSON lines.")
 CSV = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write rows as CSV.")
