@@ -93,7 +93,7 @@ CASE = click.option(
 WORKERS = click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Cores to use: reader processes and the engine's threads (default: all).",
+    help="Cores to use: reader processes, and a hunt's query threads (default: all).",
 )
 JSONL = click.option("--jsonl", type=click.Path(path_type=Path), help="Write rows as JSON lines.")
 CSV = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write rows as CSV.")
