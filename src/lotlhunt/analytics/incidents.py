@@ -274,6 +274,10 @@ class Context:
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
             found = table.filter(hit).append_column("__key", key.filter(hit))
+            # One chunk: taking a few rows from a table of many chunks costs a pass over
+            # all of them (pyarrow 26: 9 ms against 0.07 ms on 400 k rows), and every
+            # incident's context takes some (a quarter of a 1 M-event hunt's analytics).
+            found = found.combine_chunks()
             n = len(self.tables)
             self.tables.append(found)
             cols = [found.column(c).to_pylist() for c in ("__key", TS, schema.SOURCE)]
