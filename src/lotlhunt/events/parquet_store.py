@@ -263,7 +263,12 @@ def _merge_duplicate_columns(table: pa.Table, names: list[str]) -> pa.Table:
     order: list[str] = []
     for name, column in zip(names, table.columns, strict=True):
         if name in columns:
-            columns[name] = pc.coalesce(columns[name], column)
+            held = columns[name]
+            if pa.types.is_null(held.type):  # a column of no value takes the other's type
+                held = held.cast(column.type)
+            elif pa.types.is_null(column.type):
+                column = column.cast(held.type)
+            columns[name] = pc.coalesce(held, column)
         else:
             columns[name] = column
             order.append(name)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -36,6 +36,7 @@ __all__ = [
     "filled_by_channel",
     "take_unified",
     "write_part",
+    "write_pieces",
 ]
 
 #: Rows past which a buffer is written as a part: one of DuckDB's row groups, so a part
@@ -124,33 +125,122 @@ def write_part(table: pa.Table, path: str, group_rows: int | None = None) -> Eve
     """Write ``table`` (core columns, fields, ``__rid``) as the part ``path``, without
     the fields no row fills, and say what it holds. Written under a temporary name and
     renamed: a part that exists is whole."""
-    table = _with_core_columns(nonempty_fields(table))
+    return write_pieces([table], path, group_rows)
+
+
+def write_pieces(pieces: list[pa.Table], path: str, group_rows: int | None = None) -> EventPart:
+    """Write ``pieces`` one after another as the part ``path`` (see :func:`write_part`),
+    one row group at a time: each group's rows are copied into one table with every
+    column of the part (:func:`take_unified`'s copy, a group long), written, and let go,
+    and ``pieces`` is emptied as it goes. Writing a buffer never holds it twice: the copy
+    of a whole buffer beside it was the peak of the process that wrote it (Mordor: a
+    64 MB reader buffer, a 300-400 MB row group in the engine's process)."""
+    group = max(group_rows or GROUP_ROWS, 1)
+    types: dict[str, pa.DataType] = {}
+    filled: set[str] = set()
+    for table in pieces:
+        for f, column in zip(table.schema, table.columns, strict=True):
+            if pa.types.is_null(types.get(f.name, pa.null())):
+                types[f.name] = f.type
+            if column.null_count < len(column):
+                filled.add(f.name)
+    if len({n.lower() for n in types}) != len(types):
+        # One field spelled two ways: merged value by value, over the whole buffer.
+        whole = nonempty_fields(FieldSpellings().unify(take_unified(pieces, 1)))
+        pieces.append(whole)
+        types = dict(zip(whole.schema.names, whole.schema.types, strict=True))
+        filled = set(types)
+    names = [n for n in types if n in filled or schema.is_core(n) or n == ROW_ID]
     tmp = f"{path}.tmp"
-    rows = group_rows or GROUP_ROWS
-    pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=max(rows, 1))
+    written = _Written()
+    writer: pq.ParquetWriter | None = None
+    try:
+        for run, rows in _runs(pieces, group):
+            chunk = _with_core_columns(_unified_run(run, rows, names, types))
+            del run
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, chunk.schema, compression=COMPRESSION)
+            elif chunk.schema != writer.schema:
+                chunk = chunk.cast(writer.schema)
+            writer.write_table(chunk, row_group_size=group)
+            written.add(chunk)
+            del chunk
+        if writer is None:  # no rows: an empty part, as the whole table would have been
+            empty = _with_core_columns(pa.table({n: pa.array([], types[n]) for n in names}))
+            writer = pq.ParquetWriter(tmp, empty.schema, compression=COMPRESSION)
+        columns = list(writer.schema.names)
+    finally:
+        if writer is not None:
+            writer.close()
     os.replace(tmp, path)
-    rids = table.column(ROW_ID)
-    bounds = pc.min_max(rids)
-    presence = filled_by_channel(table, schema.CHANNEL, ignore=[ROW_ID])
-    pairs = table.select([schema.CHANNEL, schema.EVENT_ID]).group_by(
-        [schema.CHANNEL, schema.EVENT_ID]
-    )
-    distinct = pairs.aggregate([])
-    return EventPart(
-        path=path,
-        rows=table.num_rows,
-        first_rid=int(bounds["min"].as_py()),
-        last_rid=int(bounds["max"].as_py()),
-        columns=tuple(n for n in table.column_names if not schema.is_core(n) and n != ROW_ID),
-        presence={c: frozenset(cols) for c, cols in presence.items()},
-        pairs=frozenset(
+    return written.part(path, columns)
+
+
+def _runs(pieces: list[pa.Table], rows: int) -> Iterator[tuple[list[pa.Table], int]]:
+    """``pieces`` (emptied as it goes) as runs of ``rows`` rows each (the last one
+    shorter), a piece cut where a run ends (zero-copy slices)."""
+    pieces.reverse()  # pop from the end: pieces leave the list, in order, as they are used
+    while pieces:
+        run: list[pa.Table] = []
+        held = 0
+        while pieces and held < rows:
+            piece = pieces.pop()
+            if held + piece.num_rows > rows:
+                cut = rows - held
+                pieces.append(piece.slice(cut))
+                piece = piece.slice(0, cut)
+            if piece.num_rows:
+                run.append(piece)
+                held += piece.num_rows
+        if run:
+            yield run, held
+
+
+class _Written:
+    """What the row groups written so far hold: rows, row id bounds, the columns each
+    channel fills, the (channel, event id) pairs."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.presence: dict[str, set[str]] = {}
+        self.pairs: set[tuple[str | None, int | None]] = set()
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        if not table.num_rows:
+            return
+        bounds = pc.min_max(table.column(ROW_ID))
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is not None:
+            self.first = low if self.first is None else min(self.first, low)
+            self.last = high if self.last is None else max(self.last, high)
+        for channel, cols in filled_by_channel(table, schema.CHANNEL, ignore=[ROW_ID]).items():
+            self.presence.setdefault(channel, set()).update(cols)
+        distinct = (
+            table.select([schema.CHANNEL, schema.EVENT_ID])
+            .group_by([schema.CHANNEL, schema.EVENT_ID])
+            .aggregate([])
+        )
+        self.pairs.update(
             zip(
                 distinct.column(schema.CHANNEL).to_pylist(),
                 distinct.column(schema.EVENT_ID).to_pylist(),
                 strict=True,
             )
-        ),
-    )
+        )
+
+    def part(self, path: str, columns: list[str]) -> EventPart:
+        return EventPart(
+            path=path,
+            rows=self.rows,
+            first_rid=int(self.first) if self.first is not None else 0,
+            last_rid=int(self.last) if self.last is not None else 0,
+            columns=tuple(n for n in columns if not schema.is_core(n) and n != ROW_ID),
+            presence={c: frozenset(cols) for c, cols in self.presence.items()},
+            pairs=frozenset(self.pairs),
+        )
 
 
 class PartBuffer:
@@ -188,10 +278,9 @@ class PartBuffer:
             return
         pieces, self._pieces = self._pieces, []
         self._held_rows = self._held_bytes = 0
-        table = FieldSpellings().unify(take_unified(pieces, 1))
         path = os.path.join(self.folder, f"{self.prefix}-{self._seq:06d}.parquet")
         self._seq += 1
-        self.written.append(write_part(table, path))
+        self.written.append(write_pieces(pieces, path))
 
     def take(self) -> list[EventPart]:
         """The parts written since the last call."""

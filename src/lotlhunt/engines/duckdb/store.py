@@ -51,6 +51,11 @@ ONE_PART_BYTES = 64 << 20
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
 #: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
 READING_SHARE = 0.5
+#: Arrow bytes of batches buffered for a part past which they are written, whatever their
+#: rows: with a row group's rows (122,880) the engine's process held Mordor's wide rows
+#: twice over, 300-400 MB buffered and as much again written (the peak of its read phase).
+#: Parts are row groups of rows however large: a part is only the unit of a file.
+PART_GROUP_BYTES = 128 << 20
 #: Columns of the events table past which new fields are folded into one JSON column
 #: (``schema.EXTRA_FIELDS``). Appending to a table pins a block (256 KiB) per column: an
 #: export with a new key on every line made tens of thousands of columns and ran out of
@@ -186,7 +191,9 @@ class EventStore:
             self._reading = True
             if self.parts_dir is None:
                 self.memory.reserve(int(self.memory.limit * READING_SHARE))
-        if self._buffered >= self.options.row_group_rows:
+        if self._buffered >= self.options.row_group_rows or (
+            self.parts_dir is not None and self._buffered_bytes >= PART_GROUP_BYTES
+        ):
             self._hand_off()
         elif self._buffered_bytes > STORE_AHEAD_BYTES:
             self.settle()
@@ -278,9 +285,10 @@ class EventStore:
                 self._storer = None
 
     def _hand_off(self) -> None:
-        """Give the buffer's whole row groups to the storing thread, once it is done with
-        the previous group; the rest stays buffered."""
-        group = self._take(self._buffered - self._buffered % self.options.row_group_rows)
+        """Give the buffer's whole row groups (as a part: all of it) to the storing
+        thread, once it is done with the previous group; the rest stays buffered."""
+        whole = self._buffered - self._buffered % self.options.row_group_rows
+        group = self._take(self._buffered if self.parts_dir is not None else whole)
         self.settle()
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")

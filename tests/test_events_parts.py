@@ -1,0 +1,158 @@
+"""Parts written a row group at a time: the same file as the whole buffer copied first,
+never more than one group of it copied at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lotlhunt.engines.base import EngineOptions
+from lotlhunt.engines.duckdb import store as store_module
+from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.events import parts, schema
+from lotlhunt.events.parquet_store import FieldSpellings, nonempty_fields
+from lotlhunt.events.parts import ROW_ID, PartBuffer, take_unified, write_pieces
+
+
+def _piece(first: int, rows: int, names: list[str], channel: str, null_b: bool) -> pa.Table:
+    columns: dict[str, pa.Array] = {
+        schema.CHANNEL: pa.array([channel] * rows),
+        schema.EVENT_ID: pa.array([(first + i) % 3 for i in range(rows)], pa.int32()),
+    }
+    for name in names:
+        if name in ("b", "B") and null_b:
+            columns[name] = pa.nulls(rows)  # a reader's column of no value at all
+        else:
+            values = [f"{name}{first + i}" if i % 2 else None for i in range(rows)]
+            columns[name] = pa.array(values, pa.string())
+    columns[ROW_ID] = pa.array(range(first, first + rows), pa.int64())
+    return pa.table(columns)
+
+
+def _expected(pieces: list[pa.Table]) -> pa.Table:
+    """What a part held when the whole buffer was copied, unified and trimmed first."""
+    table = nonempty_fields(FieldSpellings().unify(take_unified(list(pieces), 1)))
+    return parts._with_core_columns(table)
+
+
+_PIECES = st.lists(
+    st.tuples(
+        # "A" is "a" spelled again, "B" is "b"
+        st.lists(st.sampled_from(["a", "b", "A", "B", "c"]), unique=True),
+        st.integers(1, 40),  # rows
+        st.sampled_from(["Security", "Sysmon"]),
+        st.booleans(),  # "b" null throughout
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(_PIECES, st.sampled_from([1, 7, 16, 1000]))
+@settings(max_examples=60, deadline=None)
+def test_a_part_written_group_by_group_holds_what_the_whole_copy_held(
+    tmp_path_factory: pytest.TempPathFactory, given_pieces: list[Any], group: int
+) -> None:
+    tables, first = [], 0
+    for names, rows, channel, null_b in given_pieces:
+        tables.append(_piece(first, rows, names, channel, null_b))
+        first += rows
+    expected = _expected(tables)
+    path = str(tmp_path_factory.mktemp("part") / "p.parquet")
+    handed = list(tables)
+    part = write_pieces(handed, path, group)
+    assert not handed  # every piece let go
+    got = pq.read_table(path)
+    assert got.schema.names == expected.schema.names
+    assert got.equals(expected.cast(got.schema))
+    assert part.rows == expected.num_rows
+    assert (part.first_rid, part.last_rid) == (0, first - 1)
+    assert set(part.columns) == {
+        n for n in expected.schema.names if not schema.is_core(n) and n != ROW_ID
+    }
+    assert part.presence == {
+        c: frozenset(cols)
+        for c, cols in parts.filled_by_channel(expected, schema.CHANNEL, [ROW_ID]).items()
+    }
+    pairs = expected.select([schema.CHANNEL, schema.EVENT_ID]).to_pylist()
+    assert part.pairs == {(p[schema.CHANNEL], p[schema.EVENT_ID]) for p in pairs}
+
+
+def test_a_part_copies_one_row_group_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A buffer of many pieces is never copied whole beside itself: each copy is one row
+    # group of the part, and the row groups are whole ones but the last.
+    copied: list[int] = []
+    unified_run = parts._unified_run
+
+    def counting(run: list[pa.Table], rows: int, *args: Any) -> pa.Table:
+        copied.append(rows)
+        return unified_run(run, rows, *args)
+
+    monkeypatch.setattr(parts, "_unified_run", counting)
+    pieces = [_piece(i * 700, 700, ["a", "b", "c"], "Security", False) for i in range(10)]
+    part = write_pieces(pieces, str(tmp_path / "p.parquet"), 1024)
+    assert max(copied) == 1024 and sum(copied) == 7000 == part.rows
+    meta = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert groups == [1024] * 6 + [7000 - 6 * 1024]
+
+
+def test_a_part_buffer_writes_past_its_bytes_and_empties(tmp_path: Path) -> None:
+    pieces = [_piece(i * 500, 500, ["a", "c"], "Sysmon", False) for i in range(6)]
+    bound = pieces[0].nbytes * 2
+    buffer = PartBuffer(str(tmp_path), rows=1 << 30, nbytes=bound)
+    for piece in pieces:
+        buffer.add(piece)
+        assert buffer._held_bytes < bound  # written as soon as the bound is reached
+    written = buffer.take()
+    assert [p.rows for p in written] == [1000, 1000, 1000]
+    assert sum(pq.read_table(p.path).num_rows for p in written) == 3000
+
+
+def _batch(first: int, rows: int) -> pa.RecordBatch:
+    columns = {f.name: pa.nulls(rows, f.type) for f in schema.CORE_FIELDS}
+    columns[schema.CHANNEL] = pa.array(["Security"] * rows)
+    columns[schema.POSITION] = pa.array(range(first, first + rows), pa.int64())
+    columns["CommandLine"] = pa.array([f"cmd /c echo {'x' * 200} {i}" for i in range(rows)])
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def test_the_engine_writes_batches_as_parts_past_a_byte_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Batches handed to an engine whose events are parts are written once they hold
+    # PART_GROUP_BYTES of Arrow, whatever their rows: the process never buffers a whole
+    # row group of wide rows.
+    bound = _batch(0, 1000).nbytes * 3
+    monkeypatch.setattr(store_module, "PART_GROUP_BYTES", bound)
+    engine = DuckDBEngine(options=EngineOptions(parts=True))
+    try:
+        for k in range(10):
+            engine.ingest(_batch(k * 1000, 1000))
+            assert engine.store._buffered_bytes < bound
+        engine.flush()
+        written = list(engine.store._parts)
+        count = engine.count()
+        distinct = engine.con.execute(
+            f"SELECT count(DISTINCT {ROW_ID}), count(DISTINCT {schema.POSITION}) FROM events"
+        ).fetchone()
+    finally:
+        engine.close()
+    assert len(written) == 4 and [p.rows for p in written] == [3000, 3000, 3000, 1000]
+    assert count == 10_000 and distinct == (10_000, 10_000)
+
+
+def test_one_field_spelled_twice_once_without_any_value_is_merged() -> None:
+    # A column of no value at all (Arrow's null type) and the same field spelled in
+    # another case with values: merging them raised (no coalesce of null and string).
+    table = pa.table({"a": pa.nulls(2), "A": pa.array(["x", None], pa.string())})
+    merged = FieldSpellings().unify(table)
+    assert merged.column_names == ["a"] and merged.column("a").to_pylist() == ["x", None]
