@@ -95,6 +95,23 @@ def engine_made(engine):
         finally:
             mark("hunt", "end")
     cls.evaluate = ev
+def slice_marks():
+    try:
+        from lotlhunt.engines.duckdb.evaluate import Evaluator
+    except ImportError:
+        return
+    group = Evaluator._group
+    def traced(self, pool, rules, variant, idxs, progress):
+        name = "slice " + ",".join(variant.channels) + ":" + ",".join(
+            map(str, variant.event_ids or ())) + f" ({len(idxs)} rules)"
+        mark(name, "start")
+        try:
+            return group(self, pool, rules, variant, idxs, progress)
+        finally:
+            mark(name, "end")
+    Evaluator._group = traced
+if os.environ.get("MEMORY_TRACE_SLICES"):
+    slice_marks()
 H = "lotlhunt.hunt"
 wrap(H, "create_engine", "engine", engine_made)
 wrap(H, "load_hunt_rules", "rules")
@@ -137,6 +154,7 @@ def run(
     interval: float,
     tick: float,
     keep: Path,
+    slices: int = 0,
 ) -> dict:
     """One traced hunt: its samples, its marks, and its stats; its detections and
     incidents written to ``keep``."""
@@ -154,6 +172,8 @@ def run(
         env = {**os.environ, "PYTHONPATH": str(src), "MEMORY_TRACE_MARKS": str(marks_path)}
         if tick:
             env["MEMORY_TRACE_TICK"] = str(tick)
+        if slices:
+            env["MEMORY_TRACE_SLICES"] = "1"
 
         samples: list[tuple[float, int, int]] = []
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -222,7 +242,9 @@ def _mb(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f}"
 
 
-def report(name: str, trace: dict) -> None:
+def report(name: str, trace: dict, top: int = 0) -> None:
+    """Per step its seconds, peaks and bytes; then the ``top`` slices of evaluation with
+    the highest peaks of the tree, if they were marked."""
     peak = max((tree for _, _, tree in trace["samples"]), default=0)
     print(
         f"\n{name}: peak of the tree {_mb(peak)} MB, {trace['stats'].get('detections')} detections"
@@ -231,7 +253,12 @@ def report(name: str, trace: dict) -> None:
         f"{'step':<26} {'s':>6} {'tree MB':>8} {'hunt MB':>8} {'kids MB':>8} "
         f"{'arrow MB':>9} {'duckdb MB':>10} {'spilled MB':>11}"
     )
-    for row in steps(trace):
+    rows = steps(trace)
+    slices = sorted((r for r in rows if r["step"].startswith("slice ")), key=lambda r: -r["tree"])
+    rows = [r for r in rows if not r["step"].startswith("slice ")]
+    if top and slices:
+        rows += [{**r, "step": r["step"][:60]} for r in slices[:top]]
+    for row in rows:
         duck = row["duckdb"] or [None, None]
         print(
             f"{row['step']:<26} {row['seconds']:>6.1f} {_mb(row['tree']):>8} "
@@ -255,6 +282,12 @@ def main() -> None:
         "--keep", type=Path, help="Keep each run's detections and incidents in this folder."
     )
     ap.add_argument("--timeline", type=Path, help="Write every sample and mark here (JSON).")
+    ap.add_argument(
+        "--slices",
+        type=int,
+        default=0,
+        help="Also mark each slice's evaluation and print the N with the highest peaks.",
+    )
     args = ap.parse_args()
     srcs = [tuple(s.split("=", 1)) for s in args.src] or [("src", str(ROOT / "src"))]
     paths = args.path or [DATA / "mordor"]
@@ -267,8 +300,17 @@ def main() -> None:
             for name, src in srcs:
                 src_path = Path(src).resolve()
                 folder = keep / f"{name}-{i + 1}"
-                trace = run(src_path, paths, rules, args.workers, args.interval, args.tick, folder)
-                report(f"{name} (run {i + 1})", trace)
+                trace = run(
+                    src_path,
+                    paths,
+                    rules,
+                    args.workers,
+                    args.interval,
+                    args.tick,
+                    folder,
+                    args.slices,
+                )
+                report(f"{name} (run {i + 1})", trace, args.slices)
                 traces[f"{name}-{i + 1}"] = trace
         # The same detections and incidents, as sets, from every tree and run.
         first = outputs(keep / f"{srcs[0][0]}-1")

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.engines.base import EngineOptions
-from lotlhunt.engines.duckdb import store as store_module
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.events import parts, schema
 from lotlhunt.events.parquet_store import FieldSpellings, nonempty_fields
-from lotlhunt.events.parts import ROW_ID, PartBuffer, take_unified, write_pieces
+from lotlhunt.events.parts import ROW_ID, PartBuffer, Spool, take_unified, write_pieces
 
 
 def _piece(first: int, rows: int, names: list[str], channel: str, null_b: bool) -> pa.Table:
@@ -125,29 +124,46 @@ def _batch(first: int, rows: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(columns)
 
 
-def test_the_engine_writes_batches_as_parts_past_a_byte_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Batches handed to an engine whose events are parts are written once they hold
-    # PART_GROUP_BYTES of Arrow, whatever their rows: the process never buffers a whole
-    # row group of wide rows.
-    bound = _batch(0, 1000).nbytes * 3
-    monkeypatch.setattr(store_module, "PART_GROUP_BYTES", bound)
-    engine = DuckDBEngine(options=EngineOptions(parts=True))
+def test_the_engine_gathers_batches_for_a_part_in_a_file_not_in_memory() -> None:
+    # Batches handed to an engine whose events are parts wait for their part in a file:
+    # the process holds none of them (a row group of Mordor's wide rows is 300-400 MB),
+    # and a part is still a row group of rows (every query binds every part).
+    engine = DuckDBEngine(options=EngineOptions(parts=True, row_group_rows=3000))
     try:
         for k in range(10):
             engine.ingest(_batch(k * 1000, 1000))
-            assert engine.store._buffered_bytes < bound
+            assert engine.store._buffered == engine.store._buffered_bytes == 0
+            spool = engine.store._spool
+            assert spool is None or 0 < spool.rows < 3000
         engine.flush()
         written = list(engine.store._parts)
         count = engine.count()
         distinct = engine.con.execute(
-            f"SELECT count(DISTINCT {ROW_ID}), count(DISTINCT {schema.POSITION}) FROM events"
+            f"SELECT count(DISTINCT {ROW_ID}), count(DISTINCT {schema.POSITION}),"
+            f" min(length(CommandLine)) FROM events"
         ).fetchone()
+        folder = Path(written[0].path).parent
+        left = sorted(p.suffix for p in folder.iterdir())
     finally:
         engine.close()
-    assert len(written) == 4 and [p.rows for p in written] == [3000, 3000, 3000, 1000]
-    assert count == 10_000 and distinct == (10_000, 10_000)
+    assert [p.rows for p in written] == [3000, 3000, 3000, 1000]
+    assert count == 10_000 and distinct == (10_000, 10_000, 214)
+    assert left == [".parquet"] * 4  # the spools are gone
+
+
+def test_a_spool_reads_back_what_was_appended_and_removes_its_file(tmp_path: Path) -> None:
+    tables = [_piece(i * 10, 10, ["a", "b"], "Security", i == 1) for i in range(3)]
+    spool = Spool(str(tmp_path))
+    for table in tables:
+        spool.add(table)
+    back = list(spool.tables())
+    assert spool.rows == 30 and len(back) == 3
+    assert all(t.equals(e) for t, e in zip(back, tables, strict=True))
+    part = spool.write(str(tmp_path / "p.parquet"), 16)
+    assert part.rows == 30 and pq.read_table(tmp_path / "p.parquet").equals(
+        _expected(tables).cast(pq.read_schema(tmp_path / "p.parquet"))
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
 
 
 def test_one_field_spelled_twice_once_without_any_value_is_merged() -> None:

@@ -13,6 +13,7 @@ are numbered ``u << UNIT_BITS | n``, as the Parquet case store numbers them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,13 @@ __all__ = [
     "PartBuffer",
     "PartsTarget",
     "SMALL_ROWS",
+    "Layout",
+    "Spool",
     "filled_by_channel",
     "take_unified",
     "write_part",
     "write_pieces",
+    "write_stream",
 ]
 
 #: Rows past which a buffer is written as a part: one of DuckDB's row groups, so a part
@@ -135,27 +139,60 @@ def write_pieces(pieces: list[pa.Table], path: str, group_rows: int | None = Non
     and ``pieces`` is emptied as it goes. Writing a buffer never holds it twice: the copy
     of a whole buffer beside it was the peak of the process that wrote it (Mordor: a
     64 MB reader buffer, a 300-400 MB row group in the engine's process)."""
-    group = max(group_rows or GROUP_ROWS, 1)
-    types: dict[str, pa.DataType] = {}
-    filled: set[str] = set()
+    layout = Layout()
     for table in pieces:
-        for f, column in zip(table.schema, table.columns, strict=True):
-            if pa.types.is_null(types.get(f.name, pa.null())):
-                types[f.name] = f.type
-            if column.null_count < len(column):
-                filled.add(f.name)
-    if len({n.lower() for n in types}) != len(types):
+        layout.add(table)
+    if layout.respelled():
         # One field spelled two ways: merged value by value, over the whole buffer.
         whole = nonempty_fields(FieldSpellings().unify(take_unified(pieces, 1)))
+        layout = Layout()
+        layout.add(whole)
         pieces.append(whole)
-        types = dict(zip(whole.schema.names, whole.schema.types, strict=True))
-        filled = set(types)
-    names = [n for n in types if n in filled or schema.is_core(n) or n == ROW_ID]
+    pieces.reverse()  # popped from the end: pieces leave the list, in order, as used
+    return write_stream(_popped(pieces), layout, path, group_rows)
+
+
+def _popped(pieces: list[pa.Table]) -> Iterator[pa.Table]:
+    while pieces:
+        yield pieces.pop()
+
+
+class Layout:
+    """The columns of the tables of one part, gathered before the part is written: each
+    name's type (the first that is not Arrow's null type) and whether a row fills it."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, pa.DataType] = {}
+        self.filled: set[str] = set()
+
+    def add(self, table: pa.Table | pa.RecordBatch) -> None:
+        for f, column in zip(table.schema, table.columns, strict=True):
+            if pa.types.is_null(self.types.get(f.name, pa.null())):
+                self.types[f.name] = f.type
+            if column.null_count < len(column):
+                self.filled.add(f.name)
+
+    def respelled(self) -> bool:
+        """Whether a field is spelled two ways (names equal but for case)."""
+        return len({n.lower() for n in self.types}) != len(self.types)
+
+    def names(self) -> list[str]:
+        """The part's columns: the core ones, the row id, and the fields a row fills."""
+        return [n for n in self.types if n in self.filled or schema.is_core(n) or n == ROW_ID]
+
+
+def write_stream(
+    tables: Iterable[pa.Table], layout: Layout, path: str, group_rows: int | None = None
+) -> EventPart:
+    """Write ``tables`` (whose columns ``layout`` gathered, no field spelled two ways) as
+    the part ``path``, a row group at a time (see :func:`write_pieces`)."""
+    group = max(group_rows or GROUP_ROWS, 1)
+    names, types = layout.names(), layout.types
     tmp = f"{path}.tmp"
     written = _Written()
     writer: pq.ParquetWriter | None = None
     try:
-        for run, rows in _runs(pieces, group):
+        for run, rows in _runs(tables, group):
             chunk = _with_core_columns(_unified_run(run, rows, names, types))
             del run
             if writer is None:
@@ -176,24 +213,76 @@ def write_pieces(pieces: list[pa.Table], path: str, group_rows: int | None = Non
     return written.part(path, columns)
 
 
-def _runs(pieces: list[pa.Table], rows: int) -> Iterator[tuple[list[pa.Table], int]]:
-    """``pieces`` (emptied as it goes) as runs of ``rows`` rows each (the last one
-    shorter), a piece cut where a run ends (zero-copy slices)."""
-    pieces.reverse()  # pop from the end: pieces leave the list, in order, as they are used
-    while pieces:
-        run: list[pa.Table] = []
-        held = 0
-        while pieces and held < rows:
-            piece = pieces.pop()
-            if held + piece.num_rows > rows:
-                cut = rows - held
-                pieces.append(piece.slice(cut))
-                piece = piece.slice(0, cut)
-            if piece.num_rows:
-                run.append(piece)
-                held += piece.num_rows
-        if run:
-            yield run, held
+def _runs(tables: Iterable[pa.Table], rows: int) -> Iterator[tuple[list[pa.Table], int]]:
+    """``tables`` as runs of ``rows`` rows each (the last one shorter), a table cut
+    where a run ends (zero-copy slices); each table is taken from ``tables`` only when
+    the run being made needs it."""
+    run: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        while table.num_rows:
+            take = min(rows - held, table.num_rows)
+            run.append(table.slice(0, take) if take < table.num_rows else table)
+            held += take
+            table = table.slice(take)
+            if held == rows:
+                yield run, held
+                run, held = [], 0
+        del table
+    if run:
+        yield run, held
+
+
+class Spool:
+    """Tables waiting to be written as one part, kept in a file (Arrow IPC streams, one
+    after another) instead of memory, and read back one at a time when the part is
+    written (:meth:`write`). A part is worth a row group of rows (every query binds every
+    part, so parts must be few), and on wide rows that is 300-400 MB of Arrow (Mordor):
+    held in memory until written, then copied, it was the peak of the process that
+    gathered it. In the file it costs the operating system's page cache, which it may
+    drop, instead; written and read back at memory speed."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, f"spool-{uuid.uuid4().hex[:12]}.arrows")
+        self._file = open(self.path, "w+b")  # noqa: SIM115 - closed by write() or close()
+        self._spans: list[tuple[int, int]] = []
+        self.layout = Layout()
+        self.rows = 0
+        self.nbytes = 0
+
+    def add(self, table: pa.Table) -> None:
+        """Append ``table`` to the file."""
+        if not table.num_rows:
+            return
+        self.layout.add(table)
+        at = self._file.seek(0, os.SEEK_END)
+        with pa.ipc.new_stream(self._file, table.schema) as stream:
+            stream.write_table(table)
+        self._spans.append((at, self._file.tell() - at))
+        self.rows += table.num_rows
+        self.nbytes += table.nbytes
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The tables appended, in order, each read back from the file as it is asked for."""
+        self._file.flush()
+        for at, size in self._spans:
+            data = os.pread(self._file.fileno(), size, at)
+            yield pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+    def write(self, path: str, group_rows: int | None = None) -> EventPart:
+        """Write the tables as the part ``path`` and remove the file."""
+        try:
+            if self.layout.respelled():
+                return write_pieces(list(self.tables()), path, group_rows)
+            return write_stream(self.tables(), self.layout, path, group_rows)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Remove the file (what it held is not written)."""
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 class _Written:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from ...events import schema
 from ...events.parquet_store import nonempty_fields
-from ...events.parts import EventPart, PartBuffer, PartsTarget, take_unified
+from ...events.parts import EventPart, PartsTarget, Spool, take_unified
 from ...rules.compile.dialect import DUCKDB
 from ..base import EngineOptions
 from .arrow_view import arrow_view
@@ -51,11 +51,6 @@ ONE_PART_BYTES = 64 << 20
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
 #: as fast (Mordor: 1.1-1.8 s per 552-column row group with 512 MB, 1.5-2.6 s with 1 GB).
 READING_SHARE = 0.5
-#: Arrow bytes of batches buffered for a part past which they are written, whatever their
-#: rows: with a row group's rows (122,880) the engine's process held Mordor's wide rows
-#: twice over, 300-400 MB buffered and as much again written (the peak of its read phase).
-#: Parts are row groups of rows however large: a part is only the unit of a file.
-PART_GROUP_BYTES = 128 << 20
 #: Columns of the events table past which new fields are folded into one JSON column
 #: (``schema.EXTRA_FIELDS``). Appending to a table pins a block (256 KiB) per column: an
 #: export with a new key on every line made tens of thousands of columns and ran out of
@@ -134,6 +129,9 @@ class EventStore:
         #: the inputs' size at the first :meth:`parts_target` unless the options say.
         self.parts_dir = self._parts_home if options.parts else None
         self._parts: list[EventPart] = []
+        #: Batches gathered for the next part this process writes, in a file.
+        self._spool: Spool | None = None
+        self._next_part = 0
         self._viewed = 0
         self._next_unit = 1
         self._pair_set: set[tuple[str | None, int | None]] = set()
@@ -184,6 +182,8 @@ class EventStore:
         if self.parts_dir is not None:
             # Fields some row fills (a part has no others), counted now for the cap.
             self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
+            self._spooled(piece)
+            return
         self._buffer.append(piece)
         self._buffered += piece.num_rows
         self._buffered_bytes += piece.nbytes
@@ -191,9 +191,7 @@ class EventStore:
             self._reading = True
             if self.parts_dir is None:
                 self.memory.reserve(int(self.memory.limit * READING_SHARE))
-        if self._buffered >= self.options.row_group_rows or (
-            self.parts_dir is not None and self._buffered_bytes >= PART_GROUP_BYTES
-        ):
+        if self._buffered >= self.options.row_group_rows:
             self._hand_off()
         elif self._buffered_bytes > STORE_AHEAD_BYTES:
             self.settle()
@@ -246,9 +244,9 @@ class EventStore:
         if self.parts_dir is None:
             self._store(self._take(self._buffered))
             return
-        part = self._write_group(self._take(self._buffered)) if self._buffered else None
-        if part is not None:
-            self._accept(part)
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            self._accept(self._write_spool(spool))
         self._publish()
 
     def settle(self) -> None:
@@ -280,20 +278,21 @@ class EventStore:
         except Exception:  # noqa: BLE001, S110 - closing after a failure
             pass
         finally:
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
             if self._storer is not None:
                 self._storer.shutdown(wait=True)
                 self._storer = None
 
     def _hand_off(self) -> None:
-        """Give the buffer's whole row groups (as a part: all of it) to the storing
-        thread, once it is done with the previous group; the rest stays buffered."""
-        whole = self._buffered - self._buffered % self.options.row_group_rows
-        group = self._take(self._buffered if self.parts_dir is not None else whole)
+        """Give the buffer's whole row groups to the storing thread, once it is done with
+        the previous group; the rest stays buffered."""
+        group = self._take(self._buffered - self._buffered % self.options.row_group_rows)
         self.settle()
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")
-        work = self._store if self.parts_dir is None else self._write_group
-        self._storing = self._storer.submit(work, group)
+        self._storing = self._storer.submit(self._store, group)
 
     def _take(self, rows: int) -> _Group:
         """The first ``rows`` buffered rows as a group to store (a table cut in two
@@ -369,18 +368,30 @@ class EventStore:
             return
         self._accept(part)
 
-    def _write_group(self, group: _Group) -> EventPart | None:
-        """Write a group of buffered rows as one part (on the storing thread)."""
-        if not group.pieces:
-            return None
+    def _spooled(self, piece: pa.Table) -> None:
+        """Append ``piece`` to the part being gathered, kept in a file (:class:`Spool`);
+        a row group of rows gathered is written as a part by the storing thread while
+        the next one is gathered."""
+        if self._spool is None:
+            self._spool = Spool(self._folder())
+        self._spool.add(piece)
+        if self._spool.rows < self.options.row_group_rows:
+            return
+        spool, self._spool = self._spool, None
+        self.settle()
+        if self._storer is None:
+            self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")
+        self._storing = self._storer.submit(self._write_spool, spool)
+
+    def _write_spool(self, spool: Spool) -> EventPart:
+        """Write a gathered part (on the storing thread, or the caller's once it is idle)."""
         started = perf_counter()
-        buffer = PartBuffer(self._folder(), rows=1 << 62, nbytes=1 << 62)
-        for piece in group.pieces:
-            buffer.add(piece)
-        group.pieces.clear()
-        buffer.flush()
-        self._spent("part", started)
-        return buffer.take()[0]
+        try:
+            path = os.path.join(self._folder(), f"engine-{self._next_part:06d}.parquet")
+            self._next_part += 1
+            return spool.write(path)
+        finally:
+            self._spent("part", started)
 
     def _folder(self) -> str:
         assert self.parts_dir is not None
@@ -410,6 +421,10 @@ class EventStore:
             self.one(f"DROP TABLE {EVENTS}")
             # Each query reads the parts' footers (hundreds of columns) unless cached.
             self.one("SET parquet_metadata_cache = true")
+            # But not their data: parts are local files the system caches already, and
+            # DuckDB's own copy of what it read stayed resident through the hunt
+            # (Mordor: 90 MB of the evaluation's peak).
+            self.one("SET enable_external_file_cache = false")
         files = ", ".join(DUCKDB.literal(p.path) for p in self._parts)
         self.one(
             f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT * FROM read_parquet([{files}],"
