@@ -96,9 +96,12 @@ def test_a_part_copies_one_row_group_at_a_time(
         return unified_run(run, rows, *args)
 
     monkeypatch.setattr(parts, "_unified_run", counting)
-    pieces = [_piece(i * 700, 700, ["a", "b", "c"], "Security", False) for i in range(10)]
+    # "A" is "a" spelled again: merged a group at a time too, not over the whole buffer.
+    names = (["a", "b", "c"], ["A", "b", "c"])
+    pieces = [_piece(i * 700, 700, names[i % 2], "Security", False) for i in range(10)]
     part = write_pieces(pieces, str(tmp_path / "p.parquet"), 1024)
     assert max(copied) == 1024 and sum(copied) == 7000 == part.rows
+    assert "A" not in part.columns and "a" in part.columns
     meta = pq.ParquetFile(tmp_path / "p.parquet").metadata
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert groups == [1024] * 6 + [7000 - 6 * 1024]

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from . import schema
 from .arrow_runs import with_null_gaps
-from .parquet_store import ROW_ID, UNIT_BITS, FieldSpellings, nonempty_fields
+from .parquet_store import ROW_ID, UNIT_BITS, FieldSpellings
 
 __all__ = [
     "ROW_ID",
@@ -142,12 +142,6 @@ def write_pieces(pieces: list[pa.Table], path: str, group_rows: int | None = Non
     layout = Layout()
     for table in pieces:
         layout.add(table)
-    if layout.respelled():
-        # One field spelled two ways: merged value by value, over the whole buffer.
-        whole = nonempty_fields(FieldSpellings().unify(take_unified(pieces, 1)))
-        layout = Layout()
-        layout.add(whole)
-        pieces.append(whole)
     pieces.reverse()  # popped from the end: pieces leave the list, in order, as used
     return write_stream(_popped(pieces), layout, path, group_rows)
 
@@ -172,13 +166,20 @@ class Layout:
             if column.null_count < len(column):
                 self.filled.add(f.name)
 
-    def respelled(self) -> bool:
-        """Whether a field is spelled two ways (names equal but for case)."""
-        return len({n.lower() for n in self.types}) != len(self.types)
-
-    def names(self) -> list[str]:
-        """The part's columns: the core ones, the row id, and the fields a row fills."""
-        return [n for n in self.types if n in self.filled or schema.is_core(n) or n == ROW_ID]
+    def columns(self) -> list[tuple[str, list[str]]]:
+        """The part's columns, each with the names it is gathered from: a field spelled
+        several ways (names equal but for case) is one column, spelled as first seen,
+        its values the first spelling's that is not null (as :class:`FieldSpellings`
+        merges them). Kept: the core columns, the row id, the fields a row fills."""
+        spellings = FieldSpellings()
+        gathered: dict[str, list[str]] = {}
+        for name in self.types:
+            gathered.setdefault(spellings.spell(name), []).append(name)
+        return [
+            (name, names)
+            for name, names in gathered.items()
+            if schema.is_core(name) or name == ROW_ID or any(n in self.filled for n in names)
+        ]
 
 
 def write_stream(
@@ -187,13 +188,13 @@ def write_stream(
     """Write ``tables`` (whose columns ``layout`` gathered, no field spelled two ways) as
     the part ``path``, a row group at a time (see :func:`write_pieces`)."""
     group = max(group_rows or GROUP_ROWS, 1)
-    names, types = layout.names(), layout.types
+    columns = layout.columns()
     tmp = f"{path}.tmp"
     written = _Written()
     writer: pq.ParquetWriter | None = None
     try:
         for run, rows in _runs(tables, group):
-            chunk = _with_core_columns(_unified_run(run, rows, names, types))
+            chunk = _with_core_columns(_part_run(run, rows, columns, layout.types))
             del run
             if writer is None:
                 writer = pq.ParquetWriter(tmp, chunk.schema, compression=COMPRESSION)
@@ -203,14 +204,14 @@ def write_stream(
             written.add(chunk)
             del chunk
         if writer is None:  # no rows: an empty part, as the whole table would have been
-            empty = _with_core_columns(pa.table({n: pa.array([], types[n]) for n in names}))
+            empty = _with_core_columns(_part_run([], 0, columns, layout.types))
             writer = pq.ParquetWriter(tmp, empty.schema, compression=COMPRESSION)
-        columns = list(writer.schema.names)
+        names = list(writer.schema.names)
     finally:
         if writer is not None:
             writer.close()
     os.replace(tmp, path)
-    return written.part(path, columns)
+    return written.part(path, names)
 
 
 def _runs(tables: Iterable[pa.Table], rows: int) -> Iterator[tuple[list[pa.Table], int]]:
@@ -272,8 +273,6 @@ class Spool:
     def write(self, path: str, group_rows: int | None = None) -> EventPart:
         """Write the tables as the part ``path`` and remove the file."""
         try:
-            if self.layout.respelled():
-                return write_pieces(list(self.tables()), path, group_rows)
             return write_stream(self.tables(), self.layout, path, group_rows)
         finally:
             self.close()
@@ -413,6 +412,30 @@ def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
     if not chunks:
         return pa.table({n: pa.array([], t) for n, t in types.items()})
     return pa.concat_tables(chunks)
+
+
+def _part_run(
+    run: list[pa.Table],
+    rows: int,
+    columns: list[tuple[str, list[str]]],
+    types: dict[str, pa.DataType],
+) -> pa.Table:
+    """The ``rows`` rows of ``run`` as one table of the part's ``columns`` (see
+    :meth:`Layout.columns`), each one contiguous array, nulls where a table lacks it."""
+    names = [n for _, gathered in columns for n in gathered]
+    table = _unified_run(run, rows, names, types)
+    out: dict[str, pa.Array] = {}
+    for name, gathered in columns:
+        merged = table.column(gathered[0])
+        for other in gathered[1:]:
+            column = table.column(other)
+            if pa.types.is_null(merged.type):  # a column of no value takes the other's type
+                merged = merged.cast(column.type)
+            elif pa.types.is_null(column.type):
+                column = column.cast(merged.type)
+            merged = pc.coalesce(merged, column)
+        out[name] = merged
+    return pa.table(out)
 
 
 def _unified_run(
