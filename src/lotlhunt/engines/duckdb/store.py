@@ -2,7 +2,8 @@
 
 A new hunt's events (no case file) are Parquet parts (:mod:`lotlhunt.events.parts`):
 reader workers write them and hand over only what each holds; batches handed to
-:meth:`EventStore.ingest` are written as parts by the store's own thread. ``events`` is
+:meth:`EventStore.ingest` wait in a spool file (not in memory) until they make a row
+group of rows, which the store's own thread writes as a part. ``events`` is
 then a view over the parts: the main process inserts no row (``bench/README.md``,
 "Storing in the readers": as fast to hunt on simulated EVTX, slower on Mordor).
 
