@@ -175,3 +175,23 @@ def test_one_field_spelled_twice_once_without_any_value_is_merged() -> None:
     table = pa.table({"a": pa.nulls(2), "A": pa.array(["x", None], pa.string())})
     merged = FieldSpellings().unify(table)
     assert merged.column_names == ["a"] and merged.column("a").to_pylist() == ["x", None]
+
+
+def test_duckdb_keeps_less_for_queries_when_the_events_are_parts() -> None:
+    # Once reading is over DuckDB's limit is lowered for queries, further on parts: it
+    # keeps nothing resident then (the parts are files), so what needs more spills.
+    from lotlhunt.engines.duckdb.memory import setting_bytes
+
+    limits = {}
+    for as_parts in (False, True):
+        engine = DuckDBEngine(options=EngineOptions(parts=as_parts, memory_limit="1GB"))
+        try:
+            engine.ingest(_batch(0, 100))
+            engine.evaluate([])
+            row = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+            assert row is not None
+            limits[as_parts] = setting_bytes(str(row[0]))
+        finally:
+            engine.close()
+    assert limits[True] < limits[False] < 10**9
+    assert limits[True] >= 256 * 2**20 * 0.99  # never below the guard's floor

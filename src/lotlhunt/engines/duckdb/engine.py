@@ -44,7 +44,7 @@ from . import case, search
 from .correlate import correlate
 from .evaluate import Evaluator
 from .explain import explain
-from .memory import MemoryGuard
+from .memory import PARTS_QUERY_SHARE, QUERY_SHARE, MemoryGuard
 from .queries import SearchTerms, scope_condition
 from .slices import CORE_ALIASES, SLICE, WORK_DB, Slices
 from .store import EVENTS, ROW_ID, EventStore
@@ -286,7 +286,9 @@ class DuckDBEngine:
         self, rules: Sequence[CompiledRule], progress: Callable[[int], None] | None = None
     ) -> Evaluation:
         self.flush()
-        self.memory.stored()  # reading is over: DuckDB needs less from here on
+        # Reading is over: DuckDB needs less from here on, and less still on parts.
+        parts = self.store.parts_dir is not None
+        self.memory.stored(PARTS_QUERY_SHARE if parts else QUERY_SHARE)
         return self.evaluator.evaluate(rules, progress)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

@@ -33,6 +33,11 @@ MIN_LIMIT = 256 * 2**20
 #: resident through the hunt (Mordor: 0.9 GB beside the hunt's own 0.6 GB of Arrow)
 #: where, past the lower limit, it spills the blocks no query is reading.
 QUERY_SHARE = 0.6
+#: The same share when the events are Parquet parts: DuckDB keeps nothing resident then
+#: (the parts are files), and what the hunt's queries hold in it is small (Mordor: 5-90
+#: MB while rules are evaluated); what needs more (the analytics' sorted frame of every
+#: event, 240-330 MB) spills past it rather than grow the process.
+PARTS_QUERY_SHARE = 0.75
 
 
 class MemoryGuard:
@@ -58,13 +63,13 @@ class MemoryGuard:
             self.reserved = nbytes
             self._apply()
 
-    def stored(self) -> None:
-        """The events are stored, queries follow: DuckDB's limit lowered by
-        :data:`QUERY_SHARE` of it. If DuckDB cannot spill enough to come under it at once,
-        the limit stays as it was (a lower one is only a saving)."""
+    def stored(self, share: float = QUERY_SHARE) -> None:
+        """The events are stored, queries follow: DuckDB's limit lowered by ``share`` of
+        it. If DuckDB cannot spill enough to come under it at once, the limit stays as it
+        was (a lower one is only a saving)."""
         before = self.reserved
         try:
-            self.reserve(int(self.limit * QUERY_SHARE))
+            self.reserve(int(self.limit * share))
         except duckdb.Error:
             self.reserve(before)
 
