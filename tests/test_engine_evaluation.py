@@ -603,7 +603,7 @@ def test_duckdb_keeps_less_once_the_events_are_stored(tmp_path: Path) -> None:
     full = DuckDBEngine(options=EngineOptions(memory_limit="1GiB"))
     try:
         load_events(full, _events(), tmp_path)
-        full.memory.stored = lambda: None  # type: ignore[method-assign]
+        full.memory.stored = lambda *_: None  # type: ignore[method-assign]
         assert _matches(full, rules) == matches and matches
     finally:
         full.close()
