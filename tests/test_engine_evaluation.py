@@ -552,9 +552,9 @@ def test_fields_null_on_every_row_are_not_buffered() -> None:
         empty_b = empty_b.append_column("B", pa.nulls(100, pa.string()))
         engine.ingest(with_a)
         engine.ingest(without_a)  # 1,200 rows: one group of 1,000 inserted, 200 kept
-        kept = [t.column_names for t in engine.store._buffer]
+        kept = [t.column_names for t in engine.store._buffer.pieces]
         engine.ingest(empty_b)
-        buffered = [t.column_names for t in engine.store._buffer]
+        buffered = [t.column_names for t in engine.store._buffer.pieces]
         engine.flush()
         row = engine.con.execute(
             "SELECT count(*), count(A), count(B), count(DISTINCT __rid), count(Image) FROM events"

@@ -135,7 +135,7 @@ def test_the_engine_gathers_batches_for_a_part_in_a_file_not_in_memory() -> None
     try:
         for k in range(10):
             engine.ingest(_batch(k * 1000, 1000))
-            assert engine.store._buffered == engine.store._buffered_bytes == 0
+            assert engine.store._buffer.rows == engine.store._buffer.nbytes == 0
             spool = engine.store._spool
             assert spool is None or 0 < spool.rows < 3000
         engine.flush()

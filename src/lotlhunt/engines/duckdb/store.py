@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -38,15 +37,10 @@ from .arrow_view import arrow_view
 from .columns import CORE_NAMES, duck_type, fold_fields
 from .memory import MemoryGuard
 from .presence import ColumnPresence
+from .row_groups import COPY_PARTS, ONE_PART_BYTES, STORE_AHEAD_BYTES, RowGroup, RowGroupBuffer
 
 ROW_ID = "__rid"
 EVENTS = "events"
-#: Chunks the copy of a row group is made in (see ``take_unified``). Inserted on one
-#: thread, four chunks went in as fast as one (Mordor: 1.6 s against 1.5 s).
-COPY_PARTS = 4
-#: Below this many bytes of Arrow a buffer is copied in one part: parts only bound memory,
-#: and each costs a concatenation per column (277 small EVTX files, 401 columns).
-ONE_PART_BYTES = 64 << 20
 #: Share of the memory limit set aside while whole row groups are inserted, for the Arrow
 #: buffer of a row group and its copy, which the process holds beside DuckDB (on Mordor
 #: 300-380 MB and 450-560 MB). DuckDB appends and compresses a whole row group in the rest
@@ -58,22 +52,6 @@ READING_SHARE = 0.5
 #: memory whatever the limit; 2,100 columns stay within DuckDB's default limit (Mordor,
 #: the widest real corpus here, has 552).
 MAX_TABLE_COLUMNS = 2100
-#: Arrow bytes the reader may buffer while a row group is being stored in the background;
-#: past it, ingest waits for that group. Simulated EVTX row groups are 89 MB of Arrow:
-#: reading and storing overlap fully. Mordor's are 300-400 MB: buffering a whole one more
-#: raised the peak of the process tree by about that much (192 MB allowed: 2,336 MB
-#: against 2,149 MB on a loaded machine).
-STORE_AHEAD_BYTES = 128 << 20
-
-
-@dataclass
-class _Group:
-    """Buffered tables handed to the storing thread, with what the table needs first:
-    made with every column known so far (nothing inserted yet), or columns added."""
-
-    pieces: list[pa.Table]
-    create: list[str] | None = None
-    add: list[str] = field(default_factory=list)
 
 
 class EventStore:
@@ -107,9 +85,7 @@ class EventStore:
         self.presence = ColumnPresence()
         self._columns: dict[str, str] = {}
         self._spaceless: dict[str, str] = {}
-        self._buffer: list[pa.Table] = []
-        self._buffered = 0
-        self._buffered_bytes = 0
+        self._buffer = RowGroupBuffer()
         #: The one thread that stores whole row groups while reading goes on, and the
         #: group it is storing (its result raises what storing raised).
         self._storer: ThreadPoolExecutor | None = None
@@ -185,16 +161,14 @@ class EventStore:
             self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
             self._spooled(piece)
             return
-        self._buffer.append(piece)
-        self._buffered += piece.num_rows
-        self._buffered_bytes += piece.nbytes
+        self._buffer.add(piece)
         if not self._reading:
             self._reading = True
             if self.parts_dir is None:
                 self.memory.reserve(int(self.memory.limit * READING_SHARE))
-        if self._buffered >= self.options.row_group_rows:
+        if self._buffer.rows >= self.options.row_group_rows:
             self._hand_off()
-        elif self._buffered_bytes > STORE_AHEAD_BYTES:
+        elif self._buffer.nbytes > STORE_AHEAD_BYTES:
             self.settle()
 
     def _spelled(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -243,7 +217,7 @@ class EventStore:
             if self.parts_dir is None:
                 self.memory.reserve(0)
         if self.parts_dir is None:
-            self._store(self._take(self._buffered))
+            self._store(self._take(self._buffer.rows))
             return
         spool, self._spool = self._spool, None
         if spool is not None:
@@ -289,36 +263,18 @@ class EventStore:
     def _hand_off(self) -> None:
         """Give the buffer's whole row groups to the storing thread, once it is done with
         the previous group; the rest stays buffered."""
-        group = self._take(self._buffered - self._buffered % self.options.row_group_rows)
+        rows = self._buffer.rows
+        group = self._take(rows - rows % self.options.row_group_rows)
         self.settle()
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="lotlhunt-store")
         self._storing = self._storer.submit(self._store, group)
 
-    def _take(self, rows: int) -> _Group:
-        """The first ``rows`` buffered rows as a group to store (a table cut in two
-        leaves its second part, a zero-copy slice, buffered), with the columns the table
-        needs first."""
-        first = self._next_rid == self._buffered  # nothing handed to the table yet
-        pieces: list[pa.Table] = []
-        taken = used = 0
-        for piece in self._buffer:
-            if taken >= rows:
-                break
-            used += 1
-            self._buffered_bytes -= piece.nbytes
-            if taken + piece.num_rows > rows:  # cut: its second part stays buffered
-                head = rows - taken
-                rest = nonempty_fields(piece.slice(head))
-                self._buffered_bytes += rest.nbytes
-                used -= 1
-                self._buffer[used] = rest
-                piece = piece.slice(0, head)
-            pieces.append(piece)
-            taken += piece.num_rows
-        del self._buffer[:used]
-        self._buffered -= taken
-        group = _Group(pieces)
+    def _take(self, rows: int) -> RowGroup:
+        """The first ``rows`` buffered rows as a group to store, with the columns the
+        table needs first."""
+        first = self._next_rid == self._buffer.rows  # nothing handed to the table yet
+        group = RowGroup(self._buffer.take(rows))
         if self._pending_columns and first:
             # Nothing inserted yet: make the table with all its columns in one statement
             # (an export can bring hundreds of fields; one ALTER each costs more than
@@ -337,7 +293,7 @@ class EventStore:
         (None: the events are DuckDB's own table, handed rows). With parts left to the
         inputs' size (``options.parts`` None), inputs of ``input_bytes`` at least
         ``options.parts_min_bytes`` make the events parts, if nothing is stored yet."""
-        empty = not self._next_rid and not self._buffered and not self._parts
+        empty = not self._next_rid and not self._buffer.rows and not self._parts
         if (
             self.parts_dir is None
             and self._parts_home is not None
@@ -434,7 +390,7 @@ class EventStore:
         self._viewed = len(self._parts)
         self.presence.save(self.con)
 
-    def _store(self, group: _Group) -> None:
+    def _store(self, group: RowGroup) -> None:
         """Make the columns ``group`` needs, then insert its tables as one aligned copy
         and checkpoint an in-memory database past a row group of rows. Runs on the storing
         thread, or on the caller's once that thread is idle (never both at once)."""
