@@ -35,6 +35,7 @@ from .ingest import (
     require_events,
 )
 from .model import HuntResult, HuntStats, SuppressedRule
+from .rules.compile.dialect import Dialect
 from .rules.loader import bundled_rules_dir, load_rules
 from .rules.model import RuleSet
 from .scope import scoped_rules
@@ -57,7 +58,9 @@ __all__ = [
 ]
 
 
-def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> RuleSet:
+def load_hunt_rules(
+    config: HuntConfig, progress: Progress | None = None, dialect: Dialect | None = None
+) -> RuleSet:
     paths: list[str | Path] = list(config.rules)
     extra = list(config.extra_rule_dicts)
     if config.default_rules:
@@ -84,7 +87,7 @@ def load_hunt_rules(config: HuntConfig, progress: Progress | None = None) -> Rul
         extra.extend(intel_rules)
     ruleset = load_rules(
         paths,
-        dialect=usable_engine(config.engine).dialect,
+        dialect=dialect or usable_engine(config.engine).dialect,
         extra_dicts=extra,
         placeholders=config.placeholders,
         exclusions=config.exclusions,
@@ -151,6 +154,19 @@ def run_hunt(config: HuntConfig, progress: Progress | None = None) -> HuntResult
     mark = time.perf_counter()
     engine = create_engine(config.engine, config.case, engine_options(config))
     try:
+        twin_dialect = getattr(engine, "twin_dialect", None)
+        set_twins = getattr(engine, "set_twins", None)
+        if twin_dialect is not None and set_twins is not None:
+            # An engine running rules in two dialects (Spark: its own SQL, and the
+            # embedded engine's per-field evaluation on its executors) gets both.
+            twins_started = time.perf_counter()
+            twins, _ = scoped_rules(
+                load_hunt_rules(config, None, dialect=twin_dialect), config.rule_scope
+            )
+            set_twins(twins.rules)
+            spent = time.perf_counter() - twins_started
+            stats.phases["rules"] += spent
+            mark += spent
         if not config.paths:
             case_inputs(engine, stats)
             if not engine.count():

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from ...events import schema
 from ...events.parquet_store import ROW_ID, Store, StoreWriter, is_store
-from ...rules.compile.dialect import IP_HEX_FUNCTION, SPARK, ip_hex
+from ...rules.compile.dialect import DUCKDB, IP_HEX_FUNCTION, SPARK, ip_hex
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ...scope import EventScope
@@ -57,6 +57,9 @@ class SparkEngine:
 
     name = "spark"
     dialect = SPARK
+    #: The dialect of the rules' twins it evaluates per field on the executors
+    #: (:mod:`.by_field`); a hunt hands them over with :meth:`set_twins`.
+    twin_dialect = DUCKDB
 
     def __init__(
         self,
@@ -75,6 +78,10 @@ class SparkEngine:
         self._temp: str | None = None
         self._rows: pa.Table | None = None
         self._row_ids: set[int] = set()
+        #: The rules of the next :meth:`evaluate` compiled in :attr:`twin_dialect`.
+        self.twins: list[CompiledRule] | None = None
+        #: The rules the last :meth:`evaluate` ran per field (the others: Spark SQL).
+        self.by_field_rules: set[int] = set()
         if case is not None and is_store(Path(case)):
             self._open(Path(case))
         else:
@@ -190,6 +197,11 @@ class SparkEngine:
         return 0 if df is None else int(df.where(tables.row_filter(variant, channels)).count())
 
     # -- evaluation -------------------------------------------------------------------
+
+    def set_twins(self, twins: Sequence[CompiledRule]) -> None:
+        """The rules :meth:`evaluate` will be given, in the same order, compiled in
+        :attr:`twin_dialect`: with them, rules run per field on the executors."""
+        self.twins = list(twins)
 
     def evaluate(
         self, rules: Sequence[CompiledRule], progress: Callable[[int], None] | None = None

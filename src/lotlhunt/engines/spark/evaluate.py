@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...events.parquet_store import ROW_ID
 from ...rules.compile.dialect import IP_SUFFIX, SPARK
@@ -46,6 +47,7 @@ from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import batched, by_event_ids, covers, fields_read, rule_groups
+from .by_field import broadcast_twins, by_field_rules, pass_frame, run_pass, twins_usable
 from .session import interpreted
 from .tables import EVENT_ID
 
@@ -144,19 +146,29 @@ def evaluate(
             live.append((variant, idxs))
         elif progress:
             progress(len(idxs))
-    interpret = engine.interprets
+    all_passes = sorted(passes(live, rules), key=lambda p: -len(p.guards))
+    parts: list[pa.Table] = []
+    failed: dict[int, str] = {}
+    by_sql: dict[int, list[int]] = {k: list(p.guards) for k, p in enumerate(all_passes)}
+    twins = twins_usable(rules, engine.twins) if engine.spark_options.by_field else {}
+    engine.by_field_rules = set()
+    if twins:
+        by_sql = _by_field(engine, all_passes, rules, twins, parts, progress)
     jobs: list[tuple[list[int], DataFrame, dict[int, str | None]]] = []
+    interpret = engine.interprets
     # The passes with the most rules first: with few job slots, the longest is not left
     # to run alone at the end.
-    for pass_ in sorted(passes(live, rules), key=lambda p: -len(p.guards)):
-        idxs = list(pass_.guards)
+    for k, pass_ in enumerate(all_passes):
+        idxs = by_sql.get(k, [])
+        if not idxs:
+            continue
         used = "\n".join(rules[i].sql for i in idxs)
         df = engine.tables.slice(
             pass_.variant,
-            sorted(pass_.fields),
+            sorted(fields_read(rules, idxs)),
             spark_address_fields([rules[i] for i in idxs]),
             used,
-            event_id=any(g is not None for g in pass_.guards.values()),
+            event_id=any(pass_.guards[i] is not None for i in idxs),
         )
         if df is None:
             if progress:
@@ -164,10 +176,8 @@ def evaluate(
             continue
         size = len(idxs) if interpret else RULES_PER_JOB
         jobs.extend((part, df, pass_.guards) for part in batched(idxs, size))
-    parts: list[pa.Table] = []
-    failed: dict[int, str] = {}
-    threads = max(1, min(JOBS_AT_ONCE, engine.spark.sparkContext.defaultParallelism))
-    with interpreted(engine.spark) if interpret else nullcontext():
+    threads = _threads(engine)
+    with interpreted(engine.spark) if interpret and jobs else nullcontext():
         with ThreadPoolExecutor(threads, thread_name_prefix="lotlhunt-rules") as pool:
             for (idxs, _, _), (got, errors) in zip(
                 jobs,
@@ -183,6 +193,64 @@ def evaluate(
         # A rule whose variants overlap (never in the shipped mapping) matches once.
         matches = matches.group_by(["rule", "rid"]).aggregate([])
     return Evaluation(matches=matches, failed=sorted(failed.items()), slices=len(groups))
+
+
+def _threads(engine: SparkEngine) -> int:
+    return max(1, min(JOBS_AT_ONCE, engine.spark.sparkContext.defaultParallelism))
+
+
+def _by_field(
+    engine: SparkEngine,
+    all_passes: Sequence[_Pass],
+    rules: Sequence[CompiledRule],
+    twins: dict[int, CompiledRule],
+    parts: list[pa.Table],
+    progress: Callable[[int], None] | None,
+) -> dict[int, list[int]]:
+    """Run the passes' rules that can be per field (:mod:`.by_field`), their matches
+    appended to ``parts``; what is left to Spark SQL, by pass: the rules without a twin
+    and those that failed per field (on one task or with their whole job)."""
+    left: dict[int, list[int]] = {}
+    jobs: list[tuple[int, list[int], DataFrame]] = []
+    for k, pass_ in enumerate(all_passes):
+        mine = by_field_rules(engine, pass_, rules, twins)
+        left[k] = [i for i in pass_.guards if i not in set(mine)]
+        if not mine:
+            continue
+        df = pass_frame(engine, pass_, rules, mine)
+        if df is None:
+            if progress:
+                progress(len(mine))
+            continue
+        jobs.append((k, mine, df))
+    if not jobs:
+        return left
+    broadcast = broadcast_twins(engine, {i: twins[i] for _, mine, _ in jobs for i in mine})
+    chunk = engine.spark_options.rows_per_chunk
+
+    def one(job: tuple[int, list[int], DataFrame]) -> tuple[pa.Table | None, dict[int, str]]:
+        _, mine, df = job
+        try:
+            return run_pass(df, broadcast, mine, chunk)
+        except _spark_errors() as exc:
+            return None, {i: _first_line(exc) for i in mine}
+
+    try:
+        with ThreadPoolExecutor(_threads(engine), thread_name_prefix="lotlhunt-fields") as pool:
+            for (k, mine, _), (got, errors) in zip(jobs, pool.map(one, jobs), strict=True):
+                retry = set(errors)
+                if got is not None and got.num_rows:
+                    if retry:
+                        keep = pc.invert(pc.is_in(got.column("rule"), pa.array(sorted(retry))))
+                        got = got.filter(keep)
+                    parts.append(got)
+                left[k].extend(i for i in mine if i in retry)
+                engine.by_field_rules.update(i for i in mine if i not in retry)
+                if progress:
+                    progress(len(mine) - len(retry))
+    finally:
+        broadcast.broadcast.unpersist()
+    return left
 
 
 def _hits(

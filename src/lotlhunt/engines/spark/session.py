@@ -52,6 +52,13 @@ class SparkOptions:
     #: not compiled to Java (:data:`INTERPRETED_CONF`): compiling SigmaHQ's rule set costs
     #: minutes on the driver before any row is read, repaid only over many rows.
     interpret_below_rows: int = 10_000_000
+    #: Evaluate rules per field on the executors, by the embedded engine's evaluator
+    #: (:mod:`.by_field`), where the rules' DuckDB twins are known; False: every rule
+    #: as Spark SQL on every row of its slice (a hundred times the CPU an event).
+    by_field: bool = True
+    #: Rows of a partition a task evaluates at once (per field: each chunk's distinct
+    #: values once): bounds a Python worker's memory on large partitions.
+    rows_per_chunk: int = 1_000_000
 
     @staticmethod
     def parse_conf(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
