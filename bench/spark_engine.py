@@ -22,6 +22,8 @@ analytics on Arrow tables; does not scale with executors).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -57,6 +59,51 @@ class JobTimes:
     cpu: float = 0.0
     #: Wall time with at least one of these jobs running (s).
     busy: float = 0.0
+    #: CPU time of the executors' Python workers (s), when measured.
+    python: float | None = None
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def python_worker_cpu() -> float:
+    """CPU seconds (user and system) of every process under this process's JVM, reaped
+    children included: Spark's Python workers in local mode, which Spark's own task CPU
+    time does not count."""
+    children = _children()
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    todo = []
+    for pid in children.get(os.getpid(), []):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"java" in fh.read().split(b"\0")[0]:
+                    todo.extend(children.get(pid, []))
+        except OSError:
+            continue
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(fields[k]) for k in (11, 12, 13, 14))
+    return total / tick
 
 
 class Ledger:
@@ -141,7 +188,7 @@ def _print_phases(rows: list[tuple[str, str, float, JobTimes | None]]) -> None:
     print(
         f"{'engine':<7} {'phase':<22} {'wall s':>8} {'jobs':>6} {'tasks':>7} "
         f"{'exec run s':>10} {'exec cpu s':>10} {'deser s':>8} {'jobs wall':>9} "
-        f"{'driver only':>11}"
+        f"{'driver only':>11} {'py cpu s':>8}"
     )
     for engine, phase, wall, jt in rows:
         if jt is None:
@@ -151,7 +198,40 @@ def _print_phases(rows: list[tuple[str, str, float, JobTimes | None]]) -> None:
             f"{engine:<7} {phase:<22} {wall:>8.1f} {jt.jobs:>6} {jt.tasks:>7} "
             f"{jt.run:>10.1f} {jt.cpu:>10.1f} {jt.deserialize:>8.1f} {jt.busy:>9.1f} "
             f"{max(0.0, wall - jt.busy):>11.1f}"
+            + (f" {jt.python:>8.1f}" if jt.python is not None else "")
         )
+
+
+def _identity(result: Any) -> set[tuple[str, str, int]]:
+    return {(d.rule_id, d.source, d.position) for d in result.detections}
+
+
+class _Sampler:
+    """A silent progress noting (time, the Python workers' CPU) as the hunt reports,
+    at most every half second: the Python CPU of a phase is read between samples."""
+
+    def __init__(self, samples: list[tuple[float, float]]) -> None:
+        self.samples = samples
+
+    def _sample(self, force: bool = False) -> None:
+        now = time.time()
+        if force or not self.samples or now - self.samples[-1][0] > 0.5:
+            self.samples.append((now, python_worker_cpu()))
+
+    def note(self, message: str) -> None:
+        self._sample(True)
+
+    def start(self, phase: str, total: int | None) -> None:
+        self._sample(True)
+
+    def advance(self, n: int = 1, records: int = 0) -> None:
+        self._sample()
+
+
+def _cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """The workers' CPU at the last sample before ``at``."""
+    before = [c for t, c in samples if t <= at]
+    return before[-1] if before else samples[0][1]
 
 
 def main() -> None:
@@ -167,7 +247,11 @@ def main() -> None:
     ap.add_argument(
         "--ingest-only", action="store_true", help="Spark: read into the store, no hunt"
     )
+    ap.add_argument(
+        "--sql-rules", action="store_true", help="Spark: every rule as Spark SQL on every row"
+    )
     args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
     rules = args.rules or DEFAULT_RULES
     work = args.keep or Path(tempfile.mkdtemp(prefix="lotlhunt-bench-spark-"))
     corpus = work / f"sim-{args.events}"
@@ -183,10 +267,13 @@ def main() -> None:
         rows.append(("duckdb", "total", time.perf_counter() - started, None))
         rows += [("duckdb", k, v, None) for k, v in duck.stats.phases.items()]
         print(f"duckdb: {duck.stats.records:,} events, {len(duck.detections):,} detections")
+        (work / f"duckdb-detections-{args.events}.json").write_text(
+            json.dumps(sorted(_identity(duck)))
+        )
 
     if args.engine in ("both", "spark"):
         conf = (("spark.ui.retainedJobs", RETAINED), ("spark.ui.retainedStages", RETAINED))
-        options = SparkOptions(master=args.master, conf=conf)
+        options = SparkOptions(master=args.master, conf=conf, by_field=not args.sql_rules)
         mark = time.perf_counter()
         spark = spark_session(options)
         rows.append(("spark", "session start", time.perf_counter() - mark, None))
@@ -195,36 +282,48 @@ def main() -> None:
         engine_options = EngineOptions(spark=options)
         if not args.reuse_store or not store.exists():
             shutil.rmtree(store, ignore_errors=True)
-            t0, mark = time.time(), time.perf_counter()
+            t0, mark, py = time.time(), time.perf_counter(), python_worker_cpu()
             ingest_to_store([logs], store, spark=engine_options)
             read_wall = time.perf_counter() - mark
-            rows.append(("spark", "ingest (read)", read_wall, ledger.between(t0, time.time())))
+            times = ledger.between(t0, time.time())
+            times.python = python_worker_cpu() - py
+            rows.append(("spark", "ingest (read)", read_wall, times))
         if args.ingest_only:
             _print_phases(rows)
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)
             return
-        t0, mark = time.time(), time.perf_counter()
+        # The Python workers' CPU per phase, sampled as the hunt reports its phases.
+        t0, mark, py = time.time(), time.perf_counter(), python_worker_cpu()
+        samples: list[tuple[float, float]] = [(t0, py)]
         result = run_hunt(
-            HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options)
+            HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options),
+            progress=_Sampler(samples),
         )
         hunt_wall = time.perf_counter() - mark
         t1 = time.time()
-        rows.append(("spark", "hunt --case (total)", hunt_wall, ledger.between(t0, t1)))
+        total = ledger.between(t0, t1)
+        total.python = python_worker_cpu() - py
+        samples.append((t1, py + total.python))
+        rows.append(("spark", "hunt --case (total)", hunt_wall, total))
         # The hunt's phases follow one another: each phase's jobs are those submitted in
         # its span of the hunt's wall time.
         at = t0
         for k, v in result.stats.phases.items():
-            rows.append(("spark", k, v, ledger.between(at, at + v)))
+            times = ledger.between(at, at + v)
+            times.python = _cpu_at(samples, at + v) - _cpu_at(samples, at)
+            rows.append(("spark", k, v, times))
             at += v
         print(f"spark: {result.stats.records:,} events, {len(result.detections):,} detections")
+        kept = work / f"duckdb-detections-{args.events}.json"
+        if duck is None and kept.exists():
+            same = {tuple(d) for d in json.loads(kept.read_text())} == _identity(result)
+            print(f"the same detections as the kept DuckDB run: {same}")
 
     if duck is not None and result is not None:
-        same = {(d.rule_id, d.source, d.position) for d in duck.detections} == {
-            (d.rule_id, d.source, d.position) for d in result.detections
-        }
-        print(f"the same detections: {same}")
+        print(f"the same detections: {_identity(duck) == _identity(result)}")
     _print_phases(rows)
+    print(f"load average at end: {os.getloadavg()}")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 
