@@ -308,8 +308,13 @@ def _matches(
     options = spark_options() if engine_name == "spark" else EngineOptions()
     engine = create_engine(engine_name, options=options)
     try:
+        if engine_name == "spark":
+            # As a hunt does: the rules' DuckDB twins, run per field on the executors.
+            engine.set_twins(load_rules(rule_paths, dialect=DUCKDB).rules)  # type: ignore[attr-defined]
         read_into(engine, files, workers=2)
         evaluation = engine.evaluate(ruleset.rules)
+        if engine_name == "spark":
+            assert engine.by_field_rules  # type: ignore[attr-defined]
         events = engine.matched_events(evaluation.matches)
         explained = explain_matches(engine, ruleset.rules, evaluation.matches)
     finally:
