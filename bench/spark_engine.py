@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,32 +79,58 @@ def _children() -> dict[int, list[int]]:
     return out
 
 
-def python_worker_cpu() -> float:
-    """CPU seconds (user and system) of every process under this process's JVM, reaped
-    children included: Spark's Python workers in local mode, which Spark's own task CPU
-    time does not count."""
-    children = _children()
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    todo = []
-    for pid in children.get(os.getpid(), []):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"java" in fh.read().split(b"\0")[0]:
-                    todo.extend(children.get(pid, []))
-        except OSError:
-            continue
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += sum(int(fields[k]) for k in (11, 12, 13, 14))
-    return total / tick
+class WorkerCpu:
+    """CPU seconds (user and system) of the processes under this process's JVM (Spark's
+    Python workers and their daemon, in local mode), which Spark's own task CPU time
+    does not count. A thread samples them every half second, keeping each process's
+    last figure, so workers that exit keep what they spent (to the last sample)."""
+
+    def __init__(self) -> None:
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.spent: dict[tuple[int, str], int] = {}
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def sample(self) -> float:
+        children = _children()
+        todo = []
+        for pid in children.get(os.getpid(), []):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if b"java" in fh.read().split(b"\0")[0]:
+                        todo.extend(children.get(pid, []))
+            except OSError:
+                continue
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # (pid, start time): a pid used again is another process.
+            self.spent[(pid, fields[19])] = int(fields[11]) + int(fields[12])
+        total = sum(self.spent.values()) / self.tick
+        self.samples.append((time.time(), total))
+        return total
+
+    def at(self, when: float) -> float:
+        """The CPU spent by the last sample before ``when``."""
+        before = [c for t, c in self.samples if t <= when]
+        return before[-1] if before else 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
 
 
 class Ledger:
@@ -206,34 +233,6 @@ def _identity(result: Any) -> set[tuple[str, str, int]]:
     return {(d.rule_id, d.source, d.position) for d in result.detections}
 
 
-class _Sampler:
-    """A silent progress noting (time, the Python workers' CPU) as the hunt reports,
-    at most every half second: the Python CPU of a phase is read between samples."""
-
-    def __init__(self, samples: list[tuple[float, float]]) -> None:
-        self.samples = samples
-
-    def _sample(self, force: bool = False) -> None:
-        now = time.time()
-        if force or not self.samples or now - self.samples[-1][0] > 0.5:
-            self.samples.append((now, python_worker_cpu()))
-
-    def note(self, message: str) -> None:
-        self._sample(True)
-
-    def start(self, phase: str, total: int | None) -> None:
-        self._sample(True)
-
-    def advance(self, n: int = 1, records: int = 0) -> None:
-        self._sample()
-
-
-def _cpu_at(samples: list[tuple[float, float]], at: float) -> float:
-    """The workers' CPU at the last sample before ``at``."""
-    before = [c for t, c in samples if t <= at]
-    return before[-1] if before else samples[0][1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -278,40 +277,39 @@ def main() -> None:
         spark = spark_session(options)
         rows.append(("spark", "session start", time.perf_counter() - mark, None))
         ledger = Ledger(spark)
+        workers = WorkerCpu()
         store = work / f"store-{args.events}"
         engine_options = EngineOptions(spark=options)
         if not args.reuse_store or not store.exists():
             shutil.rmtree(store, ignore_errors=True)
-            t0, mark, py = time.time(), time.perf_counter(), python_worker_cpu()
+            t0, mark, py = time.time(), time.perf_counter(), workers.sample()
             ingest_to_store([logs], store, spark=engine_options)
             read_wall = time.perf_counter() - mark
             times = ledger.between(t0, time.time())
-            times.python = python_worker_cpu() - py
+            times.python = workers.sample() - py
             rows.append(("spark", "ingest (read)", read_wall, times))
         if args.ingest_only:
+            workers.stop()
             _print_phases(rows)
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)
             return
-        # The Python workers' CPU per phase, sampled as the hunt reports its phases.
-        t0, mark, py = time.time(), time.perf_counter(), python_worker_cpu()
-        samples: list[tuple[float, float]] = [(t0, py)]
+        t0, mark, py = time.time(), time.perf_counter(), workers.sample()
         result = run_hunt(
-            HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options),
-            progress=_Sampler(samples),
+            HuntConfig(case=store, rules=rules, engine="spark", engine_options=engine_options)
         )
         hunt_wall = time.perf_counter() - mark
         t1 = time.time()
         total = ledger.between(t0, t1)
-        total.python = python_worker_cpu() - py
-        samples.append((t1, py + total.python))
+        total.python = workers.sample() - py
+        workers.stop()
         rows.append(("spark", "hunt --case (total)", hunt_wall, total))
         # The hunt's phases follow one another: each phase's jobs are those submitted in
         # its span of the hunt's wall time.
         at = t0
         for k, v in result.stats.phases.items():
             times = ledger.between(at, at + v)
-            times.python = _cpu_at(samples, at + v) - _cpu_at(samples, at)
+            times.python = workers.at(at + v) - workers.at(at)
             rows.append(("spark", k, v, times))
             at += v
         print(f"spark: {result.stats.records:,} events, {len(result.detections):,} detections")
