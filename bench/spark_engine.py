@@ -246,6 +246,7 @@ def main() -> None:
     ap.add_argument(
         "--ingest-only", action="store_true", help="Spark: read into the store, no hunt"
     )
+    ap.add_argument("--driver-memory", default="4g", help="Spark's spark.driver.memory")
     ap.add_argument(
         "--sql-rules", action="store_true", help="Spark: every rule as Spark SQL on every row"
     )
@@ -271,7 +272,13 @@ def main() -> None:
         )
 
     if args.engine in ("both", "spark"):
-        conf = (("spark.ui.retainedJobs", RETAINED), ("spark.ui.retainedStages", RETAINED))
+        conf = (
+            ("spark.ui.retainedJobs", RETAINED),
+            ("spark.ui.retainedStages", RETAINED),
+            # local mode: the driver's JVM is the executors' too (Spark's 1 GB ran out
+            # of heap at 1 M events with SigmaHQ's rules broadcast as twins).
+            ("spark.driver.memory", args.driver_memory),
+        )
         options = SparkOptions(master=args.master, conf=conf, by_field=not args.sql_rules)
         mark = time.perf_counter()
         spark = spark_session(options)
