@@ -322,6 +322,8 @@ def main() -> None:
             rows.append(("spark", k, v, times))
             at += v
         print(f"spark: {result.stats.records:,} events, {len(result.detections):,} detections")
+        for note in result.stats.notes:
+            print(f"spark: {note}")
         kept = work / f"duckdb-detections-{args.events}.json"
         if duck is None and kept.exists():
             same = {tuple(d) for d in json.loads(kept.read_text())} == _identity(result)

@@ -154,6 +154,12 @@ def evaluate(
     engine.by_field_rules = set()
     if twins:
         by_sql = _by_field(engine, all_passes, rules, twins, parts, progress)
+    if engine.spark_options.by_field:
+        engine.notes.append(
+            f"{len(engine.by_field_rules):,} rule runs per field on the executors, "
+            f"{sum(len(v) for v in by_sql.values()):,} as Spark SQL"
+            + ("" if twins else " (no DuckDB twins of the rules given)")
+        )
     jobs: list[tuple[list[int], DataFrame, dict[int, str | None]]] = []
     interpret = engine.interprets
     # The passes with the most rules first: with few job slots, the longest is not left
