@@ -1,6 +1,11 @@
 """Compiled rules run as Spark jobs: one pass per channel partition, every rule of its
 slices tested in the same scan.
 
+Where the rules' DuckDB twins are known (a hunt hands them over), a pass's rules run
+per field on the executors (:mod:`.by_field`), at a fiftieth of the CPU an event; what
+follows is the Spark SQL path, kept for the rules that cannot run so and as the path
+of record (``SparkOptions.by_field=False``).
+
 The plan is the DuckDB engine's (:mod:`lotlhunt.engines.planning`): rules grouped by
 the slice their logsource covers, narrowed to the event ids they name and the store
 holds. Slices of the same channels and field renames (Sysmon's process creation,
