@@ -83,3 +83,18 @@ def test_answers_are_sorted_with_events_without_a_time_first() -> None:
     assert got.column_names == ["timestamp", "rule", "rid"]
     assert got.column("rid").to_pylist() == [8, 6, 7, 9]
     assert _sorted(table, ["rid"]).column("rid").to_pylist() == [6, 7, 8, 9]
+
+
+def test_a_local_session_gets_a_driver_heap_for_its_executors_unless_told() -> None:
+    # In local mode the executors run in the driver's JVM: Spark's 1 GB default ran out
+    # of heap at 1 M events, so a local session asks for more; a cluster's, or a user's
+    # own setting, is left alone, and the user's settings come last (they win).
+    from lotlhunt.engines.spark.session import LOCAL_DRIVER_MEMORY, SparkOptions, session_conf
+
+    local = dict(session_conf(SparkOptions()))
+    assert local["spark.driver.memory"] == LOCAL_DRIVER_MEMORY
+    assert local["spark.sql.session.timeZone"] == "UTC"
+    told = session_conf(SparkOptions(conf=(("spark.driver.memory", "12g"),)))
+    assert [v for k, v in told if k == "spark.driver.memory"] == ["12g"]
+    cluster = dict(session_conf(SparkOptions(master="spark://head:7077")))
+    assert "spark.driver.memory" not in cluster

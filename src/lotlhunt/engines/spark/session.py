@@ -29,6 +29,10 @@ DEFAULT_CONF: tuple[tuple[str, str], ...] = (
     ("spark.ui.enabled", "false"),
     ("spark.ui.showConsoleProgress", "false"),
 )
+#: Heap of the driver's JVM in local mode, unless set: the executors run inside it there,
+#: and Spark's default (1 GB) ran out of heap hunting 1 M simulated events with SigmaHQ's
+#: rules (``bench/spark_engine.py``, which ran it at 4 GB). A bound, not an allocation.
+LOCAL_DRIVER_MEMORY = "4g"
 #: Settings that must hold for results to be right, enforced on a caller's session too.
 REQUIRED_CONF: tuple[tuple[str, str], ...] = (
     ("spark.sql.session.timeZone", "UTC"),
@@ -72,6 +76,17 @@ class SparkOptions:
         return tuple(out)
 
 
+def session_conf(options: SparkOptions) -> list[tuple[str, str]]:
+    """The settings a new session is built with: lotlhunt's defaults the user did not
+    set (:data:`DEFAULT_CONF`, and in local mode :data:`LOCAL_DRIVER_MEMORY`), then the
+    user's own."""
+    given = {k for k, _ in options.conf}
+    defaults = list(DEFAULT_CONF)
+    if options.master.startswith("local"):
+        defaults.append(("spark.driver.memory", LOCAL_DRIVER_MEMORY))
+    return [(k, v) for k, v in defaults if k not in given] + list(options.conf)
+
+
 def spark_session(options: SparkOptions) -> SparkSession:
     """The session to hunt on: the caller's, or one built from ``options``."""
     from pyspark.sql import SparkSession
@@ -85,11 +100,7 @@ def spark_session(options: SparkOptions) -> SparkSession:
             # (or spark.pyspark.python) says which Python the executors run.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName(options.app_name).master(options.master)
-        given = {k for k, _ in options.conf}
-        for key, value in DEFAULT_CONF:
-            if key not in given:
-                builder = builder.config(key, value)
-        for key, value in options.conf:
+        for key, value in session_conf(options):
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
