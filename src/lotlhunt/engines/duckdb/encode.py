@@ -87,7 +87,7 @@ def encode_slice(
     while True:
         needs = twins(units) | SliceColumns(plain=frozenset(spellings))
         names = [spellings.get(f, f) for f in sorted(needs.plain | needs.lower | needs.ip)]
-        inner = slices.slice_query(variant, names, needs)
+        inner = slices.slice_query(variant, names, needs, con)
         if inner is None:
             return None
         cols = [ROW_ID, *(DUCKDB.ident(spellings[f]) for f in sorted(spellings))]

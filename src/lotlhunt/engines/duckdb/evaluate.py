@@ -11,6 +11,7 @@ condition tree runs as its own SQL on the slice instead.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, cast
@@ -19,7 +20,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.dialect import LOWER_SUFFIX
+from ...events import schema
+from ...rules.compile.dialect import ALL_TEXT_FIELD, LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
@@ -42,7 +44,7 @@ from .arrow_view import arrow_view
 from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values_table
 from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
-from .store import ROW_ID
+from .store import EVENTS, ROW_ID
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys
 from .wordsearch import WordSearch, search_words
 
@@ -89,13 +91,25 @@ class Evaluator:
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
-        with ThreadPoolExecutor(engine.threads) as pool:
-            for variant, idxs in groups:
-                if not any(covers(variant, key) for key in present):
-                    if progress:
-                        progress(len(idxs))
-                    continue
-                found, errors, skips = self._group(pool, rules, variant, idxs, progress)
+        todo = [(v, idxs) for v, idxs in groups if any(covers(v, key) for key in present)]
+        if progress:
+            progress(sum(len(idxs) for _, idxs in groups) - sum(len(idxs) for _, idxs in todo))
+            progress = _locked(progress)
+        todo = self._largest_first(rules, todo)
+        # Slices side by side, the largest first: much of a slice's work is Python on one
+        # core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on it, so
+        # one slice at a time left the second core idle (Mordor: two cores 1.1 busy).
+        # Their queries share one pool: a slice waits on its queries, never on a slice.
+        with (
+            ThreadPoolExecutor(engine.threads) as pool,
+            ThreadPoolExecutor(engine.threads) as slices,
+        ):
+            futures = [
+                slices.submit(self._group, pool, rules, variant, idxs, progress)
+                for variant, idxs in todo
+            ]
+            for future in futures:
+                found, errors, skips = future.result()
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
@@ -108,6 +122,30 @@ class Evaluator:
         return Evaluation(
             matches=matches, failed=sorted(failed.items()), slices=len(groups), skipped=skipped
         )
+
+    def _largest_first(
+        self, rules: Sequence[CompiledRule], groups: list[tuple[Variant, list[int]]]
+    ) -> list[tuple[Variant, list[int]]]:
+        """``groups`` by their slices' rows, the largest first, a slice whose rules search
+        the whole event's text counted once per column that text joins (that search
+        reads every column of every row: Mordor's slice of every event, 543 columns,
+        costs as much as all the others together). Side by side, the longest slices
+        started first finish soonest."""
+        cur = self.engine.cursor()
+        counts = cur.execute(
+            f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, count(*) FROM {EVENTS} "
+            f"GROUP BY ALL"
+        ).fetchall()
+        rows = [((str(c or "").lower(), -1 if e is None else e), int(n)) for c, e, n in counts]
+        columns = max(1, len(self.engine.store.field_columns()))
+
+        def weight(group: tuple[Variant, list[int]]) -> int:
+            variant, idxs = group
+            size = sum(n for key, n in rows if covers(variant, key))
+            text = any(ALL_TEXT_FIELD in rules[i].fields for i in idxs)
+            return size * (columns if text and not variant.channels else 1)
+
+        return sorted(groups, key=weight, reverse=True)
 
     def _group(
         self,
@@ -145,7 +183,9 @@ class Evaluator:
     ) -> tuple[list[pa.Table], dict[int, str]]:
         """Matches of rules run as their own SQL, a few per query, on the slice's query."""
         fields = sorted(fields_read(rules, idxs))
-        query = self.engine.slices.slice_query(variant, fields, slice_columns(rules, idxs))
+        query = self.engine.slices.slice_query(
+            variant, fields, slice_columns(rules, idxs), self.engine.cursor()
+        )
         if query is None:
             if progress:
                 progress(len(idxs))
@@ -268,7 +308,7 @@ class Evaluator:
         engine = self.engine
         encoded = engine.memory.run(
             lambda: encode_slice(
-                engine.con,
+                engine.cursor(),
                 engine.slices,
                 variant,
                 spellings,
@@ -298,7 +338,7 @@ class Evaluator:
             if f in out and not needed.ip and not numbers:
                 continue
             out[f] = values_table(
-                self.engine.con,
+                self.engine.cursor(),
                 spellings.get(f, f),
                 codes,
                 lower=lower or f in out or bool(needed.lower),
@@ -440,6 +480,17 @@ class Evaluator:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
+
+
+def _locked(progress: Callable[[int], None]) -> Callable[[int], None]:
+    """``progress`` called by one thread at a time (slices are evaluated side by side)."""
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        with lock:
+            progress(n)
+
+    return advance
 
 
 def _units(
