@@ -45,7 +45,7 @@ from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values
 from .kernels import FieldUnits, node_words, substring_hits
 from .memory import out_of_memory
 from .store import EVENTS, ROW_ID
-from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys
+from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, bounded, unit_keys
 from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
@@ -133,8 +133,7 @@ class Evaluator:
         started first finish soonest."""
         cur = self.engine.cursor()
         counts = cur.execute(
-            f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, count(*) FROM {EVENTS} "
-            f"GROUP BY ALL"
+            f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, count(*) FROM {EVENTS} GROUP BY ALL"
         ).fetchall()
         rows = [((str(c or "").lower(), -1 if e is None else e), int(n)) for c, e, n in counts]
         columns = max(1, len(self.engine.store.field_columns()))
@@ -247,11 +246,14 @@ class Evaluator:
         if not plan.plain:
             return NO_MATCHES, {}, len(plan.skipped)
         field_units, row_units = _units(rules, plan.plain)
+        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
+        late = _late_row_units(rules, plan.plain, keys, row_units)
+        early = [u for u in row_units if u not in late]
         held = set(first.fields) if first is not None else set()
         more = {f: spellings.get(f, f) for f in field_units if f not in held}
         encoded = first
-        if encoded is None or more or row_units:
-            second = self._encode(variant, more, row_units)
+        if encoded is None or more or early:
+            second = self._encode(variant, more, early)
             if second is None or not len(second.rids):
                 if progress:
                     progress(len(plan.plain))
@@ -264,7 +266,6 @@ class Evaluator:
         )
         hits.update(more_hits)
         searches.update(more_searches)
-        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
             tree = rules[i].condition or ()
@@ -276,6 +277,12 @@ class Evaluator:
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
+        if late:
+            found, bad = self._row_units(
+                variant, rules, plan.plain, keys, outcomes, encoded.rids, late
+            )
+            outcomes.update(found)
+            errors.update(bad)
         matcher = RuleMatcher(len(encoded.rids), outcomes)
         rule_ids: list[np.ndarray] = []
         rids: list[np.ndarray] = []
@@ -300,11 +307,77 @@ class Evaluator:
         )
         return table, failed, len(plan.skipped)
 
+    def _row_units(
+        self,
+        variant: Variant,
+        rules: Sequence[CompiledRule],
+        idxs: list[int],
+        keys: dict[int, dict[int, UnitKey]],
+        outcomes: dict[UnitKey, UnitTruth],
+        rids: np.ndarray,
+        row_units: list[str],
+    ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
+        """Outcomes of the row units (keywords on the whole event's text, tests of
+        several fields) on the slice's rows ``rids``, and the units that failed.
+
+        A row unit is evaluated on the rows where a rule reading it can match, as its
+        field units already say (each rule's candidates with its row units taken as true
+        everywhere), not on the whole slice: the rule-by-rule SQL never made the text of
+        a row its other tests ruled out, and neither does this (Mordor's Security slice:
+        one rule's keyword on the text of every Security event, for the few events of
+        its one event id). Elsewhere a unit is false: no rule reading it is evaluated
+        there. Past half the slice, the whole of it is scanned."""
+        n = len(rids)
+        everywhere = UnitTruth(true=np.ones(n, bool), null=np.zeros(n, bool))
+        probe = dict(outcomes)
+        probe.update({(Kind.ROW, sql): everywhere for sql in row_units})
+        matcher = RuleMatcher(n, probe)
+        need = np.zeros(n, bool)
+        for i in idxs:
+            tree = rules[i].condition or ()
+            if not any(tree[at].sql in row_units for at in keys[i] if tree[at].kind is Kind.ROW):
+                continue
+            rows = matcher.candidates(tree, keys[i])
+            if rows is None:
+                need[:] = True
+                break
+            need[rows] = True
+        wanted = int(need.sum())
+        out: dict[UnitKey, UnitTruth] = {}
+        if not wanted:
+            for sql in row_units:
+                out[(Kind.ROW, sql)] = UnitTruth(true=np.zeros(n, bool), null=np.zeros(n, bool))
+            return out, {}
+        only = None if wanted * 2 > n else rids[need]
+        scan = self._encode(variant, {}, row_units, only)
+        got = scan.rids if scan is not None else np.empty(0, np.int64)
+        at = np.minimum(np.searchsorted(rids, got), n - 1)
+        if not np.array_equal(rids[at], got):
+            raise RuntimeError("a scan of a slice's row units holds rows the slice does not")
+        for sql in row_units:
+            true = np.zeros(n, bool)
+            null = np.zeros(n, bool)
+            truth = scan.rows.get(sql) if scan is not None else None
+            if truth is not None:
+                true[at] = truth.true
+                null[at] = truth.null
+            elif scan is not None and sql in scan.failed:
+                continue
+            out[(Kind.ROW, sql)] = UnitTruth(true=true, null=null)
+        errors = {
+            (Kind.ROW, sql): e for sql, e in (scan.failed if scan is not None else {}).items()
+        }
+        return out, errors
+
     def _encode(
-        self, variant: Variant, spellings: dict[str, str], row_units: list[str]
+        self,
+        variant: Variant,
+        spellings: dict[str, str],
+        row_units: list[str],
+        only: np.ndarray | None = None,
     ) -> EncodedSlice | None:
-        """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`), its rows
-        in row id order (:func:`.encode.by_row_id`)."""
+        """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`; of its rows
+        ``only`` if given), its rows in row id order (:func:`.encode.by_row_id`)."""
         engine = self.engine
         encoded = engine.memory.run(
             lambda: encode_slice(
@@ -314,6 +387,7 @@ class Evaluator:
                 spellings,
                 row_units,
                 engine.options.scan_rows,
+                only,
             )
         )
         return None if encoded is None else by_row_id(encoded)
@@ -480,6 +554,24 @@ class Evaluator:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
+
+
+def _late_row_units(
+    rules: Sequence[CompiledRule],
+    idxs: Iterable[int],
+    keys: dict[int, dict[int, UnitKey]],
+    row_units: list[str],
+) -> list[str]:
+    """The row units every rule reading them bounds by field units (:func:`.units.bounded`):
+    evaluated after the field units, on the rows those allow. The others are made in
+    the scan of the fields, on every row of the slice (a lone keyword rule)."""
+    early: set[str] = set()
+    for i in idxs:
+        tree = rules[i].condition or ()
+        reads = [tree[at].sql for at in keys[i] if tree[at].kind is Kind.ROW]
+        if reads and not bounded(tree, keys[i]):
+            early.update(reads)
+    return [u for u in row_units if u not in early]
 
 
 def _locked(progress: Callable[[int], None]) -> Callable[[int], None]:

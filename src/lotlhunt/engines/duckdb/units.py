@@ -153,6 +153,26 @@ def unit_keys(tree: Tree) -> dict[int, UnitKey]:
     return out
 
 
+def bounded(tree: Tree, keys: dict[int, UnitKey]) -> bool:
+    """Whether the tree can be true only where some field unit is (its candidates come
+    from field units whatever their outcomes: :meth:`RuleMatcher.candidates`). A rule
+    of keywords alone is not; keywords ANDed with an event id test are."""
+
+    def walk(i: int) -> bool:
+        if i in keys:
+            return tree[i].kind is not Kind.ROW
+        node = tree[i]
+        if node.kind is Kind.TRUE:
+            return walk(node.args[0])
+        if node.kind is Kind.AND:
+            return any(walk(a) for a in node.args)
+        if node.kind is Kind.OR:
+            return all(walk(a) for a in node.args)
+        return False
+
+    return walk(len(tree) - 1)
+
+
 class RuleMatcher:
     """Matches rules' trees on a slice's rows from their units' outcomes.
 
@@ -178,6 +198,14 @@ class RuleMatcher:
             return rows
         true, _ = self._truth(tree, root, rows)
         return rows[true]
+
+    def candidates(self, tree: Tree, keys: dict[int, UnitKey]) -> np.ndarray | None:
+        """The rows (sorted positions) outside which the tree is not true, from its units'
+        outcomes (None: any row may be, or a unit has no outcome)."""
+        if any(k not in self.units for k in keys.values()):
+            return None
+        self._keys = keys
+        return self._candidates(tree, len(tree) - 1)
 
     def _unit(self, i: int) -> UnitTruth | None:
         key = self._keys.get(i)
