@@ -75,7 +75,7 @@ def test_keywords_on_every_event_match_as_the_lowered_text_does(
     real = evaluate_module.encode_slice
 
     def spy(con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any) -> Any:
-        if not variant.channels:  # the slice of every event: its units are rewritten
+        if not variant.channels and rest[-1]:  # every event, searched first: rewritten
             written.extend(cheaper(u, con) for u in units)
         return real(con, slices, variant, spellings, units, *rest)
 
@@ -84,6 +84,7 @@ def test_keywords_on_every_event_match_as_the_lowered_text_does(
         load_events(engine, _events(), tmp_path)
         oracle = _matches(engine, rules, by_field=False)
         monkeypatch.setattr(evaluate_module, "encode_slice", spy)
+        monkeypatch.setattr(evaluate_module, "MIN_EVENTS", 0)  # 57 events: search first
         by_field = _matches(engine, rules, by_field=True)
     finally:
         engine.close()
@@ -95,6 +96,30 @@ def test_keywords_on_every_event_match_as_the_lowered_text_does(
     assert {rid for r, rid in oracle if r == 4} == {0, 1, 2}
     assert len(written) == 7 and any("|" in w for w in written)
     assert all(w.startswith("CASE WHEN") for w in written)
+
+
+def test_a_small_table_lowers_the_text_of_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under MIN_EVENTS events, asking DuckDB which characters it lower-cases costs more
+    # than the search saves: the keyword test runs as written.
+    flags: list[bool] = []
+    real = evaluate_module.encode_slice
+
+    def spy(*args: Any) -> Any:
+        flags.append(args[-1])
+        return real(*args)
+
+    rules = _rules(["mimikatz"])
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _events(), tmp_path)
+        oracle = _matches(engine, rules, by_field=False)
+        monkeypatch.setattr(evaluate_module, "encode_slice", spy)
+        assert _matches(engine, rules, by_field=True) == oracle
+    finally:
+        engine.close()
+    assert flags and not any(flags)
 
 
 def test_only_literal_tests_of_the_lowered_text_are_rewritten() -> None:

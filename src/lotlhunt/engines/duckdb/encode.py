@@ -82,16 +82,20 @@ def encode_slice(
     row_units: Sequence[str],
     scan_rows: int,
     only: np.ndarray | None = None,
+    prefilter: bool = False,
 ) -> EncodedSlice | None:
     """The slice of ``variant`` with fields ``spellings`` (lower-cased name -> name)
     encoded and ``row_units`` evaluated; None when no row is in it. A row unit that
     fails is left out and reported in ``failed``. ``only``: the row ids to scan (sorted),
     when not the whole slice: its rows are kept by a join in the scan, so the row units'
-    text is made for them alone."""
+    text is made for them alone. ``prefilter``: keywords on the whole event's text of a
+    slice with no channel (every column) searched on the text as it is first
+    (:func:`.keywords.cheaper`)."""
+    args = (con, slices, variant, spellings, row_units, scan_rows)
     if only is not None:
         with arrow_view(con, ONLY, pa.table({ROW_ID: pa.array(only, pa.int64())})):
-            return _encode_slice(con, slices, variant, spellings, row_units, scan_rows, ONLY)
-    return _encode_slice(con, slices, variant, spellings, row_units, scan_rows, None)
+            return _encode_slice(*args, ONLY, prefilter)
+    return _encode_slice(*args, None, prefilter)
 
 
 def _encode_slice(
@@ -102,13 +106,14 @@ def _encode_slice(
     row_units: Sequence[str],
     scan_rows: int,
     only: str | None,
+    prefilter: bool,
 ) -> EncodedSlice | None:
     """:func:`encode_slice`, the rows of ``only`` (a relation of row ids) if given."""
     units = list(row_units)
     failed: dict[str, str] = {}
     # The whole event's text of every column (no channel to narrow it) is the costly
     # one: lower-cased only where a search of it as it is says a keyword may be.
-    written = {u: u if variant.channels else cheaper(u, con) for u in units}
+    written = {u: cheaper(u, con) if prefilter and not variant.channels else u for u in units}
     while True:
         needs = twins(written[u] for u in units) | SliceColumns(plain=frozenset(spellings))
         names = [spellings.get(f, f) for f in sorted(needs.plain | needs.lower | needs.ip)]

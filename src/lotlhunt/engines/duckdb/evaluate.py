@@ -43,6 +43,7 @@ from ..prefilter import (
 from .arrow_view import arrow_view
 from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values_table
 from .kernels import FieldUnits, node_words, substring_hits
+from .keywords import MIN_EVENTS
 from .memory import out_of_memory
 from .store import EVENTS, ROW_ID
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, bounded, unit_keys
@@ -70,6 +71,8 @@ class Evaluator:
 
     def __init__(self, engine: DuckDBEngine) -> None:
         self.engine = engine
+        #: Events in the table, counted when evaluation starts.
+        self._events = 0
 
     def evaluate(
         self,
@@ -80,6 +83,7 @@ class Evaluator:
         engine = self.engine
         engine.flush()
         engine.store.checkpoint()
+        self._events = engine.count()
         present = engine.present_slices()
         # One group per slice: a rule searching the whole event's text is one more row
         # unit of the slice's one scan, not a reason for a slice of its own.
@@ -388,6 +392,7 @@ class Evaluator:
                 row_units,
                 engine.options.scan_rows,
                 only,
+                self._events >= MIN_EVENTS,
             )
         )
         return None if encoded is None else by_row_id(encoded)
