@@ -13,7 +13,7 @@ them, many per query, each returning where it is true and where NULL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -267,3 +267,28 @@ def values_table(
         if casts:
             query = f"SELECT *, {', '.join(casts)} FROM ({query})"
         return con.sql(query).to_arrow_table()
+
+
+def lowered(table: pa.Table) -> str | None:
+    """The name of the lowered twin in a field's values table, if it has one."""
+    for name in table.column_names:
+        if name.endswith(LOWER_SUFFIX):
+            return name
+    return None
+
+
+def lower_index(table: pa.Table) -> int:
+    """The position of the lowered twin in a field's values table."""
+    name = lowered(table)
+    if name is None:
+        raise KeyError("no lowered values")
+    return table.column_names.index(name)
+
+
+def held_values(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:
+    """A source of distinct values that gives ``chunks``, whatever the field."""
+
+    def values(_name: str) -> Iterable[pa.Array]:
+        return chunks
+
+    return values

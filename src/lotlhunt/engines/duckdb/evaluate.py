@@ -11,7 +11,6 @@ condition tree runs as its own SQL on the slice instead.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, cast
@@ -20,8 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ...events import schema
-from ...rules.compile.dialect import ALL_TEXT_FIELD, LOWER_SUFFIX
+from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
@@ -41,12 +39,23 @@ from ..prefilter import (
     present_literals,
 )
 from .arrow_view import arrow_view
-from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values_table
+from .encode import (
+    EncodedSlice,
+    by_row_id,
+    encode_slice,
+    held_values,
+    joined,
+    lower_index,
+    lowered,
+    twins,
+    values_table,
+)
 from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
 from .memory import out_of_memory
-from .store import EVENTS, ROW_ID
-from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, bounded, unit_keys
+from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
+from .store import ROW_ID
+from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
 from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
@@ -98,8 +107,8 @@ class Evaluator:
         todo = [(v, idxs) for v, idxs in groups if any(covers(v, key) for key in present)]
         if progress:
             progress(sum(len(idxs) for _, idxs in groups) - sum(len(idxs) for _, idxs in todo))
-            progress = _locked(progress)
-        todo = self._largest_first(rules, todo)
+            progress = locked(progress)
+        todo = largest_first(engine.cursor(), len(engine.store.field_columns()), rules, todo)
         # Slices side by side, the largest first: much of a slice's work is Python on one
         # core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on it, so
         # one slice at a time left the second core idle (Mordor: two cores 1.1 busy).
@@ -126,29 +135,6 @@ class Evaluator:
         return Evaluation(
             matches=matches, failed=sorted(failed.items()), slices=len(groups), skipped=skipped
         )
-
-    def _largest_first(
-        self, rules: Sequence[CompiledRule], groups: list[tuple[Variant, list[int]]]
-    ) -> list[tuple[Variant, list[int]]]:
-        """``groups`` by their slices' rows, the largest first, a slice whose rules search
-        the whole event's text counted once per column that text joins (that search
-        reads every column of every row: Mordor's slice of every event, 543 columns,
-        costs as much as all the others together). Side by side, the longest slices
-        started first finish soonest."""
-        cur = self.engine.cursor()
-        counts = cur.execute(
-            f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, count(*) FROM {EVENTS} GROUP BY ALL"
-        ).fetchall()
-        rows = [((str(c or "").lower(), -1 if e is None else e), int(n)) for c, e, n in counts]
-        columns = max(1, len(self.engine.store.field_columns()))
-
-        def weight(group: tuple[Variant, list[int]]) -> int:
-            variant, idxs = group
-            size = sum(n for key, n in rows if covers(variant, key))
-            text = any(ALL_TEXT_FIELD in rules[i].fields for i in idxs)
-            return size * (columns if text and not variant.channels else 1)
-
-        return sorted(groups, key=weight, reverse=True)
 
     def _group(
         self,
@@ -239,7 +225,7 @@ class Evaluator:
                 if progress:
                     progress(len(idxs))
                 return NO_MATCHES, {}, 0
-            units = _units(rules, idxs, literal_fields)[0]
+            units = units_of(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
             hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
@@ -249,9 +235,9 @@ class Evaluator:
             progress(len(plan.skipped))
         if not plan.plain:
             return NO_MATCHES, {}, len(plan.skipped)
-        field_units, row_units = _units(rules, plan.plain)
+        field_units, row_units = units_of(rules, plan.plain)
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
-        late = _late_row_units(rules, plan.plain, keys, row_units)
+        late = late_row_units(rules, plan.plain, keys, row_units)
         early = [u for u in row_units if u not in late]
         held = set(first.fields) if first is not None else set()
         more = {f: spellings.get(f, f) for f in field_units if f not in held}
@@ -282,9 +268,13 @@ class Evaluator:
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
         if late:
-            found, bad = self._row_units(
-                variant, rules, plan.plain, keys, outcomes, encoded.rids, late
-            )
+            # Made on the rows their rules' field units allow (:mod:`.rowunits`); past
+            # half the slice, on all of it.
+            need = row_candidates(rules, plan.plain, keys, outcomes, len(encoded.rids), late)
+            count = int(need.sum())
+            only = None if count * 2 > len(encoded.rids) else encoded.rids[need]
+            scan = self._encode(variant, {}, late, only) if count else None
+            found, bad = spread(scan, encoded.rids, late)
             outcomes.update(found)
             errors.update(bad)
         matcher = RuleMatcher(len(encoded.rids), outcomes)
@@ -310,68 +300,6 @@ class Evaluator:
             }
         )
         return table, failed, len(plan.skipped)
-
-    def _row_units(
-        self,
-        variant: Variant,
-        rules: Sequence[CompiledRule],
-        idxs: list[int],
-        keys: dict[int, dict[int, UnitKey]],
-        outcomes: dict[UnitKey, UnitTruth],
-        rids: np.ndarray,
-        row_units: list[str],
-    ) -> tuple[dict[UnitKey, UnitTruth], dict[UnitKey, str]]:
-        """Outcomes of the row units (keywords on the whole event's text, tests of
-        several fields) on the slice's rows ``rids``, and the units that failed.
-
-        A row unit is evaluated on the rows where a rule reading it can match, as its
-        field units already say (each rule's candidates with its row units taken as true
-        everywhere), not on the whole slice: the rule-by-rule SQL never made the text of
-        a row its other tests ruled out, and neither does this (Mordor's Security slice:
-        one rule's keyword on the text of every Security event, for the few events of
-        its one event id). Elsewhere a unit is false: no rule reading it is evaluated
-        there. Past half the slice, the whole of it is scanned."""
-        n = len(rids)
-        everywhere = UnitTruth(true=np.ones(n, bool), null=np.zeros(n, bool))
-        probe = dict(outcomes)
-        probe.update({(Kind.ROW, sql): everywhere for sql in row_units})
-        matcher = RuleMatcher(n, probe)
-        need = np.zeros(n, bool)
-        for i in idxs:
-            tree = rules[i].condition or ()
-            if not any(tree[at].sql in row_units for at in keys[i] if tree[at].kind is Kind.ROW):
-                continue
-            rows = matcher.candidates(tree, keys[i])
-            if rows is None:
-                need[:] = True
-                break
-            need[rows] = True
-        wanted = int(need.sum())
-        out: dict[UnitKey, UnitTruth] = {}
-        if not wanted:
-            for sql in row_units:
-                out[(Kind.ROW, sql)] = UnitTruth(true=np.zeros(n, bool), null=np.zeros(n, bool))
-            return out, {}
-        only = None if wanted * 2 > n else rids[need]
-        scan = self._encode(variant, {}, row_units, only)
-        got = scan.rids if scan is not None else np.empty(0, np.int64)
-        at = np.minimum(np.searchsorted(rids, got), n - 1)
-        if not np.array_equal(rids[at], got):
-            raise RuntimeError("a scan of a slice's row units holds rows the slice does not")
-        for sql in row_units:
-            true = np.zeros(n, bool)
-            null = np.zeros(n, bool)
-            truth = scan.rows.get(sql) if scan is not None else None
-            if truth is not None:
-                true[at] = truth.true
-                null[at] = truth.null
-            elif scan is not None and sql in scan.failed:
-                continue
-            out[(Kind.ROW, sql)] = UnitTruth(true=true, null=null)
-        errors = {
-            (Kind.ROW, sql): e for sql, e in (scan.failed if scan is not None else {}).items()
-        }
-        return out, errors
 
     def _encode(
         self,
@@ -522,9 +450,9 @@ class Evaluator:
             search = (searches or {}).get(name.lower())
             if search is None or not search.covers(literals):
                 table = values[name.lower()]
-                column = table.column(_lower_index(table)).combine_chunks()
+                column = table.column(lower_index(table)).combine_chunks()
                 if column.nbytes <= self.engine.options.search_bytes:
-                    found |= present_literals({name: literals}, _held([column]))
+                    found |= present_literals({name: literals}, held_values([column]))
                     continue
                 search = self._search(column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
@@ -559,74 +487,3 @@ class Evaluator:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
-
-
-def _late_row_units(
-    rules: Sequence[CompiledRule],
-    idxs: Iterable[int],
-    keys: dict[int, dict[int, UnitKey]],
-    row_units: list[str],
-) -> list[str]:
-    """The row units every rule reading them bounds by field units (:func:`.units.bounded`):
-    evaluated after the field units, on the rows those allow. The others are made in
-    the scan of the fields, on every row of the slice (a lone keyword rule)."""
-    early: set[str] = set()
-    for i in idxs:
-        tree = rules[i].condition or ()
-        reads = [tree[at].sql for at in keys[i] if tree[at].kind is Kind.ROW]
-        if reads and not bounded(tree, keys[i]):
-            early.update(reads)
-    return [u for u in row_units if u not in early]
-
-
-def _locked(progress: Callable[[int], None]) -> Callable[[int], None]:
-    """``progress`` called by one thread at a time (slices are evaluated side by side)."""
-    lock = threading.Lock()
-
-    def advance(n: int) -> None:
-        with lock:
-            progress(n)
-
-    return advance
-
-
-def _units(
-    rules: Sequence[CompiledRule], idxs: Iterable[int], fields: set[str] | None = None
-) -> tuple[dict[str, dict[str, Node]], list[str]]:
-    """The field units of the rules ``idxs`` by field (of ``fields`` only, if given),
-    each field's by SQL, and their row units' SQL."""
-    field_units: dict[str, dict[str, Node]] = {}
-    row_units: dict[str, None] = {}
-    for i in idxs:
-        for node in rules[i].condition or ():
-            if node.kind is Kind.FIELD:
-                if fields is None or node.field in fields:
-                    field_units.setdefault(node.field, {})[node.sql] = node
-            elif node.kind is Kind.ROW:
-                row_units[node.sql] = None
-    return field_units, list(row_units)
-
-
-def lowered(table: pa.Table) -> str | None:
-    """The name of the lowered twin in a field's values table, if it has one."""
-    for name in table.column_names:
-        if name.endswith(LOWER_SUFFIX):
-            return name
-    return None
-
-
-def _lower_index(table: pa.Table) -> int:
-    """The position of the lowered twin in a field's values table."""
-    name = lowered(table)
-    if name is None:
-        raise KeyError("no lowered values")
-    return table.column_names.index(name)
-
-
-def _held(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:
-    """A source of distinct values that gives ``chunks``, whatever the field."""
-
-    def values(_name: str) -> Iterable[pa.Array]:
-        return chunks
-
-    return values

@@ -19,13 +19,14 @@ its candidates, and only those are evaluated; an OR unites its branches' candida
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.tree import Kind, Tree
+from ...rules.compile.tree import Kind, Node, Tree
+from ...rules.model import CompiledRule
 
 #: Truth of a node on some rows: (true, false) boolean arrays; unknown is neither.
 Truth = tuple[np.ndarray, np.ndarray]
@@ -277,3 +278,20 @@ def _any(arrays: list[np.ndarray]) -> np.ndarray:
     for a in arrays[1:]:
         out |= a
     return out
+
+
+def units_of(
+    rules: Sequence[CompiledRule], idxs: Iterable[int], fields: set[str] | None = None
+) -> tuple[dict[str, dict[str, Node]], list[str]]:
+    """The field units of the rules ``idxs`` by field (of ``fields`` only, if given),
+    each field's by SQL, and their row units' SQL."""
+    field_units: dict[str, dict[str, Node]] = {}
+    row_units: dict[str, None] = {}
+    for i in idxs:
+        for node in rules[i].condition or ():
+            if node.kind is Kind.FIELD:
+                if fields is None or node.field in fields:
+                    field_units.setdefault(node.field, {})[node.sql] = node
+            elif node.kind is Kind.ROW:
+                row_units[node.sql] = None
+    return field_units, list(row_units)
