@@ -879,3 +879,42 @@ def test_a_part_past_the_column_cap_is_folded_as_a_table_would(
         engine.close()
     assert extra == (10, 10) and columns <= 12
     assert not (tmp_path / "wide.parquet").exists()
+
+
+def test_slices_run_side_by_side_the_largest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keyword rule with no channel reads every column of every event: started first.
+    every = {**KEYWORD_RULE, "id": "00000000-0000-4000-8000-0000000000ee"}
+    every["logsource"] = {"product": "windows"}
+    docs = [KEYWORD_RULE, every]
+    docs.append(
+        {
+            "title": "logons",
+            "id": "00000000-0000-4000-8000-0000000000ef",
+            "logsource": {"product": "windows", "service": "security"},
+            "detection": {"s": {"EventID": 4624}, "condition": "s"},
+        }
+    )
+    rules = compile_rules(yaml.safe_dump_all(docs)).rules
+    order: list[list[int]] = []
+    real = evaluate_module.largest_first
+
+    def spy(*args: Any) -> Any:
+        out = real(*args)
+        order.extend(idxs for _v, idxs in out)
+        return out
+
+    monkeypatch.setattr(evaluate_module, "largest_first", spy)
+    found: dict[int, set[tuple[int, int]]] = {}
+    for threads in (1, 2):
+        engine = DuckDBEngine(options=EngineOptions(threads=threads))
+        try:
+            (tmp_path / str(threads)).mkdir()
+            load_events(engine, _keyword_events(), tmp_path / str(threads))
+            found[threads] = _matches(engine, rules)
+        finally:
+            engine.close()
+    # Every event, then the 51 Security logons, then the 2 System events.
+    assert order[:3] == [[1], [2], [0]]
+    assert found[1] == found[2] and {r for r, _ in found[1]} == {0, 1, 2}

@@ -135,14 +135,15 @@ def test_the_second_scan_reads_only_what_the_kept_rules_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = _rules(
-        # Kept: its literal occurs; its keyword and ParentImage come in the second scan.
+        # Kept: its literal occurs; ParentImage comes in the second scan, its keyword in
+        # a third, on the rows where its literal occurs only.
         {
             "s": {"CommandLine|contains": "shadowcopy"},
             "k": ["wmic"],
             "p": {"ParentImage|endswith": "\\explorer.exe"},
             "condition": "s and (k or not p)",
         },
-        # Kept: a test of two fields (a row unit) needed only in the second scan.
+        # Kept: a test of two fields (a row unit) needed only in the third scan.
         {
             "s": {"Image|endswith": "cmd.exe"},
             "r": {"CommandLine|fieldref|contains": "Image"},
@@ -155,11 +156,13 @@ def test_the_second_scan_reads_only_what_the_kept_rules_read(
     by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
     assert by_field == oracle
     assert {rule for rule, _ in by_field} == {0, 1}
-    (first, none, one), (second, units, two) = scans
+    (first, none, one), (second, no_units, two), (no_fields, units, three) = scans
     assert sorted(first) == ["commandline", "image"] and not none
-    assert sorted(second) == ["parentimage"] and len(units) == 2  # keyword, fieldref
+    assert sorted(second) == ["parentimage"] and not no_units
+    assert not no_fields and len(units) == 2  # keyword, fieldref
     assert not any("psexec" in u for u in units)
     assert one is not None and two is not None and list(one.rids) == list(two.rids)
+    assert three is not None and set(three.rids) <= set(one.rids)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -183,7 +186,8 @@ def test_rows_returned_in_any_order_are_matched_by_row_id(
     by_field, oracle, scans = _both(tmp_path, rules, monkeypatch, shuffle=seed)
     assert by_field == oracle
     assert {rule for rule, _ in by_field} == {0, 1, 2, 3}
-    assert len(scans) == 2 and all(e is not None for _f, _u, e in scans)
+    # The literal fields, the others, the row units: each shuffled.
+    assert len(scans) == 3 and all(e is not None for _f, _u, e in scans)
 
 
 def _slice(rids: list[int], codes: list[int], truth: list[bool]) -> EncodedSlice:
@@ -211,3 +215,54 @@ def test_two_scans_of_different_rows_are_never_joined() -> None:
     same.fields["g"] = FieldCodes(pa.array(["x"]), np.zeros(3, np.int64))
     both = joined(one, same)
     assert sorted(both.fields) == ["f", "g"] and list(both.rows) == ["r"]
+
+
+def test_row_units_are_made_on_the_rows_their_rules_field_tests_allow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _rules(
+        # Bounded: its keyword is needed only where CommandLine holds "/3".
+        {"s": {"CommandLine|contains": "whoami /3"}, "k": ["SYSTEM"], "condition": "s and k"},
+        # Bounded too: a test of two fields, only where the command line says shadowcopy.
+        {
+            "s": {"CommandLine|contains": "shadowcopy"},
+            "r": {"CommandLine|fieldref|contains": "Image"},
+            "condition": "s and not r",
+        },
+    )
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
+    assert by_field == oracle and {r for r, _ in by_field} == {0, 1}
+    (first, _, one), (no_fields, units, rows) = scans
+    assert sorted(first) == ["commandline"] and not no_fields and len(units) == 2
+    assert one is not None and rows is not None
+    # "whoami /3": 29 of the 202 rows; shadowcopy: one.
+    assert len(rows.rids) == 30 and set(rows.rids) <= set(one.rids)
+
+
+def test_a_keyword_beside_a_field_test_in_an_or_is_made_on_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing bounds "k or s": the keyword is made in the scan of the fields, on all rows.
+    rules = _rules(
+        {"s": {"CommandLine|contains": "shadowcopy"}, "k": ["SYSTEM"], "condition": "s or k"}
+    )
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
+    assert by_field == oracle and len(by_field) > 1
+    assert all(len(e.rids) == 202 for _, _, e in scans if e is not None)
+    assert sum(len(units) for _, units, _ in scans) == 1
+
+
+def test_no_row_is_scanned_for_row_units_no_rule_can_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _rules(
+        {
+            "s": {"CommandLine|contains": "whoami"},
+            "n": {"Image|endswith": "\\nowhere.exe"},
+            "k": ["SYSTEM"],
+            "condition": "s and n and k",
+        }
+    )
+    by_field, oracle, scans = _both(tmp_path, rules, monkeypatch)
+    assert by_field == oracle == set()
+    assert all(not units for _, units, _ in scans)

@@ -13,7 +13,7 @@ them, many per query, each returning where it is true and where NULL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -27,12 +27,15 @@ from ...rules.compile.tree import column_field, identifiers
 from ...rules.logsources import Variant
 from ..planning import SliceColumns
 from .arrow_view import arrow_view
+from .keywords import cheaper
 from .slices import Slices
 from .store import ROW_ID
 from .units import FieldCodes, UnitTruth
 
 #: Column of a field's values table numbering its distinct values.
 INDEX = "__i"
+#: The row ids a scan is restricted to, as its query reads them.
+ONLY = "__only"
 #: Suffix of a column's DOUBLE cast in a values table.
 NUMBER_SUFFIX = "__num"
 
@@ -78,20 +81,47 @@ def encode_slice(
     spellings: dict[str, str],
     row_units: Sequence[str],
     scan_rows: int,
+    only: np.ndarray | None = None,
+    prefilter: bool = False,
 ) -> EncodedSlice | None:
     """The slice of ``variant`` with fields ``spellings`` (lower-cased name -> name)
     encoded and ``row_units`` evaluated; None when no row is in it. A row unit that
-    fails is left out and reported in ``failed``."""
+    fails is left out and reported in ``failed``. ``only``: the row ids to scan (sorted),
+    when not the whole slice: its rows are kept by a join in the scan, so the row units'
+    text is made for them alone. ``prefilter``: keywords on the whole event's text of a
+    slice with no channel (every column) searched on the text as it is first
+    (:func:`.keywords.cheaper`)."""
+    args = (con, slices, variant, spellings, row_units, scan_rows)
+    if only is not None:
+        with arrow_view(con, ONLY, pa.table({ROW_ID: pa.array(only, pa.int64())})):
+            return _encode_slice(*args, ONLY, prefilter)
+    return _encode_slice(*args, None, prefilter)
+
+
+def _encode_slice(
+    con: duckdb.DuckDBPyConnection,
+    slices: Slices,
+    variant: Variant,
+    spellings: dict[str, str],
+    row_units: Sequence[str],
+    scan_rows: int,
+    only: str | None,
+    prefilter: bool,
+) -> EncodedSlice | None:
+    """:func:`encode_slice`, the rows of ``only`` (a relation of row ids) if given."""
     units = list(row_units)
     failed: dict[str, str] = {}
+    # The whole event's text of every column (no channel to narrow it) is the costly
+    # one: lower-cased only where a search of it as it is says a keyword may be.
+    written = {u: cheaper(u, con) if prefilter and not variant.channels else u for u in units}
     while True:
-        needs = twins(units) | SliceColumns(plain=frozenset(spellings))
+        needs = twins(written[u] for u in units) | SliceColumns(plain=frozenset(spellings))
         names = [spellings.get(f, f) for f in sorted(needs.plain | needs.lower | needs.ip)]
-        inner = slices.slice_query(variant, names, needs)
+        inner = slices.slice_query(variant, names, needs, con, only)
         if inner is None:
             return None
         cols = [ROW_ID, *(DUCKDB.ident(spellings[f]) for f in sorted(spellings))]
-        cols += [f"({sql}) AS {DUCKDB.ident(f'__r{k}')}" for k, sql in enumerate(units)]
+        cols += [f"({written[u]}) AS {DUCKDB.ident(f'__r{k}')}" for k, u in enumerate(units)]
         query = f"SELECT {', '.join(cols)} FROM ({inner})"
         try:
             reader = con.sql(query).to_arrow_reader(scan_rows)
@@ -99,7 +129,7 @@ def encode_slice(
         except duckdb.Error:
             if not units:
                 raise
-            bad = _failing(con, inner, units)
+            bad = _failing(con, inner, units, written)
             if not bad:
                 raise
             failed.update(bad)
@@ -165,12 +195,15 @@ def joined(first: EncodedSlice, second: EncodedSlice) -> EncodedSlice:
     )
 
 
-def _failing(con: duckdb.DuckDBPyConnection, inner: str, units: Sequence[str]) -> dict[str, str]:
-    """The row units that do not compile on the slice, each with its error."""
+def _failing(
+    con: duckdb.DuckDBPyConnection, inner: str, units: Sequence[str], written: dict[str, str]
+) -> dict[str, str]:
+    """The row units that do not compile on the slice (as ``written``), each with its
+    error."""
     bad: dict[str, str] = {}
     for sql in units:
         try:
-            con.sql(f"SELECT ({sql}) FROM ({inner}) LIMIT 0").fetchall()
+            con.sql(f"SELECT ({written[sql]}) FROM ({inner}) LIMIT 0").fetchall()
         except duckdb.Error as exc:
             bad[sql] = f"query failed: {exc}"
     return bad
@@ -234,3 +267,28 @@ def values_table(
         if casts:
             query = f"SELECT *, {', '.join(casts)} FROM ({query})"
         return con.sql(query).to_arrow_table()
+
+
+def lowered(table: pa.Table) -> str | None:
+    """The name of the lowered twin in a field's values table, if it has one."""
+    for name in table.column_names:
+        if name.endswith(LOWER_SUFFIX):
+            return name
+    return None
+
+
+def lower_index(table: pa.Table) -> int:
+    """The position of the lowered twin in a field's values table."""
+    name = lowered(table)
+    if name is None:
+        raise KeyError("no lowered values")
+    return table.column_names.index(name)
+
+
+def held_values(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:
+    """A source of distinct values that gives ``chunks``, whatever the field."""
+
+    def values(_name: str) -> Iterable[pa.Array]:
+        return chunks
+
+    return values

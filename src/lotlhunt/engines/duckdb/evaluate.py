@@ -39,11 +39,23 @@ from ..prefilter import (
     present_literals,
 )
 from .arrow_view import arrow_view
-from .encode import EncodedSlice, by_row_id, encode_slice, joined, twins, values_table
+from .encode import (
+    EncodedSlice,
+    by_row_id,
+    encode_slice,
+    held_values,
+    joined,
+    lower_index,
+    lowered,
+    twins,
+    values_table,
+)
 from .kernels import FieldUnits, node_words, substring_hits
+from .keywords import MIN_EVENTS
 from .memory import out_of_memory
+from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
 from .store import ROW_ID
-from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys
+from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
 from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
@@ -68,6 +80,8 @@ class Evaluator:
 
     def __init__(self, engine: DuckDBEngine) -> None:
         self.engine = engine
+        #: Events in the table, counted when evaluation starts.
+        self._events = 0
 
     def evaluate(
         self,
@@ -78,6 +92,7 @@ class Evaluator:
         engine = self.engine
         engine.flush()
         engine.store.checkpoint()
+        self._events = engine.count()
         present = engine.present_slices()
         # One group per slice: a rule searching the whole event's text is one more row
         # unit of the slice's one scan, not a reason for a slice of its own.
@@ -89,13 +104,25 @@ class Evaluator:
         parts: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
-        with ThreadPoolExecutor(engine.threads) as pool:
-            for variant, idxs in groups:
-                if not any(covers(variant, key) for key in present):
-                    if progress:
-                        progress(len(idxs))
-                    continue
-                found, errors, skips = self._group(pool, rules, variant, idxs, progress)
+        todo = [(v, idxs) for v, idxs in groups if any(covers(v, key) for key in present)]
+        if progress:
+            progress(sum(len(idxs) for _, idxs in groups) - sum(len(idxs) for _, idxs in todo))
+            progress = locked(progress)
+        todo = largest_first(engine.cursor(), len(engine.store.field_columns()), rules, todo)
+        # Slices side by side, the largest first: much of a slice's work is Python on one
+        # core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on it, so
+        # one slice at a time left the second core idle (Mordor: two cores 1.1 busy).
+        # Their queries share one pool: a slice waits on its queries, never on a slice.
+        with (
+            ThreadPoolExecutor(engine.threads) as pool,
+            ThreadPoolExecutor(engine.threads) as slices,
+        ):
+            futures = [
+                slices.submit(self._group, pool, rules, variant, idxs, progress)
+                for variant, idxs in todo
+            ]
+            for future in futures:
+                found, errors, skips = future.result()
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
@@ -145,7 +172,9 @@ class Evaluator:
     ) -> tuple[list[pa.Table], dict[int, str]]:
         """Matches of rules run as their own SQL, a few per query, on the slice's query."""
         fields = sorted(fields_read(rules, idxs))
-        query = self.engine.slices.slice_query(variant, fields, slice_columns(rules, idxs))
+        query = self.engine.slices.slice_query(
+            variant, fields, slice_columns(rules, idxs), self.engine.cursor()
+        )
         if query is None:
             if progress:
                 progress(len(idxs))
@@ -196,7 +225,7 @@ class Evaluator:
                 if progress:
                     progress(len(idxs))
                 return NO_MATCHES, {}, 0
-            units = _units(rules, idxs, literal_fields)[0]
+            units = units_of(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
             hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
@@ -206,12 +235,15 @@ class Evaluator:
             progress(len(plan.skipped))
         if not plan.plain:
             return NO_MATCHES, {}, len(plan.skipped)
-        field_units, row_units = _units(rules, plan.plain)
+        field_units, row_units = units_of(rules, plan.plain)
+        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
+        late = late_row_units(rules, plan.plain, keys, row_units)
+        early = [u for u in row_units if u not in late]
         held = set(first.fields) if first is not None else set()
         more = {f: spellings.get(f, f) for f in field_units if f not in held}
         encoded = first
-        if encoded is None or more or row_units:
-            second = self._encode(variant, more, row_units)
+        if encoded is None or more or early:
+            second = self._encode(variant, more, early)
             if second is None or not len(second.rids):
                 if progress:
                     progress(len(plan.plain))
@@ -224,7 +256,6 @@ class Evaluator:
         )
         hits.update(more_hits)
         searches.update(more_searches)
-        keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
             tree = rules[i].condition or ()
@@ -236,6 +267,16 @@ class Evaluator:
         for sql, truth in encoded.rows.items():
             outcomes[(Kind.ROW, sql)] = truth
         errors.update({(Kind.ROW, sql): e for sql, e in encoded.failed.items()})
+        if late:
+            # Made on the rows their rules' field units allow (:mod:`.rowunits`); past
+            # half the slice, on all of it.
+            need = row_candidates(rules, plan.plain, keys, outcomes, len(encoded.rids), late)
+            count = int(need.sum())
+            only = None if count * 2 > len(encoded.rids) else encoded.rids[need]
+            scan = self._encode(variant, {}, late, only) if count else None
+            found, bad = spread(scan, encoded.rids, late)
+            outcomes.update(found)
+            errors.update(bad)
         matcher = RuleMatcher(len(encoded.rids), outcomes)
         rule_ids: list[np.ndarray] = []
         rids: list[np.ndarray] = []
@@ -261,19 +302,25 @@ class Evaluator:
         return table, failed, len(plan.skipped)
 
     def _encode(
-        self, variant: Variant, spellings: dict[str, str], row_units: list[str]
+        self,
+        variant: Variant,
+        spellings: dict[str, str],
+        row_units: list[str],
+        only: np.ndarray | None = None,
     ) -> EncodedSlice | None:
-        """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`), its rows
-        in row id order (:func:`.encode.by_row_id`)."""
+        """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`; of its rows
+        ``only`` if given), its rows in row id order (:func:`.encode.by_row_id`)."""
         engine = self.engine
         encoded = engine.memory.run(
             lambda: encode_slice(
-                engine.con,
+                engine.cursor(),
                 engine.slices,
                 variant,
                 spellings,
                 row_units,
                 engine.options.scan_rows,
+                only,
+                self._events >= MIN_EVENTS,
             )
         )
         return None if encoded is None else by_row_id(encoded)
@@ -298,7 +345,7 @@ class Evaluator:
             if f in out and not needed.ip and not numbers:
                 continue
             out[f] = values_table(
-                self.engine.con,
+                self.engine.cursor(),
                 spellings.get(f, f),
                 codes,
                 lower=lower or f in out or bool(needed.lower),
@@ -403,9 +450,9 @@ class Evaluator:
             search = (searches or {}).get(name.lower())
             if search is None or not search.covers(literals):
                 table = values[name.lower()]
-                column = table.column(_lower_index(table)).combine_chunks()
+                column = table.column(lower_index(table)).combine_chunks()
                 if column.nbytes <= self.engine.options.search_bytes:
-                    found |= present_literals({name: literals}, _held([column]))
+                    found |= present_literals({name: literals}, held_values([column]))
                     continue
                 search = self._search(column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
@@ -440,45 +487,3 @@ class Evaluator:
             parts.append(table)
             errors.update(error)
         return pa.concat_tables(parts), errors, len(idxs)
-
-
-def _units(
-    rules: Sequence[CompiledRule], idxs: Iterable[int], fields: set[str] | None = None
-) -> tuple[dict[str, dict[str, Node]], list[str]]:
-    """The field units of the rules ``idxs`` by field (of ``fields`` only, if given),
-    each field's by SQL, and their row units' SQL."""
-    field_units: dict[str, dict[str, Node]] = {}
-    row_units: dict[str, None] = {}
-    for i in idxs:
-        for node in rules[i].condition or ():
-            if node.kind is Kind.FIELD:
-                if fields is None or node.field in fields:
-                    field_units.setdefault(node.field, {})[node.sql] = node
-            elif node.kind is Kind.ROW:
-                row_units[node.sql] = None
-    return field_units, list(row_units)
-
-
-def lowered(table: pa.Table) -> str | None:
-    """The name of the lowered twin in a field's values table, if it has one."""
-    for name in table.column_names:
-        if name.endswith(LOWER_SUFFIX):
-            return name
-    return None
-
-
-def _lower_index(table: pa.Table) -> int:
-    """The position of the lowered twin in a field's values table."""
-    name = lowered(table)
-    if name is None:
-        raise KeyError("no lowered values")
-    return table.column_names.index(name)
-
-
-def _held(chunks: list[pa.Array]) -> Callable[[str], Iterable[pa.Array]]:
-    """A source of distinct values that gives ``chunks``, whatever the field."""
-
-    def values(_name: str) -> Iterable[pa.Array]:
-        return chunks
-
-    return values

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import duckdb
+
 from ...events import schema
 from ...rules.compile.dialect import (
     ALL_TEXT_FIELD,
@@ -123,15 +125,26 @@ class Slices:
         variant: Variant,
         fields: Iterable[str],
         needs: SliceColumns | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
+        only: str | None = None,
     ) -> str | None:
         """The rows of ``variant`` with the columns its rules read (:meth:`slice_columns`),
-        or None when no row is in it."""
+        or None when no row is in it. ``con``: the connection finding the slice's bounds
+        (the calling thread's own when slices are built side by side). ``only``: a
+        relation of the row ids to keep (a column named as the events' row id)."""
         fields = list(dict.fromkeys(fields))
         where = f"FROM {EVENTS} WHERE {self.slice_filter(variant)}"
+        if only is not None:
+            where += f" AND {ROW_ID} IN (SELECT {ROW_ID} FROM {only})"
         # Rows of one channel come in runs (one input file after another): bounding the
         # row ids lets the scan skip the row groups outside them, reading only the
         # channel and event id columns to find the bounds.
-        span = self.store.one(f"SELECT min({ROW_ID}), max({ROW_ID}) {where}")
+        bounds = f"SELECT min({ROW_ID}), max({ROW_ID}) {where}"
+        if con is None:
+            span = self.store.one(bounds)
+        else:
+            rows = con.execute(bounds).fetchall()
+            span = rows[0] if rows else None
         if not span or span[0] is None:
             return None
         where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"

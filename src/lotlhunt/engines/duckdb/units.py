@@ -19,13 +19,14 @@ its candidates, and only those are evaluated; an OR unites its branches' candida
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from ...rules.compile.tree import Kind, Tree
+from ...rules.compile.tree import Kind, Node, Tree
+from ...rules.model import CompiledRule
 
 #: Truth of a node on some rows: (true, false) boolean arrays; unknown is neither.
 Truth = tuple[np.ndarray, np.ndarray]
@@ -153,6 +154,26 @@ def unit_keys(tree: Tree) -> dict[int, UnitKey]:
     return out
 
 
+def bounded(tree: Tree, keys: dict[int, UnitKey]) -> bool:
+    """Whether the tree can be true only where some field unit is (its candidates come
+    from field units whatever their outcomes: :meth:`RuleMatcher.candidates`). A rule
+    of keywords alone is not; keywords ANDed with an event id test are."""
+
+    def walk(i: int) -> bool:
+        if i in keys:
+            return tree[i].kind is not Kind.ROW
+        node = tree[i]
+        if node.kind is Kind.TRUE:
+            return walk(node.args[0])
+        if node.kind is Kind.AND:
+            return any(walk(a) for a in node.args)
+        if node.kind is Kind.OR:
+            return all(walk(a) for a in node.args)
+        return False
+
+    return walk(len(tree) - 1)
+
+
 class RuleMatcher:
     """Matches rules' trees on a slice's rows from their units' outcomes.
 
@@ -178,6 +199,14 @@ class RuleMatcher:
             return rows
         true, _ = self._truth(tree, root, rows)
         return rows[true]
+
+    def candidates(self, tree: Tree, keys: dict[int, UnitKey]) -> np.ndarray | None:
+        """The rows (sorted positions) outside which the tree is not true, from its units'
+        outcomes (None: any row may be, or a unit has no outcome)."""
+        if any(k not in self.units for k in keys.values()):
+            return None
+        self._keys = keys
+        return self._candidates(tree, len(tree) - 1)
 
     def _unit(self, i: int) -> UnitTruth | None:
         key = self._keys.get(i)
@@ -249,3 +278,20 @@ def _any(arrays: list[np.ndarray]) -> np.ndarray:
     for a in arrays[1:]:
         out |= a
     return out
+
+
+def units_of(
+    rules: Sequence[CompiledRule], idxs: Iterable[int], fields: set[str] | None = None
+) -> tuple[dict[str, dict[str, Node]], list[str]]:
+    """The field units of the rules ``idxs`` by field (of ``fields`` only, if given),
+    each field's by SQL, and their row units' SQL."""
+    field_units: dict[str, dict[str, Node]] = {}
+    row_units: dict[str, None] = {}
+    for i in idxs:
+        for node in rules[i].condition or ():
+            if node.kind is Kind.FIELD:
+                if fields is None or node.field in fields:
+                    field_units.setdefault(node.field, {})[node.sql] = node
+            elif node.kind is Kind.ROW:
+                row_units[node.sql] = None
+    return field_units, list(row_units)
