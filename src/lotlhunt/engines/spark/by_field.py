@@ -113,12 +113,10 @@ def pass_frame(
     its partitions' field columns if one searches the event's text); None: no rows."""
     tables = engine.tables
     variant = pass_.variant
-    channels = tables.channels_of(variant)
-    if channels is not None and not channels:
+    rows = tables.rows_of(variant)
+    if rows is None:
         return None
-    df = tables.events(channels)
-    if df is None:
-        return None
+    channels, df = rows
     columns = tables.columns_of(channels)
     names: set[str] = set()
     keywords = False

@@ -189,12 +189,11 @@ class SparkEngine:
         return [(c.lower(), e) for c, e in self.tables.store.manifest.inventory()]
 
     def slice_size(self, variant: Variant) -> int:
-        tables = self.tables
-        channels = tables.channels_of(variant)
-        if channels is not None and not channels:
+        found = self.tables.rows_of(variant)
+        if found is None:
             return 0
-        df = tables.events(channels)
-        return 0 if df is None else int(df.where(tables.row_filter(variant, channels)).count())
+        channels, df = found
+        return int(df.where(self.tables.row_filter(variant, channels)).count())
 
     # -- evaluation -------------------------------------------------------------------
 

@@ -95,6 +95,13 @@ class StoreTables:
             )
         return self._all
 
+    def rows_of(self, variant: Variant) -> tuple[list[str] | None, DataFrame] | None:
+        """The channel spellings the store holds for ``variant`` (None: every channel) and
+        the events of their partitions; None when no partition holds them."""
+        channels = self.channels_of(variant)
+        df = self.events(channels)
+        return None if df is None else (channels, df)
+
     def events(self, channels: Sequence[str] | None) -> DataFrame | None:
         """The events of the partitions holding ``channels`` (None: all); None if empty."""
         df = self.all_events()
@@ -208,12 +215,10 @@ class StoreTables:
         with ``rids`` (a relation of one ``rid`` column), only those events; with
         ``event_id``, the event's own id too, as :data:`EVENT_ID` (the guards of a pass
         of several slices test it)."""
-        channels = self.channels_of(variant)
-        if channels is not None and not channels:
+        found = self.rows_of(variant)
+        if found is None:
             return None
-        df = self.events(channels)
-        if df is None:
-            return None
+        channels, df = found
         columns = self.columns_of(channels)
         exprs = [ROW_ID, *self.slice_columns(variant, columns, fields, ip_fields, used)]
         if event_id:
