@@ -215,6 +215,26 @@ def test_reading_on_the_executors_counts_every_record(
     assert _identity(remote) == _identity(here)
 
 
+def _evaluated(events: list[dict], rules: list) -> tuple[Any, Any]:
+    """The Spark engine's evaluation of ``rules`` on ``events`` (each rule as Spark SQL:
+    no twins), and its matched events."""
+    import tempfile
+
+    from lotlhunt.engines import create_engine
+    from lotlhunt.hunt import read_into
+
+    engine = create_engine("spark", options=spark_options())
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "e.jsonl"
+            path.write_text("".join(json.dumps(e) + "\n" for e in events))
+            read_into(engine, [path])
+            evaluation = engine.evaluate(rules)
+            return evaluation, engine.matched_events(evaluation.matches)
+    finally:
+        engine.close()
+
+
 def test_a_rule_spark_cannot_run_fails_alone() -> None:
     good = conformance.rule(conformance.sel(**{"CommandLine|contains": "whoami"}))
     # RE2 reads this quantifier as literal text; Java refuses the pattern.
@@ -222,20 +242,7 @@ def test_a_rule_spark_cannot_run_fails_alone() -> None:
     bad["id"] = "00000000-0000-4000-8000-00000000000b"
     rules = [compile_rules(good, SPARK).rules[0], compile_rules(bad, SPARK).rules[0]]
     events = [conformance.proc(CommandLine="whoami /all")]
-    from lotlhunt.engines import create_engine
-    from lotlhunt.hunt import read_into
-
-    engine = create_engine("spark", options=spark_options())
-    try:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "e.jsonl"
-            path.write_text("".join(json.dumps(e) + "\n" for e in events))
-            read_into(engine, [path])
-            evaluation = engine.evaluate(rules)
-    finally:
-        engine.close()
+    evaluation, _ = _evaluated(events, rules)
     assert [i for i, _ in evaluation.failed] == [1]
     assert evaluation.matches.column("rule").to_pylist() == [0]
 
@@ -265,21 +272,7 @@ def test_a_broken_rule_among_many_of_one_pass_hides_none_of_the_others() -> None
     # A network connection whose command line would match the process rules: each
     # rule sees only its own slice's events.
     events.append({**conformance.NETWORK, "Image": "C:\\Windows\\whoami.exe", "CommandLine": "net"})
-    from lotlhunt.engines import create_engine
-    from lotlhunt.hunt import read_into
-
-    engine = create_engine("spark", options=spark_options())
-    try:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "e.jsonl"
-            path.write_text("".join(json.dumps(e) + "\n" for e in events))
-            read_into(engine, [path])
-            evaluation = engine.evaluate(rules)
-            fired = engine.matched_events(evaluation.matches)
-    finally:
-        engine.close()
+    evaluation, fired = _evaluated(events, rules)
     assert [i for i, _ in evaluation.failed] == [3]
     by_rule: dict[int, int] = {}
     for r in fired.column("rule").to_pylist():
