@@ -339,6 +339,32 @@ def test_running_out_of_memory_raises_the_limit_and_says_so() -> None:
     assert setting is not None and str(setting[0]).endswith("MiB")
 
 
+def test_running_out_of_memory_while_reading_arrow_batches_raises_the_limit() -> None:
+    # A scan read as Arrow batches reports DuckDB running out of memory as the reader's
+    # OSError, not as DuckDB's exception: it too raises the limit instead of ending the
+    # hunt (Mordor's slices at a 256 MiB limit on parts).
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="64MB"))
+    failures = iter([OSError("Out of Memory Error: failed to allocate data of size 2.0 MiB")])
+
+    def flaky() -> int:
+        for exc in failures:
+            raise exc
+        return 42
+
+    try:
+        before = engine.memory.limit
+        assert engine.memory.run(flaky) == 42
+    finally:
+        engine.close()
+    assert engine.memory.limit > before
+    other = DuckDBEngine()
+    try:
+        with pytest.raises(OSError, match="disk"):  # not memory: raised as it came
+            other.memory.run(lambda: (_ for _ in ()).throw(OSError("disk full")))
+    finally:
+        other.close()
+
+
 def test_other_errors_are_not_retried() -> None:
     import duckdb
 

@@ -85,13 +85,13 @@ class MemoryGuard:
             seen = self.limit
             try:
                 return work()
-            except duckdb.Error as exc:
+            except (duckdb.Error, OSError) as exc:  # OSError: DuckDB's, through an Arrow reader
                 if attempt == MEMORY_RETRIES or not out_of_memory(exc):
                     raise
                 self._raise(seen, exc)
         raise AssertionError("unreachable")
 
-    def _raise(self, seen: int, exc: duckdb.Error) -> None:
+    def _raise(self, seen: int, exc: Exception) -> None:
         with self._lock:
             if self.limit != seen:  # another thread raised it meanwhile
                 return
@@ -107,9 +107,12 @@ class MemoryGuard:
             )
 
 
-def out_of_memory(exc: duckdb.Error) -> bool:
-    """Whether ``exc`` is DuckDB running out of memory (some surface as commit errors)."""
+def out_of_memory(exc: Exception) -> bool:
+    """Whether ``exc`` is DuckDB running out of memory (some surface as commit errors;
+    while a scan is read as Arrow batches, as the reader's ``OSError``)."""
     text = str(exc)
+    if isinstance(exc, OSError) and not isinstance(exc, duckdb.Error):
+        return text.startswith("Out of Memory Error")
     return isinstance(exc, duckdb.OutOfMemoryException) or (
         "pin block" in text or "allocate block" in text
     )
