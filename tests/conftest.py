@@ -37,3 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Rewrite the golden files under tests/golden instead of comparing with them.",
     )
+
+
+@pytest.fixture
+def rule_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A rule cache of the test's own, in use and empty (not pytest's ``cache``)."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(path))
+    monkeypatch.delenv("LOTLHUNT_NO_CACHE", raising=False)
+    return path

@@ -47,18 +47,10 @@ def folder(tmp_path: Path) -> Path:
     return rules
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(path))
-    monkeypatch.delenv("LOTLHUNT_NO_CACHE", raising=False)
-    return path
-
-
-def test_second_load_is_served_from_the_cache(folder: Path, cache: Path) -> None:
+def test_second_load_is_served_from_the_cache(folder: Path, rule_cache_dir: Path) -> None:
     cold = load_rules([folder])
     assert (cold.compiled, cold.cache_hits, cold.files) == (5, 0, 5)
-    assert (cache / rule_cache.DB_NAME).exists()
+    assert (rule_cache_dir / rule_cache.DB_NAME).exists()
     warm = load_rules([folder])
     assert (warm.compiled, warm.cache_hits, warm.files) == (0, 5, 5)
     assert warm.rules == cold.rules
@@ -67,7 +59,7 @@ def test_second_load_is_served_from_the_cache(folder: Path, cache: Path) -> None
     assert warm.known == cold.known
 
 
-def test_editing_one_file_recompiles_that_file_only(folder: Path, cache: Path) -> None:
+def test_editing_one_file_recompiles_that_file_only(folder: Path, rule_cache_dir: Path) -> None:
     load_rules([folder])
     doc = rule_doc(1)
     doc["detection"]["sel"]["Image|endswith"] = "\\edited.exe"
@@ -79,7 +71,7 @@ def test_editing_one_file_recompiles_that_file_only(folder: Path, cache: Path) -
 
 
 def test_dialect_and_placeholders_are_part_of_the_key(
-    folder: Path, cache: Path, tmp_path: Path
+    folder: Path, rule_cache_dir: Path, tmp_path: Path
 ) -> None:
     (folder / "ph.yml").write_text(
         yaml.safe_dump(
@@ -98,17 +90,17 @@ def test_dialect_and_placeholders_are_part_of_the_key(
     assert any("'bob'" in r.sql for r in second.rules)
 
 
-def test_corrupt_database_is_ignored_and_rewritten(folder: Path, cache: Path) -> None:
+def test_corrupt_database_is_ignored_and_rewritten(folder: Path, rule_cache_dir: Path) -> None:
     cold = load_rules([folder])
-    (cache / rule_cache.DB_NAME).write_bytes(b"this is not a database" * 100)
+    (rule_cache_dir / rule_cache.DB_NAME).write_bytes(b"this is not a database" * 100)
     again = load_rules([folder])
     assert again.rules == cold.rules and again.compiled == 5
     assert load_rules([folder]).cache_hits == 5
 
 
-def test_corrupt_entry_is_ignored_and_rewritten(folder: Path, cache: Path) -> None:
+def test_corrupt_entry_is_ignored_and_rewritten(folder: Path, rule_cache_dir: Path) -> None:
     cold = load_rules([folder])
-    con = sqlite3.connect(cache / rule_cache.DB_NAME)
+    con = sqlite3.connect(rule_cache_dir / rule_cache.DB_NAME)
     with con:
         con.execute("UPDATE entries SET data = ? WHERE path LIKE ?", (b"{not json", "%r0.yml"))
         con.execute(
@@ -123,13 +115,13 @@ def test_corrupt_entry_is_ignored_and_rewritten(folder: Path, cache: Path) -> No
 
 
 def test_disabled_by_environment(
-    folder: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOTLHUNT_NO_CACHE", "1")
     load_rules([folder])
     again = load_rules([folder])
     assert again.cache_hits == 0 and again.compiled == 5
-    assert not cache.exists()
+    assert not rule_cache_dir.exists()
 
 
 def test_default_location_follows_xdg(tmp_path: Path) -> None:
@@ -189,28 +181,32 @@ def test_other_format_versions_are_misses() -> None:
     assert rule_cache.loads(b"[]", _ENTRY_SCHEMA) is None
 
 
-def _rows(cache: Path) -> list[tuple[str, str]]:
-    con = sqlite3.connect(cache / rule_cache.DB_NAME)
+def _rows(rule_cache_dir: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(rule_cache_dir / rule_cache.DB_NAME)
     try:
         return con.execute("SELECT env, path FROM entries").fetchall()
     finally:
         con.close()
 
 
-def test_old_entries_are_pruned(folder: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_old_entries_are_pruned(
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     load_rules([folder])
     (folder / "r1.yml").write_text(yaml.safe_dump(rule_doc(7)), "utf-8")
     load_rules([folder])
-    assert len(_rows(cache)) == 5  # the old version of r1.yml was replaced
+    assert len(_rows(rule_cache_dir)) == 5  # the old version of r1.yml was replaced
     for n in range(rule_cache.KEEP_ENVIRONMENTS + 2):
         monkeypatch.setattr(rule_cache, "environment_digest", lambda d, n=n: f"env{n}")
         load_rules([folder])
-    envs = {env for env, _ in _rows(cache)}
+    envs = {env for env, _ in _rows(rule_cache_dir)}
     assert len(envs) == rule_cache.KEEP_ENVIRONMENTS
     assert f"env{rule_cache.KEEP_ENVIRONMENTS + 1}" in envs
 
 
-def test_a_warm_hunt_never_imports_pysigma(folder: Path, cache: Path, tmp_path: Path) -> None:
+def test_a_warm_hunt_never_imports_pysigma(
+    folder: Path, rule_cache_dir: Path, tmp_path: Path
+) -> None:
     # Importing pySigma is a third of a second of a warm start; cached rules are SQL.
     import json
     import subprocess

@@ -31,14 +31,6 @@ def folder(tmp_path: Path) -> Path:
     return rules
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv("LOTLHUNT_CACHE_DIR", str(path))
-    monkeypatch.delenv("LOTLHUNT_NO_CACHE", raising=False)
-    return path
-
-
 def _warm(folder: Path) -> tuple[list[CompiledRule], list[CompiledRule]]:
     cold = load_rules([folder])
     warm = load_rules([folder])
@@ -46,7 +38,7 @@ def _warm(folder: Path) -> tuple[list[CompiledRule], list[CompiledRule]]:
     return cold.rules, warm.rules
 
 
-def test_a_warm_rule_decodes_its_bulk_when_first_read(folder: Path, cache: Path) -> None:
+def test_a_warm_rule_decodes_its_bulk_when_first_read(folder: Path, rule_cache_dir: Path) -> None:
     cold, warm = _warm(folder)
     rule = warm[0]
     assert set(vars(rule)[PENDING]) == set(DEFERRED_FIELDS)
@@ -61,7 +53,7 @@ def test_a_warm_rule_decodes_its_bulk_when_first_read(folder: Path, cache: Path)
 
 
 def test_warm_rules_equal_hash_replace_and_pickle_like_compiled_ones(
-    folder: Path, cache: Path
+    folder: Path, rule_cache_dir: Path
 ) -> None:
     cold, warm = _warm(folder)
     assert warm == cold and {hash(r) for r in warm} == {hash(r) for r in cold}
@@ -81,9 +73,9 @@ def test_a_rule_made_by_its_constructor_has_nothing_pending(folder: Path) -> Non
     assert bare.condition is None and bare.selections == () and bare.needs is None
 
 
-def test_damage_anywhere_in_an_entry_is_a_miss(folder: Path, cache: Path) -> None:
+def test_damage_anywhere_in_an_entry_is_a_miss(folder: Path, rule_cache_dir: Path) -> None:
     load_rules([folder])
-    con = sqlite3.connect(cache / rule_cache.DB_NAME)
+    con = sqlite3.connect(rule_cache_dir / rule_cache.DB_NAME)
     with con:
         (key, data) = con.execute(
             "SELECT key, data FROM entries WHERE path LIKE '%r0.yml'"
@@ -169,7 +161,9 @@ def test_a_dataclass_without_fields_round_trips() -> None:
         to_empty((1,))
 
 
-def test_threads_reading_the_same_pending_fields_get_one_value(folder: Path, cache: Path) -> None:
+def test_threads_reading_the_same_pending_fields_get_one_value(
+    folder: Path, rule_cache_dir: Path
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     cold, _ = _warm(folder)
