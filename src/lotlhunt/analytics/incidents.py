@@ -198,8 +198,18 @@ def detection_signals(
                 keys=tuple(chained),
             )
         )
+    return out + correlation_signals(correlations, keys)
+
+
+def correlation_signals(
+    correlations: Sequence[CorrelationDetection],
+    keys: dict[tuple[str | None, int | None], EventKeys] | dict[tuple[object, object], EventKeys],
+) -> list[Signal]:
+    """One signal per correlation hit, chained through the keys of its events."""
+    nothing = EventKeys((), None)
+    out = []
     for c in correlations:
-        chained = {}
+        chained: dict[tuple[str, str], None] = {}
         for e in c.events:
             chained.update(dict.fromkeys(keys.get((e.source, e.position), nothing).keys))
         out.append(
