@@ -10,7 +10,7 @@ set aside here, before any of that is paid for.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +51,10 @@ def collect_detections(
         explained = explain_matches(engine, rules, matches)
         details, fields = matched_fields(engine, table, KEY_FIELDS)
     return DetectionTable(rules, table, explained, details, fields)
+
+
+#: Detection attributes that are their rule's (and the rule's attribute).
+_RULE_ATTRS = {"rule_id": "id", "rule_title": "title", "level": "level", "tags": "tags"}
 
 
 class DetectionTable(Sequence[Detection]):
@@ -109,6 +113,75 @@ class DetectionTable(Sequence[Detection]):
             with gc_paused():
                 self._objects = _detections(self.rules, self.table, self.explained, self.details)
         return self._objects
+
+    def values_of(self, attr: str) -> list[Any]:
+        """Attribute ``attr`` of every detection (a :class:`Detection` field), in order,
+        read from the columns: no object is built."""
+        table = self.table
+        if attr in _RULE_ATTRS:
+            rules = self.rules
+            idx = table.column(RULE).to_pylist()
+            if attr == "tags":
+                return [rules[i].tags for i in idx]
+            return self.rule_values(_RULE_ATTRS[attr]).to_pylist()
+        if attr == "timestamp":
+            return schema.utc_datetimes(table.column(schema.TIMESTAMP))
+        if attr == "row":
+            return table.column(RID).to_pylist()
+        if attr in ("fields", "matched"):
+            n = 0 if attr == "fields" else 1
+            nothing: Explanation = ({}, ())
+            get = self.explained.get
+            pairs = zip(table.column(RULE).to_pylist(), table.column(RID).to_pylist(), strict=True)
+            return [get(key, nothing)[n] for key in pairs]
+        if attr == "details":
+            no_details: dict[str, str | None] = {}
+            get_details = self.details.get
+            return [get_details(rid, no_details) for rid in table.column(RID).to_pylist()]
+        if attr in schema.CORE_COLUMNS:
+            return table.column(attr).to_pylist()
+        raise AttributeError(f"detections have no attribute {attr!r}")
+
+    def dicts(self) -> Iterator[dict[str, object]]:
+        """:meth:`Detection.to_dict` of every detection, in order, from the columns
+        (times formatted by Arrow, each rule's parts once)."""
+        table = self.table
+        rules = [(r.id, r.title, r.level, list(r.tags)) for r in self.rules]
+        times = pc.strftime(table.column(schema.TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
+        names = (
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+            schema.PROVIDER,
+        )
+        columns = [table.column(n).to_pylist() for n in (RULE, RID)]
+        columns += [times.to_pylist()] + [table.column(n).to_pylist() for n in names]
+        nothing: Explanation = ({}, ())
+        no_details: dict[str, str | None] = {}
+        explained, details = self.explained.get, self.details.get
+        for idx, rid, ts, host, channel, eid, rec, src, pos, provider in zip(*columns, strict=True):
+            rule_id, title, level, tags = rules[idx]
+            fields, held = explained((idx, rid), nothing)
+            yield {
+                "rule_id": rule_id,
+                "rule_title": title,
+                "level": level,
+                "tags": tags,
+                "timestamp": ts,
+                "host": host,
+                "channel": channel,
+                "event_id": eid,
+                "record_id": rec,
+                "source": src,
+                "position": pos,
+                "fields": fields,
+                "matched": list(held),
+                "details": details(rid, no_details),
+                "provider": provider,
+            }
 
     def rule_values(self, attr: str) -> pa.Array:
         """Attribute ``attr`` of each detection's rule (``id``, ``title``, ``level``)."""
