@@ -50,6 +50,8 @@ def collect_detections(
     with gc_paused():
         explained = explain_matches(engine, rules, matches)
         details, fields = matched_fields(engine, table, KEY_FIELDS)
+    if fields is not None:  # the key fields are in ``details`` now: the chaining ones stay
+        fields = fields.select([RID, schema.CHANNEL, schema.EVENT_ID, *KEY_FIELDS])
     return DetectionTable(rules, table, explained, details, fields)
 
 
@@ -212,11 +214,13 @@ class DetectionTable(Sequence[Detection]):
     def cited_fields(self, rids: Sequence[int]) -> pa.Table | None:
         """The chaining fields of the events ``rids`` with their host, source and
         position (:func:`.analytics.cited.cited_frame`), from what collection read; None
-        when it read none."""
+        when it read none. They are handed over: the table lets go of them (the
+        analytics ask once, and a hunt's result need not hold them)."""
         if self.fields is None:
             return None
         wanted = pa.array(rids, pa.int64())
         fields = self.fields.select([RID, schema.CHANNEL, schema.EVENT_ID, *KEY_FIELDS])
+        self.fields = None
         fields = fields.filter(pc.is_in(fields.column(RID), value_set=wanted))
         core = self.table.select([RID, schema.HOST, schema.SOURCE, schema.POSITION])
         core = core.filter(pc.is_in(core.column(RID), value_set=wanted))
