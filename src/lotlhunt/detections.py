@@ -104,7 +104,8 @@ class DetectionTable(Sequence[Detection]):
             return self.objects() == list(other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment] - compared by content, like a list
+    # Compared by content, like a list: not hashable.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"DetectionTable({len(self)} detections)"

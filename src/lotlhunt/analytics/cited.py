@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -316,7 +317,7 @@ def _refs(table: pa.Table, rows: np.ndarray) -> list[EventRef]:
     if len(rows) == 0:
         return []
     cited = table.take(pa.array(rows, pa.int64()))
-    cols: list[list[object]] = [schema.utc_datetimes(cited.column(schema.TIMESTAMP))]
+    cols: list[list[Any]] = [schema.utc_datetimes(cited.column(schema.TIMESTAMP))]
     cols += [cited.column(c).to_pylist() for c in REF_COLUMNS[1:]]
     return [EventRef(*row) for row in zip(*cols, strict=True)]
 

@@ -94,11 +94,11 @@ def _detection_signals(
     """Detection signals (:mod:`.cited`) of detections as columns or as objects; the
     chaining fields of the cited events come with the columns when collection read
     them, else are read by row id."""
-    columnar = isinstance(detections, ColumnarDetections)
-    columns = detections.columns() if columnar else DetectionColumns.of(detections)
+    columnar = detections if isinstance(detections, ColumnarDetections) else None
+    columns = columnar.columns() if columnar is not None else DetectionColumns.of(detections)
     groups = cited_groups(columns.table)
     rows = cited_row_ids(columns.table, groups)
-    frame = detections.cited_fields(rows) if columnar and rows else None
+    frame = columnar.cited_fields(rows) if columnar is not None and rows else None
     if frame is None:
         frame = _cited_rows(source, rows)
     return detection_signals(columns, groups, frame, correlations)
