@@ -72,10 +72,11 @@ def event_fields(engine: DuckDBEngine, rids: Sequence[int], fields: Sequence[str
     )
     ids = pa.table({"rid": pa.array(sorted(set(rids)), pa.int64())})
     with arrow_view(engine.con, "__rids", ids):
-        return engine.con.sql(
+        return in_row_order(
+            engine,
             f"SELECT {ROW_ID} AS {RID}, {schema.CHANNEL}, {schema.EVENT_ID}{exprs} "
-            f"FROM {EVENTS} WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY {ROW_ID}"
-        ).to_arrow_table()
+            f"FROM {EVENTS} WHERE {ROW_ID} IN (SELECT rid FROM __rids)",
+        )
 
 
 def events_frame(
