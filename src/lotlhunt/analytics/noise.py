@@ -136,18 +136,21 @@ def noisiest(
     wanted = set(top)
     hosts: dict[str, set[str]] = {rule_id: set() for rule_id in top}
     values: dict[str, Counter[tuple[str, str]]] = {rule_id: Counter() for rule_id in top}
-    first: dict[str, int] = {}
+    members: dict[str, list[int]] = {rule_id: [] for rule_id in top}
+    for k, rule_id in enumerate(rule_ids):
+        if rule_id in wanted:
+            members[rule_id].append(k)
+    first = {rule_id: rows[0] for rule_id, rows in members.items()}
     all_hosts = detection_values(detections, "host")
     all_fields = detection_values(detections, "fields")
-    for k, rule_id in enumerate(rule_ids):
-        if rule_id not in wanted:
-            continue
-        first.setdefault(rule_id, k)
-        if all_hosts[k]:
-            hosts[rule_id].add(all_hosts[k])
-        for name, value in (all_fields[k] or {}).items():
+    for rule_id, rows in members.items():
+        hosts[rule_id].update(all_hosts[k] for k in rows if all_hosts[k])
+        # Pairs counted as they come, then kept and merged in first-seen order (which
+        # settles ties): the same counts as one pair at a time, a pass in C.
+        seen = Counter(pair for k in rows for pair in (all_fields[k] or {}).items())
+        for (name, value), count in seen.items():
             if value is not None and len(str(value)) <= MAX_VALUE:
-                values[rule_id][(name, str(value))] += 1
+                values[rule_id][(name, str(value))] += count
     titles = detection_values(detections, "rule_title")
     levels = detection_values(detections, "level")
     for rule_id in top:

@@ -251,7 +251,10 @@ def _print_counts(detections: Sequence[Detection], console: Console, top: int) -
 
     hosts: dict[str, Counter[str]] = {}
     for host, level in zip(detection_values(detections, "host"), level_of, strict=True):
-        hosts.setdefault(host or "?", Counter())[level] += 1
+        counts = hosts.get(host or "?")
+        if counts is None:  # not setdefault: it would build a Counter per detection
+            counts = hosts[host or "?"] = Counter()
+        counts[level] += 1
     ranked_hosts = sorted(
         hosts.items(),
         key=lambda kv: tuple(-kv[1].get(name, 0) for name in LEVELS),
