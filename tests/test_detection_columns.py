@@ -252,3 +252,12 @@ def test_a_fresh_table_builds_no_object_for_the_summary_or_json() -> None:
     list(table.dicts())
     _detection_signals(RowSource([]), table, [])
     assert table._objects is None
+
+
+def test_correlations_without_detections_still_give_signals() -> None:
+    # Base rules that only feed a correlation (generate: false) leave no detection.
+    events = _events(random.Random(2), 10)
+    correlations = _correlations(events)
+    oracle = detection_signals([], correlations, {})
+    assert _detection_signals(RowSource(events), [], correlations) == oracle
+    assert [s.name for s in oracle] == ["Correlation"]

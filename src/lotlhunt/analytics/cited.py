@@ -325,6 +325,8 @@ def _refs(table: pa.Table, rows: np.ndarray) -> list[EventRef]:
 def _key_map(frame: pa.Table, keys: FrameKeys) -> dict[tuple[object, object], EventKeys]:
     """(source, position) -> keys of the frame's events, for correlation hits (few)."""
     out: dict[tuple[object, object], EventKeys] = {}
+    if frame.num_rows == 0:  # no cited event (a frame of no columns, even)
+        return out
     sources = frame.column(schema.SOURCE).to_pylist()
     positions = frame.column(schema.POSITION).to_pylist()
     slots = keys.slots.tolist()
