@@ -279,7 +279,7 @@ class Context:
         self.rows = defaultdict(list)
         self.tables: list[pa.Table] = []
         self.times: dict[str, list[int]] = {}
-        self.identities: dict[int, list[tuple[object, ...]]] = {}
+        self.identities: dict[int, list[tuple[Any, ...]]] = {}
         if not wanted:
             return
         values = pa.array(sorted(wanted))
@@ -358,7 +358,7 @@ class Context:
         columns read as Python values once (thousands of small takes cost more)."""
         return tuple(EventRef(*self._identity(n)[i]) for n, i, _, _ in rows)
 
-    def _identity(self, n: int) -> list[tuple[object, ...]]:
+    def _identity(self, n: int) -> list[tuple[Any, ...]]:
         """The identity of every row of table ``n``, in :class:`EventRef` order."""
         rows = self.identities.get(n)
         if rows is None:
