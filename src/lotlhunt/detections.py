@@ -9,13 +9,18 @@ set aside here, before any of that is paid for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._support.gc_pause import gc_paused
+from .analytics.cited import REF_COLUMNS, ROW, RULE_ID, DetectionColumns, cited_frame
 from .analytics.correlations import CorrelationHit
-from .analytics.explain import Details, Explanation, event_details, explain_matches
+from .analytics.explain import Details, Explanation, explain_matches, matched_fields
+from .analytics.incidents import KEY_FIELDS
 from .engines.base import RID, RULE, Engine
 from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, SuppressedRule
@@ -35,16 +40,195 @@ _EVENT_REF = (
 
 def collect_detections(
     engine: Engine, rules: Sequence[CompiledRule], matches: pa.Table
-) -> list[Detection]:
+) -> DetectionTable | list[Detection]:
     """Join matches back to their events: identity, time, and the fields each rule read
-    with the selections that held (:mod:`.analytics.explain`)."""
+    with the selections that held (:mod:`.analytics.explain`), kept as columns
+    (:class:`DetectionTable`)."""
     if matches.num_rows == 0:
         return []
     table = engine.matched_events(matches)
     with gc_paused():
         explained = explain_matches(engine, rules, matches)
-        details = event_details(engine, table)
-        return _detections(rules, table, explained, details)
+        details, fields = matched_fields(engine, table, KEY_FIELDS)
+    if fields is not None:  # the key fields are in ``details`` now: the chaining ones stay
+        fields = fields.select([RID, schema.CHANNEL, schema.EVENT_ID, *KEY_FIELDS])
+    return DetectionTable(rules, table, explained, details, fields)
+
+
+#: Detection attributes that are their rule's (and the rule's attribute).
+_RULE_ATTRS = {"rule_id": "id", "rule_title": "title", "level": "level", "tags": "tags"}
+
+
+class DetectionTable(Sequence[Detection]):
+    """Detections as columns: the matched events' identities (``engine.matched_events``:
+    rule index, row id and core columns, in time order), their explanations and key
+    fields, and the chaining fields the analytics read (:data:`KEY_FIELDS`).
+
+    A 1 M-event hunt has some 150 k detections; building an object for each cost a
+    second, and the JSON lines, the console summary and the analytics need none. Objects
+    are built once, on first use as a sequence (``detections[0]``, ``for d in ...``),
+    for the reports and callers that want them.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        table: pa.Table,
+        explained: dict[tuple[int, int], Explanation],
+        details: Details,
+        fields: pa.Table | None = None,
+    ) -> None:
+        self.rules = rules
+        self.table = table
+        self.explained = explained
+        self.details = details
+        #: ``event_fields`` of the matched events (row id order), or None.
+        self.fields = fields
+        self._objects: list[Detection] | None = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @overload
+    def __getitem__(self, index: int) -> Detection: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Detection]: ...
+    def __getitem__(self, index: int | slice) -> Detection | list[Detection]:
+        return self.objects()[index]
+
+    def __iter__(self) -> Iterator[Detection]:
+        return iter(self.objects())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self.objects() == list(other)
+        return NotImplemented
+
+    # Compared by content, like a list: not hashable.
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DetectionTable({len(self)} detections)"
+
+    def objects(self) -> list[Detection]:
+        """Every detection as an object, in the table's order (built once)."""
+        if self._objects is None:
+            with gc_paused():
+                self._objects = _detections(self.rules, self.table, self.explained, self.details)
+        return self._objects
+
+    def values_of(self, attr: str) -> list[Any]:
+        """Attribute ``attr`` of every detection (a :class:`Detection` field), in order,
+        read from the columns: no object is built."""
+        table = self.table
+        if attr in _RULE_ATTRS:
+            rules = self.rules
+            idx = table.column(RULE).to_pylist()
+            if attr == "tags":
+                return [rules[i].tags for i in idx]
+            return self.rule_values(_RULE_ATTRS[attr]).to_pylist()
+        if attr == "timestamp":
+            return schema.utc_datetimes(table.column(schema.TIMESTAMP))
+        if attr == "row":
+            return table.column(RID).to_pylist()
+        if attr in ("fields", "matched"):
+            n = 0 if attr == "fields" else 1
+            nothing: Explanation = ({}, ())
+            get = self.explained.get
+            pairs = zip(table.column(RULE).to_pylist(), table.column(RID).to_pylist(), strict=True)
+            return [get(key, nothing)[n] for key in pairs]
+        if attr == "details":
+            no_details: dict[str, str | None] = {}
+            get_details = self.details.get
+            return [get_details(rid, no_details) for rid in table.column(RID).to_pylist()]
+        if attr in schema.CORE_COLUMNS:
+            return table.column(attr).to_pylist()
+        raise AttributeError(f"detections have no attribute {attr!r}")
+
+    def dicts(self) -> Iterator[dict[str, object]]:
+        """:meth:`Detection.to_dict` of every detection, in order, from the columns
+        (times formatted by Arrow, each rule's parts once)."""
+        table = self.table
+        rules = [(r.id, r.title, r.level, list(r.tags)) for r in self.rules]
+        times = pc.strftime(table.column(schema.TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
+        names = (
+            schema.HOST,
+            schema.CHANNEL,
+            schema.EVENT_ID,
+            schema.RECORD_ID,
+            schema.SOURCE,
+            schema.POSITION,
+            schema.PROVIDER,
+        )
+        columns = [table.column(n).to_pylist() for n in (RULE, RID)]
+        columns += [times.to_pylist()] + [table.column(n).to_pylist() for n in names]
+        nothing: Explanation = ({}, ())
+        no_details: dict[str, str | None] = {}
+        explained, details = self.explained.get, self.details.get
+        for idx, rid, ts, host, channel, eid, rec, src, pos, provider in zip(*columns, strict=True):
+            rule_id, title, level, tags = rules[idx]
+            fields, held = explained((idx, rid), nothing)
+            yield {
+                "rule_id": rule_id,
+                "rule_title": title,
+                "level": level,
+                "tags": tags,
+                "timestamp": ts,
+                "host": host,
+                "channel": channel,
+                "event_id": eid,
+                "record_id": rec,
+                "source": src,
+                "position": pos,
+                "fields": fields,
+                "matched": list(held),
+                "details": details(rid, no_details),
+                "provider": provider,
+            }
+
+    def rule_values(self, attr: str) -> pa.Array:
+        """Attribute ``attr`` of each detection's rule (``id``, ``title``, ``level``)."""
+        values = pa.array([getattr(r, attr) for r in self.rules], pa.string())
+        return values.take(self.table.column(RULE).combine_chunks())
+
+    def columns(self) -> DetectionColumns:
+        """The columns the analytics group and cite (:mod:`.analytics.cited`)."""
+        table = self.table
+        columns = {
+            RULE_ID: self.rule_values("id"),
+            ROW: table.column(RID).cast(pa.int64()),
+            **{name: table.column(name) for name in REF_COLUMNS},
+        }
+        rules = self.rules
+        idx = table.column(RULE).to_pylist()
+        rid = table.column(RID).to_pylist()
+        nothing: Explanation = ({}, ())
+
+        def head(i: int) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...]]:
+            n = idx[i]
+            rule = rules[n]
+            held = self.explained.get((n, rid[i]), nothing)[1]
+            return rule.id, rule.title, rule.level, rule.tags, held
+
+        return DetectionColumns(pa.table(columns), head)
+
+    def cited_fields(self, rids: Sequence[int]) -> pa.Table | None:
+        """The chaining fields of the events ``rids`` with their host, source and
+        position (:func:`.analytics.cited.cited_frame`), from what collection read; None
+        when it read none. They are handed over: the table lets go of them (the
+        analytics ask once, and a hunt's result need not hold them)."""
+        if self.fields is None:
+            return None
+        wanted = pa.array(rids, pa.int64())
+        fields = self.fields.select([RID, schema.CHANNEL, schema.EVENT_ID, *KEY_FIELDS])
+        self.fields = None
+        fields = fields.filter(pc.is_in(fields.column(RID), value_set=wanted))
+        core = self.table.select([RID, schema.HOST, schema.SOURCE, schema.POSITION])
+        core = core.filter(pc.is_in(core.column(RID), value_set=wanted))
+        # One row per event (a row matched by several rules is in the table once each).
+        _, first = np.unique(core.column(RID).to_numpy(), return_index=True)
+        core = core.take(pa.array(np.sort(first), pa.int64()))
+        return cited_frame(fields, core)
 
 
 def _detections(

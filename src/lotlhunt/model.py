@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from .errors import InputIssue
 
@@ -268,6 +270,27 @@ class Incident:
         }
 
 
+def detection_values(detections: Sequence[Detection], attr: str) -> list[Any]:
+    """Attribute ``attr`` of every detection, in order. Detections kept as columns
+    (:class:`lotlhunt.detections.DetectionTable`) read it from their columns without
+    building an object per detection."""
+    values_of = getattr(detections, "values_of", None)
+    if values_of is not None:
+        return list(values_of(attr))
+    return [getattr(d, attr) for d in detections]
+
+
+def detection_dicts(detections: Sequence[Detection]) -> Iterator[dict[str, object]]:
+    """:meth:`Detection.to_dict` of every detection, in order (from the columns of
+    detections kept as columns)."""
+    dicts = getattr(detections, "dicts", None)
+    if dicts is not None:
+        yield from dicts()
+        return
+    for d in detections:
+        yield d.to_dict()
+
+
 def iso(ts: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``, microseconds kept."""
     if ts is None:
@@ -333,7 +356,9 @@ class HuntResult:
     """Everything a hunt found and everything it could not read or run."""
 
     stats: HuntStats
-    detections: list[Detection] = field(default_factory=list)
+    #: A list, or (from a hunt) a :class:`lotlhunt.detections.DetectionTable`: the same
+    #: detections kept as columns, built as objects when first iterated.
+    detections: Sequence[Detection] = field(default_factory=list)
     correlations: list[CorrelationDetection] = field(default_factory=list)
     #: Behaviour signals: events that broke the baseline the same logs provide.
     behaviours: list[Signal] = field(default_factory=list)

@@ -95,6 +95,15 @@ def event_details(engine: Engine, table: pa.Table) -> Details:
     """The key fields of every matched event (``table``: the matched events' ``rid``,
     channel and event id), read in one request for the fields of the kinds present:
     a detection says what its event is about, whatever its rule read."""
+    return matched_fields(engine, table)[0]
+
+
+def matched_fields(
+    engine: Engine, table: pa.Table, also: Sequence[str] = ()
+) -> tuple[Details, pa.Table | None]:
+    """:func:`event_details`, and the fields read (``rid``, channel, event id, the key
+    fields and ``also``, by row id; None when nothing was read), in one request: the
+    analytics chain detections through fields (``also``) of the same events."""
     spec = key_fields()
     kinds = (
         table.select([schema.CHANNEL, schema.EVENT_ID])
@@ -109,13 +118,16 @@ def event_details(engine: Engine, table: pa.Table) -> Details:
     ):
         if channel and eid is not None and (names := spec.get((channel.lower(), eid))):
             wanted[(channel.lower(), eid)] = names
-    if not wanted:
-        return {}
-    fields = sorted({n for names in wanted.values() for n in names})
+    if not wanted and not also:
+        return {}, None
+    shown = sorted({n for names in wanted.values() for n in names})
+    fields = sorted({*shown, *also})
     rids = pa.compute.unique(table.column("rid")).to_pylist()
     got = engine.event_fields(rids, fields)
-    columns = {name: got.column(name).to_pylist() for name in fields}
+    columns = {name: got.column(name).to_pylist() for name in shown}
     out: Details = {}
+    if not wanted:
+        return out, got
     for k, (rid, channel, eid) in enumerate(
         zip(
             got.column("rid").to_pylist(),
@@ -129,4 +141,4 @@ def event_details(engine: Engine, table: pa.Table) -> Details:
             values = {n: columns[n][k] for n in names if columns[n][k] is not None}
             if values:
                 out[rid] = values
-    return out
+    return out, got

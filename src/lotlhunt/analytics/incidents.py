@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +33,7 @@ from ..model import (
 )
 from .baseline import SYSTEM_SESSIONS, human
 from .chains import chain, short_host
-from .frame import HK, TS, Frames, event_refs, lower, text
+from .frame import HK, TS, Frames, lower, text
 from .playbooks import resemblance
 from .scoring import score, severity
 
@@ -77,6 +78,16 @@ KEY_FIELDS = (
     "TargetDomainName",
 )
 _HOUR_US = 3_600_000_000
+#: An event's identity, in :class:`EventRef` order.
+_IDENTITY = (
+    schema.TIMESTAMP,
+    schema.HOST,
+    schema.CHANNEL,
+    schema.EVENT_ID,
+    schema.RECORD_ID,
+    schema.SOURCE,
+    schema.POSITION,
+)
 
 
 @dataclass(frozen=True)
@@ -198,8 +209,18 @@ def detection_signals(
                 keys=tuple(chained),
             )
         )
+    return out + correlation_signals(correlations, keys)
+
+
+def correlation_signals(
+    correlations: Sequence[CorrelationDetection],
+    keys: dict[tuple[str | None, int | None], EventKeys] | dict[tuple[object, object], EventKeys],
+) -> list[Signal]:
+    """One signal per correlation hit, chained through the keys of its events."""
+    nothing = EventKeys((), None)
+    out = []
     for c in correlations:
-        chained = {}
+        chained: dict[tuple[str, str], None] = {}
         for e in c.events:
             chained.update(dict.fromkeys(keys.get((e.source, e.position), nothing).keys))
         out.append(
@@ -258,6 +279,7 @@ class Context:
         self.rows = defaultdict(list)
         self.tables: list[pa.Table] = []
         self.times: dict[str, list[int]] = {}
+        self.identities: dict[int, list[tuple[Any, ...]]] = {}
         if not wanted:
             return
         values = pa.array(sorted(wanted))
@@ -332,15 +354,19 @@ class Context:
     def _refs(
         self, rows: list[tuple[int, int, int, tuple[object, object]]]
     ) -> tuple[EventRef, ...]:
-        """The identities of ``rows``, in their order, read per table in one take."""
-        by_table: dict[int, list[int]] = defaultdict(list)
-        for n, i, _, _ in rows:
-            by_table[n].append(i)
-        read = {}
-        for n, idx in by_table.items():
-            refs = event_refs(self.tables[n].take(pa.array(idx, pa.int64())))
-            read.update({(n, i): ref for i, ref in zip(idx, refs, strict=True)})
-        return tuple(read[(n, i)] for n, i, _, _ in rows)
+        """The identities of ``rows``, in their order, from each table's identity
+        columns read as Python values once (thousands of small takes cost more)."""
+        return tuple(EventRef(*self._identity(n)[i]) for n, i, _, _ in rows)
+
+    def _identity(self, n: int) -> list[tuple[Any, ...]]:
+        """The identity of every row of table ``n``, in :class:`EventRef` order."""
+        rows = self.identities.get(n)
+        if rows is None:
+            table = self.tables[n]
+            cols: list[list[Any]] = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
+            cols += [table.column(c).to_pylist() for c in _IDENTITY[1:]]
+            rows = self.identities[n] = list(zip(*cols, strict=True))
+        return rows
 
 
 def build(signals: Sequence[Signal], frames: Frames | None) -> list[Incident]:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import yaml
 
 from .._support.yaml_files import YAML_LOADER
+from ..model import detection_values
 from ..rules.indicators import sigma_literal
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ def noisiest(
     """The ``n`` rules with the most detections (set-aside ones included), busiest first."""
     if n <= 0:
         return []
-    per_rule: Counter[str] = Counter(d.rule_id for d in detections)
+    # Read as columns: detections kept as columns build no object for this.
+    rule_ids = detection_values(detections, "rule_id")
+    per_rule: Counter[str] = Counter(rule_ids)
     out: list[RuleNoise] = [
         RuleNoise(s.rule_id, s.rule_title, s.level, s.detections, 0, suppressed=True)
         for s in suppressed
@@ -133,18 +136,25 @@ def noisiest(
     wanted = set(top)
     hosts: dict[str, set[str]] = {rule_id: set() for rule_id in top}
     values: dict[str, Counter[tuple[str, str]]] = {rule_id: Counter() for rule_id in top}
-    first: dict[str, Detection] = {}
-    for d in detections:
-        if d.rule_id not in wanted:
-            continue
-        first.setdefault(d.rule_id, d)
-        if d.host:
-            hosts[d.rule_id].add(d.host)
-        for name, value in (d.fields or {}).items():
+    members: dict[str, list[int]] = {rule_id: [] for rule_id in top}
+    for k, rule_id in enumerate(rule_ids):
+        if rule_id in wanted:
+            members[rule_id].append(k)
+    first = {rule_id: rows[0] for rule_id, rows in members.items()}
+    all_hosts = detection_values(detections, "host")
+    all_fields = detection_values(detections, "fields")
+    for rule_id, rows in members.items():
+        hosts[rule_id].update(all_hosts[k] for k in rows if all_hosts[k])
+        # Pairs counted as they come, then kept and merged in first-seen order (which
+        # settles ties): the same counts as one pair at a time, a pass in C.
+        seen = Counter(pair for k in rows for pair in (all_fields[k] or {}).items())
+        for (name, value), count in seen.items():
             if value is not None and len(str(value)) <= MAX_VALUE:
-                values[d.rule_id][(name, str(value))] += 1
+                values[rule_id][(name, str(value))] += count
+    titles = detection_values(detections, "rule_title")
+    levels = detection_values(detections, "level")
     for rule_id in top:
-        d = first[rule_id]
+        k = first[rule_id]
         common = values[rule_id].most_common(1)
         field, value, share = None, None, 0.0
         if common:
@@ -153,8 +163,8 @@ def noisiest(
         out.append(
             RuleNoise(
                 rule_id,
-                d.rule_title,
-                d.level,
+                titles[k],
+                levels[k],
                 per_rule[rule_id],
                 len(hosts[rule_id]),
                 field,

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..engines.base import RID
 from ..events import schema
 from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
 from .baseline import Baseline
+from .cited import DetectionColumns, cited_frame, cited_groups, cited_row_ids, detection_signals
 from .frame import Frames, FrameSource, load_frames
 from .hosts import HostMap, host_map
-from .incidents import KEY_FIELDS, build, detection_groups, detection_signals, event_keys
+from .incidents import KEY_FIELDS, build
 from .movements import movements
 
 
@@ -71,29 +70,55 @@ def analyse(
     base = Baseline.of(frames.core)
     hosts = host_map(frames)
     found = behaviours(frames, base, hosts)
-    groups = detection_groups(detections)
-    keys = event_keys(_cited_events(source, [d for cited, _ in groups for d in cited]))
-    signals = detection_signals(groups, correlations, keys) + found
+    signals = _detection_signals(source, detections, correlations) + found
     moves = movements(frames, hosts, signals)
     incidents = build(signals + moves, frames)
     found = sorted(found + moves, key=_when)
     return Analysis(found, incidents, base.notes)
 
 
+@runtime_checkable
+class ColumnarDetections(Protocol):
+    """Detections kept as columns (:class:`lotlhunt.detections.DetectionTable`)."""
+
+    def columns(self) -> DetectionColumns: ...
+
+    def cited_fields(self, rids: Sequence[int]) -> pa.Table | None: ...
+
+
+def _detection_signals(
+    source: CitedSource,
+    detections: Sequence[Detection],
+    correlations: Sequence[CorrelationDetection],
+) -> list[Signal]:
+    """Detection signals (:mod:`.cited`) of detections as columns or as objects; the
+    chaining fields of the cited events come with the columns when collection read
+    them, else are read by row id."""
+    columnar = detections if isinstance(detections, ColumnarDetections) else None
+    columns = columnar.columns() if columnar is not None else DetectionColumns.of(detections)
+    groups = cited_groups(columns.table)
+    rows = cited_row_ids(columns.table, groups)
+    frame = columnar.cited_fields(rows) if columnar is not None and rows else None
+    if frame is None:
+        frame = _cited_rows(source, rows)
+    return detection_signals(columns, groups, frame, correlations)
+
+
 def _cited_events(source: CitedSource, cited: Sequence[Detection]) -> pa.Table:
     """The chaining fields of the events detection signals cite, read by row id: only the
     cited rows are read (reading every event of the cited kinds and keeping the cited
     ones held Mordor's whole Security and Sysmon key columns, 0.7 GB at the peak)."""
-    rows = sorted({d.row for d in cited if d.row is not None})
+    return _cited_rows(source, sorted({d.row for d in cited if d.row is not None}))
+
+
+def _cited_rows(source: CitedSource, rows: Sequence[int]) -> pa.Table:
     if not rows:
         return pa.table({})
     core = source.event_rows(rows, [schema.HOST, schema.SOURCE, schema.POSITION])
     fields = source.event_fields(rows, KEY_FIELDS)
-    # Events without an event id or a channel give no keys (they are no kind of event).
-    channel = pc.fill_null(fields.column(schema.CHANNEL), "")
-    kept = pc.and_(pc.is_valid(fields.column(schema.EVENT_ID)), pc.not_equal(channel, ""))
-    # Row order as before (a join's is not defined): a later duplicate wins, as it did.
-    return fields.filter(kept).join(core, RID).sort_by(RID)
+    # Events without an event id or a channel give no keys (they are no kind of event);
+    # row order as before (a join's is not defined): a later duplicate wins, as it did.
+    return cited_frame(fields, core)
 
 
 def _when(s: Signal) -> tuple[bool, object, str, str]:

@@ -18,7 +18,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .._support.text import control_free, terminal_safe
-from ..model import LEVEL_RANK, LEVELS, Detection, HuntResult, Incident, Signal
+from ..model import (
+    LEVEL_RANK,
+    LEVELS,
+    Detection,
+    HuntResult,
+    Incident,
+    Signal,
+    detection_values,
+)
 
 LEVEL_STYLE = {
     "critical": "bold white on red",
@@ -185,17 +193,21 @@ def activity_strip(
 
 def print_activity(detections: Sequence[Detection], console: Console, top: int = 12) -> None:
     """One line per host (worst first): its detections over the hunt's time span."""
-    stamped = [d for d in detections if d.timestamp]
+    # Read as columns: detections kept as columns build no object for this.
+    times = detection_values(detections, "timestamp")
+    levels = detection_values(detections, "level")
+    hosts = detection_values(detections, "host")
+    stamped = [k for k, ts in enumerate(times) if ts]
     if not stamped:
         return
-    t0 = min(d.timestamp for d in stamped)  # type: ignore[type-var]
-    t1 = max(d.timestamp for d in stamped)  # type: ignore[type-var]
-    by_host: dict[str, list[Detection]] = defaultdict(list)
-    for d in stamped:
-        by_host[d.host or "?"].append(d)
+    t0 = min(times[k] for k in stamped)
+    t1 = max(times[k] for k in stamped)
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for k in stamped:
+        by_host[hosts[k] or "?"].append(k)
     ranked = sorted(
         by_host.items(),
-        key=lambda kv: (-max(LEVEL_RANK.get(d.level, 0) for d in kv[1]), -len(kv[1]), kv[0]),
+        key=lambda kv: (-max(LEVEL_RANK.get(levels[k], 0) for k in kv[1]), -len(kv[1]), kv[0]),
     )[:top]
     names = {h: terminal_safe(h) for h, _ in ranked}
     host_w = min(HOST_WIDTH, max(len(control_free(h)) for h in names))
@@ -210,19 +222,14 @@ def print_activity(detections: Sequence[Detection], console: Console, top: int =
     table.add_column("strip", no_wrap=True, width=width)
     table.add_column("n", justify="right", no_wrap=True)
     for host, items in ranked:
-        strip = activity_strip(
-            [d.timestamp for d in items],  # type: ignore[misc]
-            [d.level for d in items],
-            t0,  # type: ignore[arg-type]
-            t1,  # type: ignore[arg-type]
-            width,
-        )
+        strip = activity_strip([times[k] for k in items], [levels[k] for k in items], t0, t1, width)
         table.add_row(names[host], strip, f"{len(items):,}")
     console.print(table)
 
 
 def _print_counts(detections: Sequence[Detection], console: Console, top: int) -> None:
-    by_level = Counter(d.level for d in detections)
+    level_of = detection_values(detections, "level")
+    by_level = Counter(level_of)
     levels = Table(title="Detections by level")
     levels.add_column("level")
     levels.add_column("detections", justify="right")
@@ -231,7 +238,8 @@ def _print_counts(detections: Sequence[Detection], console: Console, top: int) -
             levels.add_row(_level(name), f"{by_level[name]:,}")
     console.print(levels)
 
-    rules: Counter[tuple[str, str]] = Counter((d.rule_title, d.level) for d in detections)
+    titles = detection_values(detections, "rule_title")
+    rules: Counter[tuple[str, str]] = Counter(zip(titles, level_of, strict=True))
     rule_table = Table(title=f"Top rules (of {len(rules)})")
     rule_table.add_column("rule", overflow="fold")
     rule_table.add_column("level")
@@ -242,8 +250,11 @@ def _print_counts(detections: Sequence[Detection], console: Console, top: int) -
     console.print(rule_table)
 
     hosts: dict[str, Counter[str]] = {}
-    for d in detections:
-        hosts.setdefault(d.host or "?", Counter())[d.level] += 1
+    for host, level in zip(detection_values(detections, "host"), level_of, strict=True):
+        counts = hosts.get(host or "?")
+        if counts is None:  # not setdefault: it would build a Counter per detection
+            counts = hosts[host or "?"] = Counter()
+        counts[level] += 1
     ranked_hosts = sorted(
         hosts.items(),
         key=lambda kv: tuple(-kv[1].get(name, 0) for name in LEVELS),

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from .._support.text import spreadsheet_safe
-from ..model import CorrelationDetection, Detection, HuntResult
+from ..model import HuntResult, detection_dicts
 from .attack import tactic_names, technique_ids
 from .common import IncidentIndex, details_text, extra_text, in_time_order, spreadsheet_time
 
@@ -44,11 +44,9 @@ def write_jsonl(result: HuntResult, path: Path) -> None:
     standard library with escapes instead, so no detection is lost.
     """
     with path.open("wb") as out:
-        items: list[Detection | CorrelationDetection] = [
-            *result.detections,
-            *result.correlations,
-        ]
-        for item in items:
+        for obj in detection_dicts(result.detections):
+            out.write(_json_line(obj))
+        for item in result.correlations:
             out.write(_json_line(item.to_dict()))
         for signal in result.behaviours:
             out.write(_json_line({"type": "behaviour", **signal.to_dict()}))

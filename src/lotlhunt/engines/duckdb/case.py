@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ...errors import CaseError
@@ -71,10 +72,11 @@ def event_fields(engine: DuckDBEngine, rids: Sequence[int], fields: Sequence[str
     )
     ids = pa.table({"rid": pa.array(sorted(set(rids)), pa.int64())})
     with arrow_view(engine.con, "__rids", ids):
-        return engine.con.sql(
+        return in_row_order(
+            engine,
             f"SELECT {ROW_ID} AS {RID}, {schema.CHANNEL}, {schema.EVENT_ID}{exprs} "
-            f"FROM {EVENTS} WHERE {ROW_ID} IN (SELECT rid FROM __rids) ORDER BY {ROW_ID}"
-        ).to_arrow_table()
+            f"FROM {EVENTS} WHERE {ROW_ID} IN (SELECT rid FROM __rids)",
+        )
 
 
 def events_frame(
@@ -95,10 +97,30 @@ def events_frame(
         for n in names
     ]
     select = ", ".join([f"{ROW_ID} AS {RID}", *exprs])
-    return engine.con.sql(
-        f"SELECT {select} FROM {EVENTS} WHERE {engine.slices.slice_filter(variant)} "
-        f"ORDER BY {ROW_ID}"
-    ).to_arrow_table()
+    query = f"SELECT {select} FROM {EVENTS} WHERE {engine.slices.slice_filter(variant)}"
+    return in_row_order(engine, query)
+
+
+def in_row_order(engine: DuckDBEngine, query: str) -> pa.Table:
+    """The rows of ``query`` (a scan of the events with ``rid``) in row-id order.
+
+    Read in insertion order instead of sorted: a case's rows are inserted by row id, so
+    the scan comes in order without the sort, which cost about half of reading the
+    frames (a million events' core columns: 0.75 s sorted, 0.4 s in insertion order).
+    Rows that come otherwise (events in Parquet parts) are sorted here.
+    """
+    con = engine.con
+    row = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    before = "true" if row and row[0] else "false"
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        table = con.sql(query).to_arrow_table()
+    finally:
+        con.execute(f"SET preserve_insertion_order = {before}")
+    rid = table.column(RID).to_numpy()
+    if rid.size > 1 and not bool(np.all(rid[1:] > rid[:-1])):
+        table = table.take(pa.array(np.argsort(rid, kind="stable")))
+    return table
 
 
 def slice_size(engine: DuckDBEngine, variant: Variant) -> int:
