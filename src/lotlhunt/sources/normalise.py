@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -235,6 +236,17 @@ class BatchBuilder:
         fields: list[Any]
         if n <= _SMALL_BATCH:  # many small columns: one Arrow conversion for all of them
             cols = _expanded(cols)
+            if n > 1 and order != list(range(n)):
+                # Put back in arrival order here, in the lists (a few hundred values),
+                # rather than by a gather of every Arrow column: one call per column
+                # is most of a small file's batch.
+                inverse = [0] * n
+                for grouped, row in enumerate(order):
+                    inverse[row] = grouped
+                core = [list(itemgetter(*inverse)(values)) for values in core]
+                for c in cols.values():
+                    c.at = list(map(order.__getitem__, c.rows()))
+                order = list(range(n))
             fields = [_texts(_spread(c.values, c.rows(), n)) for c in cols.values()]
         else:
             fields, cols = _field_arrays(cols, n)
