@@ -71,15 +71,23 @@ MAX_CONSECUTIVE_ERRORS = 100_000
 
 
 def read_evtx(
-    unit: InputUnit, options: ReaderOptions, report: UnitReport
+    unit: InputUnit,
+    options: ReaderOptions,
+    report: UnitReport,
+    into: BatchBuilder | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Yield record batches of one EVTX unit (or of the chunks of its ``span``), filling
-    ``report`` with failures."""
+    ``report`` with failures. With ``into``, the rows are added to that builder, shared
+    with other small units, and left there (see :func:`lotlhunt.sources.read_unit`)."""
     batch_rows = options.batch_rows
     with _local_path(unit, report) as path:
         if path is None:
             return
-        builder = BatchBuilder(unit.label, options)
+        if into is None:
+            builder = BatchBuilder(unit.label, options)
+        else:
+            builder = into
+            builder.begin(unit.label)
         state = _Progress()
         state.accounted = unit.span is None
         with ExitStack() as stack:
@@ -100,10 +108,11 @@ def read_evtx(
             # the last part may end in a chunk cut short.
             cut_only = unit.span is not None
             yield from _account(path, builder, report, batch_rows, state, cut_only)
-        batch = builder.flush()
-        if batch is not None:
-            yield batch
-        builder.report_dropped(report)
+        if into is None:
+            batch = builder.flush()
+            if batch is not None:
+                yield batch
+            builder.report_dropped(report)
 
 
 class _Progress:
@@ -342,4 +351,4 @@ def sniff_evtx(head: bytes, ext: str) -> Claim | None:
     return Claim.CERTAIN if head.startswith(_FILE_MAGIC) or ext == ".evtx" else None
 
 
-register(Format("evtx", sniff_evtx, read_evtx, chunk_spans))
+register(Format("evtx", sniff_evtx, read_evtx, chunk_spans, gathers=True))

@@ -158,6 +158,7 @@ def _lines(
         if len(rest) > max_record:
             report.fail(lineno + 1, f"line longer than {max_record} bytes")
             rest, skipping = b"", True
+    builder.size += size  # what is left in the builder (a builder shared by small units)
     if rest.strip():
         lineno += 1
         try:
