@@ -194,7 +194,13 @@ def _loads(data: bytes) -> Any:
     and when its result holds no float it is already exact (integers within 64 bits
     are kept as written; beyond them, and for every float, it gives a float)."""
     doc = orjson.loads(data)
-    if type(doc) in (dict, list) and _has_float(doc) and _LONG_NUMBER.search(data):
+    if type(doc) is dict:
+        types = set(map(type, doc.values()))
+        if float not in types and dict not in types and list not in types:
+            return doc  # a flat document without a float: the usual case, checked inline
+    elif type(doc) is not list:
+        return doc
+    if _has_float(doc) and _LONG_NUMBER.search(data):
         return _exact_loads(data)
     return doc
 
