@@ -253,10 +253,10 @@ class BatchBuilder:
                 # Put back in arrival order here, in the lists (a few hundred values),
                 # rather than by a gather of every Arrow column: one call per column
                 # is most of a small file's batch.
-                inverse = [0] * n
+                arrival = [0] * n  # each row's place in grouped order
                 for grouped, row in enumerate(order):
-                    inverse[row] = grouped
-                core = [list(itemgetter(*inverse)(values)) for values in core]
+                    arrival[row] = grouped
+                core = [list(itemgetter(*arrival)(values)) for values in core]
                 for c in cols.values():
                     c.at = list(map(order.__getitem__, c.rows()))
                 order = list(range(n))
