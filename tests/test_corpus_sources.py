@@ -31,7 +31,8 @@ def _read_everything(units: list[InputUnit]) -> tuple[dict[str, int], dict[str, 
             reports[item.unit.label] = item
         else:
             assert isinstance(item, pa.RecordBatch)
-            rows[item["source"][0].as_py()] += item.num_rows
+            for label in item["source"].to_pylist():  # one batch, maybe several units
+                rows[label] += 1
     return rows, reports
 
 

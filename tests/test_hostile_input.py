@@ -574,6 +574,28 @@ def test_huge_numbers_are_kept_exactly(tmp_path: Path) -> None:
     assert any("kept in field_event_id" in i.message for i in report.issues)
 
 
+def test_lone_surrogates_beside_long_numbers_fail_their_line_only(tmp_path: Path) -> None:
+    """A long number sends a line to the exact parser, which accepts a lone surrogate
+    escape that no Arrow string holds: that line fails, the rest of the file is read."""
+    path = tmp_path / "s.jsonl"
+    lines = [
+        '{"EventID":1,"Channel":"Security","a":"ok","k":1234567890123456789012}',
+        '{"EventID":2,"Channel":"Security","k":1e400,"a":"x\\ud800y"}',
+        '{"EventID":3,"Channel":"Security","a":"x\\ud800y","k":"0x8020000000000000"}',
+        '{"EventID":4,"Channel":"Security","a":"x\\udc80y","k":12345678901234567890.5}',
+        '{"EventID":5,"Channel":"Security","a":"fine","k":"0x8020000000000000","f":1.50}',
+        '{"EventID":6,"Channel":"Security","a":"last","k":-9214364837600034816}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    rows, report = read(path)
+    assert not [i for i in report.issues if i.kind == "file"]
+    assert [r["event_id"] for r in rows] == [1, 5, 6]
+    assert report.records_failed == 3
+    assert [i.position for i in report.issues] == [2, 3, 4]
+    assert rows[0]["k"] == "1234567890123456789012"
+    assert (rows[1]["k"], rows[2]["k"]) == ("0x8020000000000000", "-9214364837600034816")
+
+
 # -- 11. outputs ------------------------------------------------------------------------------
 
 

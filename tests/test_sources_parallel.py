@@ -19,6 +19,7 @@ import pytest
 from lotlhunt.simulate.evtx_writer import write_evtx
 from lotlhunt.sources import ReaderOptions, UnitReport, discover, read_all
 from lotlhunt.sources import parallel as parallel_module
+from lotlhunt.sources.options import DEFAULT_OPTIONS
 from test_sources_evtx import record
 
 #: These inputs are small; the pool must run anyway (it is what is tested here).
@@ -74,9 +75,12 @@ def collect(items: object) -> tuple[dict[str, list[int]], dict[str, UnitReport],
             order.append(item.unit.label)
         else:
             assert isinstance(item, pa.RecordBatch)
-            label = item["source"][0].as_py()
-            assert label not in reports, "a batch arrived after its unit's report"
-            rows[label].extend(item["position"].to_pylist())
+            # A batch may hold the rows of several small units read in this process.
+            for label, position in zip(
+                item["source"].to_pylist(), item["position"].to_pylist(), strict=True
+            ):
+                assert label not in reports, "a batch arrived after its unit's report"
+                rows[label].append(position)
     return rows, reports, order
 
 
@@ -395,7 +399,10 @@ def test_workers_write_parts_and_hand_on_small_remainders(tmp_path: Path) -> Non
         elif isinstance(item, UnitReport):
             reports[item.unit.label] = item
         else:
-            rows[item["source"][0].as_py()].extend(item["position"].to_pylist())
+            for label, position in zip(
+                item["source"].to_pylist(), item["position"].to_pylist(), strict=True
+            ):
+                rows[label].append(position)
     big = str(logs / "big.jsonl")
     assert written and all(p.rows >= SMALL_ROWS for p in written)
     assert {label for p in written for label in pq.read_table(p.path)["source"].to_pylist()} == {
@@ -453,3 +460,60 @@ def test_a_worker_dying_while_writing_parts_is_reported_with_the_rows_written(
     else:
         assert stored[big] == 300_000
     assert children() == []
+
+
+def test_small_units_read_in_process_share_batches(tmp_path: Path) -> None:
+    # Small files read in this process share batches (a batch per small file cost more
+    # than reading it); each row keeps its own file as ``source``, each report follows
+    # the batch with its rows and says what reading that file alone says. A shared batch
+    # whose building found an unreadable core value is built again file by file, so the
+    # note lands on the file that holds the value, not on its neighbours.
+    from lotlhunt.sources.parallel import read_unit
+
+    for i in range(5):
+        write_lines(tmp_path / f"f{i}.jsonl", 40 + 10 * i, bad_every=7)
+    with (tmp_path / "f2b.jsonl").open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"EventID": 99999999999999999999, "Image": "x"}) + "\n")
+        out.write(json.dumps({"EventID": 1, "image": "y", "Extra": "z"}) + "\n")
+    write_evtx(tmp_path / "sysmon.evtx", [record(i) for i in range(30)])
+    units = discover([tmp_path]).units
+    options = replace(DEFAULT_OPTIONS, batch_rows=120)
+    alone_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    alone_reports: dict[str, tuple[Any, ...]] = {}
+    for unit in units:
+        for item in read_unit(unit, options):
+            if isinstance(item, UnitReport):
+                alone_reports[unit.label] = _said(item)
+            else:
+                for row in item.to_pylist():
+                    alone_rows[unit.label].append(_cells(row))
+    batches = 0
+    rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    reports: dict[str, tuple[Any, ...]] = {}
+    for item in read_all(units, 1, options):
+        if isinstance(item, UnitReport):
+            reports[item.unit.label] = _said(item)
+            continue
+        batches += 1
+        for row in item.to_pylist():
+            assert row["source"] not in reports, "a batch arrived after its unit's report"
+            rows[row["source"]].append(_cells(row))
+    assert batches < len(units)
+    assert rows == alone_rows and reports == alone_reports
+    odd = reports[str(tmp_path / "f2b.jsonl")]
+    assert any("event_id values unreadable" in message for _, message in odd[2])
+    assert sum("unreadable" in m for r in reports.values() for _, m in r[2]) == 1
+
+
+def _cells(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row's non-null cells, names lower-cased (a shared batch spells a column as its
+    first file does)."""
+    return tuple(sorted((k.lower(), str(v)) for k, v in row.items() if v is not None))
+
+
+def _said(report: UnitReport) -> tuple[Any, ...]:
+    return (
+        report.records,
+        report.records_failed,
+        [(i.position, i.message) for i in report.issues],
+    )

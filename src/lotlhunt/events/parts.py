@@ -376,6 +376,10 @@ class PartBuffer:
         return written
 
 
+#: Pieces that :func:`take_unified` concatenates by Arrow rather than column by column.
+FEW_PIECES = 8
+
+
 def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
     """``pieces`` one after another as one table with every column any of them has
     (nulls where a piece lacks it), made in ``parts`` chunks of about equal rows (cut
@@ -389,7 +393,19 @@ def take_unified(pieces: list[pa.Table], parts: int) -> pa.Table:
     goes: each piece is let go as soon as its chunk is made, so the buffer and its copy
     are never both held whole (Mordor: 300-410 MB of pieces and 380-500 MB of copy per
     row group).
+
+    A few pieces into one chunk (the batches that small files now share) are
+    concatenated by Arrow and combined: 3 pieces of 172-309 of 399 columns, 9-13 ms
+    against 25-35 ms for the null runs column by column.
     """
+    if parts <= 1 and 1 < len(pieces) <= FEW_PIECES:
+        try:
+            table = pa.concat_tables(pieces, promote_options="default").combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass  # types that differ beyond nulls: cast below, as always
+        else:
+            pieces.clear()
+            return table
     types: dict[str, pa.DataType] = {}
     total = 0
     for table in pieces:

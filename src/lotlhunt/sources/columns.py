@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from lotlhunt.events.arrow_runs import with_null_gaps
 from lotlhunt.sources.shapes import _KEYS, _key_info
-from lotlhunt.sources.values import _needs_expansion, _texts, flatten_into
+from lotlhunt.sources.values import _INT_OR_NONE, _needs_expansion, _texts, flatten_into
 
 
 class _Column:
@@ -25,12 +25,14 @@ class _Column:
     runs: ``segs`` lists them as (first grouped row, length), adjacent runs merged.
     """
 
-    __slots__ = ("raw", "values", "segs")
+    __slots__ = ("raw", "values", "segs", "at")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw  # first key spelling in this batch, to name nested expansions
         self.values: list[Any] = []
         self.segs: list[list[int]] = []
+        #: The row of each value when set (:meth:`rows`), instead of ``segs``.
+        self.at: list[int] | None = None
 
     def add(self, values: Sequence[Any], start: int) -> None:
         self.values.extend(values)
@@ -41,7 +43,10 @@ class _Column:
             segs.append([start, len(values)])
 
     def rows(self) -> list[int]:
-        """The grouped row of each value (for the rare per-value paths)."""
+        """The grouped row of each value (for the rare per-value paths), or the rows
+        set in ``at``."""
+        if self.at is not None:
+            return self.at
         return [r for s, k in self.segs for r in range(s, s + k)]
 
 
@@ -72,9 +77,21 @@ def _field_arrays(cols: dict[str, _Column], n: int) -> tuple[list[Any], dict[str
                 return [
                     _placed(pa.array(_texts(c.values), pa.string()), c, n) for c in cols.values()
                 ], cols
-            dense = pa.array(_texts(values, types), pa.string())
+            dense = _text_array(values, types)
         arrays.append(_placed(dense, col, n))
     return arrays, cols
+
+
+def _text_array(values: Sequence[Any], types: set[type]) -> pa.Array:
+    """A string array of a column that is not all text. Integers (EVTX renders Level,
+    Task, process ids and many EventData values as numbers) are turned into text by
+    Arrow's cast, the same digits as ``str`` gives, without a Python string each."""
+    if types <= _INT_OR_NONE:
+        try:
+            return pa.array(values, pa.int64()).cast(pa.string())
+        except (OverflowError, pa.ArrowInvalid):  # beyond 64 bits: Python writes them
+            pass
+    return pa.array(_texts(values, types), pa.string())
 
 
 def _placed(dense: pa.Array, col: _Column, n: int) -> pa.Array:

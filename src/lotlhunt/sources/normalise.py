@@ -19,7 +19,8 @@ single values converted in :mod:`.values`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,9 @@ class BatchBuilder:
 
     def __init__(self, label: str, options: ReaderOptions = DEFAULT_OPTIONS) -> None:
         self.label = label
+        #: Where each unit's rows begin among ``rows`` (row index, label): a builder
+        #: shared by several small units (:meth:`begin`) labels each row by its unit.
+        self._labels: list[tuple[int, str]] = [(0, label)]
         self.rows: list[dict[Any, Any]] = []
         self.positions: list[int] = []
         #: Source bytes of the rows collected, and how many make a batch.
@@ -82,6 +86,14 @@ class BatchBuilder:
         self.dropped_examples: list[str] = []
         #: Core values that were no time or integer in range, per field they went to.
         self.unreadable: dict[str, int] = {}
+
+    def begin(self, label: str) -> None:
+        """The rows added from now on are of the unit ``label`` (the ``source`` column)."""
+        self.label = label
+        if self._labels[-1][0] == len(self.rows):
+            self._labels[-1] = (len(self.rows), label)
+        else:
+            self._labels.append((len(self.rows), label))
 
     def add(self, row: dict[Any, Any], position: int, size: int = 0) -> None:
         self.rows.append(row)
@@ -181,11 +193,12 @@ class BatchBuilder:
 
     def flush(self) -> pa.RecordBatch | None:
         """Build one record batch from the rows collected so far (None when empty)."""
-        rows, positions = self.rows, self.positions
+        rows, positions, labels = self.rows, self.positions, self._labels
         n = len(rows)
         if not n:
             return None
         self.rows, self.positions, self.size = [], [], 0
+        self._labels = [(0, self.label)]
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, row in enumerate(rows):
             shape = tuple(row)
@@ -219,7 +232,7 @@ class BatchBuilder:
                 if col is None:
                     col = cols[key] = _Column(shape[ix[0]])
                 col.add(values, start)
-        return self._assemble(n, core, cols, order, positions)
+        return self._assemble(n, core, cols, order, positions, labels)
 
     def _assemble(
         self,
@@ -228,6 +241,7 @@ class BatchBuilder:
         cols: dict[str, _Column],
         order: list[int],
         positions: list[int],
+        labels: list[tuple[int, str]],
     ) -> pa.RecordBatch:
         """Arrow columns in grouped order, then one gather back to the order rows came in:
         a C-level pass instead of a Python one per cell, and absent cells are never
@@ -235,6 +249,17 @@ class BatchBuilder:
         fields: list[Any]
         if n <= _SMALL_BATCH:  # many small columns: one Arrow conversion for all of them
             cols = _expanded(cols)
+            if n > 1 and order != list(range(n)):
+                # Put back in arrival order here, in the lists (a few hundred values),
+                # rather than by a gather of every Arrow column: one call per column
+                # is most of a small file's batch.
+                arrival = [0] * n  # each row's place in grouped order
+                for grouped, row in enumerate(order):
+                    arrival[row] = grouped
+                core = [list(itemgetter(*arrival)(values)) for values in core]
+                for c in cols.values():
+                    c.at = list(map(order.__getitem__, c.rows()))
+                order = list(range(n))
             fields = [_texts(_spread(c.values, c.rows(), n)) for c in cols.values()]
         else:
             fields, cols = _field_arrays(cols, n)
@@ -279,12 +304,21 @@ class BatchBuilder:
         return pa.RecordBatch.from_arrays(
             [
                 *arrays[:6],
-                pa.array(repeat(self.label, n), pa.string(), size=n),
+                _sources(labels, n),
                 pa.array(positions, pa.int64()),
                 *arrays[6:],
             ],
             names=[*schema.CORE_COLUMNS, *grouped.schema.names[6:]],
         )
+
+
+def _sources(labels: list[tuple[int, str]], n: int) -> pa.Array:
+    """The ``source`` column of ``n`` rows: each unit's label from its first row on."""
+    if len(labels) == 1:
+        return pa.array(repeat(labels[0][1], n), pa.string(), size=n)
+    ends = [start for start, _ in labels[1:]] + [n]
+    runs = (repeat(label, end - start) for (start, label), end in zip(labels, ends, strict=True))
+    return pa.array(list(chain.from_iterable(runs)), pa.string())
 
 
 def batch_rows_of(rows: Iterable[tuple[dict[Any, Any], int]], label: str) -> pa.RecordBatch:

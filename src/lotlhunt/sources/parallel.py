@@ -30,6 +30,7 @@ from lotlhunt.events.parts import (
     PartsTarget,
 )
 from lotlhunt.sources.archives import is_streamed_archive
+from lotlhunt.sources.normalise import BatchBuilder
 from lotlhunt.sources.options import DEFAULT_OPTIONS, ReaderOptions
 from lotlhunt.sources.registry import formats
 from lotlhunt.sources.report import MAX_ISSUES, UnitReport
@@ -44,21 +45,36 @@ _SERVICE = "lotlhunt.sources.parallel:_serve"
 
 
 def read_unit(
-    unit: InputUnit, options: ReaderOptions = DEFAULT_OPTIONS, scope: EventScope | None = None
+    unit: InputUnit,
+    options: ReaderOptions = DEFAULT_OPTIONS,
+    scope: EventScope | None = None,
+    into: BatchBuilder | None = None,
 ) -> Iterator[pa.RecordBatch | UnitReport]:
     """Record batches of one unit, then its :class:`UnitReport`. Never raises on bad data.
 
     With an active ``scope``, each batch keeps only its rows in scope (the others are
     counted in ``UnitReport.out_of_scope``, never handed on): in a worker process, rows
-    no one will store do not cross the pipe. ``records`` counts every row read."""
+    no one will store do not cross the pipe. ``records`` counts every row read.
+
+    With ``into`` (a format that gathers, no scope), the rows are added to that builder
+    and left there for the caller to build with other units' rows: only the report comes
+    out, counting them, and without its closing count of issues not listed (the caller
+    adds it once the builder's own notes are in: :func:`_gathered`)."""
     started = time.perf_counter()
     report = UnitReport(unit)
     keep = scope.apply if scope is not None and scope.active else None
     fmt = formats().get(unit.fmt)
+    before = 0
     if fmt is None:
         report.note(None, f"unknown input format {unit.fmt!r}", "file")
+    elif into is not None:
+        before = len(into.rows)
+        # Never a batch of its own: the caller cuts the shared builder's batches.
+        whole = replace(options, batch_rows=1 << 62)
+        batches = fmt.read(unit, whole, report, into=into)
     else:
         batches = fmt.read(unit, options, report)
+    if fmt is not None:
         while True:
             # The rows of a batch are many small acyclic objects (see gc_pause). Paused
             # only while this reader runs, not while the caller holds the batch.
@@ -78,7 +94,9 @@ def read_unit(
                 if not batch.num_rows:
                     continue
             yield batch
-    if unit.span is None:  # parts: said once, when merged
+    if into is not None:
+        report.records += len(into.rows) - before
+    elif unit.span is None:  # parts: said once, when merged
         report.say_dropped()
     report.seconds = time.perf_counter() - started
     yield report
@@ -106,8 +124,7 @@ def read_all(
     """
     todo = list(units)
     if workers <= 1 or input_bytes(todo) < options.in_process_bytes:
-        for unit in todo:
-            yield from read_unit(unit, options, scope)
+        yield from _gathered(todo, options, scope)
         return
     units, counts = _in_parts(todo, workers, options)
     folder = None
@@ -123,6 +140,65 @@ def read_all(
         interpreter=options.interpreter,
     )
     yield from _merged_reports(_pooled(units, options, pool, scope, folder), counts)
+
+
+def _gathered(
+    units: list[InputUnit], options: ReaderOptions, scope: EventScope | None
+) -> Iterator[pa.RecordBatch | UnitReport]:
+    """The units read in this process, in order; consecutive small ones (at most
+    ``options.gather_bytes`` and half ``batch_bytes``, of a format that gathers) share
+    batches, cut between units once ``batch_rows`` rows or ``batch_bytes`` of source text
+    are gathered, each unit's report after the batch holding its rows. Building a batch
+    per small file cost more than reading it.
+
+    A shared batch whose building had something to say (a core value unreadable, fields
+    folded beyond the column cap) is built again unit by unit instead, so that each
+    report says what was found in its own rows, as when read alone."""
+    registered = formats()
+    # A unit's reader cuts no batch of its own here: a unit that may well hold more
+    # than half a batch is read alone, as it would have been cut anyway.
+    limit = min(options.gather_bytes, options.batch_bytes // 2)
+    gather = BatchBuilder("", options)
+    gather.max_bytes = 1 << 62  # cut here, between units
+    held: list[tuple[UnitReport, int]] = []  # each unit's report and first row
+
+    def built() -> Iterator[pa.RecordBatch | UnitReport]:
+        rows, positions = gather.rows, gather.positions
+        said = (dict(gather.unreadable), gather.dropped_columns)
+        batch = gather.flush()
+        if said != (gather.unreadable, gather.dropped_columns):
+            gather.unreadable, gather.dropped_columns = said
+            ends = [start for _, start in held[1:]] + [len(rows)]
+            for (report, start), end in zip(held, ends, strict=True):
+                alone = BatchBuilder(report.unit.label, options)
+                alone.rows, alone.positions = rows[start:end], positions[start:end]
+                one = alone.flush()
+                if one is not None:
+                    yield one
+                alone.report_dropped(report)
+        elif batch is not None:
+            yield batch
+        for report, _ in held:
+            report.say_dropped()
+            yield report
+        held.clear()
+
+    for unit in units:
+        fmt = registered.get(unit.fmt)
+        small = _size(unit) <= limit and unit.span is None
+        if fmt is None or not fmt.gathers or not small or (scope is not None and scope.active):
+            yield from built()
+            yield from read_unit(unit, options, scope)
+            continue
+        start = len(gather.rows)
+        for item in read_unit(unit, options, into=gather):
+            if isinstance(item, UnitReport):
+                held.append((item, start))
+            else:  # rows stay in ``gather``: none is expected here
+                yield item
+        if len(gather.rows) >= options.batch_rows or gather.size >= options.batch_bytes:
+            yield from built()
+    yield from built()
 
 
 def _in_parts(

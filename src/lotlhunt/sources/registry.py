@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lotlhunt.sources.options import ReaderOptions
-    from lotlhunt.sources.report import UnitReport
-    from lotlhunt.sources.unit import InputUnit
 
 
 class Claim(enum.IntEnum):
@@ -42,8 +40,9 @@ class Claim(enum.IntEnum):
 #: this format but the content refuses it, and why (``"binary content, not JSON"``).
 Sniffer = Callable[[bytes, str], "Claim | str | None"]
 #: ``read(unit, options, report)``: record batches of one unit; failures go to ``report``
-#: and nothing raises on bad data.
-Reader = Callable[["InputUnit", "ReaderOptions", "UnitReport"], Iterator["pa.RecordBatch"]]
+#: and nothing raises on bad data. A reader of a format that ``gathers`` also takes
+#: ``into=`` (see :attr:`Format.gathers`).
+Reader = Callable[..., Iterator["pa.RecordBatch"]]
 #: ``spans(path, size, parts, options)``: (first byte, end byte, position of the first
 #: record) of up to ``parts`` parts that can be read on their own, or None: read it whole.
 Splitter = Callable[[str, int, int, "ReaderOptions"], "list[tuple[int, int, int]] | None"]
@@ -57,6 +56,9 @@ class Format:
     sniff: Sniffer
     read: Reader
     spans: Splitter | None = None
+    #: The reader takes ``into=`` a batch builder shared by several small units: it adds
+    #: its rows there and leaves them (no batch, no notes of the builder's own).
+    gathers: bool = False
 
 
 #: Extensions that are never event logs even when their content starts like one.

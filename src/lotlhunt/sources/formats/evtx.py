@@ -71,15 +71,23 @@ MAX_CONSECUTIVE_ERRORS = 100_000
 
 
 def read_evtx(
-    unit: InputUnit, options: ReaderOptions, report: UnitReport
+    unit: InputUnit,
+    options: ReaderOptions,
+    report: UnitReport,
+    into: BatchBuilder | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Yield record batches of one EVTX unit (or of the chunks of its ``span``), filling
-    ``report`` with failures."""
+    ``report`` with failures. With ``into``, the rows are added to that builder, shared
+    with other small units, and left there (see :func:`lotlhunt.sources.read_unit`)."""
     batch_rows = options.batch_rows
     with _local_path(unit, report) as path:
         if path is None:
             return
-        builder = BatchBuilder(unit.label, options)
+        if into is None:
+            builder = BatchBuilder(unit.label, options)
+        else:
+            builder = into
+            builder.begin(unit.label)
         state = _Progress()
         state.accounted = unit.span is None
         with ExitStack() as stack:
@@ -100,20 +108,19 @@ def read_evtx(
             # the last part may end in a chunk cut short.
             cut_only = unit.span is not None
             yield from _account(path, builder, report, batch_rows, state, cut_only)
-        batch = builder.flush()
-        if batch is not None:
-            yield batch
-        builder.report_dropped(report)
+        if into is None:
+            batch = builder.flush()
+            if batch is not None:
+                yield batch
+            builder.report_dropped(report)
 
 
 class _Progress:
-    """Where iteration stands: next position, highest record id seen, rows added."""
+    """Where iteration stands: next position, rows added."""
 
     def __init__(self) -> None:
         self.position = 0
-        self.max_record_id = -1
         self.added = 0
-        self.skip_upto = -1  # rows with a record id up to this were read already
         #: Whole files are accounted chunk by chunk afterwards: the parser's errors are
         #: notes then, and the ids of the records read are kept (8 bytes each).
         self.accounted = False
@@ -126,58 +133,69 @@ class _Progress:
 def _drain(
     records: Any, builder: BatchBuilder, report: UnitReport, batch_rows: int, state: _Progress
 ) -> Iterator[pa.RecordBatch]:
+    # Runs once per record: what it needs is held in locals (the position, the rows
+    # added, the builder's lists), written back to ``state`` when it stops.
     loads = orjson.loads
+    to_row = map_evtx_event
     errors_in_a_row = 0
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except (RuntimeError, OSError, ValueError) as e:
-            errors_in_a_row += 1
-            if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS:
-                report.note(state.position, "too many consecutive errors; rest skipped", "file")
+    position, added = state.position, 0
+    wanted = state.wanted  # a recovery pass: only these record ids are taken
+    keep_id = state.read_ids.append if state.accounted and wanted is None else None
+    rows, positions, max_bytes = builder.rows, builder.positions, builder.max_bytes
+    try:
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
                 return
-            if state.wanted is not None:
-                continue  # a recovery pass: what stays missing is counted afterwards
-            if state.accounted:
-                state.errors += 1
-                report.note(state.position, f"EVTX: {e}")
-            else:
-                report.fail(state.position, f"EVTX: {e}")
-            state.position += 1
-            continue
-        errors_in_a_row = 0
-        rid = record.get("event_record_id")
-        if state.wanted is not None:
-            if rid not in state.wanted:
+            except (RuntimeError, OSError, ValueError) as e:
+                errors_in_a_row += 1
+                if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS:
+                    report.note(position, "too many consecutive errors; rest skipped", "file")
+                    return
+                if wanted is not None:
+                    continue  # a recovery pass: what stays missing is counted afterwards
+                if state.accounted:
+                    state.errors += 1
+                    report.note(position, f"EVTX: {e}")
+                else:
+                    report.fail(position, f"EVTX: {e}")
+                position += 1
                 continue
-            state.wanted.discard(rid)
-        elif state.accounted and type(rid) is int:
-            state.read_ids.append(rid)  # read, as a row or as a failed record
-        try:
-            row = map_evtx_event(loads(record["data"]))
-        except Exception as e:  # noqa: BLE001 - one odd record, not the file
-            row = None
-            report.fail(state.position, f"EVTX record not renderable: {e!r}")
-        else:
+            errors_in_a_row = 0
+            rid = record.get("event_record_id")
+            if wanted is not None:
+                if rid not in wanted:
+                    continue
+                wanted.discard(rid)
+            elif keep_id is not None and type(rid) is int:
+                keep_id(rid)  # read, as a row or as a failed record
+            data = record["data"]
+            try:
+                row = to_row(loads(data))
+            except Exception as e:  # noqa: BLE001 - one odd record, not the file
+                report.fail(position, f"EVTX record not renderable: {e!r}")
+                position += 1
+                continue
             if row is None:
-                report.fail(state.position, "EVTX record without Event/System")
-        if row is not None:
+                report.fail(position, "EVTX record without Event/System")
+                position += 1
+                continue
             if row[TS] is None:  # no TimeCreated: the record header's time is close
                 row[TS] = record.get("timestamp")
-            if type(rid) is int:
-                if rid <= state.skip_upto:
-                    state.position += 1
-                    continue
-                state.max_record_id = max(state.max_record_id, rid)
-            builder.add(row, state.position, len(record["data"]))
-            state.added += 1
-            if builder.full(batch_rows):
+            rows.append(row)
+            positions.append(position)
+            builder.size += len(data)
+            added += 1
+            position += 1
+            if len(rows) >= batch_rows or builder.size >= max_bytes:
                 batch = builder.flush()
+                rows, positions = builder.rows, builder.positions
                 if batch is not None:
                     yield batch
-        state.position += 1
+    finally:
+        state.position = position
+        state.added += added
 
 
 def _account(
@@ -333,4 +351,4 @@ def sniff_evtx(head: bytes, ext: str) -> Claim | None:
     return Claim.CERTAIN if head.startswith(_FILE_MAGIC) or ext == ".evtx" else None
 
 
-register(Format("evtx", sniff_evtx, read_evtx, chunk_spans))
+register(Format("evtx", sniff_evtx, read_evtx, chunk_spans, gathers=True))

@@ -25,7 +25,9 @@ def map_evtx_event(doc: dict[str, Any]) -> dict[Any, Any] | None:
     This is the JSON that the ``evtx`` package renders and that EVTX dumps contain.
     EventData items keep their names (unnamed ``<Data>`` become ``Data``); UserData is
     flattened to leaf names; the System values Sigma rules use become fields too.
-    Returns None when the document is not of that shape. Runs once per record: kept flat.
+    Returns None when the document is not of that shape (then unchanged); otherwise the
+    document's EventData object becomes the row, so a caller must not use it again.
+    Runs once per record: kept flat.
     """
     ev = doc.get("Event")
     if type(ev) is not dict:
@@ -35,7 +37,7 @@ def map_evtx_event(doc: dict[str, Any]) -> dict[Any, Any] | None:
         return None
     data = ev.get("EventData")
     if type(data) is dict:
-        row: dict[Any, Any] = dict(data)
+        row: dict[Any, Any] = data  # the parsed document is ours: no copy
         if "#attributes" in row:
             del row["#attributes"]
         if "#text" in row:

@@ -41,10 +41,19 @@ JSON_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".jsonlines"})
 
 
 def read_json(
-    unit: InputUnit, options: ReaderOptions, report: UnitReport
+    unit: InputUnit,
+    options: ReaderOptions,
+    report: UnitReport,
+    into: BatchBuilder | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Yield record batches of one JSON unit, filling ``report`` with failures."""
-    builder = BatchBuilder(unit.label, options)
+    """Yield record batches of one JSON unit, filling ``report`` with failures. With
+    ``into``, the rows are added to that builder, shared with other small units, and
+    left there (see :func:`lotlhunt.sources.read_unit`)."""
+    if into is None:
+        builder = BatchBuilder(unit.label, options)
+    else:
+        builder = into
+        builder.begin(unit.label)
     try:
         with open_unit(unit) as stream:
             if unit.span is not None:
@@ -63,10 +72,11 @@ def read_json(
         error = None
     if error:
         report.note(None, error, "file")
-    batch = builder.flush()
-    if batch is not None:
-        yield batch
-    builder.report_dropped(report)
+    if into is None:
+        batch = builder.flush()
+        if batch is not None:
+            yield batch
+        builder.report_dropped(report)
 
 
 def line_spans(
@@ -133,4 +143,4 @@ def sniff_json(head: bytes, ext: str) -> Claim | str | None:
     return None
 
 
-register(Format("json", sniff_json, read_json, line_spans))
+register(Format("json", sniff_json, read_json, line_spans, gathers=True))
