@@ -195,3 +195,26 @@ def test_duckdb_keeps_less_for_queries_when_the_events_are_parts() -> None:
             engine.close()
     assert limits[True] < limits[False] < 10**9
     assert limits[True] >= 256 * 2**20 * 0.99  # never below the guard's floor
+
+
+def test_batches_a_reader_numbered_keep_their_row_ids() -> None:
+    # A worker that writes its unit's parts hands the unit's last few rows over as a
+    # batch with their ids (``u << UNIT_BITS | n``): the engine keeps them rather than
+    # numbering rows in the order batches arrive, so ties between identical events of
+    # two files are broken the same way in every run.
+    from lotlhunt.events.parts import UNIT_BITS
+
+    late, early = (7 << UNIT_BITS), (3 << UNIT_BITS)
+    engine = DuckDBEngine(options=EngineOptions(parts=True))
+    try:
+        for first in (late, early):  # the later unit's batch arrives first
+            batch = _batch(0, 4)
+            engine.ingest(
+                batch.append_column(ROW_ID, pa.array(range(first, first + 4), pa.int64()))
+            )
+        engine.ingest(_batch(0, 2))  # read in this process: numbered by the engine
+        engine.flush()
+        rids = sorted(r for (r,) in engine.con.execute(f"SELECT {ROW_ID} FROM events").fetchall())
+    finally:
+        engine.close()
+    assert rids == [0, 1, *range(early, early + 4), *range(late, late + 4)]

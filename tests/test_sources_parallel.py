@@ -367,7 +367,7 @@ def test_workers_write_parts_and_hand_on_small_remainders(tmp_path: Path) -> Non
     # other, with a row id unique across workers, and the reports count them all.
     import pyarrow.parquet as pq
 
-    from lotlhunt.events.parts import SMALL_ROWS, EventPart
+    from lotlhunt.events.parts import SMALL_ROWS, UNIT_BITS, EventPart
 
     logs, parts = tmp_path / "logs", tmp_path / "parts"
     logs.mkdir()
@@ -380,6 +380,7 @@ def test_workers_write_parts_and_hand_on_small_remainders(tmp_path: Path) -> Non
     serial, serial_reports, _ = collect(read_all(units, workers=1, options=options))
     rows: dict[str, list[int]] = defaultdict(list)
     rids: list[int] = []
+    handed: dict[str, list[int]] = defaultdict(list)
     reports: dict[str, UnitReport] = {}
     written: list[EventPart] = []
     for item in read_all(units, 2, options, parts=_parts_target(parts)):
@@ -399,10 +400,14 @@ def test_workers_write_parts_and_hand_on_small_remainders(tmp_path: Path) -> Non
         elif isinstance(item, UnitReport):
             reports[item.unit.label] = item
         else:
-            for label, position in zip(
-                item["source"].to_pylist(), item["position"].to_pylist(), strict=True
+            for label, position, rid in zip(
+                item["source"].to_pylist(),
+                item["position"].to_pylist(),
+                item["__rid"].to_pylist(),
+                strict=True,
             ):
                 rows[label].append(position)
+                handed[label].append(rid)
     big = str(logs / "big.jsonl")
     assert written and all(p.rows >= SMALL_ROWS for p in written)
     assert {label for p in written for label in pq.read_table(p.path)["source"].to_pylist()} == {
@@ -410,6 +415,15 @@ def test_workers_write_parts_and_hand_on_small_remainders(tmp_path: Path) -> Non
     }
     assert {k: sorted(v) for k, v in rows.items()} == serial
     assert len(set(rids)) == len(rids) == sum(p.rows for p in written)
+    # Rows handed over as batches are numbered by their unit too (unit numbers claimed
+    # in discovery order, from 1 here), whichever worker's batch arrived first: two
+    # identical events of two files get the same ids in every run.
+    assert set(handed) == {str(logs / f"small{i}.jsonl") for i in range(3)}
+    order = [u.label for u in units]
+    for label, ids in handed.items():
+        unit_number = 1 + order.index(label)
+        assert sorted(ids) == [(unit_number << UNIT_BITS) + n for n in range(700)]
+    assert not set(rids) & {r for ids in handed.values() for r in ids}
     assert {k: (r.records, r.records_failed) for k, r in reports.items()} == {
         k: (r.records, r.records_failed) for k, r in serial_reports.items()
     }

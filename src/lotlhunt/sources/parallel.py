@@ -384,7 +384,9 @@ def _written(
     worker then died). What is left at the end, under ``SMALL_ROWS`` rows, crosses the
     pipe as batches instead, for the engine to gather: every query binds every part, and
     many small files must not become many small parts (the 277 attack samples as 277
-    parts: 0.1-0.2 s a query on 8,255 rows; as one part, milliseconds)."""
+    parts: 0.1-0.2 s a query on 8,255 rows; as one part, milliseconds). Those batches
+    carry their rows' ids too: numbered by the engine in the order batches arrive, two
+    identical events of two files would tie one way or the other from run to run."""
     pool = pa.default_memory_pool()
     buffer = PartBuffer(folder[0], rows=folder[1])
     held: list[pa.RecordBatch] = []
@@ -393,8 +395,9 @@ def _written(
         if isinstance(item, pa.RecordBatch):
             rids = pa.array(range(n, n + item.num_rows), pa.int64())
             n += item.num_rows
+            item = item.append_column(ROW_ID, rids)
             held.append(item)
-            buffer.add(pa.Table.from_batches([item]).append_column(ROW_ID, rids))
+            buffer.add(pa.Table.from_batches([item]))
             del item
             written = buffer.take()
             if written:

@@ -153,9 +153,14 @@ class EventStore:
             batch = self._fold_new_fields(batch, new)
         if self.parts_dir is None:
             batch = self._spelled(batch)
-        rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
-        self._next_rid += batch.num_rows
-        piece = nonempty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
+        if ROW_ID in batch.schema.names:
+            # Numbered by the reader that wrote its unit's parts (``u << UNIT_BITS | n``):
+            # the same ids whichever batch arrives first.
+            piece = nonempty_fields(pa.Table.from_batches([batch]))
+        else:
+            rids = pa.array(range(self._next_rid, self._next_rid + batch.num_rows), pa.int64())
+            self._next_rid += batch.num_rows
+            piece = nonempty_fields(pa.Table.from_batches([batch]).append_column(ROW_ID, rids))
         if self.parts_dir is not None:
             # Fields some row fills (a part has no others), counted now for the cap.
             self._note_columns(n for n in piece.schema.names if n not in CORE_NAMES)
