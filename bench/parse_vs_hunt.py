@@ -170,6 +170,11 @@ def main() -> None:
     ap.add_argument("--rules", action="append", type=Path, default=[])
     ap.add_argument("--workers", action="append", type=int, default=[])
     ap.add_argument("--json", type=Path, help="Also write the results as JSON here.")
+    ap.add_argument(
+        "--jsonl-dir",
+        type=Path,
+        help="Keep each hunt's JSON lines here (NAME-wN.jsonl), to compare detections.",
+    )
     args = ap.parse_args()
     corpora = {}
     for spec in args.corpus:
@@ -193,7 +198,11 @@ def main() -> None:
         for workers in workers_list:
             # The raw rate uses every core whatever the hunt is given: the same machine.
             n_raw, t_raw = raw_rate(kind, folder, os.cpu_count() or 1)
-            st = hunt([folder], rules, workers, [])
+            extra = []
+            if args.jsonl_dir:
+                args.jsonl_dir.mkdir(parents=True, exist_ok=True)
+                extra = ["--jsonl", str(args.jsonl_dir / f"{name}-w{workers}.jsonl")]
+            st = hunt([folder], rules, workers, extra)
             records = st["records"] + st["records_failed"]
             ph = st.get("phases", {})
             # Rule compilation is a fixed start-up cost (cached on later runs); the rate
