@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
@@ -54,6 +55,7 @@ from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
 from .memory import out_of_memory
 from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
+from .spans import SPAN_BYTES, SliceTooLarge, Span, spans
 from .store import ROW_ID
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
 from .wordsearch import WordSearch, search_words
@@ -82,6 +84,8 @@ class Evaluator:
         self.engine = engine
         #: Events in the table, counted when evaluation starts.
         self._events = 0
+        #: Bytes of encoded fields past which a slice is evaluated in spans of row ids.
+        self.span_bytes = SPAN_BYTES
 
     def evaluate(
         self,
@@ -200,7 +204,60 @@ class Evaluator:
         idxs: list[int],
         progress: Callable[[int], None] | None,
     ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules with condition trees, evaluated per field (:mod:`.units`).
+        """Matches of rules with condition trees, evaluated per field (:mod:`.units`), the
+        rules that failed, and how many the prefilter skipped (everywhere in the slice).
+        A slice whose scan encodes more than ``span_bytes`` is evaluated in spans of row
+        ids (:mod:`.spans`)."""
+        table, failed, skipped = self._in_spans(pool, rules, variant, idxs, None)
+        if progress:
+            progress(len(idxs))
+        return table, failed, len(skipped)
+
+    def _in_spans(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        span: Span | None,
+    ) -> tuple[pa.Table, dict[int, str], set[int]]:
+        """:meth:`_on_rows` on the rows of ``span`` (None: the whole slice), or, if its scan
+        stops past the budget, on spans of them, one after another. A rule is skipped
+        where every span skipped it; one that failed in a span has no matches."""
+        try:
+            return self._on_rows(pool, rules, variant, idxs, span)
+        except SliceTooLarge as exc:
+            # Out of the handler before going on: its traceback holds the stopped scan's
+            # batches.
+            big = SliceTooLarge(exc.rows, exc.nbytes)
+        rids = self.engine.slices.slice_rids(variant, self.engine.cursor(), span)
+        found: list[pa.Table] = []
+        failed: dict[int, str] = {}
+        skipped: set[int] | None = None
+        for part in spans(rids, big, self.span_bytes):
+            table, errors, skips = self._in_spans(pool, rules, variant, idxs, part)
+            found.append(table)
+            failed.update(errors)
+            skipped = skips if skipped is None else skipped & skips
+        # What the spans held goes back to the system, not to the allocator's free lists:
+        # the next slices and the analytics would otherwise start above it.
+        pa.default_memory_pool().release_unused()
+        table = pa.concat_tables(found) if found else NO_MATCHES
+        if failed and table.num_rows:
+            table = table.filter(pc.invert(pc.is_in(table.column("rule"), pa.array(list(failed)))))
+        return table, failed, skipped or set()
+
+    def _on_rows(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        span: Span | None,
+    ) -> tuple[pa.Table, dict[int, str], set[int]]:
+        """Matches of rules with condition trees on the slice of ``variant`` (its rows of
+        ``span`` if given), evaluated per field, the rules that failed, and the rules the
+        prefilter skipped.
 
         The slice is scanned in two passes. The first reads only the fields holding the
         rules' required literals, and the prefilter decides from their distinct values
@@ -220,21 +277,18 @@ class Evaluator:
         hits: dict[str, dict[str, np.ndarray]] = {}
         searches: dict[str, WordSearch] = {}
         if literal_fields:
-            first = self._encode(variant, {f: spellings.get(f, f) for f in literal_fields}, [])
+            fields = {f: spellings.get(f, f) for f in literal_fields}
+            first = self._encode(variant, fields, [], span=span, bounded=True)
             if first is None or not len(first.rids):
-                if progress:
-                    progress(len(idxs))
-                return NO_MATCHES, {}, 0
+                return NO_MATCHES, {}, set()
             units = units_of(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
             hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
             rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
-        if progress:
-            progress(len(plan.skipped))
         if not plan.plain:
-            return NO_MATCHES, {}, len(plan.skipped)
+            return NO_MATCHES, {}, set(plan.skipped)
         field_units, row_units = units_of(rules, plan.plain)
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         late = late_row_units(rules, plan.plain, keys, row_units)
@@ -243,11 +297,9 @@ class Evaluator:
         more = {f: spellings.get(f, f) for f in field_units if f not in held}
         encoded = first
         if encoded is None or more or early:
-            second = self._encode(variant, more, early)
+            second = self._encode(variant, more, early, span=span, bounded=encoded is None)
             if second is None or not len(second.rids):
-                if progress:
-                    progress(len(plan.plain))
-                return NO_MATCHES, {}, len(plan.skipped)
+                return NO_MATCHES, {}, set(plan.skipped)
             encoded = second if encoded is None else joined(encoded, second)
         new = {f: codes for f, codes in encoded.fields.items() if f in field_units}
         values = self._values(new, spellings, field_units, values)
@@ -273,7 +325,7 @@ class Evaluator:
             need = row_candidates(rules, plan.plain, keys, outcomes, len(encoded.rids), late)
             count = int(need.sum())
             only = None if count * 2 > len(encoded.rids) else encoded.rids[need]
-            scan = self._encode(variant, {}, late, only) if count else None
+            scan = self._encode(variant, {}, late, only, span=span) if count else None
             found, bad = spread(scan, encoded.rids, late)
             outcomes.update(found)
             errors.update(bad)
@@ -289,17 +341,15 @@ class Evaluator:
             if len(rows):
                 rule_ids.append(np.full(len(rows), i, np.int32))
                 rids.append(encoded.rids[rows])
-        if progress:
-            progress(len(plan.plain))
         if not rids:
-            return NO_MATCHES, failed, len(plan.skipped)
+            return NO_MATCHES, failed, set(plan.skipped)
         table = pa.table(
             {
                 "rule": pa.array(np.concatenate(rule_ids), pa.int32()),
                 "rid": pa.array(np.concatenate(rids), pa.int64()),
             }
         )
-        return table, failed, len(plan.skipped)
+        return table, failed, set(plan.skipped)
 
     def _encode(
         self,
@@ -307,9 +357,14 @@ class Evaluator:
         spellings: dict[str, str],
         row_units: list[str],
         only: np.ndarray | None = None,
+        *,
+        span: Span | None = None,
+        bounded: bool = False,
     ) -> EncodedSlice | None:
         """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`; of its rows
-        ``only`` if given), its rows in row id order (:func:`.encode.by_row_id`)."""
+        ``only`` if given, of its rows in ``span`` if given), its rows in row id order
+        (:func:`.encode.by_row_id`). ``bounded``: the scan stops past ``span_bytes`` of
+        encoded fields (:class:`.spans.SliceTooLarge`)."""
         engine = self.engine
         encoded = engine.memory.run(
             lambda: encode_slice(
@@ -321,6 +376,8 @@ class Evaluator:
                 engine.options.scan_rows,
                 only,
                 self._events >= MIN_EVENTS,
+                span=span,
+                max_bytes=self.span_bytes if bounded else None,
             )
         )
         return None if encoded is None else by_row_id(encoded)
