@@ -8,6 +8,8 @@ the oracle (every rule's own SQL) and counts what each scan that finished held.
 from __future__ import annotations
 
 import dataclasses
+import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from lotlhunt.engines.duckdb import evaluate as evaluate_module
 from lotlhunt.engines.duckdb.encode import EncodedSlice
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.engines.duckdb.memory import _malloc_trim, release_freed
 from lotlhunt.engines.duckdb.spans import SliceTooLarge, spans
 from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
@@ -88,7 +91,7 @@ def _held(encoded: EncodedSlice) -> int:
 
 def test_spans_cover_the_rows_in_fewer_rows_than_the_stopped_scan() -> None:
     rids = np.array([2, 3, 5, 8, 13, 21, 34, 55, 89, 144], np.int64)
-    parts = spans(rids, SliceTooLarge(rows=6, nbytes=600), budget=250)
+    parts = spans(rids, SliceTooLarge(rows=6, nbytes=600), budget=500)
     assert parts == [(2, 3), (5, 8), (13, 21), (34, 55), (89, 144)]
     # Past the budget from the first row on: one row per span, never the rows read.
     assert spans(rids[:3], SliceTooLarge(rows=2, nbytes=10_000), budget=1) == [
@@ -96,7 +99,7 @@ def test_spans_cover_the_rows_in_fewer_rows_than_the_stopped_scan() -> None:
         (3, 3),
         (5, 5),
     ]
-    assert spans(rids[:4], SliceTooLarge(rows=4, nbytes=5), budget=100) == [(2, 5), (8, 8)]
+    assert spans(rids[:4], SliceTooLarge(rows=4, nbytes=5), budget=200) == [(2, 5), (8, 8)]
 
 
 def test_a_slice_past_the_budget_is_evaluated_in_spans_with_the_same_matches(
@@ -172,3 +175,28 @@ def test_one_row_past_the_budget_is_a_span_of_its_own(
     finally:
         engine.close()
     assert split == whole and {r for r, _ in whole} == {0, 1}
+
+
+def test_what_the_slices_freed_is_given_back_after_the_spans_and_the_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = _rules(*RULES)
+    calls: list[int] = []
+    monkeypatch.setattr(evaluate_module, "release_freed", lambda: calls.append(1))
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, _events(), tmp_path)
+        _matches(engine, rules)
+        assert len(calls) == 1  # once, at the end of the evaluation
+        calls.clear()
+        engine.evaluator.span_bytes = 100 * TEXT
+        _matches(engine, rules)
+    finally:
+        engine.close()
+    assert len(calls) == 2  # after the slice's spans, and at the end
+
+
+def test_release_freed_gives_back_the_c_heap_where_glibc_has_it() -> None:
+    release_freed()  # never raises, whatever the platform
+    if sys.platform.startswith("linux") and "glibc" in platform.libc_ver()[0]:
+        assert _malloc_trim() is not None

@@ -53,7 +53,7 @@ from .encode import (
 )
 from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
-from .memory import out_of_memory
+from .memory import out_of_memory, release_freed
 from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
 from .spans import SPAN_BYTES, SliceTooLarge, Span, spans
 from .store import ROW_ID
@@ -130,6 +130,9 @@ class Evaluator:
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
+        # What the slices' threads freed is given back before the analytics (the main
+        # thread's) allocate: they would not reuse it.
+        release_freed()
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
             with arrow_view(engine.con, "__parts", pa.concat_tables(parts)):
@@ -239,9 +242,9 @@ class Evaluator:
             found.append(table)
             failed.update(errors)
             skipped = skips if skipped is None else skipped & skips
-        # What the spans held goes back to the system, not to the allocator's free lists:
+        # What the spans held goes back to the system, not to the allocators' free lists:
         # the next slices and the analytics would otherwise start above it.
-        pa.default_memory_pool().release_unused()
+        release_freed()
         table = pa.concat_tables(found) if found else NO_MATCHES
         if failed and table.num_rows:
             table = table.filter(pc.invert(pc.is_in(table.column("rule"), pa.array(list(failed)))))

@@ -21,9 +21,8 @@ import numpy as np
 
 #: Bytes of encoded fields (each batch's dictionary and codes) a scan of a slice may
 #: gather before the slice is evaluated in spans. Mordor's PowerShell module logging
-#: (202 MB of encoded context) becomes four spans; no slice of the 1 M-event simulated
-#: case comes near it (its largest first scan, Security's 33 fields over 292,629 events,
-#: encodes to about 40 MB).
+#: (its scan stopped at 16,384 of 38,802 rows, 90 MB) becomes seven spans; no slice of
+#: the 1 M-event simulated case reaches it.
 SPAN_BYTES = 64 * 2**20
 #: Rows per batch of a scan that may stop early: a batch is the unit the budget is
 #: checked at, and a batch of 65,536 rows of 5 kB texts is itself 330 MB.
@@ -43,11 +42,13 @@ Span = tuple[int, int]
 
 
 def spans(rids: np.ndarray, big: SliceTooLarge, budget: int) -> list[Span]:
-    """The row ids ``rids`` of a slice (sorted) cut into spans of the rows ``budget``
-    bytes hold at the bytes per row a stopped scan saw (``big``). Each span has fewer
-    rows than the scan read, so splitting a span again ends (at one row)."""
+    """The row ids ``rids`` of a slice (sorted) cut into spans of the rows half of
+    ``budget`` holds at the bytes per row a stopped scan saw (``big``): half, so that a
+    span of rows like those seen is not itself past the budget by a few bytes and split
+    again. Each span has fewer rows than the scan read, so splitting a span again ends
+    (at one row)."""
     per_row = max(big.nbytes, 1) / max(big.rows, 1)
-    rows = max(1, min(int(budget / per_row), big.rows - 1))
+    rows = max(1, min(int(budget / 2 / per_row), big.rows - 1))
     return [
         (int(rids[start]), int(rids[min(start + rows, len(rids)) - 1]))
         for start in range(0, len(rids), rows)
