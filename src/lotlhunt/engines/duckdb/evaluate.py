@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, cast
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,12 +26,9 @@ from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import (
-    batched,
     by_event_ids,
     covers,
-    fields_read,
     rule_groups,
-    slice_columns,
 )
 from ..prefilter import (
     literal_index,
@@ -53,18 +49,15 @@ from .encode import (
 )
 from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
-from .memory import out_of_memory, release_freed
+from .memory import release_freed
+from .ownsql import NO_MATCHES, by_sql
 from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
 from .spans import SPAN_BYTES, SliceTooLarge, Span, spans
-from .store import ROW_ID
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
 from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
-
-
-NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
 
 class Evaluator:
@@ -75,7 +68,7 @@ class Evaluator:
     * ``units_per_query``: field tests with no string kernel evaluated by one query
       over a field's distinct values (:mod:`.kernels`).
     * ``rules_per_query`` (16): rules per query for the rules run as their own SQL
-      (see :meth:`run_rules`).
+      (see :func:`.ownsql.run_rules`).
     * ``search_bytes`` (8 MiB): distinct values of a field past which DuckDB, not
       Python, finds which literals occur.
     """
@@ -155,7 +148,7 @@ class Evaluator:
         failed, and how many the prefilter skipped."""
         trees = self.engine.options.by_field
         by_tree = [i for i in idxs if trees and rules[i].condition]
-        by_sql = [i for i in idxs if not (trees and rules[i].condition)]
+        own = [i for i in idxs if not (trees and rules[i].condition)]
         found: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
@@ -163,41 +156,11 @@ class Evaluator:
             table, failed, skipped = self._by_field(pool, rules, variant, by_tree, progress)
             if table.num_rows:
                 found.append(table)
-        if by_sql:
-            parts, errors = self._by_sql(pool, rules, variant, by_sql, progress)
+        if own:
+            parts, errors = by_sql(self.engine, pool, rules, variant, own, progress)
             found += parts
             failed.update(errors)
         return found, failed, skipped
-
-    def _by_sql(
-        self,
-        pool: ThreadPoolExecutor,
-        rules: Sequence[CompiledRule],
-        variant: Variant,
-        idxs: list[int],
-        progress: Callable[[int], None] | None,
-    ) -> tuple[list[pa.Table], dict[int, str]]:
-        """Matches of rules run as their own SQL, a few per query, on the slice's query."""
-        fields = sorted(fields_read(rules, idxs))
-        query = self.engine.slices.slice_query(
-            variant, fields, slice_columns(rules, idxs), self.engine.cursor()
-        )
-        if query is None:
-            if progress:
-                progress(len(idxs))
-            return [], {}
-        size = self.engine.options.rules_per_query
-        futures = [pool.submit(self.run_rules, rules, b, f"({query})") for b in batched(idxs, size)]
-        found: list[pa.Table] = []
-        failed: dict[int, str] = {}
-        for future in as_completed(futures):
-            table, errors, done = future.result()
-            failed.update(errors)
-            if table.num_rows:
-                found.append(table)
-            if progress:
-                progress(done)
-        return found, failed
 
     def _by_field(
         self,
@@ -517,33 +480,3 @@ class Evaluator:
                 search = self._search(column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
         return found
-
-    def run_rules(
-        self, rules: Sequence[CompiledRule], idxs: list[int], source: str
-    ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules ``idxs`` on ``source`` (a relation with the slice's columns),
-        the rules whose query failed, and how many rules were run.
-
-        A few rules per query (a UNION ALL of one filter each), several queries at once on
-        the engine's threads: on small slices the fixed cost per query dominates, which
-        the union shares. A failing query is retried rule by rule so one broken rule does
-        not hide the others' matches.
-        """
-        query = " UNION ALL ".join(
-            f"SELECT {i}::INTEGER AS rule, {ROW_ID} AS rid FROM {source} WHERE {rules[i].sql}"
-            for i in idxs
-        )
-        try:
-            table = self.engine.memory.run(lambda: self.engine.cursor().sql(query).to_arrow_table())
-            return table, {}, len(idxs)
-        except duckdb.Error as exc:
-            if out_of_memory(exc):
-                raise
-            if len(idxs) == 1:
-                return NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
-        parts, errors = [], {}
-        for i in idxs:
-            table, error, _ = self.run_rules(rules, [i], source)
-            parts.append(table)
-            errors.update(error)
-        return pa.concat_tables(parts), errors, len(idxs)
