@@ -74,10 +74,12 @@ def test_keywords_on_every_event_match_as_the_lowered_text_does(
     written: list[str] = []
     real = evaluate_module.encode_slice
 
-    def spy(con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any) -> Any:
+    def spy(
+        con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any, **kw: Any
+    ) -> Any:
         if not variant.channels and rest[-1]:  # every event, searched first: rewritten
             written.extend(cheaper(u, con) for u in units)
-        return real(con, slices, variant, spellings, units, *rest)
+        return real(con, slices, variant, spellings, units, *rest, **kw)
 
     engine = DuckDBEngine()
     try:
@@ -106,9 +108,9 @@ def test_a_small_table_lowers_the_text_of_every_event(
     flags: list[bool] = []
     real = evaluate_module.encode_slice
 
-    def spy(*args: Any) -> Any:
+    def spy(*args: Any, **kw: Any) -> Any:
         flags.append(args[-1])
-        return real(*args)
+        return real(*args, **kw)
 
     rules = _rules(["mimikatz"])
     engine = DuckDBEngine()

@@ -71,8 +71,10 @@ def _scans(monkeypatch: pytest.MonkeyPatch, shuffle: int | None = None) -> list[
     original = evaluate_module.encode_slice
     random = np.random.default_rng(shuffle)
 
-    def spy(con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any) -> Any:
-        out = original(con, slices, variant, spellings, units, *rest)
+    def spy(
+        con: Any, slices: Any, variant: Any, spellings: Any, units: Any, *rest: Any, **kw: Any
+    ) -> Any:
+        out = original(con, slices, variant, spellings, units, *rest, **kw)
         if out is not None and shuffle is not None:
             out = _permuted(out, random.permutation(len(out.rids)))
         seen.append((dict(spellings), list(units), out))

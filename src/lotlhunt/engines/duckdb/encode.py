@@ -29,6 +29,7 @@ from ..planning import SliceColumns
 from .arrow_view import arrow_view
 from .keywords import cheaper
 from .slices import Slices
+from .spans import PROBE_ROWS, SliceTooLarge, Span
 from .store import ROW_ID
 from .units import FieldCodes, UnitTruth
 
@@ -83,6 +84,9 @@ def encode_slice(
     scan_rows: int,
     only: np.ndarray | None = None,
     prefilter: bool = False,
+    *,
+    span: Span | None = None,
+    max_bytes: int | None = None,
 ) -> EncodedSlice | None:
     """The slice of ``variant`` with fields ``spellings`` (lower-cased name -> name)
     encoded and ``row_units`` evaluated; None when no row is in it. A row unit that
@@ -90,12 +94,17 @@ def encode_slice(
     when not the whole slice: its rows are kept by a join in the scan, so the row units'
     text is made for them alone. ``prefilter``: keywords on the whole event's text of a
     slice with no channel (every column) searched on the text as it is first
-    (:func:`.keywords.cheaper`)."""
+    (:func:`.keywords.cheaper`). ``span``: the first and last row id of the part of the
+    slice to scan. ``max_bytes``: past this many bytes of encoded fields, and more than
+    one row read, the scan stops and raises :class:`.spans.SliceTooLarge`; it is then
+    read in batches of at most :data:`.spans.PROBE_ROWS` rows."""
+    if max_bytes is not None:
+        scan_rows = min(scan_rows, PROBE_ROWS)
     args = (con, slices, variant, spellings, row_units, scan_rows)
     if only is not None:
         with arrow_view(con, ONLY, pa.table({ROW_ID: pa.array(only, pa.int64())})):
-            return _encode_slice(*args, ONLY, prefilter)
-    return _encode_slice(*args, None, prefilter)
+            return _encode_slice(*args, ONLY, prefilter, span, max_bytes)
+    return _encode_slice(*args, None, prefilter, span, max_bytes)
 
 
 def _encode_slice(
@@ -107,6 +116,8 @@ def _encode_slice(
     scan_rows: int,
     only: str | None,
     prefilter: bool,
+    span: Span | None,
+    max_bytes: int | None,
 ) -> EncodedSlice | None:
     """:func:`encode_slice`, the rows of ``only`` (a relation of row ids) if given."""
     units = list(row_units)
@@ -117,7 +128,7 @@ def _encode_slice(
     while True:
         needs = twins(written[u] for u in units) | SliceColumns(plain=frozenset(spellings))
         names = [spellings.get(f, f) for f in sorted(needs.plain | needs.lower | needs.ip)]
-        inner = slices.slice_query(variant, names, needs, con, only)
+        inner = slices.slice_query(variant, names, needs, con, only, span)
         if inner is None:
             return None
         cols = [ROW_ID, *(DUCKDB.ident(spellings[f]) for f in sorted(spellings))]
@@ -138,12 +149,18 @@ def _encode_slice(
     chunks: dict[str, list[pa.Array]] = {f: [] for f in spellings}
     row_parts: dict[str, list[pa.Array]] = {u: [] for u in units}
     names = sorted(spellings)
+    rows = held = 0
     for batch in reader:
         rid_parts.append(batch.column(0).to_numpy())
         for k, f in enumerate(names, start=1):
             chunks[f].append(pc.dictionary_encode(batch.column(k)))
+            held += chunks[f][-1].nbytes
         for k, u in enumerate(units, start=1 + len(names)):
             row_parts[u].append(batch.column(k))
+        rows += batch.num_rows
+        if max_bytes is not None and held > max_bytes and rows > 1:
+            reader.close()
+            raise SliceTooLarge(rows, held)
     out = EncodedSlice(np.concatenate(rid_parts) if rid_parts else np.empty(0, np.int64))
     out.failed = failed
     if not len(out.rids):

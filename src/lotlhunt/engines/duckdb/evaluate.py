@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, cast
 
-import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
@@ -26,12 +26,9 @@ from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..base import Evaluation
 from ..planning import (
-    batched,
     by_event_ids,
     covers,
-    fields_read,
     rule_groups,
-    slice_columns,
 )
 from ..prefilter import (
     literal_index,
@@ -52,17 +49,15 @@ from .encode import (
 )
 from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
-from .memory import out_of_memory
+from .memory import release_freed
+from .ownsql import NO_MATCHES, by_sql
 from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
-from .store import ROW_ID
+from .spans import SPAN_BYTES, SliceTooLarge, Span, spans
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
 from .wordsearch import WordSearch, search_words
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
-
-
-NO_MATCHES = pa.table({"rule": pa.array([], pa.int32()), "rid": pa.array([], pa.int64())})
 
 
 class Evaluator:
@@ -73,7 +68,7 @@ class Evaluator:
     * ``units_per_query``: field tests with no string kernel evaluated by one query
       over a field's distinct values (:mod:`.kernels`).
     * ``rules_per_query`` (16): rules per query for the rules run as their own SQL
-      (see :meth:`run_rules`).
+      (see :func:`.ownsql.run_rules`).
     * ``search_bytes`` (8 MiB): distinct values of a field past which DuckDB, not
       Python, finds which literals occur.
     """
@@ -82,6 +77,8 @@ class Evaluator:
         self.engine = engine
         #: Events in the table, counted when evaluation starts.
         self._events = 0
+        #: Bytes of encoded fields past which a slice is evaluated in spans of row ids.
+        self.span_bytes = SPAN_BYTES
 
     def evaluate(
         self,
@@ -126,6 +123,9 @@ class Evaluator:
                 parts.extend(found)
                 failed.update(errors)
                 skipped += skips
+        # What the slices' threads freed is given back before the analytics (the main
+        # thread's) allocate: they would not reuse it.
+        release_freed()
         if parts:
             # A rule whose variants overlap (never in the shipped mapping) matches once.
             with arrow_view(engine.con, "__parts", pa.concat_tables(parts)):
@@ -148,7 +148,7 @@ class Evaluator:
         failed, and how many the prefilter skipped."""
         trees = self.engine.options.by_field
         by_tree = [i for i in idxs if trees and rules[i].condition]
-        by_sql = [i for i in idxs if not (trees and rules[i].condition)]
+        own = [i for i in idxs if not (trees and rules[i].condition)]
         found: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
@@ -156,41 +156,11 @@ class Evaluator:
             table, failed, skipped = self._by_field(pool, rules, variant, by_tree, progress)
             if table.num_rows:
                 found.append(table)
-        if by_sql:
-            parts, errors = self._by_sql(pool, rules, variant, by_sql, progress)
+        if own:
+            parts, errors = by_sql(self.engine, pool, rules, variant, own, progress)
             found += parts
             failed.update(errors)
         return found, failed, skipped
-
-    def _by_sql(
-        self,
-        pool: ThreadPoolExecutor,
-        rules: Sequence[CompiledRule],
-        variant: Variant,
-        idxs: list[int],
-        progress: Callable[[int], None] | None,
-    ) -> tuple[list[pa.Table], dict[int, str]]:
-        """Matches of rules run as their own SQL, a few per query, on the slice's query."""
-        fields = sorted(fields_read(rules, idxs))
-        query = self.engine.slices.slice_query(
-            variant, fields, slice_columns(rules, idxs), self.engine.cursor()
-        )
-        if query is None:
-            if progress:
-                progress(len(idxs))
-            return [], {}
-        size = self.engine.options.rules_per_query
-        futures = [pool.submit(self.run_rules, rules, b, f"({query})") for b in batched(idxs, size)]
-        found: list[pa.Table] = []
-        failed: dict[int, str] = {}
-        for future in as_completed(futures):
-            table, errors, done = future.result()
-            failed.update(errors)
-            if table.num_rows:
-                found.append(table)
-            if progress:
-                progress(done)
-        return found, failed
 
     def _by_field(
         self,
@@ -200,7 +170,60 @@ class Evaluator:
         idxs: list[int],
         progress: Callable[[int], None] | None,
     ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules with condition trees, evaluated per field (:mod:`.units`).
+        """Matches of rules with condition trees, evaluated per field (:mod:`.units`), the
+        rules that failed, and how many the prefilter skipped (everywhere in the slice).
+        A slice whose scan encodes more than ``span_bytes`` is evaluated in spans of row
+        ids (:mod:`.spans`)."""
+        table, failed, skipped = self._in_spans(pool, rules, variant, idxs, None)
+        if progress:
+            progress(len(idxs))
+        return table, failed, len(skipped)
+
+    def _in_spans(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        span: Span | None,
+    ) -> tuple[pa.Table, dict[int, str], set[int]]:
+        """:meth:`_on_rows` on the rows of ``span`` (None: the whole slice), or, if its scan
+        stops past the budget, on spans of them, one after another. A rule is skipped
+        where every span skipped it; one that failed in a span has no matches."""
+        try:
+            return self._on_rows(pool, rules, variant, idxs, span)
+        except SliceTooLarge as exc:
+            # Out of the handler before going on: its traceback holds the stopped scan's
+            # batches.
+            big = SliceTooLarge(exc.rows, exc.nbytes)
+        rids = self.engine.slices.slice_rids(variant, self.engine.cursor(), span)
+        found: list[pa.Table] = []
+        failed: dict[int, str] = {}
+        skipped: set[int] | None = None
+        for part in spans(rids, big, self.span_bytes):
+            table, errors, skips = self._in_spans(pool, rules, variant, idxs, part)
+            found.append(table)
+            failed.update(errors)
+            skipped = skips if skipped is None else skipped & skips
+        # What the spans held goes back to the system, not to the allocators' free lists:
+        # the next slices and the analytics would otherwise start above it.
+        release_freed()
+        table = pa.concat_tables(found) if found else NO_MATCHES
+        if failed and table.num_rows:
+            table = table.filter(pc.invert(pc.is_in(table.column("rule"), pa.array(list(failed)))))
+        return table, failed, skipped or set()
+
+    def _on_rows(
+        self,
+        pool: ThreadPoolExecutor,
+        rules: Sequence[CompiledRule],
+        variant: Variant,
+        idxs: list[int],
+        span: Span | None,
+    ) -> tuple[pa.Table, dict[int, str], set[int]]:
+        """Matches of rules with condition trees on the slice of ``variant`` (its rows of
+        ``span`` if given), evaluated per field, the rules that failed, and the rules the
+        prefilter skipped.
 
         The slice is scanned in two passes. The first reads only the fields holding the
         rules' required literals, and the prefilter decides from their distinct values
@@ -220,21 +243,18 @@ class Evaluator:
         hits: dict[str, dict[str, np.ndarray]] = {}
         searches: dict[str, WordSearch] = {}
         if literal_fields:
-            first = self._encode(variant, {f: spellings.get(f, f) for f in literal_fields}, [])
+            fields = {f: spellings.get(f, f) for f in literal_fields}
+            first = self._encode(variant, fields, [], span=span, bounded=True)
             if first is None or not len(first.rids):
-                if progress:
-                    progress(len(idxs))
-                return NO_MATCHES, {}, 0
+                return NO_MATCHES, {}, set()
             units = units_of(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
             hits, searches = self._word_hits(values, units, by_field)
         plan = plan_by_presence(
             rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
-        if progress:
-            progress(len(plan.skipped))
         if not plan.plain:
-            return NO_MATCHES, {}, len(plan.skipped)
+            return NO_MATCHES, {}, set(plan.skipped)
         field_units, row_units = units_of(rules, plan.plain)
         keys = {i: unit_keys(rules[i].condition or ()) for i in plan.plain}
         late = late_row_units(rules, plan.plain, keys, row_units)
@@ -243,11 +263,9 @@ class Evaluator:
         more = {f: spellings.get(f, f) for f in field_units if f not in held}
         encoded = first
         if encoded is None or more or early:
-            second = self._encode(variant, more, early)
+            second = self._encode(variant, more, early, span=span, bounded=encoded is None)
             if second is None or not len(second.rids):
-                if progress:
-                    progress(len(plan.plain))
-                return NO_MATCHES, {}, len(plan.skipped)
+                return NO_MATCHES, {}, set(plan.skipped)
             encoded = second if encoded is None else joined(encoded, second)
         new = {f: codes for f, codes in encoded.fields.items() if f in field_units}
         values = self._values(new, spellings, field_units, values)
@@ -273,7 +291,7 @@ class Evaluator:
             need = row_candidates(rules, plan.plain, keys, outcomes, len(encoded.rids), late)
             count = int(need.sum())
             only = None if count * 2 > len(encoded.rids) else encoded.rids[need]
-            scan = self._encode(variant, {}, late, only) if count else None
+            scan = self._encode(variant, {}, late, only, span=span) if count else None
             found, bad = spread(scan, encoded.rids, late)
             outcomes.update(found)
             errors.update(bad)
@@ -289,17 +307,15 @@ class Evaluator:
             if len(rows):
                 rule_ids.append(np.full(len(rows), i, np.int32))
                 rids.append(encoded.rids[rows])
-        if progress:
-            progress(len(plan.plain))
         if not rids:
-            return NO_MATCHES, failed, len(plan.skipped)
+            return NO_MATCHES, failed, set(plan.skipped)
         table = pa.table(
             {
                 "rule": pa.array(np.concatenate(rule_ids), pa.int32()),
                 "rid": pa.array(np.concatenate(rids), pa.int64()),
             }
         )
-        return table, failed, len(plan.skipped)
+        return table, failed, set(plan.skipped)
 
     def _encode(
         self,
@@ -307,9 +323,14 @@ class Evaluator:
         spellings: dict[str, str],
         row_units: list[str],
         only: np.ndarray | None = None,
+        *,
+        span: Span | None = None,
+        bounded: bool = False,
     ) -> EncodedSlice | None:
         """One scan of the slice of ``variant`` (:func:`.encode.encode_slice`; of its rows
-        ``only`` if given), its rows in row id order (:func:`.encode.by_row_id`)."""
+        ``only`` if given, of its rows in ``span`` if given), its rows in row id order
+        (:func:`.encode.by_row_id`). ``bounded``: the scan stops past ``span_bytes`` of
+        encoded fields (:class:`.spans.SliceTooLarge`)."""
         engine = self.engine
         encoded = engine.memory.run(
             lambda: encode_slice(
@@ -321,6 +342,8 @@ class Evaluator:
                 engine.options.scan_rows,
                 only,
                 self._events >= MIN_EVENTS,
+                span=span,
+                max_bytes=self.span_bytes if bounded else None,
             )
         )
         return None if encoded is None else by_row_id(encoded)
@@ -457,33 +480,3 @@ class Evaluator:
                 search = self._search(column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
         return found
-
-    def run_rules(
-        self, rules: Sequence[CompiledRule], idxs: list[int], source: str
-    ) -> tuple[pa.Table, dict[int, str], int]:
-        """Matches of rules ``idxs`` on ``source`` (a relation with the slice's columns),
-        the rules whose query failed, and how many rules were run.
-
-        A few rules per query (a UNION ALL of one filter each), several queries at once on
-        the engine's threads: on small slices the fixed cost per query dominates, which
-        the union shares. A failing query is retried rule by rule so one broken rule does
-        not hide the others' matches.
-        """
-        query = " UNION ALL ".join(
-            f"SELECT {i}::INTEGER AS rule, {ROW_ID} AS rid FROM {source} WHERE {rules[i].sql}"
-            for i in idxs
-        )
-        try:
-            table = self.engine.memory.run(lambda: self.engine.cursor().sql(query).to_arrow_table())
-            return table, {}, len(idxs)
-        except duckdb.Error as exc:
-            if out_of_memory(exc):
-                raise
-            if len(idxs) == 1:
-                return NO_MATCHES, {idxs[0]: f"query failed: {exc}"}, 1
-        parts, errors = [], {}
-        for i in idxs:
-            table, error, _ = self.run_rules(rules, [i], source)
-            parts.append(table)
-            errors.update(error)
-        return pa.concat_tables(parts), errors, len(idxs)

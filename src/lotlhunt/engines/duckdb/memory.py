@@ -8,13 +8,17 @@ appended under 600 MB). Raising the limit and saying so beats losing the hunt.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from functools import lru_cache
+from typing import TypeVar, cast
 
 import duckdb
+import pyarrow as pa
 
 from ...rules.compile.dialect import DUCKDB
 
@@ -126,3 +130,34 @@ def setting_bytes(setting: str) -> int:
     scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
     scale |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
     return int(float(m.group(1)) * scale.get(m.group(2), 1))
+
+
+def release_freed() -> None:
+    """Give what the process freed back to the system: Arrow's unused pool pages, and
+    the C heap's free pages (glibc's ``malloc_trim``; nothing where there is none).
+
+    NumPy's arrays live on the C heap, and those a worker thread made (a slice's codes
+    and truth arrays) sit in that thread's heap arena once freed, where the main thread
+    never reuses them: Mordor's evaluation left 210 MB resident that way, under the
+    analytics that follow it (20 ms to give back)."""
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, if this process has it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return cast(Callable[[int], int], trim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import duckdb
+import numpy as np
 
 from ...events import schema
 from ...rules.compile.dialect import (
@@ -127,13 +128,17 @@ class Slices:
         needs: SliceColumns | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
         only: str | None = None,
+        span: tuple[int, int] | None = None,
     ) -> str | None:
         """The rows of ``variant`` with the columns its rules read (:meth:`slice_columns`),
         or None when no row is in it. ``con``: the connection finding the slice's bounds
         (the calling thread's own when slices are built side by side). ``only``: a
-        relation of the row ids to keep (a column named as the events' row id)."""
+        relation of the row ids to keep (a column named as the events' row id).
+        ``span``: the first and last row id to keep (a slice evaluated in parts)."""
         fields = list(dict.fromkeys(fields))
         where = f"FROM {EVENTS} WHERE {self.slice_filter(variant)}"
+        if span is not None:
+            where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
         if only is not None:
             where += f" AND {ROW_ID} IN (SELECT {ROW_ID} FROM {only})"
         # Rows of one channel come in runs (one input file after another): bounding the
@@ -151,3 +156,18 @@ class Slices:
         exprs = [ROW_ID, *self.slice_columns(variant, fields, needs)]
         query = f"SELECT {', '.join(exprs)} {where}"
         return query
+
+    def slice_rids(
+        self,
+        variant: Variant,
+        con: duckdb.DuckDBPyConnection,
+        span: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """The row ids of the slice of ``variant`` (within ``span`` if given), sorted: a
+        scan of the channel and event id columns only."""
+        where = self.slice_filter(variant)
+        if span is not None:
+            where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
+        table = con.execute(f"SELECT {ROW_ID} FROM {EVENTS} WHERE {where}").to_arrow_table()
+        rids = table.column(0).to_numpy()
+        return np.sort(rids)

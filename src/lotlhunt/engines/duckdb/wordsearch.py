@@ -148,7 +148,14 @@ def search_words(
             for name, positions in zip(codes.dictionary.to_pylist(), groups, strict=True):
                 if name in wanted:
                     reported[name] = positions
-        held = pa.table({"v": column.take(pa.array(candidates, pa.int64()))})
+        # Further rounds look in the candidates only; where they are most values, in the
+        # whole column instead (the others hold no word, so they add no match): a copy
+        # of most of a large column cost more memory than its search saves (Mordor's
+        # PowerShell context: every value but one a candidate, a 193 MB copy).
+        if 2 * len(candidates) > len(column):
+            held = pa.table({"v": column})
+        else:
+            held = pa.table({"v": column.take(pa.array(candidates, pa.int64()))})
 
         def search(_field: str, ordered: list[str]) -> set[str]:
             pattern = DUCKDB.literal(alternation(ordered))
