@@ -26,17 +26,6 @@ from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, SuppressedRule
 from .rules.model import CompiledRule
 
-#: The identity of an event in a correlation detection, in :class:`EventRef` order.
-_EVENT_REF = (
-    schema.TIMESTAMP,
-    schema.HOST,
-    schema.CHANNEL,
-    schema.EVENT_ID,
-    schema.RECORD_ID,
-    schema.SOURCE,
-    schema.POSITION,
-)
-
 
 def collect_detections(
     engine: Engine, rules: Sequence[CompiledRule], matches: pa.Table
@@ -287,9 +276,9 @@ def _detections(
 
 def correlation_detection(engine: Engine, hit: CorrelationHit) -> CorrelationDetection:
     """A correlation hit with the identity of every event that made it up."""
-    table = engine.event_rows(hit.rids, _EVENT_REF)
+    table = engine.event_rows(hit.rids, REF_COLUMNS)
     columns = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
-    columns += [table.column(c).to_pylist() for c in _EVENT_REF[1:]]
+    columns += [table.column(c).to_pylist() for c in REF_COLUMNS[1:]]
     events = tuple(EventRef(*row) for row in zip(*columns, strict=True))
     hosts = sorted({e.host for e in events if e.host})
     return CorrelationDetection(

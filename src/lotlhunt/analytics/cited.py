@@ -31,15 +31,7 @@ RULE_ID = "rule_id"
 #: Column of the detection's row id (NULL when unknown).
 ROW = "row"
 #: An event's identity, in :class:`EventRef` order.
-REF_COLUMNS = (
-    schema.TIMESTAMP,
-    schema.HOST,
-    schema.CHANNEL,
-    schema.EVENT_ID,
-    schema.RECORD_ID,
-    schema.SOURCE,
-    schema.POSITION,
-)
+REF_COLUMNS = schema.EVENT_REF_COLUMNS
 #: Process keys: the Sysmon field, else the Security one.
 _PROCESS_SLOTS = (("ProcessGuid", "NewProcessId"), ("ParentProcessGuid", "ProcessId"))
 #: What a detection signal takes from the first detection of its group.

@@ -134,18 +134,7 @@ def np_col(table: pa.Table, name: str) -> np.ndarray:
 
 def event_ref(table: pa.Table, i: int) -> EventRef:
     """The identity of row ``i``: enough to find the event in the logs again."""
-    row = {
-        name: table.column(name)[i].as_py()
-        for name in (
-            schema.TIMESTAMP,
-            schema.HOST,
-            schema.CHANNEL,
-            schema.EVENT_ID,
-            schema.RECORD_ID,
-            schema.SOURCE,
-            schema.POSITION,
-        )
-    }
+    row = {name: table.column(name)[i].as_py() for name in schema.EVENT_REF_COLUMNS}
     return EventRef(
         timestamp=row[schema.TIMESTAMP],
         host=row[schema.HOST],
@@ -159,18 +148,7 @@ def event_ref(table: pa.Table, i: int) -> EventRef:
 
 def event_refs(table: pa.Table) -> list[EventRef]:
     """The identity of every row of ``table``, read column by column."""
-    cols = [
-        table.column(name).to_pylist()
-        for name in (
-            schema.TIMESTAMP,
-            schema.HOST,
-            schema.CHANNEL,
-            schema.EVENT_ID,
-            schema.RECORD_ID,
-            schema.SOURCE,
-            schema.POSITION,
-        )
-    ]
+    cols = [table.column(name).to_pylist() for name in schema.EVENT_REF_COLUMNS]
     return [EventRef(*row) for row in zip(*cols, strict=True)]
 
 

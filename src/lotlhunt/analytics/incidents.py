@@ -78,16 +78,6 @@ KEY_FIELDS = (
     "TargetDomainName",
 )
 _HOUR_US = 3_600_000_000
-#: An event's identity, in :class:`EventRef` order.
-_IDENTITY = (
-    schema.TIMESTAMP,
-    schema.HOST,
-    schema.CHANNEL,
-    schema.EVENT_ID,
-    schema.RECORD_ID,
-    schema.SOURCE,
-    schema.POSITION,
-)
 
 
 @dataclass(frozen=True)
@@ -364,7 +354,7 @@ class Context:
         if rows is None:
             table = self.tables[n]
             cols: list[list[Any]] = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
-            cols += [table.column(c).to_pylist() for c in _IDENTITY[1:]]
+            cols += [table.column(c).to_pylist() for c in schema.EVENT_REF_COLUMNS[1:]]
             rows = self.identities[n] = list(zip(*cols, strict=True))
         return rows
 

@@ -35,6 +35,9 @@ RECORD_ID = "record_id"
 SOURCE = "source"
 #: Position inside the source: record index for EVTX, line number for JSON lines.
 POSITION = "position"
+#: An event's identity, enough to find it in the logs again, in the order of
+#: :class:`lotlhunt.model.EventRef`'s fields.
+EVENT_REF_COLUMNS = (TIMESTAMP, HOST, CHANNEL, EVENT_ID, RECORD_ID, SOURCE, POSITION)
 
 CORE_FIELDS: tuple[pa.Field, ...] = (
     pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")),
