@@ -22,27 +22,12 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.memory import _malloc_trim, release_freed
 from lotlhunt.engines.duckdb.spans import SliceTooLarge, spans
 from lotlhunt.rules.model import CompiledRule
-from lotlhunt.testing import compile_rules, load_events
+from lotlhunt.testing import load_events
+from rule_docs import process_creation_rules as _rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 #: Characters of each event's command line: the bytes a scan holds per row.
 TEXT = 400
-
-
-def _rules(*detections: dict[str, Any]) -> list[CompiledRule]:
-    out: list[CompiledRule] = []
-    for n, detection in enumerate(detections):
-        ruleset = compile_rules(
-            {
-                "title": f"rule {n}",
-                "id": f"00000000-0000-4000-9000-{n:012d}",
-                "logsource": {"product": "windows", "category": "process_creation"},
-                "detection": detection,
-            }
-        )
-        assert not ruleset.failed, ruleset.failed
-        out.extend(ruleset.rules)
-    return out
 
 
 def _events(n: int = 300) -> list[dict[str, Any]]:

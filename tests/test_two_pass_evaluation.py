@@ -22,27 +22,12 @@ from lotlhunt.engines.duckdb.encode import EncodedSlice, by_row_id, joined
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.units import FieldCodes, UnitTruth
 from lotlhunt.rules.model import CompiledRule
-from lotlhunt.testing import compile_rules, load_events
+from lotlhunt.testing import load_events
+from rule_docs import process_creation_rules as _rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
 Scan = tuple[dict[str, str], list[str], EncodedSlice | None]
-
-
-def _rules(*detections: dict[str, Any]) -> list[CompiledRule]:
-    out: list[CompiledRule] = []
-    for n, detection in enumerate(detections):
-        ruleset = compile_rules(
-            {
-                "title": f"rule {n}",
-                "id": f"00000000-0000-4000-9000-{n:012d}",
-                "logsource": {"product": "windows", "category": "process_creation"},
-                "detection": detection,
-            }
-        )
-        assert not ruleset.failed, ruleset.failed
-        out.extend(ruleset.rules)
-    return out
 
 
 def _events() -> list[dict[str, Any]]:
