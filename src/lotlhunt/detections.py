@@ -26,6 +26,9 @@ from .events import schema
 from .model import CorrelationDetection, Detection, EventRef, SuppressedRule
 from .rules.model import CompiledRule
 
+#: What a detection says of its event besides the time, in :class:`Detection`'s order.
+_IDENTITY = (*schema.EVENT_REF_COLUMNS[1:], schema.PROVIDER)
+
 
 def collect_detections(
     engine: Engine, rules: Sequence[CompiledRule], matches: pa.Table
@@ -140,15 +143,7 @@ class DetectionTable(Sequence[Detection]):
         table = self.table
         rules = [(r.id, r.title, r.level, list(r.tags)) for r in self.rules]
         times = pc.strftime(table.column(schema.TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
-        names = (
-            schema.HOST,
-            schema.CHANNEL,
-            schema.EVENT_ID,
-            schema.RECORD_ID,
-            schema.SOURCE,
-            schema.POSITION,
-            schema.PROVIDER,
-        )
+        names = _IDENTITY
         columns = [table.column(n).to_pylist() for n in (RULE, RID)]
         columns += [times.to_pylist()] + [table.column(n).to_pylist() for n in names]
         nothing: Explanation = ({}, ())
@@ -229,18 +224,7 @@ def _detections(
     """Detections from the matched events' identities, explanations and key fields."""
     column = {name: table.column(name).to_pylist() for name in (RULE, RID)}
     times = schema.utc_datetimes(table.column(schema.TIMESTAMP))
-    identity = [
-        table.column(name).to_pylist()
-        for name in (
-            schema.HOST,
-            schema.CHANNEL,
-            schema.EVENT_ID,
-            schema.RECORD_ID,
-            schema.SOURCE,
-            schema.POSITION,
-            schema.PROVIDER,
-        )
-    ]
+    identity = [table.column(name).to_pylist() for name in _IDENTITY]
     nothing: Explanation = ({}, ())
     no_details: dict[str, str | None] = {}
     out: list[Detection] = []
