@@ -24,7 +24,7 @@ from ..events import schema
 from ..model import CorrelationDetection, Detection, EventRef, Signal, SignalKind
 from .baseline import SYSTEM_SESSIONS, human
 from .frame import key_ids, lower, text
-from .incidents import CITED_EVENTS, EventKeys, correlation_signals
+from .incidents import CITED_EVENTS, EventKeys, correlation_signals, event_account
 
 #: Column of the detection's rule id in :attr:`DetectionColumns.table`.
 RULE_ID = "rule_id"
@@ -165,15 +165,7 @@ def frame_keys(frame: pa.Table) -> FrameKeys:
     for entry in coded.dictionary.to_pylist():
         kind, key = entry.split("\x00", 1)
         pairs.append((kind, key))
-    user = text(frame, "User")
-    subject = pc.if_else(
-        pc.equal(text(frame, "SubjectDomainName"), ""),
-        text(frame, "SubjectUserName"),
-        pc.binary_join_element_wise(
-            text(frame, "SubjectDomainName"), text(frame, "SubjectUserName"), "\\"
-        ),
-    )
-    acct = pc.if_else(pc.not_equal(user, ""), user, subject)
+    acct = event_account(frame)
     acct = pc.if_else(human(acct), acct, pa.nulls(n, pa.string()))
     acct_coded = pc.dictionary_encode(
         acct.combine_chunks() if isinstance(acct, pa.ChunkedArray) else acct

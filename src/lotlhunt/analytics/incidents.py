@@ -80,6 +80,20 @@ KEY_FIELDS = (
 _HOUR_US = 3_600_000_000
 
 
+def event_account(frame: pa.Table) -> Any:
+    """Each event's account: Sysmon's ``User`` where there is one, else the Security
+    subject as ``DOMAIN\\user`` (the user alone without a domain); "" where neither."""
+    user = text(frame, "User")
+    subject = pc.if_else(
+        pc.equal(text(frame, "SubjectDomainName"), ""),
+        text(frame, "SubjectUserName"),
+        pc.binary_join_element_wise(
+            text(frame, "SubjectDomainName"), text(frame, "SubjectUserName"), "\\"
+        ),
+    )
+    return pc.if_else(pc.not_equal(user, ""), user, subject)
+
+
 @dataclass(frozen=True)
 class EventKeys:
     """What one matched event carries that chains it: sessions, processes, account."""
@@ -97,15 +111,7 @@ def event_keys(frame: pa.Table) -> dict[tuple[str | None, int | None], EventKeys
     sysmon = pc.equal(
         pc.utf8_lower(text(frame, schema.CHANNEL)), "microsoft-windows-sysmon/operational"
     )
-    user = text(frame, "User")
-    subject = pc.if_else(
-        pc.equal(text(frame, "SubjectDomainName"), ""),
-        text(frame, "SubjectUserName"),
-        pc.binary_join_element_wise(
-            text(frame, "SubjectDomainName"), text(frame, "SubjectUserName"), "\\"
-        ),
-    )
-    acct = pc.if_else(pc.not_equal(user, ""), user, subject)
+    acct = event_account(frame)
     person = human(acct)
     cols = {
         "hk": hk.to_pylist(),
