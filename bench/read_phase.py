@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,9 +70,10 @@ def main() -> None:
     units = discover([args.path]).units
     batches: list[pa.RecordBatch] = []
     for how in ("unit by unit", "read_all, in process"):
-        best = None
+        best: tuple[float, float, int] | None = None
         for _ in range(max(args.runs, 1)):
             cpu, wall = time.process_time(), time.perf_counter()
+            items: Iterable[object]
             if how == "unit by unit":
                 items = (item for unit in units for item in read_unit(unit))
             else:
@@ -82,6 +84,7 @@ def main() -> None:
                 best = (cpu, wall, len(got))
             batches = got
             del got
+        assert best is not None  # at least one run
         cpu, wall, count = best
         records = sum(b.num_rows for b in batches)
         us = 1e6 / max(records, 1)
