@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -315,19 +316,25 @@ def test_channels_match_whatever_their_case_also_after_more_input(tmp_path: Path
     assert (first, second) == (1, 2)
 
 
+def _fails_first(failures: list[Exception]) -> Callable[[], int]:
+    """A call that raises each of ``failures`` in turn, then returns 42."""
+    pending = iter(failures)
+
+    def flaky() -> int:
+        for exc in pending:
+            raise exc
+        return 42
+
+    return flaky
+
+
 def test_running_out_of_memory_raises_the_limit_and_says_so() -> None:
     # Wide inputs can need more than the limit to append or scan; the engine retries
     # with a higher limit instead of losing the hunt, and reports it.
     import duckdb
 
     engine = DuckDBEngine(options=EngineOptions(memory_limit="64MB"))
-    failures = iter([duckdb.OutOfMemoryException("could not allocate block")] * 2)
-
-    def flaky() -> int:
-        for exc in failures:
-            raise exc
-        return 42
-
+    flaky = _fails_first([duckdb.OutOfMemoryException("could not allocate block")] * 2)
     try:
         before = engine.memory.limit
         assert engine.memory.run(flaky) == 42
@@ -344,13 +351,7 @@ def test_running_out_of_memory_while_reading_arrow_batches_raises_the_limit() ->
     # OSError, not as DuckDB's exception: it too raises the limit instead of ending the
     # hunt (Mordor's slices at a 256 MiB limit on parts).
     engine = DuckDBEngine(options=EngineOptions(memory_limit="64MB"))
-    failures = iter([OSError("Out of Memory Error: failed to allocate data of size 2.0 MiB")])
-
-    def flaky() -> int:
-        for exc in failures:
-            raise exc
-        return 42
-
+    flaky = _fails_first([OSError("Out of Memory Error: failed to allocate data of size 2.0 MiB")])
     try:
         before = engine.memory.limit
         assert engine.memory.run(flaky) == 42

@@ -25,7 +25,8 @@ from lotlhunt.engines.duckdb.kernels import search_literals, substring_hits
 from lotlhunt.rules.compile.dialect import re2_escape
 from lotlhunt.rules.compile.tree import Kind, Node, Op, kernel_test
 from lotlhunt.rules.model import CompiledRule
-from lotlhunt.testing import compile_rules, load_events
+from lotlhunt.testing import load_events
+from rule_docs import process_creation_rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
@@ -108,23 +109,7 @@ VALUES = {
 FIELDS = sorted(VALUES)
 
 
-def _rules() -> list[CompiledRule]:
-    out: list[CompiledRule] = []
-    for n, detection in enumerate(DETECTIONS):
-        ruleset = compile_rules(
-            {
-                "title": f"rule {n}",
-                "id": f"00000000-0000-0000-0000-{n:012d}",
-                "logsource": {"product": "windows", "category": "process_creation"},
-                "detection": detection,
-            }
-        )
-        assert not ruleset.failed, ruleset.failed
-        out.extend(ruleset.rules)
-    return out
-
-
-RULES = _rules()
+RULES = process_creation_rules(*DETECTIONS)
 
 
 def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
