@@ -20,10 +20,11 @@ from ._support.gc_pause import gc_paused
 from .analytics.cited import REF_COLUMNS, ROW, RULE_ID, DetectionColumns, cited_frame
 from .analytics.correlations import CorrelationHit
 from .analytics.explain import Details, Explanation, explain_matches, matched_fields
+from .analytics.frame import event_refs
 from .analytics.incidents import KEY_FIELDS
 from .engines.base import RID, RULE, Engine
 from .events import schema
-from .model import CorrelationDetection, Detection, EventRef, SuppressedRule
+from .model import CorrelationDetection, Detection, SuppressedRule
 from .rules.model import CompiledRule
 
 #: What a detection says of its event besides the time, in :class:`Detection`'s order.
@@ -260,10 +261,7 @@ def _detections(
 
 def correlation_detection(engine: Engine, hit: CorrelationHit) -> CorrelationDetection:
     """A correlation hit with the identity of every event that made it up."""
-    table = engine.event_rows(hit.rids, REF_COLUMNS)
-    columns = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
-    columns += [table.column(c).to_pylist() for c in REF_COLUMNS[1:]]
-    events = tuple(EventRef(*row) for row in zip(*columns, strict=True))
+    events = tuple(event_refs(engine.event_rows(hit.rids, REF_COLUMNS)))
     hosts = sorted({e.host for e in events if e.host})
     return CorrelationDetection(
         rule_id=hit.rule_id,

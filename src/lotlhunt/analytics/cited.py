@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +22,7 @@ from ..engines.base import RID
 from ..events import schema
 from ..model import CorrelationDetection, Detection, EventRef, Signal, SignalKind
 from .baseline import SYSTEM_SESSIONS, human
-from .frame import key_ids, lower, text
+from .frame import event_refs, key_ids, lower, text
 from .incidents import CITED_EVENTS, EventKeys, correlation_signals, event_account
 
 #: Column of the detection's rule id in :attr:`DetectionColumns.table`.
@@ -300,10 +299,7 @@ def _refs(table: pa.Table, rows: np.ndarray) -> list[EventRef]:
     """The identity of each detection of ``rows``, in that order."""
     if len(rows) == 0:
         return []
-    cited = table.take(pa.array(rows, pa.int64()))
-    cols: list[list[Any]] = [schema.utc_datetimes(cited.column(schema.TIMESTAMP))]
-    cols += [cited.column(c).to_pylist() for c in REF_COLUMNS[1:]]
-    return [EventRef(*row) for row in zip(*cols, strict=True)]
+    return event_refs(table.take(pa.array(rows, pa.int64())))
 
 
 def _key_map(frame: pa.Table, keys: FrameKeys) -> dict[tuple[object, object], EventKeys]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -146,10 +146,17 @@ def event_ref(table: pa.Table, i: int) -> EventRef:
     )
 
 
+def event_identities(table: pa.Table) -> list[tuple[Any, ...]]:
+    """The identity of every row of ``table`` (:data:`schema.EVENT_REF_COLUMNS`), in
+    :class:`EventRef` order, read column by column."""
+    cols: list[list[Any]] = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
+    cols += [table.column(c).to_pylist() for c in schema.EVENT_REF_COLUMNS[1:]]
+    return list(zip(*cols, strict=True))
+
+
 def event_refs(table: pa.Table) -> list[EventRef]:
-    """The identity of every row of ``table``, read column by column."""
-    cols = [table.column(name).to_pylist() for name in schema.EVENT_REF_COLUMNS]
-    return [EventRef(*row) for row in zip(*cols, strict=True)]
+    """Every row of ``table`` as an :class:`EventRef`."""
+    return [EventRef(*row) for row in event_identities(table)]
 
 
 # -- loading -------------------------------------------------------------------------------

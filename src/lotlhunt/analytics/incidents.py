@@ -33,7 +33,7 @@ from ..model import (
 )
 from .baseline import SYSTEM_SESSIONS, human
 from .chains import chain, short_host
-from .frame import HK, TS, Frames, lower, text
+from .frame import HK, TS, Frames, event_identities, lower, text
 from .playbooks import resemblance
 from .scoring import score, severity
 
@@ -358,10 +358,7 @@ class Context:
         """The identity of every row of table ``n``, in :class:`EventRef` order."""
         rows = self.identities.get(n)
         if rows is None:
-            table = self.tables[n]
-            cols: list[list[Any]] = [schema.utc_datetimes(table.column(schema.TIMESTAMP))]
-            cols += [table.column(c).to_pylist() for c in schema.EVENT_REF_COLUMNS[1:]]
-            rows = self.identities[n] = list(zip(*cols, strict=True))
+            rows = self.identities[n] = event_identities(self.tables[n])
         return rows
 
 
