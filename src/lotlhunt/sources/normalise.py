@@ -18,7 +18,7 @@ single values converted in :mod:`.values`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -47,12 +47,16 @@ from lotlhunt.sources.shapes import (
     PROVIDER,
     RECORD_ID,
     TS,
+    PackedRow,
+    PackedShape,
     _column_name,
     _new_plan,
 )
 from lotlhunt.sources.values import _ints, _texts, _timestamps, to_text
 
 _SMALL_BATCH = 512
+#: The values of a packed row (:class:`PackedShape`).
+_PACKED_VALUES = itemgetter(1)
 
 
 class BatchBuilder:
@@ -73,7 +77,8 @@ class BatchBuilder:
         #: Where each unit's rows begin among ``rows`` (row index, label): a builder
         #: shared by several small units (:meth:`begin`) labels each row by its unit.
         self._labels: list[tuple[int, str]] = [(0, label)]
-        self.rows: list[dict[Any, Any]] = []
+        #: Rows as dicts, or packed (:class:`~lotlhunt.sources.shapes.PackedShape`).
+        self.rows: list[dict[Any, Any] | PackedRow] = []
         self.positions: list[int] = []
         #: Source bytes of the rows collected, and how many make a batch.
         self.size = 0
@@ -95,7 +100,7 @@ class BatchBuilder:
         else:
             self._labels.append((len(self.rows), label))
 
-    def add(self, row: dict[Any, Any], position: int, size: int = 0) -> None:
+    def add(self, row: dict[Any, Any] | PackedRow, position: int, size: int = 0) -> None:
         self.rows.append(row)
         self.positions.append(position)
         self.size += size
@@ -199,24 +204,31 @@ class BatchBuilder:
             return None
         self.rows, self.positions, self.size = [], [], 0
         self._labels = [(0, self.label)]
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        # Grouped by shape: a dict row by its keys, a packed row by its shape object
+        # (hashed by identity; the same keys in both kinds make two groups, of the same
+        # columns).
+        groups: dict[tuple[Any, ...] | PackedShape, list[int]] = {}
         for i, row in enumerate(rows):
-            shape = tuple(row)
-            g = groups.get(shape)
+            group = row[0] if type(row) is tuple else tuple(row)
+            g = groups.get(group)
             if g is None:
-                groups[shape] = [i]
+                groups[group] = [i]
             else:
                 g.append(i)
 
         core: list[list[Any]] = [[] for _ in range(6)]  # dense, in grouped order
         cols: dict[str, _Column] = {}
         order: list[int] = []
-        for shape, idx in groups.items():
+        for group, idx in groups.items():
+            shape: tuple[Any, ...] = group.keys if isinstance(group, PackedShape) else group
             plan = _PLANS.get(shape) or _new_plan(shape)
             start = len(order)
             order.extend(idx)
             members = rows if len(idx) == n else map(rows.__getitem__, idx)
-            columns = list(zip(*map(dict.values, members))) if shape else []  # noqa: B905
+            values_of: Callable[[Any], Iterable[Any]] = (
+                _PACKED_VALUES if type(group) is PackedShape else dict.values
+            )
+            columns = list(zip(*map(values_of, members))) if shape else []  # noqa: B905
             for role, i in enumerate(plan.core):
                 core[role].extend(columns[i] if i >= 0 else repeat(None, len(idx)))
             for i, key in plan.single:

@@ -44,6 +44,26 @@ class _Plan:
         self.multi: list[tuple[tuple[int, ...], str]] = []  # keys differing only by case
 
 
+class PackedShape:
+    """The keys of rows handed to the batch builder as their values alone.
+
+    A reader that knows a row's keys before building it (EVTX: its EventData names, then
+    the System fields in a fixed order) hands ``(shape, values)`` instead of a dict: no
+    dict is filled and later taken apart again, and the builder groups rows by this
+    object, whose hash is its identity, instead of hashing a tuple of every key per row.
+    ``keys`` is what ``tuple(row)`` of the same row as a dict would be, so both kinds of
+    row become the same columns.
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.keys = keys
+
+
+#: A row as its shape and values (see :class:`PackedShape`).
+PackedRow = tuple[PackedShape, tuple[Any, ...]]
+
 # Per-process caches: key names and shapes repeat across the units a process reads.
 _KEYS: dict[str, tuple[str, tuple[int, int, bool] | None]] = {}
 _PLANS: dict[tuple[Any, ...], _Plan] = {}

@@ -45,7 +45,7 @@ from lotlhunt.sources.formats.evtx_chunks import (
     _ChunkRange,
     chunk_spans,
 )
-from lotlhunt.sources.formats.evtx_events import map_evtx_event
+from lotlhunt.sources.formats.evtx_events import map_evtx_event, pack_evtx_event
 from lotlhunt.sources.formats.evtx_scan import (
     ChunkScan,
     file_header_chunks,
@@ -137,6 +137,7 @@ def _drain(
     # added, the builder's lists), written back to ``state`` when it stops.
     loads = orjson.loads
     to_row = map_evtx_event
+    pack = pack_evtx_event
     errors_in_a_row = 0
     position, added = state.position, 0
     wanted = state.wanted  # a recovery pass: only these record ids are taken
@@ -172,18 +173,24 @@ def _drain(
                 keep_id(rid)  # read, as a row or as a failed record
             data = record["data"]
             try:
-                row = to_row(loads(data))
+                doc = loads(data)
+                packed = pack(doc)
+                if packed is None:  # the unusual record: as a dict
+                    row = to_row(doc)
             except Exception as e:  # noqa: BLE001 - one odd record, not the file
                 report.fail(position, f"EVTX record not renderable: {e!r}")
                 position += 1
                 continue
-            if row is None:
+            if packed is not None:
+                rows.append(packed)
+            elif row is None:
                 report.fail(position, "EVTX record without Event/System")
                 position += 1
                 continue
-            if row[TS] is None:  # no TimeCreated: the record header's time is close
-                row[TS] = record.get("timestamp")
-            rows.append(row)
+            else:
+                if row[TS] is None:  # no TimeCreated: the record header's time is close
+                    row[TS] = record.get("timestamp")
+                rows.append(row)
             positions.append(position)
             builder.size += len(data)
             added += 1

@@ -15,6 +15,8 @@ from lotlhunt.sources.normalise import (
     PROVIDER,
     RECORD_ID,
     TS,
+    PackedRow,
+    PackedShape,
 )
 from lotlhunt.sources.values import leaves_into
 
@@ -98,6 +100,111 @@ _SYSTEM_FIELDS = frozenset(
     "Provider_Name Provider_Guid Level Task Opcode Keywords Version Execution_ProcessID"
     " Execution_ThreadID Security_UserID Correlation_ActivityID EventSourceName".split()
 )
+
+
+#: The keys :func:`map_evtx_event` appends after EventData's when no name clashes (the
+#: System fields, then the core keys), without and with ``EventSourceName``.
+_SYSTEM_TAIL = (
+    "Provider_Name Provider_Guid Level Task Opcode Keywords Version Execution_ProcessID"
+    " Execution_ThreadID Security_UserID Correlation_ActivityID".split()
+)
+_CORE_TAIL = (TS, HOST, CHANNEL, PROVIDER, EVENT_ID, RECORD_ID)
+_TAILS = (
+    (*_SYSTEM_TAIL, *_CORE_TAIL),
+    (*_SYSTEM_TAIL, "EventSourceName", *_CORE_TAIL),
+)
+#: EventData names (in order) -> the packed shape of rows with them, per tail; False
+#: when such rows take :func:`map_evtx_event`'s way (a name clash, ``#text`` ...).
+_PACKED: tuple[dict[tuple[str, ...], PackedShape | bool], ...] = ({}, {})
+_PACKED_LIMIT = 4096
+
+
+def pack_evtx_event(doc: dict[str, Any]) -> PackedRow | None:
+    """The row :func:`map_evtx_event` makes of ``doc``, as ``(shape, values)`` (see
+    :class:`~lotlhunt.sources.shapes.PackedShape`), for the usual record: EventData an
+    object (or absent) of plain names none of which is a System field's, no UserData or
+    ProcessingErrorData, a time. None otherwise (``doc`` then unchanged, for
+    :func:`map_evtx_event`). Runs once per record: kept flat, no dict is filled."""
+    ev = doc.get("Event")
+    if type(ev) is not dict:
+        return None
+    system = ev.get("System")
+    if type(system) is not dict or "UserData" in ev or "ProcessingErrorData" in ev:
+        return None
+    data = ev.get("EventData")
+    if type(data) is dict:
+        names = tuple(data)
+    elif data is None:
+        names = ()
+    else:
+        return None
+    get = system.get
+    node = get("TimeCreated")
+    if type(node) is not dict:
+        return None
+    attrs = node.get("#attributes")
+    ts = (attrs if type(attrs) is dict else node).get("SystemTime")
+    if ts is None:  # the record header's time is taken: map_evtx_event's way
+        return None
+    node = get("Provider")
+    if type(node) is dict:
+        provider = node.get("#attributes")
+        if type(provider) is not dict:
+            provider = node
+    else:
+        provider = _EMPTY
+    node = get("Execution")
+    if type(node) is dict:
+        execution = node.get("#attributes")
+        if type(execution) is not dict:
+            execution = node
+    else:
+        execution = _EMPTY
+    source_name = provider.get("EventSourceName")
+    shapes = _PACKED[source_name is not None]
+    shape = shapes.get(names)
+    if shape is None:
+        shape = shapes[names] = _packed_shape(names, _TAILS[source_name is not None])
+    if shape is False:
+        return None
+    name = provider.get("Name")
+    tail: tuple[Any, ...] = (
+        name,
+        provider.get("Guid"),
+        get("Level"),
+        get("Task"),
+        get("Opcode"),
+        get("Keywords"),
+        get("Version"),
+        execution.get("ProcessID"),
+        execution.get("ThreadID"),
+        _attrs(get("Security")).get("UserID"),
+        _attrs(get("Correlation")).get("ActivityID"),
+    )
+    if source_name is not None:
+        tail += (source_name,)
+    core = (
+        ts,
+        get("Computer"),
+        get("Channel"),
+        name or source_name,
+        get("EventID"),
+        get("EventRecordID"),
+    )
+    values = (*data.values(), *tail, *core) if data else tail + core
+    return shape, values  # type: ignore[return-value]
+
+
+def _packed_shape(names: tuple[str, ...], tail: tuple[Any, ...]) -> PackedShape | bool:
+    if len(_PACKED[0]) + len(_PACKED[1]) >= _PACKED_LIMIT:
+        _PACKED[0].clear()
+        _PACKED[1].clear()
+    if "#attributes" in names or "#text" in names or not _SYSTEM_FIELDS.isdisjoint(names):
+        return False
+    return PackedShape(names + tail)
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 def _attrs(node: Any) -> dict[str, Any]:
