@@ -237,3 +237,27 @@ def test_unwritten_chunks_and_a_cut_last_chunk_in_parts(sample: Path, tmp_path: 
     assert rows == whole
     assert any("truncated" in i.message for i in reports[-1].issues)
     assert [str(i) for r in reports for i in r.issues] == [str(i) for i in report.issues]
+
+
+def test_a_cut_last_chunk_after_unwritten_ones_in_parts(sample: Path, tmp_path: Path) -> None:
+    # The last part looks only at the end of the file: the cut chunk and, back past
+    # unwritten (zero) chunks, its nearest written neighbour, whose numbers tell those of
+    # a cut chunk whose own header is lost. The same rows, counts and issues as one
+    # reader scanning every chunk.
+    data = sample.read_bytes()
+    whole_chunks = (len(data) - 4096) // CHUNK
+    body = data[: 4096 + (whole_chunks - 1) * CHUNK]
+    last = data[4096 + (whole_chunks - 1) * CHUNK : 4096 + whole_chunks * CHUNK]
+    for name, tail in (
+        ("cut.evtx", last[:30000]),
+        ("lost_header.evtx", b"\x00" * 8 + last[8:30000]),
+        ("lost_numbers.evtx", last[:8] + b"\xff" * 16 + last[24:30000]),
+    ):
+        path = tmp_path / name
+        path.write_bytes(body + bytes(2 * CHUNK) + tail)
+        whole, report = read(path)
+        rows, reports = read_spans(path, 3)
+        assert rows == whole, name
+        assert sum(r.records for r in reports) == report.records, name
+        assert sum(r.records_failed for r in reports) == report.records_failed, name
+        assert [str(i) for r in reports for i in r.issues] == [str(i) for i in report.issues]

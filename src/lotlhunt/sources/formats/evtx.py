@@ -31,7 +31,7 @@ import os
 from array import array
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import IO, Any
 
 import evtx
 import numpy as np
@@ -53,6 +53,7 @@ from lotlhunt.sources.formats.evtx_scan import (
     infer_bounds,
     mini_file,
     repaired_chunk,
+    scan_chunk,
     scan_chunks,
     walk_records,
 )
@@ -223,14 +224,12 @@ def _account(
     with open(path, "rb") as fh:
         header = fh.read(_HEADER)
         declared_chunks = file_header_chunks(header)
-        scans = [scan for scan, _ in scan_chunks(fh, size)]
+        scans = _tail_scans(fh, size) if cut_only else [s for s, _ in scan_chunks(fh, size)]
         infer_bounds(scans, file_next_record(header))
         for scan in scans:
             if scan.empty or (cut_only and scan.size == _CHUNK):
                 continue
             present += 1
-            fh.seek(scan.offset)
-            data = fh.read(scan.size)
             if scan.sound:
                 got = int(
                     np.searchsorted(read, scan.last, "right")
@@ -239,6 +238,9 @@ def _account(
                 if got >= scan.declared:
                     expected += scan.declared
                     continue
+            fh.seek(scan.offset)  # read again only where records are missing
+            data = fh.read(scan.size)
+            if scan.sound:
                 scan.records = walk_records(data)
             ids = scan.ids
             expected += len(ids)
@@ -300,6 +302,26 @@ def _account(
             f" declare {expected} (records numbered twice, or not at all)",
             "file",
         )
+
+
+def _tail_scans(fh: IO[bytes], size: int) -> list[ChunkScan]:
+    """The chunk cut short at the end of a file, if any, after the whole chunks back to
+    the last one written: all that accounting the last part of a file read in parts
+    looks at (its other chunks are sound, read by the parser; :func:`infer_bounds`
+    needs only the cut chunk's nearest written neighbour). Scanning every chunk of the
+    file there cost that part's reader a pass over the whole file."""
+    whole = (size - _HEADER) // _CHUNK if size > _HEADER else 0
+    if size <= _HEADER + whole * _CHUNK:
+        return []
+    scans: list[ChunkScan] = []
+    for index in range(whole, -1, -1):
+        offset = _HEADER + index * _CHUNK
+        fh.seek(offset)
+        scan = scan_chunk(fh.read(_CHUNK), index, offset)
+        scans.append(scan)
+        if index < whole and not scan.empty:
+            break
+    return scans[::-1]
 
 
 def _unread(ids: set[int], read: np.ndarray) -> set[int]:
