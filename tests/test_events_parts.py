@@ -218,3 +218,61 @@ def test_batches_a_reader_numbered_keep_their_row_ids() -> None:
     finally:
         engine.close()
     assert rids == [0, 1, *range(early, early + 4), *range(late, late + 4)]
+
+
+def _grouped_presence(table: pa.Table) -> dict[str, set[str]]:
+    """Presence by one grouped count per column: what every table once cost."""
+    names = [n for n in table.schema.names if n not in (schema.CHANNEL, ROW_ID)]
+    plain = table.select([schema.CHANNEL, *names]).rename_columns(
+        ["channel", *(f"c{i}" for i in range(len(names)))]
+    )
+    counts = plain.group_by("channel").aggregate([(f"c{i}", "count") for i in range(len(names))])
+    channels = [str(c or "").lower() for c in counts.column("channel").to_pylist()]
+    out: dict[str, set[str]] = {c: set() for c in channels}
+    for i, name in enumerate(names):
+        for value, n in zip(channels, counts.column(f"c{i}_count").to_pylist(), strict=True):
+            if n:
+                out[value].add(name.lower())
+    return out
+
+
+_channels = st.sampled_from([None, "Security", "security", "System", ""])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _channels,
+            st.one_of(st.none(), st.integers(0, 3)),
+            st.one_of(st.none(), st.text(max_size=2)),
+            st.one_of(st.none(), st.text(max_size=2)),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 3),
+)
+def test_presence_and_pairs_of_one_channel_or_many(rows: list[Any], chunks: int) -> None:
+    # One channel (or none) takes the null counts Arrow keeps; several, a grouped count:
+    # the same columns per channel and the same (channel, event id) pairs either way.
+    cut = max(1, len(rows) // chunks)
+    pieces = [rows[i : i + cut] for i in range(0, len(rows), cut)]
+    batches = [
+        pa.record_batch(
+            {
+                schema.CHANNEL: pa.array([r[0] for r in piece], pa.string()),
+                schema.EVENT_ID: pa.array([r[1] for r in piece], pa.int32()),
+                "Image": pa.array([r[2] for r in piece], pa.string()),
+                "user": pa.array([r[3] for r in piece], pa.string()),
+                "empty": pa.nulls(len(piece)),
+                ROW_ID: pa.array(range(len(piece)), pa.int64()),
+            }
+        )
+        for piece in pieces
+    ]
+    table = pa.Table.from_batches(batches)
+    assert parts.filled_by_channel(table, schema.CHANNEL, [ROW_ID]) == _grouped_presence(table)
+    written = parts._Written()
+    written.add(table)
+    assert written.pairs == {(r[0], r[1]) for r in rows}
