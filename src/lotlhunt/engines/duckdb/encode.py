@@ -31,6 +31,7 @@ from .keywords import cheaper
 from .slices import Slices
 from .spans import PROBE_ROWS, SliceTooLarge, Span
 from .store import ROW_ID
+from .textsearch import Keywords, candidates, keywords, searched, spread_rows
 from .units import FieldCodes, UnitTruth
 
 #: Column of a field's values table numbering its distinct values.
@@ -118,10 +119,18 @@ def _encode_slice(
     prefilter: bool,
     span: Span | None,
     max_bytes: int | None,
+    search: bool = True,
 ) -> EncodedSlice | None:
-    """:func:`encode_slice`, the rows of ``only`` (a relation of row ids) if given."""
+    """:func:`encode_slice`, the rows of ``only`` (a relation of row ids) if given.
+    ``search``: keyword units of a slice of every event are found column by column
+    (:mod:`.textsearch`), not in the scan, where they can be."""
     units = list(row_units)
     failed: dict[str, str] = {}
+    words = None
+    if prefilter and search and not variant.channels and only is None:
+        words = keywords(con, units)
+    later = searched(units, words)
+    units = [u for u in units if u not in later]
     # The whole event's text of every column (no channel to narrow it) is the costly
     # one: lower-cased only where a search of it as it is says a keyword may be.
     written = {u: cheaper(u, con) if prefilter and not variant.channels else u for u in units}
@@ -173,7 +182,47 @@ def _encode_slice(
             true=values.fill_null(False).to_numpy(),
             null=values.is_null().to_numpy(),
         )
+    if later and words is not None:
+        _by_search(con, slices, variant, later, words, scan_rows, span, out)
     return out
+
+
+def _by_search(
+    con: duckdb.DuckDBPyConnection,
+    slices: Slices,
+    variant: Variant,
+    units: list[str],
+    words: Keywords,
+    scan_rows: int,
+    span: Span | None,
+    out: EncodedSlice,
+) -> None:
+    """The keyword ``units`` on ``out``'s rows: as written on the rows a search of each
+    column finds (:func:`.textsearch.candidates`), false elsewhere; past the search's
+    share of rows, as :func:`.keywords.cheaper` writes them on every row."""
+    found = candidates(con, slices, variant, words, len(out.rids), span)
+    sub: EncodedSlice | None = None
+    if found is None:
+        sub = _encode_slice(
+            con, slices, variant, {}, units, scan_rows, None, True, span, None, search=False
+        )
+    else:
+        found = found[np.isin(found, out.rids)]
+        if len(found):
+            sub = encode_slice(con, slices, variant, {}, units, scan_rows, found, span=span)
+    n = len(out.rids)
+    at = spread_rows(out.rids, sub.rids) if sub is not None else None
+    for u in units:
+        if sub is not None and u in sub.failed:
+            out.failed[u] = sub.failed[u]
+            continue
+        true = np.zeros(n, bool)
+        null = np.zeros(n, bool)
+        truth = sub.rows.get(u) if sub is not None else None
+        if truth is not None and at is not None:
+            true[at] = truth.true
+            null[at] = truth.null
+        out.rows[u] = UnitTruth(true=true, null=null)
 
 
 def by_row_id(encoded: EncodedSlice) -> EncodedSlice:

@@ -67,6 +67,17 @@ def unfolded(con: duckdb.DuckDBPyConnection, pattern: str) -> str:
     return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in odd) + "]" if odd else ""
 
 
+def lower_sources(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Lower-case character -> the other characters this DuckDB's ``lower`` gives it for
+    (asked once per process; :mod:`.textsearch` reads it too)."""
+    version = duckdb.__version__
+    with _lock:
+        sources = _sources.get(version)
+        if sources is None:
+            sources = _sources[version] = _lower_sources(con)
+    return sources
+
+
 def _lower_sources(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Lower-case character -> the other characters DuckDB's ``lower`` gives it for."""
     codes = np.concatenate([np.arange(1, 0xD800), np.arange(0xE000, 0x110000)])

@@ -1,0 +1,246 @@
+"""Keywords on the whole event's text found column by column, in each column's raw bytes.
+
+A keyword rule with no channel tests ``lower(concat_ws(chr(10), <every field>))`` for
+literals on every event: Mordor's 680 k events and 543 columns, the costliest slice of
+the hunt. Joining and lower-casing that text costs seconds, and a regular expression
+over it (RE2 finds ~20 literals at a few hundred MB/s) costs more. Here each column's
+values are read once, batch by batch, and their Arrow data buffer is searched in one
+call for every keyword at once, case-insensitively (Hyperscan's SIMD literal matcher,
+~1.5 GB/s on one core); a match's end offset names its value through the offsets
+buffer, and a match across two values (the buffer joins them with nothing between) is
+dropped. The rows found are a superset of the rows the test can be true on, so the
+test as written then runs on them alone (usually a handful).
+
+A superset because:
+
+* a keyword without ``\\n`` lies within one field's value of the joined text, so a row
+  whose lower-cased text holds it has a value holding it;
+* Hyperscan folds ASCII letters only: keywords of ASCII alone are searched, and a
+  value holding a character DuckDB lower-cases to one of a keyword's characters that
+  ASCII folding does not give (the Kelvin sign to ``k``, U+0130 to ``i``, asked of the
+  engine itself, :func:`.keywords.lower_sources`) is found as well;
+* the literals of a regular expression or ``LIKE`` test are those one of which every
+  match holds (:func:`lotlhunt.rules.compile.literals.regex_literals`).
+
+A test this cannot search (a keyword with ``\\n`` or beyond ASCII, no literal known)
+goes the way it went before (:func:`.keywords.cheaper`), as do all when Hyperscan
+cannot be imported, and a search that finds more than :data:`MAX_SHARE` of the slice's
+rows stops: the test as written on that many rows costs what the old way costs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ...rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, LOWER_SUFFIX
+from ...rules.compile.literals import regex_literals
+from ...rules.compile.tree import Op, kernel_test
+from ...rules.logsources import Variant
+from .keywords import lower_sources
+from .slices import Slices
+from .spans import Span
+from .store import EVENTS, ROW_ID
+
+try:  # a compiled extension: where it cannot be loaded, keywords go the old way
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised by monkeypatching ``hyperscan``
+    hyperscan = None
+
+#: Rows per batch of one column read for the search: Mordor's widest column
+#: (``ContextInfo``, ~5 kB a value) then holds ~80 MB at once.
+BATCH_ROWS = 16_384
+#: Share of the slice's rows past which the search stops and the old way is taken.
+MAX_SHARE = 0.25
+#: Matches (not rows) counted against that share, plus this many: a keyword repeated
+#: in one value is reported at each occurrence.
+SLACK = 10_000
+
+
+@dataclass(frozen=True)
+class Keywords:
+    """What to search for the row units it serves: byte strings, each caseless or not."""
+
+    units: tuple[str, ...]
+    caseless: tuple[bytes, ...]
+    exact: tuple[bytes, ...]
+
+
+def literals(sql: str) -> frozenset[str] | None:
+    """Literals one of which the lower-cased event's text holds wherever ``sql`` is true,
+    if ``sql`` is a test of that text this search can serve (ASCII, no ``\\n``)."""
+    op, column, values = kernel_test(sql)
+    if column != ALL_TEXT_FIELD + LOWER_SUFFIX:
+        return None
+    found: frozenset[str] | None
+    if op is Op.CONTAINS:
+        found = frozenset(values[:1])
+    elif op in (Op.SEARCH, Op.LIKE):
+        found = regex_literals(values[0])
+    else:
+        return None
+    if not found or any(not w or "\n" in w or not w.isascii() for w in found):
+        return None
+    return found
+
+
+def keywords(con: duckdb.DuckDBPyConnection, units: Iterable[str]) -> Keywords | None:
+    """The search serving those of ``units`` it can (None: none, or no Hyperscan)."""
+    if hyperscan is None:
+        return None
+    served: list[str] = []
+    words: set[str] = set()
+    for sql in units:
+        found = literals(sql)
+        if found is not None:
+            served.append(sql)
+            words |= found
+    if not served:
+        return None
+    sources = lower_sources(con)
+    odd: set[str] = set()
+    for ch in {c for w in words for c in w}:
+        odd.update(c for c in sources.get(ch, ()) if c.lower() != ch.lower() or not c.isascii())
+    return Keywords(
+        units=tuple(served),
+        caseless=tuple(sorted(w.encode() for w in words)),
+        exact=tuple(sorted(c.encode() for c in odd)),
+    )
+
+
+_lock = threading.Lock()
+_databases: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], object] = {}
+
+
+def _database(words: Keywords) -> object:
+    """A compiled Hyperscan database of ``words``' literals (ids: their positions, the
+    caseless first), one per set of literals per process."""
+    key = (words.caseless, words.exact)
+    with _lock:
+        db = _databases.get(key)
+        if db is None:
+            patterns = [*words.caseless, *words.exact]
+            flags = [hyperscan.HS_FLAG_CASELESS] * len(words.caseless) + [0] * len(words.exact)
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            db.compile(
+                expressions=patterns,
+                ids=list(range(len(patterns))),
+                elements=len(patterns),
+                flags=flags,
+                literal=True,
+            )
+            _databases[key] = db
+    return db
+
+
+class TooMany(Exception):
+    """The search found more than its share of the rows."""
+
+
+class Matcher:
+    """Finds which values of string arrays hold one of :class:`Keywords`' literals."""
+
+    def __init__(self, words: Keywords) -> None:
+        self.db = _database(words)
+        self.scratch = hyperscan.Scratch(self.db)
+        self.lengths = np.array([len(p) for p in (*words.caseless, *words.exact)], np.int64)
+
+    def values(self, array: pa.Array, limit: int) -> np.ndarray:
+        """Indices of ``array``'s values holding a literal, sorted and distinct; raises
+        :class:`TooMany` past ``limit`` matches."""
+        if len(array) == 0 or array.null_count == len(array):
+            return np.empty(0, np.int64)
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            array = array.cast(pa.large_string())
+        wide = pa.types.is_large_string(array.type)
+        buffers = array.buffers()
+        if buffers[2] is None:
+            return np.empty(0, np.int64)
+        offsets = np.frombuffer(buffers[1], np.int64 if wide else np.int32)
+        offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        if stop <= start:
+            return np.empty(0, np.int64)
+        ends: list[int] = []
+        ids: list[int] = []
+
+        def found(pattern: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
+            ends.append(to)
+            ids.append(pattern)
+            return len(ends) > limit
+
+        try:
+            self.db.scan(  # type: ignore[attr-defined]
+                memoryview(buffers[2])[start:stop], match_event_handler=found, scratch=self.scratch
+            )
+        except hyperscan.ScanTerminated:
+            raise TooMany from None
+        if not ends:
+            return np.empty(0, np.int64)
+        end = np.asarray(ends, np.int64) + start
+        begin = end - self.lengths[np.asarray(ids, np.int64)]
+        at = np.searchsorted(offsets, end, side="left") - 1
+        at = at[begin >= offsets[at]]  # not across two values
+        at = np.unique(at)
+        if array.null_count:
+            at = at[np.asarray(array.is_valid())[at]]
+        return at
+
+
+def candidates(
+    con: duckdb.DuckDBPyConnection,
+    slices: Slices,
+    variant: Variant,
+    words: Keywords,
+    rows: int,
+    span: Span | None = None,
+) -> np.ndarray | None:
+    """Row ids of the slice of ``variant`` (within ``span``) where a field's value holds
+    one of ``words``' literals, sorted; None past :data:`MAX_SHARE` of its ``rows``.
+    Each field column read alone, :data:`BATCH_ROWS` values at a time."""
+    where = slices.slice_filter(variant)
+    if span is not None:
+        where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
+    matcher = Matcher(words)
+    limit = int(rows * MAX_SHARE) + SLACK
+    found: list[np.ndarray] = []
+    held = 0
+    for name in slices.store.field_columns():
+        col = DUCKDB.ident(name)
+        query = (
+            f"SELECT {ROW_ID}, CAST({col} AS VARCHAR) FROM {EVENTS} "
+            f"WHERE {col} IS NOT NULL AND {where}"
+        )
+        reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            try:
+                at = matcher.values(batch.column(1), limit - held)
+            except TooMany:
+                reader.close()
+                return None
+            if len(at):
+                held += len(at)
+                found.append(batch.column(0).to_numpy()[at])
+    if not found:
+        return np.empty(0, np.int64)
+    return np.unique(np.concatenate(found))
+
+
+def spread_rows(rids: np.ndarray, sub_rids: np.ndarray) -> np.ndarray:
+    """Positions in ``rids`` of the row ids ``sub_rids`` (each present)."""
+    order = np.argsort(rids, kind="stable")
+    pos = np.searchsorted(rids[order], sub_rids)
+    pos = np.minimum(pos, max(len(rids) - 1, 0))
+    if len(sub_rids) and not np.array_equal(rids[order][pos], sub_rids):
+        raise RuntimeError("a search of the event's text found rows the slice does not hold")
+    return order[pos]
+
+
+def searched(units: Sequence[str], words: Keywords | None) -> list[str]:
+    """The ``units`` the search ``words`` serves."""
+    return [u for u in units if words is not None and u in words.units]
