@@ -31,7 +31,7 @@ from .keywords import cheaper
 from .slices import Slices
 from .spans import PROBE_ROWS, SliceTooLarge, Span
 from .store import ROW_ID
-from .textsearch import Keywords, candidates, keywords, searched, spread_rows
+from .textsearch import Keywords, candidates, keywords, per_value, searched, spread_rows
 from .units import FieldCodes, UnitTruth
 
 #: Column of a field's values table numbering its distinct values.
@@ -197,19 +197,38 @@ def _by_search(
     span: Span | None,
     out: EncodedSlice,
 ) -> None:
-    """The keyword ``units`` on ``out``'s rows: as written on the rows a search of each
-    column finds (:func:`.textsearch.candidates`), false elsewhere; past the search's
-    share of rows, as :func:`.keywords.cheaper` writes them on every row."""
+    """The keyword ``units`` on ``out``'s rows: false but on the rows a search of each
+    column finds (:func:`.textsearch.candidates`), and there as written: a test of one
+    value at a time on the values found where that is the same (a literal), else on
+    the rows' joined text; past the search's share of rows, as :func:`.keywords.cheaper`
+    writes them on every row."""
     found = candidates(con, slices, variant, words, len(out.rids), span)
     sub: EncodedSlice | None = None
-    if found is None:
+    rows = [u for u in units if found is None or u not in words.per_value]
+    if found is not None:
+        keep = np.isin(found.rids, out.rids)
+        sub = EncodedSlice(found.rids[keep])
+        try:
+            tested = per_value(con, [u for u in units if u not in rows], found)
+        except duckdb.Error:  # the test as written on the rows then says why
+            tested = {}
+            rows = list(units)
+        for u, true in tested.items():
+            sub.rows[u] = UnitTruth(true=true[keep], null=np.zeros(int(keep.sum()), bool))
+        if rows and len(sub.rids):
+            scan = encode_slice(con, slices, variant, {}, rows, scan_rows, sub.rids, span=span)
+            if scan is not None:
+                at = spread_rows(sub.rids, scan.rids)
+                for u, truth in scan.rows.items():
+                    true = np.zeros(len(sub.rids), bool)
+                    null = np.zeros(len(sub.rids), bool)
+                    true[at], null[at] = truth.true, truth.null
+                    sub.rows[u] = UnitTruth(true=true, null=null)
+                sub.failed.update(scan.failed)
+    elif rows:
         sub = _encode_slice(
-            con, slices, variant, {}, units, scan_rows, None, True, span, None, search=False
+            con, slices, variant, {}, rows, scan_rows, None, True, span, None, search=False
         )
-    else:
-        found = found[np.isin(found, out.rids)]
-        if len(found):
-            sub = encode_slice(con, slices, variant, {}, units, scan_rows, found, span=span)
     n = len(out.rids)
     at = spread_rows(out.rids, sub.rids) if sub is not None else None
     for u in units:

@@ -42,6 +42,7 @@ from ...rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, LOWER_SUFFIX
 from ...rules.compile.literals import regex_literals
 from ...rules.compile.tree import Op, kernel_test
 from ...rules.logsources import Variant
+from .arrow_view import arrow_view
 from .keywords import lower_sources
 from .slices import Slices
 from .spans import Span
@@ -60,6 +61,12 @@ MAX_SHARE = 0.25
 #: Matches (not rows) counted against that share, plus this many: a keyword repeated
 #: in one value is reported at each occurrence.
 SLACK = 10_000
+#: Bytes of values found past which the search stops (as past its share of rows).
+MAX_BYTES = 64 << 20
+#: The column of a found value in :class:`Found`'s table.
+VALUE = "value"
+#: The lower-cased event's text as a row unit reads it.
+LOWER_TEXT = DUCKDB.ident(ALL_TEXT_FIELD + LOWER_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -67,26 +74,52 @@ class Keywords:
     """What to search for the row units it serves: byte strings, each caseless or not."""
 
     units: tuple[str, ...]
+    #: Of ``units``, those true of the joined text where true of one of its values.
+    per_value: frozenset[str]
     caseless: tuple[bytes, ...]
     exact: tuple[bytes, ...]
 
 
-def literals(sql: str) -> frozenset[str] | None:
+def literals(sql: str) -> tuple[frozenset[str], bool] | None:
     """Literals one of which the lower-cased event's text holds wherever ``sql`` is true,
-    if ``sql`` is a test of that text this search can serve (ASCII, no ``\\n``)."""
+    if ``sql`` is a test of that text this search can serve (ASCII, no ``\\n``); and
+    whether the test is true of the joined text exactly where it is true of one of its
+    values (a literal or an alternation of literals: none spans two values)."""
     op, column, values = kernel_test(sql)
     if column != ALL_TEXT_FIELD + LOWER_SUFFIX:
         return None
     found: frozenset[str] | None
     if op is Op.CONTAINS:
-        found = frozenset(values[:1])
-    elif op in (Op.SEARCH, Op.LIKE):
-        found = regex_literals(values[0])
+        found, per_value = frozenset(values[:1]), True
+    elif op is Op.SEARCH:
+        found, per_value = frozenset(_alternatives(values[0][len("(?s)") :])), True
+    elif op is Op.LIKE:
+        found, per_value = regex_literals(values[0]), False
     else:
         return None
     if not found or any(not w or "\n" in w or not w.isascii() for w in found):
         return None
-    return found
+    return found, per_value
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The literals of an alternation of escaped literals (as the compiler writes it)."""
+    out: list[str] = []
+    word: list[str] = []
+    escaped = False
+    for c in pattern:
+        if escaped:
+            word.append(c)
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "|":
+            out.append("".join(word))
+            word = []
+        else:
+            word.append(c)
+    out.append("".join(word))
+    return out
 
 
 def keywords(con: duckdb.DuckDBPyConnection, units: Iterable[str]) -> Keywords | None:
@@ -94,12 +127,15 @@ def keywords(con: duckdb.DuckDBPyConnection, units: Iterable[str]) -> Keywords |
     if hyperscan is None:
         return None
     served: list[str] = []
+    per_value: set[str] = set()
     words: set[str] = set()
     for sql in units:
         found = literals(sql)
         if found is not None:
             served.append(sql)
-            words |= found
+            words |= found[0]
+            if found[1]:
+                per_value.add(sql)
     if not served:
         return None
     sources = lower_sources(con)
@@ -108,6 +144,7 @@ def keywords(con: duckdb.DuckDBPyConnection, units: Iterable[str]) -> Keywords |
         odd.update(c for c in sources.get(ch, ()) if c.lower() != ch.lower() or not c.isascii())
     return Keywords(
         units=tuple(served),
+        per_value=frozenset(per_value),
         caseless=tuple(sorted(w.encode() for w in words)),
         exact=tuple(sorted(c.encode() for c in odd)),
     )
@@ -192,6 +229,15 @@ class Matcher:
         return at
 
 
+@dataclass
+class Found:
+    """What a search found: the rows (sorted row ids) and the values holding a literal,
+    each with its row id (a table of :data:`ROW_ID` and ``value``)."""
+
+    rids: np.ndarray
+    values: pa.Table
+
+
 def candidates(
     con: duckdb.DuckDBPyConnection,
     slices: Slices,
@@ -199,17 +245,19 @@ def candidates(
     words: Keywords,
     rows: int,
     span: Span | None = None,
-) -> np.ndarray | None:
-    """Row ids of the slice of ``variant`` (within ``span``) where a field's value holds
-    one of ``words``' literals, sorted; None past :data:`MAX_SHARE` of its ``rows``.
-    Each field column read alone, :data:`BATCH_ROWS` values at a time."""
+) -> Found | None:
+    """The rows of the slice of ``variant`` (within ``span``) where a field's value holds
+    one of ``words``' literals, and those values; None past :data:`MAX_SHARE` of its
+    ``rows`` or :data:`MAX_BYTES` of values found. Each field column read alone,
+    :data:`BATCH_ROWS` values at a time."""
     where = slices.slice_filter(variant)
     if span is not None:
         where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
     matcher = Matcher(words)
     limit = int(rows * MAX_SHARE) + SLACK
-    found: list[np.ndarray] = []
-    held = 0
+    rids: list[pa.Array] = []
+    values: list[pa.Array] = []
+    held = nbytes = 0
     for name in slices.store.field_columns():
         col = DUCKDB.ident(name)
         query = (
@@ -223,12 +271,49 @@ def candidates(
             except TooMany:
                 reader.close()
                 return None
-            if len(at):
-                held += len(at)
-                found.append(batch.column(0).to_numpy()[at])
-    if not found:
-        return np.empty(0, np.int64)
-    return np.unique(np.concatenate(found))
+            if not len(at):
+                continue
+            index = pa.array(at)
+            rids.append(batch.column(0).take(index).cast(pa.int64()))
+            values.append(batch.column(1).take(index).cast(pa.large_string()))
+            held += len(at)
+            nbytes += values[-1].nbytes
+            if nbytes > MAX_BYTES:
+                reader.close()
+                return None
+    table = pa.table(
+        {
+            ROW_ID: pa.concat_arrays(rids) if rids else pa.array([], pa.int64()),
+            VALUE: pa.concat_arrays(values) if values else pa.array([], pa.large_string()),
+        }
+    )
+    return Found(np.unique(table.column(0).to_numpy()), table)
+
+
+def per_value(
+    con: duckdb.DuckDBPyConnection, units: Sequence[str], found: Found
+) -> dict[str, np.ndarray]:
+    """For each of ``units`` (tests true of the joined text where true of one of its
+    values), the rows of ``found.rids`` where it is true: the test as written on each
+    value found, lower-cased as the slice would, ORed by row."""
+    if not units or not len(found.rids):
+        return {u: np.zeros(len(found.rids), bool) for u in units}
+    lowered = f"lower({DUCKDB.ident(VALUE)})"
+    tests = [
+        f"bool_or({u.replace(LOWER_TEXT, lowered)}) AS {DUCKDB.ident(f'__u{k}')}"
+        for k, u in enumerate(units)
+    ]
+    with arrow_view(con, "__found", found.values):
+        table = con.sql(
+            f"SELECT {ROW_ID}, {', '.join(tests)} FROM __found GROUP BY {ROW_ID}"
+        ).to_arrow_table()
+    at = spread_rows(found.rids, table.column(0).to_numpy())
+    out: dict[str, np.ndarray] = {}
+    for k, u in enumerate(units):
+        true = np.zeros(len(found.rids), bool)
+        true[at] = table.column(k + 1).fill_null(False).to_numpy(zero_copy_only=False)
+        out[u] = true
+    return out
 
 
 def spread_rows(rids: np.ndarray, sub_rids: np.ndarray) -> np.ndarray:
