@@ -218,11 +218,11 @@ def _by_search(
         if rows and len(sub.rids):
             scan = encode_slice(con, slices, variant, {}, rows, scan_rows, sub.rids, span=span)
             if scan is not None:
-                at = spread_rows(sub.rids, scan.rids)
-                for u, truth in scan.rows.items():
+                where = spread_rows(sub.rids, scan.rids)
+                for u, got in scan.rows.items():
                     true = np.zeros(len(sub.rids), bool)
                     null = np.zeros(len(sub.rids), bool)
-                    true[at], null[at] = truth.true, truth.null
+                    true[where], null[where] = got.true, got.null
                     sub.rows[u] = UnitTruth(true=true, null=null)
                 sub.failed.update(scan.failed)
     elif rows:

@@ -135,6 +135,11 @@ class EventStore:
         """Columns of the events table, keyed by lower-cased name."""
         return dict(self._columns)
 
+    @property
+    def parts(self) -> tuple[EventPart, ...]:
+        """The Parquet parts the events table is a view over (none: DuckDB's own table)."""
+        return tuple(self._parts) if self._viewed else ()
+
     def field_columns(self) -> list[str]:
         core = {c.lower() for c in schema.CORE_COLUMNS} | {ROW_ID}
         return [c for k, c in self._columns.items() if k not in core]

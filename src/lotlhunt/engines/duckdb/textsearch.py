@@ -33,11 +33,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ...events.parts import EventPart
 from ...rules.compile.dialect import ALL_TEXT_FIELD, DUCKDB, LOWER_SUFFIX
 from ...rules.compile.literals import regex_literals
 from ...rules.compile.tree import Op, kernel_test
@@ -48,6 +51,7 @@ from .slices import Slices
 from .spans import Span
 from .store import EVENTS, ROW_ID
 
+hyperscan: Any
 try:  # a compiled extension: where it cannot be loaded, keywords go the old way
     import hyperscan
 except ImportError:  # pragma: no cover - exercised by monkeypatching ``hyperscan``
@@ -151,10 +155,10 @@ def keywords(con: duckdb.DuckDBPyConnection, units: Iterable[str]) -> Keywords |
 
 
 _lock = threading.Lock()
-_databases: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], object] = {}
+_databases: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], Any] = {}
 
 
-def _database(words: Keywords) -> object:
+def _database(words: Keywords) -> Any:
     """A compiled Hyperscan database of ``words``' literals (ids: their positions, the
     caseless first), one per set of literals per process."""
     key = (words.caseless, words.exact)
@@ -198,8 +202,8 @@ class Matcher:
         buffers = array.buffers()
         if buffers[2] is None:
             return np.empty(0, np.int64)
-        offsets = np.frombuffer(buffers[1], np.int64 if wide else np.int32)
-        offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+        raw = np.frombuffer(buffers[1], np.int64 if wide else np.int32)
+        offsets: np.ndarray = raw[array.offset : array.offset + len(array) + 1].astype(np.int64)
         start, stop = int(offsets[0]), int(offsets[-1])
         if stop <= start:
             return np.empty(0, np.int64)
@@ -212,7 +216,7 @@ class Matcher:
             return len(ends) > limit
 
         try:
-            self.db.scan(  # type: ignore[attr-defined]
+            self.db.scan(
                 memoryview(buffers[2])[start:stop], match_event_handler=found, scratch=self.scratch
             )
         except hyperscan.ScanTerminated:
@@ -238,6 +242,42 @@ class Found:
     values: pa.Table
 
 
+class _Collector:
+    """The values a search finds, with their row ids, within its bounds."""
+
+    def __init__(self, matcher: Matcher, limit: int) -> None:
+        self.matcher = matcher
+        self.limit = limit
+        self.rids: list[pa.Array] = []
+        self.values: list[pa.Array] = []
+        self.held = 0
+        self.nbytes = 0
+
+    def add(self, rids: pa.Array, values: pa.Array) -> None:
+        """Search ``values`` (row ids ``rids``); raises :class:`TooMany` past the bounds."""
+        at = self.matcher.values(values, self.limit - self.held)
+        if not len(at):
+            return
+        index = pa.array(at)
+        self.rids.append(rids.take(index).cast(pa.int64()))
+        self.values.append(values.take(index).cast(pa.large_string()))
+        self.held += len(at)
+        self.nbytes += self.values[-1].nbytes
+        if self.nbytes > MAX_BYTES:
+            raise TooMany
+
+    def found(self) -> Found:
+        table = pa.table(
+            {
+                ROW_ID: pa.concat_arrays(self.rids) if self.rids else pa.array([], pa.int64()),
+                VALUE: pa.concat_arrays(self.values)
+                if self.values
+                else pa.array([], pa.large_string()),
+            }
+        )
+        return Found(np.unique(table.column(0).to_numpy()), table)
+
+
 def candidates(
     con: duckdb.DuckDBPyConnection,
     slices: Slices,
@@ -247,17 +287,32 @@ def candidates(
     span: Span | None = None,
 ) -> Found | None:
     """The rows of the slice of ``variant`` (within ``span``) where a field's value holds
-    one of ``words``' literals, and those values; None past :data:`MAX_SHARE` of its
-    ``rows`` or :data:`MAX_BYTES` of values found. Each field column read alone,
-    :data:`BATCH_ROWS` values at a time."""
+    one of ``words``' literals, and those values (rows out of the slice may be among
+    them: the caller keeps its own); None past :data:`MAX_SHARE` of its ``rows`` or
+    :data:`MAX_BYTES` of values found. Parts are read by pyarrow, a row group at a
+    time; DuckDB's table one column at a time, :data:`BATCH_ROWS` values at once."""
+    collector = _Collector(Matcher(words), int(rows * MAX_SHARE) + SLACK)
+    try:
+        parts = slices.store.parts
+        if not (parts and _from_parts(parts, span, collector)):
+            collector = _Collector(collector.matcher, collector.limit)
+            _from_table(con, slices, variant, span, collector)
+    except TooMany:
+        return None
+    return collector.found()
+
+
+def _from_table(
+    con: duckdb.DuckDBPyConnection,
+    slices: Slices,
+    variant: Variant,
+    span: Span | None,
+    collector: _Collector,
+) -> None:
+    """Search each field column of the events table, on the slice's rows."""
     where = slices.slice_filter(variant)
     if span is not None:
         where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
-    matcher = Matcher(words)
-    limit = int(rows * MAX_SHARE) + SLACK
-    rids: list[pa.Array] = []
-    values: list[pa.Array] = []
-    held = nbytes = 0
     for name in slices.store.field_columns():
         col = DUCKDB.ident(name)
         query = (
@@ -265,29 +320,36 @@ def candidates(
             f"WHERE {col} IS NOT NULL AND {where}"
         )
         reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            try:
-                at = matcher.values(batch.column(1), limit - held)
-            except TooMany:
-                reader.close()
-                return None
-            if not len(at):
-                continue
-            index = pa.array(at)
-            rids.append(batch.column(0).take(index).cast(pa.int64()))
-            values.append(batch.column(1).take(index).cast(pa.large_string()))
-            held += len(at)
-            nbytes += values[-1].nbytes
-            if nbytes > MAX_BYTES:
-                reader.close()
-                return None
-    table = pa.table(
-        {
-            ROW_ID: pa.concat_arrays(rids) if rids else pa.array([], pa.int64()),
-            VALUE: pa.concat_arrays(values) if values else pa.array([], pa.large_string()),
-        }
-    )
-    return Found(np.unique(table.column(0).to_numpy()), table)
+        try:
+            for batch in reader:
+                collector.add(batch.column(0), batch.column(1))
+        finally:
+            reader.close()
+
+
+def _from_parts(parts: Sequence[EventPart], span: Span | None, collector: _Collector) -> bool:
+    """Search each field column of each part's row groups (within ``span``); False,
+    having searched nothing that counts, where a part holds a field that is not text
+    (its text is the engine's cast, not pyarrow's)."""
+    for part in parts:
+        if span is not None and (part.last_rid < span[0] or part.first_rid > span[1]):
+            continue
+        file = pq.ParquetFile(part.path)
+        names = [n for n in part.columns if n in file.schema_arrow.names]
+        for name in names:
+            kind = file.schema_arrow.field(name).type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                return False
+        for group in range(file.num_row_groups):
+            table = file.read_row_group(group, columns=[ROW_ID, *names])
+            rids = table.column(0).combine_chunks()
+            for k in range(1, table.num_columns):
+                column = table.column(k)
+                if column.null_count == len(column):
+                    continue
+                collector.add(rids, column.combine_chunks())
+            del table
+    return True
 
 
 def per_value(
