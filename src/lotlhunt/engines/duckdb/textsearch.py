@@ -335,9 +335,10 @@ def _from_parts(parts: Sequence[EventPart], span: Span | None, collector: _Colle
         if span is not None and (part.last_rid < span[0] or part.first_rid > span[1]):
             continue
         file = pq.ParquetFile(part.path)
-        names = [n for n in part.columns if n in file.schema_arrow.names]
+        schema = file.schema_arrow  # made anew at each access
+        names = [n for n in part.columns if schema.get_field_index(n) >= 0]
         for name in names:
-            kind = file.schema_arrow.field(name).type
+            kind = schema.field(name).type
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
                 return False
         for group in range(file.num_row_groups):
@@ -347,7 +348,10 @@ def _from_parts(parts: Sequence[EventPart], span: Span | None, collector: _Colle
                 column = table.column(k)
                 if column.null_count == len(column):
                     continue
-                collector.add(rids, column.combine_chunks())
+                at = 0
+                for chunk in column.chunks:  # as read, not copied into one
+                    collector.add(rids.slice(at, len(chunk)), chunk)
+                    at += len(chunk)
             del table
     return True
 
