@@ -9,7 +9,9 @@ call for every keyword at once, case-insensitively (Hyperscan's SIMD literal mat
 ~1.5 GB/s on one core); a match's end offset names its value through the offsets
 buffer, and a match across two values (the buffer joins them with nothing between) is
 dropped. The rows found are a superset of the rows the test can be true on, so the
-test as written then runs on them alone (usually a handful).
+test as written then runs on them alone (usually a handful): on the values found, where
+the test is a literal or an alternation of literals (true of the joined text exactly
+where true of one of its values, :func:`per_value`); else on the rows' joined text.
 
 A superset because:
 
