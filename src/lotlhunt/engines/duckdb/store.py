@@ -99,8 +99,7 @@ class EventStore:
         #: waiting for the storing thread: where the time of the read phase goes.
         self.seconds: dict[str, float] = {}
         self._ensure_table()
-        #: Where the events may be Parquet parts: only a new events table becomes
-        #: parts, a case file keeps its table.
+        #: Where the events may be Parquet parts: a new events table's (a case file's not).
         self._parts_home = parts_dir if not self._next_rid else None
         #: Where the events are Parquet parts (None: DuckDB's own table). Decided by
         #: the inputs' size at the first :meth:`parts_target` unless the options say.
