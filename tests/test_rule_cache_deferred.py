@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import marshal
 import pickle
 import sqlite3
 from pathlib import Path
@@ -199,3 +200,51 @@ def test_a_one_command_process_freezes_and_collects_young_objects_less_often() -
         gc_pause.freeze_lasting(False)
         gc.set_threshold(*saved)
         gc.unfreeze()
+
+
+def test_whether_a_pending_tree_is_there_is_read_from_its_blob(
+    folder: Path, rule_cache_dir: Path
+) -> None:
+    _, warm = _warm(folder)
+    rule = warm[0]
+    assert rule.holds("condition") and "condition" in vars(rule)[PENDING]  # not decoded
+    assert rule.holds("sql") and "sql" not in vars(rule)[PENDING]  # a string: decoded
+    pending = vars(warm[1])[PENDING]
+    for value, held in [(None, False), ((), False), ((1,), True), (tuple(range(300)), True)]:
+        pending["condition"] = marshal.dumps(value)
+        assert warm[1].holds("condition") is held and "condition" in pending
+    made = load_rules([folder], cache=False).rules[0]
+    assert made.holds("condition") and not dataclasses.replace(made, condition=None).holds(
+        "condition"
+    )
+
+
+def test_a_hunt_decodes_only_the_trees_of_the_rules_the_prefilter_keeps(
+    folder: Path, rule_cache_dir: Path, tmp_path: Path
+) -> None:
+    from lotlhunt.engines.duckdb.engine import DuckDBEngine
+    from lotlhunt.testing import load_events
+
+    cold, warm = _warm(folder)
+    events = [
+        {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "EventID": 1,
+            "Image": f"C:\\x\\tool{n}.exe",
+            "CommandLine": f"tool{n} -{'ab'[n % 2]}",
+        }
+        for n in (0, 1, 0)
+    ]
+    found = []
+    for rules in (cold, warm):
+        engine = DuckDBEngine()
+        try:
+            load_events(engine, events, tmp_path)
+            table = engine.evaluate(rules).matches
+        finally:
+            engine.close()
+        pairs = zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True)
+        found.append(sorted(pairs))
+    assert found[0] == found[1] and {r for r, _ in found[1]} == {0, 1}
+    assert "condition" not in vars(warm[0]).get(PENDING, {})  # kept: its tree was read
+    assert "condition" in vars(warm[2])[PENDING]  # skipped (no tool2.exe): never decoded

@@ -21,6 +21,13 @@ from typing import Any
 DECODERS: dict[tuple[type, str], Callable[[bytes], Any]] = {}
 #: The key under which an instance keeps its blobs (field -> blob) until they are read.
 PENDING = "_deferred_blobs"
+#: marshal's type codes (the first byte of its data) of None, a tuple of fewer than 256
+#: items (its length in the next byte) and another tuple (its length in the next four,
+#: little-endian); a code may carry the flag of an object referred to again.
+_NONE = ord("N")
+_SMALL_TUPLE = ord(")")
+_TUPLE = ord("(")
+_FLAG_REF = 0x80
 
 
 class Deferred:
@@ -50,6 +57,26 @@ class Deferred:
         if not pending:
             state.pop(PENDING, None)
         return value
+
+    def holds(self, name: str) -> bool:
+        """``bool(getattr(self, name))`` for a field holding None or a tuple, read from the
+        header of its blob while it is not decoded yet: a hunt asks whether each rule of
+        a slice has a condition tree before the prefilter skips most of them, and
+        decoding every tree to answer cost more than the rest of a warm hunt's slices'
+        planning. A tuple's converter rebuilds it with as many items (:mod:`.cache`), so
+        its stored length answers; any other stored type is decoded to answer."""
+        state = object.__getattribute__(self, "__dict__")
+        pending = state.get(PENDING)
+        blob = None if pending is None else pending.get(name)
+        if blob:
+            kind = blob[0] & ~_FLAG_REF
+            if kind == _NONE:
+                return False
+            if kind == _SMALL_TUPLE and len(blob) > 1:
+                return blob[1] > 0
+            if kind == _TUPLE and len(blob) > 4:
+                return int.from_bytes(blob[1:5], "little") > 0
+        return bool(getattr(self, name))
 
     def __getstate__(self) -> dict[str, Any]:
         """Every field decoded: a pickled copy needs no cache to be read."""

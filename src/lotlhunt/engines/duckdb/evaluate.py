@@ -147,8 +147,11 @@ class Evaluator:
         """Matches of the rules ``idxs`` on the slice of ``variant``, the rules that
         failed, and how many the prefilter skipped."""
         trees = self.engine.options.by_field
-        by_tree = [i for i in idxs if trees and rules[i].condition]
-        own = [i for i in idxs if not (trees and rules[i].condition)]
+        # Asked without decoding the trees: the prefilter skips most rules of a slice,
+        # whose trees are then never read.
+        by_tree = [i for i in idxs if trees and rules[i].holds("condition")]
+        chosen = set(by_tree)
+        own = [i for i in idxs if i not in chosen]
         found: list[pa.Table] = []
         failed: dict[int, str] = {}
         skipped = 0
@@ -242,14 +245,21 @@ class Evaluator:
         values: dict[str, pa.Table] = {}
         hits: dict[str, dict[str, np.ndarray]] = {}
         searches: dict[str, WordSearch] = {}
+        looked: dict[str, set[str]] = {}
         if literal_fields:
             fields = {f: spellings.get(f, f) for f in literal_fields}
             first = self._encode(variant, fields, [], span=span, bounded=True)
             if first is None or not len(first.rids):
                 return NO_MATCHES, {}, set()
-            units = units_of(rules, idxs, literal_fields)[0]
             values = self._values(first.fields, spellings, {}, {}, lower=True)
-            hits, searches = self._word_hits(values, units, by_field)
+            # The words of the rules' ``contains`` tests join the prefilter's literals in
+            # one pass only on fields DuckDB searches (a search is costly to make
+            # twice); on the others a second pass after the prefilter looks for the
+            # words of the rules it keeps, so that the trees of the rules it skips are
+            # never decoded (most of a warm hunt's slices' cost in Python).
+            large = {f for f, t in values.items() if self._searched_by_engine(t)}
+            units = units_of(rules, idxs, large)[0] if large else {}
+            hits, searches = self._word_hits(values, units, by_field, looked)
         plan = plan_by_presence(
             rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
@@ -274,6 +284,11 @@ class Evaluator:
         )
         hits.update(more_hits)
         searches.update(more_searches)
+        kept_hits, _ = self._word_hits(
+            {f: values[f] for f in held if f in hits}, field_units, {}, looked
+        )
+        for f, found in kept_hits.items():
+            hits[f] = {**hits[f], **found}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
             tree = rules[i].condition or ()
@@ -417,11 +432,14 @@ class Evaluator:
         values: dict[str, pa.Table],
         field_units: dict[str, dict[str, Node]],
         by_field: dict[str, set[str]],
+        looked: dict[str, set[str]] | None = None,
     ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, WordSearch]]:
         """For each field, where the literals the prefilter or a ``contains`` test looks
         for occur in its lowered values: one Aho-Corasick pass serves both while the
         values are small (``options.search_bytes``); past that, one search by DuckDB
-        (:mod:`.wordsearch`), located later, word by word as tests need them."""
+        (:mod:`.wordsearch`), located later, word by word as tests need them.
+        ``looked``: the words each field's passes looked for so far, not looked for
+        again and added to (a word a pass looked for and did not find is in no value)."""
         words: dict[str, set[str]] = {}
         for name, literals in by_field.items():
             words.setdefault(name.lower(), set()).update(literals)
@@ -439,11 +457,25 @@ class Evaluator:
                 continue
             array = table.column(column).combine_chunks()
             usable = sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
+            if looked is not None:
+                done = looked.setdefault(f, set())
+                usable = [w for w in usable if w not in done]
+                if not usable:
+                    continue
+                done.update(usable)
             if array.nbytes <= self.engine.options.search_bytes:
                 hits[f] = substring_hits(array, usable)
             else:
                 searches[f] = self._search(array, usable)
         return hits, searches
+
+    def _searched_by_engine(self, table: pa.Table) -> bool:
+        """Whether a field's values (lowered) are past ``options.search_bytes``, searched
+        for words by DuckDB rather than by a pass in Python (:meth:`_word_hits`)."""
+        column = lowered(table)
+        if column is None:
+            return False
+        return table.column(column).combine_chunks().nbytes > self.engine.options.search_bytes
 
     def _search(self, column: pa.Array, words: Iterable[str]) -> WordSearch:
         """:func:`.wordsearch.search_words` on one of the engine's cursors."""
