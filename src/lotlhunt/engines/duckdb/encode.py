@@ -101,6 +101,12 @@ def encode_slice(
     read in batches of at most :data:`.spans.PROBE_ROWS` rows."""
     if max_bytes is not None:
         scan_rows = min(scan_rows, PROBE_ROWS)
+    if only is not None:
+        # The scan reads no row outside the first and last of ``only``.
+        if not len(only):
+            return None
+        first, last = int(only.min()), int(only.max())
+        span = (first, last) if span is None else (max(span[0], first), min(span[1], last))
     args = (con, slices, variant, spellings, row_units, scan_rows)
     if only is not None:
         with arrow_view(con, ONLY, pa.table({ROW_ID: pa.array(only, pa.int64())})):

@@ -105,24 +105,31 @@ class Evaluator:
         if progress:
             progress(sum(len(idxs) for _, idxs in groups) - sum(len(idxs) for _, idxs in todo))
             progress = locked(progress)
-        todo = largest_first(engine.cursor(), len(engine.store.field_columns()), rules, todo)
-        # Slices side by side, the largest first: much of a slice's work is Python on one
-        # core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on it, so
-        # one slice at a time left the second core idle (Mordor: two cores 1.1 busy).
-        # Their queries share one pool: a slice waits on its queries, never on a slice.
-        with (
-            ThreadPoolExecutor(engine.threads) as pool,
-            ThreadPoolExecutor(engine.threads) as slices,
-        ):
-            futures = [
-                slices.submit(self._group, pool, rules, variant, idxs, progress)
-                for variant, idxs in todo
-            ]
-            for future in futures:
-                found, errors, skips = future.result()
-                parts.extend(found)
-                failed.update(errors)
-                skipped += skips
+        # The slices find their bounds in the table's groups (channel, event id), made
+        # by one query; the same groups weigh them.
+        held = engine.slices.hold_groups(engine.cursor())
+        try:
+            todo = largest_first(held, len(engine.store.field_columns()), rules, todo)
+            # Slices side by side, the largest first: much of a slice's work is Python on
+            # one core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on
+            # it, so one slice at a time left the second core idle (Mordor: two cores 1.1
+            # busy). Their queries share one pool: a slice waits on its queries, never on
+            # a slice.
+            with (
+                ThreadPoolExecutor(engine.threads) as pool,
+                ThreadPoolExecutor(engine.threads) as slices,
+            ):
+                futures = [
+                    slices.submit(self._group, pool, rules, variant, idxs, progress)
+                    for variant, idxs in todo
+                ]
+                for future in futures:
+                    found, errors, skips = future.result()
+                    parts.extend(found)
+                    failed.update(errors)
+                    skipped += skips
+        finally:
+            engine.slices.drop_groups()
         # What the slices' threads freed is given back before the analytics (the main
         # thread's) allocate: they would not reuse it.
         release_freed()

@@ -13,22 +13,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-import duckdb
 import numpy as np
 
-from ...events import schema
 from ...rules.compile.dialect import ALL_TEXT_FIELD
 from ...rules.compile.tree import Kind
 from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..planning import covers
 from .encode import EncodedSlice
-from .store import EVENTS
+from .slices import Group
 from .units import RuleMatcher, UnitKey, UnitTruth, bounded
 
 
 def largest_first(
-    cur: duckdb.DuckDBPyConnection,
+    events: Sequence[Group],
     columns: int,
     rules: Sequence[CompiledRule],
     groups: list[tuple[Variant, list[int]]],
@@ -37,11 +35,12 @@ def largest_first(
     the whole event's text with no channel counted once per column (of ``columns``) that
     text joins (that search reads every column of every row: Mordor's slice of every
     event, 543 columns, costs as much as all the others together). Side by side, the
-    longest slices started first finish soonest."""
-    counts = cur.execute(
-        f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, count(*) FROM {EVENTS} GROUP BY ALL"
-    ).fetchall()
-    rows = [((str(c or "").lower(), -1 if e is None else e), int(n)) for c, e, n in counts]
+    longest slices started first finish soonest. ``events``: the events table's groups
+    (:meth:`.slices.Slices.hold_groups`)."""
+    rows = [
+        ((str(g.channel or "").lower(), -1 if g.event_id is None else g.event_id), g.rows)
+        for g in events
+    ]
 
     def weight(group: tuple[Variant, list[int]]) -> int:
         variant, idxs = group
