@@ -1,7 +1,7 @@
 """The bounds of a slice's row ids, found in the table's groups held for an evaluation.
 
 While an evaluation runs, the slices find the first and last row id of their rows in
-the events grouped once by channel and event id (:meth:`Slices.hold_groups`) instead of
+the events grouped once by channel and event id (:mod:`lotlhunt.engines.duckdb.groups`) instead of
 a query each. Whatever the channels' spellings, event ids, spans and scope, a slice's
 query must keep exactly the rows the query for its bounds kept.
 """
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
+from lotlhunt.engines.duckdb.groups import event_groups
 from lotlhunt.engines.duckdb.queries import scope_condition
 from lotlhunt.rules.logsources import Variant
 from lotlhunt.scope import EventScope
@@ -65,11 +66,11 @@ def test_a_slice_keeps_the_same_rows_with_its_bounds_held_or_queried(
         slices = engine.slices
         cases = [(v, s) for v in VARIANTS for s in (None, (0, 40), (30, 33), (200, 300))]
         queried = [_rows(engine, slices.slice_query(v, ["CommandLine"], span=s)) for v, s in cases]
-        held = slices.hold_groups(engine.cursor())
+        held = slices.groups = event_groups(engine.cursor(), slices.scope_sql)
         in_scope = sum(1 for e in _events() if not scoped or e["Hostname"] == "dc1")
-        assert sum(g.rows for g in held) == in_scope
+        assert sum(g.rows for g in held.groups) == in_scope
         kept = [_rows(engine, slices.slice_query(v, ["CommandLine"], span=s)) for v, s in cases]
-        slices.drop_groups()
+        slices.groups = None
     finally:
         engine.close()
     assert kept == queried
@@ -81,6 +82,6 @@ def test_an_evaluation_holds_the_groups_only_while_it_runs(tmp_path: Path) -> No
     try:
         load_events(engine, _events(), tmp_path)
         engine.evaluate([])
-        assert engine.slices._groups is None
+        assert engine.slices.groups is None
     finally:
         engine.close()

@@ -47,6 +47,7 @@ from .encode import (
     twins,
     values_table,
 )
+from .groups import event_groups
 from .kernels import FieldUnits, node_words, substring_hits
 from .keywords import MIN_EVENTS
 from .memory import release_freed
@@ -107,9 +108,9 @@ class Evaluator:
             progress = locked(progress)
         # The slices find their bounds in the table's groups (channel, event id), made
         # by one query; the same groups weigh them.
-        held = engine.slices.hold_groups(engine.cursor())
+        held = engine.slices.groups = event_groups(engine.cursor(), engine.slices.scope_sql)
         try:
-            todo = largest_first(held, len(engine.store.field_columns()), rules, todo)
+            todo = largest_first(held.groups, len(engine.store.field_columns()), rules, todo)
             # Slices side by side, the largest first: much of a slice's work is Python on
             # one core (encoding, kernels, boolean algebra) or one DuckDB scan waiting on
             # it, so one slice at a time left the second core idle (Mordor: two cores 1.1
@@ -129,7 +130,7 @@ class Evaluator:
                     failed.update(errors)
                     skipped += skips
         finally:
-            engine.slices.drop_groups()
+            engine.slices.groups = None
         # What the slices' threads freed is given back before the analytics (the main
         # thread's) allocate: they would not reuse it.
         release_freed()

@@ -21,7 +21,7 @@ from ...rules.logsources import Variant
 from ...rules.model import CompiledRule
 from ..planning import covers
 from .encode import EncodedSlice
-from .slices import Group
+from .groups import Group
 from .units import RuleMatcher, UnitKey, UnitTruth, bounded
 
 
@@ -36,7 +36,7 @@ def largest_first(
     text joins (that search reads every column of every row: Mordor's slice of every
     event, 543 columns, costs as much as all the others together). Side by side, the
     longest slices started first finish soonest. ``events``: the events table's groups
-    (:meth:`.slices.Slices.hold_groups`)."""
+    (:mod:`.groups`)."""
     rows = [
         ((str(g.channel or "").lower(), -1 if g.event_id is None else g.event_id), g.rows)
         for g in events

@@ -9,7 +9,6 @@ matching, its address twin for CIDR conditions, NULL where the data has no such 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -24,6 +23,7 @@ from ...rules.compile.dialect import (
 )
 from ...rules.logsources import Variant
 from ..planning import SliceColumns
+from .groups import EventGroups
 from .store import EVENTS, ROW_ID, EventStore
 
 #: In-memory database for working tables (not temporary: every thread's connection sees
@@ -42,17 +42,6 @@ CORE_ALIASES: dict[str, str] = {
 _NULL = "CAST(NULL AS VARCHAR)"
 
 
-@dataclass(frozen=True)
-class Group:
-    """The events of one channel (as spelled) and event id: first and last row id, rows."""
-
-    channel: str | None
-    event_id: int | None
-    first: int
-    last: int
-    rows: int
-
-
 class Slices:
     """Builds slices of one events table (:class:`EventStore`)."""
 
@@ -60,52 +49,8 @@ class Slices:
         self.store = store
         #: SQL keeping only the events a re-hunt is restricted to (``DuckDBEngine.restrict``).
         self.scope_sql: str | None = None
-        #: While an evaluation runs (:meth:`hold_groups`), the events in scope grouped
-        #: by channel and event id: each group's first and last row id and its rows.
-        self._groups: list[Group] | None = None
-
-    def hold_groups(self, con: duckdb.DuckDBPyConnection) -> list[Group]:
-        """Group the events in scope by channel and event id, once, for the slices of one
-        evaluation to find their bounds in (:meth:`slice_query`) instead of a query
-        each: a warm hunt of the attack samples made 52 such queries, a tenth of its
-        slices' time. The table must not change until :meth:`drop_groups`."""
-        where = f" WHERE {self.scope_sql}" if self.scope_sql else ""
-        rows = con.execute(
-            f"SELECT {schema.CHANNEL}, {schema.EVENT_ID}, min({ROW_ID}), max({ROW_ID}), "
-            f"count(*) FROM {EVENTS}{where} GROUP BY ALL"
-        ).fetchall()
-        self._groups = [Group(c, e, int(lo), int(hi), int(n)) for c, e, lo, hi, n in rows]
-        return self._groups
-
-    def drop_groups(self) -> None:
-        """Forget the groups of :meth:`hold_groups` (the table may change now)."""
-        self._groups = None
-
-    def _bounds(
-        self, groups: list[Group], variant: Variant, span: tuple[int, int] | None
-    ) -> tuple[int, int] | None:
-        """The first and last row id of the slice of ``variant`` (within ``span``) from the
-        held ``groups``, None when no group is in it: the rows :meth:`slice_filter`
-        keeps are exactly those of the groups whose channel is one of the spellings it
-        names and whose event id one of its ids."""
-        chans: set[str] | None = None
-        if variant.channels:
-            known = self.store.channel_spellings()
-            chans = {s for c in variant.channels for s in known.get(c.lower(), ())}
-        ids = set(variant.event_ids) if variant.event_ids else None
-        lo = hi = None
-        for g in groups:
-            if chans is not None and g.channel not in chans:
-                continue
-            if ids is not None and g.event_id not in ids:
-                continue
-            lo = g.first if lo is None else min(lo, g.first)
-            hi = g.last if hi is None else max(hi, g.last)
-        if lo is None or hi is None:
-            return None
-        if span is not None:
-            lo, hi = max(lo, int(span[0])), min(hi, int(span[1]))
-        return (lo, hi) if lo <= hi else None
+        #: The events in scope grouped, held while an evaluation runs (:mod:`.groups`).
+        self.groups: EventGroups | None = None
 
     def _own(self, name: str) -> str:
         """The column of field ``name`` as the events table holds it, else NULL."""
@@ -201,19 +146,15 @@ class Slices:
             where += f" AND {ROW_ID} IN (SELECT {ROW_ID} FROM {only})"
         # Rows of one channel come in runs (one input file after another): bounding the
         # row ids lets the scan skip the row groups outside them, reading only the
-        # channel and event id columns to find the bounds (or none: the groups held
-        # while an evaluation runs). The bounds of the rows ``only`` keeps are the
-        # caller's to give as ``span``.
-        groups = self._groups
-        if groups is not None:
-            span = self._bounds(groups, variant, span)
+        # channel and event id columns to find the bounds.
+        bounds = f"SELECT min({ROW_ID}), max({ROW_ID}) {where}"
+        if self.groups is not None:  # no query; ``only``'s bounds are the caller's span
+            span = self.groups.bounds(variant, self.store.channel_spellings(), span)
+        elif con is None:
+            span = self.store.one(bounds)
         else:
-            bounds = f"SELECT min({ROW_ID}), max({ROW_ID}) {where}"
-            if con is None:
-                span = self.store.one(bounds)
-            else:
-                rows = con.execute(bounds).fetchall()
-                span = rows[0] if rows else None
+            rows = con.execute(bounds).fetchall()
+            span = rows[0] if rows else None
         if not span or span[0] is None:
             return None
         where += f" AND {ROW_ID} BETWEEN {int(span[0])} AND {int(span[1])}"
