@@ -209,3 +209,24 @@ def test_alternations_of_literals_read_back_exactly() -> None:
     )
     hits = substring_hits(pa.array(["xa|by", None, "q", "c\\d q"]), words)
     assert {w: list(v) for w, v in hits.items()} == {"a|b": [0], "q": [2, 3], "c\\d": [3]}
+
+
+_TEXT = st.text(alphabet=st.sampled_from(["a", "b", "\x00", "é", "𝔘", " "]), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), _TEXT), max_size=8),
+    words=st.lists(_TEXT.filter(bool), min_size=1, max_size=4, unique=True),
+)
+def test_one_pass_over_joined_values_finds_what_a_pass_per_value_finds(
+    values: list[str | None], words: list[str]
+) -> None:
+    # Values and words may hold the character joining the values, or astral ones.
+    expected: dict[str, list[int]] = {}
+    for k, value in enumerate(values):
+        for w in words:
+            if value and w in value:
+                expected.setdefault(w, []).append(k)
+    found = substring_hits(pa.array(values, pa.string()), words)
+    assert {w: list(v) for w, v in found.items()} == expected

@@ -350,14 +350,14 @@ def values_table(
     ]
     if not exprs and not casts:
         return table
-    with arrow_view(con, "__values", table):
-        if exprs:
-            query = f"SELECT *, {', '.join(exprs)} FROM __values"
-        else:
-            query = "SELECT * FROM __values"
-        if casts:
-            query = f"SELECT *, {', '.join(casts)} FROM ({query})"
-        return con.sql(query).to_arrow_table()
+    # A relation on the table, not a view registered in the catalog: registering and
+    # unregistering took each slice's threads in turn (a warm hunt makes hundreds).
+    relation = con.from_arrow(table)
+    if exprs:
+        relation = relation.project(", ".join(["*", *exprs]))
+    if casts:
+        relation = relation.project(", ".join(["*", *casts]))
+    return relation.to_arrow_table()
 
 
 def lowered(table: pa.Table) -> str | None:

@@ -452,6 +452,8 @@ class Evaluator:
         for name, literals in by_field.items():
             words.setdefault(name.lower(), set()).update(literals)
         for f, nodes in field_units.items():
+            if f not in values:
+                continue
             for node in nodes.values():
                 found = node_words(node)
                 if found and node.column.lower() == f + LOWER_SUFFIX:

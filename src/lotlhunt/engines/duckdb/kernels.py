@@ -308,18 +308,42 @@ def search_literals(node: Node) -> list[str] | None:
     return list(_search_literals(pattern))
 
 
+#: Joins a column's values for one Aho-Corasick pass (:func:`substring_hits`).
+_JOINT = "\x00"
+
+
 def substring_hits(column: pa.Array, words: list[str]) -> dict[str, np.ndarray]:
-    """For each word, the positions of the values of ``column`` holding it."""
+    """For each word, the positions of the values of ``column`` holding it.
+
+    One pass of the automaton over the values joined by a character no word holds,
+    each match placed in its value by where it starts (a pass per value cost a call and
+    a Python loop each: a warm hunt makes tens of thousands). A word holding that
+    character could match across two values: then a pass per value."""
+    found: dict[str, list[int]] = {}
+    if not words or not len(column):
+        return {}
     automaton = ahocorasick.Automaton()
     for w in words:
         automaton.add_word(w, w)
     automaton.make_automaton()
-    found: dict[str, list[int]] = {}
-    for k, value in enumerate(column.to_pylist()):
-        if value:
-            for _end, word in automaton.iter(value):
-                found.setdefault(word, []).append(k)
-    return {w: np.unique(np.array(p, np.int64)) for w, p in found.items()}
+    values = column.to_pylist()
+    if any(_JOINT in w for w in words):
+        for k, value in enumerate(values):
+            if value:
+                for _end, word in automaton.iter(value):
+                    found.setdefault(word, []).append(k)
+        return {w: np.unique(np.array(p, np.int64)) for w, p in found.items()}
+    text = _JOINT.join(v or "" for v in values)
+    # Where each value starts in ``text``, in characters (the automaton's positions).
+    lengths = np.fromiter((len(v) if v else 0 for v in values), np.int64, len(values))
+    starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+    ends: dict[str, list[int]] = {}
+    for end, word in automaton.iter(text):
+        ends.setdefault(word, []).append(end - len(word) + 1)
+    return {
+        w: np.unique(np.searchsorted(starts, np.array(p, np.int64), side="right") - 1)
+        for w, p in ends.items()
+    }
 
 
 def pattern_hits(column: pa.Array, patterns: list[str]) -> dict[str, np.ndarray]:
