@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lotlhunt.engines.base import EngineOptions
+from lotlhunt.engines.duckdb import kernels
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.kernels import search_literals, substring_hits
 from lotlhunt.rules.compile.dialect import re2_escape
@@ -219,14 +220,20 @@ _TEXT = st.text(alphabet=st.sampled_from(["a", "b", "\x00", "é", "𝔘", " "]),
     values=st.lists(st.one_of(st.none(), _TEXT), max_size=8),
     words=st.lists(_TEXT.filter(bool), min_size=1, max_size=4, unique=True),
 )
-def test_one_pass_over_joined_values_finds_what_a_pass_per_value_finds(
+def test_substring_hits_are_the_values_holding_each_word(
     values: list[str | None], words: list[str]
 ) -> None:
-    # Values and words may hold the character joining the values, or astral ones.
+    # Values and words may hold NUL characters, or astral ones.
     expected: dict[str, list[int]] = {}
     for k, value in enumerate(values):
         for w in words:
             if value and w in value:
                 expected.setdefault(w, []).append(k)
-    found = substring_hits(pa.array(values, pa.string()), words)
-    assert {w: list(v) for w, v in found.items()} == expected
+    saved = kernels.DIRECT_RATIO
+    try:
+        for ratio in (saved, -1):  # searched directly where it can be; by an automaton
+            kernels.DIRECT_RATIO = ratio
+            found = substring_hits(pa.array(values, pa.string()), words)
+            assert {w: list(v) for w, v in found.items()} == expected
+    finally:
+        kernels.DIRECT_RATIO = saved
