@@ -306,8 +306,8 @@ class Evaluator:
         kept_hits, _ = self._word_hits(
             {f: values[f] for f in held if f in hits}, field_units, {}, looked
         )
-        for f, found in kept_hits.items():
-            hits[f] = {**hits[f], **found}
+        for f, extra in kept_hits.items():
+            hits[f] = {**hits[f], **extra}
         wanted: dict[str, dict[UnitKey, tuple[UnitKey, Tree, int]]] = {}
         for i in plan.plain:
             tree = rules[i].condition or ()
