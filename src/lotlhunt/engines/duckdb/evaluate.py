@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 
 def distinct_matches(parts: Sequence[pa.Table]) -> pa.Table:
     """The distinct (rule, rid) pairs of the slices' matches, in rule then row id order.
-    In NumPy: a DuckDB query on the matches registered as a view cost a warm hunt a
-    tenth of a second, waiting on the catalog."""
+    In NumPy, not by a query on a view registered in DuckDB's catalog for it: in
+    profiles of whole warm hunts the main thread waited tenths of a second there."""
     table = pa.concat_tables(parts)
     rule = table.column("rule").to_numpy()
     rid = table.column("rid").to_numpy()
@@ -275,7 +275,8 @@ class Evaluator:
             # one pass only on fields DuckDB searches (a search is costly to make
             # twice); on the others a second pass after the prefilter looks for the
             # words of the rules it keeps, so that the trees of the rules it skips are
-            # never decoded (most of a warm hunt's slices' cost in Python).
+            # never decoded (the attack samples' slices decoded 2,678 trees, 0.1 s; now
+            # 759).
             large = {f for f, t in values.items() if self._searched_by_engine(t)}
             units = units_of(rules, idxs, large)[0] if large else {}
             hits, searches = self._word_hits(values, units, by_field, looked)
