@@ -368,6 +368,13 @@ def lowered(table: pa.Table) -> str | None:
     return None
 
 
+def lowered_bytes(table: pa.Table) -> int:
+    """The bytes of the lowered twin in a field's values table (0 without one): past
+    ``options.search_bytes`` its words are searched by DuckDB, not by a pass in Python."""
+    name = lowered(table)
+    return 0 if name is None else table.column(name).combine_chunks().nbytes
+
+
 def lower_index(table: pa.Table) -> int:
     """The position of the lowered twin in a field's values table."""
     name = lowered(table)

@@ -11,7 +11,7 @@ condition tree runs as its own SQL on the slice instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, cast
 
@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...rules.compile.dialect import LOWER_SUFFIX
 from ...rules.compile.literals import MAX_LITERAL
 from ...rules.compile.tree import Kind, Node, Op, Tree
 from ...rules.logsources import Variant
@@ -43,37 +42,24 @@ from .encode import (
     joined,
     lower_index,
     lowered,
+    lowered_bytes,
     twins,
     values_table,
 )
+from .fieldwords import engine_search, word_hits
 from .groups import event_groups
-from .kernels import FieldUnits, node_words, substring_hits
+from .kernels import FieldUnits
 from .keywords import MIN_EVENTS
+from .matches import distinct_matches
 from .memory import release_freed
 from .ownsql import NO_MATCHES, by_sql
 from .rowunits import largest_first, late_row_units, locked, row_candidates, spread
 from .spans import SPAN_BYTES, SliceTooLarge, Span, spans
 from .units import FieldCodes, RuleMatcher, UnitKey, UnitTruth, unit_keys, units_of
-from .wordsearch import WordSearch, search_words
+from .wordsearch import WordSearch
 
 if TYPE_CHECKING:
     from .engine import DuckDBEngine
-
-
-def distinct_matches(parts: Sequence[pa.Table]) -> pa.Table:
-    """The distinct (rule, rid) pairs of the slices' matches, in rule then row id order.
-    In NumPy, not by a query on a view registered in DuckDB's catalog for it: in
-    profiles of whole warm hunts the main thread waited tenths of a second there."""
-    table = pa.concat_tables(parts)
-    rule = table.column("rule").to_numpy()
-    rid = table.column("rid").to_numpy()
-    order = np.lexsort((rid, rule))
-    rule, rid = rule[order], rid[order]
-    keep = np.ones(len(rule), bool)
-    keep[1:] = (rule[1:] != rule[:-1]) | (rid[1:] != rid[:-1])
-    return pa.table(
-        {"rule": pa.array(rule[keep], pa.int32()), "rid": pa.array(rid[keep], pa.int64())}
-    )
 
 
 class Evaluator:
@@ -271,15 +257,15 @@ class Evaluator:
             if first is None or not len(first.rids):
                 return NO_MATCHES, {}, set()
             values = self._values(first.fields, spellings, {}, {}, lower=True)
-            # The words of the rules' ``contains`` tests join the prefilter's literals in
-            # one pass only on fields DuckDB searches (a search is costly to make
-            # twice); on the others a second pass after the prefilter looks for the
-            # words of the rules it keeps, so that the trees of the rules it skips are
-            # never decoded (the attack samples' slices decoded 2,678 trees, 0.1 s; now
-            # 759).
-            large = {f for f, t in values.items() if self._searched_by_engine(t)}
+            # The rules' ``contains`` words join the prefilter's pass on fields DuckDB
+            # searches only (a search is costly to make twice); elsewhere a pass after
+            # the prefilter looks for the kept rules' words, and the skipped rules'
+            # trees are never decoded (the attack samples: 2,678 trees, now 759).
+            large = {
+                f for f, t in values.items() if lowered_bytes(t) > self.engine.options.search_bytes
+            }
             units = units_of(rules, idxs, large)[0] if large else {}
-            hits, searches = self._word_hits(values, units, by_field, looked)
+            hits, searches = word_hits(self.engine, values, units, by_field, looked)
         plan = plan_by_presence(
             rules, idxs, lambda need: self._present(need, values, hits, searches), by_field
         )
@@ -299,13 +285,13 @@ class Evaluator:
             encoded = second if encoded is None else joined(encoded, second)
         new = {f: codes for f, codes in encoded.fields.items() if f in field_units}
         values = self._values(new, spellings, field_units, values)
-        more_hits, more_searches = self._word_hits(
-            {f: t for f, t in values.items() if f not in held}, field_units, {}
+        more_hits, more_searches = word_hits(
+            self.engine, {f: t for f, t in values.items() if f not in held}, field_units, {}
         )
         hits.update(more_hits)
         searches.update(more_searches)
-        kept_hits, _ = self._word_hits(
-            {f: values[f] for f in held if f in hits}, field_units, {}, looked
+        kept_hits, _ = word_hits(
+            self.engine, {f: values[f] for f in held if f in hits}, field_units, {}, looked
         )
         for f, extra in kept_hits.items():
             hits[f] = {**hits[f], **extra}
@@ -447,62 +433,6 @@ class Evaluator:
             errors.update(bad)
         return outcomes, errors
 
-    def _word_hits(
-        self,
-        values: dict[str, pa.Table],
-        field_units: dict[str, dict[str, Node]],
-        by_field: dict[str, set[str]],
-        looked: dict[str, set[str]] | None = None,
-    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, WordSearch]]:
-        """For each field, where the literals the prefilter or a ``contains`` test looks
-        for occur in its lowered values: one Aho-Corasick pass serves both while the
-        values are small (``options.search_bytes``); past that, one search by DuckDB
-        (:mod:`.wordsearch`), located later, word by word as tests need them.
-        ``looked``: the words each field's passes looked for so far, not looked for
-        again and added to (a word a pass looked for and did not find is in no value)."""
-        words: dict[str, set[str]] = {}
-        for name, literals in by_field.items():
-            words.setdefault(name.lower(), set()).update(literals)
-        for f, nodes in field_units.items():
-            if f not in values:
-                continue
-            for node in nodes.values():
-                found = node_words(node)
-                if found and node.column.lower() == f + LOWER_SUFFIX:
-                    words.setdefault(f, set()).update(found)
-        hits: dict[str, dict[str, np.ndarray]] = {}
-        searches: dict[str, WordSearch] = {}
-        for f, wanted in words.items():
-            table = values.get(f)
-            column = lowered(table) if table is not None else None
-            if table is None or column is None:
-                continue
-            array = table.column(column).combine_chunks()
-            usable = sorted(w for w in wanted if 0 < len(w) <= MAX_LITERAL)
-            if looked is not None:
-                done = looked.setdefault(f, set())
-                usable = [w for w in usable if w not in done]
-                if not usable:
-                    continue
-                done.update(usable)
-            if array.nbytes <= self.engine.options.search_bytes:
-                hits[f] = substring_hits(array, usable)
-            else:
-                searches[f] = self._search(array, usable)
-        return hits, searches
-
-    def _searched_by_engine(self, table: pa.Table) -> bool:
-        """Whether a field's values (lowered) are past ``options.search_bytes``, searched
-        for words by DuckDB rather than by a pass in Python (:meth:`_word_hits`)."""
-        column = lowered(table)
-        if column is None:
-            return False
-        return table.column(column).combine_chunks().nbytes > self.engine.options.search_bytes
-
-    def _search(self, column: pa.Array, words: Iterable[str]) -> WordSearch:
-        """:func:`.wordsearch.search_words` on one of the engine's cursors."""
-        return self.engine.memory.run(lambda: search_words(self.engine.cursor(), column, words))
-
     def _present(
         self,
         by_field: dict[str, set[str]],
@@ -511,7 +441,7 @@ class Evaluator:
         searches: dict[str, WordSearch] | None = None,
     ) -> set[tuple[str, str]]:
         """Which literals occur in the slice's fields, from their lowered distinct values:
-        the passes already made (``hits``, ``searches``, :meth:`_word_hits`), else
+        the passes already made (``hits``, ``searches``, :func:`.fieldwords.word_hits`), else
         Python's pass while they are small (:func:`present_literals`) and DuckDB's search
         past ``options.search_bytes`` (:mod:`.wordsearch`): Python's pass runs at tens
         of MB/s, and the rounds of a search cost more than that pass on small values.
@@ -531,6 +461,6 @@ class Evaluator:
                 if column.nbytes <= self.engine.options.search_bytes:
                     found |= present_literals({name: literals}, held_values([column]))
                     continue
-                search = self._search(column, literals)
+                search = engine_search(self.engine, column, literals)
             found.update((name, lit) for lit in literals if lit in search.present)
         return found
