@@ -150,19 +150,26 @@ def sorted_logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
     """The core rows with a record number, deduplicated (the same log read twice, say as
     EVTX and as its JSON export, counts once), sorted by log then record number; and the
     log id of every row."""
-    t = core.filter(pc.is_valid(core.column(schema.RECORD_ID)))
-    if t.num_rows == 0:  # exports without record numbers (Mordor's) have no logs to judge
-        return t.select([*schema.CORE_COLUMNS, TS, HK]), np.zeros(0, np.int64)
-    log = key_ids(t.column(HK), pc.utf8_lower(pc.fill_null(t.column(schema.CHANNEL), "")))
-    rec = np_col(t, schema.RECORD_ID).astype(np.int64)
+    valid = pc.is_valid(core.column(schema.RECORD_ID)).to_numpy(zero_copy_only=False)
+    if not valid.any():  # exports without record numbers (Mordor's) have no logs to judge
+        return core.select([*schema.CORE_COLUMNS, TS, HK]).slice(0, 0), np.zeros(0, np.int64)
+    # Positions, not a filtered copy: the text columns are taken once, at the end.
+    pos = np.flatnonzero(valid)
+
+    def rows(name: str) -> pa.ChunkedArray:
+        column = core.column(name)
+        return column if pos.size == core.num_rows else column.take(pa.array(pos))
+
+    log = key_ids(rows(HK), pc.utf8_lower(pc.fill_null(rows(schema.CHANNEL), "")))
+    rec = rows(schema.RECORD_ID).to_numpy().astype(np.int64)
     order = np.lexsort((rec, log))
     log, rec = log[order], rec[order]
     keep = np.r_[True, (log[1:] != log[:-1]) | (rec[1:] != rec[:-1])]
-    idx = order[keep]
+    idx = pos[order[keep]]
     # Strings as dictionaries first: taking a million rows of text is the costly part.
     narrow = pa.table(
         {
-            name: pc.dictionary_encode(t.column(name)) if name in _TEXT else t.column(name)
+            name: pc.dictionary_encode(core.column(name)) if name in _TEXT else core.column(name)
             for name in (*schema.CORE_COLUMNS, TS, HK)
         }
     )
