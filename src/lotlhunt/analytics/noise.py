@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import chain
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -117,6 +119,10 @@ def _flow(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
 
 
+_items = methodcaller("items")
+_NONE: dict[str, Any] = {}
+
+
 def noisiest(
     detections: Sequence[Detection],
     n: int,
@@ -147,7 +153,7 @@ def noisiest(
         hosts[rule_id].update(all_hosts[k] for k in rows if all_hosts[k])
         # Pairs counted as they come, then kept and merged in first-seen order (which
         # settles ties): the same counts as one pair at a time, a pass in C.
-        seen = Counter(pair for k in rows for pair in (all_fields[k] or {}).items())
+        seen = Counter(chain.from_iterable(map(_items, [all_fields[k] or _NONE for k in rows])))
         for (name, value), count in seen.items():
             if value is not None and len(str(value)) <= MAX_VALUE:
                 values[rule_id][(name, str(value))] += count

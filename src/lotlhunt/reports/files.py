@@ -44,8 +44,7 @@ def write_jsonl(result: HuntResult, path: Path) -> None:
     standard library with escapes instead, so no detection is lost.
     """
     with path.open("wb") as out:
-        for obj in detection_dicts(result.detections):
-            out.write(_json_line(obj))
+        out.writelines(map(_json_line, detection_dicts(result.detections)))
         for item in result.correlations:
             out.write(_json_line(item.to_dict()))
         for signal in result.behaviours:
