@@ -278,22 +278,29 @@ class Context:
         self.identities: dict[int, list[tuple[Any, ...]]] = {}
         if not wanted:
             return
-        values = pa.array(sorted(wanted))
+        values = pa.array(list(wanted), pa.string())
         # Every value a key could end with (a host key may hold a "|" itself).
-        idents = pa.array(sorted({v[i + 1 :] for v in wanted for i, c in enumerate(v) if c == "|"}))
-        logons = frames.logons.filter(
-            pc.is_in(
-                frames.logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32())
-            )
+        idents: set[str] = set()
+        for v in wanted:
+            parts = v.split("|")
+            idents.update("|".join(parts[i:]) for i in range(1, len(parts)))
+        ends = pa.array(list(idents), pa.string())
+        logons = frames.logons
+        is_logon = pc.is_in(
+            logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32())
         )
-        for table, column in (
-            (logons, "session"),
-            (frames.processes, "session"),
-            (frames.processes, "pguid"),
+        for table, column, kind in (
+            (logons, "session", is_logon),
+            (frames.processes, "session", None),
+            (frames.processes, "pguid", None),
         ):
             # The rows whose own value could end a wanted key first, then their keys:
-            # joining host and value on every row of a million cost more than the rest.
-            table = table.filter(pc.is_in(table.column(column), idents))
+            # joining host and value on every row of a million cost more than the rest
+            # (and so did copying every logon before).
+            near = pc.is_in(table.column(column), ends)
+            # Only what a context cites is copied (a process's command line is not).
+            table = table.select(list(dict.fromkeys([HK, column, TS, *schema.EVENT_REF_COLUMNS])))
+            table = table.filter(near if kind is None else pc.and_(kind, near))
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
             hit = pc.is_in(key, values)
             found = table.filter(hit).append_column("__key", key.filter(hit))
