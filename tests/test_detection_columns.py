@@ -30,7 +30,7 @@ from lotlhunt.analytics.run import _cited_events, _detection_signals
 from lotlhunt.detections import DetectionTable
 from lotlhunt.events import schema
 from lotlhunt.model import CorrelationDetection, Detection, EventRef, HuntResult, HuntStats
-from lotlhunt.reports.console import print_summary
+from lotlhunt.reports.console import print_activity, print_summary
 from test_analytics import SEC, SYSMON, T0
 from test_analytics_cited import RowSource
 
@@ -261,3 +261,21 @@ def test_correlations_without_detections_still_give_signals() -> None:
     oracle = detection_signals([], correlations, {})
     assert _detection_signals(RowSource(events), [], correlations) == oracle
     assert [s.name for s in oracle] == ["Correlation"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_activity_strips_from_columns_match_the_object_path_in_colour(seed: int) -> None:
+    rng = random.Random(seed)
+    events = _events(rng, 150)
+    if seed == 0:  # one instant: every detection in the first bucket
+        events = [dict(e, timestamp=T0) for e in events]
+    table = _table(rng, events)
+    if seed == 1:  # a level no rule file spells: it colours nothing
+        table.rules[1].level = "weird"
+    outputs = []
+    for detections in (table, table.objects()):
+        console = Console(file=io.StringIO(), width=90, record=True, color_system="truecolor")
+        print_activity(detections, console)
+        outputs.append(console.export_text(styles=True))
+    assert outputs[0] == outputs[1]
+    assert "Activity per host" in outputs[0]

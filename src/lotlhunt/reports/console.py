@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -181,6 +184,10 @@ def activity_strip(
         counts[k] += 1
         if LEVEL_RANK.get(level, 0) > LEVEL_RANK.get(worst[k], 0):
             worst[k] = level
+    return _strip(counts, worst)
+
+
+def _strip(counts: Sequence[int], worst: Sequence[str]) -> Text:
     peak = max(counts) or 1
     text = Text()
     for c, level in zip(counts, worst, strict=True):
@@ -191,9 +198,35 @@ def activity_strip(
     return text
 
 
+#: A known level by its rank (ranks of known levels are distinct and above 0).
+_LEVEL_OF_RANK = {rank: name for name, rank in LEVEL_RANK.items()}
+
+
+def activity_strip_micros(
+    micros: np.ndarray, ranks: np.ndarray, m0: int, m1: int, width: int
+) -> Text:
+    """:func:`activity_strip` of times in microseconds since the epoch and levels by
+    rank (:data:`LEVEL_RANK`, 0 for an unknown one), worked out by NumPy: the same
+    floating-point steps per detection, so the same buckets."""
+    span = (m1 - m0) / 10**6
+    if span > 0:
+        k = ((micros - m0) / 10**6 / span * (width - 1)).astype(np.int64)
+    else:
+        k = np.zeros(len(micros), np.int64)
+    counts = np.bincount(k, minlength=width)
+    top = np.zeros(width, np.int64)
+    np.maximum.at(top, k, ranks)
+    return _strip(counts.tolist(), [_LEVEL_OF_RANK.get(r, "") for r in top.tolist()])
+
+
 def print_activity(detections: Sequence[Detection], console: Console, top: int = 12) -> None:
     """One line per host (worst first): its detections over the hunt's time span."""
     # Read as columns: detections kept as columns build no object for this.
+    micros_of = getattr(detections, "timestamp_micros", None)
+    micros = micros_of() if micros_of is not None else None
+    if micros is not None and _exact(micros):
+        _print_activity_micros(detections, micros, console, top)
+        return
     times = detection_values(detections, "timestamp")
     levels = detection_values(detections, "level")
     hosts = detection_values(detections, "host")
@@ -209,11 +242,65 @@ def print_activity(detections: Sequence[Detection], console: Console, top: int =
         by_host.items(),
         key=lambda kv: (-max(LEVEL_RANK.get(levels[k], 0) for k in kv[1]), -len(kv[1]), kv[0]),
     )[:top]
-    names = {h: terminal_safe(h) for h, _ in ranked}
-    host_w = min(HOST_WIDTH, max(len(control_free(h)) for h in names))
+    table = _activity_table(console, [h for h, _ in ranked], len(by_host), t0, t1)
+    width = table.columns[1].width or 10
+    for host, items in ranked:
+        strip = activity_strip([times[k] for k in items], [levels[k] for k in items], t0, t1, width)
+        table.add_row(terminal_safe(host), strip, f"{len(items):,}")
+    console.print(table)
+
+
+def _print_activity_micros(
+    detections: Sequence[Detection], micros: pa.Array, console: Console, top: int
+) -> None:
+    """:func:`print_activity` of detections kept as columns: their times in
+    microseconds, grouped per host and bucketed by NumPy (no datetime per detection)."""
+    stamped = np.flatnonzero(pc.is_valid(micros).to_numpy(zero_copy_only=False))
+    if not stamped.size:
+        return
+    m = pc.fill_null(micros, 0).to_numpy()[stamped]
+    levels = detection_values(detections, "level")
+    hosts = detection_values(detections, "host")
+    rank = np.array([LEVEL_RANK.get(levels[k], 0) for k in stamped.tolist()], np.int64)
+    names = [hosts[k] or "?" for k in stamped.tolist()]
+    codes = pc.dictionary_encode(pa.array(names, pa.string()))
+    host = codes.indices.to_numpy()
+    labels = codes.dictionary.to_pylist()
+    count = np.bincount(host, minlength=len(labels))
+    worst = np.zeros(len(labels), np.int64)
+    np.maximum.at(worst, host, rank)
+    ranked = sorted(range(len(labels)), key=lambda h: (-int(worst[h]), -int(count[h]), labels[h]))[
+        :top
+    ]
+    m0, m1 = int(m.min()), int(m.max())
+    t0, t1 = (_EPOCH + timedelta(microseconds=x) for x in (m0, m1))
+    table = _activity_table(console, [labels[h] for h in ranked], len(labels), t0, t1)
+    width = table.columns[1].width or 10
+    for h in ranked:
+        mine = host == h
+        strip = activity_strip_micros(m[mine], rank[mine], m0, m1, width)
+        table.add_row(terminal_safe(labels[h]), strip, f"{int(count[h]):,}")
+    console.print(table)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _exact(micros: pa.Array) -> bool:
+    """Whether the times' differences are exact as doubles (spans under 285 years), so
+    NumPy's division rounds as :meth:`timedelta.total_seconds` does."""
+    lo, hi = pc.min_max(micros).values()
+    return not lo.is_valid or hi.as_py() - lo.as_py() < 2**53
+
+
+def _activity_table(
+    console: Console, shown: Sequence[str], hosts: int, t0: datetime, t1: datetime
+) -> Table:
+    """The activity table's frame: its title and columns, sized for the hosts shown."""
+    host_w = min(HOST_WIDTH, max(len(control_free(h)) for h in shown))
     width = max(10, min(console.width, 200) - host_w - 12)
     table = Table(
-        title=f"Activity per host, {_when(t0)} to {_when(t1)} (of {len(by_host)} hosts)",
+        title=f"Activity per host, {_when(t0)} to {_when(t1)} (of {hosts} hosts)",
         box=None,
         padding=(0, 1),
         show_header=False,
@@ -221,10 +308,7 @@ def print_activity(detections: Sequence[Detection], console: Console, top: int =
     table.add_column("host", min_width=host_w, max_width=host_w, overflow="fold", no_wrap=False)
     table.add_column("strip", no_wrap=True, width=width)
     table.add_column("n", justify="right", no_wrap=True)
-    for host, items in ranked:
-        strip = activity_strip([times[k] for k in items], [levels[k] for k in items], t0, t1, width)
-        table.add_row(names[host], strip, f"{len(items):,}")
-    console.print(table)
+    return table
 
 
 def _print_counts(detections: Sequence[Detection], console: Console, top: int) -> None:
