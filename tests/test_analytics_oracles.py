@@ -15,6 +15,7 @@ import pytest
 
 from lotlhunt.analytics import frame as F
 from lotlhunt.analytics import tracks
+from lotlhunt.analytics.explain import _details
 from lotlhunt.analytics.frame import HK, TS, key_ids
 from lotlhunt.analytics.incidents import Context
 from lotlhunt.detections import iso_times
@@ -169,3 +170,50 @@ def test_iso_times_write_what_strftime_writes(seed: int) -> None:
     want = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
     assert iso_times(column) == want
     assert iso_times(column.slice(0, 0)) == []
+
+
+def _details_oracle(
+    got: pa.Table, wanted: dict[tuple[str, int], tuple[str, ...]]
+) -> dict[int, dict[str, str | None]]:
+    """Row by row, every field read for every row: as it was written."""
+    shown = sorted({n for names in wanted.values() for n in names})
+    columns = {name: got.column(name).to_pylist() for name in shown}
+    out: dict[int, dict[str, str | None]] = {}
+    for k, (rid, channel, eid) in enumerate(
+        zip(
+            got.column("rid").to_pylist(),
+            got.column(schema.CHANNEL).to_pylist(),
+            got.column(schema.EVENT_ID).to_pylist(),
+            strict=True,
+        )
+    ):
+        names = wanted.get(((channel or "").lower(), eid))
+        if names:
+            values = {n: columns[n][k] for n in names if columns[n][k] is not None}
+            if values:
+                out[rid] = values
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_key_fields_read_kind_by_kind_as_row_by_row(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randrange(0, 300)
+    names = ("User", "Image", "CommandLine", "TargetUserName")
+    wanted = {
+        ("security", 4624): ("TargetUserName", "User"),
+        ("security", 4688): ("CommandLine",),
+        ("microsoft-windows-sysmon/operational", 1): ("Image", "CommandLine", "Image"),
+    }
+    columns: dict[str, list[object]] = {
+        "rid": rng.sample(range(10 * n + 1), n),
+        schema.CHANNEL: [rng.choice(CHANNELS) for _ in range(n)],
+        schema.EVENT_ID: [rng.choice((1, 4624, 4688, None)) for _ in range(n)],
+    }
+    for name in names:
+        columns[name] = [rng.choice(("a", "", None, "b\\c")) for _ in range(n)]
+    types = {"rid": pa.int64(), schema.EVENT_ID: pa.int32()}
+    got = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in columns.items()})
+    details = _details(got, wanted)
+    assert details == _details_oracle(got, wanted)
+    assert list(details) == list(_details_oracle(got, wanted))  # the same order

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
 import yaml
@@ -25,6 +26,7 @@ from ..engines.base import Engine, ExplainRequest
 from ..events import schema
 from ..rules.compile.dialect import ALL_TEXT_FIELD
 from ..rules.model import CompiledRule
+from .frame import key_ids
 
 Explanation = tuple[dict[str, str | None], tuple[str, ...]]
 
@@ -124,21 +126,36 @@ def matched_fields(
     fields = sorted({*shown, *also})
     rids = pa.compute.unique(table.column("rid")).to_pylist()
     got = engine.event_fields(rids, fields)
-    columns = {name: got.column(name).to_pylist() for name in shown}
-    out: Details = {}
     if not wanted:
-        return out, got
-    for k, (rid, channel, eid) in enumerate(
-        zip(
-            got.column("rid").to_pylist(),
-            got.column(schema.CHANNEL).to_pylist(),
-            got.column(schema.EVENT_ID).to_pylist(),
-            strict=True,
-        )
-    ):
+        return {}, got
+    return _details(got, wanted), got
+
+
+def _details(got: pa.Table, wanted: dict[tuple[str, int], tuple[str, ...]]) -> Details:
+    """The key fields of each row of ``got`` (by row id, in row order), read kind by
+    kind (channel and event id): only a kind's own fields are turned into Python values
+    (reading every field read for every row cost more than the rest of collection)."""
+    n = got.num_rows
+    if n == 0:
+        return {}
+    kind = key_ids(got.column(schema.CHANNEL), got.column(schema.EVENT_ID))
+    order = np.argsort(kind, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, kind[order][1:] != kind[order][:-1], True])
+    channels = got.column(schema.CHANNEL)
+    eids = got.column(schema.EVENT_ID)
+    found: list[dict[str, str | None] | None] = [None] * n
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        first = int(order[a])
+        channel, eid = channels[first].as_py(), eids[first].as_py()
         names = wanted.get(((channel or "").lower(), eid))
-        if names:
-            values = {n: columns[n][k] for n in names if columns[n][k] is not None}
-            if values:
-                out[rid] = values
-    return out, got
+        if not names:
+            continue
+        rows = order[a:b]
+        take = pa.array(rows, pa.int64())
+        columns = [got.column(name).take(take).to_pylist() for name in names]
+        for k, values in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
+            kept = {name: v for name, v in zip(names, values, strict=True) if v is not None}
+            if kept:
+                found[k] = kept
+    rid = got.column("rid").to_pylist()
+    return {rid[k]: d for k, d in enumerate(found) if d is not None}
