@@ -78,6 +78,7 @@ class DetectionTable(Sequence[Detection]):
         #: ``event_fields`` of the matched events (row id order), or None.
         self.fields = fields
         self._objects: list[Detection] | None = None
+        self._aligned: list[Explanation] | None = None
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -126,10 +127,7 @@ class DetectionTable(Sequence[Detection]):
             return table.column(RID).to_pylist()
         if attr in ("fields", "matched"):
             n = 0 if attr == "fields" else 1
-            nothing: Explanation = ({}, ())
-            get = self.explained.get
-            pairs = zip(table.column(RULE).to_pylist(), table.column(RID).to_pylist(), strict=True)
-            return [get(key, nothing)[n] for key in pairs]
+            return [e[n] for e in self.explanations()]
         if attr == "details":
             no_details: dict[str, str | None] = {}
             get_details = self.details.get
@@ -147,12 +145,13 @@ class DetectionTable(Sequence[Detection]):
         columns = [table.column(n).to_pylist() for n in (RULE, RID)]
         columns += [iso_times(table.column(schema.TIMESTAMP))]
         columns += [table.column(n).to_pylist() for n in names]
-        nothing: Explanation = ({}, ())
+        columns.append(self.explanations())
         no_details: dict[str, str | None] = {}
-        explained, details = self.explained.get, self.details.get
-        for idx, rid, ts, host, channel, eid, rec, src, pos, provider in zip(*columns, strict=True):
+        details = self.details.get
+        for idx, rid, ts, host, channel, eid, rec, src, pos, provider, (fields, held) in zip(
+            *columns, strict=True
+        ):
             rule_id, title, level, tags = rules[idx]
-            fields, held = explained((idx, rid), nothing)
             yield {
                 "rule_id": rule_id,
                 "rule_title": title,
@@ -170,6 +169,18 @@ class DetectionTable(Sequence[Detection]):
                 "details": details(rid, no_details),
                 "provider": provider,
             }
+
+    def explanations(self) -> list[Explanation]:
+        """Every detection's explanation (fields read, selections held), in order: looked
+        up by (rule, row id) once, then shared by the JSON lines, the signals and the
+        noisiest rules (each looked up 150 k pairs again before)."""
+        if self._aligned is None:
+            nothing: Explanation = ({}, ())
+            get = self.explained.get
+            table = self.table
+            pairs = zip(table.column(RULE).to_pylist(), table.column(RID).to_pylist(), strict=True)
+            self._aligned = [get(key, nothing) for key in pairs]
+        return self._aligned
 
     def timestamp_micros(self) -> pa.Array:
         """Every detection's time in microseconds since the epoch (NULL where unknown),
@@ -192,14 +203,11 @@ class DetectionTable(Sequence[Detection]):
         }
         rules = self.rules
         idx = table.column(RULE).to_pylist()
-        rid = table.column(RID).to_pylist()
-        nothing: Explanation = ({}, ())
+        explanations = self.explanations()
 
         def head(i: int) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...]]:
-            n = idx[i]
-            rule = rules[n]
-            held = self.explained.get((n, rid[i]), nothing)[1]
-            return rule.id, rule.title, rule.level, rule.tags, held
+            rule = rules[idx[i]]
+            return rule.id, rule.title, rule.level, rule.tags, explanations[i][1]
 
         return DetectionColumns(pa.table(columns), head)
 
