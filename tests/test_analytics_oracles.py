@@ -28,7 +28,7 @@ HOSTS = ("WS01.corp.local", "ws01", "dc|01", "FS02", None)
 
 
 def _core(rng: random.Random, n: int) -> pa.Table:
-    rows = []
+    rows: list[dict[str, object]] = []
     for k in range(n):
         if rows and rng.random() < 0.1:  # the same event read again (another input)
             rows.append(dict(rng.choice(rows), position=k))
@@ -101,13 +101,13 @@ def _processes(core: pa.Table, rng: random.Random) -> pa.Table:
     return table
 
 
-def _context_oracle(frames: F.Frames, wanted: set[str]) -> dict[str, list[tuple[int, int]]]:
+def _context_oracle(frames: F.Frames, wanted: set[str]) -> dict[str, list[tuple[int, int, int]]]:
     """Every table's rows whose host and value join into a wanted key, per key."""
     values = pa.array(sorted(wanted))
     logons = frames.logons.filter(
         pc.is_in(frames.logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32()))
     )
-    out: dict[str, list[tuple[int, int]]] = {}
+    out: dict[str, list[tuple[int, int, int]]] = {}
     for n, (table, column) in enumerate(
         ((logons, "session"), (frames.processes, "session"), (frames.processes, "pguid"))
     ):

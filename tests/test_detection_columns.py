@@ -271,7 +271,7 @@ def test_activity_strips_from_columns_match_the_object_path_in_colour(seed: int)
         events = [dict(e, timestamp=T0) for e in events]
     table = _table(rng, events)
     if seed == 1:  # a level no rule file spells: it colours nothing
-        table.rules[1].level = "weird"
+        table.rules[1].level = "weird"  # type: ignore[misc]  # a SimpleNamespace here
     outputs = []
     for detections in (table, table.objects()):
         console = Console(file=io.StringIO(), width=90, record=True, color_system="truecolor")
