@@ -6,6 +6,7 @@ numbers, the same log read twice, channels in several cases, host keys holding `
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,6 +22,7 @@ from lotlhunt.analytics.incidents import Context
 from lotlhunt.detections import iso_times
 from lotlhunt.events import schema
 from lotlhunt.model import Signal, SignalKind
+from lotlhunt.reports.console import host_counts
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 CHANNELS = ("Security", "security", "System", None, "Microsoft-Windows-Sysmon/Operational")
@@ -217,3 +219,23 @@ def test_key_fields_read_kind_by_kind_as_row_by_row(seed: int) -> None:
     details = _details(got, wanted)
     assert details == _details_oracle(got, wanted)
     assert list(details) == list(_details_oracle(got, wanted))  # the same order
+
+
+def _host_counts_oracle(
+    hosts: list[str | None], levels: list[str]
+) -> list[tuple[str, list[tuple[str, int]]]]:
+    """A Counter per host, one detection at a time: as it was written."""
+    out: dict[str, Counter[str]] = {}
+    for host, level in zip(hosts, levels, strict=True):
+        out.setdefault(host or "?", Counter())[level] += 1
+    return [(h, list(c.items())) for h, c in out.items()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_host_counts_of_pairs_keep_the_order_of_one_detection_at_a_time(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randrange(0, 400)
+    hosts = [rng.choice(("ws01", "dc01", "", None, "FS02")) for _ in range(n)]
+    levels = [rng.choice(("high", "low", "medium", "weird")) for _ in range(n)]
+    got = host_counts(hosts, levels)
+    assert [(h, list(c.items())) for h, c in got.items()] == _host_counts_oracle(hosts, levels)

@@ -311,6 +311,19 @@ def _activity_table(
     return table
 
 
+def host_counts(hosts: Sequence[str | None], levels: Sequence[str]) -> dict[str, Counter[str]]:
+    """Detections per level of each host (``?`` for none), hosts in first-seen order
+    (which settles ties in the ranking): (host, level) pairs counted in C, then merged
+    per host in the order a pass per detection meets them."""
+    out: dict[str, Counter[str]] = {}
+    for (host, level), n in Counter(zip(hosts, levels, strict=True)).items():
+        counts = out.get(host or "?")
+        if counts is None:
+            counts = out[host or "?"] = Counter()
+        counts[level] += n
+    return out
+
+
 def _print_counts(detections: Sequence[Detection], console: Console, top: int) -> None:
     level_of = detection_values(detections, "level")
     by_level = Counter(level_of)
@@ -333,12 +346,7 @@ def _print_counts(detections: Sequence[Detection], console: Console, top: int) -
         rule_table.add_row(terminal_safe(title), _level(level), f"{n:,}")
     console.print(rule_table)
 
-    hosts: dict[str, Counter[str]] = {}
-    for host, level in zip(detection_values(detections, "host"), level_of, strict=True):
-        counts = hosts.get(host or "?")
-        if counts is None:  # not setdefault: it would build a Counter per detection
-            counts = hosts[host or "?"] = Counter()
-        counts[level] += 1
+    hosts = host_counts(detection_values(detections, "host"), level_of)
     ranked_hosts = sorted(
         hosts.items(),
         key=lambda kv: tuple(-kv[1].get(name, 0) for name in LEVELS),
