@@ -285,20 +285,16 @@ class Context:
             parts = v.split("|")
             idents.update("|".join(parts[i:]) for i in range(1, len(parts)))
         ends = pa.array(list(idents), pa.string())
-        logons = frames.logons
-        is_logon = pc.is_in(
-            logons.column(schema.EVENT_ID), pa.array([4624, 4634, 4647], pa.int32())
-        )
+        logons, logon_ids = frames.logons, pa.array([4624, 4634, 4647], pa.int32())
         for table, column, kind in (
-            (logons, "session", is_logon),
+            (logons, "session", pc.is_in(logons.column(schema.EVENT_ID), logon_ids)),
             (frames.processes, "session", None),
             (frames.processes, "pguid", None),
         ):
-            # The rows whose own value could end a wanted key first, then their keys:
-            # joining host and value on every row of a million cost more than the rest
-            # (and so did copying every logon before).
+            # The rows whose value could end a wanted key, with only the columns a context
+            # cites, then their keys: joining host and value on every row of a million and
+            # copying every logon whole cost more than the rest.
             near = pc.is_in(table.column(column), ends)
-            # Only what a context cites is copied (a process's command line is not).
             table = table.select(list(dict.fromkeys([HK, column, TS, *schema.EVENT_REF_COLUMNS])))
             table = table.filter(near if kind is None else pc.and_(kind, near))
             key = pc.binary_join_element_wise(table.column(HK), table.column(column), "|")
