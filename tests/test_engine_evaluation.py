@@ -945,3 +945,34 @@ def test_slices_run_side_by_side_the_largest_first(
     # Every event, then the 51 Security logons, then the 2 System events.
     assert order[:3] == [[1], [2], [0]]
     assert found[1] == found[2] and {r for r, _ in found[1]} == {0, 1, 2}
+
+
+def test_reading_events_after_evaluation_raises_the_limit_when_duckdb_runs_out(
+    tmp_path: Path,
+) -> None:
+    # The reads of collection and the analytics (matched events, event rows and fields,
+    # frames) ran outside the guard: past DuckDB's limit (a hunt on parts queries under a
+    # quarter of it) the hunt ended with DuckDB's out of memory error instead of raising
+    # the limit as the evaluation does. Here a real one, at a limit of a few MiB.
+    events = [
+        {"Channel": "Security", "EventID": 4688, "CommandLine": f"c {i} " + "x" * 2000}
+        for i in range(5000)
+    ]
+    engine = DuckDBEngine(options=EngineOptions(memory_limit="8MB"))
+    rids = list(range(len(events)))
+    matches = pa.table(
+        {"rule": pa.array([0] * len(rids), pa.int32()), "rid": pa.array(rids, pa.int64())}
+    )
+    try:
+        load_events(engine, events, tmp_path)
+        rows = [
+            engine.events_frame(["CommandLine"], [4688], ["Security"]).num_rows,
+            engine.event_fields(rids, ["CommandLine"]).num_rows,
+            engine.event_rows(rids, ["host"]).num_rows,
+            engine.matched_events(matches).num_rows,
+        ]
+        notes = list(engine.memory.notes)
+    finally:
+        engine.close()
+    assert rows == [len(events)] * 4
+    assert notes and all("raised it to" in n for n in notes)

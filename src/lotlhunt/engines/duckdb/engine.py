@@ -175,7 +175,7 @@ class DuckDBEngine:
     # -- storage ----------------------------------------------------------------------
 
     def event_fields(self, rids: Sequence[int], fields: Sequence[str]) -> pa.Table:
-        return case.event_fields(self, rids, fields)
+        return self.memory.run(lambda: case.event_fields(self, rids, fields))
 
     def ingest(self, batch: pa.RecordBatch) -> None:
         self.store.ingest(batch)
@@ -316,15 +316,15 @@ class DuckDBEngine:
     # -- after evaluation -------------------------------------------------------------
 
     def matched_events(self, matches: pa.Table) -> pa.Table:
-        return case.matched_events(self, matches)
+        return self.memory.run(lambda: case.matched_events(self, matches))
 
     def event_rows(self, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
-        return case.event_rows(self, rids, columns)
+        return self.memory.run(lambda: case.event_rows(self, rids, columns))
 
     def events_frame(
         self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table:
-        return case.events_frame(self, columns, event_ids, channels)
+        return self.memory.run(lambda: case.events_frame(self, columns, event_ids, channels))
 
     def explain(
         self,
@@ -332,7 +332,7 @@ class DuckDBEngine:
         matches: pa.Table,
         requests: Mapping[int, ExplainRequest],
     ) -> list[pa.Table]:
-        return explain(self, rules, matches, requests)
+        return self.memory.run(lambda: explain(self, rules, matches, requests))
 
     def correlate(
         self,
