@@ -24,7 +24,8 @@ from lotlhunt.engines.duckdb.textsearch import candidates, keywords, literals, p
 from lotlhunt.rules.compile.dialect import DUCKDB, re2_escape
 from lotlhunt.rules.logsources import Variant
 from lotlhunt.rules.model import CompiledRule
-from lotlhunt.testing import compile_rules, load_events
+from lotlhunt.testing import load_events
+from rule_docs import keyword_rules
 
 hyperscan = pytest.importorskip("hyperscan")
 
@@ -150,22 +151,6 @@ def test_past_its_share_of_rows_the_search_gives_up(monkeypatch: pytest.MonkeyPa
     assert found is not None and len(found.rids) == 100
 
 
-def _rules(*keyword_lists: list[str]) -> list[CompiledRule]:
-    out: list[CompiledRule] = []
-    for n, kws in enumerate(keyword_lists):
-        ruleset = compile_rules(
-            {
-                "title": f"keywords {n}",
-                "id": f"00000000-0000-4000-b000-{n:012d}",
-                "logsource": {"product": "windows"},
-                "detection": {"k": kws, "condition": "k"},
-            }
-        )
-        assert not ruleset.failed, ruleset.failed
-        out.extend(ruleset.rules)
-    return out
-
-
 def _events() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"Channel": "System", "EventID": 7045, "ServiceName": "MİMİKATZ"},
@@ -202,7 +187,7 @@ def test_keyword_rules_match_as_their_own_sql_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: bool, searcher: str
 ) -> None:
     # Without Hyperscan (it could not be imported) the keyword tests go the old way.
-    rules = _rules(*RULES)
+    rules = keyword_rules(*RULES)
     searched: list[int] = []
     real = textsearch.candidates
 

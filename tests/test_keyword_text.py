@@ -18,23 +18,8 @@ from lotlhunt.engines.duckdb import evaluate as evaluate_module
 from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.keywords import cheaper, prefilter, unfolded
 from lotlhunt.rules.model import CompiledRule
-from lotlhunt.testing import compile_rules, load_events
-
-
-def _rules(*keyword_lists: list[str]) -> list[CompiledRule]:
-    out: list[CompiledRule] = []
-    for n, keywords in enumerate(keyword_lists):
-        ruleset = compile_rules(
-            {
-                "title": f"keywords {n}",
-                "id": f"00000000-0000-4000-a000-{n:012d}",
-                "logsource": {"product": "windows"},
-                "detection": {"k": keywords, "condition": "k"},
-            }
-        )
-        assert not ruleset.failed, ruleset.failed
-        out.extend(ruleset.rules)
-    return out
+from lotlhunt.testing import load_events
+from rule_docs import keyword_rules
 
 
 def _events() -> list[dict[str, Any]]:
@@ -63,7 +48,7 @@ def _matches(engine: DuckDBEngine, rules: list[CompiledRule], by_field: bool) ->
 def test_keywords_on_every_event_match_as_the_lowered_text_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rules = _rules(
+    rules = keyword_rules(
         ["mimikatz"],  # one keyword: contains
         ["kerberos::golden", "sekurlsa::logonpasswords", "x" * 3],  # three contains
         ["mimi*katz"],  # a LIKE of literals and %
@@ -112,7 +97,7 @@ def test_a_small_table_lowers_the_text_of_every_event(
         flags.append(args[-1])
         return real(*args, **kw)
 
-    rules = _rules(["mimikatz"])
+    rules = keyword_rules(["mimikatz"])
     engine = DuckDBEngine()
     try:
         load_events(engine, _events(), tmp_path)
