@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from corpus import require_corpus
@@ -18,14 +17,11 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.hunt import read_into
 from lotlhunt.rules.loader import load_rules
 from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon
+from match_pairs import pairs as _pairs
 
 pytestmark = pytest.mark.corpus
 
 FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")
-
-
-def _pairs(table: pa.Table) -> set[tuple[int, int]]:
-    return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
 
 
 def _both_ways(logs: list[Path]) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:

@@ -29,6 +29,7 @@ from lotlhunt.engines.duckdb.store import take_unified
 from lotlhunt.hunt import HuntConfig, run_hunt
 from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import compile_rules, load_events
+from match_pairs import evaluated_pairs as _matches
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
@@ -98,13 +99,6 @@ def _rules() -> list[CompiledRule]:
 def _tune(engine: DuckDBEngine, **options: int) -> None:
     """Evaluate with other tuning from now on (as a hunt configured so would)."""
     engine.options = dataclasses.replace(engine.options, **options)
-
-
-def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
-    evaluation = engine.evaluate(rules)
-    assert not evaluation.failed
-    m = evaluation.matches
-    return set(zip(m.column("rule").to_pylist(), m.column("rid").to_pylist(), strict=True))
 
 
 def _encoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, EncodedSlice | None]]:

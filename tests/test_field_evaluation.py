@@ -25,8 +25,8 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.kernels import search_literals, substring_hits
 from lotlhunt.rules.compile.dialect import re2_escape
 from lotlhunt.rules.compile.tree import Kind, Node, Op, kernel_test
-from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import load_events
+from match_pairs import evaluated_pairs as _matches
 from rule_docs import process_creation_rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -111,13 +111,6 @@ FIELDS = sorted(VALUES)
 
 
 RULES = process_creation_rules(*DETECTIONS)
-
-
-def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
-    found = engine.evaluate(rules)
-    assert not found.failed
-    table: pa.Table = found.matches
-    return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
 
 
 def _agree(

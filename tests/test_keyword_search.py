@@ -25,6 +25,7 @@ from lotlhunt.rules.compile.dialect import DUCKDB, re2_escape
 from lotlhunt.rules.logsources import Variant
 from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import load_events
+from match_pairs import evaluated_pairs
 from rule_docs import keyword_rules
 
 hyperscan = pytest.importorskip("hyperscan")
@@ -175,10 +176,7 @@ RULES = (
 
 def _matches(engine: DuckDBEngine, rules: list[CompiledRule], by_field: bool) -> set[Any]:
     engine.options = dataclasses.replace(engine.options, by_field=by_field)
-    found = engine.evaluate(rules)
-    assert not found.failed
-    m = found.matches
-    return set(zip(m.column("rule").to_pylist(), m.column("rid").to_pylist(), strict=True))
+    return evaluated_pairs(engine, rules)
 
 
 @pytest.mark.parametrize("parts", [False, True], ids=["table", "parts"])

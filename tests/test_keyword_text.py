@@ -19,6 +19,7 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.keywords import cheaper, prefilter, unfolded
 from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import load_events
+from match_pairs import evaluated_pairs
 from rule_docs import keyword_rules
 
 
@@ -39,10 +40,7 @@ def _events() -> list[dict[str, Any]]:
 
 def _matches(engine: DuckDBEngine, rules: list[CompiledRule], by_field: bool) -> set[Any]:
     engine.options = dataclasses.replace(engine.options, by_field=by_field)
-    found = engine.evaluate(rules)
-    assert not found.failed
-    m = found.matches
-    return set(zip(m.column("rule").to_pylist(), m.column("rid").to_pylist(), strict=True))
+    return evaluated_pairs(engine, rules)
 
 
 def test_keywords_on_every_event_match_as_the_lowered_text_does(

@@ -35,6 +35,7 @@ from lotlhunt.rules.model import CompiledRule
 from lotlhunt.scope import EventScope
 from lotlhunt.simulate import LOGS_DIR, simulate_volt_typhoon
 from lotlhunt.testing import compile_rules
+from match_pairs import pairs as _pairs
 from spark_support import SPARK_OPTIONS, require_spark
 
 pytestmark = pytest.mark.spark
@@ -52,10 +53,6 @@ def _engine(by_field: bool = True) -> SparkEngine:
     engine = create_engine("spark", options=EngineOptions(spark=options))
     assert isinstance(engine, SparkEngine)
     return engine
-
-
-def _pairs(table: pa.Table) -> set[tuple[int, int]]:
-    return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
 
 
 def _run(

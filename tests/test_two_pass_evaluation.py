@@ -23,6 +23,7 @@ from lotlhunt.engines.duckdb.engine import DuckDBEngine
 from lotlhunt.engines.duckdb.units import FieldCodes, UnitTruth
 from lotlhunt.rules.model import CompiledRule
 from lotlhunt.testing import load_events
+from match_pairs import evaluated_pairs as _matches
 from rule_docs import process_creation_rules as _rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -74,13 +75,6 @@ def _permuted(encoded: EncodedSlice, order: np.ndarray) -> EncodedSlice:
     out.fields = {f: FieldCodes(c.values, c.codes[order]) for f, c in encoded.fields.items()}
     out.rows = {u: UnitTruth(t.true[order], t.null[order]) for u, t in encoded.rows.items()}
     return out
-
-
-def _matches(engine: DuckDBEngine, rules: list[CompiledRule]) -> set[tuple[int, int]]:
-    found = engine.evaluate(rules)
-    assert not found.failed
-    table: pa.Table = found.matches
-    return set(zip(table.column("rule").to_pylist(), table.column("rid").to_pylist(), strict=True))
 
 
 def _both(
