@@ -136,6 +136,19 @@ def test_a_match_across_two_values_is_not_a_value_holding_it() -> None:
     assert matcher.values(array.slice(1), 100).tolist() == [2]  # an offset array
 
 
+def test_literals_the_search_cannot_place_go_the_old_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A NUL ends Hyperscan's literal early (its match would be placed before its value
+    # and dropped); a literal past Hyperscan's length limit failed the whole slice.
+    assert literals(_contains("mimi\0katz")) is None
+    con = duckdb.connect()
+    con.register("events", pa.table({"__rid": pa.array([0], pa.int64()), "A": ["x"]}))
+    monkeypatch.setattr(_Store, "field_columns", lambda self: ["A"])
+    long = "k" * 100_000
+    words = keywords(con, [_contains(long)])
+    assert words is not None and words.caseless == (long.encode(),)
+    assert candidates(con, _Slices(), Variant("every", ()), words, 1) is None  # type: ignore[arg-type]
+
+
 def test_past_its_share_of_rows_the_search_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
     con = duckdb.connect()
     con.register(

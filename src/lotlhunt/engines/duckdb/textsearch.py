@@ -88,7 +88,7 @@ class Keywords:
 
 def literals(sql: str) -> tuple[frozenset[str], bool] | None:
     """Literals one of which the lower-cased event's text holds wherever ``sql`` is true,
-    if ``sql`` is a test of that text this search can serve (ASCII, no ``\\n``); and
+    if ``sql`` is a test of that text this search can serve (ASCII, no ``\\n`` nor NUL); and
     whether the test is true of the joined text exactly where it is true of one of its
     values (a literal or an alternation of literals: none spans two values)."""
     op, column, values = kernel_test(sql)
@@ -103,7 +103,9 @@ def literals(sql: str) -> tuple[frozenset[str], bool] | None:
         found, per_value = regex_literals(values[0]), False
     else:
         return None
-    if not found or any(not w or "\n" in w or not w.isascii() for w in found):
+    # NUL: Hyperscan's literals end at it, and a shorter literal's match would be placed
+    # before its value's start and dropped.
+    if not found or any(not w or "\n" in w or "\0" in w or not w.isascii() for w in found):
         return None
     return found, per_value
 
@@ -291,9 +293,14 @@ def candidates(
     """The rows of the slice of ``variant`` (within ``span``) where a field's value holds
     one of ``words``' literals, and those values (rows out of the slice may be among
     them: the caller keeps its own); None past :data:`MAX_SHARE` of its ``rows`` or
-    :data:`MAX_BYTES` of values found. Parts are read by pyarrow, a row group at a
-    time; DuckDB's table one column at a time, :data:`BATCH_ROWS` values at once."""
-    collector = _Collector(Matcher(words), int(rows * MAX_SHARE) + SLACK)
+    :data:`MAX_BYTES` of values found, or for literals Hyperscan refuses. Parts are read
+    by pyarrow, a row group at a time; DuckDB's table one column at a time,
+    :data:`BATCH_ROWS` values at once."""
+    try:
+        matcher = Matcher(words)
+    except hyperscan.error:  # literals it refuses (past its length limit): the old way
+        return None
+    collector = _Collector(matcher, int(rows * MAX_SHARE) + SLACK)
     try:
         parts = slices.store.parts
         if not (parts and _from_parts(parts, span, collector)):
