@@ -60,6 +60,22 @@ def test_same_file_twice_is_one_unit(tmp_path: Path) -> None:
     assert len(found.units) == 1
 
 
+def test_links_to_folders_are_followed_once(tmp_path: Path) -> None:
+    # A case folder made of links to hosts' log folders read nothing before; a link back
+    # to a parent must not loop, and a folder reached twice is read once.
+    logs = tmp_path / "store" / "dc01"
+    logs.mkdir(parents=True)
+    (logs / "security.json").write_text(LINES)
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "dc01").symlink_to(logs, target_is_directory=True)
+    (logs / "up").symlink_to(tmp_path / "store", target_is_directory=True)
+    found = discover([case, tmp_path / "store"])
+    assert [Path(u.path).name for u in found.units] == ["security.json"]
+    assert all("already read" in why for _, why in found.skipped) and found.skipped
+    assert not found.issues
+
+
 def test_damaged_evtx_is_a_file_issue(tmp_path: Path) -> None:
     path = tmp_path / "damaged.evtx"
     path.write_bytes(b"ElfFile\x00" + b"\xff" * 40)  # magic, then a header cut short

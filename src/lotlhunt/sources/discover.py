@@ -44,10 +44,21 @@ def discover(paths: Sequence[str | Path]) -> Discovery:
     """Every readable unit under ``paths`` (files, folders recursively, archive members)."""
     found = Discovery()
     seen: set[tuple[str, str | None, int]] = set()
+    # Links to folders are followed (a case folder of links to hosts' log folders read
+    # nothing before, and said nothing); a folder reached twice, as by a link to one of
+    # its parents, is read once.
+    folders: set[str] = set()
     for given in paths:
         path = str(given)
         if os.path.isdir(path):
-            for root, dirs, files in os.walk(path, onerror=lambda e: _walk_error(found, e)):
+            walk = os.walk(path, onerror=lambda e: _walk_error(found, e), followlinks=True)
+            for root, dirs, files in walk:
+                real = os.path.realpath(root)
+                if real in folders:
+                    dirs.clear()
+                    found.skipped.append((root, "a folder already read (through a link)"))
+                    continue
+                folders.add(real)
                 dirs.sort()
                 for name in sorted(files):
                     _add_file(found, seen, os.path.join(root, name))
