@@ -146,20 +146,8 @@ def pack_evtx_event(doc: dict[str, Any]) -> PackedRow | None:
     ts = (attrs if type(attrs) is dict else node).get("SystemTime")
     if ts is None:  # the record header's time is taken: map_evtx_event's way
         return None
-    node = get("Provider")
-    if type(node) is dict:
-        provider = node.get("#attributes")
-        if type(provider) is not dict:
-            provider = node
-    else:
-        provider = _EMPTY
-    node = get("Execution")
-    if type(node) is dict:
-        execution = node.get("#attributes")
-        if type(execution) is not dict:
-            execution = node
-    else:
-        execution = _EMPTY
+    provider = _attrs(get("Provider"))
+    execution = _attrs(get("Execution"))
     source_name = provider.get("EventSourceName")
     shapes = _PACKED[source_name is not None]
     shape = shapes.get(names)
@@ -208,7 +196,9 @@ _EMPTY: dict[str, Any] = {}
 
 
 def _attrs(node: Any) -> dict[str, Any]:
+    """A System node's attributes (its ``#attributes``, else the node itself), read only:
+    an absent node gives the one shared empty dict."""
     if type(node) is dict:
         attrs = node.get("#attributes")
         return attrs if type(attrs) is dict else node
-    return {}
+    return _EMPTY
