@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -222,3 +223,35 @@ def test_sigmahq_compile_rate_and_warm_load(tmp_path: Path) -> None:
     assert warm.cache_hits == warm.files == cold.files and warm.compiled == 0
     assert warm.rules == cold.rules and warm.failed == cold.failed
     assert warm_seconds < 5  # generous for loaded CI machines; ~0.4 s on a quiet one
+
+
+def test_links_to_rule_folders_are_followed_and_read_once(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    write(tmp_path / "shared" / "one.yml", rule_doc(1))
+    write(rules / "two.yml", rule_doc(2))
+    (rules / "linked").symlink_to(tmp_path / "shared", target_is_directory=True)
+    (rules / "loop").symlink_to(rules, target_is_directory=True)  # a link to a parent
+    files = [p.relative_to(rules).as_posix() for p in iter_rule_files([rules])]
+    assert files == ["linked/one.yml", "two.yml"]
+    ruleset = load_rules([rules, tmp_path / "shared"])
+    assert ruleset.files == 2 and len(ruleset.rules) == 2 and ruleset.failed == []
+
+
+def test_a_rule_folder_that_cannot_be_listed_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "ok" / "one.yml", rule_doc(1))
+    write(tmp_path / "locked" / "two.yml", rule_doc(2))
+    scandir = os.scandir
+
+    def refusing(path: Any) -> Any:
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    ruleset = load_rules([tmp_path], cache=False)
+    assert len(ruleset.rules) == 1
+    assert [(i.path, i.message.split(":")[0]) for i in ruleset.failed] == [
+        (str(tmp_path / "locked"), "cannot list rule folder")
+    ]

@@ -115,7 +115,8 @@ def load_rules(
     out = RuleSet(placeholders=ph)
     files: list[tuple[str, bytes | None]] = []
     seen: set[str] = set()
-    for name in _rule_file_names(paths):
+    unlisted: list[OSError] = []
+    for name in _rule_file_names(paths, unlisted):
         key = os.path.abspath(name)
         if key in seen:  # named twice (a folder and a file in it): load once
             continue
@@ -126,6 +127,10 @@ def load_rules(
         except OSError as exc:
             out.files += 1
             out.failed.append(InputIssue(name, None, f"cannot read rule file: {exc}", "rule"))
+    for error in unlisted:
+        out.failed.append(
+            InputIssue(str(error.filename), None, f"cannot list rule folder: {error}", "rule")
+        )
     if extra_dicts:
         generated = orjson.dumps(list(extra_dicts), option=orjson.OPT_SORT_KEYS, default=str)
         files.append((GENERATED, generated))

@@ -34,21 +34,44 @@ RULE_SUFFIXES = (".yml", ".yaml")
 GENERATED = "<generated>"
 
 
-def iter_rule_files(paths: Iterable[str | Path]) -> Iterable[Path]:
+def iter_rule_files(
+    paths: Iterable[str | Path], errors: list[OSError] | None = None
+) -> Iterable[Path]:
     """Rule files under ``paths``: ``.yml``/``.yaml`` files in folders (recursively,
-    sorted, hidden folders such as ``.github`` skipped), and every file named directly."""
-    return map(Path, _rule_file_names(paths))
+    sorted, hidden folders such as ``.github`` skipped, links to folders followed and a
+    folder reached twice read once), and every file named directly. Folders that cannot
+    be listed are appended to ``errors`` (their rules would otherwise go missing
+    silently)."""
+    return map(Path, _rule_file_names(paths, errors))
 
 
-def _rule_file_names(paths: Iterable[str | Path]) -> Iterable[str]:
+def _rule_file_names(
+    paths: Iterable[str | Path], errors: list[OSError] | None = None
+) -> Iterable[str]:
     """:func:`iter_rule_files` as strings: thousands of Path objects cost a warm load."""
+    folders: set[tuple[int, int]] = set()
     for p in paths:
         name = os.fspath(p)
         if not os.path.isdir(name):
             yield name
             continue
         found: list[str] = []
-        for root, dirs, names in os.walk(name):
+        walk = os.walk(
+            name, onerror=errors.append if errors is not None else None, followlinks=True
+        )
+        for root, dirs, names in walk:
+            # One stat a folder (a real path would stat every component of its name).
+            try:
+                st = os.stat(root)
+            except OSError as exc:
+                if errors is not None:
+                    errors.append(exc)
+                dirs.clear()
+                continue
+            if (st.st_dev, st.st_ino) in folders:  # a link back to a parent, given twice
+                dirs.clear()
+                continue
+            folders.add((st.st_dev, st.st_ino))
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             found.extend(os.path.join(root, n) for n in names if n.lower().endswith(RULE_SUFFIXES))
         # Sorted by path components, as sorting Path objects would (but cheaper).
