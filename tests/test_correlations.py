@@ -833,3 +833,60 @@ def test_temporal_ordered_matches_oracle(tmp_path_factory, rows) -> None:
     result, tags = hunt(ruleset(rule), shuffled(events), tmp_path_factory.mktemp("o"))
     got = [sorted(int(tags[r]) for r in h.rids) for h in result.hits]
     assert got == _ordered_oracle([(float(t), lv) for t, lv in rows], 60.0, 3)
+
+
+class _OutOfMemoryOnce:
+    """A connection that runs out of memory the ``nth`` time it runs a statement starting
+    with ``prefix`` (after the statements before it in the same run took effect)."""
+
+    def __init__(self, con: Any, prefix: str, nth: int) -> None:
+        self._con = con
+        self._prefix = prefix
+        self._left = nth
+        self.failed = 0
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        import duckdb
+
+        if sql.startswith(self._prefix):
+            self._left -= 1
+            if self._left == 0:
+                self.failed += 1
+                raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("prefix", ["INSERT INTO __corr_hits", "INSERT INTO __corr_members"])
+@pytest.mark.parametrize("nth", [1, 2])  # the inner correlation's run, the outer's
+def test_a_correlation_out_of_memory_is_run_again_under_a_raised_limit(
+    tmp_path: Path, prefix: str, nth: int
+) -> None:
+    # Its members were recorded before the episodes' insert failed: the retry must
+    # not count them twice, and the result must be that of a run that never failed.
+    rs = ruleset(*CHAIN)
+    rows = [("f1", 0, 4625), ("f2", 10, 4625), ("f3", 20, 4625), ("f4", 30, 4625), ("s", 60, 4624)]
+    events = [ev(tag, t, eid=eid, TargetUserName="bob") for tag, t, eid in rows]
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "failing").mkdir()
+    expected, tags = hunt(rs, events, tmp_path / "plain")
+    engine = DuckDBEngine()
+    try:
+        load_events(engine, events, tmp_path / "failing")
+        evaluation = engine.evaluate(rs.rules)
+        real = engine.con
+        engine.con = _OutOfMemoryOnce(real, prefix, nth)  # type: ignore[assignment]
+        try:
+            result = evaluate_correlations(engine, rs, evaluation.matches)
+        finally:
+            failing, engine.con = engine.con, real
+        notes = list(engine.memory.notes)
+    finally:
+        engine.close()
+    assert failing.failed == 1  # type: ignore[attr-defined]
+    assert result.failed == []
+    assert summary(result, tags) == summary(expected, tags) != []
+    assert all(len(set(h.rids)) == len(h.rids) for h in result.hits)
+    assert len(notes) == 1 and "raised it" in notes[0]

@@ -9,6 +9,7 @@ value) and runs the window queries of :mod:`.correlation_sql` over them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -52,8 +53,11 @@ def correlate(
         for sql in cs.setup():
             con.execute(sql)
         with arrow_view(con, "__corr_matches_arrow", matches.select(["rule", "rid"])):
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE __corr_matches AS SELECT * FROM __corr_matches_arrow"
+            engine.memory.run(
+                lambda: con.execute(
+                    "CREATE OR REPLACE TEMP TABLE __corr_matches AS "
+                    "SELECT * FROM __corr_matches_arrow"
+                )
             )
         for i in order:
             plan = plans[i]
@@ -61,14 +65,18 @@ def correlate(
                 run.failed[i] = "a referenced correlation failed"
                 continue
             try:
-                _run(engine, plan, plans, rules, i in referenced, fold)
+                statements = _statements(engine, plan, plans, rules, i in referenced, fold)
+                # Each statement replaces its table but the two inserts, which the run
+                # undoes first: so it can be retried under a raised memory limit.
+                engine.memory.run(partial(_execute, con, statements))
             except CannotRun as exc:
                 run.failed[i] = str(exc)
             except duckdb.Error as exc:
                 run.failed[i] = f"query failed: {exc}"
             else:
                 run.ran.append(i)
-        rows = con.sql(cs.report(run.ran)).to_arrow_table().to_pylist()
+        report = cs.report(run.ran)
+        rows = engine.memory.run(lambda: con.sql(report).to_arrow_table()).to_pylist()
     finally:
         for sql in cs.cleanup([f"__corr_fire_{i}" for i in referenced]):
             con.execute(sql)
@@ -184,22 +192,30 @@ def _firing(plan: CorrelationPlan) -> tuple[str, str]:
     return cs.aggregate_firing(plan.kind, plan.seconds, predicate, cond.percentile), peak
 
 
-def _run(
+def _statements(
     engine: DuckDBEngine,
     plan: CorrelationPlan,
     plans: Mapping[int, CorrelationPlan],
     rules: Sequence[CompiledRule],
     referenced: bool,
     fold: str,
-) -> None:
+) -> list[str]:
+    """The statements of one correlation's run, from undoing an earlier try of it to
+    recording its episodes."""
     firing, peak = _firing(plan)
-    statements = [
+    first = plan.index << EID_SHIFT
+    statements = cs.forget(plan.index, first, (plan.index + 1) << EID_SHIFT)
+    statements.append(
         f"CREATE OR REPLACE TEMP TABLE {cs.OCC} AS "
         + _occurrences(engine, plan, plans, rules, fold)
-    ]
-    statements += cs.episodes(firing, peak, plan.index << EID_SHIFT)
+    )
+    statements += cs.episodes(firing, peak, first)
     if referenced:
         statements.append(cs.firing_table(f"__corr_fire_{plan.index}"))
     statements += cs.members(plan.index)
+    return statements
+
+
+def _execute(con: duckdb.DuckDBPyConnection, statements: Sequence[str]) -> None:
     for sql in statements:
-        engine.con.execute(sql)
+        con.execute(sql)

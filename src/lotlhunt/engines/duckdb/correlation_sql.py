@@ -214,6 +214,16 @@ def members(correlation: int) -> list[str]:
     ]
 
 
+def forget(correlation: int, first_eid: int, next_eid: int) -> list[str]:
+    """Statements that remove what a run of ``correlation`` recorded (its episodes' ids
+    are ``first_eid`` up to ``next_eid``), so that a run cut short, as by DuckDB running
+    out of memory between its two inserts, can be run again without counting twice."""
+    return [
+        f"DELETE FROM {MEMBERS} WHERE eid >= {int(first_eid)} AND eid < {int(next_eid)}",
+        f"DELETE FROM {HITS} WHERE correlation = {int(correlation)}",
+    ]
+
+
 def setup() -> list[str]:
     return [
         f"CREATE OR REPLACE TEMP TABLE {MEMBERS} (eid BIGINT, rid BIGINT, ts TIMESTAMPTZ)",
