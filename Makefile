@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 	@echo "HTML report: $(abspath $(DEMO)/report.html)"
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
