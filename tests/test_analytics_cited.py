@@ -4,6 +4,7 @@ every event of the cited kinds held 0.7 GB at the hunt's peak)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -97,3 +98,29 @@ def test_analyse_reads_no_chaining_field_of_uncited_events() -> None:
     source = RowSource(events)
     analyse(source, [_detection(events, 3, "r1")], [])
     assert source.asked_rows == [[3], [3]]
+
+
+def test_analyse_pauses_the_collector_for_signals_and_incidents_then_leaves_it_as_it_was() -> None:
+    # Signals and incidents are many small acyclic objects: the cyclic collector is off
+    # while they are made, back on after, and stays off for a caller who turned it off.
+    events = [
+        proc("ws01", h(k), "whoami", "C:\\Windows\\System32\\whoami.exe", lid=f"0x{k}")
+        for k in range(1, 10)
+    ]
+    seen: list[bool] = []
+
+    class Watching(RowSource):
+        def event_rows(self, rids: Sequence[int], columns: Sequence[str]) -> pa.Table:
+            seen.append(gc.isenabled())
+            return super().event_rows(rids, columns)
+
+    detections = [_detection(events, 3, "r1")]
+    analyse(Watching(events), detections, [])
+    assert seen == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        analyse(Watching(events), detections, [])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

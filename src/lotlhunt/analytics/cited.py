@@ -243,8 +243,10 @@ def detection_signals(
     _, first = np.unique(vg * width + vk, return_index=True)
     first.sort()
     kept_group, kept_key = vg[first], vk[first]
-    key_bounds = np.searchsorted(kept_group, np.arange(len(groups.totals) + 1))
-    kept_keys = kept_key.tolist()
+    key_bounds = np.searchsorted(kept_group, np.arange(len(groups.totals) + 1)).tolist()
+    # Every group's keys as pairs, in one list: a signal takes its slice.
+    pairs = keys.pairs
+    kept_keys = [pairs[k] for k in kept_key.tolist()]
     # The most common account of each group, the first seen among equals.
     acct = np.full(len(rows), -1, np.int64)
     acct[has] = keys.account[f[has]]
@@ -276,7 +278,7 @@ def detection_signals(
                 host=first_ref.host,
                 account=keys.accounts[a] if a >= 0 else None,
                 timestamp=first_ref.timestamp,
-                keys=tuple(keys.pairs[k] for k in kept_keys[key_bounds[g] : key_bounds[g + 1]]),
+                keys=tuple(kept_keys[key_bounds[g] : key_bounds[g + 1]]),
             )
         )
     if correlations:

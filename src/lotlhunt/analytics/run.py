@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from .._support.gc_pause import gc_paused
 from ..events import schema
 from ..model import CorrelationDetection, Detection, Incident, Signal
 from . import hours, logons, processes, shares, tracks
@@ -70,9 +71,13 @@ def analyse(
     base = Baseline.of(frames.core)
     hosts = host_map(frames)
     found = behaviours(frames, base, hosts)
-    signals = _detection_signals(source, detections, correlations) + found
-    moves = movements(frames, hosts, signals)
-    incidents = build(signals + moves, frames)
+    # Signals, their cited events and incidents are tens of thousands of small acyclic
+    # objects: the collector's passes over the growing heap while they are made cost
+    # more than a third of these steps (0.7 s of a 1 M-event re-hunt), for nothing.
+    with gc_paused():
+        signals = _detection_signals(source, detections, correlations) + found
+        moves = movements(frames, hosts, signals)
+        incidents = build(signals + moves, frames)
     found = sorted(found + moves, key=_when)
     return Analysis(found, incidents, base.notes)
 
