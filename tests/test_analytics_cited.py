@@ -5,11 +5,15 @@ every event of the cited kinds held 0.7 GB at the hunt's peak)."""
 from __future__ import annotations
 
 import gc
+import random
 from collections.abc import Sequence
 from datetime import timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 
+from lotlhunt.analytics.cited import cited_frame
 from lotlhunt.analytics.incidents import detection_groups, detection_signals, event_keys
 from lotlhunt.analytics.run import _cited_events, analyse
 from lotlhunt.events import schema
@@ -124,3 +128,37 @@ def test_analyse_pauses_the_collector_for_signals_and_incidents_then_leaves_it_a
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cited_frame_joins_as_arrow_s_left_join_did(seed: int) -> None:
+    # The oracle: the hash join cited_frame made before (row id order, NULL core columns
+    # for a row id the core lacks).
+    rng = random.Random(seed)
+    n = rng.randrange(0, 40)
+    rids = rng.sample(range(60), n)
+    fields = pa.table(
+        {
+            "rid": pa.array(rids, pa.int64()),
+            schema.CHANNEL: pa.array([rng.choice((SEC, SYSMON, "", None)) for _ in rids]),
+            schema.EVENT_ID: pa.array([rng.choice((1, 4688, None)) for _ in rids], pa.int32()),
+            "LogonId": pa.array([rng.choice(("0x1", None)) for _ in rids]),
+        }
+    )
+    core_rids = rng.sample(range(60), rng.randrange(0, 40))
+    core = pa.table(
+        {
+            "rid": pa.array(core_rids, pa.int64()),
+            schema.HOST: pa.array([rng.choice(("ws01", None)) for _ in core_rids]),
+            schema.SOURCE: pa.array([f"s{r % 3}" for r in core_rids]),
+            schema.POSITION: pa.array([r * 2 for r in core_rids], pa.int64()),
+        }
+    )
+    got = cited_frame(fields, core)
+    if fields.num_rows == 0:
+        assert got.num_rows == 0
+        return
+    channel = pc.fill_null(fields.column(schema.CHANNEL), "")
+    kept = pc.and_(pc.is_valid(fields.column(schema.EVENT_ID)), pc.not_equal(channel, ""))
+    want = fields.filter(kept).join(core, "rid").sort_by("rid")
+    assert got.equals(want)

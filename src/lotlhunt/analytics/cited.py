@@ -342,4 +342,22 @@ def cited_frame(fields: pa.Table, core: pa.Table) -> pa.Table:
         return pa.table({})
     channel = pc.fill_null(fields.column(schema.CHANNEL), "")
     kept = pc.and_(pc.is_valid(fields.column(schema.EVENT_ID)), pc.not_equal(channel, ""))
-    return fields.filter(kept).join(core, RID).sort_by(RID)
+    return _left_join(fields.filter(kept).sort_by(RID), core)
+
+
+def _left_join(left: pa.Table, right: pa.Table) -> pa.Table:
+    """``left`` with the other columns of ``right`` where its ``RID`` is that of a row
+    of ``right`` (NULL where none), as ``left.join(right, RID)`` gives them, in
+    ``left``'s order: a lookup in ``right`` sorted by row id (a row id is there once),
+    not a hash join (a third of a second on 130 k cited events)."""
+    right = right.sort_by(RID)
+    ids = right.column(RID).to_numpy()
+    wanted = np.asarray(pc.fill_null(left.column(RID), -1).to_numpy(zero_copy_only=False))
+    at = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+    found = (ids[at] == wanted) if len(ids) else np.zeros(len(wanted), bool)
+    found &= np.asarray(pc.is_valid(left.column(RID)).to_numpy(zero_copy_only=False), bool)
+    take = pa.array(at, pa.int64(), mask=~found)
+    for name in right.column_names:
+        if name != RID:
+            left = left.append_column(right.field(name), right.column(name).take(take))
+    return left
