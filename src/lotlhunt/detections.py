@@ -39,8 +39,10 @@ def collect_detections(
     (:class:`DetectionTable`)."""
     if matches.num_rows == 0:
         return []
-    table = engine.matched_events(matches)
-    with gc_paused():
+    # What is made here lasts as long as the hunt's result: frozen at the end in a
+    # one-command process, or the next young collection scans all of it at once.
+    with gc_paused(lasting=True):
+        table = engine.matched_events(matches)
         explained = explain_matches(engine, rules, matches)
         details, fields = matched_fields(engine, table, KEY_FIELDS)
     if fields is not None:  # the key fields are in ``details`` now: the chaining ones stay

@@ -73,8 +73,10 @@ def analyse(
     found = behaviours(frames, base, hosts)
     # Signals, their cited events and incidents are tens of thousands of small acyclic
     # objects: the collector's passes over the growing heap while they are made cost
-    # more than a third of these steps (0.7 s of a 1 M-event re-hunt), for nothing.
-    with gc_paused():
+    # more than a third of these steps (0.7 s of a 1 M-event re-hunt), for nothing. The
+    # incidents last as long as the hunt's result: frozen at the end in a one-command
+    # process, else the next young collection would scan every object made here at once.
+    with gc_paused(lasting=True):
         signals = _detection_signals(source, detections, correlations) + found
         moves = movements(frames, hosts, signals)
         incidents = build(signals + moves, frames)
