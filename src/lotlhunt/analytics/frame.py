@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..engines.base import RID
+from ..engines.base import RID, FrameRequest
 from ..events import schema
 from ..model import EventRef
 
@@ -32,23 +32,32 @@ HK = "hk"
 
 
 class FrameSource(Protocol):
-    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frame`):
-    ``rid`` and the ``columns`` asked for (core columns or event fields, NULL where no event
-    holds the field) of the events with one of ``event_ids`` on one of ``channels``
-    (either empty: any)."""
+    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frames`):
+    for each request, ``rid`` and the ``columns`` asked for (core columns or event fields,
+    NULL where no event holds the field) of the events with one of ``event_ids`` on one of
+    ``channels`` (either empty: any), in row-id order. All frames are asked for at once, so
+    the engine may read them side by side."""
 
-    def events_frame(
-        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
-    ) -> pa.Table: ...
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]: ...
+
+
+def request(
+    fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+) -> FrameRequest:
+    """The request of the core columns and ``fields`` of those events."""
+    return FrameRequest((*schema.CORE_COLUMNS, *fields), tuple(event_ids), tuple(channels))
+
+
+def named(table: pa.Table) -> pa.Table:
+    """An engine's frame with its row id named ``ROW``."""
+    return table.rename_columns([ROW if n == RID else n for n in table.column_names])
 
 
 def read(
     source: FrameSource, fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
 ) -> pa.Table:
     """The core columns, the row id (as ``ROW``) and ``fields`` of those events."""
-    table = source.events_frame([*schema.CORE_COLUMNS, *fields], list(event_ids), list(channels))
-    names = [ROW if n == RID else n for n in table.column_names]
-    return table.rename_columns(names)
+    return named(source.events_frames([request(fields, event_ids, channels)])[0])
 
 
 @dataclass
@@ -208,9 +217,7 @@ PROCESS_FIELDS = (
 )
 
 
-def _processes(source: FrameSource) -> pa.Table:
-    sysmon = read(source, PROCESS_FIELDS, [1], [SYSMON])
-    security = read(source, PROCESS_FIELDS, [4688], [SECURITY])
+def _processes(sysmon: pa.Table, security: pa.Table) -> pa.Table:
     table = pa.concat_tables([sysmon, security])
     table = _base(table)
     is_sysmon = pc.equal(table.column(schema.EVENT_ID), 1)
@@ -266,13 +273,11 @@ LOGON_FIELDS = (
 )
 
 
-def _logons(source: FrameSource) -> pa.Table:
+def _logons(sec: pa.Table, rcm: pa.Table) -> pa.Table:
     """4624 / 4634 / 4647 / 4648 / 4778 (Security) and 1149 (RDP accepted), one shape:
     ``account``, ``ltype`` (logon type, ``explicit`` for 4648, ``10`` for RDP events),
     ``src`` (the other end's address), ``src_name`` (its name, when given),
     ``session`` and, for 4648, ``target`` (the server the credentials were used for)."""
-    sec = read(source, LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY])
-    rcm = read(source, LOGON_FIELDS, [1149], [RCM])
     table = _base(pa.concat_tables([sec, rcm]))
     eid = table.column(schema.EVENT_ID)
     is_4648 = pc.equal(eid, 4648)
@@ -313,8 +318,8 @@ SHARE_FIELDS = (
 )
 
 
-def _shares(source: FrameSource) -> pa.Table:
-    table = _base(read(source, SHARE_FIELDS, [5140, 5145], [SECURITY]))
+def _shares(table: pa.Table) -> pa.Table:
+    table = _base(table)
     share = pc.utf8_lower(pc.replace_substring_regex(text(table, "ShareName"), r"^.*\\", ""))
     out = {
         "account": account(table, "SubjectDomainName", "SubjectUserName"),
@@ -337,8 +342,8 @@ NETWORK_FIELDS = (
 )
 
 
-def _network(source: FrameSource) -> pa.Table:
-    table = _base(read(source, NETWORK_FIELDS, [3], [SYSMON]))
+def _network(table: pa.Table) -> pa.Table:
+    table = _base(table)
     out = {
         "image_base": basename(text(table, "Image")),
         "account": text(table, "User"),
@@ -362,27 +367,34 @@ MARK_FIELDS = (
 )
 
 
-def _marks(source: FrameSource) -> pa.Table:
+def _marks(sec: pa.Table, sys: pa.Table) -> pa.Table:
     """Events that say a log was cleared or silenced, or auditing changed."""
-    sec = read(source, MARK_FIELDS, [1102, 4719], [SECURITY])
-    sys = read(source, MARK_FIELDS, [104, 7036, 7040], [SYSTEM])
     table = _base(pa.concat_tables([sec, sys]))
     table = table.append_column("account", account(table, "SubjectDomainName", "SubjectUserName"))
     table = table.append_column("session", lower(table, "SubjectLogonId"))
     return table
 
 
-def _core(source: FrameSource) -> pa.Table:
-    return _base(read(source, (), [], []))
-
-
 def load_frames(source: FrameSource) -> Frames:
-    """Every table the analytics read, each loaded once."""
+    """Every table the analytics read, each loaded once, all asked for in one call."""
+    requests = {
+        "sysmon processes": request(PROCESS_FIELDS, [1], [SYSMON]),
+        "security processes": request(PROCESS_FIELDS, [4688], [SECURITY]),
+        "security logons": request(LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY]),
+        "rdp logons": request(LOGON_FIELDS, [1149], [RCM]),
+        "shares": request(SHARE_FIELDS, [5140, 5145], [SECURITY]),
+        "network": request(NETWORK_FIELDS, [3], [SYSMON]),
+        "security marks": request(MARK_FIELDS, [1102, 4719], [SECURITY]),
+        "system marks": request(MARK_FIELDS, [104, 7036, 7040], [SYSTEM]),
+        "core": request((), [], []),
+    }
+    read = source.events_frames(list(requests.values()))
+    t = {name: named(table) for name, table in zip(requests, read, strict=True)}
     return Frames(
-        processes=_processes(source),
-        logons=_logons(source),
-        shares=_shares(source),
-        network=_network(source),
-        marks=_marks(source),
-        core=_core(source),
+        processes=_processes(t["sysmon processes"], t["security processes"]),
+        logons=_logons(t["security logons"], t["rdp logons"]),
+        shares=_shares(t["shares"]),
+        network=_network(t["network"]),
+        marks=_marks(t["security marks"], t["system marks"]),
+        core=_base(t["core"]),
     )
