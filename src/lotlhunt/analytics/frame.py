@@ -118,12 +118,15 @@ def account(table: pa.Table, domain: str, user: str) -> pa.Array:
 
 
 def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """One integer per distinct combination of the arrays' values, per row.
+    """One integer per distinct combination of the arrays' values, per row: the rank of
+    the combination among those present, in the order of the arrays' dictionaries.
 
-    Each array is dictionary-encoded and the codes combined (and compacted after each
-    array, so they never overflow): no string is built per row.
+    Each array is dictionary-encoded and the codes combined: no string is built per row.
+    The combined codes are compacted only where the next product could overflow and once
+    at the end, by counting when they are small (no sort of a million codes per array).
     """
     combined: np.ndarray | None = None
+    top = 0  # the largest combined code so far
     for a in arrays:
         if isinstance(a, pa.ChunkedArray):
             a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
@@ -131,9 +134,33 @@ def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
             a = pc.dictionary_encode(pc.fill_null(a, "") if pa.types.is_string(a.type) else a)
         codes = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), np.int64) + 1
         size = len(a.dictionary) + 1
-        combined = codes if combined is None else combined * size + codes
-        combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
-    return combined if combined is not None else np.zeros(0, np.int64)
+        if combined is None:
+            combined, top = codes, size - 1
+            continue
+        if (top + 1) * size >= _COMPACT_ABOVE:
+            combined = _ranks(combined, top)
+            top = int(combined.max()) if combined.size else 0
+        combined = combined * size + codes
+        top = top * size + size - 1
+    if combined is None:
+        return np.zeros(0, np.int64)
+    return _ranks(combined, top)
+
+
+#: Combined codes past this are compacted before the next array multiplies them.
+_COMPACT_ABOVE = 1 << 62
+
+
+def _ranks(codes: np.ndarray, top: int) -> np.ndarray:
+    """Each code's rank among the distinct codes present (``np.unique``'s inverse),
+    counted in one pass when the codes are no larger than a few times their number."""
+    if codes.size == 0:
+        return codes.astype(np.int64)
+    if top < 4 * codes.size + 1024:
+        present = np.zeros(top + 1, np.int64)
+        present[codes] = 1
+        return (np.cumsum(present) - 1)[codes]
+    return np.unique(codes, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def np_col(table: pa.Table, name: str) -> np.ndarray:
