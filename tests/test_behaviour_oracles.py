@@ -1,0 +1,240 @@
+"""Behaviour analytics rewritten as columns, against the versions they replaced as
+oracles: key ids compacted once, accounts judged per distinct value, a baseline's
+history per host code, unique process runs kept by a mask, parent -> child pairs joined
+per distinct pair. Generated data with NULLs, names holding the pair's separator, hosts
+in several spellings, and enough distinct values to make the key ids compact midway."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from lotlhunt.analytics import frame as F
+from lotlhunt.analytics import processes
+from lotlhunt.analytics.baseline import (
+    MIN_FLEET,
+    MIN_HISTORY_US,
+    Baseline,
+    _human,
+    behaviour,
+    first_rows,
+    human,
+)
+from lotlhunt.analytics.frame import HK, TS, key_ids, np_col
+from lotlhunt.events import schema
+from lotlhunt.model import Signal
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+HOSTS = ("WS01.corp.local", "ws01", "dc01", "FS02", "srv$", "web01")
+CHANNELS = ("Security", "security", "Microsoft-Windows-Sysmon/Operational")
+NAMES = ("cmd.exe", "a -> b.exe", "b.exe", "powershell.exe", "wmiprvse.exe", "x.exe", "")
+ACCOUNTS = ("CORP\\alice", "NT AUTHORITY\\SYSTEM", "CORP\\WS01$", "bob", "", "DWM-1", None)
+
+
+def _key_ids_oracle(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Codes compacted by ``np.unique`` after every array, as written before."""
+    combined: np.ndarray | None = None
+    for a in arrays:
+        if isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+        if not pa.types.is_dictionary(a.type):
+            a = pc.dictionary_encode(pc.fill_null(a, "") if pa.types.is_string(a.type) else a)
+        codes = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), np.int64) + 1
+        size = len(a.dictionary) + 1
+        combined = codes if combined is None else combined * size + codes
+        combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+    return combined if combined is not None else np.zeros(0, np.int64)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_key_ids_rank_combinations_as_compacting_after_every_array(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randrange(0, 3000)
+    wide = rng.randrange(2, 40000)  # many distinct values: compacted midway
+    arrays: list[pa.Array | pa.ChunkedArray] = [
+        pa.array([rng.choice((*HOSTS, None)) for _ in range(n)], pa.string()),
+        pa.array([rng.randrange(wide) if rng.random() > 0.05 else None for _ in range(n)]),
+        pa.chunked_array(
+            [
+                pa.array([f"v{rng.randrange(wide)}" for _ in range(n // 2)], pa.string()),
+                pa.array([f"v{rng.randrange(wide)}" for _ in range(n - n // 2)], pa.string()),
+            ]
+        ),
+        pc.dictionary_encode(pa.array([rng.choice(NAMES) for _ in range(n)], pa.string())),
+        pa.array([rng.randrange(wide) for _ in range(n)], pa.int64()),
+        pa.array([rng.randrange(wide) for _ in range(n)], pa.int64()),
+    ]
+    for k in range(1, len(arrays) + 1):
+        got = key_ids(*arrays[:k])
+        assert got.tolist() == _key_ids_oracle(*arrays[:k]).tolist()
+        assert got.dtype == np.int64
+
+
+def test_key_ids_of_nothing_are_empty() -> None:
+    assert key_ids().size == 0
+    assert key_ids(pa.array([], pa.string())).size == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_human_judged_per_distinct_account_as_per_row(seed: int) -> None:
+    rng = random.Random(seed)
+    accounts = pa.array([rng.choice(ACCOUNTS) for _ in range(500)], pa.string())
+    assert human(accounts).to_pylist() == _human(accounts).to_pylist()
+    chunked = pa.chunked_array([accounts.slice(0, 200), accounts.slice(200)])
+    assert pa.chunked_array(human(chunked)).to_pylist() == _human(accounts).to_pylist()
+
+
+def _core(rng: random.Random, n: int) -> pa.Table:
+    rows = [
+        {
+            "timestamp": T0 + timedelta(minutes=rng.randrange(0, 4000)),
+            "host": rng.choice(HOSTS),
+            "channel": rng.choice(CHANNELS),
+            "provider": "p",
+            "event_id": rng.choice((1, 4688)),
+            "record_id": k + 1,
+            "source": rng.choice(("a.evtx", "b.json")),
+            "position": k,
+        }
+        for k in range(n)
+    ]
+    fields = schema.CORE_FIELDS
+    table = pa.table({f.name: pa.array([r[f.name] for r in rows], f.type) for f in fields})
+    return F._base(table.append_column(F.ROW, pa.array(range(n), pa.int64())))
+
+
+def _seasoned_oracle(
+    base: Baseline, hks: np.ndarray, ts: np.ndarray, channels: np.ndarray | None
+) -> np.ndarray:
+    never = 1 << 62
+    if len(hks) == 0:
+        return np.zeros(0, bool)
+    distinct, inverse = np.unique(hks.astype(str), return_inverse=True)
+    start = np.array([base.starts.get(v, never) for v in distinct], np.int64)[inverse]
+    if channels is not None:
+        own = np.array(
+            [
+                base.channel_starts.get((h, (c or "").lower()), never)
+                for h, c in zip(hks, channels, strict=True)
+            ],
+            np.int64,
+        )
+        start = np.maximum(start, own)
+    return (ts - start) >= MIN_HISTORY_US
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_seasoned_per_host_code_as_per_row(seed: int) -> None:
+    rng = random.Random(seed)
+    core = _core(rng, 400)
+    base = Baseline.of(core.slice(0, 300))  # some hosts' logs unknown to the baseline
+    rows = core.slice(100)
+    hks = np.array([*np_col(rows, HK)[:-1], "nowhere"], object)
+    ts, channels = np_col(rows, TS), np_col(rows, schema.CHANNEL)
+    got = base.seasoned(hks, ts, channels)
+    assert got.tolist() == _seasoned_oracle(base, hks, ts, channels).tolist()
+    assert base.seasoned(hks, ts).tolist() == _seasoned_oracle(base, hks, ts, None).tolist()
+    assert base.seasoned(hks[:0], ts[:0], channels[:0]).size == 0
+
+
+def _processes(rng: random.Random, n: int) -> pa.Table:
+    core = _core(rng, n)
+    cols = {
+        "image": [rng.choice(NAMES) for _ in range(n)],
+        "image_base": [rng.choice(NAMES) for _ in range(n)],
+        "parent_base": [
+            rng.choice(NAMES) if rng.random() < 0.7 else f"r{rng.randrange(300)}.exe"
+            for _ in range(n)
+        ],
+        "cmd": [rng.choice(("a", "b /c", "")) for _ in range(n)],
+        "account": [rng.choice(ACCOUNTS) or "" for _ in range(n)],
+        "session": [rng.choice(("0x1a", "0x3e7", "")) for _ in range(n)],
+        "guid": [rng.choice(("{1}", "{2}", "")) for _ in range(n)],
+        "pguid": [rng.choice(("{3}", "")) for _ in range(n)],
+    }
+    for name, values in cols.items():
+        core = core.append_column(name, pa.array(values, pa.string()))
+    return core
+
+
+def _unique_runs_oracle(table: pa.Table) -> pa.Table:
+    second = pc.divide(table.column(TS), 1_000_000)
+    ids = key_ids(table.column(HK), second, table.column("image"), table.column("cmd"))
+    pref = np.where(np_col(table, schema.EVENT_ID) == 1, 0, 1)
+    order = np.lexsort((pref, ids))
+    sorted_ids = ids[order]
+    first = order[np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]] if ids.size else order
+    return table.take(pa.array(np.sort(first)))
+
+
+def _new_parent_child_oracle(t: pa.Table, base: Baseline) -> list[Signal]:
+    """A string per row for every pair, every row judged: as written before."""
+    t = t.filter(pc.not_equal(t.column("parent_base"), ""))
+    if t.num_rows == 0 or base.fleet < MIN_FLEET:
+        return []
+    hks, ts = np_col(t, HK), np_col(t, TS)
+    pair = pc.binary_join_element_wise(t.column("parent_base"), t.column("image_base"), " -> ")
+    firsts, on_host = first_rows(key_ids(t.column(HK), pair), ts)
+    fleet = (
+        pa.table({"p": pair, "h": t.column(HK)}).group_by("p").aggregate([("h", "count_distinct")])
+    )
+    hosts_of = dict(
+        zip(
+            fleet.column("p").to_pylist(), fleet.column("h_count_distinct").to_pylist(), strict=True
+        )
+    )
+    pair_np = np.asarray(pair.to_pylist(), object)
+    seasoned = base.seasoned(hks, ts, np_col(t, schema.CHANNEL))
+    cols = {c: np_col(t, c) for c in ("account", "session", "guid", "pguid")}
+    out = []
+    for i in map(int, firsts):
+        if not seasoned[i] or hosts_of[pair_np[i]] > 1 or on_host[i] > processes.RARE_ON_HOST:
+            continue
+        hk = hks[i]
+        out.append(
+            behaviour(
+                "new_parent_child",
+                "low",
+                f"{pair_np[i]} seen {int(on_host[i])} time{'s' if on_host[i] != 1 else ''} on "
+                f"{base.name(hk)}, never before in {base.history_hours(hk, int(ts[i])) / 24:.1f} "
+                f"days "
+                f"of its logs nor on any other of the {base.fleet} hosts.",
+                t,
+                [i],
+                ("attack.execution",),
+                account=cols["account"][i],
+                keys=processes._keys(hk, cols["session"][i], cols["guid"][i], cols["pguid"][i]),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_unique_runs_and_new_parent_child_as_row_by_row(seed: int) -> None:
+    rng = random.Random(seed)
+    table = _processes(rng, rng.randrange(1, 600))
+    runs = processes.unique_runs(table)
+    want = _unique_runs_oracle(table)
+    assert runs.to_pydict() == want.to_pydict()
+    base = Baseline.of(table)
+    got = processes.new_parent_child(runs, base)
+    assert got == _new_parent_child_oracle(runs, base)
+    if seed == 0:
+        assert got  # the generated data does hold new pairs
+
+
+def test_joined_pairs_keep_the_dictionary_of_the_joined_text() -> None:
+    left = pa.array(["a -> b", "a", "c", "a", None], pa.string())
+    right = pa.array(["c", "b -> c", "d", "b -> c", "x"], pa.string())
+    got = processes.joined(left, right, " -> ")
+    want = pc.dictionary_encode(pc.fill_null(pc.binary_join_element_wise(left, right, " -> "), ""))
+    assert (
+        got.dictionary.to_pylist() == want.dictionary.to_pylist() == ["a -> b -> c", "c -> d", ""]
+    )
+    assert got.indices.to_pylist() == want.indices.to_pylist() == [0, 0, 1, 0, 2]
+    assert processes.distinct_per_code(got, np.array([0, 1, 1, 1, 0])).tolist() == [2, 1, 1]
