@@ -7,6 +7,7 @@ in several spellings, and enough distinct values to make the key ids compact mid
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -238,3 +239,36 @@ def test_joined_pairs_keep_the_dictionary_of_the_joined_text() -> None:
     )
     assert got.indices.to_pylist() == want.indices.to_pylist() == [0, 0, 1, 0, 2]
     assert processes.distinct_per_code(got, np.array([0, 1, 1, 1, 0])).tolist() == [2, 1, 1]
+
+
+def _per_value_oracle(
+    values: pa.ChunkedArray | pa.Array, fn: Callable[[pa.Array], pa.Array]
+) -> pa.ChunkedArray | pa.Array:
+    distinct = pc.unique(values)
+    return pc.take(fn(distinct), pc.index_in(values, value_set=distinct))
+
+
+def _coalesce_oracle(table: pa.Table, *names: str) -> pa.ChunkedArray:
+    cols = [pc.if_else(pc.equal(F.text(table, n), ""), None, F.text(table, n)) for n in names]
+    return pc.fill_null(pc.coalesce(*cols), "")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_value_and_coalesce_as_before(seed: int) -> None:
+    rng = random.Random(seed)
+    n = 300
+    hosts = [rng.choice((*HOSTS, None, "")) for _ in range(n)]
+    plain = pa.array(hosts, pa.string())
+    chunked = pa.chunked_array([plain.slice(0, 100), plain.slice(100, 0), plain.slice(100)])
+    for values in (plain, chunked, pa.chunked_array([], pa.string())):
+        for fn in (F.host_key, F.address, _human):
+            got, want = F.per_value(values, fn), _per_value_oracle(values, fn)
+            assert got.type == want.type and got.to_pylist() == want.to_pylist()
+    table = pa.table(
+        {
+            name: pa.array([rng.choice(("", None, "x", "y")) for _ in range(n)], pa.string())
+            for name in ("a", "b", "c")
+        }
+    )
+    for names in (("a",), ("a", "b"), ("a", "b", "c")):
+        assert F.coalesce(table, *names).to_pylist() == _coalesce_oracle(table, *names).to_pylist()

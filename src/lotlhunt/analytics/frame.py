@@ -86,9 +86,12 @@ def lower(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def coalesce(table: pa.Table, *names: str) -> pa.ChunkedArray:
-    """The first of ``names`` that is neither NULL nor empty, per row."""
-    cols = [pc.if_else(pc.equal(text(table, n), ""), None, text(table, n)) for n in names]
-    return pc.fill_null(pc.coalesce(*cols), "")
+    """The first of ``names`` that is neither NULL nor empty, per row ("" if none is)."""
+    out = text(table, names[-1])
+    for name in reversed(names[:-1]):
+        value = text(table, name)
+        out = pc.if_else(pc.not_equal(value, ""), value, out)
+    return out
 
 
 def basename(values: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -219,8 +222,20 @@ def per_value(
 ) -> pa.ChunkedArray | pa.Array:
     """``fn`` applied to each distinct value once, spread back to every row: a handful of
     host names over a million events cost a handful of regex runs."""
-    distinct = pc.unique(values)
-    return pc.take(fn(distinct), pc.index_in(values, value_set=distinct))
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array([_per_value(c, fn) for c in values.chunks], _result(values, fn))
+    return _per_value(values, fn)
+
+
+def _per_value(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    # One hash pass (the dictionary) where finding the distinct values and then each
+    # row's among them took two.
+    encoded = pc.dictionary_encode(values)
+    return pc.take(fn(encoded.dictionary), encoded.indices)
+
+
+def _result(values: pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.DataType:
+    return fn(pa.array([], values.type)).type
 
 
 PROCESS_FIELDS = (

@@ -192,10 +192,16 @@ def rare_lotl(processes: pa.Table, base: Baseline) -> list[Signal]:
 
 def new_parent_child(processes: pa.Table, base: Baseline) -> list[Signal]:
     """Parent -> child pairs a host never showed before and no other host shows."""
-    t = processes
-    t = t.filter(pc.not_equal(t.column("parent_base"), ""))
-    if t.num_rows == 0 or base.fleet < MIN_FLEET:
+    rows = np.flatnonzero(
+        pc.not_equal(processes.column("parent_base"), "").to_numpy(zero_copy_only=False)
+    )
+    if rows.size == 0 or base.fleet < MIN_FLEET:
         return []
+    # The columns the pairs are judged by, of the rows with a parent; the rest of the
+    # table only for the rows judged.
+    t = processes.select([HK, TS, "parent_base", "image_base"])
+    if rows.size != t.num_rows:
+        t = t.take(pa.array(rows))
     pair = joined(t.column("parent_base"), t.column("image_base"), " -> ")
     firsts, on_host = first_rows(key_ids(t.column(HK), pair), np_col(t, TS))
     hosts_of = distinct_per_code(pair, key_ids(t.column(HK)))
@@ -203,7 +209,7 @@ def new_parent_child(processes: pa.Table, base: Baseline) -> list[Signal]:
     # Only the first row of each (host, pair) is judged: the rest is read for those rows.
     firsts = firsts[hosts_of[codes[firsts]] <= 1]
     firsts = firsts[on_host[firsts] <= RARE_ON_HOST]
-    first = t.take(pa.array(firsts, pa.int64()))
+    first = processes.take(pa.array(rows[firsts], pa.int64()))
     hks, ts = np_col(first, HK), np_col(first, TS)
     seasoned = base.seasoned(hks, ts, np_col(first, schema.CHANNEL))
     cols = {c: np_col(first, c) for c in ("account", "session", "guid", "pguid")}

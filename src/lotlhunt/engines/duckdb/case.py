@@ -119,9 +119,9 @@ def frame_query(engine: DuckDBEngine, request: FrameRequest) -> str:
 def _frame_field(engine: DuckDBEngine, name: str, variant: Variant) -> str:
     expr = engine.slices.field_expression(name, variant)
     col = engine.store.column(name)
-    plain = col is not None and expr == DUCKDB.ident(col)
-    if plain and variant.channels and not engine.store.presence.filled(variant.channels, [col]):
-        return "NULL::VARCHAR"
+    if col is not None and expr == DUCKDB.ident(col) and variant.channels:
+        if not engine.store.presence.filled(variant.channels, [col]):
+            return "NULL::VARCHAR"
     return f"CAST({expr} AS VARCHAR)"
 
 
@@ -154,7 +154,7 @@ def in_row_order_all(engine: DuckDBEngine, queries: Sequence[str]) -> list[pa.Ta
     two); running the frames' queries side by side keeps both threads busy.
     """
     if len(queries) <= 1 or engine.threads <= 1:
-        return [engine.memory.run(lambda q=q: in_row_order(engine, q)) for q in queries]
+        return [_ordered(engine, q) for q in queries]
     con = engine.con
     row = con.execute(
         "SELECT current_setting('preserve_insertion_order'), current_setting('threads')"
@@ -174,6 +174,10 @@ def in_row_order_all(engine: DuckDBEngine, queries: Sequence[str]) -> list[pa.Ta
         con.execute(f"SET threads = {threads}")
         con.execute(f"SET preserve_insertion_order = {order}")
     return [_by_rid(t) for t in tables]
+
+
+def _ordered(engine: DuckDBEngine, query: str) -> pa.Table:
+    return engine.memory.run(lambda: in_row_order(engine, query))
 
 
 def _by_rid(table: pa.Table) -> pa.Table:
