@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from lotlhunt.analytics import frame as F
-from lotlhunt.analytics import processes
+from lotlhunt.analytics import processes, tracks
 from lotlhunt.analytics.baseline import (
     MIN_FLEET,
     MIN_HISTORY_US,
@@ -272,3 +272,84 @@ def test_per_value_and_coalesce_as_before(seed: int) -> None:
     )
     for names in (("a",), ("a", "b"), ("a", "b", "c")):
         assert F.coalesce(table, *names).to_pylist() == _coalesce_oracle(table, *names).to_pylist()
+
+
+def _silent_oracle(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[Signal]:
+    """Each host's rows found by comparing every row's host, names read for every row."""
+    t, log = logs
+    if t.num_rows == 0:
+        return []
+    ts = np_col(t, TS)
+    hour = ts // tracks.HOUR_US
+    hks, channels = np_col(t, HK), np_col(t, schema.CHANNEL)
+    host_ids = key_ids(t.column(HK))
+    out = []
+    for h in np.unique(host_ids):
+        rows = np.flatnonzero(host_ids == h)
+        spoken = set(hour[rows].tolist())
+        if len(spoken) < 2 * tracks.SILENT_HOURS:
+            continue
+        for lg in np.unique(log[rows]):
+            mine = rows[log[rows] == lg]
+            hours = np.unique(hour[mine])
+            span = hours[-1] - hours[0] + 1
+            if hours.size < tracks.BUSY_SHARE * span or hours.size < 2 * tracks.SILENT_HOURS:
+                continue
+            steps = np.diff(hours)
+            for k in np.flatnonzero(steps > tracks.SILENT_HOURS):
+                quiet = range(int(hours[k]) + 1, int(hours[k + 1]))
+                others = sum(1 for x in quiet if x in spoken)
+                if others < tracks.BUSY_SHARE * len(quiet):
+                    continue
+                before = mine[hour[mine] == hours[k]][-1]
+                after = mine[hour[mine] == hours[k + 1]][0]
+                out.append(
+                    behaviour(
+                        "channel_silent",
+                        "medium",
+                        f"the {channels[before]} log of {base.name(hks[before])} is silent for "
+                        f"{len(quiet)} h while the host's other logs speak in {others} of those "
+                        f"hours; it speaks in {hours.size} of its {span} other hours.",
+                        t,
+                        [int(before), int(after)],
+                        tracks._TAGS_IMPAIR,
+                    )
+                )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_silent_channels_per_host_group_as_per_host_comparison(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = []
+    for host in ("ws01", "DC01.corp.local", "fs02"):
+        start = rng.randrange(10, 80)
+        quiet = range(start, start + rng.randrange(7, 10))
+        for channel in ("Security", "System", "Microsoft-Windows-Sysmon/Operational"):
+            silent = channel == rng.choice(("Security", "System"))
+            for hour in range(100):
+                if silent and hour in quiet:
+                    continue
+                for _ in range(rng.randrange(1, 4)):
+                    rows.append((host, channel, hour * 60 + rng.randrange(60)))
+    rng.shuffle(rows)
+    table = pa.table(
+        {
+            "timestamp": pa.array(
+                [T0 + timedelta(minutes=m) for _, _, m in rows], pa.timestamp("us", "UTC")
+            ),
+            "host": [h for h, _, _ in rows],
+            "channel": [c for _, c, _ in rows],
+            "provider": ["p"] * len(rows),
+            "event_id": pa.array([1] * len(rows), pa.int32()),
+            "record_id": pa.array(range(1, len(rows) + 1), pa.int64()),
+            "source": ["a.evtx"] * len(rows),
+            "position": pa.array(range(len(rows)), pa.int64()),
+        }
+    )
+    core = F._base(table.append_column(F.ROW, pa.array(range(len(rows)), pa.int64())))
+    base = Baseline.of(core)
+    logs = tracks.sorted_logs(core)
+    got = tracks.silent_channels(logs, base)
+    assert got == _silent_oracle(logs, base)
+    assert len(got) >= 3  # a silence on every host at least
