@@ -260,36 +260,40 @@ PROCESS_FIELDS = (
 
 
 def _processes(sysmon: pa.Table, security: pa.Table) -> pa.Table:
-    table = pa.concat_tables([sysmon, security])
+    """Sysmon 1 and Security 4688 in one shape, each part's columns worked out from its
+    own fields only (a Sysmon start has no Security account to choose, and the reverse)."""
+    return pa.concat_tables([_process_part(sysmon, True), _process_part(security, False)])
+
+
+def _process_part(table: pa.Table, sysmon: bool) -> pa.Table:
     table = _base(table)
-    is_sysmon = pc.equal(table.column(schema.EVENT_ID), 1)
     image = coalesce(table, "Image", "NewProcessName")
     parent = coalesce(table, "ParentImage", "ParentProcessName")
-    target = account(table, "TargetDomainName", "TargetUserName")
-    subject = account(table, "SubjectDomainName", "SubjectUserName")
-    target_ok = pc.and_(
-        pc.not_equal(text(table, "TargetUserName"), ""),
-        pc.not_equal(text(table, "TargetUserName"), "-"),
-    )
-    sec_account = pc.if_else(target_ok, target, subject)
-    tlogon = lower(table, "TargetLogonId")
-    sec_session = pc.if_else(
-        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
-        lower(table, "SubjectLogonId"),
-        tlogon,
-    )
     out = {
         "image": pc.utf8_lower(image),
         "image_base": basename(image),
         "parent_base": basename(parent),
         "cmd": text(table, "CommandLine"),
-        "account": pc.if_else(is_sysmon, text(table, "User"), sec_account),
-        "session": pc.if_else(is_sysmon, lower(table, "LogonId"), sec_session),
-        "guid": pc.if_else(is_sysmon, lower(table, "ProcessGuid"), lower(table, "NewProcessId")),
-        "pguid": pc.if_else(
-            is_sysmon, lower(table, "ParentProcessGuid"), lower(table, "ProcessId")
-        ),
     }
+    if sysmon:
+        out["account"] = text(table, "User")
+        out["session"] = lower(table, "LogonId")
+        out["guid"] = lower(table, "ProcessGuid")
+        out["pguid"] = lower(table, "ParentProcessGuid")
+        return _framed(table, out)
+    target = account(table, "TargetDomainName", "TargetUserName")
+    subject = account(table, "SubjectDomainName", "SubjectUserName")
+    target_user = text(table, "TargetUserName")
+    target_ok = pc.and_(pc.not_equal(target_user, ""), pc.not_equal(target_user, "-"))
+    tlogon = lower(table, "TargetLogonId")
+    out["account"] = pc.if_else(target_ok, target, subject)
+    out["session"] = pc.if_else(
+        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
+        lower(table, "SubjectLogonId"),
+        tlogon,
+    )
+    out["guid"] = lower(table, "NewProcessId")
+    out["pguid"] = lower(table, "ProcessId")
     return _framed(table, out)
 
 
