@@ -422,25 +422,48 @@ def _marks(sec: pa.Table, sys: pa.Table) -> pa.Table:
 
 
 def load_frames(source: FrameSource) -> Frames:
-    """Every table the analytics read, each loaded once, all asked for in one call."""
+    """Every table the analytics read, each loaded once, all asked for in one call.
+
+    The core columns are read once, with the core table of every event; the other frames
+    ask for their fields only and take their core columns from it by row id (reading
+    them again with each frame cost more than the taking)."""
     requests = {
-        "sysmon processes": request(PROCESS_FIELDS, [1], [SYSMON]),
-        "security processes": request(PROCESS_FIELDS, [4688], [SECURITY]),
-        "security logons": request(LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY]),
-        "rdp logons": request(LOGON_FIELDS, [1149], [RCM]),
-        "shares": request(SHARE_FIELDS, [5140, 5145], [SECURITY]),
-        "network": request(NETWORK_FIELDS, [3], [SYSMON]),
-        "security marks": request(MARK_FIELDS, [1102, 4719], [SECURITY]),
-        "system marks": request(MARK_FIELDS, [104, 7036, 7040], [SYSTEM]),
         "core": request((), [], []),
+        "sysmon processes": FrameRequest(PROCESS_FIELDS, (1,), (SYSMON,)),
+        "security processes": FrameRequest(PROCESS_FIELDS, (4688,), (SECURITY,)),
+        "security logons": FrameRequest(LOGON_FIELDS, (4624, 4634, 4647, 4648, 4778), (SECURITY,)),
+        "rdp logons": FrameRequest(LOGON_FIELDS, (1149,), (RCM,)),
+        "shares": FrameRequest(SHARE_FIELDS, (5140, 5145), (SECURITY,)),
+        "network": FrameRequest(NETWORK_FIELDS, (3,), (SYSMON,)),
+        "security marks": FrameRequest(MARK_FIELDS, (1102, 4719), (SECURITY,)),
+        "system marks": FrameRequest(MARK_FIELDS, (104, 7036, 7040), (SYSTEM,)),
     }
     read = source.events_frames(list(requests.values()))
-    t = {name: named(table) for name, table in zip(requests, read, strict=True)}
+    core = named(read[0])
+    t = {name: with_core(named(table), core) for name, table in zip(requests, read, strict=True)}
     return Frames(
         processes=_processes(t["sysmon processes"], t["security processes"]),
         logons=_logons(t["security logons"], t["rdp logons"]),
         shares=_shares(t["shares"]),
         network=_network(t["network"]),
         marks=_marks(t["security marks"], t["system marks"]),
-        core=_base(t["core"]),
+        core=_base(core),
     )
+
+
+def with_core(fields: pa.Table, core: pa.Table) -> pa.Table:
+    """``fields`` (``ROW`` and event fields, in row-id order) with the core columns of the
+    same events taken from ``core`` (every event, in row-id order), as a request of the
+    core columns and the fields gives them: ``ROW``, the core columns, the fields."""
+    if schema.CORE_COLUMNS[0] in fields.column_names:
+        return fields
+    rid = fields.column(ROW).to_numpy()
+    every = core.column(ROW).to_numpy()
+    pos = np.searchsorted(every, rid)
+    if pos.size and (int(pos.max()) >= every.size or not np.array_equal(every[pos], rid)):
+        raise ValueError("a frame holds events the core table does not")
+    take = pa.array(pos, pa.int64())
+    columns = {ROW: fields.column(ROW)}
+    columns.update({name: core.column(name).take(take) for name in schema.CORE_COLUMNS})
+    columns.update({name: fields.column(name) for name in fields.column_names[1:]})
+    return pa.table(columns)
