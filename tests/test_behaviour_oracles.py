@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from lotlhunt.analytics import frame as F
-from lotlhunt.analytics import processes, tracks
+from lotlhunt.analytics import hours, processes, tracks
 from lotlhunt.analytics.baseline import (
     MIN_FLEET,
     MIN_HISTORY_US,
@@ -25,6 +25,7 @@ from lotlhunt.analytics.baseline import (
     behaviour,
     first_rows,
     human,
+    session_key,
 )
 from lotlhunt.analytics.frame import HK, TS, key_ids, np_col
 from lotlhunt.events import schema
@@ -353,3 +354,114 @@ def test_silent_channels_per_host_group_as_per_host_comparison(seed: int) -> Non
     got = tracks.silent_channels(logs, base)
     assert got == _silent_oracle(logs, base)
     assert len(got) >= 3  # a silence on every host at least
+
+
+def _off_hours_oracle(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Signal]:
+    """The people's rows filtered whole, every name read for every row: as before."""
+    interactive = logons.filter(
+        pc.and_(
+            pc.equal(logons.column(schema.EVENT_ID), 4624),
+            pc.is_in(logons.column("ltype"), pa.array(["2", "10", "11"])),
+        )
+    )
+    keep = ["__rid", *schema.CORE_COLUMNS, TS, HK, "account", "session"]
+    table = pa.concat_tables([processes.select(keep), interactive.select(keep)])
+    table = table.filter(pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)))
+    if table.num_rows == 0:
+        return []
+    ts = np_col(table, TS)
+    day = ts // hours.DAY_US
+    hour = (ts // hours.HOUR_US) % 24
+    ids = key_ids(pc.utf8_lower(table.column("account")))
+    # The distinct (account, day, hour) cells: the habit is judged per cell, not per event.
+    cell = (ids * 100_000 + day - day.min()) * 24 + hour
+    cells, inverse = np.unique(cell, return_inverse=True)
+    c_acct = cells // 24 // 100_000
+    c_day = (cells // 24) % 100_000
+    c_hour = cells % 24
+    days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
+    hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
+    for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
+        days_of[a].add(d)
+        hours_of[a].setdefault(h, set()).add(d)
+    n_events = np.bincount(ids)
+    odd = np.zeros(cells.size, bool)
+    judged = False
+    for k, (a, d, h) in enumerate(
+        zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
+    ):
+        if len(days_of[a]) < hours.MIN_DAYS + 1 or n_events[a] < hours.MIN_EVENTS:
+            continue
+        judged = True
+        near: set[int] = set()
+        for j in range(-hours.SLACK_HOURS, hours.SLACK_HOURS + 1):
+            near |= hours_of[a].get((h + j) % 24, set())
+        odd[k] = not (near - {d})
+    if not judged:
+        base.too_short(
+            "off-hours activity", f"an account active on {hours.MIN_DAYS + 1} days or more"
+        )
+    rows = np.flatnonzero(odd[inverse])
+    if rows.size == 0:
+        return []
+    accounts, hks, sessions = np_col(table, "account"), np_col(table, HK), np_col(table, "session")
+    groups = key_ids(pa.array(inverse[rows]), pa.array(hks[rows]))
+    out: list[Signal] = []
+    for g in np.unique(groups):
+        cited = rows[groups == g]
+        cited = cited[np.argsort(ts[cited], kind="stable")]
+        i = int(cited[0])
+        a = int(c_acct[inverse[i]])
+        hk, h = hks[i], int(hour[i])
+        key = session_key(hk, sessions[i])
+        today = int(c_day[inverse[i]])
+        usual = sorted(x for x, ds in hours_of[a].items() if ds - {today})
+        out.append(
+            behaviour(
+                "off_hours_activity",
+                "low",
+                f"{accounts[i]} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
+                f"events); on its other {len(days_of[a]) - 1} days it was never active within "
+                f"{hours.SLACK_HOURS} h of that hour (usual hours, UTC: {hours._ranges(usual)}).",
+                table,
+                cited[:20],
+                ("attack.initial-access", "attack.t1078"),
+                account=accounts[i],
+                keys=(key,) if key else (),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_off_hours_read_at_positions_as_filtered_whole(seed: int) -> None:
+    rng = random.Random(seed)
+    table = _processes(rng, 0)
+    rows = []
+    for k in range(rng.randrange(400, 800)):
+        who = rng.choice(ACCOUNTS)
+        day = rng.randrange(0, 7)
+        hour = rng.choice((9, 10, 11, 14)) if rng.random() < 0.9 else rng.randrange(24)
+        rows.append((who, day * 24 * 60 + hour * 60 + rng.randrange(60), k))
+    core = _core(rng, len(rows))
+    stamps = pa.array([T0 + timedelta(minutes=m) for _, m, _ in rows], pa.timestamp("us", "UTC"))
+    core = core.set_column(core.schema.get_field_index(schema.TIMESTAMP), schema.TIMESTAMP, stamps)
+    core = F._base(core.drop_columns([TS, HK]))
+    table = core.append_column("account", pa.array([w or "" for w, _, _ in rows], pa.string()))
+    table = table.append_column(
+        "session", pa.array([rng.choice(("0x1a", "0x3e7", "")) for _ in rows], pa.string())
+    )
+    half = table.num_rows // 2
+    procs = table.slice(0, half)
+    logons = table.slice(half)
+    logons = logons.set_column(
+        logons.schema.get_field_index(schema.EVENT_ID),
+        schema.EVENT_ID,
+        pa.array([rng.choice((4624, 4634)) for _ in range(logons.num_rows)], pa.int32()),
+    ).append_column(
+        "ltype", pa.array([rng.choice(("2", "3", "10")) for _ in range(logons.num_rows)])
+    )
+    base = Baseline.of(core)
+    got = hours.off_hours(procs, logons, base)
+    assert got == _off_hours_oracle(procs, logons, base)
+    assert got  # some account is active off its hours

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..events import schema
 from ..model import Signal
 from .baseline import HOUR_US, Baseline, behaviour, human, session_key
-from .frame import HK, TS, key_ids, np_col
+from .frame import HK, TS, key_ids, np_col, per_value
 
 _TAGS_CLEAR = ("attack.defense-evasion", "attack.t1070.001")
 _TAGS_IMPAIR = ("attack.defense-evasion", "attack.t1562.002")
@@ -160,7 +160,8 @@ def sorted_logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
         column = core.column(name)
         return column if pos.size == core.num_rows else column.take(pa.array(pos))
 
-    log = key_ids(rows(HK), pc.utf8_lower(pc.fill_null(rows(schema.CHANNEL), "")))
+    # Channels lower-cased per distinct channel (NULL stays NULL: key_ids reads it as "").
+    log = key_ids(rows(HK), per_value(rows(schema.CHANNEL), pc.utf8_lower))
     rec = rows(schema.RECORD_ID).to_numpy().astype(np.int64)
     order = np.lexsort((rec, log))
     log, rec = log[order], rec[order]
