@@ -465,3 +465,20 @@ def test_off_hours_read_at_positions_as_filtered_whole(seed: int) -> None:
     got = hours.off_hours(procs, logons, base)
     assert got == _off_hours_oracle(procs, logons, base)
     assert got  # some account is active off its hours
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_take_sorted_takes_what_a_take_of_the_chunked_column_takes(seed: int) -> None:
+    rng = random.Random(seed)
+    values = [rng.choice((*HOSTS, None)) for _ in range(rng.randrange(0, 400))]
+    cuts = sorted(rng.randrange(0, len(values) + 1) for _ in range(rng.randrange(0, 5)))
+    bounds = [0, *cuts, len(values)]
+    column = pa.chunked_array(
+        [pa.array(values[a:b], pa.string()) for a, b in zip(bounds, bounds[1:], strict=False)],
+        pa.string(),
+    )
+    pos = np.array(sorted(rng.sample(range(len(values)), rng.randrange(0, len(values) + 1))))
+    pos = pos.astype(np.int64)
+    got = F.take_sorted(column, pos)
+    assert got.type == column.type
+    assert got.to_pylist() == column.take(pa.array(pos, pa.int64())).to_pylist()
