@@ -53,13 +53,6 @@ def named(table: pa.Table) -> pa.Table:
     return table.rename_columns([ROW if n == RID else n for n in table.column_names])
 
 
-def read(
-    source: FrameSource, fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
-) -> pa.Table:
-    """The core columns, the row id (as ``ROW``) and ``fields`` of those events."""
-    return named(source.events_frames([request(fields, event_ids, channels)])[0])
-
-
 @dataclass
 class Frames:
     """The normalised tables every analytic reads (see the module docstring)."""

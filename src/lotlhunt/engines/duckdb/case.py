@@ -88,9 +88,8 @@ def events_frame(
 ) -> pa.Table:
     """Fields ``columns`` and ``rid`` of the events of ``event_ids`` on ``channels``
     (see :meth:`lotlhunt.engines.base.Engine.events_frame`)."""
-    return events_frames(engine, [FrameRequest(tuple(columns), tuple(event_ids), tuple(channels))])[
-        0
-    ]
+    request = FrameRequest(tuple(columns), tuple(event_ids), tuple(channels))
+    return events_frames(engine, [request])[0]
 
 
 def events_frames(engine: DuckDBEngine, requests: Sequence[FrameRequest]) -> list[pa.Table]:
