@@ -17,6 +17,7 @@ from lotlhunt.analytics.frame import load_frames
 from lotlhunt.analytics.hosts import host_map
 from lotlhunt.analytics.incidents import build
 from lotlhunt.analytics.scoring import score, severity
+from lotlhunt.engines.base import FrameRequest
 from lotlhunt.events import schema
 from lotlhunt.model import EventRef, LateralEdge, Severity, Signal, SignalKind
 
@@ -44,6 +45,9 @@ class Source:
         for name in dict.fromkeys(columns):
             out[name] = pa.array([e.get(name) for _, e in picked], types.get(name, pa.string()))
         return pa.table(out)
+
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]:
+        return [self.events_frame(r.columns, r.event_ids, r.channels) for r in requests]
 
 
 _record: dict[tuple[str, str], int] = {}

@@ -9,7 +9,6 @@ shown. ``MIN_HISTORY`` is that reach; an event earlier than that on its host is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import EventRef, Signal, SignalKind
-from .frame import HK, TS, event_ref, key_ids, np_col
+from .frame import HK, TS, event_ref, key_ids, np_col, per_value
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -88,9 +87,15 @@ class Baseline:
         """Per row: whether its host, and its own log if ``channels`` are given, had
         ``MIN_HISTORY_US`` of history before the row."""
         never = 1 << 62
-        start = _per_value(hks, lambda h: self.starts.get(h, never))
-        if channels is not None and len(hks):
-            ids = key_ids(pa.array(hks, pa.string()), pa.array(channels, pa.string()))
+        if len(hks) == 0:
+            return np.zeros(0, bool)
+        # Hosts and logs by dictionary codes: each distinct one looked up once.
+        host = pc.dictionary_encode(pa.array(hks, pa.string()))
+        per_host = [self.starts.get(h, never) for h in host.dictionary.to_pylist()] + [never]
+        codes = pc.fill_null(host.indices, -1).to_numpy(zero_copy_only=False)
+        start = np.asarray(per_host, np.int64)[codes]
+        if channels is not None:
+            ids = key_ids(host, pa.array(channels, pa.string()))
             first = np.zeros(int(ids.max()) + 1, np.int64)
             first[ids[::-1]] = np.arange(len(ids))[::-1]
             own = np.array(
@@ -114,14 +119,6 @@ class Baseline:
         note = f"{analytic}: not judged, {needs}"
         if note not in self.notes:
             self.notes.append(note)
-
-
-def _per_value(values: np.ndarray, fn: Callable[[str], int]) -> np.ndarray:
-    """``fn`` of each distinct value once, spread back to every row."""
-    if len(values) == 0:
-        return np.zeros(0, np.int64)
-    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
-    return np.array([fn(v) for v in distinct], np.int64)[inverse]
 
 
 def first_rows(keys: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +189,13 @@ _MACHINE_USERS = frozenset(
 )
 
 
-def human(accounts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Per row: whether the account is a person's (not a machine or service identity)."""
+def human(accounts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Per row: whether the account is a person's (not a machine or service identity),
+    judged once per distinct account (a few hundred accounts over a million events)."""
+    return per_value(accounts, _human)
+
+
+def _human(accounts: pa.Array) -> pa.Array:
     user = pc.utf8_lower(pc.replace_substring_regex(accounts, r"^.*\\", ""))
     machine = pc.or_(
         pc.is_in(user, pa.array(sorted(_MACHINE_USERS))),

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..engines.base import RID
+from ..engines.base import RID, FrameRequest
 from ..events import schema
 from ..model import EventRef
 
@@ -32,23 +32,25 @@ HK = "hk"
 
 
 class FrameSource(Protocol):
-    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frame`):
-    ``rid`` and the ``columns`` asked for (core columns or event fields, NULL where no event
-    holds the field) of the events with one of ``event_ids`` on one of ``channels``
-    (either empty: any)."""
+    """What analytics need from an engine (:meth:`lotlhunt.engines.base.Engine.events_frames`):
+    for each request, ``rid`` and the ``columns`` asked for (core columns or event fields,
+    NULL where no event holds the field) of the events with one of ``event_ids`` on one of
+    ``channels`` (either empty: any), in row-id order. All frames are asked for at once, so
+    the engine may read them side by side."""
 
-    def events_frame(
-        self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
-    ) -> pa.Table: ...
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]: ...
 
 
-def read(
-    source: FrameSource, fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
-) -> pa.Table:
-    """The core columns, the row id (as ``ROW``) and ``fields`` of those events."""
-    table = source.events_frame([*schema.CORE_COLUMNS, *fields], list(event_ids), list(channels))
-    names = [ROW if n == RID else n for n in table.column_names]
-    return table.rename_columns(names)
+def request(
+    fields: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
+) -> FrameRequest:
+    """The request of the core columns and ``fields`` of those events."""
+    return FrameRequest((*schema.CORE_COLUMNS, *fields), tuple(event_ids), tuple(channels))
+
+
+def named(table: pa.Table) -> pa.Table:
+    """An engine's frame with its row id named ``ROW``."""
+    return table.rename_columns([ROW if n == RID else n for n in table.column_names])
 
 
 @dataclass
@@ -77,9 +79,12 @@ def lower(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def coalesce(table: pa.Table, *names: str) -> pa.ChunkedArray:
-    """The first of ``names`` that is neither NULL nor empty, per row."""
-    cols = [pc.if_else(pc.equal(text(table, n), ""), None, text(table, n)) for n in names]
-    return pc.fill_null(pc.coalesce(*cols), "")
+    """The first of ``names`` that is neither NULL nor empty, per row ("" if none is)."""
+    out = text(table, names[-1])
+    for name in reversed(names[:-1]):
+        value = text(table, name)
+        out = pc.if_else(pc.not_equal(value, ""), value, out)
+    return out
 
 
 def basename(values: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -109,12 +114,15 @@ def account(table: pa.Table, domain: str, user: str) -> pa.Array:
 
 
 def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """One integer per distinct combination of the arrays' values, per row.
+    """One integer per distinct combination of the arrays' values, per row: the rank of
+    the combination among those present, in the order of the arrays' dictionaries.
 
-    Each array is dictionary-encoded and the codes combined (and compacted after each
-    array, so they never overflow): no string is built per row.
+    Each array is dictionary-encoded and the codes combined: no string is built per row.
+    The combined codes are compacted only where the next product could overflow and once
+    at the end, by counting when they are small (no sort of a million codes per array).
     """
     combined: np.ndarray | None = None
+    top = 0  # the largest combined code so far
     for a in arrays:
         if isinstance(a, pa.ChunkedArray):
             a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
@@ -122,9 +130,33 @@ def key_ids(*arrays: pa.ChunkedArray | pa.Array) -> np.ndarray:
             a = pc.dictionary_encode(pc.fill_null(a, "") if pa.types.is_string(a.type) else a)
         codes = np.asarray(pc.fill_null(a.indices, -1).to_numpy(zero_copy_only=False), np.int64) + 1
         size = len(a.dictionary) + 1
-        combined = codes if combined is None else combined * size + codes
-        combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
-    return combined if combined is not None else np.zeros(0, np.int64)
+        if combined is None:
+            combined, top = codes, size - 1
+            continue
+        if (top + 1) * size >= _COMPACT_ABOVE:
+            combined = _ranks(combined, top)
+            top = int(combined.max()) if combined.size else 0
+        combined = combined * size + codes
+        top = top * size + size - 1
+    if combined is None:
+        return np.zeros(0, np.int64)
+    return _ranks(combined, top)
+
+
+#: Combined codes past this are compacted before the next array multiplies them.
+_COMPACT_ABOVE = 1 << 62
+
+
+def _ranks(codes: np.ndarray, top: int) -> np.ndarray:
+    """Each code's rank among the distinct codes present (``np.unique``'s inverse),
+    counted in one pass when the codes are no larger than a few times their number."""
+    if codes.size == 0:
+        return codes.astype(np.int64)
+    if top < 4 * codes.size + 1024:
+        present = np.zeros(top + 1, np.int64)
+        present[codes] = 1
+        return (np.cumsum(present) - 1)[codes]
+    return np.unique(codes, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def np_col(table: pa.Table, name: str) -> np.ndarray:
@@ -183,8 +215,20 @@ def per_value(
 ) -> pa.ChunkedArray | pa.Array:
     """``fn`` applied to each distinct value once, spread back to every row: a handful of
     host names over a million events cost a handful of regex runs."""
-    distinct = pc.unique(values)
-    return pc.take(fn(distinct), pc.index_in(values, value_set=distinct))
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array([_per_value(c, fn) for c in values.chunks], _result(values, fn))
+    return _per_value(values, fn)
+
+
+def _per_value(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    # One hash pass (the dictionary) where finding the distinct values and then each
+    # row's among them took two.
+    encoded = pc.dictionary_encode(values)
+    return pc.take(fn(encoded.dictionary), encoded.indices)
+
+
+def _result(values: pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.DataType:
+    return fn(pa.array([], values.type)).type
 
 
 PROCESS_FIELDS = (
@@ -208,39 +252,41 @@ PROCESS_FIELDS = (
 )
 
 
-def _processes(source: FrameSource) -> pa.Table:
-    sysmon = read(source, PROCESS_FIELDS, [1], [SYSMON])
-    security = read(source, PROCESS_FIELDS, [4688], [SECURITY])
-    table = pa.concat_tables([sysmon, security])
+def _processes(sysmon: pa.Table, security: pa.Table) -> pa.Table:
+    """Sysmon 1 and Security 4688 in one shape, each part's columns worked out from its
+    own fields only (a Sysmon start has no Security account to choose, and the reverse)."""
+    return pa.concat_tables([_process_part(sysmon, True), _process_part(security, False)])
+
+
+def _process_part(table: pa.Table, sysmon: bool) -> pa.Table:
     table = _base(table)
-    is_sysmon = pc.equal(table.column(schema.EVENT_ID), 1)
     image = coalesce(table, "Image", "NewProcessName")
     parent = coalesce(table, "ParentImage", "ParentProcessName")
-    target = account(table, "TargetDomainName", "TargetUserName")
-    subject = account(table, "SubjectDomainName", "SubjectUserName")
-    target_ok = pc.and_(
-        pc.not_equal(text(table, "TargetUserName"), ""),
-        pc.not_equal(text(table, "TargetUserName"), "-"),
-    )
-    sec_account = pc.if_else(target_ok, target, subject)
-    tlogon = lower(table, "TargetLogonId")
-    sec_session = pc.if_else(
-        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
-        lower(table, "SubjectLogonId"),
-        tlogon,
-    )
     out = {
         "image": pc.utf8_lower(image),
         "image_base": basename(image),
         "parent_base": basename(parent),
         "cmd": text(table, "CommandLine"),
-        "account": pc.if_else(is_sysmon, text(table, "User"), sec_account),
-        "session": pc.if_else(is_sysmon, lower(table, "LogonId"), sec_session),
-        "guid": pc.if_else(is_sysmon, lower(table, "ProcessGuid"), lower(table, "NewProcessId")),
-        "pguid": pc.if_else(
-            is_sysmon, lower(table, "ParentProcessGuid"), lower(table, "ProcessId")
-        ),
     }
+    if sysmon:
+        out["account"] = text(table, "User")
+        out["session"] = lower(table, "LogonId")
+        out["guid"] = lower(table, "ProcessGuid")
+        out["pguid"] = lower(table, "ParentProcessGuid")
+        return _framed(table, out)
+    target = account(table, "TargetDomainName", "TargetUserName")
+    subject = account(table, "SubjectDomainName", "SubjectUserName")
+    target_user = text(table, "TargetUserName")
+    target_ok = pc.and_(pc.not_equal(target_user, ""), pc.not_equal(target_user, "-"))
+    tlogon = lower(table, "TargetLogonId")
+    out["account"] = pc.if_else(target_ok, target, subject)
+    out["session"] = pc.if_else(
+        pc.or_(pc.equal(tlogon, ""), pc.equal(tlogon, "0x0")),
+        lower(table, "SubjectLogonId"),
+        tlogon,
+    )
+    out["guid"] = lower(table, "NewProcessId")
+    out["pguid"] = lower(table, "ProcessId")
     return _framed(table, out)
 
 
@@ -266,13 +312,11 @@ LOGON_FIELDS = (
 )
 
 
-def _logons(source: FrameSource) -> pa.Table:
+def _logons(sec: pa.Table, rcm: pa.Table) -> pa.Table:
     """4624 / 4634 / 4647 / 4648 / 4778 (Security) and 1149 (RDP accepted), one shape:
     ``account``, ``ltype`` (logon type, ``explicit`` for 4648, ``10`` for RDP events),
     ``src`` (the other end's address), ``src_name`` (its name, when given),
     ``session`` and, for 4648, ``target`` (the server the credentials were used for)."""
-    sec = read(source, LOGON_FIELDS, [4624, 4634, 4647, 4648, 4778], [SECURITY])
-    rcm = read(source, LOGON_FIELDS, [1149], [RCM])
     table = _base(pa.concat_tables([sec, rcm]))
     eid = table.column(schema.EVENT_ID)
     is_4648 = pc.equal(eid, 4648)
@@ -313,8 +357,8 @@ SHARE_FIELDS = (
 )
 
 
-def _shares(source: FrameSource) -> pa.Table:
-    table = _base(read(source, SHARE_FIELDS, [5140, 5145], [SECURITY]))
+def _shares(table: pa.Table) -> pa.Table:
+    table = _base(table)
     share = pc.utf8_lower(pc.replace_substring_regex(text(table, "ShareName"), r"^.*\\", ""))
     out = {
         "account": account(table, "SubjectDomainName", "SubjectUserName"),
@@ -337,8 +381,8 @@ NETWORK_FIELDS = (
 )
 
 
-def _network(source: FrameSource) -> pa.Table:
-    table = _base(read(source, NETWORK_FIELDS, [3], [SYSMON]))
+def _network(table: pa.Table) -> pa.Table:
+    table = _base(table)
     out = {
         "image_base": basename(text(table, "Image")),
         "account": text(table, "User"),
@@ -362,27 +406,70 @@ MARK_FIELDS = (
 )
 
 
-def _marks(source: FrameSource) -> pa.Table:
+def _marks(sec: pa.Table, sys: pa.Table) -> pa.Table:
     """Events that say a log was cleared or silenced, or auditing changed."""
-    sec = read(source, MARK_FIELDS, [1102, 4719], [SECURITY])
-    sys = read(source, MARK_FIELDS, [104, 7036, 7040], [SYSTEM])
     table = _base(pa.concat_tables([sec, sys]))
     table = table.append_column("account", account(table, "SubjectDomainName", "SubjectUserName"))
     table = table.append_column("session", lower(table, "SubjectLogonId"))
     return table
 
 
-def _core(source: FrameSource) -> pa.Table:
-    return _base(read(source, (), [], []))
-
-
 def load_frames(source: FrameSource) -> Frames:
-    """Every table the analytics read, each loaded once."""
+    """Every table the analytics read, each loaded once, all asked for in one call.
+
+    The core columns are read once, with the core table of every event; the other frames
+    ask for their fields only and take their core columns from it by row id (reading
+    them again with each frame cost more than the taking)."""
+    requests = {
+        "core": request((), [], []),
+        "sysmon processes": FrameRequest(PROCESS_FIELDS, (1,), (SYSMON,)),
+        "security processes": FrameRequest(PROCESS_FIELDS, (4688,), (SECURITY,)),
+        "security logons": FrameRequest(LOGON_FIELDS, (4624, 4634, 4647, 4648, 4778), (SECURITY,)),
+        "rdp logons": FrameRequest(LOGON_FIELDS, (1149,), (RCM,)),
+        "shares": FrameRequest(SHARE_FIELDS, (5140, 5145), (SECURITY,)),
+        "network": FrameRequest(NETWORK_FIELDS, (3,), (SYSMON,)),
+        "security marks": FrameRequest(MARK_FIELDS, (1102, 4719), (SECURITY,)),
+        "system marks": FrameRequest(MARK_FIELDS, (104, 7036, 7040), (SYSTEM,)),
+    }
+    read = source.events_frames(list(requests.values()))
+    core = named(read[0])
+    t = {name: with_core(named(table), core) for name, table in zip(requests, read, strict=True)}
     return Frames(
-        processes=_processes(source),
-        logons=_logons(source),
-        shares=_shares(source),
-        network=_network(source),
-        marks=_marks(source),
-        core=_core(source),
+        processes=_processes(t["sysmon processes"], t["security processes"]),
+        logons=_logons(t["security logons"], t["rdp logons"]),
+        shares=_shares(t["shares"]),
+        network=_network(t["network"]),
+        marks=_marks(t["security marks"], t["system marks"]),
+        core=_base(core),
     )
+
+
+def with_core(fields: pa.Table, core: pa.Table) -> pa.Table:
+    """``fields`` (``ROW`` and event fields, in row-id order) with the core columns of the
+    same events taken from ``core`` (every event, in row-id order), as a request of the
+    core columns and the fields gives them: ``ROW``, the core columns, the fields."""
+    if schema.CORE_COLUMNS[0] in fields.column_names:
+        return fields
+    rid = fields.column(ROW).to_numpy()
+    every = core.column(ROW).to_numpy()
+    pos = np.searchsorted(every, rid)
+    if pos.size and (int(pos.max()) >= every.size or not np.array_equal(every[pos], rid)):
+        raise ValueError("a frame holds events the core table does not")
+    columns = {ROW: fields.column(ROW)}
+    columns.update({name: take_sorted(core.column(name), pos) for name in schema.CORE_COLUMNS})
+    columns.update({name: fields.column(name) for name in fields.column_names[1:]})
+    return pa.table(columns)
+
+
+def take_sorted(column: pa.ChunkedArray, pos: np.ndarray) -> pa.ChunkedArray:
+    """The rows of ``column`` at the ascending positions ``pos``, taken chunk by chunk
+    (a take over a chunked column of a million strings cost several times as much)."""
+    lengths = [len(c) for c in column.chunks]
+    bounds = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    cuts = np.searchsorted(pos, bounds)
+    pieces = [
+        chunk.take(pa.array(pos[cuts[k] : cuts[k + 1]] - bounds[k], pa.int64()))
+        for k, chunk in enumerate(column.chunks)
+        if cuts[k + 1] > cuts[k]
+    ]
+    return pa.chunked_array(pieces, column.type)

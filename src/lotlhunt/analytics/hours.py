@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from ..events import schema
 from ..model import Signal
 from .baseline import DAY_US, HOUR_US, Baseline, behaviour, human, session_key
-from .frame import HK, TS, key_ids, np_col
+from .frame import HK, TS, key_ids, np_col, per_value
 
 MIN_DAYS = 2
 MIN_EVENTS = 20
@@ -32,13 +32,20 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
     )
     keep = ["__rid", *schema.CORE_COLUMNS, TS, HK, "account", "session"]
     table = pa.concat_tables([processes.select(keep), interactive.select(keep)])
-    table = table.filter(pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)))
-    if table.num_rows == 0:
+    # Positions of the people's timed rows: the table is read at them, not filtered whole
+    # (its other columns only for the rows a signal cites).
+    live = np.flatnonzero(
+        pc.and_(human(table.column("account")), pc.greater(table.column(TS), 0)).to_numpy(
+            zero_copy_only=False
+        )
+    )
+    if live.size == 0:
         return []
-    ts = np_col(table, TS)
+    at = pa.array(live, pa.int64())
+    ts = np_col(table, TS)[live]
     day = ts // DAY_US
     hour = (ts // HOUR_US) % 24
-    ids = key_ids(pc.utf8_lower(table.column("account")))
+    ids = key_ids(per_value(table.column("account").take(at), pc.utf8_lower))
     # The distinct (account, day, hour) cells: the habit is judged per cell, not per event.
     cell = (ids * 100_000 + day - day.min()) * 24 + hour
     cells, inverse = np.unique(cell, return_inverse=True)
@@ -68,29 +75,31 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
     rows = np.flatnonzero(odd[inverse])
     if rows.size == 0:
         return []
-    accounts, hks, sessions = np_col(table, "account"), np_col(table, HK), np_col(table, "session")
-    groups = key_ids(pa.array(inverse[rows]), pa.array(hks[rows]))
+    hks = table.column(HK).take(pa.array(live[rows], pa.int64()))
+    groups = key_ids(pa.array(inverse[rows]), hks)
     out: list[Signal] = []
     for g in np.unique(groups):
         cited = rows[groups == g]
         cited = cited[np.argsort(ts[cited], kind="stable")]
         i = int(cited[0])
         a = int(c_acct[inverse[i]])
-        hk, h = hks[i], int(hour[i])
-        key = session_key(hk, sessions[i])
+        row = int(live[i])
+        who = table.column("account")[row].as_py()
+        hk, h = table.column(HK)[row].as_py(), int(hour[i])
+        key = session_key(hk, table.column("session")[row].as_py())
         today = int(c_day[inverse[i]])
         usual = sorted(x for x, ds in hours_of[a].items() if ds - {today})
         out.append(
             behaviour(
                 "off_hours_activity",
                 "low",
-                f"{accounts[i]} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
+                f"{who} active on {base.name(hk)} at {h:02d}:00 UTC ({cited.size} "
                 f"events); on its other {len(days_of[a]) - 1} days it was never active within "
                 f"{SLACK_HOURS} h of that hour (usual hours, UTC: {_ranges(usual)}).",
                 table,
-                cited[:20],
+                live[cited[:20]],
                 ("attack.initial-access", "attack.t1078"),
-                account=accounts[i],
+                account=who,
                 keys=(key,) if key else (),
             )
         )

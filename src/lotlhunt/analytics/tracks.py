@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..events import schema
 from ..model import Signal
 from .baseline import HOUR_US, Baseline, behaviour, human, session_key
-from .frame import HK, TS, key_ids, np_col
+from .frame import HK, TS, key_ids, np_col, per_value
 
 _TAGS_CLEAR = ("attack.defense-evasion", "attack.t1070.001")
 _TAGS_IMPAIR = ("attack.defense-evasion", "attack.t1562.002")
@@ -160,7 +160,8 @@ def sorted_logs(core: pa.Table) -> tuple[pa.Table, np.ndarray]:
         column = core.column(name)
         return column if pos.size == core.num_rows else column.take(pa.array(pos))
 
-    log = key_ids(rows(HK), pc.utf8_lower(pc.fill_null(rows(schema.CHANNEL), "")))
+    # Channels lower-cased per distinct channel (NULL stays NULL: key_ids reads it as "").
+    log = key_ids(rows(HK), per_value(rows(schema.CHANNEL), pc.utf8_lower))
     rec = rows(schema.RECORD_ID).to_numpy().astype(np.int64)
     order = np.lexsort((rec, log))
     log, rec = log[order], rec[order]
@@ -262,12 +263,15 @@ def silent_channels(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[S
         return []
     ts = np_col(t, TS)
     hour = ts // HOUR_US
-    hks, channels = np_col(t, HK), np_col(t, schema.CHANNEL)
+    # Host and channel names only for the rows a signal cites (not a million objects).
+    hks, channels = t.column(HK), t.column(schema.CHANNEL)
     host_ids = key_ids(t.column(HK))
+    by_host = np.argsort(host_ids, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(host_ids[by_host]) != 0, True])
     out = []
-    for h in np.unique(host_ids):
-        rows = np.flatnonzero(host_ids == h)
-        spoken = set(hour[rows].tolist())
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = by_host[a:b]
+        spoken = set(np.unique(hour[rows]).tolist())
         if len(spoken) < 2 * SILENT_HOURS:
             continue
         for lg in np.unique(log[rows]):
@@ -288,7 +292,8 @@ def silent_channels(logs: tuple[pa.Table, np.ndarray], base: Baseline) -> list[S
                     behaviour(
                         "channel_silent",
                         "medium",
-                        f"the {channels[before]} log of {base.name(hks[before])} is silent for "
+                        f"the {channels[int(before)].as_py()} log of "
+                        f"{base.name(hks[int(before)].as_py())} is silent for "
                         f"{len(quiet)} h while the host's other logs speak in {others} of those "
                         f"hours; it speaks in {hours.size} of its {span} other hours.",
                         t,

@@ -156,6 +156,17 @@ ANY_FIELD = "*"
 
 
 @dataclass(frozen=True)
+class FrameRequest:
+    """One frame analytics read (:meth:`Engine.events_frames`): ``columns`` (core columns
+    or event fields) of the events with one of ``event_ids`` on one of ``channels``
+    (either empty: any)."""
+
+    columns: tuple[str, ...]
+    event_ids: tuple[int, ...] = ()
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SearchTerms:
     """What a search keeps: any (or all) of ``keywords`` anywhere in the event, and for
     each field named in ``fields`` one of its values (case-insensitive, exact), and for
@@ -346,6 +357,11 @@ class Engine(Protocol):
         """Fields ``columns`` (named as asked; NULL where no event holds the field) and
         ``rid`` of the events with one of ``event_ids`` on one of ``channels`` (either
         empty: any), in row-id order."""
+        ...
+
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]:
+        """:meth:`events_frame` of each request, in order (an engine may run them at
+        once: the analytics ask for all their frames together)."""
         ...
 
     def explain(

@@ -37,6 +37,7 @@ from ..base import (
     EngineOptions,
     Evaluation,
     ExplainRequest,
+    FrameRequest,
     InputCounts,
 )
 from ..planning import SliceKey, rule_variant
@@ -324,7 +325,10 @@ class DuckDBEngine:
     def events_frame(
         self, columns: Sequence[str], event_ids: Sequence[int], channels: Sequence[str]
     ) -> pa.Table:
-        return self.memory.run(lambda: case.events_frame(self, columns, event_ids, channels))
+        return case.events_frame(self, columns, event_ids, channels)
+
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]:
+        return case.events_frames(self, requests)
 
     def explain(
         self,

@@ -38,6 +38,7 @@ from ..base import (
     EngineOptions,
     Evaluation,
     ExplainRequest,
+    FrameRequest,
     InputCounts,
 )
 from ..planning import SliceKey
@@ -282,6 +283,9 @@ class SparkEngine:
         variant = Variant(name="frame", channels=tuple(channels), event_ids=tuple(event_ids))
         names = list(dict.fromkeys(columns))
         return self._frame_of(names, variant, None, [RID])
+
+    def events_frames(self, requests: Sequence[FrameRequest]) -> list[pa.Table]:
+        return [self.events_frame(r.columns, r.event_ids, r.channels) for r in requests]
 
     def _frame_of(
         self,
