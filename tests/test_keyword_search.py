@@ -227,3 +227,34 @@ def test_keyword_rules_match_as_their_own_sql_does(
     else:
         assert searched and all(n >= 0 for n in searched)
         assert np.sum(searched) <= 6  # the rows holding a keyword, not the quiet ones
+
+
+def test_values_shorter_than_every_keyword_are_not_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A value as long as the shortest keyword holds it (the Kelvin sign is one character
+    # of three bytes); a shorter one cannot and is left in DuckDB.
+    con = duckdb.connect()
+    column = ["kiwi", "\u212aiwi", "kiw", "se:", "x se::", None, "SE::"]
+    con.register(
+        "events",
+        pa.table({"__rid": pa.array(range(len(column)), pa.int64()), "A": column}),
+    )
+    monkeypatch.setattr(_Store, "field_columns", lambda self: ["A"])
+    units = [_contains("kiwi"), _contains("se::")]
+    words = keywords(con, units)
+    assert words is not None and words.shortest == 4
+    given: list[int] = []
+    real = textsearch._Collector.add
+
+    def add(self: Any, rids: pa.Array, values: pa.Array) -> None:
+        given.extend(rids.to_pylist())
+        real(self, rids, values)
+
+    monkeypatch.setattr(textsearch._Collector, "add", add)
+    found = candidates(con, _Slices(), Variant("every", ()), words, len(column))  # type: ignore[arg-type]
+    assert found is not None
+    assert sorted(given) == [0, 1, 4, 6]
+    truth = per_value(con, units, found)
+    rows = set(found.rids[truth[units[0]] | truth[units[1]]].tolist())
+    assert rows == {0, 1, 4, 6}
