@@ -347,11 +347,11 @@ def substring_hits(column: pa.Array, words: list[str]) -> dict[str, np.ndarray]:
     for k, value in enumerate(values):
         if value:
             for _end, word in automaton.iter(value):
-                held = found.get(word)
-                if held is None:
+                got = found.get(word)
+                if got is None:
                     found[word] = [k]
-                elif held[-1] != k:
-                    held.append(k)
+                elif got[-1] != k:
+                    got.append(k)
     return {w: np.array(p, np.int64) for w, p in found.items()}
 
 
