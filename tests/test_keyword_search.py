@@ -258,3 +258,43 @@ def test_values_shorter_than_every_keyword_are_not_searched(
     truth = per_value(con, units, found)
     rows = set(found.rids[truth[units[0]] | truth[units[1]]].tolist())
     assert rows == {0, 1, 4, 6}
+
+
+def test_columns_whose_values_are_all_shorter_than_every_keyword_are_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stored table (not a view): DuckDB's statistics give each column's longest value.
+    con = duckdb.connect()
+    arrow = pa.table(
+        {
+            "__rid": pa.array(range(4), pa.int64()),
+            "A": ["kiwi", None, "x", "KIWI pie"],
+            "b": ["ki", "wi", None, "k"],
+            "C c": pa.array([None] * 4, pa.string()),
+        }
+    )
+    con.register("staged", arrow)
+    con.execute("CREATE TABLE events AS SELECT * FROM staged")
+    con.unregister("staged")
+    assert textsearch.short_columns(con, 4) == {"b", "C c"}
+    assert textsearch.short_columns(con, 2) == {"C c"}
+    read: list[str] = []
+    real = con.sql
+
+    class _Con:
+        def sql(self, query: str) -> Any:
+            read.append(query)
+            return real(query)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(con, name)
+
+    units = [_contains("kiwi")]
+    words = keywords(con, units)
+    assert words is not None
+    found = candidates(_Con(), _Slices(), Variant("every", ()), words, 4)  # type: ignore[arg-type]
+    assert found is not None and found.rids.tolist() == [0, 3]
+    searched = [q for q in read if "strlen" in q]
+    assert len(searched) == 1 and '"A"' in searched[0]
+    # Without statistics (a view), every column is read, with the same rows found.
+    assert textsearch.short_columns(duckdb.connect(), 4) == frozenset()
