@@ -227,3 +227,74 @@ def test_keyword_rules_match_as_their_own_sql_does(
     else:
         assert searched and all(n >= 0 for n in searched)
         assert np.sum(searched) <= 6  # the rows holding a keyword, not the quiet ones
+
+
+def test_values_shorter_than_every_keyword_are_not_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A value as long as the shortest keyword holds it (the Kelvin sign is one character
+    # of three bytes); a shorter one cannot and is left in DuckDB.
+    con = duckdb.connect()
+    column = ["kiwi", "\u212aiwi", "kiw", "se:", "x se::", None, "SE::"]
+    con.register(
+        "events",
+        pa.table({"__rid": pa.array(range(len(column)), pa.int64()), "A": column}),
+    )
+    monkeypatch.setattr(_Store, "field_columns", lambda self: ["A"])
+    units = [_contains("kiwi"), _contains("se::")]
+    words = keywords(con, units)
+    assert words is not None and words.shortest == 4
+    given: list[int] = []
+    real = textsearch._Collector.add
+
+    def add(self: Any, rids: pa.Array, values: pa.Array) -> None:
+        given.extend(rids.to_pylist())
+        real(self, rids, values)
+
+    monkeypatch.setattr(textsearch._Collector, "add", add)
+    found = candidates(con, _Slices(), Variant("every", ()), words, len(column))  # type: ignore[arg-type]
+    assert found is not None
+    assert sorted(given) == [0, 1, 4, 6]
+    truth = per_value(con, units, found)
+    rows = set(found.rids[truth[units[0]] | truth[units[1]]].tolist())
+    assert rows == {0, 1, 4, 6}
+
+
+def test_columns_whose_values_are_all_shorter_than_every_keyword_are_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stored table (not a view): DuckDB's statistics give each column's longest value.
+    con = duckdb.connect()
+    arrow = pa.table(
+        {
+            "__rid": pa.array(range(4), pa.int64()),
+            "A": ["kiwi", None, "x", "KIWI pie"],
+            "b": ["ki", "wi", None, "k"],
+            "C c": pa.array([None] * 4, pa.string()),
+        }
+    )
+    con.register("staged", arrow)
+    con.execute("CREATE TABLE events AS SELECT * FROM staged")
+    con.unregister("staged")
+    assert textsearch.short_columns(con, 4) == {"b", "C c"}
+    assert textsearch.short_columns(con, 2) == {"C c"}
+    read: list[str] = []
+    real = con.sql
+
+    class _Con:
+        def sql(self, query: str) -> Any:
+            read.append(query)
+            return real(query)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(con, name)
+
+    units = [_contains("kiwi")]
+    words = keywords(con, units)
+    assert words is not None
+    found = candidates(_Con(), _Slices(), Variant("every", ()), words, 4)  # type: ignore[arg-type]
+    assert found is not None and found.rids.tolist() == [0, 3]
+    searched = [q for q in read if "strlen" in q]
+    assert len(searched) == 1 and '"A"' in searched[0]
+    # Without statistics (a view), every column is read, with the same rows found.
+    assert textsearch.short_columns(duckdb.connect(), 4) == frozenset()

@@ -181,5 +181,10 @@ def _every_occurrence(column: pa.Array, words: frozenset[str]) -> WordSearch:
     from .kernels import substring_hits  # the kernels search through this module
 
     found = substring_hits(column, sorted(words))
-    candidates = np.unique(np.concatenate(list(found.values()))) if found else np.empty(0, np.int64)
+    # Marked, not sorted: the positions of thousands of words over tens of thousands of
+    # values run to millions, and ``np.unique`` of them cost as much as finding them.
+    held = np.zeros(len(column), bool)
+    for positions in found.values():
+        held[positions] = True
+    candidates = np.flatnonzero(held).astype(np.int64, copy=False)
     return WordSearch(column, words, frozenset(found), candidates, found, exact=True)
