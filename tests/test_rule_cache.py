@@ -281,3 +281,90 @@ def test_the_environment_key_is_the_same_in_every_process() -> None:
     assert len(runs) == 1
     duckdb_key, spark_key = runs.pop().split()
     assert duckdb_key != spark_key
+
+
+def _age(folder: Path, seconds: float = 60.0) -> None:
+    """Set back the modification times of ``folder``'s files (their change times stay)."""
+    for p in folder.iterdir():
+        st = p.stat()
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the rule files a load reads."""
+    from lotlhunt.rules import loader
+
+    seen: list[str] = []
+    original = loader._read_rule_file
+
+    def spy(name: str, out: Any) -> bytes | None:
+        seen.append(os.path.basename(name))
+        return original(name, out)
+
+    monkeypatch.setattr(loader, "_read_rule_file", spy)
+    return seen
+
+
+def test_a_load_of_unchanged_files_reads_none_of_them(
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The listing (paths, sizes, inodes, times) stands for the files' contents: a warm
+    # load of files changed long enough ago reads none of them (the broken one's
+    # failure is cached too), and loads what the per-file cache gives.
+    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    _age(folder)
+    cold = load_rules([folder])
+    reads = _reads(monkeypatch)
+    warm = load_rules([folder])
+    assert reads == []
+    assert (warm.compiled, warm.cache_hits, warm.files) == (0, 5, 5)
+    assert warm.rules == cold.rules and warm.failed == cold.failed
+    assert warm.not_applicable == cold.not_applicable
+
+
+def test_a_file_rewritten_with_its_size_and_time_is_read_again(
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same size, modification time put back: its change time differs, so the listing
+    # does not match and the file is read and recompiled.
+    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    _age(folder)
+    load_rules([folder])
+    path = folder / "r1.yml"
+    before = path.stat()
+    path.write_text(path.read_text("utf-8").replace("tool1.exe", "toolX.exe"), "utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    again = load_rules([folder])
+    assert (again.compiled, again.cache_hits) == (1, 4)
+    assert any("toolx.exe" in r.sql.lower() for r in again.rules)
+    assert not any("tool1.exe" in r.sql.lower() for r in again.rules)
+
+
+def test_files_changed_just_now_are_read(
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Within RACY_SECONDS of a change, a file could change again unseen by its times:
+    # no listing is made or used, every file is read.
+    load_rules([folder])
+    reads = _reads(monkeypatch)
+    warm = load_rules([folder])
+    assert sorted(reads) == sorted(p.name for p in folder.iterdir())
+    assert warm.cache_hits == 5
+
+
+def test_a_listed_file_whose_entry_is_gone_is_read_and_compiled(
+    folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    _age(folder)
+    cold = load_rules([folder])
+    con = sqlite3.connect(rule_cache_dir / rule_cache.DB_NAME)
+    with con:
+        con.execute("DELETE FROM entries WHERE path LIKE ?", ("%r2.yml",))
+    con.close()
+    reads = _reads(monkeypatch)
+    again = load_rules([folder])
+    assert reads == ["r2.yml"]
+    assert (again.compiled, again.cache_hits) == (1, 4)
+    assert again.rules == cold.rules

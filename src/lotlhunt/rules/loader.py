@@ -113,7 +113,7 @@ def load_rules(
     ph_digest = ph.digest()
 
     out = RuleSet(placeholders=ph)
-    files: list[tuple[str, bytes | None]] = []
+    names: list[str] = []
     seen: set[str] = set()
     unlisted: list[OSError] = []
     for name in _rule_file_names(paths, unlisted):
@@ -121,16 +121,31 @@ def load_rules(
         if key in seen:  # named twice (a folder and a file in it): load once
             continue
         seen.add(key)
-        try:
-            with open(name, "rb") as fh:
-                files.append((name, fh.read()))
-        except OSError as exc:
-            out.files += 1
-            out.failed.append(InputIssue(name, None, f"cannot read rule file: {exc}", "rule"))
+        names.append(name)
+    # Unchanged files (as their listing says) are not read: their entry keys were
+    # stored by the load that last read them, and only a file to compile is read.
+    listing = rule_cache.listing_key(env, ph_digest, names) if store is not None else None
+    listed = (
+        store.get_listing(listing, len(names))
+        if store is not None and listing is not None
+        else None
+    )
+    files: list[tuple[str, bytes | None]] = []
+    known: dict[int, str] = {}
+    for n, name in enumerate(names):
+        if listed is not None and listed[n]:
+            known[len(files)] = listed[n]
+            files.append((name, None))
+            continue
+        content = _read_rule_file(name, out)
+        if content is not None:
+            files.append((name, content))
     for error in unlisted:
         out.failed.append(
             InputIssue(str(error.filename), None, f"cannot list rule folder: {error}", "rule")
         )
+    # Every file read or listed, every folder listed: a listing may be stored.
+    complete = len(files) == len(names) and not unlisted
     if extra_dicts:
         generated = orjson.dumps(list(extra_dicts), option=orjson.OPT_SORT_KEYS, default=str)
         files.append((GENERATED, generated))
@@ -146,8 +161,10 @@ def load_rules(
         out.filters = len(filters)
 
     # Look every cacheable file up at once.
-    keys: dict[int, str] = {}
+    keys: dict[int, str] = dict(known)
     for i, (path, content) in enumerate(files):
+        if i in known:
+            continue
         if content is None or _top_level(content, b"correlation", CORRELATION_DOC):
             continue
         if b"count" in content and AGGREGATION_DOC.search(content):
@@ -174,7 +191,17 @@ def load_rules(
                 cached.files = 0
             results[i] = cached
 
-    todo = [i for i, r in enumerate(results) if r is None]
+    todo = []
+    for i, r in enumerate(results):
+        if r is not None:
+            continue
+        if files[i][1] is None:  # listed, but its entry is gone or no longer applies
+            content = _read_rule_file(files[i][0], out)
+            if content is None:
+                complete = False
+                continue
+            files[i] = (files[i][0], content)
+        todo.append(i)
     ctx: CompileContext | None = None
     writes: list[tuple[str, str, bytes]] = []
     if todo:
@@ -219,6 +246,9 @@ def load_rules(
                 progress.advance(1)
     if store is not None:
         store.put_many(env, writes)
+        if listing is not None and listed is None and complete and not filter_files:
+            # Filter documents are read on every load; a listing is of rule files only.
+            store.put_listing(listing, [keys.get(i, "") for i in range(len(names))])
         store.close()
 
     for done in results:
@@ -239,6 +269,17 @@ def load_rules(
         if excl.entries:
             out.rules = [apply_exclusions(r, excl.entries) for r in out.rules]
     return out
+
+
+def _read_rule_file(name: str, out: RuleSet) -> bytes | None:
+    """The content of rule file ``name``, or None with the failure counted in ``out``."""
+    try:
+        with open(name, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        out.files += 1
+        out.failed.append(InputIssue(name, None, f"cannot read rule file: {exc}", "rule"))
+        return None
 
 
 def _warn_shared_ids(rules: list[CompiledRule]) -> list[CompiledRule]:
