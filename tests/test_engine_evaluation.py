@@ -869,40 +869,6 @@ def test_a_case_file_keeps_its_table_whatever_the_inputs_size(tmp_path: Path) ->
         engine.close()
 
 
-@pytest.mark.parametrize(("min_bytes", "compressed"), [(1 << 40, False), (0, True)])
-def test_small_inputs_are_a_plain_table_and_match_alike(
-    tmp_path: Path, min_bytes: int, compressed: bool
-) -> None:
-    # Inputs under ``compress_min_bytes`` keep the events in the connection's own
-    # in-memory database (inserting into the compressed one costs twice as much); a
-    # cursor made before the move follows it, and the rules match the same rows.
-    from lotlhunt.engines.duckdb.engine import DEFAULT_DB, EVENTS_DB
-    from lotlhunt.hunt import read_into
-
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in _events()), encoding="utf-8")
-    engine = DuckDBEngine(options=EngineOptions(parts=False, compress_min_bytes=min_bytes))
-    try:
-        early = engine.cursor()
-        stats = read_into(engine, [path], 1)
-        where = early.execute(
-            "SELECT database_name FROM duckdb_tables() WHERE table_name = 'events'"
-        ).fetchall()
-        assert where == [(EVENTS_DB if compressed else DEFAULT_DB,)]
-        assert early.execute("SELECT count(*) FROM events").fetchone() == (stats.records,)
-        assert engine.count() == stats.records == len(_events())
-        found = _matches(engine, _rules())
-    finally:
-        engine.close()
-    reference = DuckDBEngine(options=EngineOptions(parts=False, compress_min_bytes=0))
-    (tmp_path / "ref").mkdir()
-    try:
-        load_events(reference, _events(), tmp_path / "ref")
-        assert found == _matches(reference, _rules()) and found
-    finally:
-        reference.close()
-
-
 def test_a_part_past_the_column_cap_is_folded_as_a_table_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,12 +83,6 @@ class EngineOptions:
     #: from 128 MB on (one 128 MB EVTX file 0.92x the table's whole hunt, 143 MB of 3
     #: hosts' logs 0.81x, one 245 MB file 0.90x); the 36 MB of attack samples lose.
     parts_min_bytes: int = 64 << 20
-    #: Inputs (bytes as read) under which a new hunt's events table is DuckDB's plain
-    #: in-memory table rather than a compressed in-memory database. Compressing costs
-    #: at every insert what it saves in memory, which only large inputs need: the
-    #: attack samples (36 MB, 8,255 rows of 401 columns) went in 0.37-0.45 s compressed,
-    #: 0.17-0.18 s plain. 0 always compresses.
-    compress_min_bytes: int = 48 << 20
     #: Fired rules of one slice explained by one query.
     explain_per_query: int = 32
     #: Distinct values of a field past which the engine, not Python, finds which

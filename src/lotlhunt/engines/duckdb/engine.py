@@ -52,8 +52,6 @@ from .store import EVENTS, ROW_ID, EventStore
 
 #: The compressed in-memory database holding the events when there is no case file.
 EVENTS_DB = "lotlhunt_events"
-#: The in-memory database of a connection without a case file (uncompressed).
-DEFAULT_DB = "memory"
 
 #: Connection settings: DuckDB must never fetch an extension (a case file in another
 #: format, e.g. SQLite, made it try to download a reader for it).
@@ -188,28 +186,8 @@ class DuckDBEngine:
 
     def parts_target(self, input_bytes: int | None = None) -> PartsTarget | None:
         """Where reader processes write the events as Parquet parts (None: hand them
-        rows), for inputs of ``input_bytes`` (see :attr:`EngineOptions.parts`). Rows of
-        small inputs go to a plain in-memory table (:attr:`EngineOptions.compress_min_bytes`)."""
-        target = self.store.parts_target(input_bytes)
-        if (
-            target is None
-            and self._use is not None
-            and input_bytes is not None
-            and input_bytes < self.options.compress_min_bytes
-            and self.store.empty()
-        ):
-            self._uncompressed()
-        return target
-
-    def _uncompressed(self) -> None:
-        """Keep the events in the connection's own in-memory database, uncompressed,
-        instead of the compressed one attached for them (still empty)."""
-        self._execute(f"USE {DEFAULT_DB}")
-        for cur in self._cursors:
-            cur.execute(f"USE {DEFAULT_DB}").fetchall()
-        self._execute(f"DETACH {self._use}")
-        self._use = None
-        self.store.move_to(self.con)
+        rows), for inputs of ``input_bytes`` (see :attr:`EngineOptions.parts`)."""
+        return self.store.parts_target(input_bytes)
 
     def add_part(self, part: EventPart) -> None:
         self.store.add_part(part)

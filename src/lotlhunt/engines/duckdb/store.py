@@ -302,7 +302,7 @@ class EventStore:
         (None: the events are DuckDB's own table, handed rows). With parts left to the
         inputs' size (``options.parts`` None), inputs of ``input_bytes`` at least
         ``options.parts_min_bytes`` make the events parts, if nothing is stored yet."""
-        empty = self.empty()
+        empty = not self._next_rid and not self._buffer.rows and not self._parts
         if (
             self.parts_dir is None
             and self._parts_home is not None
@@ -315,18 +315,6 @@ class EventStore:
         if self.parts_dir is None:
             return None
         return PartsTarget(self._folder(), self._claim_units)
-
-    def empty(self) -> bool:
-        """Whether nothing was stored, buffered or handed over as parts yet."""
-        return not self._next_rid and not self._buffer.rows and not self._parts
-
-    def move_to(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Keep the events in the database ``con`` now uses, never checkpointed (its
-        plain in-memory tables stay uncompressed). Only while :meth:`empty`."""
-        assert self.empty()
-        self.con = con
-        self._use = None
-        self._ensure_table()
 
     def _claim_units(self, count: int) -> int:
         first = self._next_unit
