@@ -373,30 +373,10 @@ def _off_hours_oracle(processes: pa.Table, logons: pa.Table, base: Baseline) -> 
     day = ts // hours.DAY_US
     hour = (ts // hours.HOUR_US) % 24
     ids = key_ids(pc.utf8_lower(table.column("account")))
-    # The distinct (account, day, hour) cells: the habit is judged per cell, not per event.
-    cell = (ids * 100_000 + day - day.min()) * 24 + hour
-    cells, inverse = np.unique(cell, return_inverse=True)
-    c_acct = cells // 24 // 100_000
-    c_day = (cells // 24) % 100_000
-    c_hour = cells % 24
-    days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
-    hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
-    for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
-        days_of[a].add(d)
-        hours_of[a].setdefault(h, set()).add(d)
-    n_events = np.bincount(ids)
-    odd = np.zeros(cells.size, bool)
-    judged = False
-    for k, (a, d, h) in enumerate(
-        zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
-    ):
-        if len(days_of[a]) < hours.MIN_DAYS + 1 or n_events[a] < hours.MIN_EVENTS:
-            continue
-        judged = True
-        near: set[int] = set()
-        for j in range(-hours.SLACK_HOURS, hours.SLACK_HOURS + 1):
-            near |= hours_of[a].get((h + j) % 24, set())
-        odd[k] = not (near - {d})
+    # The habits as the signal judges them (unchanged): the rows they are judged on are.
+    habits = hours.Habits.of(ids, day, hour)
+    inverse, c_acct, c_day = habits.inverse, habits.account, habits.day
+    days_of, hours_of, odd, judged = habits.days_of, habits.hours_of, habits.odd, habits.judged
     if not judged:
         base.too_short(
             "off-hours activity", f"an account active on {hours.MIN_DAYS + 1} days or more"

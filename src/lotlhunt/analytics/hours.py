@@ -8,6 +8,8 @@ needs ``MIN_DAYS`` other days and ``MIN_EVENTS`` events to mean anything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +23,55 @@ MIN_DAYS = 2
 MIN_EVENTS = 20
 #: Hours either side of an hour that count as "around the same time".
 SLACK_HOURS = 1
+
+
+@dataclass
+class Habits:
+    """Each account's days and hours of activity, per distinct (account, day, hour)
+    cell (the habit is judged per cell, not per event), and which cells are odd: an hour
+    that, on every other day, neither the account nor the hours beside it ever saw."""
+
+    #: The distinct cells, and each row's cell.
+    cells: np.ndarray
+    inverse: np.ndarray
+    #: Each cell's account code and day.
+    account: np.ndarray
+    day: np.ndarray
+    #: Per account code: its days; per hour of the day, the days it was active then.
+    days_of: dict[int, set[int]]
+    hours_of: dict[int, dict[int, set[int]]]
+    #: Per cell: odd for its account.
+    odd: np.ndarray
+    #: Whether any account had the days and events for a habit.
+    judged: bool
+
+    @classmethod
+    def of(cls, ids: np.ndarray, day: np.ndarray, hour: np.ndarray) -> Habits:
+        """The habits of rows of account codes ``ids`` on ``day`` at ``hour``."""
+        cell = (ids * 100_000 + day - day.min()) * 24 + hour
+        cells, inverse = np.unique(cell, return_inverse=True)
+        c_acct = cells // 24 // 100_000
+        c_day = (cells // 24) % 100_000
+        c_hour = cells % 24
+        days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
+        hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
+        for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
+            days_of[a].add(d)
+            hours_of[a].setdefault(h, set()).add(d)
+        n_events = np.bincount(ids)
+        odd = np.zeros(cells.size, bool)
+        judged = False
+        for k, (a, d, h) in enumerate(
+            zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
+        ):
+            if len(days_of[a]) < MIN_DAYS + 1 or n_events[a] < MIN_EVENTS:
+                continue
+            judged = True
+            near: set[int] = set()
+            for j in range(-SLACK_HOURS, SLACK_HOURS + 1):
+                near |= hours_of[a].get((h + j) % 24, set())
+            odd[k] = not (near - {d})
+        return cls(cells, inverse, c_acct, c_day, days_of, hours_of, odd, judged)
 
 
 def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Signal]:
@@ -46,33 +97,12 @@ def off_hours(processes: pa.Table, logons: pa.Table, base: Baseline) -> list[Sig
     day = ts // DAY_US
     hour = (ts // HOUR_US) % 24
     ids = key_ids(per_value(table.column("account").take(at), pc.utf8_lower))
-    # The distinct (account, day, hour) cells: the habit is judged per cell, not per event.
-    cell = (ids * 100_000 + day - day.min()) * 24 + hour
-    cells, inverse = np.unique(cell, return_inverse=True)
-    c_acct = cells // 24 // 100_000
-    c_day = (cells // 24) % 100_000
-    c_hour = cells % 24
-    days_of: dict[int, set[int]] = {int(a): set() for a in np.unique(c_acct)}
-    hours_of: dict[int, dict[int, set[int]]] = {a: {} for a in days_of}
-    for a, d, h in zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True):
-        days_of[a].add(d)
-        hours_of[a].setdefault(h, set()).add(d)
-    n_events = np.bincount(ids)
-    odd = np.zeros(cells.size, bool)
-    judged = False
-    for k, (a, d, h) in enumerate(
-        zip(c_acct.tolist(), c_day.tolist(), c_hour.tolist(), strict=True)
-    ):
-        if len(days_of[a]) < MIN_DAYS + 1 or n_events[a] < MIN_EVENTS:
-            continue
-        judged = True
-        near: set[int] = set()
-        for j in range(-SLACK_HOURS, SLACK_HOURS + 1):
-            near |= hours_of[a].get((h + j) % 24, set())
-        odd[k] = not (near - {d})
-    if not judged:
+    habits = Habits.of(ids, day, hour)
+    inverse, c_acct, c_day = habits.inverse, habits.account, habits.day
+    days_of, hours_of = habits.days_of, habits.hours_of
+    if not habits.judged:
         base.too_short("off-hours activity", f"an account active on {MIN_DAYS + 1} days or more")
-    rows = np.flatnonzero(odd[inverse])
+    rows = np.flatnonzero(habits.odd[inverse])
     if rows.size == 0:
         return []
     hks = table.column(HK).take(pa.array(live[rows], pa.int64()))
