@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lotlhunt.rules import cache as rule_cache
+from lotlhunt.rules import listing as rule_listing
 from lotlhunt.rules.cache_entries import _ENTRY_SCHEMA
 from lotlhunt.rules.compile.dialect import SPARK
 from lotlhunt.rules.loader import load_rules
@@ -311,7 +312,7 @@ def test_a_load_of_unchanged_files_reads_none_of_them(
     # The listing (paths, sizes, inodes, times) stands for the files' contents: a warm
     # load of files changed long enough ago reads none of them (the broken one's
     # failure is cached too), and loads what the per-file cache gives.
-    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(rule_listing, "RACY_SECONDS", 0.0)
     _age(folder)
     cold = load_rules([folder])
     reads = _reads(monkeypatch)
@@ -327,7 +328,7 @@ def test_a_file_rewritten_with_its_size_and_time_is_read_again(
 ) -> None:
     # Same size, modification time put back: its change time differs, so the listing
     # does not match and the file is read and recompiled.
-    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(rule_listing, "RACY_SECONDS", 0.0)
     _age(folder)
     load_rules([folder])
     path = folder / "r1.yml"
@@ -356,7 +357,7 @@ def test_files_changed_just_now_are_read(
 def test_a_listed_file_whose_entry_is_gone_is_read_and_compiled(
     folder: Path, rule_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rule_cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(rule_listing, "RACY_SECONDS", 0.0)
     _age(folder)
     cold = load_rules([folder])
     con = sqlite3.connect(rule_cache_dir / rule_cache.DB_NAME)

@@ -22,7 +22,7 @@ their annotations, with a format version and a CRC-32) in one SQLite file, so a 
 of every file is one query and writes are atomic; a rule's bulk is a blob of its own,
 decoded when the hunt first reads it (:mod:`.deferred`). A load also stores a
 *listing*: the entry key of each of its files under a key made of the files' paths,
-sizes, inodes and times (:func:`listing_key`), so that the next load of unchanged files
+sizes, inodes and times (:mod:`.listing`), so that the next load of unchanged files
 looks their entries up without reading or hashing any. A corrupt
 database or entry is ignored and rewritten; a cache that cannot be opened (read-only
 home, locked by another process) only makes the load slower, never fail.
@@ -38,7 +38,6 @@ import dataclasses
 import enum
 import hashlib
 import marshal
-import os
 import sqlite3
 import sys
 import time
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .deferred import DECODERS, PENDING, Deferred
+from .listing import KEEP_LISTINGS
 
 #: Bump when the entry layout changes (old entries are then misses, and get replaced).
 ENTRY_VERSION = 4
@@ -113,40 +113,6 @@ def environment_digest(dialect: Any) -> str:
         _source_digest(),
     )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-
-#: Seconds within which a file's last change makes its listing untrusted: a file
-#: written again in the same clock tick as before would keep its size and times (a
-#: coarse file system's tick is up to 2 s), so such a load reads every file.
-RACY_SECONDS = 2.0
-#: Listings kept (one per set of rule paths and placeholders hunted with lately).
-KEEP_LISTINGS = 8
-
-
-def listing_key(env: str, extra: str, names: Sequence[str]) -> str | None:
-    """A key for the rule files ``names`` as they are on disk (path, size, inode, change
-    and modification times), under which a load stores each file's entry key
-    (:meth:`RuleCache.put_listing`): a warm load of unchanged files then reads and
-    hashes none of them (the SigmaHQ folders: 3,848 files, 0.08-0.13 s read at load
-    5). None (no listing) if a file cannot be examined or changed within
-    :data:`RACY_SECONDS`; the per-file cache is then used as before."""
-    h = hashlib.sha256()
-    for part in (env, extra):
-        h.update(part.encode())
-        h.update(b"\0")
-    recent = (time.time() - RACY_SECONDS) * 1e9
-    for name in names:
-        try:
-            st = os.stat(name)
-        except OSError:
-            return None
-        if st.st_mtime_ns >= recent or st.st_ctime_ns >= recent:
-            return None
-        h.update(name.encode("utf-8", "surrogateescape"))
-        h.update(
-            f"\0{st.st_size}:{st.st_ino}:{st.st_dev}:{st.st_mtime_ns}:{st.st_ctime_ns}\0".encode()
-        )
-    return h.hexdigest()
 
 
 def entry_key(env: str, path: str, content: bytes, extra: str = "") -> str:
@@ -476,7 +442,7 @@ class RuleCache:
             self.broken = str(exc)
 
     def get_listing(self, key: str, files: int) -> tuple[str, ...] | None:
-        """The entry keys stored under listing ``key`` (:func:`listing_key`) for its
+        """The entry keys stored under listing ``key`` (:func:`.listing.listing_key`) for its
         ``files`` files, in order ("" for a file not cached); None if there is no such
         listing or it does not fit."""
         con = self._open()
@@ -501,7 +467,8 @@ class RuleCache:
         return keys
 
     def put_listing(self, key: str, keys: Sequence[str]) -> None:
-        """Store the entry keys of a listing's files; keep the latest :data:`KEEP_LISTINGS`."""
+        """Store the entry keys of a listing's files; keep the latest
+        :data:`.listing.KEEP_LISTINGS`."""
         con = self._open()
         if con is None:
             return

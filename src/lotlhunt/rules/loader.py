@@ -35,6 +35,7 @@ from . import cache as rule_cache
 from .cache_entries import _ENTRY_SCHEMA, _applicable_key, _entry, _from_entry
 from .compile.dialect import DUCKDB, Dialect
 from .compiling import CompileContext, _new_backend
+from .listing import listing_key
 from .model import CompiledRule, RuleSet
 from .parallel import DEFAULT_OPTIONS as DEFAULT_COMPILE_OPTIONS
 from .parallel import CompileOptions, compile_in_workers, worker_count
@@ -124,7 +125,7 @@ def load_rules(
         names.append(name)
     # Unchanged files (as their listing says) are not read: their entry keys were
     # stored by the load that last read them, and only a file to compile is read.
-    listing = rule_cache.listing_key(env, ph_digest, names) if store is not None else None
+    listing = listing_key(env, ph_digest, names) if store is not None else None
     listed = (
         store.get_listing(listing, len(names))
         if store is not None and listing is not None
